@@ -1,0 +1,124 @@
+//! Errors from talking to OKX, classified by what the user can do about them.
+
+use std::time::Duration;
+
+/// Why an OKX call failed for good.
+#[derive(Debug, thiserror::Error)]
+pub enum OkxError {
+    /// The key, passphrase, signature, host or environment was rejected (exit code 3).
+    #[error("OKX rejected the credentials on `{endpoint}` (code {code}: {msg})\nhint: {hint}")]
+    Credentials {
+        endpoint: &'static str,
+        code: String,
+        msg: String,
+        hint: &'static str,
+    },
+    /// The local clock is off even after re-syncing with OKX's server time (exit code 3).
+    #[error(
+        "OKX says the request timestamp expired on `{endpoint}` even after re-syncing with server time (code 50102)\nhint: set the system clock (e.g. enable NTP: `timedatectl set-ntp true`)"
+    )]
+    Clock { endpoint: &'static str },
+    /// OKX answered with an error code that retrying will not fix.
+    #[error("OKX `{endpoint}` failed with code {code}: {msg}")]
+    Api {
+        endpoint: &'static str,
+        code: String,
+        msg: String,
+    },
+    /// Transient failures kept happening.
+    #[error("OKX `{endpoint}` failed after {retries} retries in {elapsed:.1?}: {last}")]
+    GaveUp {
+        endpoint: &'static str,
+        retries: u32,
+        elapsed: Duration,
+        last: String,
+    },
+    /// The answer did not have the shape we expect.
+    #[error("could not decode the answer of OKX `{endpoint}` {detail}")]
+    Decode { endpoint: &'static str, detail: String },
+    /// A request could not even be built (bad base URL and the like).
+    #[error("bad request to OKX `{endpoint}`: {detail}")]
+    Request { endpoint: &'static str, detail: String },
+}
+
+impl OkxError {
+    /// Credentials or key problems: the CLI exits with 3 for these.
+    pub fn is_credentials(&self) -> bool {
+        matches!(self, OkxError::Credentials { .. } | OkxError::Clock { .. })
+    }
+}
+
+/// What to do with an OKX error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeClass {
+    Transient,
+    /// Re-sync server time once, then retry.
+    ClockSkew,
+    Credentials(&'static str),
+    Fatal,
+}
+
+/// Classifies an OKX `code` (which may carry a `_sub` suffix).
+pub fn classify_code(code: &str) -> CodeClass {
+    let base = code.split('_').next().unwrap_or(code);
+    match base {
+        "50001" | "50004" | "50011" | "50013" | "50026" | "58102" => CodeClass::Transient,
+        "50102" => CodeClass::ClockSkew,
+        "50119" => CodeClass::Credentials(
+            "this API key does not exist on this host; keys only work on their own region's host: use `--region global|eea|us` (www.okx.com, eea.okx.com for my.okx.com, us.okx.com for app.okx.com)",
+        ),
+        "50101" => CodeClass::Credentials(
+            "the key does not match the environment: a demo-trading key needs `--demo-trading`, a live key must be used without it",
+        ),
+        "50105" => CodeClass::Credentials(
+            "the passphrase is wrong: it is the one chosen when the API key was created (OKX cannot show it again; create a new key if it is lost)",
+        ),
+        "50110" => CodeClass::Credentials(
+            "this machine's IP address is not in the key's IP whitelist: add it to the key on OKX (profile → API → edit) or run from a whitelisted host",
+        ),
+        "50111" | "50113" | "50114" | "50103" | "50104" | "50106" | "50107" | "50112" => {
+            CodeClass::Credentials(
+                "the API key or signature is invalid: check OKX_API_KEY / OKX_API_SECRET (copy them again from OKX, without spaces)",
+            )
+        }
+        "50100" => {
+            CodeClass::Credentials("the API key is frozen on OKX: unfreeze it or create a new read-only key")
+        }
+        "50120" | "50030" => CodeClass::Credentials(
+            "the key lacks permission for this endpoint: the key needs the Read permission",
+        ),
+        _ => CodeClass::Fatal,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_table() {
+        let cases = [
+            ("50011", CodeClass::Transient),
+            ("50001", CodeClass::Transient),
+            ("58102", CodeClass::Transient),
+            ("50102", CodeClass::ClockSkew),
+            ("51000", CodeClass::Fatal),
+            ("51008_1000", CodeClass::Fatal),
+            ("50013_2", CodeClass::Transient),
+        ];
+        for (code, class) in cases {
+            assert_eq!(classify_code(code), class, "{code}");
+        }
+        for code in ["50119", "50101", "50105", "50110", "50111", "50113", "50114"] {
+            assert!(matches!(classify_code(code), CodeClass::Credentials(_)), "{code}");
+        }
+        let CodeClass::Credentials(h) = classify_code("50119") else {
+            unreachable!()
+        };
+        assert!(h.contains("--region"));
+        let CodeClass::Credentials(h) = classify_code("50101") else {
+            unreachable!()
+        };
+        assert!(h.contains("--demo-trading"));
+    }
+}

@@ -1,0 +1,10 @@
+//! Everything that speaks OKX v5 REST: signing, endpoint table, wire types, client.
+
+pub mod client;
+pub mod endpoints;
+pub mod error;
+pub mod sign;
+pub mod wire;
+
+pub use client::{ClientConfig, EndpointStats, OkxClient};
+pub use error::OkxError;
