@@ -1,0 +1,812 @@
+//! The local store: an embedded SQLite database under `--data-dir`.
+//!
+//! Raw OKX records are kept exactly as received (JSON text) with their stream, key and fetch
+//! time, under a UNIQUE (kind, key); a page of rows and the cursor that follows it are
+//! committed in one transaction, so a crash can cause a harmless re-fetch but never a gap or
+//! a duplicate. Normalization reads from here, so new classification rules never need a
+//! re-fetch.
+
+use std::fmt;
+
+/// What a stored raw record is. One kind can be fed by several endpoints (e.g. `fills` and
+/// `fills-history` both feed [`RecordKind::Fill`]); the key makes them meet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum RecordKind {
+    /// Key `instType:instId:tradeId:billId`; `link` = billId.
+    Fill,
+    /// Trading-account bill; key = billId.
+    Bill,
+    /// Funding-account bill; key = billId.
+    FundingBill,
+    /// Key = depId.
+    Deposit,
+    /// Key = wdId.
+    Withdrawal,
+    /// Key = tradeId.
+    Convert,
+    /// Key = instId.
+    Instrument,
+}
+
+impl RecordKind {
+    pub const ALL: [RecordKind; 7] = [
+        RecordKind::Fill,
+        RecordKind::Bill,
+        RecordKind::FundingBill,
+        RecordKind::Deposit,
+        RecordKind::Withdrawal,
+        RecordKind::Convert,
+        RecordKind::Instrument,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Fill => "fill",
+            RecordKind::Bill => "bill",
+            RecordKind::FundingBill => "funding_bill",
+            RecordKind::Deposit => "deposit",
+            RecordKind::Withdrawal => "withdrawal",
+            RecordKind::Convert => "convert",
+            RecordKind::Instrument => "instrument",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RecordKind> {
+        RecordKind::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+impl fmt::Display for RecordKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One raw record as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredRecord {
+    pub kind: RecordKind,
+    pub key: String,
+    /// Record time in Unix ms (the `ts` of the record; 0 when it has none).
+    pub ts_ms: i64,
+    /// A secondary id used to join records (fills: billId), if any.
+    pub link: Option<String>,
+    /// The JSON object exactly as OKX sent it.
+    pub raw: String,
+}
+
+/// One balance line of a snapshot taken during a sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceRow {
+    /// `trading`, `funding` or `earn`.
+    pub account: String,
+    pub ccy: String,
+    pub total: rust_decimal::Decimal,
+    pub available: Option<rust_decimal::Decimal>,
+    pub frozen: Option<rust_decimal::Decimal>,
+    pub as_of: chrono::DateTime<chrono::Utc>,
+}
+
+/// Read access to stored records, as normalization and reconciliation need it. The SQLite
+/// [`Store`] implements it; tests can implement it over a `Vec`.
+pub trait RecordSource {
+    /// Calls `f` for every record of `kind`, ordered by (`ts_ms`, key as number when numeric).
+    fn for_each(
+        &self,
+        kind: RecordKind,
+        f: &mut dyn FnMut(StoredRecord) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()>;
+
+    /// The record of `kind` whose `link` equals `link` (fills by billId), if stored.
+    fn by_link(&self, kind: RecordKind, link: &str) -> anyhow::Result<Vec<StoredRecord>>;
+
+    /// The latest balance snapshot (all accounts), empty if none was taken.
+    fn latest_balances(&self) -> anyhow::Result<Vec<BalanceRow>>;
+}
+
+/// An in-memory [`RecordSource`] for unit tests.
+#[derive(Debug, Default, Clone)]
+pub struct MemorySource {
+    pub records: Vec<StoredRecord>,
+    pub balances: Vec<BalanceRow>,
+}
+
+impl RecordSource for MemorySource {
+    fn for_each(
+        &self,
+        kind: RecordKind,
+        f: &mut dyn FnMut(StoredRecord) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let mut rows: Vec<&StoredRecord> = self.records.iter().filter(|r| r.kind == kind).collect();
+        rows.sort_by(|a, b| (a.ts_ms, a.key.len(), &a.key).cmp(&(b.ts_ms, b.key.len(), &b.key)));
+        for r in rows {
+            f(r.clone())?;
+        }
+        Ok(())
+    }
+
+    fn by_link(&self, kind: RecordKind, link: &str) -> anyhow::Result<Vec<StoredRecord>> {
+        Ok(self
+            .records
+            .iter()
+            .filter(|r| r.kind == kind && r.link.as_deref() == Some(link))
+            .cloned()
+            .collect())
+    }
+
+    fn latest_balances(&self) -> anyhow::Result<Vec<BalanceRow>> {
+        Ok(self.balances.clone())
+    }
+}
+
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+/// Current on-disk schema version. Bump it with a migration step in [`Store::migrate`].
+pub const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA_V1: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE records (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    num INTEGER,
+    link TEXT,
+    stream TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    raw TEXT NOT NULL,
+    fetched_at INTEGER NOT NULL,
+    PRIMARY KEY (kind, key)
+);
+CREATE INDEX records_order ON records (kind, ts, num, key);
+CREATE INDEX records_link ON records (kind, link) WHERE link IS NOT NULL;
+CREATE TABLE cursors (stream TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at INTEGER NOT NULL);
+CREATE TABLE archive_quarters (
+    quarter TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    applied_at INTEGER,
+    done_at INTEGER,
+    rows INTEGER,
+    detail TEXT
+);
+CREATE TABLE balance_snapshots (id INTEGER PRIMARY KEY, taken_at INTEGER NOT NULL);
+CREATE TABLE balances (
+    snapshot INTEGER NOT NULL REFERENCES balance_snapshots(id),
+    account TEXT NOT NULL,
+    ccy TEXT NOT NULL,
+    total TEXT NOT NULL,
+    available TEXT,
+    frozen TEXT,
+    PRIMARY KEY (snapshot, account, ccy)
+);
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    status TEXT NOT NULL,
+    summary TEXT
+);
+";
+
+/// A record about to be stored.
+#[derive(Debug, Clone)]
+pub struct NewRecord {
+    pub kind: RecordKind,
+    pub key: String,
+    pub ts_ms: i64,
+    /// Numeric id for ordering ties (billId), if the key has one.
+    pub num: Option<i64>,
+    pub link: Option<String>,
+    pub raw: String,
+}
+
+/// How a page insert went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InsertOutcome {
+    pub new: u64,
+    pub updated: u64,
+}
+
+/// Per-kind statistics for `status`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KindStats {
+    pub kind: RecordKind,
+    pub count: u64,
+    pub oldest: Option<DateTime<Utc>>,
+    pub newest: Option<DateTime<Utc>>,
+}
+
+/// State of one archive quarter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuarterState {
+    pub quarter: String,
+    pub state: String,
+    pub applied_at: Option<DateTime<Utc>>,
+    pub done_at: Option<DateTime<Utc>>,
+    pub rows: Option<u64>,
+    pub detail: Option<String>,
+}
+
+/// The SQLite store of one profile.
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// An exclusive lock on a data directory, held for the duration of a sync.
+#[derive(Debug)]
+pub struct StoreLock {
+    _file: File,
+}
+
+fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_ms(v: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(v)
+}
+
+impl Store {
+    /// File name of the database inside the data directory.
+    pub const FILE: &'static str = "okx-export.sqlite3";
+
+    /// Opens (creating if needed) the store in `dir`, migrating or refusing older/newer
+    /// schemas.
+    pub fn open(dir: &Path) -> Result<Store> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create data directory `{}`", dir.display()))?;
+        let path = dir.join(Self::FILE);
+        let conn =
+            Connection::open(&path).with_context(|| format!("cannot open store `{}`", path.display()))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        let mut store = Store { conn, path };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Takes the data directory's lock, or fails at once if another process holds it.
+    pub fn lock(dir: &Path) -> Result<StoreLock> {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create data directory `{}`", dir.display()))?;
+        let path = dir.join("okx-export.lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("cannot open lock file `{}`", path.display()))?;
+        match file.try_lock() {
+            Ok(()) => Ok(StoreLock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => bail!(
+                "another okx-export sync is already running on `{}`; wait for it to finish (or stop it) and retry",
+                dir.display()
+            ),
+            Err(std::fs::TryLockError::Error(e)) => {
+                Err(e).with_context(|| format!("cannot lock `{}`", path.display()))
+            }
+        }
+    }
+
+    fn schema_version(&self) -> Result<Option<i64>> {
+        let has_meta: bool = self.conn.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_meta {
+            let tables: i64 = self.conn.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+                [],
+                |r| r.get(0),
+            )?;
+            if tables > 0 {
+                bail!(
+                    "`{}` is not an okx-export store (or one too old to read): move it away and run `sync` again",
+                    self.path.display()
+                );
+            }
+            return Ok(None);
+        }
+        let v: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        match v.map(|v| v.parse::<i64>()) {
+            Some(Ok(v)) => Ok(Some(v)),
+            _ => bail!(
+                "`{}` has no readable schema version; move it away and run `sync` again",
+                self.path.display()
+            ),
+        }
+    }
+
+    /// Brings the schema to [`SCHEMA_VERSION`], one step at a time, or refuses.
+    fn migrate(&mut self) -> Result<()> {
+        let version = self.schema_version()?;
+        match version {
+            None => {
+                let tx = self.conn.transaction()?;
+                tx.execute_batch(SCHEMA_V1)?;
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?1), ('created_by', ?2)",
+                    params![
+                        SCHEMA_VERSION.to_string(),
+                        concat!("okx-export ", env!("CARGO_PKG_VERSION"))
+                    ],
+                )?;
+                tx.commit()?;
+            }
+            Some(v) if v == SCHEMA_VERSION => {}
+            Some(v) if v > SCHEMA_VERSION => bail!(
+                "store `{}` was written by a newer okx-export (schema {v}, this build reads {SCHEMA_VERSION}); upgrade okx-export",
+                self.path.display()
+            ),
+            // Future migrations go here as `Some(1) => { ...; set schema_version = 2 }`.
+            Some(v) => bail!(
+                "store `{}` has schema {v}, which this build cannot migrate; move it away and run `sync` again",
+                self.path.display()
+            ),
+        }
+        Ok(())
+    }
+
+    /// Stores a page of records and the cursor state that follows it, atomically.
+    /// A record already stored is updated only when its JSON changed (a pending deposit
+    /// that became final) and the new copy has at least the stored copy's priority (the API
+    /// copy of a bill wins over the archive-file copy).
+    pub fn insert_page(
+        &mut self,
+        stream: &str,
+        priority: i64,
+        records: &[NewRecord],
+        cursor: Option<&str>,
+    ) -> Result<InsertOutcome> {
+        let now = ms(Utc::now());
+        let tx = self.conn.transaction()?;
+        let mut outcome = InsertOutcome::default();
+        {
+            let mut exists =
+                tx.prepare_cached("SELECT raw, priority FROM records WHERE kind = ?1 AND key = ?2")?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO records (kind, key, ts, num, link, stream, priority, raw, fetched_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            let mut update = tx.prepare_cached(
+                "UPDATE records SET ts = ?3, num = ?4, link = ?5, stream = ?6, priority = ?7, raw = ?8, fetched_at = ?9
+                 WHERE kind = ?1 AND key = ?2",
+            )?;
+            for r in records {
+                let found: Option<(String, i64)> = exists
+                    .query_row(params![r.kind.as_str(), r.key], |row| {
+                        Ok((row.get(0)?, row.get(1)?))
+                    })
+                    .optional()?;
+                let args = params![
+                    r.kind.as_str(),
+                    r.key,
+                    r.ts_ms,
+                    r.num,
+                    r.link,
+                    stream,
+                    priority,
+                    r.raw,
+                    now
+                ];
+                match found {
+                    None => {
+                        insert.execute(args)?;
+                        outcome.new += 1;
+                    }
+                    Some((raw, p)) if raw != r.raw && priority >= p => {
+                        update.execute(args)?;
+                        outcome.updated += 1;
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        if let Some(state) = cursor {
+            tx.execute(
+                "INSERT INTO cursors (stream, state, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(stream) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+                params![stream, state, now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    /// The saved cursor state of a stream.
+    pub fn cursor(&self, stream: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT state FROM cursors WHERE stream = ?1", [stream], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// All cursors with their update time.
+    pub fn cursors(&self) -> Result<Vec<(String, String, Option<DateTime<Utc>>)>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT stream, state, updated_at FROM cursors ORDER BY stream")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, from_ms(r.get(2)?))))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Keys of stored records of `kind` whose JSON matches `predicate`; used for re-checking
+    /// non-final deposits and withdrawals.
+    pub fn min_ts_where(&self, kind: RecordKind, predicate: impl Fn(&str) -> bool) -> Result<Option<i64>> {
+        let mut st = self.conn.prepare("SELECT ts, raw FROM records WHERE kind = ?1")?;
+        let mut rows = st.query([kind.as_str()])?;
+        let mut min = None::<i64>;
+        while let Some(row) = rows.next()? {
+            let raw: String = row.get(1)?;
+            if predicate(&raw) {
+                let ts: i64 = row.get(0)?;
+                min = Some(min.map_or(ts, |m| m.min(ts)));
+            }
+        }
+        Ok(min)
+    }
+
+    pub fn count(&self, kind: RecordKind) -> Result<u64> {
+        let n: i64 = self.conn.query_row(
+            "SELECT count(*) FROM records WHERE kind = ?1",
+            [kind.as_str()],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+
+    /// Every stored key of `kind`, sorted (tests compare these with the simulator's ids).
+    pub fn keys(&self, kind: RecordKind) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT key FROM records WHERE kind = ?1 ORDER BY key")?;
+        let rows = st.query_map([kind.as_str()], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Count and time range per kind.
+    pub fn kind_stats(&self) -> Result<Vec<KindStats>> {
+        RecordKind::ALL
+            .iter()
+            .map(|&kind| {
+                let (count, min, max): (i64, Option<i64>, Option<i64>) = self.conn.query_row(
+                    "SELECT count(*), min(ts), max(ts) FROM records WHERE kind = ?1",
+                    [kind.as_str()],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )?;
+                Ok(KindStats {
+                    kind,
+                    count: count as u64,
+                    oldest: min.and_then(from_ms),
+                    newest: max.and_then(from_ms),
+                })
+            })
+            .collect()
+    }
+
+    /// A digest of every record (kind, key, raw) for "the store ends identical" tests.
+    pub fn content_digest(&self) -> Result<String> {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        let mut st = self
+            .conn
+            .prepare("SELECT kind, key, raw FROM records ORDER BY kind, key")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            for i in 0..3 {
+                let s: String = r.get(i)?;
+                h.update(s.as_bytes());
+                h.update([0u8]);
+            }
+        }
+        Ok(format!("{:x}", h.finalize()))
+    }
+
+    pub fn quarter(&self, quarter: &str) -> Result<Option<QuarterState>> {
+        Ok(self.quarters()?.into_iter().find(|q| q.quarter == quarter))
+    }
+
+    pub fn quarters(&self) -> Result<Vec<QuarterState>> {
+        let mut st = self.conn.prepare(
+            "SELECT quarter, state, applied_at, done_at, rows, detail FROM archive_quarters ORDER BY quarter",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(QuarterState {
+                quarter: r.get(0)?,
+                state: r.get(1)?,
+                applied_at: r.get::<_, Option<i64>>(2)?.and_then(from_ms),
+                done_at: r.get::<_, Option<i64>>(3)?.and_then(from_ms),
+                rows: r.get::<_, Option<i64>>(4)?.map(|v| v as u64),
+                detail: r.get(5)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records the state of an archive quarter (`pending`, `applied`, `failed`).
+    pub fn set_quarter(&mut self, quarter: &str, state: &str, detail: Option<&str>) -> Result<()> {
+        let now = ms(Utc::now());
+        self.conn.execute(
+            "INSERT INTO archive_quarters (quarter, state, applied_at, detail) VALUES (?1, ?2, CASE WHEN ?2 = 'applied' THEN ?3 END, ?4)
+             ON CONFLICT(quarter) DO UPDATE SET state = excluded.state, detail = excluded.detail,
+               applied_at = COALESCE(archive_quarters.applied_at, excluded.applied_at)",
+            params![quarter, state, now, detail],
+        )?;
+        Ok(())
+    }
+
+    /// Stores the rows of a downloaded quarter and marks it done, in one transaction.
+    pub fn finish_quarter(
+        &mut self,
+        quarter: &str,
+        stream: &str,
+        records: &[NewRecord],
+    ) -> Result<InsertOutcome> {
+        let outcome = self.insert_page(stream, 0, records, None)?;
+        // insert_page committed the rows; the quarter mark below is idempotent, so a crash
+        // between the two only causes a harmless re-download next run.
+        self.conn.execute(
+            "INSERT INTO archive_quarters (quarter, state, done_at, rows) VALUES (?1, 'done', ?2, ?3)
+             ON CONFLICT(quarter) DO UPDATE SET state = 'done', done_at = excluded.done_at, rows = excluded.rows, detail = NULL",
+            params![quarter, ms(Utc::now()), records.len() as i64],
+        )?;
+        Ok(outcome)
+    }
+
+    /// Saves a balance snapshot taken at `taken_at`.
+    pub fn save_balances(&mut self, taken_at: DateTime<Utc>, rows: &[BalanceRow]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO balance_snapshots (taken_at) VALUES (?1)",
+            [ms(taken_at)],
+        )?;
+        let id = tx.last_insert_rowid();
+        {
+            let mut st = tx.prepare(
+                "INSERT OR REPLACE INTO balances (snapshot, account, ccy, total, available, frozen) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for b in rows {
+                st.execute(params![
+                    id,
+                    b.account,
+                    b.ccy,
+                    b.total.to_string(),
+                    b.available.map(|d| d.to_string()),
+                    b.frozen.map(|d| d.to_string())
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records a run's summary JSON.
+    pub fn record_run(&mut self, started: DateTime<Utc>, status: &str, summary: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO runs (started_at, finished_at, status, summary) VALUES (?1, ?2, ?3, ?4)",
+            params![ms(started), ms(Utc::now()), status, summary],
+        )?;
+        Ok(())
+    }
+
+    /// (started, finished, status) of the last run.
+    pub fn last_run(&self) -> Result<Option<(DateTime<Utc>, Option<DateTime<Utc>>, String)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT started_at, finished_at, status FROM runs ORDER BY id DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, Option<i64>>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                },
+            )
+            .optional()?
+            .and_then(|(s, f, st)| Some((from_ms(s)?, f.and_then(from_ms), st))))
+    }
+}
+
+fn parse_dec(s: &str) -> Result<rust_decimal::Decimal> {
+    s.parse().with_context(|| format!("bad decimal `{s}` in store"))
+}
+
+impl RecordSource for Store {
+    fn for_each(&self, kind: RecordKind, f: &mut dyn FnMut(StoredRecord) -> Result<()>) -> Result<()> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT key, ts, link, raw FROM records WHERE kind = ?1 ORDER BY ts, num, key")?;
+        let mut rows = st.query([kind.as_str()])?;
+        while let Some(r) = rows.next()? {
+            f(StoredRecord {
+                kind,
+                key: r.get(0)?,
+                ts_ms: r.get(1)?,
+                link: r.get(2)?,
+                raw: r.get(3)?,
+            })?;
+        }
+        Ok(())
+    }
+
+    fn by_link(&self, kind: RecordKind, link: &str) -> Result<Vec<StoredRecord>> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT key, ts, link, raw FROM records WHERE kind = ?1 AND link = ?2")?;
+        let rows = st.query_map(params![kind.as_str(), link], |r| {
+            Ok(StoredRecord {
+                kind,
+                key: r.get(0)?,
+                ts_ms: r.get(1)?,
+                link: r.get(2)?,
+                raw: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn latest_balances(&self) -> Result<Vec<BalanceRow>> {
+        let latest: Option<(i64, i64)> = self
+            .conn
+            .query_row(
+                "SELECT id, taken_at FROM balance_snapshots ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let Some((id, taken_at)) = latest else {
+            return Ok(Vec::new());
+        };
+        let as_of = from_ms(taken_at).context("bad snapshot time in store")?;
+        let mut st = self.conn.prepare(
+            "SELECT account, ccy, total, available, frozen FROM balances WHERE snapshot = ?1 ORDER BY account, ccy",
+        )?;
+        let mut rows = st.query([id])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let opt = |i: usize| -> Result<Option<rust_decimal::Decimal>> {
+                r.get::<_, Option<String>>(i)?
+                    .as_deref()
+                    .map(parse_dec)
+                    .transpose()
+            };
+            out.push(BalanceRow {
+                account: r.get(0)?,
+                ccy: r.get(1)?,
+                total: parse_dec(&r.get::<_, String>(2)?)?,
+                available: opt(3)?,
+                frozen: opt(4)?,
+                as_of,
+            });
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(kind: RecordKind, key: &str, ts: i64, raw: &str) -> NewRecord {
+        NewRecord {
+            kind,
+            key: key.into(),
+            ts_ms: ts,
+            num: key.parse().ok(),
+            link: None,
+            raw: raw.into(),
+        }
+    }
+
+    #[test]
+    fn page_and_cursor_commit_together_and_dedupe() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        let page = [
+            rec(RecordKind::Bill, "2", 20, "{\"b\":2}"),
+            rec(RecordKind::Bill, "1", 10, "{\"b\":1}"),
+        ];
+        let out = s
+            .insert_page("bills", 1, &page, Some("{\"after\":\"1\"}"))
+            .unwrap();
+        assert_eq!(out, InsertOutcome { new: 2, updated: 0 });
+        let again = s.insert_page("bills", 1, &page, None).unwrap();
+        assert_eq!(again, InsertOutcome::default());
+        assert_eq!(s.cursor("bills").unwrap().as_deref(), Some("{\"after\":\"1\"}"));
+        // The archive copy (priority 0) must not overwrite the API copy.
+        let archived = [rec(RecordKind::Bill, "2", 20, "{\"b\":2,\"csv\":1}")];
+        assert_eq!(
+            s.insert_page("archive", 0, &archived, None).unwrap(),
+            InsertOutcome::default()
+        );
+        // A changed deposit (state 0 -> 2) replaces the stored one.
+        s.insert_page(
+            "deposits",
+            1,
+            &[rec(RecordKind::Deposit, "d1", 5, "{\"state\":\"0\"}")],
+            None,
+        )
+        .unwrap();
+        let upd = s
+            .insert_page(
+                "deposits",
+                1,
+                &[rec(RecordKind::Deposit, "d1", 5, "{\"state\":\"2\"}")],
+                None,
+            )
+            .unwrap();
+        assert_eq!(upd.updated, 1);
+        let mut seen = Vec::new();
+        s.for_each(RecordKind::Bill, &mut |r| {
+            seen.push(r.key);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, ["1", "2"]);
+        assert_eq!(s.count(RecordKind::Deposit).unwrap(), 1);
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open(dir.path()).unwrap());
+        let conn = Connection::open(dir.path().join(Store::FILE)).unwrap();
+        conn.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'", [])
+            .unwrap();
+        drop(conn);
+        let err = Store::open(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("newer okx-export"), "{err}");
+        // A foreign SQLite file is refused, not misread.
+        let other = tempfile::tempdir().unwrap();
+        let conn = Connection::open(other.path().join(Store::FILE)).unwrap();
+        conn.execute("CREATE TABLE t (x)", []).unwrap();
+        drop(conn);
+        let err = Store::open(other.path()).err().unwrap().to_string();
+        assert!(err.contains("not an okx-export store"), "{err}");
+    }
+
+    #[test]
+    fn second_lock_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let _held = Store::lock(dir.path()).unwrap();
+        let err = Store::lock(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("already running"), "{err}");
+    }
+
+    #[test]
+    fn balances_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        let t = DateTime::from_timestamp_millis(1_700_000_000_000).unwrap();
+        let row = BalanceRow {
+            account: "trading".into(),
+            ccy: "BTC".into(),
+            total: "1.5".parse().unwrap(),
+            available: Some("1".parse().unwrap()),
+            frozen: None,
+            as_of: t,
+        };
+        s.save_balances(t, std::slice::from_ref(&row)).unwrap();
+        assert_eq!(s.latest_balances().unwrap(), vec![row]);
+    }
+}
