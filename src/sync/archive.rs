@@ -1,0 +1,390 @@
+//! The quarterly trading-ledger archive (`account/bills-history-archive`): the only way to
+//! a trading ledger older than three months.
+//!
+//! For every complete quarter in range that the 3-month API window does not fully cover:
+//! apply (POST, its own slow limit), poll (GET) politely until `finished`, download the
+//! file, detect zip or gzip by magic bytes, parse the CSV and store its rows as trading bills
+//! (the API copy of a bill wins when both exist; the key `billId` de-duplicates). Quarter
+//! states are kept in the store, so a later run only does what is missing.
+
+use super::stream::{Progress, StreamReport};
+use crate::okx::endpoints;
+use crate::okx::wire::ArchivePoll;
+use crate::okx::{OkxClient, OkxError};
+use crate::store::{NewRecord, RecordKind, Store};
+use anyhow::{Context, Result, bail};
+use chrono::{DateTime, Datelike, Duration as ChronoDuration, TimeZone, Utc};
+use serde::Serialize;
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The oldest data the archive has.
+pub fn archive_start() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2021, 2, 1, 0, 0, 0).unwrap()
+}
+
+/// A calendar quarter, e.g. 2025 Q3 = [2025-07-01, 2025-10-01) UTC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Quarter {
+    pub year: i32,
+    pub q: u32,
+}
+
+impl Quarter {
+    pub fn containing(t: DateTime<Utc>) -> Quarter {
+        Quarter {
+            year: t.year(),
+            q: (t.month() - 1) / 3 + 1,
+        }
+    }
+    pub fn start(self) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(self.year, (self.q - 1) * 3 + 1, 1, 0, 0, 0)
+            .unwrap()
+    }
+    pub fn next(self) -> Quarter {
+        if self.q == 4 {
+            Quarter {
+                year: self.year + 1,
+                q: 1,
+            }
+        } else {
+            Quarter {
+                year: self.year,
+                q: self.q + 1,
+            }
+        }
+    }
+    pub fn end(self) -> DateTime<Utc> {
+        self.next().start()
+    }
+    pub fn label(self) -> String {
+        format!("{}Q{}", self.year, self.q)
+    }
+}
+
+/// Quarters to fetch from the archive: complete, not before the archive's start or the
+/// `since` bound, and starting before the API window (which covers the rest).
+pub fn quarters_needed(since: DateTime<Utc>, now: DateTime<Utc>, api_window: ChronoDuration) -> Vec<Quarter> {
+    let current = Quarter::containing(now);
+    let window_start = now - api_window;
+    let mut q = Quarter::containing(since.max(archive_start()));
+    let mut out = Vec::new();
+    while q < current {
+        if q.start() < window_start {
+            out.push(q);
+        }
+        q = q.next();
+    }
+    out
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ArchiveReport {
+    pub quarters_needed: Vec<String>,
+    pub quarters_done: Vec<String>,
+    pub quarters_pending: Vec<String>,
+    pub rows: u64,
+    pub new: u64,
+    pub notes: Vec<String>,
+}
+
+/// How patiently to wait for OKX to generate files.
+#[derive(Debug, Clone)]
+pub struct ArchiveOptions {
+    pub since: DateTime<Utc>,
+    pub max_wait: Duration,
+    pub first_poll: Duration,
+    pub max_poll: Duration,
+}
+
+/// Decompresses an archive file by its magic bytes and parses its CSV into bill records.
+pub fn parse_archive(bytes: &[u8], stream: &str) -> Result<Vec<NewRecord>> {
+    let text = if bytes.starts_with(b"PK\x03\x04") {
+        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).context("bad zip archive")?;
+        let mut out = String::new();
+        let mut found = false;
+        for i in 0..zip.len() {
+            let mut f = zip.by_index(i)?;
+            if f.is_file() && f.name().to_ascii_lowercase().ends_with(".csv") {
+                f.read_to_string(&mut out)
+                    .context("bad CSV entry in zip archive")?;
+                found = true;
+                break;
+            }
+        }
+        if !found {
+            bail!("the zip archive holds no .csv file");
+        }
+        out
+    } else if bytes.starts_with(&[0x1f, 0x8b]) {
+        let mut out = String::new();
+        flate2::read::MultiGzDecoder::new(bytes)
+            .read_to_string(&mut out)
+            .context("bad gzip archive")?;
+        out
+    } else {
+        String::from_utf8(bytes.to_vec()).context("the archive is neither zip, gzip nor UTF-8 CSV")?
+    };
+    let text = text.trim_start_matches('\u{feff}');
+    let mut rdr = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let headers = rdr.headers()?.clone();
+    let mut out = Vec::new();
+    for (i, row) in rdr.records().enumerate() {
+        let row = row.with_context(|| format!("bad CSV row {} in archive", i + 2))?;
+        let mut obj = serde_json::Map::new();
+        for (h, v) in headers.iter().zip(row.iter()) {
+            obj.insert(h.trim().to_string(), serde_json::Value::String(v.to_string()));
+        }
+        let bill_id = obj
+            .get("billId")
+            .and_then(|v| v.as_str())
+            .filter(|s| !s.is_empty())
+            .with_context(|| format!("archive row {} has no billId", i + 2))?
+            .to_string();
+        let ts = obj
+            .get("ts")
+            .and_then(|v| v.as_str())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let raw = serde_json::Value::Object(obj).to_string();
+        out.push(NewRecord {
+            kind: RecordKind::Bill,
+            num: bill_id.parse().ok(),
+            key: bill_id,
+            ts_ms: ts,
+            link: None,
+            raw,
+        });
+    }
+    let _ = stream;
+    Ok(out)
+}
+
+/// Applies for, waits for, downloads and stores every needed quarter.
+pub async fn run_archive(
+    client: &OkxClient,
+    store: &Arc<Mutex<Store>>,
+    now: DateTime<Utc>,
+    opts: &ArchiveOptions,
+    progress: &dyn Progress,
+) -> Result<ArchiveReport> {
+    let needed = quarters_needed(opts.since, now, ChronoDuration::days(90));
+    let mut report = ArchiveReport {
+        quarters_needed: needed.iter().map(|q| q.label()).collect(),
+        ..Default::default()
+    };
+    let mut todo = Vec::new();
+    for q in needed {
+        let state = store.lock().expect("store lock").quarter(&q.label())?;
+        match state {
+            Some(s) if s.state == "done" => report.quarters_done.push(q.label()),
+            Some(s)
+                if s.state == "applied"
+                    && s.applied_at
+                        .is_some_and(|t| Utc::now() - t < ChronoDuration::days(30)) =>
+            {
+                todo.push((q, true))
+            }
+            _ => todo.push((q, false)),
+        }
+    }
+    // Newest quarters first: they matter most for this year's taxes.
+    todo.reverse();
+    let started = Instant::now();
+    let mut applied = Vec::new();
+    for (q, already) in &todo {
+        let label = q.label();
+        if !*already {
+            let body = serde_json::json!({"year": q.year.to_string(), "quarter": format!("Q{}", q.q)});
+            match client
+                .request(endpoints::BILLS_HISTORY_ARCHIVE_APPLY, &[], Some(&body))
+                .await
+            {
+                Ok(_) => {
+                    store
+                        .lock()
+                        .expect("store lock")
+                        .set_quarter(&label, "applied", None)?;
+                }
+                Err(e @ OkxError::Credentials { .. }) | Err(e @ OkxError::Clock { .. }) => {
+                    return Err(e.into());
+                }
+                Err(e) => {
+                    let msg = format!(
+                        "{label}: application refused for now ({e}); it will be retried on the next run"
+                    );
+                    store
+                        .lock()
+                        .expect("store lock")
+                        .set_quarter(&label, "pending", Some(&msg))?;
+                    report.notes.push(msg);
+                    continue;
+                }
+            }
+        }
+        applied.push(*q);
+    }
+
+    let mut wait = opts.first_poll;
+    let mut pending = applied;
+    let mut reapplied = std::collections::BTreeSet::new();
+    while !pending.is_empty() {
+        let mut still = Vec::new();
+        for q in pending {
+            let label = q.label();
+            let query = [("year", q.year.to_string()), ("quarter", format!("Q{}", q.q))];
+            let rows: Vec<ArchivePoll> = client.get(endpoints::BILLS_HISTORY_ARCHIVE_POLL, &query).await?;
+            let poll = rows.into_iter().next();
+            match poll.as_ref().and_then(|p| p.state.as_deref()) {
+                Some("finished") => {
+                    let href = poll
+                        .and_then(|p| p.file_href)
+                        .context("archive finished without a fileHref")?;
+                    let bytes = client
+                        .download(endpoints::BILLS_HISTORY_ARCHIVE_POLL.name, &href)
+                        .await?;
+                    let stream = format!("bills-history-archive/{label}");
+                    let records = parse_archive(&bytes, &stream)
+                        .with_context(|| format!("archive file for {label}"))?;
+                    let outcome = store
+                        .lock()
+                        .expect("store lock")
+                        .finish_quarter(&label, &stream, &records)?;
+                    report.rows += records.len() as u64;
+                    report.new += outcome.new;
+                    report.quarters_done.push(label.clone());
+                    progress.on_page("bills-history-archive", records.len() as u64, outcome.new);
+                }
+                Some("failed") if !reapplied.contains(&q) => {
+                    reapplied.insert(q);
+                    let body =
+                        serde_json::json!({"year": q.year.to_string(), "quarter": format!("Q{}", q.q)});
+                    client
+                        .request(endpoints::BILLS_HISTORY_ARCHIVE_APPLY, &[], Some(&body))
+                        .await?;
+                    store.lock().expect("store lock").set_quarter(
+                        &label,
+                        "applied",
+                        Some("re-applied after OKX reported failed"),
+                    )?;
+                    still.push(q);
+                }
+                Some("failed") => {
+                    let msg = format!("{label}: OKX failed to generate the archive twice; rerun later");
+                    store
+                        .lock()
+                        .expect("store lock")
+                        .set_quarter(&label, "pending", Some(&msg))?;
+                    report.notes.push(msg);
+                }
+                _ => still.push(q),
+            }
+        }
+        pending = still;
+        if pending.is_empty() {
+            break;
+        }
+        if started.elapsed() + wait > opts.max_wait {
+            for q in &pending {
+                report.notes.push(format!(
+                    "{}: OKX is still generating the archive file; run `sync` again later to fetch it",
+                    q.label()
+                ));
+            }
+            break;
+        }
+        tokio::time::sleep(wait).await;
+        wait = (wait * 2).min(opts.max_poll);
+    }
+    let done: std::collections::BTreeSet<_> = report.quarters_done.iter().cloned().collect();
+    report.quarters_pending = report
+        .quarters_needed
+        .iter()
+        .filter(|q| !done.contains(*q))
+        .cloned()
+        .collect();
+    report.quarters_done.sort();
+    progress.on_done(
+        "bills-history-archive",
+        &StreamReport {
+            stream: "bills-history-archive".into(),
+            endpoint: endpoints::BILLS_HISTORY_ARCHIVE_POLL.name,
+            fetched: report.rows,
+            new: report.new,
+            ..Default::default()
+        },
+    );
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn quarters_in_range() {
+        let now = t("2026-02-15T00:00:00Z");
+        let q: Vec<_> = quarters_needed(t("2025-07-01T00:00:00Z"), now, ChronoDuration::days(90))
+            .into_iter()
+            .map(Quarter::label)
+            .collect();
+        assert_eq!(q, ["2025Q3", "2025Q4"]);
+        let all = quarters_needed(t("2020-01-01T00:00:00Z"), now, ChronoDuration::days(90));
+        assert_eq!(all.first().unwrap().label(), "2021Q1");
+        assert_eq!(all.len(), 20);
+        // A quarter entirely inside the API window is not needed.
+        let q: Vec<_> = quarters_needed(
+            t("2025-07-01T00:00:00Z"),
+            t("2026-01-20T00:00:00Z"),
+            ChronoDuration::days(90),
+        )
+        .into_iter()
+        .map(Quarter::label)
+        .collect();
+        assert_eq!(q, ["2025Q3", "2025Q4"]);
+        let q = quarters_needed(
+            t("2025-10-01T00:00:00Z"),
+            t("2026-04-02T00:00:00Z"),
+            ChronoDuration::days(90),
+        );
+        assert_eq!(
+            q.into_iter().map(Quarter::label).collect::<Vec<_>>(),
+            ["2025Q4", "2026Q1"]
+        );
+    }
+
+    const CSV: &str = "instType,billId,subType,ts,balChg,posBalChg,bal,posBal,sz,px,ccy,pnl,fee,mgnMode,instId,ordId,execType,interest,tag,fillTime,tradeId,clOrdId,fillIdxPx,fillMarkPx,fillPxVol,fillPxUsd,fillMarkVol,fillFwdPx\nSPOT,700,1,1720000000000,0.5,0,1.5,0,0.5,100,BTC,0,0,cash,BTC-USDT,1,T,0,,1720000000000,9,,,,,,,\nSPOT,699,2,1719999999999,-50,0,50,0,50,100,USDT,0,0,cash,BTC-USDT,1,T,0,,1720000000000,9,,,,,,,\n";
+
+    #[test]
+    fn archive_formats_are_sniffed() {
+        let plain = parse_archive(CSV.as_bytes(), "x").unwrap();
+        assert_eq!(plain.len(), 2);
+        assert_eq!(plain[0].key, "700");
+        assert!(plain[0].raw.contains("\"balChg\":\"0.5\""));
+
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(CSV.as_bytes()).unwrap();
+        let gz = gz.finish().unwrap();
+        assert_eq!(parse_archive(&gz, "x").unwrap().len(), 2);
+
+        let mut buf = std::io::Cursor::new(Vec::new());
+        {
+            let mut zw = zip::ZipWriter::new(&mut buf);
+            zw.start_file("bills.csv", zip::write::SimpleFileOptions::default())
+                .unwrap();
+            zw.write_all(CSV.as_bytes()).unwrap();
+            zw.finish().unwrap();
+        }
+        let z = parse_archive(buf.get_ref(), "x").unwrap();
+        assert_eq!(z.len(), 2);
+        assert_eq!(z[1].ts_ms, 1_719_999_999_999);
+    }
+}

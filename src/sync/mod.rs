@@ -1,0 +1,416 @@
+//! `sync`: fetch everything a read-only key can see into the store, every stream
+//! concurrently, each paced by its own endpoint limiter.
+
+pub mod archive;
+pub mod stream;
+
+use crate::okx::endpoints::{self, INST_TYPES};
+use crate::okx::wire::{FundingBalance, SavingsBalance, TradingBalance};
+use crate::okx::{EndpointStats, OkxClient, OkxError};
+use crate::store::{BalanceRow, NewRecord, RecordKind, Store};
+use anyhow::{Context, Result};
+use archive::{ArchiveOptions, ArchiveReport};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use stream::{CursorKind, KeyKind, Progress, StreamReport, StreamSpec};
+
+fn deposit_not_final(v: &Value) -> bool {
+    v.get("state").and_then(Value::as_str) != Some("2")
+        && !matches!(
+            v.get("state").and_then(Value::as_str),
+            Some("11" | "12" | "13" | "14")
+        )
+}
+
+fn withdrawal_not_final(v: &Value) -> bool {
+    !matches!(v.get("state").and_then(Value::as_str), Some("2" | "-1" | "-2"))
+}
+
+/// Every paginated stream of a full sync (../shared/okx-api.md §4, §6).
+pub fn streams() -> Vec<StreamSpec> {
+    let fill = |name: String, endpoint, query| StreamSpec {
+        name,
+        endpoint,
+        query,
+        kind: RecordKind::Fill,
+        cursor: CursorKind::Id("billId"),
+        key: KeyKind::Fill,
+        ts_field: "ts",
+        link_field: Some("billId"),
+        mutable: None,
+    };
+    let mut out: Vec<StreamSpec> = INST_TYPES
+        .iter()
+        .map(|t| {
+            fill(
+                format!("fills-history/{t}"),
+                endpoints::FILLS_HISTORY,
+                vec![("instType", t.to_string())],
+            )
+        })
+        .collect();
+    out.push(fill("fills".into(), endpoints::FILLS, vec![]));
+    let by_id = |name: &str, endpoint, kind, query: Vec<(&'static str, String)>| StreamSpec {
+        name: name.into(),
+        endpoint,
+        query,
+        kind,
+        cursor: CursorKind::Id("billId"),
+        key: KeyKind::Field("billId"),
+        ts_field: "ts",
+        link_field: None,
+        mutable: None,
+    };
+    out.push(by_id(
+        "bills-archive",
+        endpoints::BILLS_ARCHIVE,
+        RecordKind::Bill,
+        vec![],
+    ));
+    out.push(by_id("bills", endpoints::BILLS, RecordKind::Bill, vec![]));
+    out.push(by_id(
+        "asset-bills-history",
+        endpoints::ASSET_BILLS_HISTORY,
+        RecordKind::FundingBill,
+        vec![("pagingType", "2".into())],
+    ));
+    let by_time = |name: &str, endpoint, kind, key, mutable| StreamSpec {
+        name: name.into(),
+        endpoint,
+        query: vec![],
+        kind,
+        cursor: CursorKind::Time("ts"),
+        key: KeyKind::Field(key),
+        ts_field: "ts",
+        link_field: None,
+        mutable,
+    };
+    out.push(by_time(
+        "asset-bills",
+        endpoints::ASSET_BILLS,
+        RecordKind::FundingBill,
+        "billId",
+        None,
+    ));
+    out.push(by_time(
+        "deposit-history",
+        endpoints::DEPOSIT_HISTORY,
+        RecordKind::Deposit,
+        "depId",
+        Some(deposit_not_final as fn(&Value) -> bool),
+    ));
+    out.push(by_time(
+        "withdrawal-history",
+        endpoints::WITHDRAWAL_HISTORY,
+        RecordKind::Withdrawal,
+        "wdId",
+        Some(withdrawal_not_final as fn(&Value) -> bool),
+    ));
+    out.push(by_time(
+        "convert-history",
+        endpoints::CONVERT_HISTORY,
+        RecordKind::Convert,
+        "tradeId",
+        None,
+    ));
+    out
+}
+
+/// What to sync.
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// How far back a first run goes (default: the archive's start, 2021-02-01).
+    pub since: Option<DateTime<Utc>>,
+    pub archive: bool,
+    pub archive_max_wait: Duration,
+    pub archive_first_poll: Duration,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        SyncOptions {
+            since: None,
+            archive: true,
+            archive_max_wait: Duration::from_secs(600),
+            archive_first_poll: Duration::from_secs(2),
+        }
+    }
+}
+
+/// The run summary (printed, and written as `sync-summary.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncSummary {
+    pub started_at: DateTime<Utc>,
+    pub finished_at: DateTime<Utc>,
+    pub elapsed_seconds: f64,
+    pub server_time: DateTime<Utc>,
+    pub streams: Vec<StreamReport>,
+    pub archive: Option<ArchiveReport>,
+    pub instruments: u64,
+    pub balances: u64,
+    pub endpoints: BTreeMap<String, EndpointSummary>,
+    pub totals: Totals,
+    pub store_counts: BTreeMap<String, u64>,
+    pub peak_rss_bytes: Option<u64>,
+    pub errors: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EndpointSummary {
+    pub requests: u64,
+    pub retries: u64,
+    pub rate_limited: u64,
+    pub limit_wait_seconds: f64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Totals {
+    pub requests: u64,
+    pub retries: u64,
+    pub rate_limited: u64,
+    pub new_records: u64,
+    pub fetched_records: u64,
+}
+
+impl From<&EndpointStats> for EndpointSummary {
+    fn from(s: &EndpointStats) -> Self {
+        EndpointSummary {
+            requests: s.requests,
+            retries: s.retries,
+            rate_limited: s.rate_limited,
+            limit_wait_seconds: s.limit_wait.as_secs_f64(),
+        }
+    }
+}
+
+/// Peak resident memory of this process (Linux `VmHWM`), if known.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+async fn snapshot_balances(client: &OkxClient, store: &Arc<Mutex<Store>>, at: DateTime<Utc>) -> Result<u64> {
+    let (trading, funding, savings) = tokio::try_join!(
+        client.get::<TradingBalance>(endpoints::ACCOUNT_BALANCE, &[]),
+        client.get::<FundingBalance>(endpoints::ASSET_BALANCES, &[]),
+        client.get::<SavingsBalance>(endpoints::SAVINGS_BALANCE, &[]),
+    )?;
+    let mut rows = Vec::new();
+    for d in trading.iter().flat_map(|t| &t.details) {
+        rows.push(BalanceRow {
+            account: "trading".into(),
+            ccy: d.ccy.clone(),
+            total: d.cash_bal.or(d.eq).unwrap_or_default(),
+            available: d.avail_bal,
+            frozen: d.frozen_bal,
+            as_of: at,
+        });
+    }
+    for f in funding {
+        rows.push(BalanceRow {
+            account: "funding".into(),
+            ccy: f.ccy,
+            total: f.bal.unwrap_or_default(),
+            available: f.avail_bal,
+            frozen: f.frozen_bal,
+            as_of: at,
+        });
+    }
+    for s in savings {
+        rows.push(BalanceRow {
+            account: "earn".into(),
+            ccy: s.ccy,
+            total: s.amt.unwrap_or_default(),
+            available: None,
+            frozen: s.pending_amt,
+            as_of: at,
+        });
+    }
+    store.lock().expect("store lock").save_balances(at, &rows)?;
+    Ok(rows.len() as u64)
+}
+
+async fn fetch_instruments(client: &OkxClient, store: &Arc<Mutex<Store>>) -> Result<u64> {
+    let mut total = 0;
+    // OPTION needs an instFamily per request; option instIds parse on their own.
+    for inst_type in ["SPOT", "MARGIN", "SWAP", "FUTURES"] {
+        let raw = client
+            .request(
+                endpoints::INSTRUMENTS,
+                &[("instType", inst_type.to_string())],
+                None,
+            )
+            .await?;
+        let mut records = Vec::with_capacity(raw.len());
+        for r in &raw {
+            let v: Value = serde_json::from_str(r.get())?;
+            let Some(id) = v.get("instId").and_then(Value::as_str) else {
+                continue;
+            };
+            records.push(NewRecord {
+                kind: RecordKind::Instrument,
+                key: format!("{inst_type}:{id}"),
+                ts_ms: 0,
+                num: None,
+                link: Some(id.to_string()),
+                raw: r.get().to_string(),
+            });
+        }
+        total += records.len() as u64;
+        store
+            .lock()
+            .expect("store lock")
+            .insert_page("instruments", 1, &records, None)?;
+    }
+    Ok(total)
+}
+
+/// Runs a full (or incremental) sync. The caller holds the store lock.
+pub async fn sync(
+    client: Arc<OkxClient>,
+    store: Arc<Mutex<Store>>,
+    opts: &SyncOptions,
+    progress: Arc<dyn Progress>,
+) -> Result<SyncSummary> {
+    let started_at = Utc::now();
+    let t0 = Instant::now();
+    let server_time = client.sync_time().await?;
+    let since = opts.since.unwrap_or_else(archive::archive_start);
+
+    let mut errors: Vec<anyhow::Error> = Vec::new();
+    let balances = match snapshot_balances(&client, &store, server_time).await {
+        Ok(n) => n,
+        Err(e) => {
+            errors.push(e.context("balance snapshot"));
+            0
+        }
+    };
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for spec in streams() {
+        let (client, store, progress) = (client.clone(), store.clone(), progress.clone());
+        tasks.spawn(async move {
+            let r = stream::run_stream(&client, &store, &spec, Some(since), progress.as_ref()).await;
+            (spec.name.clone(), r)
+        });
+    }
+    let archive_task = opts.archive.then(|| {
+        let (client, store, progress) = (client.clone(), store.clone(), progress.clone());
+        let aopts = ArchiveOptions {
+            since,
+            max_wait: opts.archive_max_wait,
+            first_poll: opts.archive_first_poll,
+            max_poll: Duration::from_secs(60),
+        };
+        tokio::spawn(async move {
+            archive::run_archive(&client, &store, server_time, &aopts, progress.as_ref()).await
+        })
+    });
+    let instruments = {
+        let (client, store) = (client.clone(), store.clone());
+        tokio::spawn(async move { fetch_instruments(&client, &store).await })
+    };
+
+    let mut reports = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (name, result) = joined.context("a sync task panicked")?;
+        match result {
+            Ok(r) => reports.push(r),
+            Err(e) => errors.push(e.context(format!("stream `{name}`"))),
+        }
+    }
+    reports.sort_by(|a, b| a.stream.cmp(&b.stream));
+    let archive = match archive_task {
+        Some(t) => match t.await.context("the archive task panicked")? {
+            Ok(r) => Some(r),
+            Err(e) => {
+                errors.push(e.context("bills-history-archive"));
+                None
+            }
+        },
+        None => None,
+    };
+    let instruments = match instruments.await.context("the instruments task panicked")? {
+        Ok(n) => n,
+        Err(e) => {
+            errors.push(e.context("instruments"));
+            0
+        }
+    };
+
+    let stats = client.stats();
+    let endpoints: BTreeMap<String, EndpointSummary> = stats
+        .iter()
+        .map(|(k, v)| (k.to_string(), EndpointSummary::from(v)))
+        .collect();
+    let mut totals = Totals::default();
+    for s in stats.values() {
+        totals.requests += s.requests;
+        totals.retries += s.retries;
+        totals.rate_limited += s.rate_limited;
+    }
+    for r in &reports {
+        totals.new_records += r.new;
+        totals.fetched_records += r.fetched;
+    }
+    if let Some(a) = &archive {
+        totals.new_records += a.new;
+        totals.fetched_records += a.rows;
+    }
+    let store_counts = {
+        let s = store.lock().expect("store lock");
+        s.kind_stats()?
+            .into_iter()
+            .map(|k| (k.kind.to_string(), k.count))
+            .collect()
+    };
+    let summary = SyncSummary {
+        started_at,
+        finished_at: Utc::now(),
+        elapsed_seconds: t0.elapsed().as_secs_f64(),
+        server_time,
+        streams: reports,
+        archive,
+        instruments,
+        balances,
+        endpoints,
+        totals,
+        store_counts,
+        peak_rss_bytes: peak_rss_bytes(),
+        errors: errors.iter().map(|e| format!("{e:#}")).collect(),
+    };
+    if let Some(first) = pick_error(errors) {
+        return Err(SyncFailed {
+            summary: Box::new(summary),
+            source: first,
+        }
+        .into());
+    }
+    Ok(summary)
+}
+
+/// Credential errors first: they explain every other failure.
+fn pick_error(mut errors: Vec<anyhow::Error>) -> Option<anyhow::Error> {
+    let cred = errors
+        .iter()
+        .position(|e| e.downcast_ref::<OkxError>().is_some_and(OkxError::is_credentials));
+    match cred {
+        Some(i) => Some(errors.swap_remove(i)),
+        None => errors.into_iter().next(),
+    }
+}
+
+/// A sync that failed part-way, with what it did manage.
+#[derive(Debug, thiserror::Error)]
+#[error("sync incomplete")]
+pub struct SyncFailed {
+    pub summary: Box<SyncSummary>,
+    #[source]
+    pub source: anyhow::Error,
+}
