@@ -1,0 +1,273 @@
+//! Funding-account bills (`asset/bills`) → rows, one bill at a time (funding bills never
+//! pair). Deposit (type 1) and withdrawal (type 2) bills are enriched from deposit and
+//! withdrawal history; OKX gives no common id, so a bill is matched to the record of the same
+//! currency and amount with the nearest time, each record used at most once.
+
+use super::codes;
+use super::{History, PendingItem, Row, join_note, salvage, set_gross};
+use crate::model::{Account, Amount, Kind, Transaction};
+use crate::okx::wire::{self, Deposit, FundingBill, Withdrawal};
+use crate::store::StoredRecord;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+
+const SOURCE: &str = "asset/bills";
+
+/// A deposit's credit bill comes minutes after the deposit record's `ts`.
+pub(super) const DEPOSIT_WINDOW_MS: i64 = 2 * 3600 * 1000;
+/// A withdrawal's debit bill is written when the request is accepted; allow a day for
+/// requests held in review before the debit.
+pub(super) const WITHDRAWAL_WINDOW_MS: i64 = 24 * 3600 * 1000;
+
+pub(super) struct Funding<'h> {
+    h: &'h mut History,
+    pub decode_errors: u64,
+}
+
+impl<'h> Funding<'h> {
+    pub fn new(h: &'h mut History) -> Funding<'h> {
+        Funding { h, decode_errors: 0 }
+    }
+
+    /// The rows of one stored funding bill, in (time, id) order.
+    pub fn push(&mut self, rec: StoredRecord) -> Vec<Row> {
+        let bill = match wire::decode::<FundingBill>(&rec.raw) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!("funding bill `{}` does not decode: {e}", rec.key);
+                self.decode_errors += 1;
+                return vec![undecodable(&rec)];
+            }
+        };
+        let time = bill
+            .ts
+            .unwrap_or_else(|| DateTime::from_timestamp_millis(rec.ts_ms).unwrap_or_default());
+        let code = bill.bill_type.as_deref();
+        let Some((kind, _)) = codes::funding_rule(code) else {
+            let mut tx = base(&bill, time, Kind::Unclassified);
+            set_gross(&mut tx, bill.bal_chg, &bill.ccy);
+            tx.note = Some(rec.raw.clone());
+            return vec![Row {
+                code: Some(codes::funding_code_label(code)),
+                ..Row::new(tx)
+            }];
+        };
+        let row = match code {
+            Some("1") if bill.bal_chg > Decimal::ZERO => self.deposit(&bill, time),
+            Some("2") if bill.bal_chg < Decimal::ZERO => self.withdrawal(&bill, time),
+            _ => {
+                let mut tx = base(&bill, time, kind);
+                set_gross(&mut tx, bill.bal_chg, &bill.ccy);
+                if code.is_some_and(|c| codes::STRUCTURED_COLLECTIONS.contains(&c)) {
+                    let why = "structured product collection: may be in another currency than subscribed";
+                    tx.note = join_note([tx.note.take(), Some(why.into())]);
+                }
+                Row::new(tx)
+            }
+        };
+        vec![row]
+    }
+
+    fn deposit(&mut self, bill: &FundingBill, time: DateTime<Utc>) -> Row {
+        let mut tx = base(bill, time, Kind::Deposit);
+        set_gross(&mut tx, bill.bal_chg, &bill.ccy);
+        let best = self
+            .h
+            .deposits
+            .iter_mut()
+            .filter(|(d, used)| {
+                !used && d.ccy == bill.ccy && d.amt == bill.bal_chg && within(d.ts, time, DEPOSIT_WINDOW_MS)
+            })
+            .min_by_key(|(d, _)| (d.state.as_deref() != Some("2"), distance(d.ts, time)));
+        let Some((d, used)) = best else {
+            return Row {
+                unmatched: true,
+                ..Row::new(tx)
+            };
+        };
+        *used = true;
+        tx.tx_hash = d.tx_id.clone();
+        tx.address = d.to.clone();
+        tx.chain = d.chain.clone();
+        let state = (d.state.as_deref() != Some("2")).then(|| format!("state: {}", deposit_state_text(d)));
+        let from = d.from.as_ref().map(|f| format!("from {f}"));
+        tx.note = join_note([Some(format!("depId {}", d.dep_id)), state, from, tx.note.take()]);
+        Row::new(tx)
+    }
+
+    fn withdrawal(&mut self, bill: &FundingBill, time: DateTime<Utc>) -> Row {
+        let total = -bill.bal_chg;
+        let mut tx = base(bill, time, Kind::Withdrawal);
+        let best = self
+            .h
+            .withdrawals
+            .iter_mut()
+            .filter(|(w, used)| {
+                !used
+                    && w.ccy == bill.ccy
+                    && within(w.ts, time, WITHDRAWAL_WINDOW_MS)
+                    && (w.amt == total || w.amt + included_fee(w, &bill.ccy) == total)
+            })
+            .min_by_key(|(w, _)| (withdrawal_rank(w), distance(w.ts, time)));
+        let Some((w, used)) = best else {
+            tx.sent = Some(Amount::new(total, &bill.ccy));
+            return Row {
+                unmatched: true,
+                ..Row::new(tx)
+            };
+        };
+        *used = true;
+        let fee = included_fee(w, &bill.ccy);
+        let fee_in_bill = !fee.is_zero() && w.amt + fee == total;
+        tx.sent = Some(Amount::new(w.amt, &bill.ccy));
+        if fee_in_bill {
+            tx.fee = Some(Amount::new(fee, &bill.ccy));
+        }
+        tx.tx_hash = w.tx_id.clone();
+        tx.address = w.to.clone();
+        tx.chain = w.chain.clone();
+        let mut notes = vec![Some(format!("wdId {}", w.wd_id))];
+        match withdrawal_rank(w) {
+            0 => {}
+            1 => notes.push(Some(format!("state: {}", withdrawal_state_text(w)))),
+            _ => {
+                // The debit was a hold; a canceled-withdrawal bill (type 13) returns it.
+                tx.kind = Kind::Transfer;
+                notes.push(Some(format!(
+                    "withdrawal {}: balance held and returned by a canceled-withdrawal bill",
+                    withdrawal_state_text(w)
+                )));
+            }
+        }
+        if !fee_in_bill && let Some(f) = w.fee.filter(|f| !f.is_zero()) {
+            let ccy = w.fee_ccy.as_deref().unwrap_or(&bill.ccy);
+            notes.push(Some(format!("withdrawal fee {f} {ccy} not in this bill")));
+        }
+        notes.push(tx.note.take());
+        tx.note = join_note(notes);
+        Row::new(tx)
+    }
+}
+
+/// The withdrawal fee when it is charged in the withdrawn currency (then it can be part of
+/// the debit), else zero.
+fn included_fee(w: &Withdrawal, ccy: &str) -> Decimal {
+    match (&w.fee, w.fee_ccy.as_deref()) {
+        (Some(f), None) => f.abs(),
+        (Some(f), Some(c)) if c == ccy => f.abs(),
+        _ => Decimal::ZERO,
+    }
+}
+
+/// Preference when several withdrawal records fit a debit: success, then in progress, then
+/// failed/canceled.
+fn withdrawal_rank(w: &Withdrawal) -> u8 {
+    match w.state.as_deref() {
+        Some("2") => 0,
+        Some("-1" | "-2") => 2,
+        _ => 1,
+    }
+}
+
+fn within(t: Option<DateTime<Utc>>, bill: DateTime<Utc>, window_ms: i64) -> bool {
+    distance(t, bill) <= window_ms
+}
+
+fn distance(t: Option<DateTime<Utc>>, bill: DateTime<Utc>) -> i64 {
+    t.map_or(i64::MAX, |t| (t - bill).num_milliseconds().abs())
+}
+
+fn base(bill: &FundingBill, time: DateTime<Utc>, kind: Kind) -> Transaction {
+    let id = format!("fb-{}", bill.bill_id);
+    let mut tx = Transaction::new(id, time, Account::Funding, kind, SOURCE, bill.bill_id.clone());
+    tx.note = bill.notes.clone();
+    tx
+}
+
+fn undecodable(rec: &StoredRecord) -> Row {
+    let (bill_id, ccy, bal_chg, bill_type) = salvage(&rec.raw);
+    let bill_id = bill_id.unwrap_or_else(|| rec.key.clone());
+    let time = DateTime::from_timestamp_millis(rec.ts_ms).unwrap_or_default();
+    let id = format!("fb-{bill_id}");
+    let mut tx = Transaction::new(id, time, Account::Funding, Kind::Unclassified, SOURCE, bill_id);
+    if let (Some(ccy), Some(b)) = (ccy, bal_chg) {
+        set_gross(&mut tx, b, &ccy);
+    }
+    tx.note = Some(rec.raw.clone());
+    let code = format!(
+        "funding decode error (type {})",
+        bill_type.as_deref().unwrap_or("-")
+    );
+    Row {
+        code: Some(code),
+        ..Row::new(tx)
+    }
+}
+
+/// OKX deposit `state` in words (okx-api.md §5.5).
+pub(super) fn deposit_state_text(d: &Deposit) -> String {
+    let s = d.state.as_deref().unwrap_or("");
+    let text = match s {
+        "0" => "waiting for confirmation",
+        "1" => "credited, not yet withdrawable",
+        "2" => "successful",
+        "8" => "pending: deposits of this currency suspended",
+        "11" => "matched address blacklist",
+        "12" => "account or deposit frozen",
+        "13" => "sub-account deposit interception",
+        "14" => "KYC limit",
+        "17" => "pending Travel Rule vendor",
+        _ => return format!("unknown state `{s}`"),
+    };
+    text.to_string()
+}
+
+/// OKX withdrawal `state` in words (okx-api.md §5.6).
+pub(super) fn withdrawal_state_text(w: &Withdrawal) -> String {
+    let s = w.state.as_deref().unwrap_or("");
+    let text = match s {
+        "2" => "successful",
+        "-1" => "failed",
+        "-2" => "canceled",
+        "-3" => "canceling",
+        "0" => "waiting withdrawal",
+        "1" => "broadcasting",
+        "7" => "approved",
+        "10" => "waiting transfer",
+        "15" => "pending validation",
+        "16" => "delayed (local regulation)",
+        "17" => "pending Travel Rule vendor",
+        "19" => "hot wallet balance insufficient",
+        "4" | "5" | "6" | "8" | "9" | "12" => "waiting manual review",
+        _ => return format!("unknown state `{s}`"),
+    };
+    text.to_string()
+}
+
+pub(super) fn deposit_item(d: &Deposit) -> PendingItem {
+    PendingItem {
+        what: "deposit",
+        id: d.dep_id.clone(),
+        time: d.ts,
+        asset: d.ccy.clone(),
+        amount: d.amt,
+        state: d.state.clone().unwrap_or_default(),
+        state_text: deposit_state_text(d),
+        tx_hash: d.tx_id.clone(),
+        chain: d.chain.clone(),
+    }
+}
+
+pub(super) fn withdrawal_item(w: &Withdrawal) -> PendingItem {
+    PendingItem {
+        what: "withdrawal",
+        id: w.wd_id.clone(),
+        time: w.ts,
+        asset: w.ccy.clone(),
+        amount: w.amt,
+        state: w.state.clone().unwrap_or_default(),
+        state_text: withdrawal_state_text(w),
+        tx_hash: w.tx_id.clone(),
+        chain: w.chain.clone(),
+    }
+}

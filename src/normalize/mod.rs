@@ -1,0 +1,486 @@
+//! Ledger-first normalization: stored OKX records → [`Transaction`] rows.
+//!
+//! The two account ledgers are the source of every balance change: trading-account bills
+//! ([`RecordKind::Bill`]) and funding-account bills ([`RecordKind::FundingBill`]). Each bill
+//! is represented exactly once. Fills, deposits, withdrawals and converts only enrich rows
+//! (price, side, order and trade id, tx hash, address, chain, fee split).
+//!
+//! Per bill, with OKX's signed `fee` (negative = charged, positive = rebate):
+//! `gross = balChg − fee`; gross > 0 is `received`, < 0 is `sent`; a charged fee is the
+//! row's fee (asset = bill ccy), a rebate is its own `rebate` row (`:rebate`). So for every
+//! (account, asset): Σ received − Σ sent − Σ fee = Σ balChg, exactly.
+//!
+//! Ids: `tb-<billId>` (trading) / `fb-<billId>` (funding), with suffixes `:fee`, `:rebate`,
+//! `:pnl` and `:residual` for the extra rows of one bill. A paired trade takes the id of its
+//! received leg and lists both bill ids in `source_id`. Derivative position bills have no
+//! bare-id row: they split into `:pnl`, `:fee`/`:rebate` and `:residual` rows, none of which
+//! is "the" bill. A bill that changes no balance still gets one (empty) bare-id row.
+//!
+//! Streaming: memory stays flat in the number of bills. Trading bills are streamed once,
+//! paired with a small bounded buffer and re-ordered with a small heap, and spooled to a
+//! temporary file; funding bills are then streamed and merged with the spool by
+//! (time, id), so `sink` sees rows in time order. Only deposits, withdrawals and converts
+//! (few) are held in memory.
+//!
+//! Classification tables live in [`codes`]. Rules where OKX's docs are silent:
+//! - Derivative residual `balChg − pnl − fee`: `transfer` when the bill moved isolated
+//!   margin (`posBalChg` ≠ 0: margin goes between the account balance and the position, it
+//!   is not income); `trade` for OPTION bills (the premium paid or received); otherwise
+//!   `realized_pnl` (or `funding_fee` for funding-fee bills).
+//! - Standalone `fee` rows carry the amount in `sent` (as tax tools expect a cost row).
+//! - Withdrawal bills are matched against successful withdrawal records first, then pending,
+//!   then failed/canceled ones. A bill matching a failed/canceled record is a `transfer`
+//!   (a hold that a type-13 "canceled withdrawal" bill, also `transfer`, returns).
+//! - Deposits in states 11/12/13 (blacklisted, frozen, intercepted) are listed as
+//!   failed_or_canceled; other non-final deposit states as pending.
+//! - `unmatched_enrichment` counts deposit/withdrawal bills without a history record and
+//!   trade rows with no price from fills, bills or converts.
+
+pub mod codes;
+mod funding;
+mod trading;
+
+#[cfg(test)]
+mod tests;
+
+use crate::model::{Account, Amount, Kind, Transaction};
+use crate::okx::wire::{self, Convert, Deposit, Withdrawal};
+use crate::store::{RecordKind, RecordSource};
+use anyhow::Context;
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::io::{BufRead, BufReader, BufWriter, Seek, Write};
+
+/// Which rows to emit.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NormalizeOptions {
+    /// Rows before this time are not emitted (but still processed, e.g. for pairing).
+    pub from: Option<DateTime<Utc>>,
+    /// Rows at or after this time are not emitted.
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// A deposit or withdrawal that is not booked from its history record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingItem {
+    /// `deposit` or `withdrawal`.
+    pub what: &'static str,
+    /// depId or wdId.
+    pub id: String,
+    pub time: Option<DateTime<Utc>>,
+    pub asset: String,
+    pub amount: Decimal,
+    /// OKX `state` code as sent (`""` when absent).
+    pub state: String,
+    /// Human-readable state, e.g. `waiting for confirmation`.
+    pub state_text: String,
+    pub tx_hash: Option<String>,
+    pub chain: Option<String>,
+}
+
+/// What a normalization run did. Row counts cover emitted rows (inside the time window).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NormalizeSummary {
+    pub rows_by_kind: BTreeMap<Kind, u64>,
+    pub unclassified: u64,
+    /// e.g. `trading type 999/9999`, `funding type 999`, `trading decode error`.
+    pub unclassified_codes: BTreeMap<String, u64>,
+    /// Deposits whose history state is not final (listed, never booked from history).
+    pub pending_deposits: Vec<PendingItem>,
+    /// Withdrawals whose history state is not final (listed, never booked from history).
+    pub pending_withdrawals: Vec<PendingItem>,
+    /// Failed or canceled withdrawals; blocked deposits.
+    pub failed_or_canceled: Vec<PendingItem>,
+    /// Successful deposits/withdrawals in history that matched no funding bill (the bill may
+    /// lie outside the stored ledger history).
+    pub final_without_bill: Vec<PendingItem>,
+    pub unmatched_enrichment: u64,
+    /// Stored records that failed to decode (bills become `unclassified` rows).
+    pub decode_errors: u64,
+}
+
+/// Normalizes every stored bill into rows, calling `sink` in time order (ties by id).
+pub fn normalize(
+    src: &dyn RecordSource,
+    opts: &NormalizeOptions,
+    sink: &mut dyn FnMut(Transaction) -> anyhow::Result<()>,
+) -> anyhow::Result<NormalizeSummary> {
+    let mut summary = NormalizeSummary::default();
+    let mut history = History::load(src, &mut summary)?;
+
+    // Pass 1: trading ledger → spool file, in (time, id) order.
+    let mut spool = Spool::new()?;
+    {
+        let mut tp = trading::Trading::new(src, &history.converts);
+        let mut write = |row: Row| spool.write(&row);
+        src.for_each(RecordKind::Bill, &mut |rec| tp.push(rec, &mut write))
+            .context("reading trading bills")?;
+        tp.finish(&mut write)?;
+        summary.decode_errors += tp.decode_errors;
+    }
+    let mut spooled = spool.into_reader()?;
+
+    // Pass 2: funding ledger, merged with the spool.
+    let mut out = Output {
+        opts,
+        summary: &mut summary,
+        sink,
+    };
+    {
+        let mut fp = funding::Funding::new(&mut history);
+        src.for_each(RecordKind::FundingBill, &mut |rec| {
+            for row in fp.push(rec) {
+                let key = SortKey::of(&row.tx);
+                spooled.emit_before(Some(&key), &mut out)?;
+                out.emit(row)?;
+            }
+            Ok(())
+        })
+        .context("reading funding bills")?;
+        out.summary.decode_errors += fp.decode_errors;
+    }
+    spooled.emit_before(None, &mut out)?;
+
+    out.summary.decode_errors += history.decode_errors;
+    out.summary.final_without_bill.extend(history.unbooked());
+    Ok(summary)
+}
+
+/// One row plus what the summary needs to know about it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Row {
+    pub tx: Transaction,
+    /// For `unclassified` rows: the `unclassified_codes` key.
+    pub code: Option<String>,
+    /// The row expected enrichment that was not found.
+    pub unmatched: bool,
+}
+
+impl Row {
+    fn new(tx: Transaction) -> Row {
+        Row {
+            tx,
+            code: None,
+            unmatched: false,
+        }
+    }
+}
+
+/// Total order of rows: time, then id with its number compared numerically
+/// (`tb-9` < `tb-10`, `tb-10` < `tb-10:fee`).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct SortKey {
+    ms: i64,
+    prefix: String,
+    num_len: usize,
+    num: String,
+    rest: String,
+}
+
+impl SortKey {
+    pub(crate) fn of(tx: &Transaction) -> SortKey {
+        let id = tx.id.as_str();
+        let start = id.find('-').map_or(0, |i| i + 1);
+        let end = id[start..]
+            .find(|c: char| !c.is_ascii_digit())
+            .map_or(id.len(), |i| start + i);
+        SortKey {
+            ms: tx.time.timestamp_millis(),
+            prefix: id[..start].to_string(),
+            num_len: end - start,
+            num: id[start..end].to_string(),
+            rest: id[end..].to_string(),
+        }
+    }
+}
+
+/// The filter and counters in front of the caller's sink.
+struct Output<'a> {
+    opts: &'a NormalizeOptions,
+    summary: &'a mut NormalizeSummary,
+    sink: &'a mut dyn FnMut(Transaction) -> anyhow::Result<()>,
+}
+
+impl Output<'_> {
+    fn emit(&mut self, row: Row) -> anyhow::Result<()> {
+        let t = row.tx.time;
+        if self.opts.from.is_some_and(|f| t < f) || self.opts.to.is_some_and(|to| t >= to) {
+            return Ok(());
+        }
+        let s = &mut *self.summary;
+        *s.rows_by_kind.entry(row.tx.kind).or_default() += 1;
+        if row.tx.kind == Kind::Unclassified {
+            s.unclassified += 1;
+            let code = row.code.unwrap_or_else(|| "unknown".to_string());
+            *s.unclassified_codes.entry(code).or_default() += 1;
+        }
+        if row.unmatched {
+            s.unmatched_enrichment += 1;
+        }
+        (self.sink)(row.tx)
+    }
+}
+
+/// Deposit, withdrawal and convert history, loaded once (these are few).
+pub(crate) struct History {
+    pub deposits: Vec<(Deposit, bool)>,
+    pub withdrawals: Vec<(Withdrawal, bool)>,
+    pub converts: HashMap<String, Convert>,
+    decode_errors: u64,
+}
+
+impl History {
+    fn load(src: &dyn RecordSource, summary: &mut NormalizeSummary) -> anyhow::Result<History> {
+        let mut h = History {
+            deposits: Vec::new(),
+            withdrawals: Vec::new(),
+            converts: HashMap::new(),
+            decode_errors: 0,
+        };
+        src.for_each(RecordKind::Deposit, &mut |rec| {
+            match wire::decode::<Deposit>(&rec.raw) {
+                Ok(d) => h.deposits.push((d, false)),
+                Err(e) => {
+                    tracing::warn!("deposit `{}` does not decode: {e}", rec.key);
+                    h.decode_errors += 1;
+                }
+            }
+            Ok(())
+        })?;
+        src.for_each(RecordKind::Withdrawal, &mut |rec| {
+            match wire::decode::<Withdrawal>(&rec.raw) {
+                Ok(w) => h.withdrawals.push((w, false)),
+                Err(e) => {
+                    tracing::warn!("withdrawal `{}` does not decode: {e}", rec.key);
+                    h.decode_errors += 1;
+                }
+            }
+            Ok(())
+        })?;
+        src.for_each(RecordKind::Convert, &mut |rec| {
+            match wire::decode::<Convert>(&rec.raw) {
+                Ok(c) => {
+                    h.converts.insert(c.trade_id.clone(), c);
+                }
+                Err(e) => {
+                    tracing::warn!("convert `{}` does not decode: {e}", rec.key);
+                    h.decode_errors += 1;
+                }
+            }
+            Ok(())
+        })?;
+
+        for (d, _) in &h.deposits {
+            let state = d.state.as_deref().unwrap_or("");
+            if state == "2" {
+                continue;
+            }
+            let item = funding::deposit_item(d);
+            if matches!(state, "11" | "12" | "13") {
+                summary.failed_or_canceled.push(item);
+            } else {
+                summary.pending_deposits.push(item);
+            }
+        }
+        for (w, _) in &h.withdrawals {
+            let state = w.state.as_deref().unwrap_or("");
+            if state == "2" {
+                continue;
+            }
+            let item = funding::withdrawal_item(w);
+            if matches!(state, "-1" | "-2") {
+                summary.failed_or_canceled.push(item);
+            } else {
+                summary.pending_withdrawals.push(item);
+            }
+        }
+        Ok(h)
+    }
+
+    /// Successful deposits and withdrawals no bill was matched to.
+    fn unbooked(&self) -> Vec<PendingItem> {
+        let deps = self
+            .deposits
+            .iter()
+            .filter(|(d, used)| !used && d.state.as_deref() == Some("2"));
+        let wds = self
+            .withdrawals
+            .iter()
+            .filter(|(w, used)| !used && w.state.as_deref() == Some("2"));
+        deps.map(|(d, _)| funding::deposit_item(d))
+            .chain(wds.map(|(w, _)| funding::withdrawal_item(w)))
+            .collect()
+    }
+}
+
+/// A row as written to the spool file (JSON lines).
+#[derive(Serialize, Deserialize)]
+struct SpoolRow {
+    id: String,
+    ms: i64,
+    account: String,
+    kind: String,
+    sent: Option<(Decimal, String)>,
+    received: Option<(Decimal, String)>,
+    fee: Option<(Decimal, String)>,
+    instrument: Option<String>,
+    side: Option<String>,
+    price: Option<Decimal>,
+    order_id: Option<String>,
+    trade_id: Option<String>,
+    tx_hash: Option<String>,
+    address: Option<String>,
+    chain: Option<String>,
+    source: String,
+    source_id: String,
+    note: Option<String>,
+    code: Option<String>,
+    unmatched: bool,
+}
+
+impl SpoolRow {
+    fn from_row(r: &Row) -> SpoolRow {
+        let amt = |a: &Option<Amount>| a.as_ref().map(|a| (a.amount, a.asset.clone()));
+        let t = &r.tx;
+        SpoolRow {
+            id: t.id.clone(),
+            ms: t.time.timestamp_millis(),
+            account: t.account.as_str().to_string(),
+            kind: t.kind.as_str().to_string(),
+            sent: amt(&t.sent),
+            received: amt(&t.received),
+            fee: amt(&t.fee),
+            instrument: t.instrument.clone(),
+            side: t.side.clone(),
+            price: t.price,
+            order_id: t.order_id.clone(),
+            trade_id: t.trade_id.clone(),
+            tx_hash: t.tx_hash.clone(),
+            address: t.address.clone(),
+            chain: t.chain.clone(),
+            source: t.source.clone(),
+            source_id: t.source_id.clone(),
+            note: t.note.clone(),
+            code: r.code.clone(),
+            unmatched: r.unmatched,
+        }
+    }
+
+    fn into_row(self) -> anyhow::Result<Row> {
+        let amt = |a: Option<(Decimal, String)>| a.map(|(amount, asset)| Amount { amount, asset });
+        let time = DateTime::from_timestamp_millis(self.ms).context("spooled time out of range")?;
+        let account = Account::parse(&self.account).context("spooled account")?;
+        let kind = Kind::parse(&self.kind).context("spooled kind")?;
+        let mut tx = Transaction::new(self.id, time, account, kind, self.source, self.source_id);
+        tx.sent = amt(self.sent);
+        tx.received = amt(self.received);
+        tx.fee = amt(self.fee);
+        tx.instrument = self.instrument;
+        tx.side = self.side;
+        tx.price = self.price;
+        tx.order_id = self.order_id;
+        tx.trade_id = self.trade_id;
+        tx.tx_hash = self.tx_hash;
+        tx.address = self.address;
+        tx.chain = self.chain;
+        tx.note = self.note;
+        Ok(Row {
+            tx,
+            code: self.code,
+            unmatched: self.unmatched,
+        })
+    }
+}
+
+/// An anonymous temporary file of rows, one JSON object a line.
+struct Spool {
+    w: BufWriter<std::fs::File>,
+}
+
+impl Spool {
+    fn new() -> anyhow::Result<Spool> {
+        let f = tempfile::tempfile().context("creating the normalization spool file")?;
+        Ok(Spool { w: BufWriter::new(f) })
+    }
+
+    fn write(&mut self, row: &Row) -> anyhow::Result<()> {
+        serde_json::to_writer(&mut self.w, &SpoolRow::from_row(row))?;
+        self.w.write_all(b"\n")?;
+        Ok(())
+    }
+
+    fn into_reader(self) -> anyhow::Result<SpoolReader> {
+        let mut f = self.w.into_inner().map_err(|e| e.into_error())?;
+        f.rewind()?;
+        Ok(SpoolReader {
+            r: BufReader::new(f),
+            next: None,
+            line: String::new(),
+        })
+    }
+}
+
+struct SpoolReader {
+    r: BufReader<std::fs::File>,
+    next: Option<(SortKey, Row)>,
+    line: String,
+}
+
+impl SpoolReader {
+    fn peek(&mut self) -> anyhow::Result<Option<&(SortKey, Row)>> {
+        if self.next.is_none() {
+            self.line.clear();
+            if self.r.read_line(&mut self.line)? > 0 {
+                let row: SpoolRow = serde_json::from_str(&self.line).context("reading the spool")?;
+                let row = row.into_row()?;
+                self.next = Some((SortKey::of(&row.tx), row));
+            }
+        }
+        Ok(self.next.as_ref())
+    }
+
+    /// Emits spooled rows ordered before `key` (all of them when `key` is `None`).
+    fn emit_before(&mut self, key: Option<&SortKey>, out: &mut Output) -> anyhow::Result<()> {
+        while let Some((k, _)) = self.peek()? {
+            if key.is_some_and(|key| k >= key) {
+                break;
+            }
+            let (_, row) = self.next.take().expect("peeked");
+            out.emit(row)?;
+        }
+        Ok(())
+    }
+}
+
+/// Joins the non-empty parts of a note with `; `.
+pub(crate) fn join_note(parts: impl IntoIterator<Item = Option<String>>) -> Option<String> {
+    let parts: Vec<String> = parts.into_iter().flatten().filter(|p| !p.is_empty()).collect();
+    if parts.is_empty() {
+        None
+    } else {
+        Some(parts.join("; "))
+    }
+}
+
+/// `received`/`sent` of a signed gross amount (zero → neither).
+pub(crate) fn set_gross(tx: &mut Transaction, gross: Decimal, asset: &str) {
+    if gross > Decimal::ZERO {
+        tx.received = Some(Amount::new(gross, asset));
+    } else if gross < Decimal::ZERO {
+        tx.sent = Some(Amount::new(-gross, asset));
+    }
+}
+
+/// The best-effort fields of a record that failed to decode: (billId, ccy, balChg, type).
+pub(crate) fn salvage(raw: &str) -> (Option<String>, Option<String>, Option<Decimal>, Option<String>) {
+    let v: serde_json::Value = serde_json::from_str(raw).unwrap_or_default();
+    let s = |k: &str| match &v[k] {
+        serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    };
+    let bal_chg = s("balChg").and_then(|b| wire::de::parse_decimal(&b));
+    (s("billId"), s("ccy"), bal_chg, s("type"))
+}

@@ -1,0 +1,276 @@
+use super::*;
+use crate::store::{BalanceRow, MemorySource, StoredRecord};
+use serde_json::json;
+use std::str::FromStr;
+
+const T0: i64 = 1_712_410_901_851;
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap()
+}
+
+fn at(ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(ms).unwrap()
+}
+
+fn tb(id: &str, ts: i64, ccy: &str, bal_chg: &str, bal: &str) -> StoredRecord {
+    let raw = json!({"billId": id, "type": "1", "subType": "11", "ts": ts.to_string(), "ccy": ccy,
+                     "balChg": bal_chg, "bal": bal, "fee": "", "pnl": "", "tradeId": "0"})
+    .to_string();
+    StoredRecord {
+        kind: RecordKind::Bill,
+        key: id.into(),
+        ts_ms: ts,
+        link: None,
+        raw,
+    }
+}
+
+fn fb(id: &str, ts: i64, ccy: &str, bal_chg: &str, bal: &str) -> StoredRecord {
+    let raw = json!({"billId": id, "type": "130", "ts": ts.to_string(), "ccy": ccy,
+                     "balChg": bal_chg, "bal": bal, "notes": ""})
+    .to_string();
+    StoredRecord {
+        kind: RecordKind::FundingBill,
+        key: id.into(),
+        ts_ms: ts,
+        link: None,
+        raw,
+    }
+}
+
+fn snap(account: &str, ccy: &str, total: &str) -> BalanceRow {
+    BalanceRow {
+        account: account.into(),
+        ccy: ccy.into(),
+        total: d(total),
+        available: None,
+        frozen: None,
+        as_of: at(T0 + 1_000_000),
+    }
+}
+
+fn row<'a>(r: &'a Reconciliation, account: Account, asset: &str) -> &'a ReconcileRow {
+    r.rows
+        .iter()
+        .find(|x| x.account == account && x.asset == asset)
+        .unwrap()
+}
+
+fn intact() -> Vec<StoredRecord> {
+    vec![
+        tb("1", T0, "USDT", "100.0000000000000000", "100.0000000000000000"),
+        tb(
+            "2",
+            T0 + 10,
+            "USDT",
+            "-30.5000000000000000",
+            "69.5000000000000000",
+        ),
+        tb("3", T0 + 10, "BTC", "0.0010000000000000", "0.0010000000000000"),
+        tb("4", T0 + 20, "USDT", "0.5", "70"),
+        fb("5", T0 + 5, "USDT", "100", "100"),
+        fb("6", T0 + 6, "USDT", "-100", "0"),
+    ]
+}
+
+#[test]
+fn intact_chain_and_matching_snapshot_is_ok() {
+    let src = MemorySource {
+        records: intact(),
+        balances: vec![
+            snap("trading", "USDT", "70"),
+            snap("trading", "BTC", "0.001"),
+            snap("earn", "DOT", "5"),
+        ],
+    };
+    let r = reconcile(&src).unwrap();
+    assert!(r.ok(), "{r:#?}");
+    assert!(r.gaps.is_empty());
+    let u = row(&r, Account::Trading, "USDT");
+    assert_eq!(
+        (u.computed, u.reported, u.difference, u.status),
+        (d("70"), Some(d("70")), d("0"), Status::Ok)
+    );
+    assert_eq!(u.bills, 3);
+    // Funding USDT went to 0 and is absent from the snapshot (OKX omits zero balances).
+    let f = row(&r, Account::Funding, "USDT");
+    assert_eq!(
+        (f.status, f.computed, f.reported),
+        (Status::Ok, d("0"), Some(d("0")))
+    );
+    let earn = row(&r, Account::Earn, "DOT");
+    assert_eq!(
+        (earn.status, earn.reported, earn.difference),
+        (Status::NoHistory, Some(d("5")), d("0"))
+    );
+
+    let (header, rows) = r.reconciliation_csv();
+    assert_eq!(
+        header.join(","),
+        "account,asset,computed,reported,difference,first_gap_from,first_gap_to,status"
+    );
+    assert!(
+        rows.contains(
+            &["trading", "USDT", "70", "70", "0", "", "", "ok"]
+                .map(String::from)
+                .to_vec()
+        )
+    );
+    assert!(r.opening_balances_csv().1.is_empty());
+}
+
+#[test]
+fn missing_bill_is_a_gap_with_its_time_range() {
+    let mut records = intact();
+    records.remove(1); // bill 2 (USDT −30.5) is missing
+    let src = MemorySource {
+        records,
+        balances: vec![snap("trading", "USDT", "70"), snap("trading", "BTC", "0.001")],
+    };
+    let r = reconcile(&src).unwrap();
+    assert!(!r.ok());
+    assert_eq!(r.gaps.len(), 1);
+    let g = &r.gaps[0];
+    assert_eq!((g.account, g.asset.as_str()), (Account::Trading, "USDT"));
+    assert_eq!((g.from, g.to), (at(T0), at(T0 + 20)));
+    assert_eq!((g.expected_bal, g.found_bal), (d("100.5"), d("70")));
+    assert_eq!((g.before_bill.as_str(), g.after_bill.as_str()), ("1", "4"));
+    let u = row(&r, Account::Trading, "USDT");
+    assert_eq!(u.status, Status::Gap);
+    assert_eq!(
+        (u.first_gap_from, u.first_gap_to),
+        (Some(at(T0)), Some(at(T0 + 20)))
+    );
+    assert_eq!(u.computed, d("70"), "computed is the last bill's bal");
+    assert_eq!(row(&r, Account::Trading, "BTC").status, Status::Ok);
+    let (_, rows) = r.reconciliation_csv();
+    let gap_row = rows.iter().find(|r| r[1] == "USDT" && r[0] == "trading").unwrap();
+    assert_eq!(gap_row[5], "2024-04-06T13:41:41.851Z");
+    assert_eq!(gap_row[7], "gap");
+}
+
+#[test]
+fn snapshot_difference_is_a_mismatch() {
+    let src = MemorySource {
+        records: intact(),
+        balances: vec![
+            snap("trading", "USDT", "69"),
+            snap("trading", "ETH", "2"),
+            snap("funding", "BTC", "1"),
+        ],
+    };
+    let r = reconcile(&src).unwrap();
+    assert!(!r.ok());
+    let u = row(&r, Account::Trading, "USDT");
+    assert_eq!((u.status, u.difference), (Status::Mismatch, d("1")));
+    // Bills but no snapshot line (BTC trading) → reported 0 → mismatch.
+    let b = row(&r, Account::Trading, "BTC");
+    assert_eq!(
+        (b.status, b.reported, b.difference),
+        (Status::Mismatch, Some(d("0")), d("0.001"))
+    );
+    // Snapshot but no bills → computed 0 → mismatch.
+    let e = row(&r, Account::Trading, "ETH");
+    assert_eq!(
+        (e.status, e.computed, e.difference, e.bills),
+        (Status::Mismatch, d("0"), d("-2"), 0)
+    );
+    // Funding USDT ended at 0 and the funding snapshot omits it: fine.
+    assert_eq!(row(&r, Account::Funding, "USDT").status, Status::Ok);
+    assert_eq!(row(&r, Account::Funding, "BTC").status, Status::Mismatch);
+}
+
+#[test]
+fn history_starting_mid_way_reports_an_opening_balance() {
+    let records = vec![
+        tb("7", T0, "USDT", "-10.0000000000000000", "990.0000000000000000"),
+        tb("8", T0 + 5, "USDT", "5", "995"),
+        tb("9", T0 + 6, "ETH", "1", "1"),
+    ];
+    let src = MemorySource {
+        records,
+        balances: vec![snap("trading", "USDT", "995"), snap("trading", "ETH", "1")],
+    };
+    let r = reconcile(&src).unwrap();
+    assert!(r.ok(), "{r:#?}");
+    let u = row(&r, Account::Trading, "USDT");
+    assert_eq!(
+        (u.status, u.opening_balance, u.computed),
+        (Status::OpeningBalance, d("1000"), d("995"))
+    );
+    assert_eq!(u.first_bill_at, Some(at(T0)));
+    let (header, rows) = r.opening_balances_csv();
+    assert_eq!(header.join(","), "account,asset,opening_balance,as_of");
+    assert_eq!(
+        rows,
+        vec![
+            ["trading", "USDT", "1000", "2024-04-06T13:41:41.851Z"]
+                .map(String::from)
+                .to_vec()
+        ]
+    );
+}
+
+#[test]
+fn bills_without_bal_are_summed_and_undecodable_counted() {
+    let records = vec![
+        tb("11", T0, "USDT", "10", ""),
+        tb("12", T0 + 1, "USDT", "5", ""),
+        tb("13", T0 + 2, "USDT", "1", "21"),
+        StoredRecord {
+            kind: RecordKind::Bill,
+            key: "14".into(),
+            ts_ms: T0 + 3,
+            link: None,
+            raw: "{".into(),
+        },
+    ];
+    let src = MemorySource {
+        records,
+        balances: vec![snap("trading", "USDT", "21")],
+    };
+    let r = reconcile(&src).unwrap();
+    let u = row(&r, Account::Trading, "USDT");
+    assert_eq!(
+        (u.computed, u.opening_balance, u.status),
+        (d("21"), d("5"), Status::OpeningBalance)
+    );
+    assert_eq!(r.decode_errors, 1);
+    assert!(r.ok());
+}
+
+#[test]
+fn without_any_snapshot_nothing_is_compared() {
+    let src = MemorySource {
+        records: intact(),
+        balances: vec![],
+    };
+    let r = reconcile(&src).unwrap();
+    assert!(r.ok());
+    assert!(
+        r.rows
+            .iter()
+            .all(|x| x.status == Status::NoSnapshot && x.reported.is_none())
+    );
+    let (_, rows) = r.reconciliation_csv();
+    assert!(rows.iter().all(|x| x[3].is_empty() && x[7] == "no_snapshot"));
+}
+
+#[test]
+fn bills_after_the_snapshot_compare_as_of_the_snapshot() {
+    let mut records = intact();
+    // Stored by a later sync that took no new snapshot.
+    records.push(tb("20", T0 + 2_000_000, "USDT", "-20", "50"));
+    let src = MemorySource {
+        records,
+        balances: vec![snap("trading", "USDT", "70"), snap("trading", "BTC", "0.001")],
+    };
+    let r = reconcile(&src).unwrap();
+    assert!(r.ok(), "{r:#?}");
+    let u = row(&r, Account::Trading, "USDT");
+    assert_eq!(
+        (u.computed, u.balance_after_last_bill, u.status),
+        (d("70"), d("50"), Status::Ok)
+    );
+}
