@@ -1,0 +1,169 @@
+//! `bittytax.csv`: BittyTax transaction records (tax-formats.md §8a, §10), checked offline by
+//! `scripts/bittytax-check.sh` and `tests/bittytax.rs` (§8b, §8c).
+//!
+//! * Header: `Type,Buy Quantity,Buy Asset,Buy Value in GBP,Sell Quantity,Sell Asset,
+//!   Sell Value in GBP,Fee Quantity,Fee Asset,Fee Value in GBP,Wallet,Timestamp,Note`.
+//!   BittyTax reads the 13 columns by position and skips the header row.
+//! * Timestamp: ISO 8601 UTC with milliseconds and `Z`, e.g. `2025-01-02T03:04:05.678Z`
+//!   (dateutil reads it; keeping the milliseconds keeps same-second rows in order).
+//! * Value columns stay empty: we have no GBP prices (BittyTax prices rows itself, or uses
+//!   £0 offline).
+//! * Fees (§8a): the fee is always an extra outflow. Buy Quantity is gross when the fee is in
+//!   the buy asset, Sell Quantity is net when the fee is in the sell asset, a withdrawal is net
+//!   and a deposit gross. Our model has exactly these meanings (received = gross, sent excludes
+//!   the fee, fee separate), so quantities are written as they are.
+//! * Only the columns a type allows are filled: acquisitions get Buy only, disposals Sell
+//!   only (a value in the other pair fails the row).
+//! * Wallet = `ExportOptions::wallet_name`. Note = the OKX instrument (e.g. `BTC-USDT-SWAP`)
+//!   for `Margin-*` types, because BittyTax groups its margin report by Wallet + Note as the
+//!   contract; otherwise the row id (BittyTax has no id column).
+//!
+//! | kind                      | in (Buy columns)     | out (Sell columns) |
+//! |---------------------------|----------------------|--------------------|
+//! | trade                     | `Trade` (both sides)                      ||
+//! | deposit / withdrawal, one-sided spot trade | `Deposit` | `Withdrawal`    |
+//! | staking_reward            | `Staking`            | `Spend`            |
+//! | earn_interest             | `Interest`           | `Spend`            |
+//! | airdrop                   | `Airdrop`            | `Spend`            |
+//! | referral_reward           | `Referral`           | `Spend`            |
+//! | other_income              | `Income`             | `Spend`            |
+//! | rebate                    | `Fee-Rebate` (`Margin-Fee-Rebate` on a derivative) | `Spend` |
+//! | fee (incl. fee-only rows) | `Fee-Rebate`         | `Spend`            |
+//! | funding_fee               | `Margin-Gain`        | `Margin-Fee`       |
+//! | interest_paid             | `Fee-Rebate`         | `Loan-Interest`    |
+//! | realized_pnl, liquidation | `Margin-Gain`        | `Margin-Loss`      |
+//! | transfer, unclassified    | skipped                                   ||
+//!
+//! `Deposit`/`Withdrawal` are transfers between the user's own wallets in BittyTax: a deposit
+//! from a wallet not in the file fails the integrity check with "Transfers mismatch" (run
+//! with `--skipint`, or add that wallet's records).
+
+use super::{CsvFile, Encoded, ExportOptions, Record, Shape, amount, is_derivative, legs};
+use crate::model::{Amount, Kind, Transaction, rfc3339_ms};
+
+pub(crate) const FILES: &[CsvFile] = &[CsvFile {
+    name: "bittytax.csv",
+    header: &[
+        "Type",
+        "Buy Quantity",
+        "Buy Asset",
+        "Buy Value in GBP",
+        "Sell Quantity",
+        "Sell Asset",
+        "Sell Value in GBP",
+        "Fee Quantity",
+        "Fee Asset",
+        "Fee Value in GBP",
+        "Wallet",
+        "Timestamp",
+        "Note",
+    ],
+}];
+
+fn kind_type(kind: Kind, incoming: bool, derivative: bool) -> &'static str {
+    use Kind::*;
+    match (kind, incoming) {
+        // A one-sided spot trade has no known counterpart (see `legs`): written like a
+        // deposit / withdrawal, so BittyTax's transfer check points at it.
+        (Trade | Deposit | Withdrawal | Transfer | Unclassified, true) => "Deposit",
+        (Trade | Deposit | Withdrawal | Transfer | Unclassified, false) => "Withdrawal",
+        (StakingReward, true) => "Staking",
+        (EarnInterest, true) => "Interest",
+        (Airdrop, true) => "Airdrop",
+        (ReferralReward, true) => "Referral",
+        (OtherIncome, true) => "Income",
+        (Rebate, true) if derivative => "Margin-Fee-Rebate",
+        (Rebate | Fee | InterestPaid, true) => "Fee-Rebate",
+        (FundingFee | RealizedPnl | Liquidation, true) => "Margin-Gain",
+        (FundingFee, false) => "Margin-Fee",
+        (InterestPaid, false) => "Loan-Interest",
+        (RealizedPnl | Liquidation, false) => "Margin-Loss",
+        (Fee | Rebate | StakingReward | EarnInterest | Airdrop | ReferralReward | OtherIncome, false) => {
+            "Spend"
+        }
+    }
+}
+
+pub(crate) fn encode(tx: &Transaction, opts: &ExportOptions, out: &mut Vec<Record>) -> Encoded {
+    let time = rfc3339_ms(tx.time);
+    let derivative = is_derivative(tx.instrument.as_deref());
+    let row = |ty: &str, buy: Option<&Amount>, sell: Option<&Amount>, fee: Option<&Amount>| {
+        let q = |a: Option<&Amount>| a.map(|a| amount(a.amount)).unwrap_or_default();
+        let c = |a: Option<&Amount>| a.map(|a| a.asset.clone()).unwrap_or_default();
+        let note = match (ty.starts_with("Margin-"), &tx.instrument) {
+            (true, Some(inst)) => inst.clone(),
+            _ => tx.id.clone(),
+        };
+        Record::new(vec![
+            ty.to_string(),
+            q(buy),
+            c(buy),
+            String::new(),
+            q(sell),
+            c(sell),
+            String::new(),
+            q(fee),
+            c(fee),
+            String::new(),
+            opts.wallet_name.clone(),
+            time.clone(),
+            note,
+        ])
+    };
+    for leg in legs(tx)? {
+        out.push(match leg.shape {
+            Shape::Trade { sent, received, fee } => row("Trade", Some(received), Some(sent), fee),
+            Shape::In { received, fee } => {
+                row(kind_type(leg.kind, true, derivative), Some(received), None, fee)
+            }
+            Shape::Out { sent, fee } => row(kind_type(leg.kind, false, derivative), None, Some(sent), fee),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Format;
+    use super::super::testdata::*;
+
+    #[test]
+    fn header() {
+        assert_eq!(
+            super::FILES[0].header.join(","),
+            "Type,Buy Quantity,Buy Asset,Buy Value in GBP,Sell Quantity,Sell Asset,Sell Value in GBP,Fee Quantity,Fee Asset,Fee Value in GBP,Wallet,Timestamp,Note"
+        );
+    }
+
+    #[test]
+    fn rows() {
+        assert_cases(
+            Format::BittyTax,
+            [
+                // Buy Quantity gross (0.02) with the fee in the buy asset: BittyTax nets it.
+                &["Trade,0.02,BTC,,1900,USDT,,0.00002,BTC,,OKX,2025-01-02T03:04:05.678Z,tb-1001"],
+                // Proceeds 480 USDT, fee 0.48 USDT booked by BittyTax as a separate Spend.
+                &["Trade,480,USDT,,0.005,BTC,,0.48,USDT,,OKX,2025-01-03T10:00:00.000Z,tb-1003"],
+                &["Deposit,2000,USDT,,,,,,,,OKX,2025-01-01T00:00:00.000Z,fb-2001"],
+                // Withdrawal quantity net (what arrives), fee extra.
+                &["Withdrawal,,,,0.004,BTC,,0.0001,BTC,,OKX,2025-01-05T12:00:00.000Z,fb-2002"],
+                &["Staking,0.0123,ETH,,,,,,,,OKX,2025-01-06T00:00:00.000Z,fb-2003"],
+                &["Margin-Fee,,,,0.25,USDT,,,,,OKX,2025-01-07T08:00:00.000Z,BTC-USDT-SWAP"],
+                &["Margin-Loss,,,,12.5,USDT,,,,,OKX,2025-01-08T09:00:00.000Z,BTC-USDT-SWAP"],
+                &["Margin-Gain,30.75,USDT,,,,,,,,OKX,2025-01-09T09:00:00.000Z,BTC-USDT-SWAP"],
+                &["Fee-Rebate,0.0102,USDT,,,,,,,,OKX,2025-01-10T00:00:00.000Z,tb-1008:rebate"],
+                &["Spend,,,,0.1,OKB,,,,,OKX,2025-01-12T00:00:00.000Z,tb-1010:fee"],
+            ],
+        );
+    }
+
+    #[test]
+    fn derivative_rebate_goes_to_the_margin_report() {
+        let mut t = rebate();
+        t.instrument = Some("ETH-USDT-SWAP".into());
+        assert_eq!(
+            lines(Format::BittyTax, &t).unwrap(),
+            ["Margin-Fee-Rebate,0.0102,USDT,,,,,,,,OKX,2025-01-10T00:00:00.000Z,ETH-USDT-SWAP"]
+        );
+    }
+}

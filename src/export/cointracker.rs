@@ -1,0 +1,251 @@
+//! `cointracker.csv`: CoinTracker's 8-column CSV (tax-formats.md §5, §10).
+//!
+//! * Header (exact, nothing added or removed): `Date,Received Quantity,Received Currency,
+//!   Sent Quantity,Sent Currency,Fee Amount,Fee Currency,Tag`.
+//! * Date: `MM/DD/YYYY HH:MM:SS`, UTC.
+//! * Quantities: at most 8 decimal places (§5), so every quantity is rounded half away from
+//!   zero to 8 places *after* the fee arithmetic below. A row whose main quantity rounds to 0
+//!   is left out (counted as skipped); a fee that rounds to 0 leaves the fee cells empty.
+//! * Fees: unlike Koinly/BittyTax the fee is *not* an extra outflow. The Sent Quantity
+//!   includes the fee and the Received Quantity excludes it (§5); the Fee columns only say
+//!   which part was fee. So, from our model (received gross, fee separate):
+//!   - fee in the sent coin → Sent = sent + fee (a withdrawal of 0.004 BTC + 0.0001 BTC fee
+//!     writes Sent 0.0041);
+//!   - fee in the received coin → Received = received − fee (a buy of 0.02 BTC gross with a
+//!     0.00002 BTC fee writes Received 0.01998; a sell's 480 USDT gross with 0.48 USDT fee
+//!     writes 479.52);
+//!   - fee in a third coin → the trade row without fee, plus a fee row (below).
+//!   - A standalone fee is a send whose whole quantity is fee: Sent = Fee = amount, no tag.
+//! * Tags (Decision, per §5's recommendation: the classic tags plus `interest` and the
+//!   `margin …` tags; no tag = plain send/receive/trade):
+//!
+//! | kind                        | received        | sent          |
+//! |-----------------------------|-----------------|---------------|
+//! | trade, deposit, withdrawal  | (none)          | (none)        |
+//! | staking_reward              | `staked`        | fee row       |
+//! | earn_interest               | `interest`      | fee row       |
+//! | airdrop                     | `airdrop`       | fee row       |
+//! | referral_reward, other_income | `payment`     | fee row       |
+//! | rebate                      | `margin rebate` on a derivative, else none | fee row |
+//! | fee (incl. fee-only rows)   | (none)          | fee row       |
+//! | funding_fee                 | `margin gain`   | `margin fee`  |
+//! | interest_paid               | (none)          | `margin fee`  |
+//! | realized_pnl, liquidation   | `margin gain`   | `margin loss` |
+//! | transfer, unclassified      | skipped                         ||
+//!
+//! CoinTracker has no id column; duplicates are avoided by re-importing the same file.
+
+use super::{CsvFile, Encoded, ExportOptions, Record, Shape, amount, is_derivative, legs};
+use crate::model::{Amount, Kind, Transaction};
+use rust_decimal::{Decimal, RoundingStrategy};
+
+pub(crate) const FILES: &[CsvFile] = &[CsvFile {
+    name: "cointracker.csv",
+    header: &[
+        "Date",
+        "Received Quantity",
+        "Received Currency",
+        "Sent Quantity",
+        "Sent Currency",
+        "Fee Amount",
+        "Fee Currency",
+        "Tag",
+    ],
+}];
+
+const DATE: &str = "%m/%d/%Y %H:%M:%S";
+
+fn round8(d: Decimal) -> Decimal {
+    d.round_dp_with_strategy(8, RoundingStrategy::MidpointAwayFromZero)
+}
+
+fn in_tag(kind: Kind, derivative: bool) -> &'static str {
+    use Kind::*;
+    match kind {
+        StakingReward => "staked",
+        EarnInterest => "interest",
+        Airdrop => "airdrop",
+        ReferralReward | OtherIncome => "payment",
+        Rebate if derivative => "margin rebate",
+        FundingFee | RealizedPnl | Liquidation => "margin gain",
+        Trade | Deposit | Withdrawal | Transfer | Unclassified | Rebate | Fee | InterestPaid => "",
+    }
+}
+
+/// `Some(tag)` for an outgoing kind written as a tagged send, `None` for a fee row.
+fn out_tag(kind: Kind) -> Option<&'static str> {
+    use Kind::*;
+    match kind {
+        Trade | Deposit | Withdrawal | Transfer | Unclassified => Some(""),
+        FundingFee | InterestPaid => Some("margin fee"),
+        RealizedPnl | Liquidation => Some("margin loss"),
+        Fee | Rebate | StakingReward | EarnInterest | Airdrop | ReferralReward | OtherIncome => None,
+    }
+}
+
+/// One row before rounding: (received, sent, fee, tag).
+type Row<'a> = (
+    Option<(Decimal, &'a str)>,
+    Option<(Decimal, &'a str)>,
+    Option<(Decimal, &'a str)>,
+    &'static str,
+);
+
+fn fee_row(fee: &Amount) -> Row<'_> {
+    let f = Some((fee.amount, fee.asset.as_str()));
+    (None, f, f, "")
+}
+
+pub(crate) fn encode(tx: &Transaction, _opts: &ExportOptions, out: &mut Vec<Record>) -> Encoded {
+    let derivative = is_derivative(tx.instrument.as_deref());
+    let mut rows: Vec<Row> = Vec::new();
+    fn pair(a: &Amount) -> Option<(Decimal, &str)> {
+        Some((a.amount, a.asset.as_str()))
+    }
+    for leg in legs(tx)? {
+        match leg.shape {
+            Shape::Trade { sent, received, fee } => {
+                let (mut r, mut s, mut inside) = (received.amount, sent.amount, None);
+                if let Some(f) = fee {
+                    if f.asset == sent.asset {
+                        s += f.amount;
+                        inside = Some(f);
+                    } else if f.asset == received.asset && f.amount < r {
+                        r -= f.amount;
+                        inside = Some(f);
+                    }
+                }
+                rows.push((
+                    Some((r, &received.asset)),
+                    Some((s, &sent.asset)),
+                    inside.and_then(pair),
+                    "",
+                ));
+                if inside.is_none() {
+                    rows.extend(fee.map(fee_row));
+                }
+            }
+            Shape::In { received, fee } => {
+                let tag = in_tag(leg.kind, derivative);
+                match fee {
+                    Some(f) if f.asset == received.asset && f.amount < received.amount => rows.push((
+                        Some((received.amount - f.amount, &received.asset)),
+                        None,
+                        pair(f),
+                        tag,
+                    )),
+                    _ => {
+                        rows.push((pair(received), None, None, tag));
+                        rows.extend(fee.map(fee_row));
+                    }
+                }
+            }
+            Shape::Out { sent, fee } => match out_tag(leg.kind) {
+                None => {
+                    rows.push(fee_row(sent));
+                    rows.extend(fee.map(fee_row));
+                }
+                Some(tag) => match fee {
+                    Some(f) if f.asset == sent.asset => {
+                        rows.push((None, Some((sent.amount + f.amount, &sent.asset)), pair(f), tag))
+                    }
+                    _ => {
+                        rows.push((None, pair(sent), None, tag));
+                        rows.extend(fee.map(fee_row));
+                    }
+                },
+            },
+        }
+    }
+    let date = tx.time.format(DATE).to_string();
+    for (received, sent, fee, tag) in rows {
+        fn round(p: Option<(Decimal, &str)>) -> Option<(Decimal, &str)> {
+            p.map(|(q, c)| (round8(q), c)).filter(|(q, _)| !q.is_zero())
+        }
+        let (received, sent, fee) = (round(received), round(sent), round(fee));
+        if received.is_none() && sent.is_none() {
+            continue; // dust: every quantity rounds to 0 at 8 places
+        }
+        let cells = |p: Option<(Decimal, &str)>| match p {
+            Some((q, c)) => [amount(q), c.to_string()],
+            None => [String::new(), String::new()],
+        };
+        let [rq, rc] = cells(received);
+        let [sq, sc] = cells(sent);
+        let [fq, fc] = cells(fee);
+        out.push(Record::new(vec![
+            date.clone(),
+            rq,
+            rc,
+            sq,
+            sc,
+            fq,
+            fc,
+            tag.to_string(),
+        ]));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Format;
+    use super::super::testdata::*;
+    use crate::model::Amount;
+
+    #[test]
+    fn header() {
+        assert_eq!(
+            super::FILES[0].header.join(","),
+            "Date,Received Quantity,Received Currency,Sent Quantity,Sent Currency,Fee Amount,Fee Currency,Tag"
+        );
+    }
+
+    #[test]
+    fn rows() {
+        assert_cases(
+            Format::CoinTracker,
+            [
+                // Received excludes the fee: 0.02 − 0.00002 = 0.01998 BTC.
+                &["01/02/2025 03:04:05,0.01998,BTC,1900,USDT,0.00002,BTC,"],
+                // 480 − 0.48 = 479.52 USDT.
+                &["01/03/2025 10:00:00,479.52,USDT,0.005,BTC,0.48,USDT,"],
+                &["01/01/2025 00:00:00,2000,USDT,,,,,"],
+                // Sent includes the fee: 0.004 + 0.0001 = 0.0041 BTC.
+                &["01/05/2025 12:00:00,,,0.0041,BTC,0.0001,BTC,"],
+                &["01/06/2025 00:00:00,0.0123,ETH,,,,,staked"],
+                &["01/07/2025 08:00:00,,,0.25,USDT,,,margin fee"],
+                &["01/08/2025 09:00:00,,,12.5,USDT,,,margin loss"],
+                &["01/09/2025 09:00:00,30.75,USDT,,,,,margin gain"],
+                &["01/10/2025 00:00:00,0.0102,USDT,,,,,"],
+                &["01/12/2025 00:00:00,,,0.1,OKB,0.1,OKB,"],
+            ],
+        );
+    }
+
+    #[test]
+    fn third_coin_fee_becomes_a_fee_row() {
+        let mut t = buy();
+        t.fee = Some(Amount::new(dec("0.01"), "OKB"));
+        assert_eq!(
+            lines(Format::CoinTracker, &t).unwrap(),
+            [
+                "01/02/2025 03:04:05,0.02,BTC,1900,USDT,,,",
+                "01/02/2025 03:04:05,,,0.01,OKB,0.01,OKB,"
+            ]
+        );
+    }
+
+    #[test]
+    fn rounds_to_8_places_and_drops_dust() {
+        let mut t = staking_reward();
+        t.received = Some(Amount::new(dec("0.000000015"), "ETH"));
+        assert_eq!(
+            lines(Format::CoinTracker, &t).unwrap(),
+            ["01/06/2025 00:00:00,0.00000002,ETH,,,,,staked"]
+        );
+        t.received = Some(Amount::new(dec("0.000000004"), "ETH"));
+        // No record: the writer counts the transaction as skipped_other.
+        assert_eq!(lines(Format::CoinTracker, &t).unwrap(), Vec::<String>::new());
+    }
+}

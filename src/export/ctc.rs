@@ -1,0 +1,205 @@
+//! `ctc.csv`: CryptoTaxCalculator "Advanced (custom) CSV" (tax-formats.md §4, §10).
+//!
+//! * Header (15 columns, exact text): `Timestamp (UTC),Type,Base Currency,Base Amount,
+//!   Quote Currency (Optional),Quote Amount (Optional),Fee Currency (Optional),
+//!   Fee Amount (Optional),From (Optional),To (Optional),Blockchain (Optional),ID (Optional),
+//!   Description (Optional),Reference Price Per Unit (Optional),
+//!   Reference Price Currency (Optional)`. Decision: the 15-column variant (§4).
+//! * Timestamp: `YYYY-MM-DD HH:MM:SS`, UTC (CTC's default layout).
+//! * Fees: amounts exclude fees; the fee is a separate outflow in the Fee columns (§4). That
+//!   is our model: a buy with the fee in BTC writes Base = gross BTC + Fee BTC; a sell with
+//!   the fee in USDT writes Quote = gross USDT + Fee USDT. A standalone fee is a `fee` row
+//!   with the amount in Base and the Fee columns empty ("do not repeat it", §4).
+//! * Trade direction: `sell` when the sent coin is the instrument's base (or side = sell),
+//!   else `buy` (also for converts without an instrument). `buy`: Base = bought coin, Quote =
+//!   paid coin; `sell`: Base = sold coin, Quote = proceeds.
+//! * ID = our row id (CTC wants it unique). Description = `<kind> [<instrument>] <id>` and
+//!   the tx hash. From/To/Blockchain and the reference price stay empty (OKX chain names are
+//!   not CTC's blockchain names; we have no fiat prices).
+//! * One CSV per source (§4): this file holds only the OKX account.
+//!
+//! | kind                      | in                 | out                |
+//! |---------------------------|--------------------|--------------------|
+//! | trade                     | `buy` / `sell` (both sides)            ||
+//! | deposit / withdrawal, one-sided spot trade | `receive` (`fiat-deposit` for fiat) | `send` (`fiat-withdrawal`) |
+//! | staking_reward            | `staking`          | `fee`              |
+//! | earn_interest             | `interest`         | `fee`              |
+//! | airdrop                   | `airdrop`          | `fee`              |
+//! | referral_reward, other_income | `income`       | `fee`              |
+//! | rebate                    | `cashback`         | `fee`              |
+//! | fee (incl. fee-only rows) | `cashback`         | `fee`              |
+//! | funding_fee               | `realized-profit`  | `margin-fee`       |
+//! | interest_paid             | `cashback`         | `margin-fee`       |
+//! | realized_pnl, liquidation | `realized-profit`  | `realized-loss`    |
+//! | transfer, unclassified    | skipped                                 ||
+
+use super::{
+    CsvFile, Encoded, ExportOptions, Record, Shape, amount, describe_with_hash, is_fiat, leg_id, legs,
+};
+use crate::model::{Amount, Kind, Transaction};
+
+pub(crate) const FILES: &[CsvFile] = &[CsvFile {
+    name: "ctc.csv",
+    header: &[
+        "Timestamp (UTC)",
+        "Type",
+        "Base Currency",
+        "Base Amount",
+        "Quote Currency (Optional)",
+        "Quote Amount (Optional)",
+        "Fee Currency (Optional)",
+        "Fee Amount (Optional)",
+        "From (Optional)",
+        "To (Optional)",
+        "Blockchain (Optional)",
+        "ID (Optional)",
+        "Description (Optional)",
+        "Reference Price Per Unit (Optional)",
+        "Reference Price Currency (Optional)",
+    ],
+}];
+
+const DATE: &str = "%Y-%m-%d %H:%M:%S";
+
+fn kind_type(kind: Kind, incoming: bool, fiat: bool) -> &'static str {
+    use Kind::*;
+    match (kind, incoming) {
+        (Trade | Deposit | Withdrawal | Transfer | Unclassified, true) if fiat => "fiat-deposit",
+        (Trade | Deposit | Withdrawal | Transfer | Unclassified, true) => "receive",
+        (Trade | Deposit | Withdrawal | Transfer | Unclassified, false) if fiat => "fiat-withdrawal",
+        (Trade | Deposit | Withdrawal | Transfer | Unclassified, false) => "send",
+        (StakingReward, true) => "staking",
+        (EarnInterest, true) => "interest",
+        (Airdrop, true) => "airdrop",
+        (ReferralReward | OtherIncome, true) => "income",
+        (Rebate | Fee | InterestPaid, true) => "cashback",
+        (FundingFee | RealizedPnl | Liquidation, true) => "realized-profit",
+        (FundingFee | InterestPaid, false) => "margin-fee",
+        (RealizedPnl | Liquidation, false) => "realized-loss",
+        (Fee | Rebate | StakingReward | EarnInterest | Airdrop | ReferralReward | OtherIncome, false) => {
+            "fee"
+        }
+    }
+}
+
+/// True when the trade disposes of the instrument's base coin.
+fn is_sell(tx: &Transaction, sent: &Amount, received: &Amount) -> bool {
+    if let Some(base) = tx.instrument.as_deref().and_then(|i| i.split('-').next()) {
+        if base == sent.asset {
+            return true;
+        }
+        if base == received.asset {
+            return false;
+        }
+    }
+    tx.side.as_deref() == Some("sell")
+}
+
+pub(crate) fn encode(tx: &Transaction, _opts: &ExportOptions, out: &mut Vec<Record>) -> Encoded {
+    let date = tx.time.format(DATE).to_string();
+    let desc = describe_with_hash(tx);
+    let row = |i: usize, ty: &str, base: &Amount, quote: Option<&Amount>, fee: Option<&Amount>| {
+        let q = |a: Option<&Amount>| a.map(|a| amount(a.amount)).unwrap_or_default();
+        let c = |a: Option<&Amount>| a.map(|a| a.asset.clone()).unwrap_or_default();
+        Record::new(vec![
+            date.clone(),
+            ty.to_string(),
+            base.asset.clone(),
+            amount(base.amount),
+            c(quote),
+            q(quote),
+            c(fee),
+            q(fee),
+            String::new(),
+            String::new(),
+            String::new(),
+            leg_id(tx, i),
+            desc.clone(),
+            String::new(),
+            String::new(),
+        ])
+    };
+    for (i, leg) in legs(tx)?.into_iter().enumerate() {
+        out.push(match leg.shape {
+            Shape::Trade { sent, received, fee } if is_sell(tx, sent, received) => {
+                row(i, "sell", sent, Some(received), fee)
+            }
+            Shape::Trade { sent, received, fee } => row(i, "buy", received, Some(sent), fee),
+            Shape::In { received, fee } => row(
+                i,
+                kind_type(leg.kind, true, is_fiat(&received.asset)),
+                received,
+                None,
+                fee,
+            ),
+            Shape::Out { sent, fee } => row(
+                i,
+                kind_type(leg.kind, false, is_fiat(&sent.asset)),
+                sent,
+                None,
+                fee,
+            ),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Format;
+    use super::super::testdata::*;
+    use crate::model::Amount;
+
+    #[test]
+    fn header() {
+        assert_eq!(
+            super::FILES[0].header.join(","),
+            "Timestamp (UTC),Type,Base Currency,Base Amount,Quote Currency (Optional),Quote Amount (Optional),Fee Currency (Optional),Fee Amount (Optional),From (Optional),To (Optional),Blockchain (Optional),ID (Optional),Description (Optional),Reference Price Per Unit (Optional),Reference Price Currency (Optional)"
+        );
+    }
+
+    #[test]
+    fn rows() {
+        assert_cases(
+            Format::Ctc,
+            [
+                &[
+                    "2025-01-02 03:04:05,buy,BTC,0.02,USDT,1900,BTC,0.00002,,,,tb-1001,trade BTC-USDT tb-1001,,",
+                ],
+                &[
+                    "2025-01-03 10:00:00,sell,BTC,0.005,USDT,480,USDT,0.48,,,,tb-1003,trade BTC-USDT tb-1003,,",
+                ],
+                &["2025-01-01 00:00:00,receive,USDT,2000,,,,,,,,fb-2001,deposit fb-2001 tx 0xdep,,"],
+                &["2025-01-05 12:00:00,send,BTC,0.004,,,BTC,0.0001,,,,fb-2002,withdrawal fb-2002 tx 0xwd,,"],
+                &["2025-01-06 00:00:00,staking,ETH,0.0123,,,,,,,,fb-2003,staking_reward fb-2003,,"],
+                &[
+                    "2025-01-07 08:00:00,margin-fee,USDT,0.25,,,,,,,,tb-1005,funding_fee BTC-USDT-SWAP tb-1005,,",
+                ],
+                &[
+                    "2025-01-08 09:00:00,realized-loss,USDT,12.5,,,,,,,,tb-1006:pnl,realized_pnl BTC-USDT-SWAP tb-1006:pnl,,",
+                ],
+                &[
+                    "2025-01-09 09:00:00,realized-profit,USDT,30.75,,,,,,,,tb-1007:pnl,realized_pnl BTC-USDT-SWAP tb-1007:pnl,,",
+                ],
+                &[
+                    "2025-01-10 00:00:00,cashback,USDT,0.0102,,,,,,,,tb-1008:rebate,rebate BTC-USDT tb-1008:rebate,,",
+                ],
+                &["2025-01-12 00:00:00,fee,OKB,0.1,,,,,,,,tb-1010:fee,fee tb-1010:fee,,"],
+            ],
+        );
+    }
+
+    #[test]
+    fn fiat_deposit_and_convert_without_instrument() {
+        let mut t = deposit();
+        t.received = Some(Amount::new(dec("100"), "EUR"));
+        t.tx_hash = None;
+        assert!(lines(Format::Ctc, &t).unwrap()[0].starts_with("2025-01-01 00:00:00,fiat-deposit,EUR,100,"));
+        let mut c = buy();
+        c.instrument = None;
+        c.side = None;
+        assert!(
+            lines(Format::Ctc, &c).unwrap()[0].starts_with("2025-01-02 03:04:05,buy,BTC,0.02,USDT,1900,")
+        );
+    }
+}

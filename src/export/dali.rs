@@ -1,0 +1,428 @@
+//! DaLI manual-plugin CSVs → RP2 (tax-formats.md §9b, §9c, §10): `dali-in.csv`,
+//! `dali-out.csv`, `dali-intra.csv` and a `dali.ini` that points the
+//! `[dali.plugin.input.csv.manual]` plugin at them.
+//!
+//! * Columns are positional (DaLI skips row 1, which we fill with the field names):
+//!   - in: `unique_id,timestamp,asset,exchange,holder,transaction_type,spot_price,crypto_in,
+//!     crypto_fee,fiat_in_no_fee,fiat_in_with_fee,fiat_fee,notes`
+//!   - out: `unique_id,timestamp,asset,exchange,holder,transaction_type,spot_price,
+//!     crypto_out_no_fee,crypto_fee,crypto_out_with_fee,fiat_out_no_fee,fiat_fee,notes`
+//!   - intra: `unique_id,timestamp,asset,from_exchange,from_holder,to_exchange,to_holder,
+//!     spot_price,crypto_sent,crypto_received,notes`
+//! * Timestamp: `YYYY-MM-DD HH:MM:SS.mmm+00:00` (DaLI requires an explicit offset).
+//! * `spot_price` is `__unknown`: we have no USD prices, so DaLI must be run with `-s` to
+//!   fetch them (network). That is why BittyTax, not DaLI, is our offline oracle.
+//! * exchange = `ExportOptions::wallet_name`; holder = `user` (Decision: we do not know the
+//!   person's name; edit the column and the generated RP2 config if several holders exist).
+//! * RP2 tracks crypto only (native fiat USD): a fiat side of a trade becomes
+//!   `fiat_in_no_fee` / `fiat_out_no_fee` when it is USD and is dropped otherwise; fiat-only
+//!   rows (fiat deposits) are skipped and counted as `skipped_other`.
+//! * Fees: a trade is two rows, OUT `SELL` of the sent coin and IN `BUY` of the received coin.
+//!   `crypto_fee` sits on the row of the coin it is paid in (IN: `crypto_in` gross + fee, the
+//!   RP2 "artificial fee-only outflow"; OUT: `crypto_out_no_fee` + `crypto_fee`, which OUT
+//!   rows require, `0` when none). A fee in a third coin is its own OUT `FEE` row with
+//!   `crypto_out_no_fee` = 0. A standalone fee is OUT `FEE` the same way.
+//! * Deposits and withdrawals are *partial* INTRA rows with the other side empty (unknown),
+//!   keyed by the tx hash so DaLI can merge them with the user's wallet plugin (§9b); without
+//!   the other half the user adds a DaLI transaction hint. A withdrawal sends sent + fee and
+//!   receives sent (RP2 derives the fee).
+//! * unique_id: the row id for IN/OUT rows (`#n` for extra legs, `/fee` for a separate fee
+//!   row), so no two rows of one asset share an id (DaLI would try to merge them).
+//!
+//! | kind                              | in (IN type)  | out                          |
+//! |-----------------------------------|---------------|------------------------------|
+//! | trade                             | `BUY` row + `SELL` row                      ||
+//! | trade, one-sided (fiat buy, lone leg) | `BUY` (DaLI prices it) | `SELL`         |
+//! | deposit / withdrawal              | INTRA         | INTRA                        |
+//! | staking_reward                    | `STAKING`     | `FEE`                        |
+//! | earn_interest                     | `INTEREST`    | `FEE`                        |
+//! | airdrop                           | `AIRDROP`     | `FEE`                        |
+//! | referral_reward, other_income, rebate, fee, interest_paid | `INCOME` | `FEE` |
+//! | funding_fee                       | `INCOME` (approx.) | `FEE`                   |
+//! | realized_pnl, liquidation         | `INCOME` (approx.) | `SELL` (approx., §10)   |
+//! | transfer, unclassified            | skipped                                     ||
+
+use super::{CsvFile, Encoded, ExportOptions, Record, Shape, amount, describe, is_fiat, leg_id, legs};
+use crate::model::{Amount, Kind, Transaction};
+use rust_decimal::Decimal;
+
+pub(crate) const FILES: &[CsvFile] = &[
+    CsvFile {
+        name: "dali-in.csv",
+        header: &[
+            "unique_id",
+            "timestamp",
+            "asset",
+            "exchange",
+            "holder",
+            "transaction_type",
+            "spot_price",
+            "crypto_in",
+            "crypto_fee",
+            "fiat_in_no_fee",
+            "fiat_in_with_fee",
+            "fiat_fee",
+            "notes",
+        ],
+    },
+    CsvFile {
+        name: "dali-out.csv",
+        header: &[
+            "unique_id",
+            "timestamp",
+            "asset",
+            "exchange",
+            "holder",
+            "transaction_type",
+            "spot_price",
+            "crypto_out_no_fee",
+            "crypto_fee",
+            "crypto_out_with_fee",
+            "fiat_out_no_fee",
+            "fiat_fee",
+            "notes",
+        ],
+    },
+    CsvFile {
+        name: "dali-intra.csv",
+        header: &[
+            "unique_id",
+            "timestamp",
+            "asset",
+            "from_exchange",
+            "from_holder",
+            "to_exchange",
+            "to_holder",
+            "spot_price",
+            "crypto_sent",
+            "crypto_received",
+            "notes",
+        ],
+    },
+];
+
+const IN: usize = 0;
+const OUT: usize = 1;
+const INTRA: usize = 2;
+
+pub(crate) const INI_NAME: &str = "dali.ini";
+const NATIVE_FIAT: &str = "USD";
+const HOLDER: &str = "user";
+const UNKNOWN: &str = "__unknown";
+const DATE: &str = "%Y-%m-%d %H:%M:%S%.3f%:z";
+
+/// The DaLI configuration written next to the CSVs (paths are relative: run DaLI from the
+/// output directory).
+pub(crate) fn ini() -> String {
+    format!(
+        "# DaLI configuration written by okx-export for the manual CSV plugin.\n\
+         # Run from this directory; -s fetches the missing USD spot prices (needs network):\n\
+         #   dali_us -s -o rp2 -p okx_ {INI_NAME}\n\
+         #   rp2_us -o rp2 -p okx_ rp2/okx_crypto_data.ini rp2/okx_crypto_data.ods\n\
+         [dali.plugin.input.csv.manual]\n\
+         in_csv_file = {}\n\
+         out_csv_file = {}\n\
+         intra_csv_file = {}\n\
+         native_fiat = {NATIVE_FIAT}\n",
+        FILES[IN].name, FILES[OUT].name, FILES[INTRA].name
+    )
+}
+
+fn in_type(kind: Kind) -> &'static str {
+    use Kind::*;
+    match kind {
+        StakingReward => "STAKING",
+        EarnInterest => "INTEREST",
+        Airdrop => "AIRDROP",
+        Trade => "BUY",
+        ReferralReward | OtherIncome | Rebate | Fee | InterestPaid | FundingFee | RealizedPnl
+        | Liquidation | Deposit | Withdrawal | Transfer | Unclassified => "INCOME",
+    }
+}
+
+struct Rows<'a> {
+    tx: &'a Transaction,
+    opts: &'a ExportOptions,
+    time: String,
+    notes: String,
+    out: &'a mut Vec<Record>,
+}
+
+impl Rows<'_> {
+    fn push_in(
+        &mut self,
+        id: String,
+        kind: Kind,
+        received: &Amount,
+        crypto_fee: Option<Decimal>,
+        fiat: [String; 2],
+    ) {
+        let [fiat_in_no_fee, fiat_fee] = fiat;
+        self.out.push(Record {
+            file: IN,
+            cells: vec![
+                id,
+                self.time.clone(),
+                received.asset.clone(),
+                self.opts.wallet_name.clone(),
+                HOLDER.into(),
+                in_type(kind).into(),
+                UNKNOWN.into(),
+                amount(received.amount),
+                crypto_fee.map(amount).unwrap_or_default(),
+                fiat_in_no_fee,
+                String::new(),
+                fiat_fee,
+                self.notes.clone(),
+            ],
+        });
+    }
+
+    fn push_out(
+        &mut self,
+        id: String,
+        ty: &str,
+        asset: &str,
+        no_fee: Decimal,
+        fee: Decimal,
+        fiat: [String; 2],
+    ) {
+        let [fiat_out_no_fee, fiat_fee] = fiat;
+        self.out.push(Record {
+            file: OUT,
+            cells: vec![
+                id,
+                self.time.clone(),
+                asset.to_string(),
+                self.opts.wallet_name.clone(),
+                HOLDER.into(),
+                ty.into(),
+                UNKNOWN.into(),
+                amount(no_fee),
+                amount(fee),
+                String::new(),
+                fiat_out_no_fee,
+                fiat_fee,
+                self.notes.clone(),
+            ],
+        });
+    }
+
+    /// An OUT `FEE` row for a fee paid in `fee.asset` (skipped for fiat).
+    fn push_fee(&mut self, id: String, fee: &Amount) {
+        if !is_fiat(&fee.asset) {
+            self.push_out(
+                id,
+                "FEE",
+                &fee.asset,
+                Decimal::ZERO,
+                fee.amount,
+                Default::default(),
+            );
+        }
+    }
+
+    fn push_intra(&mut self, asset: &str, from_okx: bool, sent: Option<Decimal>, received: Decimal) {
+        let id = self.tx.tx_hash.clone().unwrap_or_else(|| self.tx.id.clone());
+        let (okx, holder) = (self.opts.wallet_name.clone(), HOLDER.to_string());
+        let (from, to) = if from_okx {
+            ([okx, holder], [String::new(), String::new()])
+        } else {
+            ([String::new(), String::new()], [okx, holder])
+        };
+        let [from_exchange, from_holder] = from;
+        let [to_exchange, to_holder] = to;
+        self.out.push(Record {
+            file: INTRA,
+            cells: vec![
+                id,
+                self.time.clone(),
+                asset.to_string(),
+                from_exchange,
+                from_holder,
+                to_exchange,
+                to_holder,
+                UNKNOWN.into(),
+                sent.map(amount).unwrap_or_default(),
+                amount(received),
+                self.notes.clone(),
+            ],
+        });
+    }
+}
+
+/// `[fiat amount, fiat fee]` cells for a USD side / USD fee, empty otherwise.
+fn usd(side: Option<&Amount>, fee: Option<&Amount>) -> [String; 2] {
+    let cell = |a: Option<&Amount>| {
+        a.filter(|a| a.asset == NATIVE_FIAT)
+            .map(|a| amount(a.amount))
+            .unwrap_or_default()
+    };
+    [cell(side), cell(fee)]
+}
+
+pub(crate) fn encode(tx: &Transaction, opts: &ExportOptions, out: &mut Vec<Record>) -> Encoded {
+    let legs = legs(tx)?;
+    let mut rows = Rows {
+        tx,
+        opts,
+        time: tx.time.format(DATE).to_string(),
+        notes: describe(tx),
+        out,
+    };
+    for (i, leg) in legs.into_iter().enumerate() {
+        let id = leg_id(tx, i);
+        let fee_id = format!("{id}/fee");
+        match leg.shape {
+            Shape::Trade { sent, received, fee } => {
+                let fee_in = |a: &Amount| fee.filter(|f| f.asset == a.asset).map(|f| f.amount);
+                let fiat_fee = fee.filter(|f| is_fiat(&f.asset));
+                if !is_fiat(&sent.asset) {
+                    let fiat = usd(Some(received), fiat_fee);
+                    rows.push_out(
+                        id.clone(),
+                        "SELL",
+                        &sent.asset,
+                        sent.amount,
+                        fee_in(sent).unwrap_or_default(),
+                        fiat,
+                    );
+                }
+                if !is_fiat(&received.asset) {
+                    let crypto_fee = fee_in(received);
+                    // A fiat fee goes on one row only (the OUT row if there is one), and an IN
+                    // row may not carry both a crypto and a fiat fee.
+                    let fiat_fee = fiat_fee.filter(|_| is_fiat(&sent.asset) && crypto_fee.is_none());
+                    rows.push_in(
+                        id.clone(),
+                        Kind::Trade,
+                        received,
+                        crypto_fee,
+                        usd(Some(sent), fiat_fee),
+                    );
+                }
+                if let Some(f) = fee.filter(|f| f.asset != sent.asset && f.asset != received.asset) {
+                    rows.push_fee(fee_id, f);
+                }
+            }
+            Shape::In { received, fee } => {
+                let same = fee.filter(|f| f.asset == received.asset);
+                if is_fiat(&received.asset) {
+                    // RP2 tracks crypto only.
+                } else if leg.kind == Kind::Deposit || leg.kind == Kind::Withdrawal {
+                    let net = received.amount - same.map_or(Decimal::ZERO, |f| f.amount);
+                    rows.push_intra(&received.asset, false, None, net);
+                } else {
+                    rows.push_in(id, leg.kind, received, same.map(|f| f.amount), Default::default());
+                }
+                if let Some(f) = fee.filter(|f| f.asset != received.asset) {
+                    rows.push_fee(fee_id, f);
+                }
+            }
+            Shape::Out { sent, fee } => {
+                let same = fee
+                    .filter(|f| f.asset == sent.asset)
+                    .map_or(Decimal::ZERO, |f| f.amount);
+                if is_fiat(&sent.asset) {
+                    // RP2 tracks crypto only.
+                } else if leg.kind == Kind::Deposit || leg.kind == Kind::Withdrawal {
+                    rows.push_intra(&sent.asset, true, Some(sent.amount + same), sent.amount);
+                } else if matches!(leg.kind, Kind::RealizedPnl | Kind::Liquidation | Kind::Trade) {
+                    rows.push_out(id, "SELL", &sent.asset, sent.amount, same, Default::default());
+                } else {
+                    rows.push_out(
+                        id,
+                        "FEE",
+                        &sent.asset,
+                        Decimal::ZERO,
+                        sent.amount + same,
+                        Default::default(),
+                    );
+                }
+                if let Some(f) = fee.filter(|f| f.asset != sent.asset) {
+                    rows.push_fee(fee_id, f);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Format;
+    use super::super::testdata::*;
+    use crate::model::Amount;
+
+    #[test]
+    fn headers_and_ini() {
+        assert_eq!(super::FILES[0].header.len(), 13);
+        assert_eq!(super::FILES[1].header.len(), 13);
+        assert_eq!(super::FILES[2].header.len(), 11);
+        assert!(super::ini().contains("[dali.plugin.input.csv.manual]\nin_csv_file = dali-in.csv\nout_csv_file = dali-out.csv\nintra_csv_file = dali-intra.csv\nnative_fiat = USD\n"));
+    }
+
+    #[test]
+    fn rows() {
+        // `0:` = dali-in.csv, `1:` = dali-out.csv, `2:` = dali-intra.csv.
+        assert_cases(
+            Format::Dali,
+            [
+                &[
+                    "1:tb-1001,2025-01-02 03:04:05.678+00:00,USDT,OKX,user,SELL,__unknown,1900,0,,,,trade BTC-USDT tb-1001",
+                    // crypto_in gross 0.02 with crypto_fee 0.00002: RP2 books the fee as an outflow.
+                    "0:tb-1001,2025-01-02 03:04:05.678+00:00,BTC,OKX,user,BUY,__unknown,0.02,0.00002,,,,trade BTC-USDT tb-1001",
+                ],
+                &[
+                    "1:tb-1003,2025-01-03 10:00:00.000+00:00,BTC,OKX,user,SELL,__unknown,0.005,0,,,,trade BTC-USDT tb-1003",
+                    "0:tb-1003,2025-01-03 10:00:00.000+00:00,USDT,OKX,user,BUY,__unknown,480,0.48,,,,trade BTC-USDT tb-1003",
+                ],
+                &["2:0xdep,2025-01-01 00:00:00.000+00:00,USDT,,,OKX,user,__unknown,,2000,deposit fb-2001"],
+                // Sent 0.004 + 0.0001 fee leaves OKX, 0.004 arrives.
+                &[
+                    "2:0xwd,2025-01-05 12:00:00.000+00:00,BTC,OKX,user,,,__unknown,0.0041,0.004,withdrawal fb-2002",
+                ],
+                &[
+                    "0:fb-2003,2025-01-06 00:00:00.000+00:00,ETH,OKX,user,STAKING,__unknown,0.0123,,,,,staking_reward fb-2003",
+                ],
+                &[
+                    "1:tb-1005,2025-01-07 08:00:00.000+00:00,USDT,OKX,user,FEE,__unknown,0,0.25,,,,funding_fee BTC-USDT-SWAP tb-1005",
+                ],
+                &[
+                    "1:tb-1006:pnl,2025-01-08 09:00:00.000+00:00,USDT,OKX,user,SELL,__unknown,12.5,0,,,,realized_pnl BTC-USDT-SWAP tb-1006:pnl",
+                ],
+                &[
+                    "0:tb-1007:pnl,2025-01-09 09:00:00.000+00:00,USDT,OKX,user,INCOME,__unknown,30.75,,,,,realized_pnl BTC-USDT-SWAP tb-1007:pnl",
+                ],
+                &[
+                    "0:tb-1008:rebate,2025-01-10 00:00:00.000+00:00,USDT,OKX,user,INCOME,__unknown,0.0102,,,,,rebate BTC-USDT tb-1008:rebate",
+                ],
+                &[
+                    "1:tb-1010:fee,2025-01-12 00:00:00.000+00:00,OKB,OKX,user,FEE,__unknown,0,0.1,,,,fee tb-1010:fee",
+                ],
+            ],
+        );
+    }
+
+    #[test]
+    fn usd_buy_and_third_coin_fee() {
+        let mut t = buy();
+        t.sent = Some(Amount::new(dec("1900"), "USD"));
+        t.fee = Some(Amount::new(dec("0.01"), "OKB"));
+        t.instrument = Some("BTC-USD".into());
+        assert_eq!(
+            lines(Format::Dali, &t).unwrap(),
+            [
+                "0:tb-1001,2025-01-02 03:04:05.678+00:00,BTC,OKX,user,BUY,__unknown,0.02,,1900,,,trade BTC-USD tb-1001",
+                "1:tb-1001/fee,2025-01-02 03:04:05.678+00:00,OKB,OKX,user,FEE,__unknown,0,0.01,,,,trade BTC-USD tb-1001",
+            ]
+        );
+    }
+
+    #[test]
+    fn fiat_deposit_writes_nothing() {
+        let mut t = deposit();
+        t.received = Some(Amount::new(dec("100"), "EUR"));
+        assert_eq!(lines(Format::Dali, &t).unwrap(), Vec::<String>::new());
+    }
+}

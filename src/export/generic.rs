@@ -1,0 +1,113 @@
+//! `transactions.csv`: the normalized rows, lossless, one per [`Transaction`].
+//!
+//! * Header: exactly [`Transaction::COLUMNS`] (21 columns); the contract is
+//!   `schemas/transaction.schema.json`, explained in `schemas/README.md`.
+//! * Time: RFC 3339 UTC with milliseconds ([`rfc3339_ms`]), e.g. `2025-03-01T12:34:56.789Z`.
+//! * Amounts and price: [`plain`] decimals; absent values are empty cells.
+//! * Every kind is written, including `transfer` and `unclassified` (whose `note` holds the
+//!   raw OKX JSON), so this file is the baseline to diff against and the source for tools we
+//!   do not support.
+
+use super::{CsvFile, Record, amount, opt};
+use crate::model::{Amount, Transaction, plain, rfc3339_ms};
+
+pub(crate) const FILES: &[CsvFile] = &[CsvFile {
+    name: "transactions.csv",
+    header: &Transaction::COLUMNS,
+}];
+
+pub(crate) fn record(tx: &Transaction) -> Record {
+    let qty = |a: &Option<Amount>| a.as_ref().map(|a| amount(a.amount)).unwrap_or_default();
+    let asset = |a: &Option<Amount>| opt(a.as_ref().map(|a| a.asset.as_str()));
+    Record::new(vec![
+        tx.id.clone(),
+        rfc3339_ms(tx.time),
+        tx.account.as_str().to_string(),
+        tx.kind.as_str().to_string(),
+        qty(&tx.sent),
+        asset(&tx.sent),
+        qty(&tx.received),
+        asset(&tx.received),
+        qty(&tx.fee),
+        asset(&tx.fee),
+        opt(tx.instrument.as_deref()),
+        opt(tx.side.as_deref()),
+        tx.price.map(plain).unwrap_or_default(),
+        opt(tx.order_id.as_deref()),
+        opt(tx.trade_id.as_deref()),
+        opt(tx.tx_hash.as_deref()),
+        opt(tx.address.as_deref()),
+        opt(tx.chain.as_deref()),
+        tx.source.clone(),
+        tx.source_id.clone(),
+        opt(tx.note.as_deref()),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Format;
+    use super::super::testdata::*;
+
+    #[test]
+    fn rows() {
+        assert_cases(
+            Format::Generic,
+            [
+                &[
+                    "tb-1001,2025-01-02T03:04:05.678Z,trading,trade,1900,USDT,0.02,BTC,0.00002,BTC,BTC-USDT,buy,95000,o-1,t-1,,,,account/bills,1001;1000,",
+                ],
+                &[
+                    "tb-1003,2025-01-03T10:00:00.000Z,trading,trade,0.005,BTC,480,USDT,0.48,USDT,BTC-USDT,sell,96000,o-2,t-2,,,,account/bills,1003;1002,",
+                ],
+                &[
+                    "fb-2001,2025-01-01T00:00:00.000Z,funding,deposit,,,2000,USDT,,,,,,,,0xdep,TDepositAddr,USDT-TRC20,asset/bills,2001,",
+                ],
+                &[
+                    "fb-2002,2025-01-05T12:00:00.000Z,funding,withdrawal,0.004,BTC,,,0.0001,BTC,,,,,,0xwd,bc1qdest,BTC-Bitcoin,asset/bills,2002,",
+                ],
+                &[
+                    "fb-2003,2025-01-06T00:00:00.000Z,earn,staking_reward,,,0.0123,ETH,,,,,,,,,,,asset/bills,2003,",
+                ],
+                &[
+                    "tb-1005,2025-01-07T08:00:00.000Z,trading,funding_fee,0.25,USDT,,,,,BTC-USDT-SWAP,,,,,,,,account/bills,1005,",
+                ],
+                &[
+                    "tb-1006:pnl,2025-01-08T09:00:00.000Z,trading,realized_pnl,12.5,USDT,,,,,BTC-USDT-SWAP,,,,,,,,account/bills,1006,",
+                ],
+                &[
+                    "tb-1007:pnl,2025-01-09T09:00:00.000Z,trading,realized_pnl,,,30.75,USDT,,,BTC-USDT-SWAP,,,,,,,,account/bills,1007,",
+                ],
+                &[
+                    "tb-1008:rebate,2025-01-10T00:00:00.000Z,trading,rebate,,,0.0102,USDT,,,BTC-USDT,,,,,,,,account/bills,1008,",
+                ],
+                &["tb-1010:fee,2025-01-12T00:00:00.000Z,trading,fee,,,,,0.1,OKB,,,,,,,,,account/bills,1010,"],
+            ],
+        );
+    }
+
+    #[test]
+    fn transfer_and_unclassified_are_kept() {
+        assert_eq!(
+            lines(Format::Generic, &transfer()).unwrap(),
+            ["fb-2004,2025-01-01T01:00:00.000Z,funding,transfer,2000,USDT,,,,,,,,,,,,,asset/bills,2004,"]
+        );
+        assert_eq!(
+            lines(Format::Generic, &unclassified()).unwrap(),
+            [
+                r#"tb-1009,2025-01-11T00:00:00.000Z,trading,unclassified,,,1,USDT,,,,,,,,,,,account/bills,1009,"{""type"":""99"",""balChg"":""1""}""#
+            ]
+        );
+    }
+
+    #[test]
+    fn round_trips_through_a_csv_reader() {
+        let line = lines(Format::Generic, &unclassified()).unwrap().remove(0);
+        let mut r = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(line.as_bytes());
+        let rec = r.records().next().unwrap().unwrap();
+        assert_eq!(rec.len(), 21);
+        assert_eq!(&rec[20], r#"{"type":"99","balChg":"1"}"#);
+    }
+}
