@@ -1,0 +1,111 @@
+//! `check-key`: verify credentials and that the key is read-only. Also the first step of
+//! every command that calls OKX.
+
+use super::{say, warn};
+use crate::error::{Exit, KeyRefused};
+use crate::okx::OkxClient;
+use crate::okx::endpoints;
+use crate::okx::wire::AccountConfig;
+use crate::settings::Settings;
+use anyhow::{Context, Result};
+
+const HOW_TO: &str = "create a read-only key: OKX → profile → API → Create API key, permission `Read` only, bind your IP address; then give it to okx-export (see README, section Credentials)";
+
+fn mode(acct_lv: Option<&str>) -> &'static str {
+    match acct_lv {
+        Some("1") => "spot mode",
+        Some("2") => "futures mode",
+        Some("3") => "multi-currency margin",
+        Some("4") => "portfolio margin",
+        _ => "unknown mode",
+    }
+}
+
+/// Reads the key's configuration, prints it (unless quiet) and refuses keys that can trade
+/// or withdraw unless `--allow-trading-key`.
+pub async fn verify(client: &OkxClient, settings: &Settings, print: bool) -> Result<AccountConfig> {
+    client.sync_time().await.context("reading OKX server time")?;
+    let cfg: AccountConfig = client
+        .get::<AccountConfig>(endpoints::ACCOUNT_CONFIG, &[])
+        .await?
+        .into_iter()
+        .next()
+        .context("OKX `account-config` returned no data")?;
+    let perms = cfg.permissions();
+    if print {
+        let kind = if cfg.uid.is_some() && cfg.uid == cfg.main_uid {
+            "master account"
+        } else {
+            "sub-account"
+        };
+        say(
+            settings,
+            format!("uid:          {} ({kind})", cfg.uid.as_deref().unwrap_or("?")),
+        );
+        say(
+            settings,
+            format!("key label:    {}", cfg.label.as_deref().unwrap_or("")),
+        );
+        say(
+            settings,
+            format!(
+                "permissions:  {}",
+                if perms.is_empty() {
+                    "(none)".into()
+                } else {
+                    perms.join(", ")
+                }
+            ),
+        );
+        say(
+            settings,
+            format!("bound IPs:    {}", cfg.ip.as_deref().unwrap_or("(none)")),
+        );
+        say(
+            settings,
+            format!(
+                "account mode: {} ({})",
+                cfg.acct_lv.as_deref().unwrap_or("?"),
+                mode(cfg.acct_lv.as_deref())
+            ),
+        );
+    }
+    if !cfg.is_read_only() {
+        let can = perms
+            .iter()
+            .filter(|p| *p != "read_only")
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(" and ");
+        let can = if can.is_empty() {
+            "unknown things".to_string()
+        } else {
+            can
+        };
+        if settings.allow_trading_key {
+            warn(format!(
+                "!!! this API key can {can}: a leaked copy could move your funds. Continuing only because of --allow-trading-key. Please {HOW_TO} !!!"
+            ));
+        } else {
+            return Err(KeyRefused(format!(
+                "refusing this API key: it can {can} (permissions: {}); okx-export only needs reading.\nhint: {HOW_TO}; or pass --allow-trading-key to proceed anyway",
+                perms.join(",")
+            ))
+            .into());
+        }
+    }
+    if cfg.ip.is_none() {
+        warn(
+            "this API key is not bound to any IP address; binding one (OKX → API → edit key) limits damage if it leaks",
+        );
+    }
+    Ok(cfg)
+}
+
+pub async fn run(settings: &Settings) -> Result<Exit> {
+    let creds = settings.credentials()?;
+    let client = super::client(settings, Some(creds))?;
+    verify(&client, settings, true).await?;
+    say(settings, "ok: the key is read-only");
+    Ok(Exit::Success)
+}

@@ -1,0 +1,61 @@
+//! One file per subcommand: each turns settings into options and calls the library.
+
+pub mod check_key;
+pub mod demo;
+pub mod progress;
+pub mod report;
+pub mod status;
+pub mod sync;
+
+use crate::cli::{Cli, Command};
+use crate::error::Exit;
+use crate::okx::{ClientConfig, OkxClient};
+use crate::secret::Credentials;
+use crate::settings::Settings;
+use anyhow::Result;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Builds the OKX client from settings.
+pub fn client(settings: &Settings, credentials: Option<Credentials>) -> Result<Arc<OkxClient>> {
+    let mut cfg = ClientConfig::new(settings.base_url.clone(), credentials);
+    cfg.demo_trading = settings.demo_trading;
+    cfg.rate_scale = settings.rate_scale;
+    if let Some(ms) = settings.backoff_ms {
+        cfg.backoff_base = Duration::from_millis(ms);
+        cfg.backoff_cap = Duration::from_millis(ms.saturating_mul(20).max(1));
+    }
+    Ok(Arc::new(OkxClient::new(cfg)?))
+}
+
+/// Writes a line for the user on stdout unless `--quiet`.
+pub fn say(settings: &Settings, line: impl AsRef<str>) {
+    if !settings.quiet {
+        println!("{}", line.as_ref());
+    }
+}
+
+/// Warnings always go to stderr.
+pub fn warn(line: impl AsRef<str>) {
+    eprintln!("warning: {}", line.as_ref());
+}
+
+/// Dispatches a parsed command line.
+pub async fn run(cli: Cli) -> Result<Exit> {
+    if let Command::Simulate(args) = &cli.command {
+        return demo::simulate(args).await;
+    }
+    if let Command::Demo(args) = &cli.command {
+        return demo::run(&cli.global, args).await;
+    }
+    let settings = Settings::resolve(&cli.global)?;
+    match cli.command {
+        Command::CheckKey => check_key::run(&settings).await,
+        Command::Sync(args) => sync::run(&settings, &args).await.map(|(exit, _)| exit),
+        Command::Report(args) => report::run(&settings, &args),
+        Command::Export(args) => report::export(&settings, &args).await,
+        Command::Reconcile(args) => report::reconcile(&settings, &args),
+        Command::Status => status::run(&settings),
+        Command::Demo(_) | Command::Simulate(_) => unreachable!("handled above"),
+    }
+}

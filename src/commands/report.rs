@@ -1,0 +1,313 @@
+//! `report`, `reconcile` and `export` (= sync + report).
+
+use super::{say, warn};
+use crate::cli::{ExportArgs, ReconcileArgs, ReportArgs};
+use crate::error::{Exit, usage};
+use crate::export::{ExportOptions, ExportWriter, Format, write_csv_atomic, write_json_atomic};
+use crate::model::{plain, rfc3339_ms};
+use crate::normalize::{NormalizeOptions, NormalizeSummary, PendingItem, normalize};
+use crate::reconcile::{Reconciliation, reconcile as reconcile_store};
+use crate::settings::Settings;
+use crate::store::{RecordSource, Store};
+use anyhow::{Context, Result};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono_tz::Tz;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+
+/// The reporting period `[from, to)` in UTC, from `--year` or `--from/--to` in `--tz`.
+pub fn period(args: &ReportArgs) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>, Tz)> {
+    let tz: Tz = args.tz.parse().map_err(|_| {
+        usage(format!(
+            "--tz `{}` is not a time zone; use an IANA name like `Europe/Berlin` or `UTC`",
+            args.tz
+        ))
+    })?;
+    let at_midnight = |flag: &str, d: NaiveDate| -> Result<DateTime<Utc>> {
+        tz.from_local_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight"))
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+            .ok_or_else(|| usage(format!("{flag}: midnight of {d} does not exist in {tz}")))
+    };
+    let parse = |flag: &str, v: &str| -> Result<DateTime<Utc>> {
+        let d = NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| {
+            usage(format!(
+                "{flag} `{v}` is not a date; use YYYY-MM-DD, e.g. 2025-01-01"
+            ))
+        })?;
+        at_midnight(flag, d)
+    };
+    if let Some(y) = args.year {
+        let start =
+            NaiveDate::from_ymd_opt(y, 1, 1).ok_or_else(|| usage(format!("--year {y} is out of range")))?;
+        let end = NaiveDate::from_ymd_opt(y + 1, 1, 1)
+            .ok_or_else(|| usage(format!("--year {y} is out of range")))?;
+        return Ok((
+            Some(at_midnight("--year", start)?),
+            Some(at_midnight("--year", end)?),
+            tz,
+        ));
+    }
+    let from = args.from.as_deref().map(|v| parse("--from", v)).transpose()?;
+    let to = args.to.as_deref().map(|v| parse("--to", v)).transpose()?;
+    if let (Some(f), Some(t)) = (from, to)
+        && f >= t
+    {
+        return Err(usage("--from must be before --to"));
+    }
+    Ok((from, to, tz))
+}
+
+fn open_store(settings: &Settings) -> Result<Store> {
+    if !settings.data_dir.join(Store::FILE).exists() {
+        return Err(usage(format!(
+            "no store in `{}` yet; run `okx-export sync` first (or pass --data-dir)",
+            settings.data_dir.display()
+        )));
+    }
+    Store::open(&settings.data_dir)
+}
+
+fn pending_json(items: &[PendingItem]) -> serde_json::Value {
+    items
+        .iter()
+        .map(|p| {
+            json!({
+                "what": p.what, "id": p.id, "time": p.time.map(rfc3339_ms), "asset": p.asset,
+                "amount": plain(p.amount), "state": p.state, "state_text": p.state_text,
+                "tx_hash": p.tx_hash, "chain": p.chain,
+            })
+        })
+        .collect()
+}
+
+/// Writes balances.csv, reconciliation.csv and opening_balances.csv into `out`.
+fn write_reconciliation(src: &dyn RecordSource, out: &Path) -> Result<(Reconciliation, Vec<PathBuf>)> {
+    let rec = reconcile_store(src)?;
+    let balances = src.latest_balances()?;
+    let mut files = Vec::new();
+    let p = out.join("balances.csv");
+    write_csv_atomic(
+        &p,
+        &["account", "asset", "total", "available", "frozen", "as_of"],
+        balances.iter().map(|b| {
+            vec![
+                b.account.clone(),
+                b.ccy.clone(),
+                plain(b.total),
+                b.available.map(plain).unwrap_or_default(),
+                b.frozen.map(plain).unwrap_or_default(),
+                rfc3339_ms(b.as_of),
+            ]
+        }),
+    )?;
+    files.push(p);
+    let (header, rows) = rec.reconciliation_csv();
+    let p = out.join("reconciliation.csv");
+    write_csv_atomic(&p, &header, rows)?;
+    files.push(p);
+    let (header, rows) = rec.opening_balances_csv();
+    let p = out.join("opening_balances.csv");
+    write_csv_atomic(&p, &header, rows)?;
+    files.push(p);
+    Ok((rec, files))
+}
+
+fn reconciliation_json(rec: &Reconciliation) -> serde_json::Value {
+    json!({
+        "ok": rec.ok(),
+        "mismatches": rec.rows.iter().filter(|r| r.status.is_failure()).map(|r| json!({
+            "account": r.account.as_str(), "asset": r.asset, "computed": plain(r.computed),
+            "reported": r.reported.map(plain), "difference": plain(r.difference), "status": r.status.as_str(),
+        })).collect::<Vec<_>>(),
+        "gaps": rec.gaps.iter().map(|g| json!({
+            "account": g.account.as_str(), "asset": g.asset, "from": rfc3339_ms(g.from), "to": rfc3339_ms(g.to),
+        })).collect::<Vec<_>>(),
+        "opening_balances": rec.rows.iter().filter(|r| !r.opening_balance.is_zero()).count(),
+    })
+}
+
+fn print_reconciliation(settings: &Settings, rec: &Reconciliation) {
+    if rec.ok() {
+        say(
+            settings,
+            format!(
+                "reconciliation: ok ({} account/asset balances match OKX)",
+                rec.rows.len()
+            ),
+        );
+    } else {
+        for r in rec.rows.iter().filter(|r| r.status.is_failure()) {
+            warn(format!(
+                "reconciliation: {} {} computed {} but OKX reports {} (difference {}, {})",
+                r.account.as_str(),
+                r.asset,
+                plain(r.computed),
+                r.reported.map(plain).unwrap_or_else(|| "nothing".into()),
+                plain(r.difference),
+                r.status.as_str()
+            ));
+        }
+        for g in &rec.gaps {
+            warn(format!(
+                "reconciliation: {} {} ledger has a gap between {} and {}: history is missing there",
+                g.account.as_str(),
+                g.asset,
+                rfc3339_ms(g.from),
+                rfc3339_ms(g.to)
+            ));
+        }
+    }
+    let opening: Vec<_> = rec.rows.iter().filter(|r| !r.opening_balance.is_zero()).collect();
+    if !opening.is_empty() {
+        say(
+            settings,
+            format!(
+                "opening balances (history starts after the account's first activity; see opening_balances.csv): {}",
+                opening
+                    .iter()
+                    .map(|r| format!("{} {} {}", r.account.as_str(), plain(r.opening_balance), r.asset))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
+}
+
+/// Normalizes and writes every report; returns the exit code.
+pub fn report_from(settings: &Settings, store: &Store, args: &ReportArgs) -> Result<Exit> {
+    let (from, to, tz) = period(args)?;
+    let formats = Format::parse_list(&args.format).map_err(|e| usage(format!("--format: {e}")))?;
+    let out = args.out.clone().unwrap_or_else(|| settings.data_dir.clone());
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("cannot create output directory `{}`", out.display()))?;
+
+    let mut writer = ExportWriter::create(
+        &out,
+        &formats,
+        ExportOptions {
+            tz,
+            ..ExportOptions::default()
+        },
+    )?;
+    let summary: NormalizeSummary =
+        normalize(store, &NormalizeOptions { from, to }, &mut |tx| writer.write(&tx))?;
+    let exported = writer.finish()?;
+    let (rec, mut files) = write_reconciliation(store, &out)?;
+    let mut all_files: Vec<PathBuf> = exported.paths().map(Path::to_path_buf).collect();
+    all_files.append(&mut files);
+
+    let unclassified_fail = summary.unclassified > 0 && !args.allow_unclassified;
+    let summary_json = json!({
+        "generated_at": rfc3339_ms(Utc::now()),
+        "period": {"from": from.map(rfc3339_ms), "to": to.map(rfc3339_ms), "tz": tz.name()},
+        "rows_by_kind": summary.rows_by_kind.iter().map(|(k, v)| (k.as_str().to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
+        "unclassified": summary.unclassified,
+        "unclassified_codes": summary.unclassified_codes,
+        "pending_deposits": pending_json(&summary.pending_deposits),
+        "pending_withdrawals": pending_json(&summary.pending_withdrawals),
+        "failed_or_canceled": pending_json(&summary.failed_or_canceled),
+        "final_without_bill": pending_json(&summary.final_without_bill),
+        "unmatched_enrichment": summary.unmatched_enrichment,
+        "decode_errors": summary.decode_errors,
+        "formats": exported.formats.iter().map(|f| json!({
+            "format": f.format.name(), "files": f.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+            "exported": f.exported, "records": f.records, "skipped_transfers": f.skipped_transfers,
+            "skipped_unclassified": f.skipped_unclassified, "skipped_other": f.skipped_other,
+        })).collect::<Vec<_>>(),
+        "reconciliation": reconciliation_json(&rec),
+        "exit_code": if unclassified_fail || !rec.ok() { 4 } else { 0 },
+    });
+    let summary_path = out.join("summary.json");
+    write_json_atomic(&summary_path, &summary_json)?;
+    all_files.push(summary_path);
+
+    let rows: u64 = summary.rows_by_kind.values().sum();
+    say(
+        settings,
+        format!(
+            "report: {rows} transactions ({})",
+            summary
+                .rows_by_kind
+                .iter()
+                .map(|(k, v)| format!("{v} {}", k.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    for (what, items) in [
+        ("pending deposit", &summary.pending_deposits),
+        ("pending withdrawal", &summary.pending_withdrawals),
+        ("failed/canceled", &summary.failed_or_canceled),
+    ] {
+        for p in items.iter() {
+            say(
+                settings,
+                format!(
+                    "not booked: {what} {} {} {} ({}, state {} {})",
+                    p.id,
+                    plain(p.amount),
+                    p.asset,
+                    p.time.map(rfc3339_ms).unwrap_or_default(),
+                    p.state,
+                    p.state_text
+                ),
+            );
+        }
+    }
+    print_reconciliation(settings, &rec);
+    say(settings, format!("files written to {}:", out.display()));
+    for f in &all_files {
+        say(settings, format!("  {}", f.display()));
+    }
+    let mut exit = Exit::Success;
+    if summary.unclassified > 0 {
+        let codes = summary
+            .unclassified_codes
+            .iter()
+            .map(|(c, n)| format!("{c} ×{n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        if args.allow_unclassified {
+            warn(format!(
+                "{} unclassified records kept in transactions.csv ({codes})",
+                summary.unclassified
+            ));
+        } else {
+            warn(format!(
+                "{} records could not be classified ({codes}); they are in transactions.csv with kind `unclassified` and their raw JSON. Pass --allow-unclassified to accept them",
+                summary.unclassified
+            ));
+            exit = Exit::Data;
+        }
+    }
+    if !rec.ok() {
+        exit = Exit::Data;
+    }
+    Ok(exit)
+}
+
+pub fn run(settings: &Settings, args: &ReportArgs) -> Result<Exit> {
+    let store = open_store(settings)?;
+    report_from(settings, &store, args)
+}
+
+pub async fn export(settings: &Settings, args: &ExportArgs) -> Result<Exit> {
+    period(&args.report)?; // fail on a bad flag before spending time syncing
+    Format::parse_list(&args.report.format).map_err(|e| usage(format!("--format: {e}")))?;
+    super::sync::run(settings, &args.sync).await?;
+    run(settings, &args.report)
+}
+
+pub fn reconcile(settings: &Settings, args: &ReconcileArgs) -> Result<Exit> {
+    let store = open_store(settings)?;
+    let out = args.out.clone().unwrap_or_else(|| settings.data_dir.clone());
+    std::fs::create_dir_all(&out)
+        .with_context(|| format!("cannot create output directory `{}`", out.display()))?;
+    let (rec, files) = write_reconciliation(&store, &out)?;
+    print_reconciliation(settings, &rec);
+    for f in files {
+        say(settings, format!("  {}", f.display()));
+    }
+    Ok(if rec.ok() { Exit::Success } else { Exit::Data })
+}

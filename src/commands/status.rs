@@ -1,0 +1,101 @@
+//! `status`: what the store holds.
+
+use super::say;
+use crate::error::{Exit, usage};
+use crate::settings::Settings;
+use crate::store::Store;
+use anyhow::Result;
+
+pub fn run(settings: &Settings) -> Result<Exit> {
+    if !settings.data_dir.join(Store::FILE).exists() {
+        return Err(usage(format!(
+            "no store in `{}` yet; run `okx-export sync` first (or pass --data-dir)",
+            settings.data_dir.display()
+        )));
+    }
+    let store = Store::open(&settings.data_dir)?;
+    say(settings, format!("store: {}", store.path().display()));
+    match store.last_run()? {
+        Some((started, finished, status)) => say(
+            settings,
+            format!(
+                "last sync: {} ({status}{})",
+                started.format("%Y-%m-%d %H:%M:%S UTC"),
+                finished
+                    .map(|f| format!(", {:.0}s", (f - started).as_seconds_f64()))
+                    .unwrap_or_default()
+            ),
+        ),
+        None => say(settings, "last sync: never"),
+    }
+    say(settings, format!("{:<14} {:>9}  range", "records", "count"));
+    for k in store.kind_stats()? {
+        let range = match (k.oldest, k.newest) {
+            (Some(a), Some(b)) if k.count > 0 && a.timestamp_millis() > 0 => {
+                format!("{} .. {}", a.format("%Y-%m-%d"), b.format("%Y-%m-%d"))
+            }
+            _ => "-".into(),
+        };
+        say(
+            settings,
+            format!("{:<14} {:>9}  {range}", k.kind.as_str(), k.count),
+        );
+    }
+    say(settings, format!("{:<28} {:<8} updated", "stream", "state"));
+    for (stream, state, updated) in store.cursors()? {
+        let phase = serde_json::from_str::<serde_json::Value>(&state)
+            .ok()
+            .and_then(|v| v.get("phase").and_then(|p| p.as_str()).map(str::to_string))
+            .unwrap_or_else(|| "?".into());
+        let phase = if phase == "idle" {
+            "complete".to_string()
+        } else {
+            "resumable".to_string()
+        };
+        say(
+            settings,
+            format!(
+                "{:<28} {:<9} {}",
+                stream,
+                phase,
+                updated
+                    .map(|u| u.format("%Y-%m-%d %H:%M").to_string())
+                    .unwrap_or_default()
+            ),
+        );
+    }
+    let quarters = store.quarters()?;
+    let done: Vec<_> = quarters
+        .iter()
+        .filter(|q| q.state == "done")
+        .map(|q| q.quarter.clone())
+        .collect();
+    let pending: Vec<_> = quarters
+        .iter()
+        .filter(|q| q.state != "done")
+        .map(|q| format!("{} ({})", q.quarter, q.state))
+        .collect();
+    say(
+        settings,
+        format!(
+            "archive quarters fetched: {}",
+            if done.is_empty() {
+                "-".into()
+            } else {
+                done.join(", ")
+            }
+        ),
+    );
+    say(
+        settings,
+        format!(
+            "archive quarters pending: {}",
+            if pending.is_empty() {
+                "-".into()
+            } else {
+                pending.join(", ")
+            }
+        ),
+    );
+    Ok(Exit::Success)
+}

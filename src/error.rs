@@ -1,0 +1,73 @@
+//! Exit codes and the errors that choose them.
+
+use crate::okx::OkxError;
+
+/// The process exit status, as documented in the README and `--help`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Exit {
+    Success = 0,
+    /// Network/API gave up after retries, I/O.
+    Runtime = 1,
+    /// Usage or configuration error.
+    Usage = 2,
+    /// Credentials rejected or key refused (not read-only).
+    Credentials = 3,
+    /// Unclassified records or failed reconciliation.
+    Data = 4,
+}
+
+/// A configuration or usage problem (exit 2). The message names the thing and the fix.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Shorthand for returning a [`UsageError`].
+pub fn usage(msg: impl Into<String>) -> anyhow::Error {
+    UsageError(msg.into()).into()
+}
+
+/// The key can do more than read (exit 3).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct KeyRefused(pub String);
+
+/// Chooses the exit code for an error by looking through its whole chain.
+pub fn exit_for(err: &anyhow::Error) -> Exit {
+    for cause in err.chain() {
+        if cause.downcast_ref::<UsageError>().is_some() {
+            return Exit::Usage;
+        }
+        if cause.downcast_ref::<KeyRefused>().is_some() {
+            return Exit::Credentials;
+        }
+        if let Some(e) = cause.downcast_ref::<OkxError>() {
+            return if e.is_credentials() {
+                Exit::Credentials
+            } else {
+                Exit::Runtime
+            };
+        }
+    }
+    Exit::Runtime
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn exit_codes_follow_the_chain() {
+        let e = Err::<(), _>(usage("bad date")).context("report").unwrap_err();
+        assert_eq!(exit_for(&e), Exit::Usage);
+        let e = anyhow::Error::new(OkxError::Credentials {
+            endpoint: "x",
+            code: "50105".into(),
+            msg: "m".into(),
+            hint: "h",
+        })
+        .context("sync");
+        assert_eq!(exit_for(&e), Exit::Credentials);
+        assert_eq!(exit_for(&anyhow::anyhow!("disk full")), Exit::Runtime);
+    }
+}
