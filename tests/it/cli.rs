@@ -1,0 +1,241 @@
+//! The real binary: key checks, configuration errors, exit codes, secrets never shown.
+
+use crate::common::*;
+use okx_export::sim::{SimConfig, SimKey};
+use std::os::unix::fs::PermissionsExt;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn read_only_key_is_accepted() {
+    let sim = sim(SimConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let r = run(&["check-key"], &env_for(&sim, &SimKey::demo(), 1), dir.path()).await;
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("permissions:  read_only"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("uid:          10000001 (master account)"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("bound IPs:    127.0.0.1"), "{}", r.stdout);
+    assert!(r.stdout.contains("ok: the key is read-only"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn trading_key_is_refused_with_exit_3() {
+    let key = SimKey {
+        perm: "read_only,trade".into(),
+        ip: String::new(),
+        ..SimKey::demo()
+    };
+    let sim = sim(SimConfig {
+        keys: vec![key.clone()],
+        ..SimConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&sim, &key, 1);
+    let r = run(&["check-key"], &env, dir.path()).await;
+    assert_code(&r, 3);
+    assert!(
+        r.stderr.contains("refusing this API key: it can trade"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("permission `Read` only"), "{}", r.stderr);
+    // Every command that calls OKX checks first: sync refuses too, and writes no store data.
+    let data = dir.path().join("data");
+    let r = run(&["--data-dir", data.to_str().unwrap(), "sync"], &env, dir.path()).await;
+    assert_code(&r, 3);
+    // The override proceeds with a loud warning; no bound IP is warned about.
+    let r = run(&["--allow-trading-key", "check-key"], &env, dir.path()).await;
+    assert_code(&r, 0);
+    assert!(r.stderr.contains("!!! this API key can trade"), "{}", r.stderr);
+    assert!(r.stderr.contains("not bound to any IP address"), "{}", r.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn wrong_passphrase_and_wrong_region_exit_3() {
+    let sim = sim(SimConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut env = env_for(&sim, &SimKey::demo(), 1);
+    env.retain(|(k, _)| k != "OKX_API_PASSPHRASE");
+    env.push(("OKX_API_PASSPHRASE".into(), "wrong".into()));
+    let r = run(&["check-key"], &env, dir.path()).await;
+    assert_code(&r, 3);
+    assert!(
+        r.stderr.contains("50105") && r.stderr.contains("passphrase is wrong"),
+        "{}",
+        r.stderr
+    );
+
+    let mut env = env_for(&sim, &SimKey::demo(), 1);
+    env.retain(|(k, _)| k != "OKX_API_KEY");
+    env.push(("OKX_API_KEY".into(), "an-eea-key".into()));
+    let r = run(&["check-key"], &env, dir.path()).await;
+    assert_code(&r, 3);
+    assert!(
+        r.stderr.contains("50119") && r.stderr.contains("--region"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn configuration_errors_exit_2_with_one_clear_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    // No credentials at all.
+    let r = run(&["--base-url", "http://127.0.0.1:9", "check-key"], &[], p).await;
+    assert_code(&r, 2);
+    assert!(r.stderr.contains("no API credentials"), "{}", r.stderr);
+    // Plain http to a non-loopback host.
+    let r = run(&["--base-url", "http://okx.example.com", "check-key"], &[], p).await;
+    assert_code(&r, 2);
+    assert!(r.stderr.contains("refusing plain http"), "{}", r.stderr);
+    // Unknown field in the config names the field and the file.
+    let cfg = p.join("okx-export.toml");
+    std::fs::write(
+        &cfg,
+        "[profile.default]\napi_key = \"k\"\nsecrt_command = \"echo x\"\n",
+    )
+    .unwrap();
+    let r = run(&["check-key"], &[], p).await;
+    assert_code(&r, 2);
+    assert!(
+        r.stderr.contains("secrt_command") && r.stderr.contains("okx-export.toml"),
+        "{}",
+        r.stderr
+    );
+    // A group-readable secret file is refused with the fix.
+    let secret = p.join("secret");
+    std::fs::write(&secret, "s").unwrap();
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            "[profile.default]\napi_key = \"k\"\nsecret_file = \"{}\"\npassphrase_command = \"echo p\"\n",
+            secret.display()
+        ),
+    )
+    .unwrap();
+    let r = run(&["--base-url", "http://127.0.0.1:9", "check-key"], &[], p).await;
+    assert_code(&r, 2);
+    assert!(
+        r.stderr.contains(&format!("chmod 600 {}", secret.display())),
+        "{}",
+        r.stderr
+    );
+    // Missing profile, bad date, bad format, bad zone.
+    let r = run(&["--profile", "nope", "check-key"], &[], p).await;
+    assert_code(&r, 2);
+    assert!(r.stderr.contains("profile `nope` not found"), "{}", r.stderr);
+    std::fs::remove_file(&cfg).unwrap();
+    let r = run(&["sync", "--since", "2024-13-01"], &[], p).await;
+    assert_code(&r, 2);
+    assert!(
+        r.stderr.contains("--since `2024-13-01` is not a date"),
+        "{}",
+        r.stderr
+    );
+    let data = p.join("d");
+    std::fs::create_dir_all(&data).unwrap();
+    okx_export::store::Store::open(&data).unwrap();
+    for (flag, value, expect) in [
+        ("--format", "koinly,turbotax", "turbotax"),
+        ("--tz", "Mars/Base", "Mars/Base"),
+        ("--from", "yesterday", "--from `yesterday`"),
+    ] {
+        let r = run(
+            &["--data-dir", data.to_str().unwrap(), "report", flag, value],
+            &[],
+            p,
+        )
+        .await;
+        assert_code(&r, 2);
+        assert!(r.stderr.contains(expect), "{flag}: {}", r.stderr);
+        assert_eq!(
+            r.stderr.lines().filter(|l| l.starts_with("error:")).count(),
+            1,
+            "{}",
+            r.stderr
+        );
+    }
+    // Unknown flag: clap's usage error, exit 2.
+    let r = run(&["sync", "--frobnicate"], &[], p).await;
+    assert_code(&r, 2);
+}
+
+/// Secrets never appear in -v logs, errors, the store or the output files.
+#[tokio::test(flavor = "multi_thread")]
+async fn secrets_never_leak() {
+    let key = SimKey {
+        secret: "SECRET-6f1d2c9a-never-print".into(),
+        passphrase: "PASSPHRASE-b7e3-never-print".into(),
+        ..SimKey::demo()
+    };
+    let sim = sim(SimConfig {
+        keys: vec![key.clone()],
+        rate_scale: FAST,
+        ..SimConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let env = env_for(&sim, &key, FAST);
+    let r = run(
+        &[
+            "-vv",
+            "--data-dir",
+            data.to_str().unwrap(),
+            "export",
+            "--since",
+            "2025-07-01",
+            "--archive-poll-ms",
+            "50",
+        ],
+        &env,
+        dir.path(),
+    )
+    .await;
+    assert!(r.code == 0 || r.code == 4, "{}", r.all());
+    assert!(
+        r.stderr.contains("GET /api/v5/"),
+        "-v logs requests: {}",
+        &r.stderr[..r.stderr.len().min(2000)]
+    );
+    // An error path too: wrong passphrase.
+    let mut bad = env.clone();
+    bad.retain(|(k, _)| k != "OKX_API_SECRET");
+    bad.push(("OKX_API_SECRET".into(), "ANOTHER-SECRET-zz9-never-print".into()));
+    let r2 = run(&["-vv", "check-key"], &bad, dir.path()).await;
+    assert_code(&r2, 3);
+    for text in [r.all(), r2.all()] {
+        for s in [key.secret.as_str(), key.passphrase.as_str(), "ANOTHER-SECRET-zz9"] {
+            assert!(!text.contains(s), "secret `{s}` printed");
+        }
+    }
+    // Nothing in the data directory (store, summaries, CSVs) contains them.
+    for entry in walk(&data) {
+        let bytes = std::fs::read(&entry).unwrap();
+        for s in [&key.secret, &key.passphrase] {
+            assert!(
+                !bytes.windows(s.len()).any(|w| w == s.as_bytes()),
+                "secret found in {}",
+                entry.display()
+            );
+        }
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}

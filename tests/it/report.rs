@@ -1,0 +1,295 @@
+//! `report`/`export`/`reconcile` end to end: golden files, the balance invariant against
+//! the simulator, reconciliation gaps, unclassified records.
+
+use crate::common::*;
+use okx_export::sim::{SimConfig, SimKey};
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+const GOLDEN: &[&str] = &[
+    "transactions.csv",
+    "koinly.csv",
+    "cointracking.csv",
+    "ctc.csv",
+    "bittytax.csv",
+    "cointracker.csv",
+    "coinledger.csv",
+    "dali-in.csv",
+    "dali-out.csv",
+    "dali-intra.csv",
+    "balances.csv",
+    "reconciliation.csv",
+    "opening_balances.csv",
+];
+
+/// Masks the columns whose values depend on when the test runs (the snapshot time).
+fn stable(name: &str, text: &str) -> String {
+    if name != "balances.csv" {
+        return text.to_string();
+    }
+    text.lines()
+        .map(|l| match l.rsplit_once(',') {
+            Some((head, _)) if !l.starts_with("account,") => format!("{head},[as_of]"),
+            _ => l.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+async fn export_demo(dir: &Path, cfg: SimConfig, extra: &[&str]) -> (Run, okx_export::sim::SimServer) {
+    let sim = sim(cfg).await;
+    let data = dir.join("data");
+    let mut args = vec![
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--no-progress",
+        "export",
+        "--since",
+        "2025-07-01",
+        "--archive-poll-ms",
+        "50",
+    ];
+    args.extend_from_slice(extra);
+    let rate = sim.config().rate_scale;
+    let r = run(&args, &env_for(&sim, &SimKey::demo(), rate), dir).await;
+    (r, sim)
+}
+
+/// Every format's output for the simulator's account equals the reviewed file in
+/// `tests/expected/`. `UPDATE_EXPECT=1 cargo test` rewrites them (review the diff!).
+#[tokio::test(flavor = "multi_thread")]
+async fn golden_files_and_balances() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, sim) = export_demo(dir.path(), fast_config(), &[]).await;
+    assert_code(&r, 0);
+    let data = dir.path().join("data");
+    let expected_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/expected");
+    let update = std::env::var_os("UPDATE_EXPECT").is_some();
+    let mut failures = Vec::new();
+    for name in GOLDEN {
+        let actual = stable(
+            name,
+            &std::fs::read_to_string(data.join(name)).unwrap_or_else(|e| panic!("{name}: {e}")),
+        );
+        let path = expected_dir.join(name);
+        if update {
+            std::fs::create_dir_all(&expected_dir).unwrap();
+            std::fs::write(&path, &actual).unwrap();
+            continue;
+        }
+        let expected = std::fs::read_to_string(&path).unwrap_or_default();
+        if expected != actual {
+            let line = expected
+                .lines()
+                .zip(actual.lines())
+                .position(|(a, b)| a != b)
+                .unwrap_or(0);
+            failures.push(format!(
+                "{name} differs from tests/expected (first at line {}):\n  expected: {}\n  actual:   {}",
+                line + 1,
+                expected.lines().nth(line).unwrap_or("<end>"),
+                actual.lines().nth(line).unwrap_or("<end>")
+            ));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{}\n(run with UPDATE_EXPECT=1 to accept)",
+        failures.join("\n")
+    );
+
+    // Per (account, asset), Σ received − Σ sent − Σ fee over transactions.csv equals the
+    // simulator's final balances.
+    let mut sums: BTreeMap<(String, String), Decimal> = BTreeMap::new();
+    let mut rdr = csv::Reader::from_path(data.join("transactions.csv")).unwrap();
+    let h = rdr.headers().unwrap().clone();
+    let col = |n: &str| h.iter().position(|c| c == n).unwrap();
+    let (acc, sa, sx, ra, rx, fa, fx) = (
+        col("account"),
+        col("sent_amount"),
+        col("sent_asset"),
+        col("received_amount"),
+        col("received_asset"),
+        col("fee_amount"),
+        col("fee_asset"),
+    );
+    for row in rdr.records() {
+        let row = row.unwrap();
+        let mut add = |amt: usize, asset: usize, sign: Decimal| {
+            if !row[amt].is_empty() {
+                *sums
+                    .entry((row[acc].to_string(), row[asset].to_string()))
+                    .or_default() += sign * row[amt].parse::<Decimal>().unwrap();
+            }
+        };
+        add(ra, rx, Decimal::ONE);
+        add(sa, sx, -Decimal::ONE);
+        add(fa, fx, -Decimal::ONE);
+    }
+    let a = sim.account().snapshot();
+    for ((account, ccy), bal) in &a.balances {
+        if *account == "earn" {
+            continue; // earn holdings have no ledger of their own; they move by transfers
+        }
+        let got = sums
+            .get(&(account.to_string(), ccy.to_string()))
+            .copied()
+            .unwrap_or_default();
+        assert_eq!(
+            got, *bal,
+            "{account} {ccy}: transactions.csv sums to {got}, OKX balance {bal}"
+        );
+    }
+    for ((account, ccy), sum) in &sums {
+        if !sum.is_zero() {
+            assert!(
+                a.balances.keys().any(|(x, c)| x == account && c == ccy),
+                "{account} {ccy} sums to {sum} but OKX has no balance"
+            );
+        }
+    }
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["reconciliation"]["ok"], true);
+    assert_eq!(summary["unclassified"], 0);
+    assert!(
+        !summary["pending_deposits"].as_array().unwrap().is_empty(),
+        "pending deposits are listed"
+    );
+    assert!(
+        !summary["failed_or_canceled"].as_array().unwrap().is_empty(),
+        "failed withdrawals are listed"
+    );
+}
+
+/// One page of bills withheld by the simulator: the running balance breaks, the gap's time
+/// range is reported and the exit code is 4.
+#[tokio::test(flavor = "multi_thread")]
+async fn withheld_bills_are_reported_as_a_gap() {
+    let probe = sim(fast_config()).await;
+    let bills = probe.account().trading_bills();
+    // A stretch of 100 bills in the middle of the history (one page's worth).
+    let mid = bills.len() / 2;
+    let (from, to) = (bills[mid].ts, bills[mid + 100].ts);
+    let usdt_before = bills[..mid]
+        .iter()
+        .rev()
+        .find(|b| b.ccy == "USDT")
+        .map(|b| b.ts)
+        .unwrap();
+    drop(probe);
+    let dir = tempfile::tempdir().unwrap();
+    let (r, _sim) = export_demo(
+        dir.path(),
+        SimConfig {
+            withhold_bills: Some((from, to)),
+            ..fast_config()
+        },
+        &[],
+    )
+    .await;
+    assert_code(&r, 4);
+    assert!(r.stderr.contains("gap between"), "{}", r.stderr);
+    let rec = std::fs::read_to_string(dir.path().join("data/reconciliation.csv")).unwrap();
+    let gap_line = rec
+        .lines()
+        .find(|l| l.starts_with("trading,USDT,"))
+        .expect("USDT row");
+    assert!(
+        gap_line.ends_with(",gap") || gap_line.contains(",gap"),
+        "{gap_line}"
+    );
+    // The reported range brackets the withheld bills.
+    let cols: Vec<&str> = gap_line.split(',').collect();
+    let gap_from = chrono::DateTime::parse_from_rfc3339(cols[5])
+        .unwrap()
+        .timestamp_millis();
+    let gap_to = chrono::DateTime::parse_from_rfc3339(cols[6])
+        .unwrap()
+        .timestamp_millis();
+    assert!(
+        gap_from >= usdt_before && gap_from <= from,
+        "gap starts {gap_from}, withheld from {from}"
+    );
+    assert!(
+        gap_to >= to - 1 || gap_to >= from,
+        "gap ends {gap_to}, withheld until {to}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_bill_type_is_kept_and_fails_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, _sim) = export_demo(
+        dir.path(),
+        SimConfig {
+            unknown_bill_type: true,
+            ..fast_config()
+        },
+        &[],
+    )
+    .await;
+    assert_code(&r, 4);
+    assert!(r.stderr.contains("could not be classified"), "{}", r.stderr);
+    let tx = std::fs::read_to_string(dir.path().join("data/transactions.csv")).unwrap();
+    let line = tx
+        .lines()
+        .find(|l| l.contains(",unclassified,"))
+        .expect("unclassified row kept");
+    assert!(line.contains("9999"), "raw JSON in note: {line}");
+    let data = dir.path().join("data");
+    let r = run(
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "report",
+            "--allow-unclassified",
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_code(&r, 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn year_report_in_a_time_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, _sim) = export_demo(dir.path(), fast_config(), &[]).await;
+    assert_code(&r, 0);
+    let data = dir.path().join("data");
+    let out = dir.path().join("y2025");
+    let r = run(
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "report",
+            "--year",
+            "2025",
+            "--tz",
+            "Asia/Tokyo",
+            "--format",
+            "transactions,koinly",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_code(&r, 0);
+    let tx = std::fs::read_to_string(out.join("transactions.csv")).unwrap();
+    let times: Vec<&str> = tx.lines().skip(1).map(|l| l.split(',').nth(1).unwrap()).collect();
+    assert!(!times.is_empty());
+    // 2025 in Tokyo = [2024-12-31T15:00Z, 2025-12-31T15:00Z).
+    assert!(
+        times
+            .iter()
+            .all(|t| *t >= "2024-12-31T15:00:00.000Z" && *t < "2025-12-31T15:00:00.000Z"),
+        "{:?}",
+        times.last()
+    );
+    assert!(out.join("koinly.csv").exists() && !out.join("ctc.csv").exists());
+}

@@ -1,0 +1,275 @@
+//! `sync` end to end: completeness, incremental runs, crash safety, faults, rate limits.
+
+use crate::common::*;
+use okx_export::sim::{FaultConfig, FaultKind, SimConfig, SimServer};
+use okx_export::store::RecordKind;
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+fn set<I: IntoIterator<Item = String>>(it: I) -> BTreeSet<String> {
+    it.into_iter().collect()
+}
+
+/// Every record of the simulated account, as the store keys it.
+fn expected_keys(sim: &SimServer, kind: RecordKind) -> BTreeSet<String> {
+    let a = sim.account().snapshot();
+    match kind {
+        RecordKind::Fill => set(a
+            .fills
+            .iter()
+            .map(|f| format!("{}:{}:{}:{}", f.inst_type, f.inst_id, f.trade_id, f.bill_id))),
+        RecordKind::Bill => set(a.trading_bills.iter().map(|b| b.bill_id.to_string())),
+        RecordKind::FundingBill => set(a.funding_bills.iter().map(|b| b.bill_id.to_string())),
+        RecordKind::Deposit => set(a.deposits.iter().map(|d| d.dep_id.to_string())),
+        RecordKind::Withdrawal => set(a.withdrawals.iter().map(|w| w.wd_id.to_string())),
+        RecordKind::Convert => set(a.converts.iter().map(|c| c.trade_id.to_string())),
+        RecordKind::Instrument => BTreeSet::new(),
+    }
+}
+
+/// Fills older than 90 days are out of OKX's reach (no fills archive exists any more);
+/// every other record must be stored exactly once.
+fn reachable_fills(sim: &SimServer) -> BTreeSet<String> {
+    let a = sim.account().snapshot();
+    let cutoff = okx_export::sim::sim_now().timestamp_millis() - 90 * 86_400_000;
+    set(a
+        .fills
+        .iter()
+        .filter(|f| f.ts >= cutoff)
+        .map(|f| format!("{}:{}:{}:{}", f.inst_type, f.inst_id, f.trade_id, f.bill_id)))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn full_sync_stores_every_record_exactly_once() {
+    let sim = sim(fast_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let r = sync(&sim, &data, &[]).await;
+    assert_code(&r, 0);
+    let store = store(&data);
+    for kind in [
+        RecordKind::Bill,
+        RecordKind::FundingBill,
+        RecordKind::Deposit,
+        RecordKind::Withdrawal,
+        RecordKind::Convert,
+    ] {
+        let stored = set(store.keys(kind).unwrap());
+        let expected = expected_keys(&sim, kind);
+        assert_eq!(stored.len(), expected.len(), "{kind}: count");
+        assert_eq!(stored, expected, "{kind}: ids");
+    }
+    assert_eq!(
+        set(store.keys(RecordKind::Fill).unwrap()),
+        reachable_fills(&sim),
+        "fills"
+    );
+    // The tricky cases are in there: same-millisecond groups at page boundaries, liquidation
+    // fills with negative tradeId, pending and failed deposits/withdrawals.
+    assert!(!sim.account().same_ms_groups().is_empty());
+    assert!(
+        store
+            .keys(RecordKind::Fill)
+            .unwrap()
+            .iter()
+            .any(|k| k.contains(":-")),
+        "negative tradeId fill"
+    );
+    assert!(
+        store
+            .quarters()
+            .unwrap()
+            .iter()
+            .filter(|q| q.state == "done")
+            .count()
+            >= 2,
+        "archive quarters"
+    );
+    let stats = sim.stats();
+    assert_eq!(stats.total_rate_limited, 0, "no 429 in a normal run");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("sync-summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["totals"]["rate_limited"], 0);
+    assert!(summary["totals"]["new_records"].as_u64().unwrap() > 1000);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn second_run_fetches_only_what_is_new() {
+    let sim = sim(fast_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert_code(&sync(&sim, &data, &[]).await, 0);
+    let before = store(&data).content_digest().unwrap();
+    let n_streams = okx_export::sync::streams().len() as u64;
+
+    sim.reset_stats();
+    let r = sync(&sim, &data, &[]).await;
+    assert_code(&r, 0);
+    let stats = sim.stats();
+    // One page per stream, plus: server time, account config, 3 balance snapshots and 4
+    // instrument lists. Deposits/withdrawals re-walk down to their oldest non-final record.
+    let paginated: u64 = okx_export::sync::streams()
+        .iter()
+        .map(|s| stats.endpoints.get(s.endpoint.name).map_or(0, |e| e.requests))
+        .collect::<BTreeSet<_>>()
+        .len() as u64;
+    let _ = paginated;
+    println!(
+        "second run: {} requests for {n_streams} streams",
+        stats.total_requests
+    );
+    assert!(
+        stats.total_requests <= n_streams * 2 + 9 + 6,
+        "{} requests: {:?}",
+        stats.total_requests,
+        stats.endpoints
+    );
+    assert_eq!(
+        store(&data).content_digest().unwrap(),
+        before,
+        "nothing new, nothing changed"
+    );
+    assert!(r.stdout.contains("sync: 0 new records"), "{}", r.stdout);
+
+    // New activity: only that is fetched.
+    sim.add_activity(3);
+    sim.reset_stats();
+    let r = sync(&sim, &data, &[]).await;
+    assert_code(&r, 0);
+    let s = store(&data);
+    for kind in [RecordKind::Bill, RecordKind::FundingBill, RecordKind::Deposit] {
+        assert_eq!(
+            set(s.keys(kind).unwrap()),
+            expected_keys(&sim, kind),
+            "{kind} after new activity"
+        );
+    }
+    assert!(
+        sim.stats().total_requests <= n_streams * 2 + 9 + 6,
+        "{:?}",
+        sim.stats().endpoints
+    );
+}
+
+/// SIGKILL at random points, then rerun: the store ends identical to an uninterrupted run.
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_sync_resumes_to_the_same_store() {
+    let sim = sim(fast_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let reference = dir.path().join("reference");
+    assert_code(&sync(&sim, &reference, &[]).await, 0);
+    let expected = store(&reference).content_digest().unwrap();
+
+    let mut rng = 0x2545_f491_4f6c_dd1du64;
+    for round in 0..4 {
+        let data = dir.path().join(format!("killed-{round}"));
+        let env = env_for(&sim, &okx_export::sim::SimKey::demo(), FAST);
+        let mut kills = 0;
+        for attempt in 0..3 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let delay = Duration::from_millis(150 + rng % 1500);
+            let mut child = command(
+                &[
+                    "--data-dir",
+                    data.to_str().unwrap(),
+                    "--no-progress",
+                    "sync",
+                    "--since",
+                    "2025-07-01",
+                    "--archive-poll-ms",
+                    "50",
+                ],
+                &env,
+                dir.path(),
+            )
+            .spawn()
+            .unwrap();
+            tokio::select! {
+                status = child.wait() => { status.unwrap(); }
+                _ = tokio::time::sleep(delay) => {
+                    child.start_kill().unwrap(); // SIGKILL
+                    child.wait().await.unwrap();
+                    kills += 1;
+                }
+            }
+            let _ = attempt;
+        }
+        let r = sync(&sim, &data, &[]).await;
+        assert_code(&r, 0);
+        assert_eq!(
+            store(&data).content_digest().unwrap(),
+            expected,
+            "round {round} ({kills} kills)"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_percent_faults_same_store() {
+    let sim = sim(fast_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let clean = dir.path().join("clean");
+    assert_code(&sync(&sim, &clean, &[]).await, 0);
+    sim.set_faults(FaultConfig {
+        rate: 0.1,
+        seed: 9,
+        kinds: vec![
+            FaultKind::Http5xx,
+            FaultKind::Code50001,
+            FaultKind::Code50011,
+            FaultKind::Drop,
+            FaultKind::Slow(Duration::from_millis(20)),
+        ],
+    });
+    let faulty = dir.path().join("faulty");
+    let r = sync(&sim, &faulty, &[]).await;
+    assert_code(&r, 0);
+    assert!(sim.stats().total_faults_injected > 5, "faults were injected");
+    assert_eq!(
+        store(&faulty).content_digest().unwrap(),
+        store(&clean).content_digest().unwrap()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_sync_is_refused_and_status_reports() {
+    let sim = sim(SimConfig {
+        rate_scale: 2,
+        ..SimConfig::default()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let env = env_for(&sim, &okx_export::sim::SimKey::demo(), 2);
+    let mut first = command(
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "sync",
+            "--since",
+            "2025-07-01",
+            "--archive-poll-ms",
+            "50",
+        ],
+        &env,
+        dir.path(),
+    )
+    .spawn()
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let second = run(&["--data-dir", data.to_str().unwrap(), "sync"], &env, dir.path()).await;
+    assert_code(&second, 1);
+    assert!(second.stderr.contains("already running"), "{}", second.stderr);
+    assert!(first.wait().await.unwrap().success());
+    let st = run(&["--data-dir", data.to_str().unwrap(), "status"], &[], dir.path()).await;
+    assert_code(&st, 0);
+    assert!(
+        st.stdout.contains("archive quarters fetched: 2025Q3, 2025Q4"),
+        "{}",
+        st.stdout
+    );
+    assert!(st.stdout.contains("bill "), "{}", st.stdout);
+    assert!(st.stdout.contains("last sync:"), "{}", st.stdout);
+}
