@@ -1,0 +1,184 @@
+//! A built-in OKX v5 REST simulator (axum on 127.0.0.1, ephemeral port) for `demo` and tests.
+//!
+//! It serves a deterministic, internally consistent account (see [`SimAccount`]) through the
+//! same endpoints, envelopes, error codes, signatures, windows, cursors and rate limits the
+//! real exchange uses (../shared/okx-api.md), plus switchable faults.
+//!
+//! * Clock: the account's data ends at [`SIM_NOW_MS`] (2026-02-15T00:00:00Z). The sim clock
+//!   reads `SIM_NOW` when the server starts and then advances in real time; `/public/time`
+//!   answers it (plus `time_lie`), and signed requests must be within ±30 s of it (50102), so
+//!   a client has to sync its clock offset.
+//! * Pagination: newest first; `after` = strictly older than the cursor, `before` = strictly
+//!   newer. `before` alone returns the *newest* `limit` rows newer than the cursor (not the
+//!   ones right after it), so a client must walk down with `after` (bounded by `before`).
+//!   `begin`/`end` are inclusive filters on `ts`.
+//! * Rate limits: sliding window per (API key, endpoint) — per endpoint for public ones —
+//!   with `okx::endpoints` limits times `rate_scale`; excess → HTTP 429 code 50011.
+//! * Order of checks per request: route → fault injection (not `/public/time`) → auth →
+//!   rate limit → work. A faulted request does no work.
+
+mod account;
+mod archive;
+mod generate;
+mod limiter;
+mod market;
+mod model;
+mod server;
+#[cfg(test)]
+mod tests;
+
+use chrono::{DateTime, Utc};
+use std::time::Duration;
+
+pub use account::SimAccount;
+pub use generate::AccountSize;
+pub use limiter::SlidingWindow;
+pub use model::{
+    ARCHIVE_CSV_COLUMNS, AccountData, EARN, FUNDING, FundingBill, SameMsGroup, SavingsHolding, SimConvert,
+    SimDeposit, SimFill, SimPosition, SimWithdrawal, TRADING, TradingBill,
+};
+pub use server::{EndpointStats, SimServer, SimStats, serve_forever};
+
+/// The simulated account's "now": 2026-02-15T00:00:00Z in Unix milliseconds.
+pub const SIM_NOW_MS: i64 = 1_771_113_600_000;
+
+/// The simulated account's "now" as a time (displays as `2026-02-15 00:00:00 UTC`).
+pub const SIM_NOW: DateTime<Utc> = match DateTime::from_timestamp(SIM_NOW_MS / 1000, 0) {
+    Some(t) => t,
+    None => panic!("SIM_NOW_MS is a valid time"),
+};
+
+/// [`SIM_NOW`] (a function for callers that prefer one).
+pub fn sim_now() -> DateTime<Utc> {
+    SIM_NOW
+}
+
+/// A fault the simulator can inject instead of (or before) a normal answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaultKind {
+    /// HTTP 503 with body code 50001.
+    Http5xx,
+    /// HTTP 503 with body code 50001 ("Service temporarily unavailable").
+    Code50001,
+    /// HTTP 429 with body code 50011 ("Too Many Requests"), not counted as rate limited.
+    Code50011,
+    /// Sleep this long, then answer normally.
+    Slow(Duration),
+    /// Status 200 and headers, then the connection is cut mid-body.
+    Drop,
+}
+
+/// Probability and kinds of injected faults. `rate` is per request (0.0..=1.0); the
+/// sequence is deterministic for a `seed` (though which concurrent request gets which draw
+/// depends on arrival order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultConfig {
+    pub rate: f64,
+    pub seed: u64,
+    pub kinds: Vec<FaultKind>,
+}
+
+impl FaultConfig {
+    /// No faults.
+    pub fn none() -> FaultConfig {
+        FaultConfig {
+            rate: 0.0,
+            seed: 0,
+            kinds: Vec::new(),
+        }
+    }
+
+    /// `rate` of requests get one of `kinds`.
+    pub fn new(rate: f64, seed: u64, kinds: Vec<FaultKind>) -> FaultConfig {
+        FaultConfig { rate, seed, kinds }
+    }
+}
+
+impl Default for FaultConfig {
+    fn default() -> FaultConfig {
+        FaultConfig::none()
+    }
+}
+
+/// Compression of the quarterly bills archive (the client sniffs magic bytes).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ArchiveFormat {
+    #[default]
+    Zip,
+    Gzip,
+}
+
+/// A credential the simulator accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimKey {
+    pub api_key: String,
+    pub secret: String,
+    pub passphrase: String,
+    /// Reported by `account/config`, e.g. `read_only` or `read_only,trade`.
+    pub perm: String,
+    /// Bound IPs as reported by `account/config` (`""` = none).
+    pub ip: String,
+    pub label: String,
+    pub uid: String,
+    /// The key is a demo-trading key: requests must carry `x-simulated-trading: 1`.
+    pub demo_trading: bool,
+    /// `false` → every private request gets 50110 (IP not whitelisted).
+    pub ip_allowed: bool,
+}
+
+impl SimKey {
+    /// The demo command's credential.
+    pub fn demo() -> SimKey {
+        SimKey {
+            api_key: "demo-key".to_string(),
+            secret: "demo-secret-0123456789".to_string(),
+            passphrase: "demo-passphrase".to_string(),
+            perm: "read_only".to_string(),
+            ip: "127.0.0.1".to_string(),
+            label: "okx-export demo".to_string(),
+            uid: "10000001".to_string(),
+            demo_trading: false,
+            ip_allowed: true,
+        }
+    }
+}
+
+/// Everything that shapes a simulator instance.
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Seed of the generated account (same seed → same account).
+    pub seed: u64,
+    pub size: AccountSize,
+    /// Every documented rate limit is multiplied by this (1 = OKX's limits).
+    pub rate_scale: u32,
+    pub faults: FaultConfig,
+    /// Accepted credentials.
+    pub keys: Vec<SimKey>,
+    /// Trading bills with `ts` in `[from_ms, to_ms)` are left out of every bills,
+    /// bills-archive and archive-file answer (balances still include them).
+    pub withhold_bills: Option<(i64, i64)>,
+    /// Adds one trading bill with type `999` / subType `9999`.
+    pub unknown_bill_type: bool,
+    /// How many polls answer `ongoing` after an apply before `finished`.
+    pub archive_ready_after_polls: u32,
+    pub archive_format: ArchiveFormat,
+    /// `/public/time` answers the sim clock plus this (auth still uses the true sim clock).
+    pub time_lie: Option<chrono::Duration>,
+}
+
+impl Default for SimConfig {
+    fn default() -> SimConfig {
+        SimConfig {
+            seed: 7,
+            size: AccountSize::Demo,
+            rate_scale: 1,
+            faults: FaultConfig::none(),
+            keys: vec![SimKey::demo()],
+            withhold_bills: None,
+            unknown_bill_type: false,
+            archive_ready_after_polls: 1,
+            archive_format: ArchiveFormat::Zip,
+            time_lie: None,
+        }
+    }
+}

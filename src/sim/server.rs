@@ -1,0 +1,956 @@
+//! The HTTP side: routing, faults, authentication, rate limits and the endpoint handlers.
+
+use super::archive::{self, Archives, PollState, Quarter};
+use super::limiter::Limiter;
+use super::model::{FUNDING, TRADING, dec, obj};
+use super::{ArchiveFormat, FaultConfig, FaultKind, SIM_NOW_MS, SimAccount, SimConfig, SimKey, market};
+use crate::okx::endpoints::{self, Endpoint, Method};
+use crate::okx::sign;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use rand::rngs::SmallRng;
+use rand::{Rng, SeedableRng};
+use rust_decimal::Decimal;
+use serde_json::{Map, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+const DAY_MS: i64 = 86_400_000;
+/// `asset/bills-history` reaches back to 2021-02-01.
+const FUNDING_HISTORY_FIRST_MS: i64 = 1_612_137_600_000;
+const INST_TYPES: [&str; 6] = ["SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION", "EVENTS"];
+
+/// Counters of one endpoint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndpointStats {
+    /// Every request routed to the endpoint (including rejected and faulted ones).
+    pub requests: u64,
+    /// Requests refused by the rate limiter (HTTP 429, code 50011).
+    pub rate_limited: u64,
+    /// Requests that got an injected fault.
+    pub faults_injected: u64,
+    /// Requests refused by authentication (HTTP 401).
+    pub auth_failures: u64,
+}
+
+impl EndpointStats {
+    fn add(&mut self, o: &EndpointStats) {
+        self.requests += o.requests;
+        self.rate_limited += o.rate_limited;
+        self.faults_injected += o.faults_injected;
+        self.auth_failures += o.auth_failures;
+    }
+}
+
+/// A snapshot of the counters, per endpoint name (`okx::endpoints` names plus `sim-files`
+/// and `unknown`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SimStats {
+    pub endpoints: BTreeMap<String, EndpointStats>,
+    /// Sums over all endpoints.
+    pub totals: EndpointStats,
+    /// Same as `totals.requests`.
+    pub total_requests: u64,
+    /// Same as `totals.rate_limited`.
+    pub total_rate_limited: u64,
+    /// Same as `totals.faults_injected`.
+    pub total_faults_injected: u64,
+}
+
+impl SimStats {
+    /// The counters of one endpoint (zero when never called).
+    pub fn get(&self, name: &str) -> EndpointStats {
+        self.endpoints.get(name).copied().unwrap_or_default()
+    }
+}
+
+struct Faults {
+    config: FaultConfig,
+    rng: SmallRng,
+}
+
+/// Sim clock: `SIM_NOW` at start, advancing in real time.
+struct Clock {
+    started: Instant,
+}
+
+impl Clock {
+    fn now_ms(&self) -> i64 {
+        SIM_NOW_MS + self.started.elapsed().as_millis() as i64
+    }
+}
+
+struct Shared {
+    config: SimConfig,
+    account: SimAccount,
+    clock: Clock,
+    limiter: Limiter,
+    stats: Mutex<BTreeMap<&'static str, EndpointStats>>,
+    faults: Mutex<Faults>,
+    archives: Archives,
+    base_url: String,
+}
+
+/// A running simulator. Dropping it stops the server too (without waiting).
+pub struct SimServer {
+    shared: Arc<Shared>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl SimServer {
+    /// Generates the account and starts serving on 127.0.0.1 (ephemeral port).
+    pub async fn start(config: SimConfig) -> anyhow::Result<SimServer> {
+        let (seed, size, unknown) = (config.seed, config.size, config.unknown_bill_type);
+        let account = tokio::task::spawn_blocking(move || SimAccount::generate(seed, size, unknown)).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let faults = Faults {
+            rng: SmallRng::seed_from_u64(config.faults.seed),
+            config: config.faults.clone(),
+        };
+        let shared = Arc::new(Shared {
+            config,
+            account,
+            clock: Clock {
+                started: Instant::now(),
+            },
+            limiter: Limiter::default(),
+            stats: Mutex::new(BTreeMap::new()),
+            faults: Mutex::new(faults),
+            archives: Archives::default(),
+            base_url: format!("http://{addr}"),
+        });
+        let app = Router::new().fallback(handle).with_state(shared.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let server = axum::serve(listener, app).with_graceful_shutdown(async {
+                let _ = rx.await;
+            });
+            if let Err(e) = server.await {
+                tracing::warn!("okx simulator stopped: {e}");
+            }
+        });
+        Ok(SimServer {
+            shared,
+            shutdown: Some(tx),
+            task: Some(task),
+        })
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn base_url(&self) -> String {
+        self.shared.base_url.clone()
+    }
+
+    /// The generated ground truth.
+    pub fn account(&self) -> &SimAccount {
+        &self.shared.account
+    }
+
+    /// The configuration the server was started with (faults as at start).
+    pub fn config(&self) -> &SimConfig {
+        &self.shared.config
+    }
+
+    /// The sim clock now, Unix ms (without `time_lie`).
+    pub fn now_ms(&self) -> i64 {
+        self.shared.clock.now_ms()
+    }
+
+    pub fn stats(&self) -> SimStats {
+        let map = self.shared.stats.lock().unwrap_or_else(|e| e.into_inner());
+        let mut out = SimStats::default();
+        for (name, s) in map.iter() {
+            out.totals.add(s);
+            out.endpoints.insert(name.to_string(), *s);
+        }
+        out.total_requests = out.totals.requests;
+        out.total_rate_limited = out.totals.rate_limited;
+        out.total_faults_injected = out.totals.faults_injected;
+        out
+    }
+
+    pub fn reset_stats(&self) {
+        self.shared
+            .stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+
+    /// Replaces the fault configuration (and restarts its random sequence from its seed).
+    pub fn set_faults(&self, faults: FaultConfig) {
+        let mut f = self.shared.faults.lock().unwrap_or_else(|e| e.into_inner());
+        f.rng = SmallRng::seed_from_u64(faults.seed);
+        f.config = faults;
+    }
+
+    /// Appends `n` new spot trades (fills + bills) and one deposit (+ bill) at the sim clock
+    /// now; balances follow.
+    pub fn add_activity(&self, n: usize) {
+        self.shared.account.add_activity(n, self.shared.clock.now_ms());
+    }
+
+    /// Stops the server and waits (briefly) for it to finish.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let abort = task.abort_handle();
+            if tokio::time::timeout(std::time::Duration::from_secs(3), task)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+    }
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Runs a simulator until Ctrl-C, printing `okx simulator listening on <base_url>`.
+pub async fn serve_forever(config: SimConfig) -> anyhow::Result<()> {
+    let server = SimServer::start(config).await?;
+    println!("okx simulator listening on {}", server.base_url());
+    tokio::signal::ctrl_c().await?;
+    server.shutdown().await;
+    Ok(())
+}
+
+// ---- responses -------------------------------------------------------------------------
+
+fn json_response(status: StatusCode, body: &Value) -> Response {
+    Response::builder()
+        .status(status)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from(body.to_string()))
+        .unwrap_or_default()
+}
+
+fn error(status: StatusCode, code: &str, msg: &str) -> Response {
+    let body = obj! { "code" => code, "msg" => msg, "data" => Vec::<Value>::new() };
+    json_response(status, &body)
+}
+
+fn ok(data: Vec<Value>) -> Response {
+    let body = obj! { "code" => "0", "msg" => "", "data" => data };
+    json_response(StatusCode::OK, &body)
+}
+
+/// An error answer, kept small until it becomes a [`Response`].
+struct Reject {
+    status: StatusCode,
+    code: &'static str,
+    msg: String,
+}
+
+impl Reject {
+    fn response(self) -> Response {
+        error(self.status, self.code, &self.msg)
+    }
+}
+
+fn unauthorized(code: &'static str, msg: &str) -> Reject {
+    Reject {
+        status: StatusCode::UNAUTHORIZED,
+        code,
+        msg: msg.to_string(),
+    }
+}
+
+fn bad_param(name: &str) -> Reject {
+    Reject {
+        status: StatusCode::BAD_REQUEST,
+        code: "51000",
+        msg: format!("Parameter {name} error"),
+    }
+}
+
+fn missing_param(name: &str) -> Reject {
+    Reject {
+        status: StatusCode::BAD_REQUEST,
+        code: "50014",
+        msg: format!("Parameter {name} can not be empty"),
+    }
+}
+
+/// Status 200 and a body that promises more bytes than it delivers: the connection is
+/// closed mid-body and the client sees an incomplete response.
+fn dropped_response() -> Response {
+    let partial = Bytes::from_static(br#"{"code":"0","msg":"","data":[{"billId":"#);
+    let body = Body::from_stream(Body::from(partial).into_data_stream());
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, "65536")
+        .body(body)
+        .unwrap_or_default()
+}
+
+// ---- request pipeline --------------------------------------------------------------------
+
+impl Shared {
+    fn count(&self, name: &'static str, f: impl FnOnce(&mut EndpointStats)) {
+        let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        f(stats.entry(name).or_default());
+    }
+
+    fn draw_fault(&self) -> Option<FaultKind> {
+        let mut f = self.faults.lock().unwrap_or_else(|e| e.into_inner());
+        if f.config.rate <= 0.0 || f.config.kinds.is_empty() {
+            return None;
+        }
+        let r: f64 = f.rng.random();
+        if r >= f.config.rate {
+            return None;
+        }
+        let n = f.config.kinds.len();
+        let i = f.rng.random_range(0..n);
+        Some(f.config.kinds[i])
+    }
+
+    /// `Some(response)` when the request is faulted (the caller returns it); `None` to go on
+    /// (possibly after a `Slow` delay).
+    async fn fault(&self, name: &'static str) -> Option<Response> {
+        let kind = self.draw_fault()?;
+        self.count(name, |s| s.faults_injected += 1);
+        match kind {
+            FaultKind::Http5xx | FaultKind::Code50001 => Some(error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "50001",
+                "Service temporarily unavailable, please try again later.",
+            )),
+            FaultKind::Code50011 => Some(error(StatusCode::TOO_MANY_REQUESTS, "50011", "Too Many Requests")),
+            FaultKind::Slow(d) => {
+                tokio::time::sleep(d).await;
+                None
+            }
+            FaultKind::Drop => Some(dropped_response()),
+        }
+    }
+
+    fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        method: &str,
+        path_q: &str,
+        body: &[u8],
+    ) -> Result<SimKey, Reject> {
+        let h = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .filter(|s| !s.is_empty())
+        };
+        let key = h("OK-ACCESS-KEY")
+            .ok_or_else(|| unauthorized("50103", "Request header OK-ACCESS-KEY cannot be empty."))?;
+        let pass = h("OK-ACCESS-PASSPHRASE")
+            .ok_or_else(|| unauthorized("50104", "Request header OK-ACCESS-PASSPHRASE cannot be empty."))?;
+        let signature = h("OK-ACCESS-SIGN")
+            .ok_or_else(|| unauthorized("50106", "Request header OK-ACCESS-SIGN cannot be empty."))?;
+        let ts = h("OK-ACCESS-TIMESTAMP")
+            .ok_or_else(|| unauthorized("50107", "Request header OK-ACCESS-TIMESTAMP cannot be empty."))?;
+        let t =
+            sign::parse_timestamp(ts).ok_or_else(|| unauthorized("50112", "Invalid OK-ACCESS-TIMESTAMP"))?;
+        if (t.timestamp_millis() - self.clock.now_ms()).abs() > 30_000 {
+            return Err(unauthorized("50102", "Timestamp request expired"));
+        }
+        let k = self
+            .config
+            .keys
+            .iter()
+            .find(|k| k.api_key == key)
+            .ok_or_else(|| unauthorized("50119", "API key doesn't exist"))?;
+        if k.passphrase != pass {
+            return Err(unauthorized("50105", "OK-ACCESS-PASSPHRASE incorrect"));
+        }
+        if (h("x-simulated-trading") == Some("1")) != k.demo_trading {
+            return Err(unauthorized(
+                "50101",
+                "APIKey does not match current environment.",
+            ));
+        }
+        if !k.ip_allowed {
+            return Err(unauthorized(
+                "50110",
+                "Your IP 127.0.0.1 is not included in your API key's IP whitelist.",
+            ));
+        }
+        let body = std::str::from_utf8(body).map_err(|_| unauthorized("50113", "Invalid Sign"))?;
+        if sign::sign(&k.secret, ts, method, path_q, body) != signature {
+            return Err(unauthorized("50113", "Invalid Sign"));
+        }
+        Ok(k.clone())
+    }
+}
+
+async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_string();
+    let path_q = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| path.clone());
+    let params = Params::parse(parts.uri.query());
+    let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
+
+    if parts.method == axum::http::Method::GET
+        && let Some(token) = path.strip_prefix("/sim-files/")
+    {
+        sh.count("sim-files", |s| s.requests += 1);
+        if let Some(r) = sh.fault("sim-files").await {
+            return r;
+        }
+        return download(&sh, token);
+    }
+
+    let method = match parts.method {
+        axum::http::Method::GET => Some(Method::Get),
+        axum::http::Method::POST => Some(Method::Post),
+        _ => None,
+    };
+    let Some(ep) = method.and_then(|m| endpoints::by_route(m, &path)) else {
+        sh.count("unknown", |s| s.requests += 1);
+        if endpoints::ALL.iter().any(|e| e.path == path) {
+            return error(StatusCode::METHOD_NOT_ALLOWED, "50115", "Invalid request method.");
+        }
+        return error(StatusCode::NOT_FOUND, "50115", "Not Found: unknown endpoint.");
+    };
+    sh.count(ep.name, |s| s.requests += 1);
+
+    if ep.name != endpoints::PUBLIC_TIME.name
+        && let Some(r) = sh.fault(ep.name).await
+    {
+        return r;
+    }
+
+    let key = if ep.private {
+        match sh.authenticate(&parts.headers, ep.method.as_str(), &path_q, &body) {
+            Ok(k) => Some(k),
+            Err(r) => {
+                sh.count(ep.name, |s| s.auth_failures += 1);
+                return r.response();
+            }
+        }
+    } else {
+        None
+    };
+
+    let bucket = key.as_ref().map(|k| k.api_key.as_str()).unwrap_or("");
+    if !sh
+        .limiter
+        .try_acquire(bucket, ep.name, ep.limit.scaled(sh.config.rate_scale))
+    {
+        sh.count(ep.name, |s| s.rate_limited += 1);
+        return error(StatusCode::TOO_MANY_REQUESTS, "50011", "Too Many Requests");
+    }
+
+    match dispatch(&sh, ep, &params, &body, key.as_ref()) {
+        Ok(r) => r,
+        Err(r) => r.response(),
+    }
+}
+
+/// Query parameters; empty values count as absent.
+struct Params(HashMap<String, String>);
+
+impl Params {
+    fn parse(query: Option<&str>) -> Params {
+        let map = form_urlencoded::parse(query.unwrap_or("").as_bytes())
+            .filter(|(_, v)| !v.is_empty())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        Params(map)
+    }
+
+    fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str)
+    }
+
+    fn int(&self, k: &str) -> Result<Option<i64>, Reject> {
+        self.get(k)
+            .map(|v| v.parse::<i64>().map_err(|_| bad_param(k)))
+            .transpose()
+    }
+
+    /// Matches a record value against an optional (comma-separated) filter.
+    fn matches(&self, k: &str, value: &str) -> bool {
+        self.get(k)
+            .is_none_or(|f| f.split(',').any(|x| x.trim() == value))
+    }
+
+    fn cursor(&self) -> Result<Cursor, Reject> {
+        let limit = match self.get("limit") {
+            None => 100,
+            Some(v) => match v.parse::<usize>() {
+                Ok(n) if (1..=100).contains(&n) => n,
+                _ => return Err(bad_param("limit")),
+            },
+        };
+        Ok(Cursor {
+            after: self.int("after")?,
+            before: self.int("before")?,
+            begin: self.int("begin")?,
+            end: self.int("end")?,
+            limit,
+        })
+    }
+}
+
+struct Cursor {
+    after: Option<i64>,
+    before: Option<i64>,
+    begin: Option<i64>,
+    end: Option<i64>,
+    limit: usize,
+}
+
+/// Newest-first page of `items` (sorted ascending by `key`, with `ts` non-decreasing):
+/// keys strictly between `before` and `after`, `ts` at or after `cutoff` and inside
+/// `[begin, end]`, kept by `keep`, at most `limit`.
+fn page<'a, T>(
+    items: &'a [T],
+    key: impl Fn(&T) -> i64,
+    ts: impl Fn(&T) -> i64,
+    cutoff: i64,
+    cur: &Cursor,
+    keep: impl Fn(&T) -> bool,
+) -> Vec<&'a T> {
+    let hi = match cur.after {
+        Some(a) => items.partition_point(|x| key(x) < a),
+        None => items.len(),
+    };
+    let mut out = Vec::new();
+    for x in items[..hi].iter().rev() {
+        let t = ts(x);
+        if cur.before.is_some_and(|b| key(x) <= b) || t < cutoff || cur.begin.is_some_and(|b| t < b) {
+            break;
+        }
+        if cur.end.is_some_and(|e| t > e) || !keep(x) {
+            continue;
+        }
+        out.push(x);
+        if out.len() == cur.limit {
+            break;
+        }
+    }
+    out
+}
+
+fn check_inst_type(p: &Params, required: bool) -> Result<(), Reject> {
+    match p.get("instType") {
+        None if required => Err(missing_param("instType")),
+        Some(t) if !INST_TYPES.contains(&t) => Err(bad_param("instType")),
+        _ => Ok(()),
+    }
+}
+
+fn dispatch(
+    sh: &Shared,
+    ep: Endpoint,
+    p: &Params,
+    body: &[u8],
+    key: Option<&SimKey>,
+) -> Result<Response, Reject> {
+    let now = sh.clock.now_ms();
+    let name = ep.name;
+    let e = |x: Endpoint| x.name == name;
+    if e(endpoints::PUBLIC_TIME) {
+        let lie = sh.config.time_lie.map(|d| d.num_milliseconds()).unwrap_or(0);
+        return Ok(ok(vec![obj! { "ts" => (now + lie).to_string() }]));
+    }
+    if e(endpoints::INSTRUMENTS) {
+        let t = p.get("instType").ok_or_else(|| missing_param("instType"))?;
+        check_inst_type(p, true)?;
+        return Ok(ok(market::instruments(t, p.get("instId"))));
+    }
+    let key = key.ok_or_else(|| unauthorized("50103", "Request header OK-ACCESS-KEY cannot be empty."))?;
+    if e(endpoints::ACCOUNT_CONFIG) {
+        return Ok(ok(vec![account_config(key)]));
+    }
+    if e(endpoints::FILLS) || e(endpoints::FILLS_HISTORY) {
+        let history = e(endpoints::FILLS_HISTORY);
+        check_inst_type(p, history)?;
+        let cur = p.cursor()?;
+        let cutoff = now - if history { 90 } else { 3 } * DAY_MS;
+        let data = sh.account.data();
+        let rows = page(
+            &data.fills,
+            |f| f.bill_id as i64,
+            |f| f.ts,
+            cutoff,
+            &cur,
+            |f| {
+                p.matches("instType", f.inst_type)
+                    && p.matches("instId", f.inst_id)
+                    && p.matches("subType", f.sub_type)
+                    && p.get("ordId").is_none_or(|o| o == f.ord_id.to_string())
+            },
+        );
+        return Ok(ok(rows.into_iter().map(|f| f.to_json()).collect()));
+    }
+    if e(endpoints::BILLS) || e(endpoints::BILLS_ARCHIVE) {
+        check_inst_type(p, false)?;
+        let cur = p.cursor()?;
+        let cutoff = now - if e(endpoints::BILLS) { 7 } else { 90 } * DAY_MS;
+        let withhold = sh.config.withhold_bills;
+        let data = sh.account.data();
+        let rows = page(
+            &data.trading_bills,
+            |b| b.bill_id as i64,
+            |b| b.ts,
+            cutoff,
+            &cur,
+            |b| {
+                !withhold.is_some_and(|(from, to)| b.ts >= from && b.ts < to)
+                    && p.matches("instType", b.inst_type)
+                    && p.matches("instId", b.inst_id)
+                    && p.matches("ccy", b.ccy)
+                    && p.matches("type", b.bill_type)
+                    && p.matches("subType", b.sub_type)
+                    && p.matches("mgnMode", b.mgn_mode)
+                    && p.matches(
+                        "ctType",
+                        match b.inst_type {
+                            "SWAP" => "linear",
+                            "FUTURES" => "inverse",
+                            _ => "",
+                        },
+                    )
+            },
+        );
+        return Ok(ok(rows.into_iter().map(|b| b.to_json()).collect()));
+    }
+    if e(endpoints::BILLS_HISTORY_ARCHIVE_APPLY) {
+        let v: Value = serde_json::from_slice(body).map_err(|_| bad_param("body"))?;
+        let field = |k: &str| match v.get(k) {
+            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        let year = field("year").ok_or_else(|| missing_param("year"))?;
+        let quarter = field("quarter").ok_or_else(|| missing_param("quarter"))?;
+        let q = quarter_checked(&year, &quarter, now)?;
+        let (ready, ts) = sh
+            .archives
+            .apply(&key.api_key, q, now, sh.config.archive_ready_after_polls);
+        return Ok(ok(vec![
+            obj! { "result" => ready.to_string(), "ts" => ts.to_string() },
+        ]));
+    }
+    if e(endpoints::BILLS_HISTORY_ARCHIVE_POLL) {
+        let year = p.get("year").ok_or_else(|| missing_param("year"))?;
+        let quarter = p.get("quarter").ok_or_else(|| missing_param("quarter"))?;
+        let q = quarter_checked(year, quarter, now)?;
+        let ready_after = sh.config.archive_ready_after_polls;
+        let row = match sh.archives.poll(&key.api_key, q, ready_after, sh.config.seed) {
+            PollState::NotApplied => {
+                obj! { "fileHref" => "", "state" => "failed", "ts" => now.to_string() }
+            }
+            PollState::Ongoing { applied_ts } => {
+                obj! { "fileHref" => "", "state" => "ongoing", "ts" => applied_ts.to_string() }
+            }
+            PollState::Finished { applied_ts, token } => obj! {
+                "fileHref" => format!("{}/sim-files/{token}", sh.base_url),
+                "state" => "finished",
+                "ts" => applied_ts.to_string(),
+            },
+        };
+        return Ok(ok(vec![row]));
+    }
+    if e(endpoints::ASSET_BILLS) || e(endpoints::ASSET_BILLS_HISTORY) {
+        let cur = p.cursor()?;
+        let history = e(endpoints::ASSET_BILLS_HISTORY);
+        let by_id = history && p.get("pagingType") == Some("2");
+        let cutoff = if history {
+            FUNDING_HISTORY_FIRST_MS
+        } else {
+            now - 30 * DAY_MS
+        };
+        let data = sh.account.data();
+        let key_fn = |b: &super::FundingBill| if by_id { b.bill_id as i64 } else { b.ts };
+        let rows = page(
+            &data.funding_bills,
+            key_fn,
+            |b| b.ts,
+            cutoff,
+            &cur,
+            |b| p.matches("ccy", b.ccy) && p.matches("type", b.bill_type) && p.get("clientId").is_none(),
+        );
+        return Ok(ok(rows.into_iter().map(|b| b.to_json()).collect()));
+    }
+    if e(endpoints::DEPOSIT_HISTORY) {
+        let cur = p.cursor()?;
+        let data = sh.account.data();
+        let rows = page(
+            &data.deposits,
+            |d| d.ts,
+            |d| d.ts,
+            i64::MIN,
+            &cur,
+            |d| {
+                p.matches("ccy", d.ccy)
+                    && p.matches("depId", &d.dep_id.to_string())
+                    && p.matches("txId", &d.tx_id)
+                    && p.matches("type", d.dep_type)
+                    && p.matches("state", d.state)
+                    && p.get("fromWdId").is_none()
+            },
+        );
+        return Ok(ok(rows.into_iter().map(|d| d.to_json()).collect()));
+    }
+    if e(endpoints::WITHDRAWAL_HISTORY) {
+        let cur = p.cursor()?;
+        let data = sh.account.data();
+        let rows = page(
+            &data.withdrawals,
+            |w| w.ts,
+            |w| w.ts,
+            i64::MIN,
+            &cur,
+            |w| {
+                p.matches("ccy", w.ccy)
+                    && p.matches("wdId", &w.wd_id.to_string())
+                    && p.matches("txId", &w.tx_id)
+                    && p.matches("type", w.wd_type)
+                    && p.matches("state", w.state)
+                    && p.get("clientId").is_none()
+            },
+        );
+        return Ok(ok(rows.into_iter().map(|w| w.to_json()).collect()));
+    }
+    if e(endpoints::CONVERT_HISTORY) {
+        let cur = p.cursor()?;
+        let data = sh.account.data();
+        let rows = page(
+            &data.converts,
+            |c| c.ts,
+            |c| c.ts,
+            i64::MIN,
+            &cur,
+            |c| p.matches("clTReqId", &c.cl_t_req_id),
+        );
+        return Ok(ok(rows.into_iter().map(|c| c.to_json()).collect()));
+    }
+    if e(endpoints::ACCOUNT_BALANCE) {
+        return Ok(ok(vec![trading_balance(sh, p, now)]));
+    }
+    if e(endpoints::ASSET_BALANCES) {
+        let data = sh.account.data();
+        let rows = data
+            .balances
+            .iter()
+            .filter(|((acct, ccy), bal)| *acct == FUNDING && **bal > Decimal::ZERO && p.matches("ccy", ccy))
+            .map(|((_, ccy), bal)| {
+                obj! { "ccy" => *ccy, "bal" => dec(*bal), "frozenBal" => "0", "availBal" => dec(*bal) }
+            })
+            .collect();
+        return Ok(ok(rows));
+    }
+    if e(endpoints::SAVINGS_BALANCE) {
+        let data = sh.account.data();
+        let rows = data
+            .savings
+            .iter()
+            .filter(|(ccy, s)| !s.amt.is_zero() && p.matches("ccy", ccy))
+            .map(|(ccy, s)| {
+                obj! {
+                    "ccy" => *ccy,
+                    "amt" => dec(s.amt),
+                    "earnings" => dec(s.earnings),
+                    "rate" => "0.05",
+                    "loanAmt" => dec(s.amt),
+                    "pendingAmt" => "0",
+                    "redemptAmt" => "",
+                }
+            })
+            .collect();
+        return Ok(ok(rows));
+    }
+    Err(Reject {
+        status: StatusCode::NOT_FOUND,
+        code: "50115",
+        msg: "Not implemented by the simulator.".into(),
+    })
+}
+
+fn quarter_checked(year: &str, quarter: &str, now: i64) -> Result<Quarter, Reject> {
+    let q = Quarter::parse(year, quarter).ok_or_else(|| bad_param("quarter"))?;
+    if !q.available(now) {
+        return Err(bad_param("quarter"));
+    }
+    Ok(q)
+}
+
+fn account_config(key: &SimKey) -> Value {
+    obj! {
+        "uid" => key.uid.clone(),
+        "mainUid" => key.uid.clone(),
+        "acctLv" => "2",
+        "acctStpMode" => "cancel_maker",
+        "autoLoan" => false,
+        "ctIsoMode" => "automatic",
+        "enableSpotBorrow" => false,
+        "feeType" => "0",
+        "greeksType" => "PA",
+        "ip" => key.ip.clone(),
+        "kycLv" => "2",
+        "label" => key.label.clone(),
+        "level" => "Lv1",
+        "levelTmp" => "",
+        "liquidationGear" => "-1",
+        "mgnIsoMode" => "automatic",
+        "opAuth" => "0",
+        "perm" => key.perm.clone(),
+        "posMode" => "net_mode",
+        "roleType" => "0",
+        "settleCcy" => "USDT",
+        "settleCcyList" => vec![Value::from("USDT")],
+        "spotBorrowAutoRepay" => false,
+        "spotOffsetType" => "",
+        "spotRoleType" => "0",
+        "spotTraderInsts" => Vec::<Value>::new(),
+        "stgyType" => "0",
+        "traderInsts" => Vec::<Value>::new(),
+        "type" => "0",
+    }
+}
+
+fn trading_balance(sh: &Shared, p: &Params, now: i64) -> Value {
+    let data = sh.account.data();
+    let price = |ccy: &str| data.last_prices.get(ccy).copied().unwrap_or(Decimal::ONE);
+    // Unrealised PnL of open positions, in their settlement currency (USDT).
+    let upl_usdt: Decimal = data
+        .positions
+        .iter()
+        .map(|pos| ((price("BTC") - pos.avg_px) * Decimal::from(pos.contracts) * pos.ct_val).round_dp(8))
+        .sum();
+    let mut details = Vec::new();
+    let mut total = Decimal::ZERO;
+    for ((acct, ccy), cash) in &data.balances {
+        if *acct != TRADING || !p.matches("ccy", ccy) {
+            continue;
+        }
+        let upl = if *ccy == "USDT" { upl_usdt } else { Decimal::ZERO };
+        let eq = *cash + upl;
+        let eq_usd = (eq * price(ccy)).round_dp(8);
+        total += eq_usd;
+        let u_time = data.balance_times.get(&(TRADING, *ccy)).copied().unwrap_or(now);
+        let mut m = Map::new();
+        for (k, v) in [
+            ("ccy", ccy.to_string()),
+            ("eq", dec(eq)),
+            ("cashBal", dec(*cash)),
+            ("availBal", dec(*cash)),
+            ("availEq", dec(eq)),
+            ("frozenBal", "0".into()),
+            ("ordFrozen", "0".into()),
+            ("upl", dec(upl)),
+            ("uTime", u_time.to_string()),
+            ("eqUsd", dec(eq_usd)),
+            ("disEq", dec(eq_usd)),
+            ("liab", "0".into()),
+            ("crossLiab", "0".into()),
+            ("isoLiab", "0".into()),
+            ("interest", "0".into()),
+            ("isoEq", "0".into()),
+            ("isoUpl", "0".into()),
+            ("borrowFroz", "0".into()),
+            ("maxLoan", String::new()),
+            ("mgnRatio", String::new()),
+            ("notionalLever", String::new()),
+            ("imr", String::new()),
+            ("mmr", String::new()),
+            ("twap", "0".into()),
+            ("stgyEq", "0".into()),
+            ("fixedBal", "0".into()),
+            ("spotBal", String::new()),
+            ("openAvgPx", String::new()),
+            ("accAvgPx", String::new()),
+            ("spotUpl", String::new()),
+            ("spotUplRatio", String::new()),
+            ("totalPnl", String::new()),
+            ("totalPnlRatio", String::new()),
+            ("uplLiab", "0".into()),
+            ("rewardBal", String::new()),
+            ("smtSyncEq", "0".into()),
+            ("spotCopyTradingEq", "0".into()),
+            ("spotIsoBal", "0".into()),
+            ("autoLendStatus", "off".into()),
+            ("autoLendMtAmt", "0".into()),
+        ] {
+            m.insert(k.to_string(), Value::String(v));
+        }
+        m.insert("collateralEnabled".into(), Value::Bool(*ccy != "LUNC"));
+        m.insert("collateralRestrict".into(), Value::Bool(false));
+        details.push(Value::Object(m));
+    }
+    obj! {
+        "adjEq" => dec(total),
+        "availEq" => dec(total),
+        "borrowFroz" => "0",
+        "details" => details,
+        "imr" => "0",
+        "isoEq" => "0",
+        "mgnRatio" => "",
+        "mmr" => "0",
+        "notionalUsd" => "0",
+        "notionalUsdForBorrow" => "0",
+        "notionalUsdForFutures" => "0",
+        "notionalUsdForOption" => "0",
+        "notionalUsdForSwap" => "0",
+        "ordFroz" => "0",
+        "totalEq" => dec(total),
+        "uTime" => now.to_string(),
+        "upl" => dec(upl_usdt),
+    }
+}
+
+fn download(sh: &Shared, token: &str) -> Response {
+    let Some(q) = sh.archives.file(token) else {
+        return error(StatusCode::NOT_FOUND, "50115", "No such file.");
+    };
+    let withhold = sh.config.withhold_bills;
+    let data = sh.account.data();
+    let bills = data
+        .trading_bills
+        .iter()
+        .filter(|b| !withhold.is_some_and(|(from, to)| b.ts >= from && b.ts < to));
+    let format = sh.config.archive_format;
+    match archive::build_file(bills, q, format) {
+        Ok(bytes) => {
+            let (ctype, ext) = match format {
+                ArchiveFormat::Zip => ("application/zip", "zip"),
+                ArchiveFormat::Gzip => ("application/gzip", "csv.gz"),
+            };
+            let disposition = format!("attachment; filename=\"bills-{}-Q{}.{ext}\"", q.year, q.q);
+            Response::builder()
+                .status(StatusCode::OK)
+                .header(header::CONTENT_TYPE, ctype)
+                .header(header::CONTENT_DISPOSITION, disposition)
+                .body(Body::from(bytes))
+                .unwrap_or_default()
+        }
+        Err(e) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "50026",
+            &format!("System error: {e}"),
+        ),
+    }
+}
