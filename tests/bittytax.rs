@@ -401,3 +401,25 @@ fn bittytax_check_reports_bad_rows() {
     let panicked = std::panic::catch_unwind(|| check_bittytax(&csv, 2)).is_err();
     assert!(panicked, "check_bittytax must reject a file with failed rows");
 }
+
+/// The demo account's real `bittytax.csv` (the reviewed golden file, which
+/// `tests/it/report.rs` proves equal to what `export` writes for the simulator) imports with
+/// no failure, passes the integrity check (or fails it only on transfers from outside OKX)
+/// and yields BittyTax's tax report; BittyTax's wallet balances equal the simulator's
+/// balances summed over the trading and funding accounts.
+#[test]
+fn bittytax_accepts_the_demo_export() {
+    if !bittytax_available() {
+        return;
+    }
+    let csv = repo().join("tests/expected/bittytax.csv");
+    let records = std::fs::read_to_string(&csv).unwrap().lines().count() as u64 - 1;
+    let output = check_bittytax(&csv, records);
+    let balances = wallet_balances(&output, "OKX");
+    let expected_btc = dec("0.191948712359") + dec("0.16236433");
+    assert_eq!(
+        balances.get("BTC").copied(),
+        Some(expected_btc),
+        "BTC holding per BittyTax:\n{output}"
+    );
+}

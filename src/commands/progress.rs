@@ -15,7 +15,7 @@ pub struct Bars {
 
 impl Bars {
     /// Bars on stderr when it is a terminal and progress is wanted; else nothing.
-    pub fn new(wanted: bool) -> Arc<dyn Progress> {
+    pub fn for_stderr(wanted: bool) -> Arc<dyn Progress> {
         if !wanted || !std::io::stderr().is_terminal() {
             return Arc::new(crate::sync::stream::NoProgress);
         }

@@ -15,8 +15,16 @@ use chrono_tz::Tz;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 
-/// The reporting period `[from, to)` in UTC, from `--year` or `--from/--to` in `--tz`.
-pub fn period(args: &ReportArgs) -> Result<(Option<DateTime<Utc>>, Option<DateTime<Utc>>, Tz)> {
+/// The reporting period `[from, to)` in UTC and the zone its boundaries were taken in.
+#[derive(Debug, Clone, Copy)]
+pub struct Period {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub tz: Tz,
+}
+
+/// The reporting period from `--year` or `--from/--to`, boundaries taken in `--tz`.
+pub fn period(args: &ReportArgs) -> Result<Period> {
     let tz: Tz = args.tz.parse().map_err(|_| {
         usage(format!(
             "--tz `{}` is not a time zone; use an IANA name like `Europe/Berlin` or `UTC`",
@@ -42,11 +50,11 @@ pub fn period(args: &ReportArgs) -> Result<(Option<DateTime<Utc>>, Option<DateTi
             NaiveDate::from_ymd_opt(y, 1, 1).ok_or_else(|| usage(format!("--year {y} is out of range")))?;
         let end = NaiveDate::from_ymd_opt(y + 1, 1, 1)
             .ok_or_else(|| usage(format!("--year {y} is out of range")))?;
-        return Ok((
-            Some(at_midnight("--year", start)?),
-            Some(at_midnight("--year", end)?),
+        return Ok(Period {
+            from: Some(at_midnight("--year", start)?),
+            to: Some(at_midnight("--year", end)?),
             tz,
-        ));
+        });
     }
     let from = args.from.as_deref().map(|v| parse("--from", v)).transpose()?;
     let to = args.to.as_deref().map(|v| parse("--to", v)).transpose()?;
@@ -55,7 +63,7 @@ pub fn period(args: &ReportArgs) -> Result<(Option<DateTime<Utc>>, Option<DateTi
     {
         return Err(usage("--from must be before --to"));
     }
-    Ok((from, to, tz))
+    Ok(Period { from, to, tz })
 }
 
 fn open_store(settings: &Settings) -> Result<Store> {
@@ -176,7 +184,7 @@ fn print_reconciliation(settings: &Settings, rec: &Reconciliation) {
 
 /// Normalizes and writes every report; returns the exit code.
 pub fn report_from(settings: &Settings, store: &Store, args: &ReportArgs) -> Result<Exit> {
-    let (from, to, tz) = period(args)?;
+    let Period { from, to, tz } = period(args)?;
     let formats = Format::parse_list(&args.format).map_err(|e| usage(format!("--format: {e}")))?;
     let out = args.out.clone().unwrap_or_else(|| settings.data_dir.clone());
     std::fs::create_dir_all(&out)

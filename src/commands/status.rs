@@ -16,7 +16,11 @@ pub fn run(settings: &Settings) -> Result<Exit> {
     let store = Store::open(&settings.data_dir)?;
     say(settings, format!("store: {}", store.path().display()));
     match store.last_run()? {
-        Some((started, finished, status)) => say(
+        Some(crate::store::RunInfo {
+            started_at: started,
+            finished_at: finished,
+            status,
+        }) => say(
             settings,
             format!(
                 "last sync: {} ({status}{})",
@@ -42,7 +46,12 @@ pub fn run(settings: &Settings) -> Result<Exit> {
         );
     }
     say(settings, format!("{:<28} {:<8} updated", "stream", "state"));
-    for (stream, state, updated) in store.cursors()? {
+    for crate::store::CursorInfo {
+        stream,
+        state,
+        updated_at: updated,
+    } in store.cursors()?
+    {
         let phase = serde_json::from_str::<serde_json::Value>(&state)
             .ok()
             .and_then(|v| v.get("phase").and_then(|p| p.as_str()).map(str::to_string))

@@ -119,7 +119,7 @@ pub async fn run_with(
     let client = super::client(settings, Some(creds))?;
     super::check_key::verify(&client, settings, false).await?;
     let store = Arc::new(Mutex::new(store));
-    let progress = Bars::new(settings.progress);
+    let progress = Bars::for_stderr(settings.progress);
     let result = crate::sync::sync(client, store.clone(), &opts, progress).await;
     let (summary, err) = match result {
         Ok(s) => (s, None),

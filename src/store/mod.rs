@@ -220,6 +220,23 @@ pub struct KindStats {
     pub newest: Option<DateTime<Utc>>,
 }
 
+/// A stream's saved cursor.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CursorInfo {
+    pub stream: String,
+    /// The cursor state as JSON.
+    pub state: String,
+    pub updated_at: Option<DateTime<Utc>>,
+}
+
+/// One recorded sync run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunInfo {
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub status: String,
+}
+
 /// State of one archive quarter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QuarterState {
@@ -440,11 +457,17 @@ impl Store {
     }
 
     /// All cursors with their update time.
-    pub fn cursors(&self) -> Result<Vec<(String, String, Option<DateTime<Utc>>)>> {
+    pub fn cursors(&self) -> Result<Vec<CursorInfo>> {
         let mut st = self
             .conn
             .prepare("SELECT stream, state, updated_at FROM cursors ORDER BY stream")?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, from_ms(r.get(2)?))))?;
+        let rows = st.query_map([], |r| {
+            Ok(CursorInfo {
+                stream: r.get(0)?,
+                state: r.get(1)?,
+                updated_at: from_ms(r.get(2)?),
+            })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -608,7 +631,7 @@ impl Store {
     }
 
     /// (started, finished, status) of the last run.
-    pub fn last_run(&self) -> Result<Option<(DateTime<Utc>, Option<DateTime<Utc>>, String)>> {
+    pub fn last_run(&self) -> Result<Option<RunInfo>> {
         Ok(self
             .conn
             .query_row(
@@ -623,7 +646,13 @@ impl Store {
                 },
             )
             .optional()?
-            .and_then(|(s, f, st)| Some((from_ms(s)?, f.and_then(from_ms), st))))
+            .and_then(|(s, f, status)| {
+                Some(RunInfo {
+                    started_at: from_ms(s)?,
+                    finished_at: f.and_then(from_ms),
+                    status,
+                })
+            }))
     }
 }
 
