@@ -115,12 +115,14 @@ fn child(dir: &Path, n: usize) {
     std::fs::create_dir_all(&out).unwrap();
     let rss_before = peak_rss_mb();
     let t = Instant::now();
-    let mut writer = ExportWriter::create(
-        &out,
-        &Format::parse_list("all").unwrap(),
-        ExportOptions::default(),
-    )
-    .unwrap();
+    // BENCH_FORMATS=none|LIST measures normalization alone or a subset of the formats.
+    let formats = std::env::var("BENCH_FORMATS").unwrap_or_else(|_| "all".into());
+    let formats = if formats == "none" {
+        Vec::new()
+    } else {
+        Format::parse_list(&formats).unwrap()
+    };
+    let mut writer = ExportWriter::create(&out, &formats, ExportOptions::default()).unwrap();
     let mut rows = 0u64;
     let summary = normalize(&store, &NormalizeOptions::default(), &mut |tx| {
         rows += 1;
@@ -155,6 +157,15 @@ fn main() {
         .collect();
     for n in sizes {
         let dir = tempfile::tempdir().unwrap();
+        if let Ok(keep) = std::env::var("BENCH_KEEP_STORE") {
+            // Profiling aid: keep the built store, then rerun the child by hand with
+            // BENCH_REPORT_CHILD=<dir> BENCH_N=<n>.
+            let keep = Path::new(&keep).join(n.to_string());
+            std::fs::create_dir_all(&keep).unwrap();
+            build(&keep, n);
+            println!("report bench: store kept in {}", keep.display());
+            continue;
+        }
         let build_s = build(dir.path(), n);
         println!("report bench: built a store of {n} records in {build_s:.1}s");
         let status = std::process::Command::new(std::env::current_exe().unwrap())

@@ -54,7 +54,7 @@ impl ClientConfig {
             credentials,
             demo_trading: false,
             rate_scale: 1,
-            safety_margin: 1.08,
+            safety_margin: 1.05,
             timeout: Duration::from_secs(30),
             max_retries: 8,
             backoff_base: Duration::from_millis(200),

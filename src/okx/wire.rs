@@ -23,30 +23,54 @@ pub struct Envelope<T> {
 pub mod de {
     use super::*;
 
-    /// A string or a JSON scalar, as text. Booleans and numbers are accepted so a field that
-    /// OKX one day sends unquoted still decodes.
-    fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-        let v = serde_json::Value::deserialize(d)?;
-        Ok(match v {
-            serde_json::Value::Null => None,
-            serde_json::Value::String(s) if s.is_empty() => None,
-            serde_json::Value::String(s) => Some(s),
-            serde_json::Value::Number(n) => Some(n.to_string()),
-            serde_json::Value::Bool(b) => Some(b.to_string()),
-            other => {
-                return Err(serde::de::Error::custom(format!(
-                    "expected a string, found {other}"
-                )));
+    /// Calls `f` with a field's text: a string (`""` becomes `None`) or a JSON scalar written
+    /// as text, so a field that OKX one day sends unquoted still decodes. No allocation for
+    /// the common case of a string.
+    fn with_text<'de, D, T, F>(d: D, f: F) -> Result<T, D::Error>
+    where
+        D: Deserializer<'de>,
+        F: FnOnce(Option<&str>) -> Result<T, String>,
+    {
+        struct Text<F>(F);
+        impl<'de, T, F: FnOnce(Option<&str>) -> Result<T, String>> serde::de::Visitor<'de> for Text<F> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
             }
-        })
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<T, E> {
+                (self.0)((!v.is_empty()).then_some(v)).map_err(E::custom)
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<T, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<T, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<T, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<T, E> {
+                self.visit_str(if v { "true" } else { "false" })
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<T, E> {
+                (self.0)(None).map_err(E::custom)
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<T, E> {
+                (self.0)(None).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(Text(f))
     }
 
     pub fn opt_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
-        text(d)
+        with_text(d, |s| Ok(s.map(str::to_owned)))
     }
 
     pub fn string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-        text(d)?.ok_or_else(|| serde::de::Error::custom("expected a non-empty string"))
+        with_text(d, |s| {
+            s.map(str::to_owned)
+                .ok_or_else(|| "expected a non-empty string".to_string())
+        })
     }
 
     pub fn parse_decimal(s: &str) -> Option<Decimal> {
@@ -56,12 +80,12 @@ pub mod de {
     }
 
     pub fn opt_decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
-        match text(d)? {
+        with_text(d, |s| match s {
             None => Ok(None),
-            Some(s) => parse_decimal(&s)
+            Some(s) => parse_decimal(s)
                 .map(Some)
-                .ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not a decimal number"))),
-        }
+                .ok_or_else(|| format!("`{s}` is not a decimal number")),
+        })
     }
 
     pub fn decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Decimal, D::Error> {
@@ -73,12 +97,12 @@ pub mod de {
     }
 
     pub fn opt_ms<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
-        match text(d)? {
+        with_text(d, |s| match s {
             None => Ok(None),
-            Some(s) => parse_ms(&s)
+            Some(s) => parse_ms(s)
                 .map(Some)
-                .ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not a millisecond timestamp"))),
-        }
+                .ok_or_else(|| format!("`{s}` is not a millisecond timestamp")),
+        })
     }
 
     pub fn ms<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
@@ -343,8 +367,11 @@ impl AccountConfig {
 
 /// Decodes one JSON value into `T`, reporting the JSON path on failure.
 pub fn decode<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, String> {
-    let de = &mut serde_json::Deserializer::from_str(json);
-    serde_path_to_error::deserialize(de).map_err(|e| format!("at `{}`: {}", e.path(), e.inner()))
+    // Fast path first; only a failure pays for path tracking, to name where it failed.
+    serde_json::from_str(json).or_else(|_| {
+        let de = &mut serde_json::Deserializer::from_str(json);
+        serde_path_to_error::deserialize(de).map_err(|e| format!("at `{}`: {}", e.path(), e.inner()))
+    })
 }
 
 #[cfg(test)]
