@@ -22,6 +22,20 @@ pub async fn run(g: &GlobalArgs, args: &DemoArgs) -> Result<Exit> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("output").join("demo"));
+    // A fresh store every time: the demo shows the whole pipeline, and a store left by an
+    // older build's simulated account would not reconcile with today's.
+    for suffix in ["", "-wal", "-shm"] {
+        let p = out.join(format!("{}{suffix}", crate::store::Store::FILE));
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(
+                    anyhow::Error::new(e).context(format!("cannot remove old demo store `{}`", p.display()))
+                );
+            }
+        }
+    }
     let sim = SimServer::start(SimConfig::default()).await?;
     let key = SimKey::demo();
     let settings = Settings {

@@ -35,6 +35,12 @@ pub fn say(settings: &Settings, line: impl AsRef<str>) {
     }
 }
 
+/// A final-summary line: printed even with `--quiet`, so a cron mail says what happened in
+/// a line or two and nothing more.
+pub fn summary(line: impl AsRef<str>) {
+    println!("{}", line.as_ref());
+}
+
 /// Warnings always go to stderr.
 pub fn warn(line: impl AsRef<str>) {
     eprintln!("warning: {}", line.as_ref());

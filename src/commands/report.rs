@@ -137,13 +137,10 @@ fn reconciliation_json(rec: &Reconciliation) -> serde_json::Value {
 
 fn print_reconciliation(settings: &Settings, rec: &Reconciliation) {
     if rec.ok() {
-        say(
-            settings,
-            format!(
-                "reconciliation: ok ({} account/asset balances match OKX)",
-                rec.rows.len()
-            ),
-        );
+        super::summary(format!(
+            "reconciliation: ok ({} account/asset balances match OKX)",
+            rec.rows.len()
+        ));
     } else {
         for r in rec.rows.iter().filter(|r| r.status.is_failure()) {
             warn(format!(
@@ -231,18 +228,15 @@ pub fn report_from(settings: &Settings, store: &Store, args: &ReportArgs) -> Res
     all_files.push(summary_path);
 
     let rows: u64 = summary.rows_by_kind.values().sum();
-    say(
-        settings,
-        format!(
-            "report: {rows} transactions ({})",
-            summary
-                .rows_by_kind
-                .iter()
-                .map(|(k, v)| format!("{v} {}", k.as_str()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    );
+    super::summary(format!(
+        "report: {rows} transactions ({})",
+        summary
+            .rows_by_kind
+            .iter()
+            .map(|(k, v)| format!("{v} {}", k.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
     for (what, items) in [
         ("pending deposit", &summary.pending_deposits),
         ("pending withdrawal", &summary.pending_withdrawals),

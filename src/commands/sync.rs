@@ -86,19 +86,16 @@ pub fn print_summary(settings: &Settings, s: &SyncSummary) {
         }
     }
     let waited: f64 = s.endpoints.values().map(|e| e.limit_wait_seconds).sum();
-    say(
-        settings,
-        format!(
-            "sync: {} new records ({} fetched) in {:.1}s; {} requests, {} retries, {} rate-limited, {:.1}s waiting on limits",
-            s.totals.new_records,
-            s.totals.fetched_records,
-            s.elapsed_seconds,
-            s.totals.requests,
-            s.totals.retries,
-            s.totals.rate_limited,
-            waited
-        ),
-    );
+    super::summary(format!(
+        "sync: {} new records ({} fetched) in {:.1}s; {} requests, {} retries, {} rate-limited, {:.1}s of pacing waits summed over streams",
+        s.totals.new_records,
+        s.totals.fetched_records,
+        s.elapsed_seconds,
+        s.totals.requests,
+        s.totals.retries,
+        s.totals.rate_limited,
+        waited
+    ));
 }
 
 /// Runs a sync for `settings` and returns the summary (also written as

@@ -66,7 +66,62 @@ async fn full_sync_stores_every_record_exactly_once() {
     );
     // The tricky cases are in there: same-millisecond groups at page boundaries, liquidation
     // fills with negative tradeId, pending and failed deposits/withdrawals.
-    assert!(!sim.account().same_ms_groups().is_empty());
+    // Same-millisecond groups straddle the 100-record page boundary of the four time-cursor
+    // streams: every member of each group is stored (paging with `after = oldest ts`
+    // without the 1 ms overlap would lose the members on the next page).
+    let groups = sim.account().same_ms_groups();
+    assert_eq!(groups.len(), 4, "{groups:?}");
+    let a = sim.account().snapshot();
+    for g in &groups {
+        assert!(
+            g.first < 100 && g.last >= 100,
+            "group straddles the page boundary: {g:?}"
+        );
+        let (kind, members): (RecordKind, Vec<String>) = match g.stream {
+            "deposits" => (
+                RecordKind::Deposit,
+                a.deposits
+                    .iter()
+                    .filter(|d| d.ts == g.ts)
+                    .map(|d| d.dep_id.to_string())
+                    .collect(),
+            ),
+            "withdrawals" => (
+                RecordKind::Withdrawal,
+                a.withdrawals
+                    .iter()
+                    .filter(|w| w.ts == g.ts)
+                    .map(|w| w.wd_id.to_string())
+                    .collect(),
+            ),
+            "converts" => (
+                RecordKind::Convert,
+                a.converts
+                    .iter()
+                    .filter(|c| c.ts == g.ts)
+                    .map(|c| c.trade_id.to_string())
+                    .collect(),
+            ),
+            "funding-bills" => (
+                RecordKind::FundingBill,
+                a.funding_bills
+                    .iter()
+                    .filter(|b| b.ts == g.ts)
+                    .map(|b| b.bill_id.to_string())
+                    .collect(),
+            ),
+            other => panic!("unknown stream {other}"),
+        };
+        assert!(members.len() >= 3, "{g:?}");
+        let stored = set(store.keys(kind).unwrap());
+        for m in &members {
+            assert!(
+                stored.contains(m),
+                "{kind} {m} of the same-ms group at {} is missing",
+                g.ts
+            );
+        }
+    }
     assert!(
         store
             .keys(RecordKind::Fill)
