@@ -25,6 +25,12 @@ use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::fmt;
 
+/// (ts, billId, ccy, balChg, bal) of one ledger row, whichever ledger it comes from.
+type LedgerFields = (Option<DateTime<Utc>>, String, String, Decimal, Option<Decimal>);
+
+/// Decodes one stored ledger row into its chain fields.
+type DecodeLedger = fn(&str) -> Result<LedgerFields, String>;
+
 /// The verdict for one (account, asset).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Status {
@@ -285,50 +291,39 @@ pub fn reconcile(src: &dyn RecordSource) -> anyhow::Result<Reconciliation> {
     let time = |ts: Option<DateTime<Utc>>, ms: i64| {
         ts.unwrap_or_else(|| DateTime::from_timestamp_millis(ms).unwrap_or_default())
     };
-    src.for_each(RecordKind::Bill, &mut |rec| {
-        match wire::decode::<Bill>(&rec.raw) {
-            Ok(b) => {
-                let link = Link {
-                    time: time(b.ts, rec.ts_ms),
-                    bill_id: b.bill_id,
-                    ccy: b.ccy,
-                    bal_chg: b.bal_chg,
-                    bal: b.bal,
-                };
-                chains
-                    .entry((Account::Trading, link.ccy.clone()))
-                    .or_default()
-                    .push(Account::Trading, link, snap_time, &mut gaps);
+    // Both ledgers carry the same chain fields; only the wire type differs.
+    let ledgers: [(RecordKind, Account, DecodeLedger); 2] = [
+        (RecordKind::Bill, Account::Trading, |raw| {
+            wire::decode::<Bill>(raw).map(|b| (b.ts, b.bill_id, b.ccy, b.bal_chg, b.bal))
+        }),
+        (RecordKind::FundingBill, Account::Funding, |raw| {
+            wire::decode::<FundingBill>(raw).map(|b| (b.ts, b.bill_id, b.ccy, b.bal_chg, b.bal))
+        }),
+    ];
+    for (kind, account, decode) in ledgers {
+        src.for_each(kind, &mut |rec| {
+            match decode(&rec.raw) {
+                Ok((ts, bill_id, ccy, bal_chg, bal)) => {
+                    let link = Link {
+                        time: time(ts, rec.ts_ms),
+                        bill_id,
+                        ccy,
+                        bal_chg,
+                        bal,
+                    };
+                    chains
+                        .entry((account, link.ccy.clone()))
+                        .or_default()
+                        .push(account, link, snap_time, &mut gaps);
+                }
+                Err(e) => {
+                    tracing::warn!("{account} bill `{}` does not decode: {e}", rec.key);
+                    decode_errors += 1;
+                }
             }
-            Err(e) => {
-                tracing::warn!("trading bill `{}` does not decode: {e}", rec.key);
-                decode_errors += 1;
-            }
-        }
-        Ok(())
-    })?;
-    src.for_each(RecordKind::FundingBill, &mut |rec| {
-        match wire::decode::<FundingBill>(&rec.raw) {
-            Ok(b) => {
-                let link = Link {
-                    time: time(b.ts, rec.ts_ms),
-                    bill_id: b.bill_id,
-                    ccy: b.ccy,
-                    bal_chg: b.bal_chg,
-                    bal: b.bal,
-                };
-                chains
-                    .entry((Account::Funding, link.ccy.clone()))
-                    .or_default()
-                    .push(Account::Funding, link, snap_time, &mut gaps);
-            }
-            Err(e) => {
-                tracing::warn!("funding bill `{}` does not decode: {e}", rec.key);
-                decode_errors += 1;
-            }
-        }
-        Ok(())
-    })?;
+            Ok(())
+        })?;
+    }
 
     let mut keys: Vec<(Account, String)> = chains.keys().cloned().collect();
     keys.extend(snapshot.keys().filter(|k| !chains.contains_key(*k)).cloned());
