@@ -164,6 +164,9 @@ pub struct SimConfig {
     pub archive_format: ArchiveFormat,
     /// `/public/time` answers the sim clock plus this (auth still uses the true sim clock).
     pub time_lie: Option<chrono::Duration>,
+    /// Archive applications accepted in total, like the 12-per-day limit of the 2025 docs;
+    /// further ones get HTTP 429 / 50011. `None`: only the per-10-s limit applies.
+    pub archive_apply_limit: Option<u32>,
 }
 
 impl Default for SimConfig {
@@ -179,6 +182,7 @@ impl Default for SimConfig {
             archive_ready_after_polls: 1,
             archive_format: ArchiveFormat::Zip,
             time_lie: None,
+            archive_apply_limit: None,
         }
     }
 }

@@ -94,6 +94,8 @@ struct Shared {
     stats: Mutex<BTreeMap<&'static str, EndpointStats>>,
     faults: Mutex<Faults>,
     archives: Archives,
+    /// Archive applications accepted so far (for `archive_apply_limit`).
+    applies: std::sync::atomic::AtomicU32,
     base_url: String,
 }
 
@@ -125,6 +127,7 @@ impl SimServer {
             stats: Mutex::new(BTreeMap::new()),
             faults: Mutex::new(faults),
             archives: Archives::default(),
+            applies: Default::default(),
             base_url: format!("http://{addr}"),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
@@ -647,6 +650,15 @@ fn dispatch(
         let year = field("year").ok_or_else(|| missing_param("year"))?;
         let quarter = field("quarter").ok_or_else(|| missing_param("quarter"))?;
         let q = quarter_checked(&year, &quarter, now)?;
+        if let Some(max) = sh.config.archive_apply_limit
+            && sh.applies.fetch_add(1, std::sync::atomic::Ordering::Relaxed) >= max
+        {
+            return Err(Reject {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                code: "50011",
+                msg: "Too Many Requests".into(),
+            });
+        }
         let (ready, ts) = sh
             .archives
             .apply(&key.api_key, q, now, sh.config.archive_ready_after_polls);

@@ -195,8 +195,20 @@ pub async fn run_archive(
     todo.reverse();
     let started = Instant::now();
     let mut applied = Vec::new();
+    // Once OKX refuses an application (its limit is 1 per 10 s by [D26], possibly only 12
+    // per day by [D25]), further applications in this run would be refused too: leave the
+    // rest for the next run instead of spending minutes on retries.
+    let mut refused = false;
     for (q, already) in &todo {
         let label = q.label();
+        if refused && !*already {
+            store.lock().expect("store lock").set_quarter(
+                &label,
+                "pending",
+                Some("not applied yet: OKX refused an earlier application in this run"),
+            )?;
+            continue;
+        }
         if !*already {
             let body = serde_json::json!({"year": q.year.to_string(), "quarter": format!("Q{}", q.q)});
             match client
@@ -221,6 +233,7 @@ pub async fn run_archive(
                         .expect("store lock")
                         .set_quarter(&label, "pending", Some(&msg))?;
                     report.notes.push(msg);
+                    refused = true;
                     continue;
                 }
             }

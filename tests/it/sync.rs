@@ -330,3 +330,55 @@ async fn concurrent_sync_is_refused_and_status_reports() {
     assert!(st.stdout.contains("bill "), "{}", st.stdout);
     assert!(st.stdout.contains("last sync:"), "{}", st.stdout);
 }
+
+/// OKX may accept only a few archive applications (12 per day in the 2025 docs): once one
+/// is refused, the rest wait for the next run instead of burning minutes on retries, the run
+/// still succeeds, and `status` lists what is pending.
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_archive_applications_are_left_for_the_next_run() {
+    let sim = sim(SimConfig {
+        archive_apply_limit: Some(1),
+        ..fast_config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let env = env_for(&sim, &okx_export::sim::SimKey::demo(), FAST);
+    let r = run(
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--no-progress",
+            "sync",
+            "--since",
+            "2025-01-01",
+            "--archive-poll-ms",
+            "50",
+        ],
+        &env,
+        dir.path(),
+    )
+    .await;
+    assert_code(&r, 0);
+    assert!(
+        r.stderr.contains("2025Q3: application refused for now"),
+        "{}",
+        r.stderr
+    );
+    let applies = sim.stats().get("bills-history-archive-apply").requests;
+    // One accepted (2025Q4, newest first), one refused and retried; none for Q2 and Q1.
+    assert!((2..=10).contains(&applies), "{applies} applications");
+    let quarters = store(&data).quarters().unwrap();
+    let state = |q: &str| quarters.iter().find(|s| s.quarter == q).map(|s| s.state.clone());
+    assert_eq!(state("2025Q4").as_deref(), Some("done"));
+    for q in ["2025Q1", "2025Q2", "2025Q3"] {
+        assert_eq!(state(q).as_deref(), Some("pending"), "{q}: {quarters:?}");
+    }
+    let st = run(&["--data-dir", data.to_str().unwrap(), "status"], &[], dir.path()).await;
+    assert!(
+        st.stdout
+            .contains("archive quarters pending: 2025Q1 (pending), 2025Q2 (pending), 2025Q3 (pending)"),
+        "{}",
+        st.stdout
+    );
+}
