@@ -85,6 +85,30 @@ pub fn print_summary(settings: &Settings, s: &SyncSummary) {
             warn(n);
         }
     }
+    say(
+        settings,
+        format!(
+            "store totals: {}",
+            s.store_counts
+                .iter()
+                .map(|(kind, n)| format!("{n} {kind}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
+    for (name, e) in s
+        .endpoints
+        .iter()
+        .filter(|(_, e)| e.retries > 0 || e.rate_limited > 0)
+    {
+        say(
+            settings,
+            format!(
+                "{name}: {} requests, {} retries, {} rate-limited",
+                e.requests, e.retries, e.rate_limited
+            ),
+        );
+    }
     let waited: f64 = s.endpoints.values().map(|e| e.limit_wait_seconds).sum();
     super::summary(format!(
         "sync: {} new records ({} fetched) in {:.1}s; {} requests, {} retries, {} rate-limited, {:.1}s of pacing waits summed over streams",
