@@ -38,8 +38,8 @@
 //! from a wallet not in the file fails the integrity check with "Transfers mismatch" (run
 //! with `--skipint`, or add that wallet's records).
 
-use super::{CsvFile, Encoded, ExportOptions, Record, Shape, amount, is_derivative, legs};
-use crate::model::{Amount, Kind, Transaction, rfc3339_ms};
+use super::{CsvFile, Encoded, ExportOptions, Prep, Records, Shape, is_derivative};
+use crate::model::{Amount, Kind};
 
 pub(crate) const FILES: &[CsvFile] = &[CsvFile {
     name: "bittytax.csv",
@@ -84,40 +84,35 @@ fn kind_type(kind: Kind, incoming: bool, derivative: bool) -> &'static str {
     }
 }
 
-pub(crate) fn encode(tx: &Transaction, opts: &ExportOptions, out: &mut Vec<Record>) -> Encoded {
-    let time = rfc3339_ms(tx.time);
+pub(crate) fn encode(p: &Prep, opts: &ExportOptions, out: &mut Records) -> Encoded {
+    let tx = p.tx;
     let derivative = is_derivative(tx.instrument.as_deref());
-    let row = |ty: &str, buy: Option<&Amount>, sell: Option<&Amount>, fee: Option<&Amount>| {
-        let q = |a: Option<&Amount>| a.map(|a| amount(a.amount)).unwrap_or_default();
-        let c = |a: Option<&Amount>| a.map(|a| a.asset.clone()).unwrap_or_default();
+    let mut row = |ty: &str, buy: Option<&Amount>, sell: Option<&Amount>, fee: Option<&Amount>| {
         let note = match (ty.starts_with("Margin-"), &tx.instrument) {
-            (true, Some(inst)) => inst.clone(),
-            _ => tx.id.clone(),
+            (true, Some(inst)) => inst,
+            _ => &tx.id,
         };
-        Record::new(vec![
-            ty.to_string(),
-            q(buy),
-            c(buy),
-            String::new(),
-            q(sell),
-            c(sell),
-            String::new(),
-            q(fee),
-            c(fee),
-            String::new(),
-            opts.wallet_name.clone(),
-            time.clone(),
-            note,
-        ])
+        out.row(0)
+            .s(ty)
+            .amt_asset(buy)
+            .empty(1)
+            .amt_asset(sell)
+            .empty(1)
+            .amt_asset(fee)
+            .empty(1)
+            .s(&opts.wallet_name)
+            .s(&p.date.rfc3339_ms)
+            .s(note)
+            .end()
     };
-    for leg in legs(tx)? {
-        out.push(match leg.shape {
+    for leg in p.legs()? {
+        match leg.shape {
             Shape::Trade { sent, received, fee } => row("Trade", Some(received), Some(sent), fee),
             Shape::In { received, fee } => {
                 row(kind_type(leg.kind, true, derivative), Some(received), None, fee)
             }
             Shape::Out { sent, fee } => row(kind_type(leg.kind, false, derivative), None, Some(sent), fee),
-        });
+        }
     }
     Ok(())
 }

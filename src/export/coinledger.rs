@@ -29,8 +29,8 @@
 //! | realized_pnl, liquidation | `Income`          | `Investment Loss`  |
 //! | transfer, unclassified    | skipped                                ||
 
-use super::{CsvFile, Encoded, ExportOptions, Record, Shape, amount, describe, legs, opt};
-use crate::model::{Amount, Kind, Transaction};
+use super::{CsvFile, Encoded, ExportOptions, Prep, Records, Shape};
+use crate::model::{Amount, Kind};
 
 pub(crate) const FILES: &[CsvFile] = &[CsvFile {
     name: "coinledger.csv",
@@ -48,8 +48,6 @@ pub(crate) const FILES: &[CsvFile] = &[CsvFile {
         "TxHash (Optional)",
     ],
 }];
-
-const DATE: &str = "%m/%d/%Y %H:%M:%S";
 
 fn kind_type(kind: Kind, incoming: bool) -> &'static str {
     use Kind::*;
@@ -72,32 +70,26 @@ fn kind_type(kind: Kind, incoming: bool) -> &'static str {
     }
 }
 
-pub(crate) fn encode(tx: &Transaction, opts: &ExportOptions, out: &mut Vec<Record>) -> Encoded {
-    let date = tx.time.format(DATE).to_string();
-    let desc = describe(tx);
-    let row = |ty: &str, sent: Option<&Amount>, received: Option<&Amount>, fee: Option<&Amount>| {
-        let q = |a: Option<&Amount>| a.map(|a| amount(a.amount)).unwrap_or_default();
-        let c = |a: Option<&Amount>| a.map(|a| a.asset.clone()).unwrap_or_default();
-        Record::new(vec![
-            date.clone(),
-            opts.wallet_name.clone(),
-            c(sent),
-            q(sent),
-            c(received),
-            q(received),
-            c(fee),
-            q(fee),
-            ty.to_string(),
-            desc.clone(),
-            opt(tx.tx_hash.as_deref()),
-        ])
+pub(crate) fn encode(p: &Prep, opts: &ExportOptions, out: &mut Records) -> Encoded {
+    let tx = p.tx;
+    let mut row = |ty: &str, sent: Option<&Amount>, received: Option<&Amount>, fee: Option<&Amount>| {
+        out.row(0)
+            .s(&p.date.mdy_hms)
+            .s(&opts.wallet_name)
+            .asset_amt(sent)
+            .asset_amt(received)
+            .asset_amt(fee)
+            .s(ty)
+            .s(p.describe)
+            .opt(tx.tx_hash.as_deref())
+            .end()
     };
-    for leg in legs(tx)? {
-        out.push(match leg.shape {
+    for leg in p.legs()? {
+        match leg.shape {
             Shape::Trade { sent, received, fee } => row("Trade", Some(sent), Some(received), fee),
             Shape::In { received, fee } => row(kind_type(leg.kind, true), None, Some(received), fee),
             Shape::Out { sent, fee } => row(kind_type(leg.kind, false), Some(sent), None, fee),
-        });
+        }
     }
     Ok(())
 }

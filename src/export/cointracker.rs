@@ -35,8 +35,8 @@
 //!
 //! CoinTracker has no id column; duplicates are avoided by re-importing the same file.
 
-use super::{CsvFile, Encoded, ExportOptions, Record, Shape, amount, is_derivative, legs};
-use crate::model::{Amount, Kind, Transaction};
+use super::{CsvFile, Encoded, ExportOptions, Prep, Records, Row, Shape, is_derivative};
+use crate::model::{Amount, Kind};
 use rust_decimal::{Decimal, RoundingStrategy};
 
 pub(crate) const FILES: &[CsvFile] = &[CsvFile {
@@ -53,9 +53,10 @@ pub(crate) const FILES: &[CsvFile] = &[CsvFile {
     ],
 }];
 
-const DATE: &str = "%m/%d/%Y %H:%M:%S";
-
 fn round8(d: Decimal) -> Decimal {
+    if d.scale() <= 8 {
+        return d; // already exact at 8 places
+    }
     d.round_dp_with_strategy(8, RoundingStrategy::MidpointAwayFromZero)
 }
 
@@ -84,25 +85,53 @@ fn out_tag(kind: Kind) -> Option<&'static str> {
 }
 
 /// One row before rounding: (received, sent, fee, tag).
-type Row<'a> = (
+type Line<'a> = (
     Option<(Decimal, &'a str)>,
     Option<(Decimal, &'a str)>,
     Option<(Decimal, &'a str)>,
     &'static str,
 );
 
-fn fee_row(fee: &Amount) -> Row<'_> {
+fn fee_row(fee: &Amount) -> Line<'_> {
     let f = Some((fee.amount, fee.asset.as_str()));
     (None, f, f, "")
 }
 
-pub(crate) fn encode(tx: &Transaction, _opts: &ExportOptions, out: &mut Vec<Record>) -> Encoded {
+/// The fee row of `fee`, if any.
+fn emit_fees<'a>(fee: Option<&'a Amount>, emit: &mut impl FnMut(Line<'a>)) {
+    if let Some(f) = fee {
+        emit(fee_row(f));
+    }
+}
+
+pub(crate) fn encode(p: &Prep, _opts: &ExportOptions, out: &mut Records) -> Encoded {
+    let tx = p.tx;
     let derivative = is_derivative(tx.instrument.as_deref());
-    let mut rows: Vec<Row> = Vec::new();
     fn pair(a: &Amount) -> Option<(Decimal, &str)> {
         Some((a.amount, a.asset.as_str()))
     }
-    for leg in legs(tx)? {
+    let legs = p.legs()?;
+    // Each row is written as soon as it is known (rows never depend on later ones).
+    let mut emit = |(received, sent, fee, tag): Line| {
+        fn round(p: Option<(Decimal, &str)>) -> Option<(Decimal, &str)> {
+            p.map(|(q, c)| (round8(q), c)).filter(|(q, _)| !q.is_zero())
+        }
+        let (received, sent, fee) = (round(received), round(sent), round(fee));
+        if received.is_none() && sent.is_none() {
+            return; // dust: every quantity rounds to 0 at 8 places
+        }
+        fn cells<'r>(row: Row<'r>, p: Option<(Decimal, &str)>) -> Row<'r> {
+            match p {
+                Some((q, c)) => row.amt(q).s(c),
+                None => row.empty(2),
+            }
+        }
+        let row = out.row(0).s(&p.date.mdy_hms);
+        let row = cells(row, received);
+        let row = cells(row, sent);
+        cells(row, fee).s(tag).end();
+    };
+    for leg in legs {
         match leg.shape {
             Shape::Trade { sent, received, fee } => {
                 let (mut r, mut s, mut inside) = (received.amount, sent.amount, None);
@@ -115,74 +144,47 @@ pub(crate) fn encode(tx: &Transaction, _opts: &ExportOptions, out: &mut Vec<Reco
                         inside = Some(f);
                     }
                 }
-                rows.push((
+                emit((
                     Some((r, &received.asset)),
                     Some((s, &sent.asset)),
                     inside.and_then(pair),
                     "",
                 ));
                 if inside.is_none() {
-                    rows.extend(fee.map(fee_row));
+                    emit_fees(fee, &mut emit);
                 }
             }
             Shape::In { received, fee } => {
                 let tag = in_tag(leg.kind, derivative);
                 match fee {
-                    Some(f) if f.asset == received.asset && f.amount < received.amount => rows.push((
+                    Some(f) if f.asset == received.asset && f.amount < received.amount => emit((
                         Some((received.amount - f.amount, &received.asset)),
                         None,
                         pair(f),
                         tag,
                     )),
                     _ => {
-                        rows.push((pair(received), None, None, tag));
-                        rows.extend(fee.map(fee_row));
+                        emit((pair(received), None, None, tag));
+                        emit_fees(fee, &mut emit);
                     }
                 }
             }
             Shape::Out { sent, fee } => match out_tag(leg.kind) {
                 None => {
-                    rows.push(fee_row(sent));
-                    rows.extend(fee.map(fee_row));
+                    emit(fee_row(sent));
+                    emit_fees(fee, &mut emit);
                 }
                 Some(tag) => match fee {
                     Some(f) if f.asset == sent.asset => {
-                        rows.push((None, Some((sent.amount + f.amount, &sent.asset)), pair(f), tag))
+                        emit((None, Some((sent.amount + f.amount, &sent.asset)), pair(f), tag))
                     }
                     _ => {
-                        rows.push((None, pair(sent), None, tag));
-                        rows.extend(fee.map(fee_row));
+                        emit((None, pair(sent), None, tag));
+                        emit_fees(fee, &mut emit);
                     }
                 },
             },
         }
-    }
-    let date = tx.time.format(DATE).to_string();
-    for (received, sent, fee, tag) in rows {
-        fn round(p: Option<(Decimal, &str)>) -> Option<(Decimal, &str)> {
-            p.map(|(q, c)| (round8(q), c)).filter(|(q, _)| !q.is_zero())
-        }
-        let (received, sent, fee) = (round(received), round(sent), round(fee));
-        if received.is_none() && sent.is_none() {
-            continue; // dust: every quantity rounds to 0 at 8 places
-        }
-        let cells = |p: Option<(Decimal, &str)>| match p {
-            Some((q, c)) => [amount(q), c.to_string()],
-            None => [String::new(), String::new()],
-        };
-        let [rq, rc] = cells(received);
-        let [sq, sc] = cells(sent);
-        let [fq, fc] = cells(fee);
-        out.push(Record::new(vec![
-            date.clone(),
-            rq,
-            rc,
-            sq,
-            sc,
-            fq,
-            fc,
-            tag.to_string(),
-        ]));
     }
     Ok(())
 }

@@ -27,10 +27,8 @@
 //! | realized_pnl, liquidation | `Derivatives / Futures Profit` (`Margin Profit` for a spot-margin pair) | `Derivatives / Futures Loss` (`Margin Loss`) |
 //! | transfer, unclassified    | skipped                                                          ||
 
-use super::{
-    CsvFile, Encoded, ExportOptions, Record, Shape, amount, describe_with_hash, is_derivative, leg_id, legs,
-};
-use crate::model::{Amount, Kind, Transaction};
+use super::{CsvFile, Encoded, ExportOptions, Prep, Records, Shape, is_derivative, leg_id};
+use crate::model::{Amount, Kind};
 
 pub(crate) const FILES: &[CsvFile] = &[CsvFile {
     name: "cointracking.csv",
@@ -49,8 +47,6 @@ pub(crate) const FILES: &[CsvFile] = &[CsvFile {
         "Tx-ID",
     ],
 }];
-
-const DATE: &str = "%Y-%m-%d %H:%M:%S";
 
 fn kind_type(kind: Kind, incoming: bool, derivative: bool) -> &'static str {
     use Kind::*;
@@ -74,30 +70,24 @@ fn kind_type(kind: Kind, incoming: bool, derivative: bool) -> &'static str {
     }
 }
 
-pub(crate) fn encode(tx: &Transaction, opts: &ExportOptions, out: &mut Vec<Record>) -> Encoded {
-    let date = tx.time.format(DATE).to_string();
-    let comment = describe_with_hash(tx);
+pub(crate) fn encode(p: &Prep, opts: &ExportOptions, out: &mut Records) -> Encoded {
+    let tx = p.tx;
     let derivative = is_derivative(tx.instrument.as_deref());
-    let row = |i: usize, ty: &str, buy: Option<&Amount>, sell: Option<&Amount>, fee: Option<&Amount>| {
-        let q = |a: Option<&Amount>| a.map(|a| amount(a.amount)).unwrap_or_default();
-        let c = |a: Option<&Amount>| a.map(|a| a.asset.clone()).unwrap_or_default();
-        Record::new(vec![
-            ty.to_string(),
-            q(buy),
-            c(buy),
-            q(sell),
-            c(sell),
-            q(fee),
-            c(fee),
-            opts.wallet_name.clone(),
-            tx.account.as_str().to_string(),
-            comment.clone(),
-            date.clone(),
-            leg_id(tx, i),
-        ])
+    let mut row = |i: usize, ty: &str, buy: Option<&Amount>, sell: Option<&Amount>, fee: Option<&Amount>| {
+        out.row(0)
+            .s(ty)
+            .amt_asset(buy)
+            .amt_asset(sell)
+            .amt_asset(fee)
+            .s(&opts.wallet_name)
+            .s(tx.account.as_str())
+            .s(p.describe_with_hash)
+            .s(&p.date.ymd_hms)
+            .s(&leg_id(tx, i))
+            .end()
     };
-    for (i, leg) in legs(tx)?.into_iter().enumerate() {
-        out.push(match leg.shape {
+    for (i, leg) in p.legs()?.iter().enumerate() {
+        match leg.shape {
             Shape::Trade { sent, received, fee } => row(i, "Trade", Some(received), Some(sent), fee),
             Shape::In { received, fee } => row(
                 i,
@@ -107,7 +97,7 @@ pub(crate) fn encode(tx: &Transaction, opts: &ExportOptions, out: &mut Vec<Recor
                 fee,
             ),
             Shape::Out { sent, fee } => row(i, kind_type(leg.kind, false, derivative), None, Some(sent), fee),
-        });
+        }
     }
     Ok(())
 }

@@ -33,9 +33,7 @@
 //! | realized_pnl, liquidation | `realized-profit`  | `realized-loss`    |
 //! | transfer, unclassified    | skipped                                 ||
 
-use super::{
-    CsvFile, Encoded, ExportOptions, Record, Shape, amount, describe_with_hash, is_fiat, leg_id, legs,
-};
+use super::{CsvFile, Encoded, ExportOptions, Prep, Records, Shape, is_fiat, leg_id};
 use crate::model::{Amount, Kind, Transaction};
 
 pub(crate) const FILES: &[CsvFile] = &[CsvFile {
@@ -58,8 +56,6 @@ pub(crate) const FILES: &[CsvFile] = &[CsvFile {
         "Reference Price Currency (Optional)",
     ],
 }];
-
-const DATE: &str = "%Y-%m-%d %H:%M:%S";
 
 fn kind_type(kind: Kind, incoming: bool, fiat: bool) -> &'static str {
     use Kind::*;
@@ -95,32 +91,23 @@ fn is_sell(tx: &Transaction, sent: &Amount, received: &Amount) -> bool {
     tx.side.as_deref() == Some("sell")
 }
 
-pub(crate) fn encode(tx: &Transaction, _opts: &ExportOptions, out: &mut Vec<Record>) -> Encoded {
-    let date = tx.time.format(DATE).to_string();
-    let desc = describe_with_hash(tx);
-    let row = |i: usize, ty: &str, base: &Amount, quote: Option<&Amount>, fee: Option<&Amount>| {
-        let q = |a: Option<&Amount>| a.map(|a| amount(a.amount)).unwrap_or_default();
-        let c = |a: Option<&Amount>| a.map(|a| a.asset.clone()).unwrap_or_default();
-        Record::new(vec![
-            date.clone(),
-            ty.to_string(),
-            base.asset.clone(),
-            amount(base.amount),
-            c(quote),
-            q(quote),
-            c(fee),
-            q(fee),
-            String::new(),
-            String::new(),
-            String::new(),
-            leg_id(tx, i),
-            desc.clone(),
-            String::new(),
-            String::new(),
-        ])
+pub(crate) fn encode(p: &Prep, _opts: &ExportOptions, out: &mut Records) -> Encoded {
+    let tx = p.tx;
+    let mut row = |i: usize, ty: &str, base: &Amount, quote: Option<&Amount>, fee: Option<&Amount>| {
+        out.row(0)
+            .s(&p.date.ymd_hms)
+            .s(ty)
+            .asset_amt(Some(base))
+            .asset_amt(quote)
+            .asset_amt(fee)
+            .empty(3)
+            .s(&leg_id(tx, i))
+            .s(p.describe_with_hash)
+            .empty(2)
+            .end()
     };
-    for (i, leg) in legs(tx)?.into_iter().enumerate() {
-        out.push(match leg.shape {
+    for (i, leg) in p.legs()?.iter().enumerate() {
+        match leg.shape {
             Shape::Trade { sent, received, fee } if is_sell(tx, sent, received) => {
                 row(i, "sell", sent, Some(received), fee)
             }
@@ -139,7 +126,7 @@ pub(crate) fn encode(tx: &Transaction, _opts: &ExportOptions, out: &mut Vec<Reco
                 None,
                 fee,
             ),
-        });
+        }
     }
     Ok(())
 }

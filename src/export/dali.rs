@@ -42,8 +42,8 @@
 //! | realized_pnl, liquidation         | `INCOME` (approx.) | `SELL` (approx., §10)   |
 //! | transfer, unclassified            | skipped                                     ||
 
-use super::{CsvFile, Encoded, ExportOptions, Record, Shape, amount, describe, is_fiat, leg_id, legs};
-use crate::model::{Amount, Kind, Transaction};
+use super::{CsvFile, Encoded, ExportOptions, Prep, Records, Shape, is_fiat, leg_id};
+use crate::model::{Amount, Kind};
 use rust_decimal::Decimal;
 
 pub(crate) const FILES: &[CsvFile] = &[
@@ -109,7 +109,6 @@ pub(crate) const INI_NAME: &str = "dali.ini";
 const NATIVE_FIAT: &str = "USD";
 const HOLDER: &str = "user";
 const UNKNOWN: &str = "__unknown";
-const DATE: &str = "%Y-%m-%d %H:%M:%S%.3f%:z";
 
 /// The DaLI configuration written next to the CSVs (paths are relative: run DaLI from the
 /// output directory).
@@ -140,79 +139,73 @@ fn in_type(kind: Kind) -> &'static str {
     }
 }
 
-struct Rows<'a> {
-    tx: &'a Transaction,
+struct Rows<'a, 'p> {
+    p: &'a Prep<'p>,
     opts: &'a ExportOptions,
-    time: String,
-    notes: String,
-    out: &'a mut Vec<Record>,
+    out: &'a mut Records,
 }
 
-impl Rows<'_> {
+impl Rows<'_, '_> {
     fn push_in(
         &mut self,
-        id: String,
+        id: &str,
         kind: Kind,
         received: &Amount,
         crypto_fee: Option<Decimal>,
-        fiat: [String; 2],
+        fiat: [Option<Decimal>; 2],
     ) {
         let [fiat_in_no_fee, fiat_fee] = fiat;
-        self.out.push(Record {
-            file: IN,
-            cells: vec![
-                id,
-                self.time.clone(),
-                received.asset.clone(),
-                self.opts.wallet_name.clone(),
-                HOLDER.into(),
-                in_type(kind).into(),
-                UNKNOWN.into(),
-                amount(received.amount),
-                crypto_fee.map(amount).unwrap_or_default(),
-                fiat_in_no_fee,
-                String::new(),
-                fiat_fee,
-                self.notes.clone(),
-            ],
-        });
+        self.out
+            .row(IN)
+            .s(id)
+            .s(&self.p.date.ymd_hms_ms_offset)
+            .s(&received.asset)
+            .s(&self.opts.wallet_name)
+            .s(HOLDER)
+            .s(in_type(kind))
+            .s(UNKNOWN)
+            .amt(received.amount)
+            .opt_amt(crypto_fee)
+            .opt_amt(fiat_in_no_fee)
+            .empty(1)
+            .opt_amt(fiat_fee)
+            .s(self.p.describe)
+            .end();
     }
 
     fn push_out(
         &mut self,
-        id: String,
+        id: &str,
         ty: &str,
         asset: &str,
         no_fee: Decimal,
         fee: Decimal,
-        fiat: [String; 2],
+        fiat: [Option<Decimal>; 2],
     ) {
         let [fiat_out_no_fee, fiat_fee] = fiat;
-        self.out.push(Record {
-            file: OUT,
-            cells: vec![
-                id,
-                self.time.clone(),
-                asset.to_string(),
-                self.opts.wallet_name.clone(),
-                HOLDER.into(),
-                ty.into(),
-                UNKNOWN.into(),
-                amount(no_fee),
-                amount(fee),
-                String::new(),
-                fiat_out_no_fee,
-                fiat_fee,
-                self.notes.clone(),
-            ],
-        });
+        self.out
+            .row(OUT)
+            .s(id)
+            .s(&self.p.date.ymd_hms_ms_offset)
+            .s(asset)
+            .s(&self.opts.wallet_name)
+            .s(HOLDER)
+            .s(ty)
+            .s(UNKNOWN)
+            .amt(no_fee)
+            .amt(fee)
+            .empty(1)
+            .opt_amt(fiat_out_no_fee)
+            .opt_amt(fiat_fee)
+            .s(self.p.describe)
+            .end();
     }
 
     /// An OUT `FEE` row for a fee paid in `fee.asset` (skipped for fiat).
-    fn push_fee(&mut self, id: String, fee: &Amount) {
+    fn push_fee(&mut self, id: &str, fee: &Amount) {
         if !is_fiat(&fee.asset) {
             self.push_out(
-                id,
+                &format!("{id}/fee"),
                 "FEE",
                 &fee.asset,
                 Decimal::ZERO,
@@ -223,56 +216,44 @@ impl Rows<'_> {
     }
 
     fn push_intra(&mut self, asset: &str, from_okx: bool, sent: Option<Decimal>, received: Decimal) {
-        let id = self.tx.tx_hash.clone().unwrap_or_else(|| self.tx.id.clone());
-        let (okx, holder) = (self.opts.wallet_name.clone(), HOLDER.to_string());
+        let tx = self.p.tx;
+        let id = tx.tx_hash.as_deref().unwrap_or(&tx.id);
+        let okx = [self.opts.wallet_name.as_str(), HOLDER];
         let (from, to) = if from_okx {
-            ([okx, holder], [String::new(), String::new()])
+            (okx, ["", ""])
         } else {
-            ([String::new(), String::new()], [okx, holder])
+            (["", ""], okx)
         };
-        let [from_exchange, from_holder] = from;
-        let [to_exchange, to_holder] = to;
-        self.out.push(Record {
-            file: INTRA,
-            cells: vec![
-                id,
-                self.time.clone(),
-                asset.to_string(),
-                from_exchange,
-                from_holder,
-                to_exchange,
-                to_holder,
-                UNKNOWN.into(),
-                sent.map(amount).unwrap_or_default(),
-                amount(received),
-                self.notes.clone(),
-            ],
-        });
+        self.out
+            .row(INTRA)
+            .s(id)
+            .s(&self.p.date.ymd_hms_ms_offset)
+            .s(asset)
+            .s(from[0])
+            .s(from[1])
+            .s(to[0])
+            .s(to[1])
+            .s(UNKNOWN)
+            .opt_amt(sent)
+            .amt(received)
+            .s(self.p.describe)
+            .end();
     }
 }
 
 /// `[fiat amount, fiat fee]` cells for a USD side / USD fee, empty otherwise.
-fn usd(side: Option<&Amount>, fee: Option<&Amount>) -> [String; 2] {
-    let cell = |a: Option<&Amount>| {
-        a.filter(|a| a.asset == NATIVE_FIAT)
-            .map(|a| amount(a.amount))
-            .unwrap_or_default()
-    };
+fn usd(side: Option<&Amount>, fee: Option<&Amount>) -> [Option<Decimal>; 2] {
+    let cell = |a: Option<&Amount>| a.filter(|a| a.asset == NATIVE_FIAT).map(|a| a.amount);
     [cell(side), cell(fee)]
 }
 
-pub(crate) fn encode(tx: &Transaction, opts: &ExportOptions, out: &mut Vec<Record>) -> Encoded {
-    let legs = legs(tx)?;
-    let mut rows = Rows {
-        tx,
-        opts,
-        time: tx.time.format(DATE).to_string(),
-        notes: describe(tx),
-        out,
-    };
-    for (i, leg) in legs.into_iter().enumerate() {
+pub(crate) fn encode(p: &Prep, opts: &ExportOptions, out: &mut Records) -> Encoded {
+    let tx = p.tx;
+    let legs = p.legs()?;
+    let mut rows = Rows { p, opts, out };
+    for (i, leg) in legs.iter().enumerate() {
         let id = leg_id(tx, i);
-        let fee_id = format!("{id}/fee");
+        let id = id.as_ref();
         match leg.shape {
             Shape::Trade { sent, received, fee } => {
                 let fee_in = |a: &Amount| fee.filter(|f| f.asset == a.asset).map(|f| f.amount);
@@ -280,7 +261,7 @@ pub(crate) fn encode(tx: &Transaction, opts: &ExportOptions, out: &mut Vec<Recor
                 if !is_fiat(&sent.asset) {
                     let fiat = usd(Some(received), fiat_fee);
                     rows.push_out(
-                        id.clone(),
+                        id,
                         "SELL",
                         &sent.asset,
                         sent.amount,
@@ -293,16 +274,10 @@ pub(crate) fn encode(tx: &Transaction, opts: &ExportOptions, out: &mut Vec<Recor
                     // A fiat fee goes on one row only (the OUT row if there is one), and an IN
                     // row may not carry both a crypto and a fiat fee.
                     let fiat_fee = fiat_fee.filter(|_| is_fiat(&sent.asset) && crypto_fee.is_none());
-                    rows.push_in(
-                        id.clone(),
-                        Kind::Trade,
-                        received,
-                        crypto_fee,
-                        usd(Some(sent), fiat_fee),
-                    );
+                    rows.push_in(id, Kind::Trade, received, crypto_fee, usd(Some(sent), fiat_fee));
                 }
                 if let Some(f) = fee.filter(|f| f.asset != sent.asset && f.asset != received.asset) {
-                    rows.push_fee(fee_id, f);
+                    rows.push_fee(id, f);
                 }
             }
             Shape::In { received, fee } => {
@@ -316,7 +291,7 @@ pub(crate) fn encode(tx: &Transaction, opts: &ExportOptions, out: &mut Vec<Recor
                     rows.push_in(id, leg.kind, received, same.map(|f| f.amount), Default::default());
                 }
                 if let Some(f) = fee.filter(|f| f.asset != received.asset) {
-                    rows.push_fee(fee_id, f);
+                    rows.push_fee(id, f);
                 }
             }
             Shape::Out { sent, fee } => {
@@ -340,7 +315,7 @@ pub(crate) fn encode(tx: &Transaction, opts: &ExportOptions, out: &mut Vec<Recor
                     );
                 }
                 if let Some(f) = fee.filter(|f| f.asset != sent.asset) {
-                    rows.push_fee(fee_id, f);
+                    rows.push_fee(id, f);
                 }
             }
         }

@@ -8,40 +8,40 @@
 //!   raw OKX JSON), so this file is the baseline to diff against and the source for tools we
 //!   do not support.
 
-use super::{CsvFile, Record, amount, opt};
-use crate::model::{Amount, Transaction, plain, rfc3339_ms};
+use super::{CsvFile, Prep, Records};
+use crate::model::Transaction;
 
 pub(crate) const FILES: &[CsvFile] = &[CsvFile {
     name: "transactions.csv",
     header: &Transaction::COLUMNS,
 }];
 
-pub(crate) fn record(tx: &Transaction) -> Record {
-    let qty = |a: &Option<Amount>| a.as_ref().map(|a| amount(a.amount)).unwrap_or_default();
-    let asset = |a: &Option<Amount>| opt(a.as_ref().map(|a| a.asset.as_str()));
-    Record::new(vec![
-        tx.id.clone(),
-        rfc3339_ms(tx.time),
-        tx.account.as_str().to_string(),
-        tx.kind.as_str().to_string(),
-        qty(&tx.sent),
-        asset(&tx.sent),
-        qty(&tx.received),
-        asset(&tx.received),
-        qty(&tx.fee),
-        asset(&tx.fee),
-        opt(tx.instrument.as_deref()),
-        opt(tx.side.as_deref()),
-        tx.price.map(plain).unwrap_or_default(),
-        opt(tx.order_id.as_deref()),
-        opt(tx.trade_id.as_deref()),
-        opt(tx.tx_hash.as_deref()),
-        opt(tx.address.as_deref()),
-        opt(tx.chain.as_deref()),
-        tx.source.clone(),
-        tx.source_id.clone(),
-        opt(tx.note.as_deref()),
-    ])
+pub(crate) fn encode(p: &Prep, out: &mut Records) {
+    let tx = p.tx;
+    let row = out
+        .row(0)
+        .s(&tx.id)
+        .s(&p.date.rfc3339_ms)
+        .s(tx.account.as_str())
+        .s(tx.kind.as_str())
+        .amt_asset(tx.sent.as_ref())
+        .amt_asset(tx.received.as_ref())
+        .amt_asset(tx.fee.as_ref())
+        .opt(tx.instrument.as_deref())
+        .opt(tx.side.as_deref());
+    let row = match tx.price {
+        Some(price) => row.dec(price),
+        None => row.empty(1),
+    };
+    row.opt(tx.order_id.as_deref())
+        .opt(tx.trade_id.as_deref())
+        .opt(tx.tx_hash.as_deref())
+        .opt(tx.address.as_deref())
+        .opt(tx.chain.as_deref())
+        .s(&tx.source)
+        .s(&tx.source_id)
+        .opt(tx.note.as_deref())
+        .end();
 }
 
 #[cfg(test)]

@@ -29,8 +29,8 @@
 //! | realized_pnl, liquidation     | `realized gain`    | `realized gain` (a loss) |
 //! | transfer, unclassified        | skipped                           ||
 
-use super::{CsvFile, Encoded, Record, Shape, amount, describe, legs, opt};
-use crate::model::{Amount, Kind, Transaction};
+use super::{CsvFile, Encoded, Prep, Records, Shape};
+use crate::model::{Amount, Kind};
 
 pub(crate) const FILES: &[CsvFile] = &[CsvFile {
     name: "koinly.csv",
@@ -49,8 +49,6 @@ pub(crate) const FILES: &[CsvFile] = &[CsvFile {
         "TxHash",
     ],
 }];
-
-const DATE: &str = "%Y-%m-%d %H:%M:%S UTC";
 
 fn label(kind: Kind, incoming: bool) -> &'static str {
     use Kind::*;
@@ -72,39 +70,32 @@ fn label(kind: Kind, incoming: bool) -> &'static str {
     }
 }
 
-pub(crate) fn encode(tx: &Transaction, _opts: &super::ExportOptions, out: &mut Vec<Record>) -> Encoded {
-    let date = tx.time.format(DATE).to_string();
-    let desc = describe(tx);
-    let row =
+pub(crate) fn encode(p: &Prep, _opts: &super::ExportOptions, out: &mut Records) -> Encoded {
+    let tx = p.tx;
+    let mut row =
         |sent: Option<&Amount>, received: Option<&Amount>, fee: Option<&Amount>, label: &str, hash: bool| {
-            let q = |a: Option<&Amount>| a.map(|a| amount(a.amount)).unwrap_or_default();
-            let c = |a: Option<&Amount>| opt(a.map(|a| a.asset.as_str()));
-            Record::new(vec![
-                date.clone(),
-                q(sent),
-                c(sent),
-                q(received),
-                c(received),
-                q(fee),
-                c(fee),
-                String::new(),
-                String::new(),
-                label.to_string(),
-                desc.clone(),
-                opt(tx.tx_hash.as_deref().filter(|_| hash)),
-            ])
+            out.row(0)
+                .s(&p.date.ymd_hms_utc)
+                .amt_asset(sent)
+                .amt_asset(received)
+                .amt_asset(fee)
+                .empty(2)
+                .s(label)
+                .s(p.describe)
+                .opt(tx.tx_hash.as_deref().filter(|_| hash))
+                .end()
         };
-    for leg in legs(tx)? {
+    for leg in p.legs()? {
         match leg.shape {
-            Shape::Trade { sent, received, fee } => out.push(row(Some(sent), Some(received), fee, "", true)),
+            Shape::Trade { sent, received, fee } => row(Some(sent), Some(received), fee, "", true),
             Shape::In { received, fee } => {
-                out.push(row(None, Some(received), None, label(leg.kind, true), true));
+                row(None, Some(received), None, label(leg.kind, true), true);
                 if let Some(fee) = fee {
                     // No TxHash: Koinly must not take it for a duplicate of the deposit.
-                    out.push(row(Some(fee), None, None, "cost", false));
+                    row(Some(fee), None, None, "cost", false);
                 }
             }
-            Shape::Out { sent, fee } => out.push(row(Some(sent), None, fee, label(leg.kind, false), true)),
+            Shape::Out { sent, fee } => row(Some(sent), None, fee, label(leg.kind, false), true),
         }
     }
     Ok(())

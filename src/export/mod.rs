@@ -5,15 +5,18 @@
 //!   file in the output directory, renamed into place only by [`ExportWriter::finish`]. A
 //!   writer dropped before `finish` deletes its temp files, so a crash or an error never
 //!   leaves a half-written CSV that a user could import. Memory stays flat: nothing is
-//!   buffered beyond the CSV writers' own buffers.
+//!   buffered beyond a 64 KiB text buffer per file.
 //! * [`write_csv_atomic`] / [`write_json_atomic`] write the other reports (balances,
 //!   reconciliation) with the same dialect and the same temp-then-rename rule.
 //!
 //! One file per target tool holds its exact header, date format, kind → type table and fee
 //! convention, each documented against `/work/shared/tax-formats.md`. What they share lives
-//! here: the CSV dialect ([`csv_writer_builder`]), amount formatting (`amount`) and the
-//! split of a row into legs (`legs`), which is where transfers and unclassified rows are
-//! dropped for the tax formats and fee-only rows are recognised.
+//! here: the CSV dialect ([`csv_writer_builder`], written cell by cell by `Records`/`Row`
+//! without an allocation per cell), amount formatting (`Row::amt`) and the split of a row
+//! into legs (`legs`), which is where transfers and unclassified rows are dropped for the
+//! tax formats and fee-only rows are recognised. What every format needs of a row (its
+//! legs, its time in each format's style, its description, its amounts as text) is worked
+//! out once per row (`Prep`), not once per format.
 
 mod bittytax;
 mod coinledger;
@@ -26,10 +29,13 @@ mod koinly;
 #[cfg(test)]
 mod testdata;
 
-use crate::model::{Amount, Kind, Transaction, plain};
+#[cfg(test)]
+use crate::model::plain;
+use crate::model::{Amount, Kind, PlainBuf, Transaction};
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
+use std::borrow::Cow;
 use std::fmt;
 use std::fs::File;
 use std::io::Write;
@@ -131,20 +137,20 @@ impl Format {
         }
     }
 
-    /// Maps one transaction to the records of this format (appended to `out`).
-    fn encode(self, tx: &Transaction, opts: &ExportOptions, out: &mut Vec<Record>) -> Encoded {
+    /// Maps one prepared transaction to the records of this format (appended to `out`).
+    fn encode(self, p: &Prep, opts: &ExportOptions, out: &mut Records) -> Encoded {
         match self {
             Format::Generic => {
-                out.push(generic::record(tx));
+                generic::encode(p, out);
                 Ok(())
             }
-            Format::Koinly => koinly::encode(tx, opts, out),
-            Format::CoinTracking => cointracking::encode(tx, opts, out),
-            Format::Ctc => ctc::encode(tx, opts, out),
-            Format::BittyTax => bittytax::encode(tx, opts, out),
-            Format::CoinTracker => cointracker::encode(tx, opts, out),
-            Format::CoinLedger => coinledger::encode(tx, opts, out),
-            Format::Dali => dali::encode(tx, opts, out),
+            Format::Koinly => koinly::encode(p, opts, out),
+            Format::CoinTracking => cointracking::encode(p, opts, out),
+            Format::Ctc => ctc::encode(p, opts, out),
+            Format::BittyTax => bittytax::encode(p, opts, out),
+            Format::CoinTracker => cointracker::encode(p, opts, out),
+            Format::CoinLedger => coinledger::encode(p, opts, out),
+            Format::Dali => dali::encode(p, opts, out),
         }
     }
 }
@@ -254,19 +260,40 @@ impl ExportReport {
 pub struct ExportWriter {
     opts: ExportOptions,
     outputs: Vec<Output>,
-    scratch: Vec<Record>,
+    /// What every format shares about the current row (dates, descriptions), reused.
+    shared: Shared,
 }
 
 struct Output {
     format: Format,
     csvs: Vec<PendingCsv>,
+    /// The CSV text of each of `csvs` not yet written to its file.
+    records: Records,
     extra: Vec<PendingFile>,
     report: FormatReport,
 }
 
 struct PendingCsv {
     path: PathBuf,
-    writer: csv::Writer<NamedTempFile>,
+    file: NamedTempFile,
+}
+
+/// CSV text is handed to the temp files in chunks of about this size.
+const FLUSH_BYTES: usize = 64 * 1024;
+
+impl Output {
+    /// Writes the buffered text of every file at least `min` bytes long to its temp file.
+    fn flush(&mut self, min: usize) -> Result<()> {
+        for (csv, buf) in self.csvs.iter_mut().zip(&mut self.records.bufs) {
+            if !buf.is_empty() && buf.len() >= min {
+                csv.file
+                    .write_all(buf)
+                    .with_context(|| format!("failed to write `{}`", csv.path.display()))?;
+                buf.clear();
+            }
+        }
+        Ok(())
+    }
 }
 
 struct PendingFile {
@@ -286,14 +313,18 @@ impl ExportWriter {
                 continue;
             }
             let mut csvs = Vec::new();
-            for spec in format.csv_files() {
+            let mut records = Records::new(format.csv_files());
+            for (i, spec) in format.csv_files().iter().enumerate() {
                 let path = out_dir.join(spec.name);
-                let mut writer = csv_writer_builder().from_writer(temp_in(out_dir, spec.name)?);
-                writer
-                    .write_record(spec.header)
-                    .with_context(|| format!("failed to write `{}`", path.display()))?;
-                csvs.push(PendingCsv { path, writer });
+                let file = temp_in(out_dir, spec.name)?;
+                let mut row = records.row(i);
+                for cell in spec.header {
+                    row = row.s(cell);
+                }
+                row.end();
+                csvs.push(PendingCsv { path, file });
             }
+            records.spans.clear();
             let mut extra = Vec::new();
             if format == Format::Dali {
                 let path = out_dir.join(dali::INI_NAME);
@@ -310,6 +341,7 @@ impl ExportWriter {
             outputs.push(Output {
                 format,
                 csvs,
+                records,
                 extra,
                 report: FormatReport {
                     format,
@@ -325,7 +357,7 @@ impl ExportWriter {
         Ok(ExportWriter {
             opts,
             outputs,
-            scratch: Vec::new(),
+            shared: Shared::default(),
         })
     }
 
@@ -333,22 +365,38 @@ impl ExportWriter {
     /// amounts are positive; writing one would silently flip its direction).
     pub fn write(&mut self, tx: &Transaction) -> Result<()> {
         check_amounts(tx)?;
+        if self.outputs.is_empty() {
+            return Ok(());
+        }
+        let prep = self.shared.prepare(tx);
         for output in &mut self.outputs {
-            self.scratch.clear();
-            match output.format.encode(tx, &self.opts, &mut self.scratch) {
+            output.records.spans.clear();
+            output.records.texts = prep.texts;
+            match output.format.encode(&prep, &self.opts, &mut output.records) {
                 Err(Skip::Transfer) => output.report.skipped_transfers += 1,
                 Err(Skip::Unclassified) => output.report.skipped_unclassified += 1,
                 Err(Skip::Other) => output.report.skipped_other += 1,
-                Ok(()) if self.scratch.is_empty() => output.report.skipped_other += 1,
+                Ok(()) if output.records.spans.is_empty() => output.report.skipped_other += 1,
                 Ok(()) => {
-                    output.report.exported += 1;
-                    for rec in &self.scratch {
-                        let csv = &mut output.csvs[rec.file];
-                        csv.writer
-                            .write_record(&rec.cells)
-                            .with_context(|| format!("failed to write `{}`", csv.path.display()))?;
-                        output.report.records += 1;
+                    // What the csv crate's writer refused: a record unlike the header.
+                    if let Some(span) = output
+                        .records
+                        .spans
+                        .iter()
+                        .find(|s| s.cells != output.records.widths[s.file])
+                    {
+                        let path = &output.csvs[span.file].path;
+                        bail!(
+                            "failed to write `{}`: row `{}` has {} fields, the header {}",
+                            path.display(),
+                            tx.id,
+                            span.cells,
+                            output.records.widths[span.file]
+                        );
                     }
+                    output.report.exported += 1;
+                    output.report.records += output.records.spans.len() as u64;
+                    output.flush(FLUSH_BYTES)?;
                 }
             }
         }
@@ -356,17 +404,15 @@ impl ExportWriter {
     }
 
     /// Flushes and fsyncs every temp file, then renames each into place.
-    pub fn finish(self) -> Result<ExportReport> {
+    pub fn finish(mut self) -> Result<ExportReport> {
         let mut ready: Vec<(PathBuf, NamedTempFile)> = Vec::new();
         let mut reports = Vec::new();
+        for output in &mut self.outputs {
+            output.flush(0)?;
+        }
         for output in self.outputs {
             for csv in output.csvs {
-                let file = csv
-                    .writer
-                    .into_inner()
-                    .map_err(|e| anyhow::anyhow!("{}", e.error()))
-                    .with_context(|| format!("failed to write `{}`", csv.path.display()))?;
-                ready.push((csv.path, file));
+                ready.push((csv.path, csv.file));
             }
             for extra in output.extra {
                 ready.push((extra.path, extra.file));
@@ -436,40 +482,37 @@ pub fn csv_writer_builder() -> csv::WriterBuilder {
 }
 
 /// An amount cell: plain decimal, no exponent, no trailing zeros, never negative.
+#[cfg(test)]
 pub(crate) fn amount(d: Decimal) -> String {
     debug_assert!(!d.is_sign_negative() || d.is_zero(), "negative amount {d}");
     plain(d.abs())
 }
 
-/// An optional cell: the text, or a truly empty cell.
-pub(crate) fn opt(s: Option<&str>) -> String {
-    s.unwrap_or_default().to_string()
-}
-
 /// `<kind> [<instrument>] <id>`: the free-text description most formats carry.
+#[cfg(test)]
 pub(crate) fn describe(tx: &Transaction) -> String {
-    match &tx.instrument {
-        Some(inst) => format!("{} {} {}", tx.kind, inst, tx.id),
-        None => format!("{} {}", tx.kind, tx.id),
-    }
+    let mut s = String::new();
+    describe_into(tx, &mut s);
+    s
 }
 
-/// [`describe`] followed by ` tx <hash>` when the row has an on-chain hash, for formats
-/// without a hash column.
-pub(crate) fn describe_with_hash(tx: &Transaction) -> String {
-    match &tx.tx_hash {
-        Some(h) => format!("{} tx {h}", describe(tx)),
-        None => describe(tx),
+fn describe_into(tx: &Transaction, out: &mut String) {
+    out.push_str(tx.kind.as_str());
+    out.push(' ');
+    if let Some(inst) = &tx.instrument {
+        out.push_str(inst);
+        out.push(' ');
     }
+    out.push_str(&tx.id);
 }
 
 /// The id of leg `index` of a row: the row id for the first leg, `<id>#<n>` for the rare
 /// extra legs, so tools that drop duplicate ids keep them.
-pub(crate) fn leg_id(tx: &Transaction, index: usize) -> String {
+pub(crate) fn leg_id(tx: &Transaction, index: usize) -> Cow<'_, str> {
     if index == 0 {
-        tx.id.clone()
+        Cow::Borrowed(&tx.id)
     } else {
-        format!("{}#{}", tx.id, index + 1)
+        Cow::Owned(format!("{}#{}", tx.id, index + 1))
     }
 }
 
@@ -481,12 +524,15 @@ pub(crate) fn is_derivative(instrument: Option<&str>) -> bool {
 
 /// Fiat currencies OKX lists for deposits / P2P / trading (ISO 4217 codes).
 pub(crate) fn is_fiat(asset: &str) -> bool {
-    const FIAT: &[&str] = &[
-        "USD", "EUR", "GBP", "AUD", "CAD", "CHF", "JPY", "CNY", "HKD", "SGD", "TWD", "KRW", "INR", "IDR",
-        "THB", "VND", "PHP", "MYR", "AED", "SAR", "TRY", "BRL", "ARS", "MXN", "COP", "CLP", "PEN", "NGN",
-        "ZAR", "KES", "PLN", "CZK", "HUF", "RON", "SEK", "NOK", "DKK", "NZD", "UAH", "RUB", "KZT",
+    const FIAT: [&[u8; 3]; 41] = [
+        b"USD", b"EUR", b"GBP", b"AUD", b"CAD", b"CHF", b"JPY", b"CNY", b"HKD", b"SGD", b"TWD", b"KRW",
+        b"INR", b"IDR", b"THB", b"VND", b"PHP", b"MYR", b"AED", b"SAR", b"TRY", b"BRL", b"ARS", b"MXN",
+        b"COP", b"CLP", b"PEN", b"NGN", b"ZAR", b"KES", b"PLN", b"CZK", b"HUF", b"RON", b"SEK", b"NOK",
+        b"DKK", b"NZD", b"UAH", b"RUB", b"KZT",
     ];
-    FIAT.contains(&asset)
+    // Fixed-size codes compare inline (a list of `&str` costs a `memcmp` call per entry for
+    // every three-letter crypto ticker).
+    <&[u8; 3]>::try_from(asset.as_bytes()).is_ok_and(|code| FIAT.contains(&code))
 }
 
 /// A CSV output of a format: file name and exact header.
@@ -495,17 +541,437 @@ pub(crate) struct CsvFile {
     pub header: &'static [&'static str],
 }
 
-/// One CSV record for the format's output file number `file` (index into its `FILES`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Record {
-    pub file: usize,
-    pub cells: Vec<String>,
+/// The CSV text a format produces, one buffer per output file of the format, written in
+/// the [`csv_writer_builder`] dialect (the `records_match_the_csv_crate` test holds the two
+/// together) without a per-cell allocation.
+pub(crate) struct Records {
+    /// CSV text per file (index into the format's `FILES`), not yet on disk.
+    pub bufs: Vec<Vec<u8>>,
+    /// The records appended since the caller last cleared this.
+    pub spans: Vec<Span>,
+    widths: Vec<usize>,
+    /// The current row's amounts, formatted once for all formats ([`Prep::texts`]).
+    pub texts: Texts,
 }
 
-impl Record {
-    pub fn new(cells: Vec<String>) -> Record {
-        Record { file: 0, cells }
+/// The plain text of a few decimals (a row's amounts and price), looked up by exact value.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Texts {
+    entries: [TextEntry; 4],
+    len: usize,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct TextEntry {
+    bits: [u8; 16],
+    len: u8,
+    text: [u8; 40],
+}
+
+impl Default for TextEntry {
+    fn default() -> TextEntry {
+        TextEntry {
+            bits: [0; 16],
+            len: 0,
+            text: [0; 40],
+        }
     }
+}
+
+impl Texts {
+    /// Remembers the text of `d` (ignored when full or too long).
+    fn add(&mut self, d: Decimal) {
+        let bits = d.serialize();
+        if self.len == self.entries.len() || self.entries[..self.len].iter().any(|e| e.bits == bits) {
+            return;
+        }
+        let mut buf = PlainBuf::new();
+        let text = buf.format(d).as_bytes();
+        let e = &mut self.entries[self.len];
+        if text.len() <= e.text.len() {
+            e.bits = bits;
+            e.len = text.len() as u8;
+            e.text[..text.len()].copy_from_slice(text);
+            self.len += 1;
+        }
+    }
+
+    /// The remembered text of `d` (same bits: same text as [`PlainBuf::format`]).
+    #[inline]
+    fn get(&self, d: Decimal) -> Option<&[u8]> {
+        let bits = d.serialize();
+        self.entries[..self.len]
+            .iter()
+            .find(|e| e.bits == bits)
+            .map(|e| &e.text[..usize::from(e.len)])
+    }
+}
+
+/// Where one record landed in [`Records::bufs`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub file: usize,
+    pub start: usize,
+    /// End of the record, after its `\n`.
+    pub end: usize,
+    pub cells: usize,
+}
+
+impl Records {
+    pub fn new(files: &[CsvFile]) -> Records {
+        Records {
+            bufs: files.iter().map(|_| Vec::new()).collect(),
+            spans: Vec::new(),
+            widths: files.iter().map(|f| f.header.len()).collect(),
+            texts: Texts::default(),
+        }
+    }
+
+    /// Starts a record of output file `file`; [`Row::end`] finishes it.
+    #[inline]
+    pub fn row(&mut self, file: usize) -> Row<'_> {
+        let buf = &mut self.bufs[file];
+        Row {
+            start: buf.len(),
+            buf,
+            spans: &mut self.spans,
+            texts: &self.texts,
+            file,
+            width: self.widths[file],
+            cells: 0,
+        }
+    }
+}
+
+/// One record being written: cells in order, then [`Row::end`].
+#[must_use = "a row is only complete after `end()`"]
+pub(crate) struct Row<'r> {
+    buf: &'r mut Vec<u8>,
+    spans: &'r mut Vec<Span>,
+    texts: &'r Texts,
+    file: usize,
+    start: usize,
+    width: usize,
+    cells: usize,
+}
+
+/// Whether a cell needs quotes: it holds the delimiter, the quote, or a line-end byte
+/// (csv-core quotes `\r` and `\n` even with a `\n` terminator). Eight bytes at a time.
+#[inline]
+fn needs_quotes(b: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    // Exact test for "some byte of `x` equals `c`" (no false positives as a whole).
+    fn has(x: u64, c: u8) -> bool {
+        let y = x ^ (ONES * u64::from(c));
+        y.wrapping_sub(ONES) & !y & HIGH != 0
+    }
+    let mut chunks = b.chunks_exact(8);
+    for c in &mut chunks {
+        let x = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+        if has(x, b',') | has(x, b'"') | has(x, b'\n') | has(x, b'\r') {
+            return true;
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .any(|&c| matches!(c, b',' | b'"' | b'\n' | b'\r'))
+}
+
+/// Appends `v` quoted, with `"` doubled.
+#[cold]
+fn push_quoted(buf: &mut Vec<u8>, v: &[u8]) {
+    buf.push(b'"');
+    for part in v.split_inclusive(|&c| c == b'"') {
+        buf.extend_from_slice(part);
+        if part.last() == Some(&b'"') {
+            buf.push(b'"');
+        }
+    }
+    buf.push(b'"');
+}
+
+impl Row<'_> {
+    #[inline]
+    fn sep(&mut self) {
+        if self.cells > 0 {
+            self.buf.push(b',');
+        }
+        self.cells += 1;
+    }
+
+    /// A text cell, quoted when needed (`"` doubled).
+    #[inline]
+    pub fn s(mut self, v: &str) -> Self {
+        self.sep();
+        let v = v.as_bytes();
+        if needs_quotes(v) {
+            push_quoted(self.buf, v);
+        } else {
+            self.buf.extend_from_slice(v);
+        }
+        self
+    }
+
+    /// The text, or an empty cell.
+    #[inline]
+    pub fn opt(self, v: Option<&str>) -> Self {
+        self.s(v.unwrap_or_default())
+    }
+
+    /// `n` empty cells.
+    #[inline]
+    pub fn empty(mut self, n: usize) -> Self {
+        for _ in 0..n {
+            self.sep();
+        }
+        self
+    }
+
+    /// An amount cell: plain decimal, no exponent, no trailing zeros, never negative.
+    #[inline]
+    pub fn amt(self, d: Decimal) -> Self {
+        debug_assert!(!d.is_sign_negative() || d.is_zero(), "negative amount {d}");
+        self.dec(d.abs())
+    }
+
+    /// An optional amount cell.
+    #[inline]
+    pub fn opt_amt(self, d: Option<Decimal>) -> Self {
+        match d {
+            Some(d) => self.amt(d),
+            None => self.empty(1),
+        }
+    }
+
+    /// A signed decimal in plain notation (prices).
+    pub fn dec(mut self, d: Decimal) -> Self {
+        self.sep();
+        let mut text = PlainBuf::new();
+        match self.texts.get(d) {
+            Some(known) => {
+                debug_assert_eq!(known, text.format(d).as_bytes());
+                self.buf.extend_from_slice(known);
+            }
+            None => self.buf.extend_from_slice(text.format(d).as_bytes()),
+        }
+        self
+    }
+
+    /// The amount and asset cells of an optional amount (two empty cells for none).
+    #[inline]
+    pub fn amt_asset(self, a: Option<&Amount>) -> Self {
+        match a {
+            Some(a) => self.amt(a.amount).s(&a.asset),
+            None => self.empty(2),
+        }
+    }
+
+    /// The asset and amount cells of an optional amount (two empty cells for none).
+    #[inline]
+    pub fn asset_amt(self, a: Option<&Amount>) -> Self {
+        match a {
+            Some(a) => self.s(&a.asset).amt(a.amount),
+            None => self.empty(2),
+        }
+    }
+
+    /// Ends the record. (A width unlike the header's is an error of
+    /// [`ExportWriter::write`], found from the span.)
+    #[inline]
+    pub fn end(self) {
+        debug_assert_eq!(self.cells, self.width, "record width must match the header");
+        self.buf.push(b'\n');
+        self.spans.push(Span {
+            file: self.file,
+            start: self.start,
+            end: self.buf.len(),
+            cells: self.cells,
+        });
+    }
+}
+
+/// What every format needs about one transaction, computed once per row instead of once
+/// per format: the legs, the dates in each format's style, the descriptions.
+pub(crate) struct Prep<'a> {
+    pub tx: &'a Transaction,
+    legs: Result<Vec<Leg<'a>>, Skip>,
+    pub date: &'a Dates,
+    /// `<kind> [<instrument>] <id>`: the free-text description most formats carry.
+    pub describe: &'a str,
+    /// `describe` followed by ` tx <hash>` when the row has an on-chain hash, for formats
+    /// without a hash column.
+    pub describe_with_hash: &'a str,
+    /// The text of the row's amounts (as written: absolute) and price, for [`Records::texts`].
+    pub texts: Texts,
+}
+
+impl Prep<'_> {
+    /// The row's legs ([`legs`]), or why tax formats skip it.
+    pub fn legs(&self) -> Result<&[Leg<'_>], Skip> {
+        match &self.legs {
+            Ok(l) => Ok(l),
+            Err(s) => Err(*s),
+        }
+    }
+}
+
+/// Reused buffers behind [`Prep`].
+#[derive(Default)]
+pub(crate) struct Shared {
+    date: Dates,
+    describe: String,
+    describe_with_hash: String,
+}
+
+impl Shared {
+    pub fn prepare<'a>(&'a mut self, tx: &'a Transaction) -> Prep<'a> {
+        self.date.set(tx.time);
+        self.describe.clear();
+        describe_into(tx, &mut self.describe);
+        self.describe_with_hash.clear();
+        self.describe_with_hash.push_str(&self.describe);
+        if let Some(h) = &tx.tx_hash {
+            self.describe_with_hash.push_str(" tx ");
+            self.describe_with_hash.push_str(h);
+        }
+        let mut texts = Texts::default();
+        for a in [&tx.sent, &tx.received, &tx.fee].into_iter().flatten() {
+            texts.add(a.amount.abs());
+        }
+        if let Some(price) = tx.price {
+            texts.add(price);
+        }
+        Prep {
+            tx,
+            legs: legs(tx),
+            date: &self.date,
+            describe: &self.describe,
+            describe_with_hash: &self.describe_with_hash,
+            texts,
+        }
+    }
+}
+
+/// A row time in every style the formats use (all UTC), formatted once per distinct time.
+#[derive(Debug, Default)]
+pub(crate) struct Dates {
+    time: Option<DateTime<Utc>>,
+    /// `2025-01-02T03:04:05.678Z` (RFC 3339, milliseconds).
+    pub rfc3339_ms: String,
+    /// `2025-01-02 03:04:05`.
+    pub ymd_hms: String,
+    /// `2025-01-02 03:04:05 UTC`.
+    pub ymd_hms_utc: String,
+    /// `01/02/2025 03:04:05`.
+    pub mdy_hms: String,
+    /// `2025-01-02 03:04:05.678+00:00`.
+    pub ymd_hms_ms_offset: String,
+}
+
+impl Dates {
+    pub fn set(&mut self, t: DateTime<Utc>) {
+        if self.time == Some(t) {
+            return;
+        }
+        self.time = Some(t);
+        for s in [
+            &mut self.rfc3339_ms,
+            &mut self.ymd_hms,
+            &mut self.ymd_hms_utc,
+            &mut self.mdy_hms,
+            &mut self.ymd_hms_ms_offset,
+        ] {
+            s.clear();
+        }
+        let secs = t.timestamp();
+        let nanos = t.timestamp_subsec_nanos();
+        let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
+        if !(0..=9999).contains(&y) || nanos >= 1_000_000_000 {
+            // Outside what the fast path writes (5-digit years, leap seconds): chrono.
+            use std::fmt::Write as _;
+            let _ = write!(
+                self.rfc3339_ms,
+                "{}",
+                t.to_rfc3339_opts(SecondsFormat::Millis, true)
+            );
+            let _ = write!(self.ymd_hms, "{}", t.format("%Y-%m-%d %H:%M:%S"));
+            let _ = write!(self.ymd_hms_utc, "{}", t.format("%Y-%m-%d %H:%M:%S UTC"));
+            let _ = write!(self.mdy_hms, "{}", t.format("%m/%d/%Y %H:%M:%S"));
+            let _ = write!(self.ymd_hms_ms_offset, "{}", t.format("%Y-%m-%d %H:%M:%S%.3f%:z"));
+            return;
+        }
+        let sod = secs.rem_euclid(86_400) as u32;
+        let (h, mi, s) = (sod / 3600, sod / 60 % 60, sod % 60);
+        let ms = nanos / 1_000_000;
+        let mut ymd = [0u8; 10];
+        put_digits(&mut ymd[0..4], y as u32);
+        ymd[4] = b'-';
+        put_digits(&mut ymd[5..7], mo);
+        ymd[7] = b'-';
+        put_digits(&mut ymd[8..10], d);
+        let mut mdy = [0u8; 10];
+        put_digits(&mut mdy[0..2], mo);
+        mdy[2] = b'/';
+        put_digits(&mut mdy[3..5], d);
+        mdy[5] = b'/';
+        put_digits(&mut mdy[6..10], y as u32);
+        let mut hms = [0u8; 8];
+        put_digits(&mut hms[0..2], h);
+        hms[2] = b':';
+        put_digits(&mut hms[3..5], mi);
+        hms[5] = b':';
+        put_digits(&mut hms[6..8], s);
+        let mut millis = [b'.', 0, 0, 0];
+        put_digits(&mut millis[1..4], ms);
+        fn ascii(b: &[u8]) -> &str {
+            std::str::from_utf8(b).expect("ASCII digits")
+        }
+        let (ymd, mdy, hms, millis) = (ascii(&ymd), ascii(&mdy), ascii(&hms), ascii(&millis));
+
+        for (out, date, sep, tail) in [
+            (&mut self.rfc3339_ms, ymd, "T", None),
+            (&mut self.ymd_hms, ymd, " ", None),
+            (&mut self.ymd_hms_utc, ymd, " ", None),
+            (&mut self.mdy_hms, mdy, " ", None),
+            (&mut self.ymd_hms_ms_offset, ymd, " ", Some(millis)),
+        ] {
+            out.push_str(date);
+            out.push_str(sep);
+            out.push_str(hms);
+            if let Some(tail) = tail {
+                out.push_str(tail);
+            }
+        }
+        self.rfc3339_ms.push_str(millis);
+        self.rfc3339_ms.push('Z');
+        self.ymd_hms_utc.push_str(" UTC");
+        self.ymd_hms_ms_offset.push_str("+00:00");
+    }
+}
+
+/// Writes `v` as exactly `out.len()` decimal digits (zero-padded).
+fn put_digits(out: &mut [u8], mut v: u32) {
+    for b in out.iter_mut().rev() {
+        *b = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+}
+
+/// (year, month, day) of a day count since 1970-01-01 in the proleptic Gregorian calendar
+/// (H. Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
 }
 
 /// Why a tax format left a transaction out.
@@ -961,12 +1427,122 @@ mod tests {
         );
     }
 
+    /// The hand-written date styles equal chrono's `format` of the patterns they replace.
+    #[test]
+    fn dates_match_chrono() {
+        let mut d = Dates::default();
+        let mut check = |ms: i64| {
+            let Some(t) = DateTime::from_timestamp_millis(ms) else {
+                return;
+            };
+            d.set(t);
+            assert_eq!(
+                d.rfc3339_ms,
+                t.to_rfc3339_opts(SecondsFormat::Millis, true),
+                "{ms}"
+            );
+            assert_eq!(d.ymd_hms, t.format("%Y-%m-%d %H:%M:%S").to_string(), "{ms}");
+            assert_eq!(
+                d.ymd_hms_utc,
+                t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                "{ms}"
+            );
+            assert_eq!(d.mdy_hms, t.format("%m/%d/%Y %H:%M:%S").to_string(), "{ms}");
+            assert_eq!(
+                d.ymd_hms_ms_offset,
+                t.format("%Y-%m-%d %H:%M:%S%.3f%:z").to_string(),
+                "{ms}"
+            );
+        };
+        for ms in [
+            0,
+            -1,
+            1,
+            951_782_400_000,     // 2000-02-29
+            4_107_542_399_999,   // 2100-02-28T23:59:59.999
+            253_402_300_799_999, // 9999-12-31T23:59:59.999
+            253_402_300_800_000, // 10000-01-01
+            -62_167_219_200_000, // 0000-01-01
+            -62_167_219_200_001, // -0001-12-31
+            1_740_832_496_789,
+        ] {
+            check(ms);
+        }
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        for _ in 0..50_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            check((x % 600_000_000_000_000) as i64 - 100_000_000_000_000);
+        }
+        // A leap second (only a parsed time can have one).
+        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
+            .unwrap()
+            .and_hms_milli_opt(23, 59, 59, 1_500)
+            .unwrap()
+            .and_utc();
+        d.set(leap);
+        assert_eq!(d.ymd_hms, leap.format("%Y-%m-%d %H:%M:%S").to_string());
+        assert_eq!(d.rfc3339_ms, leap.to_rfc3339_opts(SecondsFormat::Millis, true));
+    }
+
+    /// [`Records`] writes exactly what the `csv` crate writes with [`csv_writer_builder`].
+    #[test]
+    fn records_match_the_csv_crate() {
+        const FILES: &[CsvFile] = &[CsvFile {
+            name: "t.csv",
+            header: &["a", "b", "c", "d"],
+        }];
+        let cells: &[&str] = &[
+            "",
+            "plain",
+            "a,b",
+            "say \"hi\"",
+            "\"",
+            "\"\"",
+            "line\nbreak",
+            "cr\r",
+            " lead",
+            "#x",
+            "{\"type\":\"99\"}",
+            "tab\there",
+            "ünï",
+            "ünïcødé-ünïcødé-ünïcødé",
+            "abcdefgh,ij",
+            "abcdefghijklmno\"",
+            "abcdefghijklmnopqrstuvw\n",
+            "abcdefghijklmnop\rq",
+        ];
+        let mut recs = Records::new(FILES);
+        let mut expected = csv_writer_builder().from_writer(Vec::new());
+        for (i, a) in cells.iter().enumerate() {
+            for b in cells {
+                let row = [*a, *b, "", cells[(i + 3) % cells.len()]];
+                expected.write_record(row).unwrap();
+                recs.row(0).s(row[0]).s(row[1]).empty(1).s(row[3]).end();
+            }
+        }
+        recs.row(0)
+            .amt(dec("1.500"))
+            .dec(dec("-2.50"))
+            .opt_amt(None)
+            .opt(None)
+            .end();
+        expected.write_record(["1.5", "-2.5", "", ""]).unwrap();
+        assert_eq!(
+            String::from_utf8(recs.bufs.remove(0)).unwrap(),
+            String::from_utf8(expected.into_inner().unwrap()).unwrap()
+        );
+    }
+
     #[test]
     fn helpers() {
         assert!(is_derivative(Some("BTC-USDT-SWAP")));
         assert!(is_derivative(Some("BTC-USD-250328")));
         assert!(!is_derivative(Some("BTC-USDT")));
         assert!(!is_derivative(None));
+        assert!(is_fiat("USD") && is_fiat("EUR") && is_fiat("KZT"));
+        assert!(!is_fiat("BTC") && !is_fiat("USDT") && !is_fiat("usd") && !is_fiat(""));
         assert_eq!(amount(dec("1.2300")), "1.23");
         assert_eq!(amount(dec("0.00000001")), "0.00000001");
         assert_eq!(describe(&pnl_loss()), "realized_pnl BTC-USDT-SWAP tb-1006:pnl");

@@ -4,7 +4,7 @@
 //! buy 0.02 BTC for 1900 USDT with a 0.00002 BTC fee; sell 0.005 BTC for 480 USDT with a
 //! 0.48 USDT fee; deposit 2000 USDT; withdraw 0.004 BTC with a 0.0001 BTC fee; …
 
-use super::{ExportOptions, Format, Skip};
+use super::{ExportOptions, Format, Records, Shared, Skip};
 use crate::model::{Account, Amount, Kind, Transaction};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -242,18 +242,20 @@ pub fn sample() -> Vec<Transaction> {
 /// Encodes one transaction with `format` and returns each record as a CSV line (no header),
 /// prefixed by `<file index>:` when the format has several files.
 pub fn lines(format: Format, tx: &Transaction) -> Result<Vec<String>, Skip> {
-    let mut recs = Vec::new();
-    format.encode(tx, &ExportOptions::default(), &mut recs)?;
+    let mut shared = Shared::default();
+    let prep = shared.prepare(tx);
+    let mut recs = Records::new(format.csv_files());
+    recs.texts = prep.texts;
+    format.encode(&prep, &ExportOptions::default(), &mut recs)?;
     let multi = format.csv_files().len() > 1;
     Ok(recs
-        .into_iter()
+        .spans
+        .iter()
         .map(|r| {
-            let mut w = super::csv_writer_builder().from_writer(Vec::new());
-            w.write_record(&r.cells).unwrap();
-            let line = String::from_utf8(w.into_inner().unwrap()).unwrap();
-            let line = line.trim_end_matches('\n');
+            let line = std::str::from_utf8(&recs.bufs[r.file][r.start..r.end]).unwrap();
+            let line = line.strip_suffix('\n').unwrap();
             let width = format.csv_files()[r.file].header.len();
-            assert_eq!(r.cells.len(), width, "record width must match the header: {line}");
+            assert_eq!(r.cells, width, "record width must match the header: {line}");
             if multi {
                 format!("{}:{line}", r.file)
             } else {

@@ -7,7 +7,7 @@ use super::codes;
 use super::{History, PendingItem, Row, join_note, salvage, set_gross};
 use crate::model::{Account, Amount, Kind, Transaction};
 use crate::okx::wire::{self, Deposit, FundingBill, Withdrawal};
-use crate::store::StoredRecord;
+use crate::store::RecordRef;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 
@@ -29,14 +29,14 @@ impl<'h> Funding<'h> {
         Funding { h, decode_errors: 0 }
     }
 
-    /// The rows of one stored funding bill, in (time, id) order.
-    pub fn push(&mut self, rec: StoredRecord) -> Vec<Row> {
-        let bill = match wire::decode::<FundingBill>(&rec.raw) {
+    /// The row of one stored funding bill (funding bills never split or pair).
+    pub fn push(&mut self, rec: RecordRef) -> Row {
+        let bill = match wire::decode_fast::<FundingBill>(rec.raw) {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!("funding bill `{}` does not decode: {e}", rec.key);
                 self.decode_errors += 1;
-                return vec![undecodable(&rec)];
+                return undecodable(&rec);
             }
         };
         let time = bill
@@ -46,13 +46,13 @@ impl<'h> Funding<'h> {
         let Some((kind, _)) = codes::funding_rule(code) else {
             let mut tx = base(&bill, time, Kind::Unclassified);
             set_gross(&mut tx, bill.bal_chg, &bill.ccy);
-            tx.note = Some(rec.raw.clone());
-            return vec![Row {
+            tx.note = Some(rec.raw.to_string());
+            return Row {
                 code: Some(codes::funding_code_label(code)),
                 ..Row::new(tx)
-            }];
+            };
         };
-        let row = match code {
+        match code {
             Some("1") if bill.bal_chg > Decimal::ZERO => self.deposit(&bill, time),
             Some("2") if bill.bal_chg < Decimal::ZERO => self.withdrawal(&bill, time),
             _ => {
@@ -64,8 +64,7 @@ impl<'h> Funding<'h> {
                 }
                 Row::new(tx)
             }
-        };
-        vec![row]
+        }
     }
 
     fn deposit(&mut self, bill: &FundingBill, time: DateTime<Utc>) -> Row {
@@ -184,16 +183,16 @@ fn base(bill: &FundingBill, time: DateTime<Utc>, kind: Kind) -> Transaction {
     tx
 }
 
-fn undecodable(rec: &StoredRecord) -> Row {
-    let (bill_id, ccy, bal_chg, bill_type) = salvage(&rec.raw);
-    let bill_id = bill_id.unwrap_or_else(|| rec.key.clone());
+fn undecodable(rec: &RecordRef) -> Row {
+    let (bill_id, ccy, bal_chg, bill_type) = salvage(rec.raw);
+    let bill_id = bill_id.unwrap_or_else(|| rec.key.to_string());
     let time = DateTime::from_timestamp_millis(rec.ts_ms).unwrap_or_default();
     let id = format!("fb-{bill_id}");
     let mut tx = Transaction::new(id, time, Account::Funding, Kind::Unclassified, SOURCE, bill_id);
     if let (Some(ccy), Some(b)) = (ccy, bal_chg) {
         set_gross(&mut tx, b, &ccy);
     }
-    tx.note = Some(rec.raw.clone());
+    tx.note = Some(rec.raw.to_string());
     let code = format!(
         "funding decode error (type {})",
         bill_type.as_deref().unwrap_or("-")

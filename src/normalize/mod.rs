@@ -16,11 +16,11 @@
 //! bare-id row: they split into `:pnl`, `:fee`/`:rebate` and `:residual` rows, none of which
 //! is "the" bill. A bill that changes no balance still gets one (empty) bare-id row.
 //!
-//! Streaming: memory stays flat in the number of bills. Trading bills are streamed once,
-//! paired with a small bounded buffer and re-ordered with a small heap, and spooled to a
-//! temporary file; funding bills are then streamed and merged with the spool by
-//! (time, id), so `sink` sees rows in time order. Only deposits, withdrawals and converts
-//! (few) are held in memory.
+//! Streaming: memory stays flat in the number of bills. Both ledgers are read at the same
+//! time through two cursors ([`RecordSource::with_cursors`]): trading bills are paired with a
+//! small bounded buffer and re-ordered with a small heap, and their rows are merged with the
+//! funding rows by (time, id), so `sink` sees rows in time order. Only deposits,
+//! withdrawals and converts (few) are held in memory.
 //!
 //! Classification tables live in [`codes`]. Rules where OKX's docs are silent:
 //! - Derivative residual `balChg − pnl − fee`: `transfer` when the bill moved isolated
@@ -43,15 +43,13 @@ mod trading;
 #[cfg(test)]
 mod tests;
 
-use crate::model::{Account, Amount, Kind, Transaction};
+use crate::model::{Amount, Kind, Transaction};
 use crate::okx::wire::{self, Convert, Deposit, Withdrawal};
-use crate::store::{RecordKind, RecordSource};
+use crate::store::{RecordCursor, RecordKind, RecordSource};
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
-use std::io::{BufRead, BufReader, BufWriter, Seek, Write};
 
 /// Which rows to emit.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -109,43 +107,60 @@ pub fn normalize(
 ) -> anyhow::Result<NormalizeSummary> {
     let mut summary = NormalizeSummary::default();
     let mut history = History::load(src, &mut summary)?;
-
-    // Pass 1: trading ledger → spool file, in (time, id) order.
-    let mut spool = Spool::new()?;
-    {
-        let mut tp = trading::Trading::new(src, &history.converts);
-        let mut write = |row: Row| spool.write(&row);
-        src.for_each(RecordKind::Bill, &mut |rec| tp.push(rec, &mut write))
-            .context("reading trading bills")?;
-        tp.finish(&mut write)?;
-        summary.decode_errors += tp.decode_errors;
-    }
-    let mut spooled = spool.into_reader()?;
-
-    // Pass 2: funding ledger, merged with the spool.
+    let converts = std::mem::take(&mut history.converts);
+    let mut fp = funding::Funding::new(&mut history);
     let mut out = Output {
         opts,
         summary: &mut summary,
         sink,
     };
-    {
-        let mut fp = funding::Funding::new(&mut history);
-        src.for_each(RecordKind::FundingBill, &mut |rec| {
-            for row in fp.push(rec) {
-                let key = SortKey::of(&row.tx);
-                spooled.emit_before(Some(&key), &mut out)?;
-                out.emit(row)?;
-            }
-            Ok(())
-        })
-        .context("reading funding bills")?;
-        out.summary.decode_errors += fp.decode_errors;
-    }
-    spooled.emit_before(None, &mut out)?;
-
-    out.summary.decode_errors += history.decode_errors;
-    out.summary.final_without_bill.extend(history.unbooked());
+    let mut trading_errors = 0;
+    // Both ledgers are read at once and merged by (time, id); neither is buffered.
+    src.with_cursors(
+        &[RecordKind::Bill, RecordKind::FundingBill],
+        &mut |cursors, links| {
+            let [bills, funding] = cursors else {
+                anyhow::bail!("expected two cursors, got {}", cursors.len());
+            };
+            let mut tp = trading::Trading::new(links, &converts);
+            let merged = merge(&mut tp, &mut **bills, &mut fp, &mut **funding, &mut out);
+            trading_errors = tp.decode_errors;
+            merged
+        },
+    )?;
+    let decode_errors = trading_errors + fp.decode_errors + history.decode_errors;
+    summary.decode_errors += decode_errors;
+    summary.final_without_bill.extend(history.unbooked());
     Ok(summary)
+}
+
+/// Emits the rows of both ledgers in (time, id) order; on a tie the funding row goes first.
+fn merge(
+    tp: &mut trading::Trading,
+    bills: &mut dyn RecordCursor,
+    fp: &mut funding::Funding,
+    funding: &mut dyn RecordCursor,
+    out: &mut Output,
+) -> anyhow::Result<()> {
+    let (mut t_next, mut f_next): (Option<Row>, Option<Row>) = (None, None);
+    loop {
+        if t_next.is_none() {
+            t_next = tp.next_row(bills).context("reading trading bills")?;
+        }
+        if f_next.is_none() {
+            f_next = funding
+                .next_record()
+                .context("reading funding bills")?
+                .map(|rec| fp.push(rec));
+        }
+        let row = match (&t_next, &f_next) {
+            (Some(t), Some(f)) if SortKey::of(&t.tx) < SortKey::of(&f.tx) => t_next.take(),
+            (_, Some(_)) => f_next.take(),
+            (Some(_), None) => t_next.take(),
+            (None, None) => return Ok(()),
+        };
+        out.emit(row.expect("matched Some"))?;
+    }
 }
 
 /// One row plus what the summary needs to know about it.
@@ -169,18 +184,18 @@ impl Row {
 }
 
 /// Total order of rows: time, then id with its number compared numerically
-/// (`tb-9` < `tb-10`, `tb-10` < `tb-10:fee`).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) struct SortKey {
-    ms: i64,
-    prefix: String,
+/// (`tb-9` < `tb-10`, `tb-10` < `tb-10:fee`). Borrows the id: building one allocates nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct SortKey<'a> {
+    pub ms: i64,
+    prefix: &'a str,
     num_len: usize,
-    num: String,
-    rest: String,
+    num: &'a str,
+    rest: &'a str,
 }
 
-impl SortKey {
-    pub(crate) fn of(tx: &Transaction) -> SortKey {
+impl SortKey<'_> {
+    pub(crate) fn of(tx: &Transaction) -> SortKey<'_> {
         let id = tx.id.as_str();
         let start = id.find('-').map_or(0, |i| i + 1);
         let end = id[start..]
@@ -188,10 +203,10 @@ impl SortKey {
             .map_or(id.len(), |i| start + i);
         SortKey {
             ms: tx.time.timestamp_millis(),
-            prefix: id[..start].to_string(),
+            prefix: &id[..start],
             num_len: end - start,
-            num: id[start..end].to_string(),
-            rest: id[end..].to_string(),
+            num: &id[start..end],
+            rest: &id[end..],
         }
     }
 }
@@ -312,145 +327,6 @@ impl History {
         deps.map(|(d, _)| funding::deposit_item(d))
             .chain(wds.map(|(w, _)| funding::withdrawal_item(w)))
             .collect()
-    }
-}
-
-/// A row as written to the spool file (JSON lines).
-#[derive(Serialize, Deserialize)]
-struct SpoolRow {
-    id: String,
-    ms: i64,
-    account: String,
-    kind: String,
-    sent: Option<(Decimal, String)>,
-    received: Option<(Decimal, String)>,
-    fee: Option<(Decimal, String)>,
-    instrument: Option<String>,
-    side: Option<String>,
-    price: Option<Decimal>,
-    order_id: Option<String>,
-    trade_id: Option<String>,
-    tx_hash: Option<String>,
-    address: Option<String>,
-    chain: Option<String>,
-    source: String,
-    source_id: String,
-    note: Option<String>,
-    code: Option<String>,
-    unmatched: bool,
-}
-
-impl SpoolRow {
-    fn from_row(r: &Row) -> SpoolRow {
-        let amt = |a: &Option<Amount>| a.as_ref().map(|a| (a.amount, a.asset.clone()));
-        let t = &r.tx;
-        SpoolRow {
-            id: t.id.clone(),
-            ms: t.time.timestamp_millis(),
-            account: t.account.as_str().to_string(),
-            kind: t.kind.as_str().to_string(),
-            sent: amt(&t.sent),
-            received: amt(&t.received),
-            fee: amt(&t.fee),
-            instrument: t.instrument.clone(),
-            side: t.side.clone(),
-            price: t.price,
-            order_id: t.order_id.clone(),
-            trade_id: t.trade_id.clone(),
-            tx_hash: t.tx_hash.clone(),
-            address: t.address.clone(),
-            chain: t.chain.clone(),
-            source: t.source.clone(),
-            source_id: t.source_id.clone(),
-            note: t.note.clone(),
-            code: r.code.clone(),
-            unmatched: r.unmatched,
-        }
-    }
-
-    fn into_row(self) -> anyhow::Result<Row> {
-        let amt = |a: Option<(Decimal, String)>| a.map(|(amount, asset)| Amount { amount, asset });
-        let time = DateTime::from_timestamp_millis(self.ms).context("spooled time out of range")?;
-        let account = Account::parse(&self.account).context("spooled account")?;
-        let kind = Kind::parse(&self.kind).context("spooled kind")?;
-        let mut tx = Transaction::new(self.id, time, account, kind, self.source, self.source_id);
-        tx.sent = amt(self.sent);
-        tx.received = amt(self.received);
-        tx.fee = amt(self.fee);
-        tx.instrument = self.instrument;
-        tx.side = self.side;
-        tx.price = self.price;
-        tx.order_id = self.order_id;
-        tx.trade_id = self.trade_id;
-        tx.tx_hash = self.tx_hash;
-        tx.address = self.address;
-        tx.chain = self.chain;
-        tx.note = self.note;
-        Ok(Row {
-            tx,
-            code: self.code,
-            unmatched: self.unmatched,
-        })
-    }
-}
-
-/// An anonymous temporary file of rows, one JSON object a line.
-struct Spool {
-    w: BufWriter<std::fs::File>,
-}
-
-impl Spool {
-    fn new() -> anyhow::Result<Spool> {
-        let f = tempfile::tempfile().context("creating the normalization spool file")?;
-        Ok(Spool { w: BufWriter::new(f) })
-    }
-
-    fn write(&mut self, row: &Row) -> anyhow::Result<()> {
-        serde_json::to_writer(&mut self.w, &SpoolRow::from_row(row))?;
-        self.w.write_all(b"\n")?;
-        Ok(())
-    }
-
-    fn into_reader(self) -> anyhow::Result<SpoolReader> {
-        let mut f = self.w.into_inner().map_err(|e| e.into_error())?;
-        f.rewind()?;
-        Ok(SpoolReader {
-            r: BufReader::new(f),
-            next: None,
-            line: String::new(),
-        })
-    }
-}
-
-struct SpoolReader {
-    r: BufReader<std::fs::File>,
-    next: Option<(SortKey, Row)>,
-    line: String,
-}
-
-impl SpoolReader {
-    fn peek(&mut self) -> anyhow::Result<Option<&(SortKey, Row)>> {
-        if self.next.is_none() {
-            self.line.clear();
-            if self.r.read_line(&mut self.line)? > 0 {
-                let row: SpoolRow = serde_json::from_str(&self.line).context("reading the spool")?;
-                let row = row.into_row()?;
-                self.next = Some((SortKey::of(&row.tx), row));
-            }
-        }
-        Ok(self.next.as_ref())
-    }
-
-    /// Emits spooled rows ordered before `key` (all of them when `key` is `None`).
-    fn emit_before(&mut self, key: Option<&SortKey>, out: &mut Output) -> anyhow::Result<()> {
-        while let Some((k, _)) = self.peek()? {
-            if key.is_some_and(|key| k >= key) {
-                break;
-            }
-            let (_, row) = self.next.take().expect("peeked");
-            out.emit(row)?;
-        }
-        Ok(())
     }
 }
 

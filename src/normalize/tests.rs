@@ -2,6 +2,7 @@
 //! 16-decimal `balChg`, `""` for absent).
 
 use super::*;
+use crate::model::Account;
 use crate::store::{MemorySource, StoredRecord};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};

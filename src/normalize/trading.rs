@@ -11,7 +11,7 @@ use super::codes::{self, How};
 use super::{Row, SortKey, join_note, salvage, set_gross};
 use crate::model::{Account, Amount, Kind, Transaction};
 use crate::okx::wire::{self, Bill, Convert, Fill};
-use crate::store::{RecordKind, RecordSource, StoredRecord};
+use crate::store::{LinkLookup, RecordCursor, RecordKind, RecordRef};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use std::cmp::{Ordering, Reverse};
@@ -66,11 +66,23 @@ impl Leg {
 }
 
 /// A row in the re-ordering heap, ordered by its [`SortKey`] only.
-struct Keyed(SortKey, Row);
+struct Keyed {
+    ms: i64,
+    row: Row,
+}
+
+impl Keyed {
+    fn new(row: Row) -> Keyed {
+        Keyed {
+            ms: row.tx.time.timestamp_millis(),
+            row,
+        }
+    }
+}
 
 impl PartialEq for Keyed {
     fn eq(&self, other: &Self) -> bool {
-        self.0 == other.0
+        self.cmp(other) == Ordering::Equal
     }
 }
 impl Eq for Keyed {}
@@ -81,37 +93,70 @@ impl PartialOrd for Keyed {
 }
 impl Ord for Keyed {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.0.cmp(&other.0)
+        // The time decides most comparisons; only ties look at the ids.
+        self.ms
+            .cmp(&other.ms)
+            .then_with(|| SortKey::of(&self.row.tx).cmp(&SortKey::of(&other.row.tx)))
     }
 }
 
 pub(super) struct Trading<'a> {
-    src: &'a dyn RecordSource,
+    links: &'a mut dyn LinkLookup,
     converts: &'a HashMap<String, Convert>,
     pending: VecDeque<Leg>,
     heap: BinaryHeap<Reverse<Keyed>>,
+    /// Rows released by the heap, not yet taken by [`Trading::next_row`].
+    ready: VecDeque<Row>,
+    finished: bool,
     pub decode_errors: u64,
 }
 
 impl<'a> Trading<'a> {
-    pub fn new(src: &'a dyn RecordSource, converts: &'a HashMap<String, Convert>) -> Trading<'a> {
+    pub fn new(links: &'a mut dyn LinkLookup, converts: &'a HashMap<String, Convert>) -> Trading<'a> {
         Trading {
-            src,
+            links,
             converts,
             pending: VecDeque::new(),
             heap: BinaryHeap::new(),
+            ready: VecDeque::new(),
+            finished: false,
             decode_errors: 0,
+        }
+    }
+
+    /// The next row in (time, id) order, reading bills from `bills` as far as needed.
+    pub fn next_row(&mut self, bills: &mut dyn RecordCursor) -> anyhow::Result<Option<Row>> {
+        loop {
+            if let Some(row) = self.ready.pop_front() {
+                return Ok(Some(row));
+            }
+            if self.finished {
+                return Ok(None);
+            }
+            let mut ready = std::mem::take(&mut self.ready);
+            let mut emit = |row: Row| {
+                ready.push_back(row);
+                Ok(())
+            };
+            match bills.next_record()? {
+                Some(rec) => self.push(rec, &mut emit)?,
+                None => {
+                    self.finished = true;
+                    self.finish(&mut emit)?;
+                }
+            }
+            self.ready = ready;
         }
     }
 
     /// Takes the next stored bill (in time order) and emits every row that can no longer be
     /// preceded by a later one.
-    pub fn push(&mut self, rec: StoredRecord, emit: &mut Emit) -> anyhow::Result<()> {
-        let time = match wire::decode::<Bill>(&rec.raw) {
+    pub fn push(&mut self, rec: RecordRef, emit: &mut Emit) -> anyhow::Result<()> {
+        let time = match wire::decode_fast::<Bill>(rec.raw) {
             Ok(bill) => {
                 let time = bill.ts.unwrap_or_else(|| ms_time(rec.ts_ms));
                 self.evict(time)?;
-                self.bill(bill, &rec.raw, time)?;
+                self.bill(bill, rec.raw, time)?;
                 time
             }
             Err(e) => {
@@ -137,7 +182,7 @@ impl<'a> Trading<'a> {
     }
 
     fn queue(&mut self, row: Row) {
-        self.heap.push(Reverse(Keyed(SortKey::of(&row.tx), row)));
+        self.heap.push(Reverse(Keyed::new(row)));
     }
 
     fn queue_all(&mut self, rows: Vec<Row>) {
@@ -148,12 +193,12 @@ impl<'a> Trading<'a> {
 
     /// Emits queued rows older than `bound_ms` (all when `None`).
     fn flush(&mut self, bound_ms: Option<i64>, emit: &mut Emit) -> anyhow::Result<()> {
-        while let Some(Reverse(Keyed(key, _))) = self.heap.peek() {
-            if bound_ms.is_some_and(|b| key.ms >= b) {
+        while let Some(Reverse(top)) = self.heap.peek() {
+            if bound_ms.is_some_and(|b| top.ms >= b) {
                 break;
             }
-            let Reverse(Keyed(_, row)) = self.heap.pop().expect("peeked");
-            emit(row)?;
+            let Reverse(top) = self.heap.pop().expect("peeked");
+            emit(top.row)?;
         }
         Ok(())
     }
@@ -216,7 +261,7 @@ impl<'a> Trading<'a> {
     /// One `trade` row from two legs: received = gross of the incoming leg, sent = |gross| of
     /// the outgoing one, fee = the charged fee (a second charged fee or any rebate gets its
     /// own row, so each leg's balChg is still fully accounted for).
-    fn pair(&self, a: Leg, b: Leg) -> anyhow::Result<Vec<Row>> {
+    fn pair(&mut self, a: Leg, b: Leg) -> anyhow::Result<Vec<Row>> {
         let (recv, sent) = if a.gross <= Decimal::ZERO && b.gross > Decimal::ZERO {
             (b, a)
         } else {
@@ -249,7 +294,7 @@ impl<'a> Trading<'a> {
     }
 
     /// A leg that found no partner: a single-leg trade row.
-    fn single(&self, leg: Leg) -> anyhow::Result<Vec<Row>> {
+    fn single(&mut self, leg: Leg) -> anyhow::Result<Vec<Row>> {
         let mut rows = one(&leg.bill, leg.time, leg.kind);
         let main = &mut rows[0];
         let priced = self.enrich_trade(&mut main.tx, &[&leg.bill])?;
@@ -263,7 +308,7 @@ impl<'a> Trading<'a> {
 
     /// Price, side, order and trade id from convert history, the fill or the bills. Returns
     /// whether a price was found.
-    fn enrich_trade(&self, tx: &mut Transaction, bills: &[&Bill]) -> anyhow::Result<bool> {
+    fn enrich_trade(&mut self, tx: &mut Transaction, bills: &[&Bill]) -> anyhow::Result<bool> {
         let first = |f: fn(&Bill) -> Option<String>| bills.iter().find_map(|b| f(b));
         let convert = bills
             .iter()
@@ -297,9 +342,9 @@ impl<'a> Trading<'a> {
     }
 
     /// The fill of any of `bills` (fills are linked by billId).
-    fn fill(&self, bills: &[&Bill]) -> anyhow::Result<Option<Fill>> {
+    fn fill(&mut self, bills: &[&Bill]) -> anyhow::Result<Option<Fill>> {
         for b in bills {
-            for rec in self.src.by_link(RecordKind::Fill, &b.bill_id)? {
+            for rec in self.links.by_link(RecordKind::Fill, &b.bill_id)? {
                 match wire::decode::<Fill>(&rec.raw) {
                     Ok(f) => return Ok(Some(f)),
                     Err(e) => tracing::warn!("fill `{}` does not decode: {e}", rec.key),
@@ -313,7 +358,7 @@ impl<'a> Trading<'a> {
     /// `fee`, and `:residual` for whatever of `balChg` the two do not explain. A funding fee
     /// takes the bare id for its main row.
     fn position(
-        &self,
+        &mut self,
         bill: &Bill,
         time: DateTime<Utc>,
         kind: Kind,
@@ -466,15 +511,15 @@ fn unclassified(bill: &Bill, raw: &str, time: DateTime<Utc>) -> Row {
 }
 
 /// One `unclassified` row for a stored bill that does not decode.
-fn undecodable(rec: &StoredRecord, time: DateTime<Utc>) -> Row {
-    let (bill_id, ccy, bal_chg, _) = salvage(&rec.raw);
-    let bill_id = bill_id.unwrap_or_else(|| rec.key.clone());
+fn undecodable(rec: &RecordRef, time: DateTime<Utc>) -> Row {
+    let (bill_id, ccy, bal_chg, _) = salvage(rec.raw);
+    let bill_id = bill_id.unwrap_or_else(|| rec.key.to_string());
     let id = format!("tb-{bill_id}");
     let mut tx = Transaction::new(id, time, Account::Trading, Kind::Unclassified, SOURCE, bill_id);
     if let (Some(ccy), Some(b)) = (ccy, bal_chg) {
         set_gross(&mut tx, b, &ccy);
     }
-    tx.note = Some(rec.raw.clone());
+    tx.note = Some(rec.raw.to_string());
     Row {
         code: Some("trading decode error".into()),
         ..Row::new(tx)

@@ -74,9 +74,46 @@ pub mod de {
     }
 
     pub fn parse_decimal(s: &str) -> Option<Decimal> {
-        Decimal::from_str_exact(s)
-            .or_else(|_| Decimal::from_scientific(s))
-            .ok()
+        simple_decimal(s).or_else(|| {
+            Decimal::from_str_exact(s)
+                .or_else(|_| Decimal::from_scientific(s))
+                .ok()
+        })
+    }
+
+    /// The common shape `-?digits(.digits)?` with at most 19 digits and a non-zero value,
+    /// without rust_decimal's general parser. Gives the same mantissa and scale as
+    /// `Decimal::from_str_exact` (the `simple_decimals_parse_exactly` test); anything else
+    /// (zero, which may carry a sign, exponents, long numbers) returns `None`.
+    fn simple_decimal(s: &str) -> Option<Decimal> {
+        let (negative, digits) = match s.as_bytes() {
+            [b'-', rest @ ..] => (true, rest),
+            rest => (false, rest),
+        };
+        let (int, frac) = match digits.iter().position(|&c| c == b'.') {
+            Some(i) => (&digits[..i], &digits[i + 1..]),
+            None => (digits, &[][..]),
+        };
+        if int.is_empty() || int.len() + frac.len() > 19 || (frac.is_empty() && int.len() < digits.len()) {
+            return None;
+        }
+        let mut m: u64 = 0;
+        for &c in int.iter().chain(frac) {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            m = m * 10 + u64::from(c - b'0');
+        }
+        if m == 0 {
+            return None;
+        }
+        Some(Decimal::from_parts(
+            m as u32,
+            (m >> 32) as u32,
+            0,
+            negative,
+            frac.len() as u32,
+        ))
     }
 
     pub fn opt_decimal<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
@@ -365,6 +402,241 @@ impl AccountConfig {
     }
 }
 
+/// A fast decoder for the flat shape OKX uses for ledger rows: one JSON object whose keys
+/// and values are all strings without escapes. It either gives exactly what [`decode`] would
+/// give, or `None` (then [`decode`] decides), so it can never change a result, only its cost
+/// (the `flat_decoding_equals_serde` test).
+pub trait FlatDecode: Sized {
+    fn decode_flat(json: &str) -> Option<Self>;
+}
+
+/// [`decode`] through [`FlatDecode`] when the JSON has the flat shape.
+pub fn decode_fast<T: FlatDecode + serde::de::DeserializeOwned>(json: &str) -> Result<T, String> {
+    match T::decode_flat(json) {
+        Some(v) => Ok(v),
+        None => decode(json),
+    }
+}
+
+/// Helpers of [`FlatDecode`]; each returns `None` where serde would fail (or might).
+mod flat {
+    use super::*;
+
+    fn skip_ws(b: &[u8], mut i: usize) -> usize {
+        while matches!(b.get(i), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            i += 1;
+        }
+        i
+    }
+
+    /// The string starting at `b[i]` (a `"`) without escapes or control characters:
+    /// (content start, content end).
+    #[inline]
+    fn string(b: &[u8], i: usize) -> Option<(usize, usize)> {
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let start = i + 1;
+        let end = start + special(&b[start..])?;
+        (b[end] == b'"').then_some((start, end))
+    }
+
+    /// Index of the first `"`, `\\` or control character of `b`, eight bytes at a time.
+    #[inline]
+    fn special(b: &[u8]) -> Option<usize> {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        // High bit of the lowest flagged byte is exact; higher flags may be spurious.
+        fn eq(x: u64, c: u8) -> u64 {
+            let y = x ^ (ONES * u64::from(c));
+            y.wrapping_sub(ONES) & !y & HIGH
+        }
+        let mut at = 0;
+        let mut chunks = b.chunks_exact(8);
+        for c in &mut chunks {
+            let x = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            let below_space = x.wrapping_sub(ONES * 0x20) & !x & HIGH;
+            let hits = eq(x, b'"') | eq(x, b'\\') | below_space;
+            if hits != 0 {
+                return Some(at + hits.trailing_zeros() as usize / 8);
+            }
+            at += 8;
+        }
+        let rest = chunks.remainder();
+        rest.iter()
+            .position(|&c| c == b'"' || c == b'\\' || c < 0x20)
+            .map(|p| at + p)
+    }
+
+    /// Fills `slots[index(key)]` with the value of each member of the flat object `json`.
+    /// `None` for anything else: other JSON shapes, a known key twice (serde rejects
+    /// duplicate fields), trailing text.
+    pub fn members<const N: usize>(
+        json: &str,
+        index: impl Fn(&str) -> Option<usize>,
+    ) -> Option<[Option<&str>; N]> {
+        let b = json.as_bytes();
+        let mut slots = [None; N];
+        let mut i = skip_ws(b, 0);
+        if b.get(i) != Some(&b'{') {
+            return None;
+        }
+        i = skip_ws(b, i + 1);
+        if b.get(i) != Some(&b'}') {
+            loop {
+                let (ks, ke) = string(b, i)?;
+                i = skip_ws(b, ke + 1);
+                if b.get(i) != Some(&b':') {
+                    return None;
+                }
+                let (vs, ve) = string(b, skip_ws(b, i + 1))?;
+                if let Some(slot) = index(&json[ks..ke]) {
+                    if slots[slot].is_some() {
+                        return None;
+                    }
+                    slots[slot] = Some(&json[vs..ve]);
+                }
+                i = skip_ws(b, ve + 1);
+                match b.get(i) {
+                    Some(b',') => i = skip_ws(b, i + 1),
+                    Some(b'}') => break,
+                    _ => return None,
+                }
+            }
+        }
+        (skip_ws(b, i + 1) == b.len()).then_some(slots)
+    }
+
+    fn text(v: Option<&str>) -> Option<&str> {
+        v.filter(|v| !v.is_empty())
+    }
+
+    /// [`de::opt_string`].
+    pub fn opt_string(v: Option<&str>) -> Option<String> {
+        text(v).map(str::to_owned)
+    }
+
+    /// [`de::string`] (`None`: missing or empty, an error).
+    pub fn string_req(v: Option<&str>) -> Option<String> {
+        text(v).map(str::to_owned)
+    }
+
+    /// [`de::opt_decimal`] (outer `None`: not a number, an error).
+    pub fn opt_decimal(v: Option<&str>) -> Option<Option<Decimal>> {
+        match text(v) {
+            None => Some(None),
+            Some(s) => de::parse_decimal(s).map(Some),
+        }
+    }
+
+    /// [`de::decimal`].
+    pub fn decimal(v: Option<&str>) -> Option<Decimal> {
+        de::parse_decimal(text(v)?)
+    }
+
+    /// [`de::opt_ms`] (outer `None`: not a timestamp, an error).
+    pub fn opt_ms(v: Option<&str>) -> Option<Option<DateTime<Utc>>> {
+        match text(v) {
+            None => Some(None),
+            Some(s) => de::parse_ms(s).map(Some),
+        }
+    }
+}
+
+impl FlatDecode for Bill {
+    fn decode_flat(json: &str) -> Option<Bill> {
+        let f: [Option<&str>; 27] = flat::members(json, |k| {
+            Some(match k {
+                "billId" => 0,
+                "type" => 1,
+                "subType" => 2,
+                "ts" => 3,
+                "ccy" => 4,
+                "balChg" => 5,
+                "bal" => 6,
+                "posBalChg" => 7,
+                "posBal" => 8,
+                "sz" => 9,
+                "px" => 10,
+                "pnl" => 11,
+                "fee" => 12,
+                "interest" => 13,
+                "mgnMode" => 14,
+                "instType" => 15,
+                "instId" => 16,
+                "ordId" => 17,
+                "execType" => 18,
+                "from" => 19,
+                "to" => 20,
+                "notes" => 21,
+                "fillTime" => 22,
+                "tradeId" => 23,
+                "clOrdId" => 24,
+                "tag" => 25,
+                "earnAmt" => 26,
+                _ => return None,
+            })
+        })?;
+        Some(Bill {
+            bill_id: flat::string_req(f[0])?,
+            bill_type: flat::opt_string(f[1]),
+            sub_type: flat::opt_string(f[2]),
+            ts: flat::opt_ms(f[3])?,
+            ccy: flat::string_req(f[4])?,
+            bal_chg: flat::decimal(f[5])?,
+            bal: flat::opt_decimal(f[6])?,
+            pos_bal_chg: flat::opt_decimal(f[7])?,
+            pos_bal: flat::opt_decimal(f[8])?,
+            sz: flat::opt_decimal(f[9])?,
+            px: flat::opt_decimal(f[10])?,
+            pnl: flat::opt_decimal(f[11])?,
+            fee: flat::opt_decimal(f[12])?,
+            interest: flat::opt_decimal(f[13])?,
+            mgn_mode: flat::opt_string(f[14]),
+            inst_type: flat::opt_string(f[15]),
+            inst_id: flat::opt_string(f[16]),
+            ord_id: flat::opt_string(f[17]),
+            exec_type: flat::opt_string(f[18]),
+            from: flat::opt_string(f[19]),
+            to: flat::opt_string(f[20]),
+            notes: flat::opt_string(f[21]),
+            fill_time: flat::opt_ms(f[22])?,
+            trade_id: flat::opt_string(f[23]),
+            cl_ord_id: flat::opt_string(f[24]),
+            tag: flat::opt_string(f[25]),
+            earn_amt: flat::opt_decimal(f[26])?,
+        })
+    }
+}
+
+impl FlatDecode for FundingBill {
+    fn decode_flat(json: &str) -> Option<FundingBill> {
+        let f: [Option<&str>; 8] = flat::members(json, |k| {
+            Some(match k {
+                "billId" => 0,
+                "ccy" => 1,
+                "clientId" => 2,
+                "balChg" => 3,
+                "bal" => 4,
+                "type" => 5,
+                "notes" => 6,
+                "ts" => 7,
+                _ => return None,
+            })
+        })?;
+        Some(FundingBill {
+            bill_id: flat::string_req(f[0])?,
+            ccy: flat::string_req(f[1])?,
+            client_id: flat::opt_string(f[2]),
+            bal_chg: flat::decimal(f[3])?,
+            bal: flat::opt_decimal(f[4])?,
+            bill_type: flat::opt_string(f[5]),
+            notes: flat::opt_string(f[6]),
+            ts: flat::opt_ms(f[7])?,
+        })
+    }
+}
+
 /// Decodes one JSON value into `T`, reporting the JSON path on failure.
 pub fn decode<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, String> {
     // Fast path first; only a failure pays for path tracking, to name where it failed.
@@ -473,6 +745,206 @@ mod tests {
                 assert_eq!(env.code, "0", "{name}");
             }
         }
+    }
+
+    /// The fast path of `parse_decimal` gives exactly rust_decimal's value, mantissa and
+    /// scale, and declines what it does not handle.
+    #[test]
+    fn simple_decimals_parse_exactly() {
+        let slow = |s: &str| {
+            Decimal::from_str_exact(s)
+                .or_else(|_| Decimal::from_scientific(s))
+                .ok()
+        };
+        let mut cases: Vec<String> = [
+            "0",
+            "-0",
+            "0.000",
+            "-0.0",
+            "1",
+            "-1",
+            "1.50",
+            "-10.1580000000000000",
+            "00012",
+            "0.0001",
+            "60000",
+            "1.",
+            ".5",
+            "-.5",
+            "1.2.3",
+            "1e3",
+            "1E-2",
+            "+1",
+            "-",
+            "",
+            ".",
+            "1_000",
+            " 1",
+            "9999999999999999999",
+            "18446744073709551615",
+            "18446744073709551616",
+            "0.0000000000000000001",
+            "123456789012345678.9",
+            "1234567890123456789.0",
+            "67533.7456994514348308",
+            "-0.0000001",
+            "٣",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let mut x: u64 = 0x1234_5678_9ABC_DEF1;
+        for _ in 0..20_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let digits = (x >> (x % 64)).to_string();
+            let point = (x % 23) as usize;
+            let mut s = if point < digits.len() {
+                format!(
+                    "{}.{}",
+                    &digits[..digits.len() - point],
+                    &digits[digits.len() - point..]
+                )
+            } else {
+                digits
+            };
+            if x & 1 == 1 {
+                s.insert(0, '-');
+            }
+            cases.push(s);
+        }
+        for s in &cases {
+            let (fast, want) = (de::parse_decimal(s), slow(s));
+            assert_eq!(fast.map(|d| d.serialize()), want.map(|d| d.serialize()), "`{s}`");
+        }
+    }
+
+    /// Variants of a flat JSON object: every member dropped, emptied, given odd text or a
+    /// non-string value, duplicated; escapes, whitespace, broken syntax.
+    fn variants(members: &[(String, String)]) -> Vec<String> {
+        let obj = |m: &[(String, String)]| {
+            let body: Vec<String> = m.iter().map(|(k, v)| format!("\"{k}\":{v}")).collect();
+            format!("{{{}}}", body.join(","))
+        };
+        let q = |v: &str| format!("\"{v}\"");
+        let mut out = vec![obj(members)];
+        let values = [
+            q(""),
+            q("abc"),
+            q("1.5"),
+            q("-0"),
+            q("1e3"),
+            q("12345678901234567890123"),
+            q("1712410901851"),
+            q("-1"),
+            q("99999999999999999999"),
+            q("a\\\"b"),
+            q("\\u0041"),
+            q("tab\there"),
+            "5".into(),
+            "-2.5".into(),
+            "null".into(),
+            "true".into(),
+            "{\"x\":\"y\"}".into(),
+            "[\"a\"]".into(),
+        ];
+        for i in 0..members.len() {
+            let mut m = members.to_vec();
+            m.remove(i);
+            out.push(obj(&m));
+            for v in &values {
+                let mut m = members.to_vec();
+                m[i].1 = v.clone();
+                out.push(obj(&m));
+            }
+            let mut m = members.to_vec();
+            m.push(members[i].clone());
+            out.push(obj(&m));
+            let mut m = members.to_vec();
+            m.push((members[i].0.clone(), q("7")));
+            out.push(obj(&m));
+            let mut m = members.to_vec();
+            m[i].0 = format!("{}x", m[i].0);
+            out.push(obj(&m));
+        }
+        let base = obj(members);
+        let mut extra = members.to_vec();
+        extra.push(("unknownField".into(), "{\"a\":[1,2]}".into()));
+        extra.insert(0, ("alsoUnknown".into(), q("x")));
+        out.push(obj(&extra));
+        out.push(format!(
+            " \n{}\t ",
+            base.replace(":", " : ").replace(",", " ,\r\n ")
+        ));
+        out.push(base.replacen("\"billId\"", "\"bill\\u0049d\"", 1));
+        out.push(format!("{base}x"));
+        out.push(format!("{base}}}"));
+        out.push(base.replacen("}", ",}", 1));
+        out.push(base.replacen(":", "", 1));
+        out.push(base.replacen(",", "", 1));
+        out.push(format!("[{base}]"));
+        out.push("{}".into());
+        out.push(String::new());
+        out.push("[\"1\",\"BTC\"]".into());
+        out
+    }
+
+    fn members_of(v: &serde_json::Value) -> Vec<(String, String)> {
+        v.as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect()
+    }
+
+    fn check_flat<T>(json: &str) -> bool
+    where
+        T: FlatDecode + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        let slow = decode::<T>(json);
+        match T::decode_flat(json) {
+            Some(fast) => {
+                assert_eq!(Ok(&fast), slow.as_ref(), "{json}");
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// [`FlatDecode`] gives serde's result whenever it gives one, and declines whenever serde
+    /// fails.
+    #[test]
+    fn flat_decoding_equals_serde() {
+        let mut bills: Vec<serde_json::Value> = Vec::new();
+        for name in ["fetchLedger", "fetchTransfers"] {
+            for r in sample(name) {
+                bills.extend(r["data"].as_array().unwrap().iter().cloned());
+            }
+        }
+        bills.push(serde_json::from_str(r#"{"billId":"1000000000000000002","type":"2","subType":"1","ts":"1735689600000","ccy":"USDT","balChg":"-6","bal":"999999994","sz":"6","fee":"0","pnl":"","instType":"SPOT","instId":"BTC-USDT","ordId":"500000000000000001","tradeId":"500000000000000001","px":"60000","from":"","to":"","notes":"","mgnMode":"cash","interest":"0","posBal":"","posBalChg":"","earnAmt":"0.5","execType":"M","clOrdId":"c","tag":"t","fillTime":"1735689600001"}"#).unwrap());
+        let funding: serde_json::Value = serde_json::from_str(
+            r#"{"billId":"12344","ccy":"USDT","clientId":"","balChg":"1.50","bal":"100","type":"83","notes":"n","ts":"1735689600000"}"#,
+        )
+        .unwrap();
+        let (mut fast, mut total) = (0, 0);
+        for bill in &bills {
+            assert!(
+                check_flat::<Bill>(&bill.to_string()),
+                "the plain shape takes the fast path"
+            );
+            for json in variants(&members_of(bill)) {
+                fast += usize::from(check_flat::<Bill>(&json));
+                total += 1;
+                check_flat::<FundingBill>(&json);
+            }
+        }
+        assert!(check_flat::<FundingBill>(&funding.to_string()));
+        for json in variants(&members_of(&funding)) {
+            check_flat::<FundingBill>(&json);
+            check_flat::<Bill>(&json);
+        }
+        assert!(fast > total / 4, "{fast} of {total} variants took the fast path");
     }
 
     #[test]

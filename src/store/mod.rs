@@ -87,6 +87,34 @@ pub struct BalanceRow {
     pub as_of: chrono::DateTime<chrono::Utc>,
 }
 
+/// One stored record borrowed from the source while a [`RecordCursor`] is on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    pub kind: RecordKind,
+    pub key: &'a str,
+    /// Record time in Unix ms (the `ts` of the record; 0 when it has none).
+    pub ts_ms: i64,
+    /// A secondary id used to join records (fills: billId), if any.
+    pub link: Option<&'a str>,
+    /// The JSON object exactly as OKX sent it.
+    pub raw: &'a str,
+}
+
+/// A pull-based reader over the records of one kind, in [`RecordSource::for_each`] order.
+pub trait RecordCursor {
+    /// The next record, borrowed until the next call; `None` at the end.
+    fn next_record(&mut self) -> anyhow::Result<Option<RecordRef<'_>>>;
+}
+
+/// [`RecordSource::by_link`] while cursors are open, on statements prepared once per scan.
+pub trait LinkLookup {
+    /// The records of `kind` whose `link` equals `link`, as [`RecordSource::by_link`].
+    fn by_link(&mut self, kind: RecordKind, link: &str) -> anyhow::Result<Vec<StoredRecord>>;
+}
+
+/// The callback of [`RecordSource::with_cursors`]: the open cursors and a lookup.
+pub type ScanFn<'f> = dyn FnMut(&mut [&mut dyn RecordCursor], &mut dyn LinkLookup) -> anyhow::Result<()> + 'f;
+
 /// Read access to stored records, as normalization and reconciliation need it. The SQLite
 /// [`Store`] implements it; tests can implement it over a `Vec`.
 pub trait RecordSource {
@@ -96,6 +124,11 @@ pub trait RecordSource {
         kind: RecordKind,
         f: &mut dyn FnMut(StoredRecord) -> anyhow::Result<()>,
     ) -> anyhow::Result<()>;
+
+    /// Calls `f` once with one cursor per entry of `kinds` (same order), all open at the
+    /// same time, so several ordered streams can be merged without buffering any of them,
+    /// and a [`LinkLookup`] for joins made while reading them.
+    fn with_cursors(&self, kinds: &[RecordKind], f: &mut ScanFn<'_>) -> anyhow::Result<()>;
 
     /// The record of `kind` whose `link` equals `link` (fills by billId), if stored.
     fn by_link(&self, kind: RecordKind, link: &str) -> anyhow::Result<Vec<StoredRecord>>;
@@ -111,18 +144,59 @@ pub struct MemorySource {
     pub balances: Vec<BalanceRow>,
 }
 
+impl MemorySource {
+    fn sorted(&self, kind: RecordKind) -> Vec<&StoredRecord> {
+        let mut rows: Vec<&StoredRecord> = self.records.iter().filter(|r| r.kind == kind).collect();
+        rows.sort_by(|a, b| (a.ts_ms, a.key.len(), &a.key).cmp(&(b.ts_ms, b.key.len(), &b.key)));
+        rows
+    }
+}
+
+/// A cursor over records sorted in memory.
+struct SliceCursor<'a> {
+    rows: std::vec::IntoIter<&'a StoredRecord>,
+}
+
+impl RecordCursor for SliceCursor<'_> {
+    fn next_record(&mut self) -> anyhow::Result<Option<RecordRef<'_>>> {
+        Ok(self.rows.next().map(|r| RecordRef {
+            kind: r.kind,
+            key: &r.key,
+            ts_ms: r.ts_ms,
+            link: r.link.as_deref(),
+            raw: &r.raw,
+        }))
+    }
+}
+
+impl LinkLookup for &MemorySource {
+    fn by_link(&mut self, kind: RecordKind, link: &str) -> anyhow::Result<Vec<StoredRecord>> {
+        RecordSource::by_link(*self, kind, link)
+    }
+}
+
 impl RecordSource for MemorySource {
     fn for_each(
         &self,
         kind: RecordKind,
         f: &mut dyn FnMut(StoredRecord) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
-        let mut rows: Vec<&StoredRecord> = self.records.iter().filter(|r| r.kind == kind).collect();
-        rows.sort_by(|a, b| (a.ts_ms, a.key.len(), &a.key).cmp(&(b.ts_ms, b.key.len(), &b.key)));
-        for r in rows {
+        for r in self.sorted(kind) {
             f(r.clone())?;
         }
         Ok(())
+    }
+
+    fn with_cursors(&self, kinds: &[RecordKind], f: &mut ScanFn<'_>) -> anyhow::Result<()> {
+        let mut cursors: Vec<SliceCursor> = kinds
+            .iter()
+            .map(|&k| SliceCursor {
+                rows: self.sorted(k).into_iter(),
+            })
+            .collect();
+        let mut dyns: Vec<&mut dyn RecordCursor> =
+            cursors.iter_mut().map(|c| c as &mut dyn RecordCursor).collect();
+        f(&mut dyns, &mut { self })
     }
 
     fn by_link(&self, kind: RecordKind, link: &str) -> anyhow::Result<Vec<StoredRecord>> {
@@ -660,11 +734,127 @@ fn parse_dec(s: &str) -> Result<rust_decimal::Decimal> {
     s.parse().with_context(|| format!("bad decimal `{s}` in store"))
 }
 
+/// The records of one kind in [`RecordSource::for_each`] order.
+const SELECT_ORDERED: &str = "SELECT key, ts, link, raw FROM records WHERE kind = ?1 ORDER BY ts, num, key";
+
+/// A cursor on an open SQLite query ([`SELECT_ORDERED`]).
+struct SqlCursor<'s> {
+    kind: RecordKind,
+    rows: rusqlite::Rows<'s>,
+}
+
+impl RecordCursor for SqlCursor<'_> {
+    fn next_record(&mut self) -> Result<Option<RecordRef<'_>>> {
+        let kind = self.kind;
+        let Some(r) = self.rows.next()? else {
+            return Ok(None);
+        };
+        Ok(Some(RecordRef {
+            kind,
+            key: r.get_ref(0)?.as_str()?,
+            ts_ms: r.get(1)?,
+            link: r.get_ref(2)?.as_str_or_null()?,
+            raw: r.get_ref(3)?.as_str()?,
+        }))
+    }
+}
+
+/// [`LinkLookup`] on statements prepared at the first lookup of each kind. The kind is part
+/// of the SQL text (kinds are fixed identifiers), which spares binding it every time.
+/// (One `link IN (?1, ?2)` query for a trade's two bills was measured slower than two
+/// lookups: SQLite builds a temporary table for the list on every run.)
+struct SqlLinks<'c> {
+    conn: &'c Connection,
+    kinds: Vec<LinkKind<'c>>,
+}
+
+struct LinkKind<'c> {
+    kind: RecordKind,
+    lookup: rusqlite::Statement<'c>,
+    /// The least and greatest link of the kind read as integers (`None`: no links). A
+    /// link that is an integer outside this range matches nothing, so the many bills older
+    /// than any stored fill cost no query.
+    range: Option<(i64, i64)>,
+}
+
+impl<'c> SqlLinks<'c> {
+    fn kind(&mut self, kind: RecordKind) -> Result<&mut LinkKind<'c>> {
+        let i = match self.kinds.iter().position(|k| k.kind == kind) {
+            Some(i) => i,
+            None => {
+                let name = kind.as_str();
+                // CAST gives every text that Rust parses as an i64 the same value (and some
+                // other texts some value), so equal texts always fall inside the range.
+                let (lo, hi): (Option<i64>, Option<i64>) = self.conn.query_row(
+                    "SELECT min(CAST(link AS INTEGER)), max(CAST(link AS INTEGER))
+                     FROM records WHERE kind = ?1 AND link IS NOT NULL",
+                    [name],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+                let sql =
+                    format!("SELECT key, ts, link, raw FROM records WHERE kind = '{name}' AND link = ?1");
+                self.kinds.push(LinkKind {
+                    kind,
+                    lookup: self.conn.prepare(&sql)?,
+                    range: lo.zip(hi),
+                });
+                self.kinds.len() - 1
+            }
+        };
+        Ok(&mut self.kinds[i])
+    }
+}
+
+impl LinkLookup for SqlLinks<'_> {
+    fn by_link(&mut self, kind: RecordKind, link: &str) -> Result<Vec<StoredRecord>> {
+        let k = self.kind(kind)?;
+        if let Ok(n) = link.parse::<i64>()
+            && !k.range.is_some_and(|(lo, hi)| (lo..=hi).contains(&n))
+        {
+            return Ok(Vec::new());
+        }
+        let mut rows = k.lookup.query([link])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(StoredRecord {
+                kind,
+                key: r.get(0)?,
+                ts_ms: r.get(1)?,
+                link: r.get(2)?,
+                raw: r.get(3)?,
+            });
+        }
+        Ok(out)
+    }
+}
+
 impl RecordSource for Store {
+    fn with_cursors(&self, kinds: &[RecordKind], f: &mut ScanFn<'_>) -> Result<()> {
+        let mut statements = kinds
+            .iter()
+            .map(|_| self.conn.prepare(SELECT_ORDERED))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut cursors = statements
+            .iter_mut()
+            .zip(kinds)
+            .map(|(st, &kind)| {
+                Ok(SqlCursor {
+                    kind,
+                    rows: st.query([kind.as_str()])?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let mut dyns: Vec<&mut dyn RecordCursor> =
+            cursors.iter_mut().map(|c| c as &mut dyn RecordCursor).collect();
+        let mut links = SqlLinks {
+            conn: &self.conn,
+            kinds: Vec::new(),
+        };
+        f(&mut dyns, &mut links)
+    }
+
     fn for_each(&self, kind: RecordKind, f: &mut dyn FnMut(StoredRecord) -> Result<()>) -> Result<()> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT key, ts, link, raw FROM records WHERE kind = ?1 ORDER BY ts, num, key")?;
+        let mut st = self.conn.prepare_cached(SELECT_ORDERED)?;
         let mut rows = st.query([kind.as_str()])?;
         while let Some(r) = rows.next()? {
             f(StoredRecord {
@@ -793,6 +983,100 @@ mod tests {
         .unwrap();
         assert_eq!(seen, ["1", "2"]);
         assert_eq!(s.count(RecordKind::Deposit).unwrap(), 1);
+    }
+
+    /// Two cursors read at the same time, each in `for_each` order, while links are looked
+    /// up (in rowid order, as `by_link`).
+    #[test]
+    fn cursors_and_links_while_reading() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        let mut page = Vec::new();
+        for i in (0..50i64).rev() {
+            page.push(rec(RecordKind::Bill, &(100 + i).to_string(), 1000 + i / 3, "{}"));
+            page.push(rec(
+                RecordKind::FundingBill,
+                &(900 + i).to_string(),
+                1000 + i,
+                "{}",
+            ));
+        }
+        let fill = |key: &str, link: &str| NewRecord {
+            link: Some(link.to_string()),
+            ..rec(RecordKind::Fill, key, 1, &format!("{{\"k\":\"{key}\"}}"))
+        };
+        page.extend([
+            fill("f3", "101"),
+            fill("f1", "102"),
+            fill("f2", "101"),
+            fill("f4", "7"),
+            fill("f5", "x9"),
+            fill("f6", "0099"),
+            fill("f7", "+150"),
+        ]);
+        s.insert_page("t", 1, &page, None).unwrap();
+
+        let mem = MemorySource {
+            records: page
+                .iter()
+                .map(|r| StoredRecord {
+                    kind: r.kind,
+                    key: r.key.clone(),
+                    ts_ms: r.ts_ms,
+                    link: r.link.clone(),
+                    raw: r.raw.clone(),
+                })
+                .collect(),
+            balances: Vec::new(),
+        };
+        for src in [&s as &dyn RecordSource, &mem] {
+            let mut expected = Vec::new();
+            for kind in [RecordKind::Bill, RecordKind::FundingBill] {
+                let mut keys = Vec::new();
+                src.for_each(kind, &mut |r| {
+                    keys.push(r.key);
+                    Ok(())
+                })
+                .unwrap();
+                expected.push(keys);
+            }
+            let mut seen = vec![Vec::new(), Vec::new()];
+            src.with_cursors(
+                &[RecordKind::Bill, RecordKind::FundingBill],
+                &mut |cursors, links| {
+                    let keys = |v: Vec<StoredRecord>| v.into_iter().map(|r| r.key).collect::<Vec<_>>();
+                    assert_eq!(keys(links.by_link(RecordKind::Fill, "101")?), ["f3", "f2"]);
+                    assert_eq!(keys(links.by_link(RecordKind::Fill, "102")?), ["f1"]);
+                    assert_eq!(keys(links.by_link(RecordKind::Fill, "7")?), ["f4"]);
+                    assert!(links.by_link(RecordKind::Fill, "8")?.is_empty());
+                    // Texts that are no plain integers, or equal as numbers but not as text.
+                    assert_eq!(keys(links.by_link(RecordKind::Fill, "x9")?), ["f5"]);
+                    assert_eq!(keys(links.by_link(RecordKind::Fill, "0099")?), ["f6"]);
+                    assert!(links.by_link(RecordKind::Fill, "99")?.is_empty());
+                    assert_eq!(keys(links.by_link(RecordKind::Fill, "+150")?), ["f7"]);
+                    assert!(links.by_link(RecordKind::Fill, "150")?.is_empty());
+                    assert!(links.by_link(RecordKind::Fill, "151")?.is_empty());
+                    assert!(links.by_link(RecordKind::Fill, "-1")?.is_empty());
+                    // A kind without links at all.
+                    assert!(links.by_link(RecordKind::Deposit, "101")?.is_empty());
+                    assert!(links.by_link(RecordKind::Deposit, "d")?.is_empty());
+                    let mut done = [false, false];
+                    while done != [true, true] {
+                        for (i, c) in cursors.iter_mut().enumerate() {
+                            match c.next_record()? {
+                                Some(r) => seen[i].push(r.key.to_string()),
+                                None => done[i] = true,
+                            }
+                        }
+                        links.by_link(RecordKind::Fill, "101")?;
+                    }
+                    Ok(())
+                },
+            )
+            .unwrap();
+            assert_eq!(seen, expected);
+            assert_eq!(seen[0].len(), 50);
+        }
     }
 
     #[test]
