@@ -45,7 +45,11 @@ pub fn run(settings: &Settings) -> Result<Exit> {
             format!("{:<14} {:>9}  {range}", k.kind.as_str(), k.count),
         );
     }
-    say(settings, format!("{:<28} {:<8} updated", "stream", "state"));
+    let counts = store.stream_counts()?;
+    say(
+        settings,
+        format!("{:<28} {:>8}  {:<9} updated", "stream", "records", "state"),
+    );
     for crate::store::CursorInfo {
         stream,
         state,
@@ -64,14 +68,21 @@ pub fn run(settings: &Settings) -> Result<Exit> {
         say(
             settings,
             format!(
-                "{:<28} {:<9} {}",
+                "{:<28} {:>8}  {:<9} {}",
                 stream,
+                counts.get(&stream).copied().unwrap_or(0),
                 phase,
                 updated
                     .map(|u| u.format("%Y-%m-%d %H:%M").to_string())
                     .unwrap_or_default()
             ),
         );
+    }
+    // Streams without a cursor: archive quarter files and instruments.
+    let with_cursor: std::collections::BTreeSet<String> =
+        store.cursors()?.into_iter().map(|c| c.stream).collect();
+    for (stream, n) in counts.iter().filter(|(s, _)| !with_cursor.contains(*s)) {
+        say(settings, format!("{stream:<28} {n:>8}  stored"));
     }
     let quarters = store.quarters()?;
     let done: Vec<_> = quarters
