@@ -12,17 +12,37 @@ fn set<I: IntoIterator<Item = String>>(it: I) -> BTreeSet<String> {
 
 /// Every record of the simulated account, as the store keys it.
 fn expected_keys(sim: &SimServer, kind: RecordKind) -> BTreeSet<String> {
+    keys_where(sim, kind, |_| true)
+}
+
+/// The simulator's records of `kind` whose time passes `keep`, keyed as the store keys them.
+fn keys_where(sim: &SimServer, kind: RecordKind, keep: impl Fn(i64) -> bool) -> BTreeSet<String> {
     let a = sim.account().snapshot();
+    let pick = |ts: i64, key: String| keep(ts).then_some(key);
     match kind {
-        RecordKind::Fill => set(a
-            .fills
+        RecordKind::Fill => set(a.fills.iter().filter_map(|f| {
+            pick(
+                f.ts,
+                format!("{}:{}:{}:{}", f.inst_type, f.inst_id, f.trade_id, f.bill_id),
+            )
+        })),
+        RecordKind::Bill => set(a
+            .trading_bills
             .iter()
-            .map(|f| format!("{}:{}:{}:{}", f.inst_type, f.inst_id, f.trade_id, f.bill_id))),
-        RecordKind::Bill => set(a.trading_bills.iter().map(|b| b.bill_id.to_string())),
-        RecordKind::FundingBill => set(a.funding_bills.iter().map(|b| b.bill_id.to_string())),
-        RecordKind::Deposit => set(a.deposits.iter().map(|d| d.dep_id.to_string())),
-        RecordKind::Withdrawal => set(a.withdrawals.iter().map(|w| w.wd_id.to_string())),
-        RecordKind::Convert => set(a.converts.iter().map(|c| c.trade_id.to_string())),
+            .filter_map(|b| pick(b.ts, b.bill_id.to_string()))),
+        RecordKind::FundingBill => set(a
+            .funding_bills
+            .iter()
+            .filter_map(|b| pick(b.ts, b.bill_id.to_string()))),
+        RecordKind::Deposit => set(a.deposits.iter().filter_map(|d| pick(d.ts, d.dep_id.to_string()))),
+        RecordKind::Withdrawal => set(a
+            .withdrawals
+            .iter()
+            .filter_map(|w| pick(w.ts, w.wd_id.to_string()))),
+        RecordKind::Convert => set(a
+            .converts
+            .iter()
+            .filter_map(|c| pick(c.ts, c.trade_id.to_string()))),
         RecordKind::Instrument => BTreeSet::new(),
     }
 }
@@ -30,13 +50,8 @@ fn expected_keys(sim: &SimServer, kind: RecordKind) -> BTreeSet<String> {
 /// Fills older than 90 days are out of OKX's reach (no fills archive exists any more);
 /// every other record must be stored exactly once.
 fn reachable_fills(sim: &SimServer) -> BTreeSet<String> {
-    let a = sim.account().snapshot();
     let cutoff = okx_export::sim::sim_now().timestamp_millis() - 90 * 86_400_000;
-    set(a
-        .fills
-        .iter()
-        .filter(|f| f.ts >= cutoff)
-        .map(|f| format!("{}:{}:{}:{}", f.inst_type, f.inst_id, f.trade_id, f.bill_id)))
+    keys_where(sim, RecordKind::Fill, |ts| ts >= cutoff)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -71,47 +86,19 @@ async fn full_sync_stores_every_record_exactly_once() {
     // without the 1 ms overlap would lose the members on the next page).
     let groups = sim.account().same_ms_groups();
     assert_eq!(groups.len(), 4, "{groups:?}");
-    let a = sim.account().snapshot();
     for g in &groups {
         assert!(
             g.first < 100 && g.last >= 100,
             "group straddles the page boundary: {g:?}"
         );
-        let (kind, members): (RecordKind, Vec<String>) = match g.stream {
-            "deposits" => (
-                RecordKind::Deposit,
-                a.deposits
-                    .iter()
-                    .filter(|d| d.ts == g.ts)
-                    .map(|d| d.dep_id.to_string())
-                    .collect(),
-            ),
-            "withdrawals" => (
-                RecordKind::Withdrawal,
-                a.withdrawals
-                    .iter()
-                    .filter(|w| w.ts == g.ts)
-                    .map(|w| w.wd_id.to_string())
-                    .collect(),
-            ),
-            "converts" => (
-                RecordKind::Convert,
-                a.converts
-                    .iter()
-                    .filter(|c| c.ts == g.ts)
-                    .map(|c| c.trade_id.to_string())
-                    .collect(),
-            ),
-            "funding-bills" => (
-                RecordKind::FundingBill,
-                a.funding_bills
-                    .iter()
-                    .filter(|b| b.ts == g.ts)
-                    .map(|b| b.bill_id.to_string())
-                    .collect(),
-            ),
+        let kind = match g.stream {
+            "deposits" => RecordKind::Deposit,
+            "withdrawals" => RecordKind::Withdrawal,
+            "converts" => RecordKind::Convert,
+            "funding-bills" => RecordKind::FundingBill,
             other => panic!("unknown stream {other}"),
         };
+        let members = keys_where(&sim, kind, |ts| ts == g.ts);
         assert!(members.len() >= 3, "{g:?}");
         let stored = set(store.keys(kind).unwrap());
         for m in &members {
