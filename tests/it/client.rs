@@ -112,7 +112,8 @@ async fn transient_faults_at_20_percent_still_complete() {
         injected >= 20,
         "too few faults injected to mean anything: {injected}"
     );
-    assert!(retries >= injected - 10, "retries {retries} vs faults {injected}");
+    // Every fault but `Slow` (one kind in five) forces a retry.
+    assert!(retries * 2 >= injected, "retries {retries} vs faults {injected}");
 }
 
 async fn config_with(
