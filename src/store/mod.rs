@@ -549,8 +549,8 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Keys of stored records of `kind` whose JSON matches `predicate`; used for re-checking
-    /// non-final deposits and withdrawals.
+    /// The oldest time of the stored records of `kind` whose JSON matches `predicate`; used
+    /// to re-walk deposits and withdrawals down to their oldest non-final record.
     pub fn min_ts_where(&self, kind: RecordKind, predicate: impl Fn(&str) -> bool) -> Result<Option<i64>> {
         let mut st = self.conn.prepare("SELECT ts, raw FROM records WHERE kind = ?1")?;
         let mut rows = st.query([kind.as_str()])?;

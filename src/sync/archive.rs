@@ -99,7 +99,7 @@ pub struct ArchiveOptions {
 }
 
 /// Decompresses an archive file by its magic bytes and parses its CSV into bill records.
-pub fn parse_archive(bytes: &[u8], stream: &str) -> Result<Vec<NewRecord>> {
+pub fn parse_archive(bytes: &[u8]) -> Result<Vec<NewRecord>> {
     let text = if bytes.starts_with(b"PK\x03\x04") {
         let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).context("bad zip archive")?;
         let mut out = String::new();
@@ -159,7 +159,6 @@ pub fn parse_archive(bytes: &[u8], stream: &str) -> Result<Vec<NewRecord>> {
             raw,
         });
     }
-    let _ = stream;
     Ok(out)
 }
 
@@ -260,8 +259,8 @@ pub async fn run_archive(
                         .download(endpoints::BILLS_HISTORY_ARCHIVE_POLL.name, &href)
                         .await?;
                     let stream = format!("bills-history-archive/{label}");
-                    let records = parse_archive(&bytes, &stream)
-                        .with_context(|| format!("archive file for {label}"))?;
+                    let records =
+                        parse_archive(&bytes).with_context(|| format!("archive file for {label}"))?;
                     let outcome = store
                         .lock()
                         .expect("store lock")
@@ -378,7 +377,7 @@ mod tests {
 
     #[test]
     fn archive_formats_are_sniffed() {
-        let plain = parse_archive(CSV.as_bytes(), "x").unwrap();
+        let plain = parse_archive(CSV.as_bytes()).unwrap();
         assert_eq!(plain.len(), 2);
         assert_eq!(plain[0].key, "700");
         assert!(plain[0].raw.contains("\"balChg\":\"0.5\""));
@@ -386,7 +385,7 @@ mod tests {
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         gz.write_all(CSV.as_bytes()).unwrap();
         let gz = gz.finish().unwrap();
-        assert_eq!(parse_archive(&gz, "x").unwrap().len(), 2);
+        assert_eq!(parse_archive(&gz).unwrap().len(), 2);
 
         let mut buf = std::io::Cursor::new(Vec::new());
         {
@@ -396,7 +395,7 @@ mod tests {
             zw.write_all(CSV.as_bytes()).unwrap();
             zw.finish().unwrap();
         }
-        let z = parse_archive(buf.get_ref(), "x").unwrap();
+        let z = parse_archive(buf.get_ref()).unwrap();
         assert_eq!(z.len(), 2);
         assert_eq!(z[1].ts_ms, 1_719_999_999_999);
     }

@@ -115,7 +115,7 @@ fn field_i64(v: &Value, f: &str) -> Option<i64> {
     field_str(v, f)?.parse().ok()
 }
 
-/// Turns one raw record into a store row; `None` when it lacks its key fields.
+/// Turns one raw record into a store row; an error when it lacks its key fields.
 pub fn to_record(spec: &StreamSpec, raw: &str, v: &Value) -> Result<NewRecord> {
     let key = match spec.key {
         KeyKind::Field(f) => field_str(v, f),
