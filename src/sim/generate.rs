@@ -1323,45 +1323,69 @@ impl Gen {
         } else {
             self.next_trade_id(SWAP_ID)
         };
+        self.derivative_fill(
+            ts,
+            DerivativeFill {
+                inst_type: "SWAP",
+                inst_id: SWAP_ID,
+                ccy: "USDT",
+                bill_type,
+                sub,
+                side,
+                exec,
+                contracts: n,
+                px,
+                pnl,
+                fee,
+                trade_id,
+                idx,
+                mark,
+            },
+        );
+    }
+
+    /// Books one derivatives fill: its bill in the settlement currency (balChg = pnl + fee)
+    /// and the fill pointing at that bill.
+    fn derivative_fill(&mut self, ts: i64, f: DerivativeFill) {
         let ord_id = self.next_ord_id(ts);
         let bts = self.at(ts + 1);
-        let mut b = self.trading_bill(bts, bill_type, sub, "USDT", pnl + fee);
-        b.sz = Decimal::from(n);
-        b.px = Some(px);
-        b.pnl = Some(pnl);
-        b.fee = Some(fee);
+        let mut b = self.trading_bill(bts, f.bill_type, f.sub, f.ccy, f.pnl + f.fee);
+        b.sz = Decimal::from(f.contracts);
+        b.px = Some(f.px);
+        b.pnl = Some(f.pnl);
+        b.fee = Some(f.fee);
         b.mgn_mode = "cross";
-        b.inst_type = "SWAP";
-        b.inst_id = SWAP_ID;
+        b.inst_type = f.inst_type;
+        b.inst_id = f.inst_id;
         b.ord_id = Some(ord_id);
-        b.exec_type = exec;
-        b.trade_id = Some(trade_id);
+        b.exec_type = f.exec;
+        b.trade_id = Some(f.trade_id);
         b.fill_time = Some(bts - 1);
-        b.fill_idx_px = Some(idx);
-        b.fill_mark_px = Some(mark);
+        b.fill_idx_px = Some(f.idx);
+        b.fill_mark_px = Some(f.mark);
         b.pos_bal = Some(Decimal::ZERO);
         b.pos_bal_chg = Some(Decimal::ZERO);
         let bill_id = b.bill_id;
         self.out.trading_bills.push(b);
         self.out.fills.push(SimFill {
-            inst_type: "SWAP",
-            inst_id: SWAP_ID,
-            trade_id,
+            inst_type: f.inst_type,
+            inst_id: f.inst_id,
+            trade_id: f.trade_id,
             ord_id,
             cl_ord_id: String::new(),
             bill_id,
-            sub_type: sub,
-            fill_px: px,
-            fill_sz: Decimal::from(n),
-            fill_pnl: pnl,
-            side,
+            sub_type: f.sub,
+            fill_px: f.px,
+            fill_sz: Decimal::from(f.contracts),
+            fill_pnl: f.pnl,
+            side: f.side,
             pos_side: "net",
-            exec_type: exec,
-            fee_ccy: "USDT",
-            fee,
+            exec_type: f.exec,
+            fee_ccy: f.ccy,
+            fee: f.fee,
             fee_rate: None,
-            fill_idx_px: Some(idx),
-            fill_mark_px: Some(mark),
+            fill_idx_px: Some(f.idx),
+            fill_mark_px: Some(f.mark),
             ts: bts,
             fill_time: bts - 1,
             trade_quote_ccy: "",
@@ -1436,49 +1460,25 @@ impl Gen {
         let fee = -(Decimal::from(n) * ct * inv * rate).round_dp(8);
         let exec = if maker { "M" } else { "T" };
         let trade_id = self.next_trade_id(FUT_ID);
-        let ord_id = self.next_ord_id(ts);
-        let bts = self.at(ts + 1);
-        let mut b = self.trading_bill(bts, "2", sub, "BTC", pnl + fee);
-        b.sz = Decimal::from(n);
-        b.px = Some(px);
-        b.pnl = Some(pnl);
-        b.fee = Some(fee);
-        b.mgn_mode = "cross";
-        b.inst_type = "FUTURES";
-        b.inst_id = FUT_ID;
-        b.ord_id = Some(ord_id);
-        b.exec_type = exec;
-        b.trade_id = Some(trade_id);
-        b.fill_time = Some(bts - 1);
-        b.fill_idx_px = Some(idx);
-        b.fill_mark_px = Some(px);
-        b.pos_bal = Some(Decimal::ZERO);
-        b.pos_bal_chg = Some(Decimal::ZERO);
-        let bill_id = b.bill_id;
-        self.out.trading_bills.push(b);
-        self.out.fills.push(SimFill {
-            inst_type: "FUTURES",
-            inst_id: FUT_ID,
-            trade_id,
-            ord_id,
-            cl_ord_id: String::new(),
-            bill_id,
-            sub_type: sub,
-            fill_px: px,
-            fill_sz: Decimal::from(n),
-            fill_pnl: pnl,
-            side,
-            pos_side: "net",
-            exec_type: exec,
-            fee_ccy: "BTC",
-            fee,
-            fee_rate: None,
-            fill_idx_px: Some(idx),
-            fill_mark_px: Some(px),
-            ts: bts,
-            fill_time: bts - 1,
-            trade_quote_ccy: "",
-        });
+        self.derivative_fill(
+            ts,
+            DerivativeFill {
+                inst_type: "FUTURES",
+                inst_id: FUT_ID,
+                ccy: "BTC",
+                bill_type: "2",
+                sub,
+                side,
+                exec,
+                contracts: n,
+                px,
+                pnl,
+                fee,
+                trade_id,
+                idx,
+                mark: px,
+            },
+        );
     }
 
     fn delivery(&mut self, ts: i64) {
@@ -1618,4 +1618,23 @@ impl Gen {
         }
         self.finish();
     }
+}
+
+/// One derivatives fill as the generator books it (see `Gen::derivative_fill`).
+struct DerivativeFill {
+    inst_type: &'static str,
+    inst_id: &'static str,
+    /// Settlement currency of the bill and the fee.
+    ccy: &'static str,
+    bill_type: &'static str,
+    sub: &'static str,
+    side: &'static str,
+    exec: &'static str,
+    contracts: i64,
+    px: Decimal,
+    pnl: Decimal,
+    fee: Decimal,
+    trade_id: i64,
+    idx: Decimal,
+    mark: Decimal,
 }
