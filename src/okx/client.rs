@@ -78,6 +78,7 @@ pub struct OkxClient {
     cfg: ClientConfig,
     limiters: HashMap<&'static str, DefaultDirectRateLimiter>,
     clock_offset_ms: AtomicI64,
+    clock_synced: std::sync::atomic::AtomicBool,
     stats: Mutex<BTreeMap<&'static str, EndpointStats>>,
 }
 
@@ -114,6 +115,7 @@ impl OkxClient {
             cfg,
             limiters,
             clock_offset_ms: AtomicI64::new(0),
+            clock_synced: std::sync::atomic::AtomicBool::new(false),
             stats: Mutex::new(BTreeMap::new()),
         })
     }
@@ -125,6 +127,15 @@ impl OkxClient {
     /// Server time as this client believes it (local clock + offset).
     pub fn server_now(&self) -> DateTime<Utc> {
         Utc::now() + chrono::Duration::milliseconds(self.clock_offset_ms.load(Ordering::Relaxed))
+    }
+
+    /// OKX's current time: from the offset already synced, else by syncing now.
+    pub async fn server_time(&self) -> Result<DateTime<Utc>, OkxError> {
+        if self.clock_synced.load(Ordering::Relaxed) {
+            Ok(self.server_now())
+        } else {
+            self.sync_time().await
+        }
     }
 
     /// Reads `public/time` and remembers the offset between OKX's clock and ours.
@@ -139,6 +150,7 @@ impl OkxClient {
         let midpoint = sent + (received - sent) / 2;
         let offset = (server - midpoint).num_milliseconds();
         self.clock_offset_ms.store(offset, Ordering::Relaxed);
+        self.clock_synced.store(true, Ordering::Relaxed);
         tracing::debug!(offset_ms = offset, "synced clock with OKX server time");
         Ok(server)
     }

@@ -280,7 +280,7 @@ pub async fn sync(
 ) -> Result<SyncSummary> {
     let started_at = Utc::now();
     let t0 = Instant::now();
-    let server_time = client.sync_time().await?;
+    let server_time = client.server_time().await?;
     let since = opts.since.unwrap_or_else(archive::archive_start);
 
     let mut errors: Vec<anyhow::Error> = Vec::new();

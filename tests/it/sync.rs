@@ -149,7 +149,7 @@ async fn second_run_fetches_only_what_is_new() {
     assert_code(&r, 0);
     let stats = sim.stats();
     // Exactly one page per stream (fills-history is one endpoint for five instTypes), plus
-    // fixed costs: server time twice (key check, sync), account config, 3 balance snapshots
+    // fixed costs: server time, account config, 3 balance snapshots
     // and 4 instrument lists. No archive request: every quarter is done.
     println!(
         "second run: {} requests for {n_streams} streams",
@@ -168,7 +168,7 @@ async fn second_run_fetches_only_what_is_new() {
             stats.endpoints
         );
     }
-    assert_eq!(stats.total_requests, n_streams + 10, "{:?}", stats.endpoints);
+    assert_eq!(stats.total_requests, n_streams + 9, "{:?}", stats.endpoints);
     assert_eq!(
         store(&data).content_digest().unwrap(),
         before,
@@ -192,7 +192,7 @@ async fn second_run_fetches_only_what_is_new() {
     // The new records fit in the first page of each stream: still one request per stream.
     let stats = sim.stats();
     println!("run with new activity: {} requests", stats.total_requests);
-    assert_eq!(stats.total_requests, n_streams + 10, "{:?}", stats.endpoints);
+    assert_eq!(stats.total_requests, n_streams + 9, "{:?}", stats.endpoints);
 }
 
 /// SIGKILL at random points, then rerun: the store ends identical to an uninterrupted run.
