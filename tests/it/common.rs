@@ -78,11 +78,12 @@ pub async fn run(args: &[&str], env: &[(String, String)], cwd: &Path) -> Run {
 }
 
 /// `sync` into `data` with the demo account's `--since` and a short archive poll.
-pub async fn sync(sim: &SimServer, data: &Path, extra: &[&str]) -> Run {
-    let dir = data.to_str().unwrap();
+/// The `sync` command line every test uses: the demo account's `--since` and a short
+/// archive poll, plus `extra`.
+pub fn sync_args<'a>(data: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec![
         "--data-dir",
-        dir,
+        data.to_str().unwrap(),
         "--no-progress",
         "sync",
         "--since",
@@ -91,12 +92,13 @@ pub async fn sync(sim: &SimServer, data: &Path, extra: &[&str]) -> Run {
         "50",
     ];
     args.extend_from_slice(extra);
-    run(
-        &args,
-        &env_for(sim, &SimKey::demo(), sim.config().rate_scale),
-        data.parent().unwrap(),
-    )
-    .await
+    args
+}
+
+/// `sync` into `data` against `sim`, run to completion.
+pub async fn sync(sim: &SimServer, data: &Path, extra: &[&str]) -> Run {
+    let env = env_for(sim, &SimKey::demo(), sim.config().rate_scale);
+    run(&sync_args(data, extra), &env, data.parent().unwrap()).await
 }
 
 pub fn store(data: &Path) -> Store {

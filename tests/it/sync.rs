@@ -209,27 +209,12 @@ async fn killed_sync_resumes_to_the_same_store() {
         let data = dir.path().join(format!("killed-{round}"));
         let env = env_for(&sim, &okx_export::sim::SimKey::demo(), FAST);
         let mut kills = 0;
-        for attempt in 0..3 {
+        for _ in 0..3 {
             rng ^= rng << 13;
             rng ^= rng >> 7;
             rng ^= rng << 17;
             let delay = Duration::from_millis(150 + rng % 1500);
-            let mut child = command(
-                &[
-                    "--data-dir",
-                    data.to_str().unwrap(),
-                    "--no-progress",
-                    "sync",
-                    "--since",
-                    "2025-07-01",
-                    "--archive-poll-ms",
-                    "50",
-                ],
-                &env,
-                dir.path(),
-            )
-            .spawn()
-            .unwrap();
+            let mut child = command(&sync_args(&data, &[]), &env, dir.path()).spawn().unwrap();
             tokio::select! {
                 status = child.wait() => { status.unwrap(); }
                 _ = tokio::time::sleep(delay) => {
@@ -238,7 +223,6 @@ async fn killed_sync_resumes_to_the_same_store() {
                     kills += 1;
                 }
             }
-            let _ = attempt;
         }
         let r = sync(&sim, &data, &[]).await;
         assert_code(&r, 0);
@@ -289,21 +273,7 @@ async fn concurrent_sync_is_refused_and_status_reports() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let env = env_for(&sim, &okx_export::sim::SimKey::demo(), 2);
-    let mut first = command(
-        &[
-            "--data-dir",
-            data.to_str().unwrap(),
-            "sync",
-            "--since",
-            "2025-07-01",
-            "--archive-poll-ms",
-            "50",
-        ],
-        &env,
-        dir.path(),
-    )
-    .spawn()
-    .unwrap();
+    let mut first = command(&sync_args(&data, &[]), &env, dir.path()).spawn().unwrap();
     tokio::time::sleep(Duration::from_millis(600)).await;
     let second = run(&["--data-dir", data.to_str().unwrap(), "sync"], &env, dir.path()).await;
     assert_code(&second, 1);
