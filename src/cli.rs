@@ -44,17 +44,17 @@ impl Region {
 
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Profile in the config file
-    #[arg(long, global = true, default_value = "default")]
-    pub profile: String,
+    /// Profile in the config file [default: default]; when given, its credentials and host beat OKX_API_* and OKX_BASE_URL
+    #[arg(long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
     /// Config file (default: ./okx-export.toml, else $XDG_CONFIG_HOME/okx-export/config.toml)
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// Host preset: global (www.okx.com), eea (eea.okx.com), us (us.okx.com)
     #[arg(long, global = true, value_enum)]
     pub region: Option<Region>,
-    /// Overrides the region host; plain http only for loopback hosts
-    #[arg(long, global = true, env = "OKX_BASE_URL", value_name = "URL")]
+    /// Overrides the region host (also OKX_BASE_URL); plain http only for loopback hosts
+    #[arg(long, global = true, value_name = "URL")]
     pub base_url: Option<String>,
     /// Send `x-simulated-trading: 1` (OKX demo-trading keys)
     #[arg(long, global = true)]
@@ -71,6 +71,9 @@ pub struct GlobalArgs {
     /// No progress bars
     #[arg(long, global = true)]
     pub no_progress: bool,
+    /// Give up on a request after this many seconds without a usable answer (all retries together)
+    #[arg(long, global = true, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub give_up_after: u64,
     /// Proceed with a key that can trade or withdraw (not recommended)
     #[arg(long, global = true)]
     pub allow_trading_key: bool,
@@ -108,6 +111,12 @@ pub struct SyncArgs {
     /// How long to wait for OKX to generate archive files before leaving them for the next run (seconds)
     #[arg(long, default_value_t = 600, value_name = "SECS")]
     pub archive_wait: u64,
+    /// Largest archive file to download, in MiB
+    #[arg(long, default_value_t = 512, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
+    pub archive_max_download: u64,
+    /// Largest size an archive file may expand to, in MiB
+    #[arg(long, default_value_t = 4096, value_name = "MIB", value_parser = clap::value_parser!(u64).range(1..))]
+    pub archive_max_expanded: u64,
     /// First wait between archive polls, in milliseconds (doubles up to 60 s)
     #[arg(long, default_value_t = 2000, value_name = "MS", hide = true)]
     pub archive_poll_ms: u64,

@@ -14,6 +14,21 @@ pub enum Exit {
     Credentials = 3,
     /// Unclassified records or failed reconciliation.
     Data = 4,
+    /// Stopped by Ctrl-C (128 + SIGINT).
+    Interrupted = 130,
+    /// Stopped by SIGTERM (128 + SIGTERM).
+    Terminated = 143,
+}
+
+impl Exit {
+    /// The exit for a stopping signal.
+    pub fn for_signal(signal: i32) -> Exit {
+        if signal == libc::SIGTERM {
+            Exit::Terminated
+        } else {
+            Exit::Interrupted
+        }
+    }
 }
 
 /// A configuration or usage problem (exit 2). The message names the thing and the fix.

@@ -10,6 +10,7 @@ pub mod cli;
 pub mod commands;
 pub mod error;
 pub mod export;
+pub mod interrupt;
 pub mod logging;
 pub mod model;
 pub mod normalize;

@@ -14,6 +14,12 @@ fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { Exit::Usage as u8 } else { 0 });
         }
     };
+    // Every file and directory okx-export creates is private (0600 / 0700): the store,
+    // its -wal/-shm, the lock, summaries and reports hold addresses, balances and tx ids.
+    // SAFETY: umask(2) only sets this process's file-mode mask; it cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
     okx_export::logging::init(cli.global.verbose, cli.global.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -22,7 +28,11 @@ fn main() -> ExitCode {
             return ExitCode::from(Exit::Runtime as u8);
         }
     };
-    match runtime.block_on(okx_export::commands::run(cli)) {
+    let outcome = runtime.block_on(okx_export::commands::run(cli));
+    // After an interrupt, tasks still running are dropped at their next await; blocking
+    // work gets a moment to finish its transaction (a killed one rolls back anyway).
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match outcome {
         Ok(exit) => ExitCode::from(exit as u8),
         Err(err) => {
             if err.chain().any(|c| {

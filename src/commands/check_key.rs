@@ -105,7 +105,14 @@ pub async fn verify(client: &OkxClient, settings: &Settings, print: bool) -> Res
 pub async fn run(settings: &Settings) -> Result<Exit> {
     let creds = settings.credentials()?;
     let client = super::client(settings, Some(creds))?;
-    verify(&client, settings, true).await?;
-    say(settings, "ok: the key is read-only");
+    let cfg = verify(&client, settings, true).await?;
+    if cfg.is_read_only() {
+        say(settings, "ok: the key is read-only");
+    } else {
+        say(
+            settings,
+            "the key is NOT read-only; accepted only because of --allow-trading-key",
+        );
+    }
     Ok(Exit::Success)
 }

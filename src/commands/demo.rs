@@ -40,6 +40,7 @@ pub async fn run(g: &GlobalArgs, args: &DemoArgs) -> Result<Exit> {
     let key = SimKey::demo();
     let settings = Settings {
         profile: "demo".into(),
+        explicit_profile: false,
         config_path: None,
         profile_config: ProfileConfig::default(),
         base_url: sim.base_url(),
@@ -51,6 +52,7 @@ pub async fn run(g: &GlobalArgs, args: &DemoArgs) -> Result<Exit> {
         allow_trading_key: false,
         rate_scale: 1,
         backoff_ms: None,
+        give_up_after: std::time::Duration::from_secs(g.give_up_after),
     };
     say(
         &settings,

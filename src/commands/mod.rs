@@ -21,6 +21,11 @@ pub fn client(settings: &Settings, credentials: Option<Credentials>) -> Result<A
     let mut cfg = ClientConfig::new(settings.base_url.clone(), credentials);
     cfg.demo_trading = settings.demo_trading;
     cfg.rate_scale = settings.rate_scale;
+    cfg.give_up_after = settings.give_up_after;
+    cfg.timeout = cfg.timeout.min(settings.give_up_after);
+    if settings.progress {
+        cfg.on_retry = Some(progress::retry_hook());
+    }
     if let Some(ms) = settings.backoff_ms {
         cfg.backoff_base = Duration::from_millis(ms);
         cfg.backoff_cap = Duration::from_millis(ms.saturating_mul(20).max(1));
@@ -46,8 +51,40 @@ pub fn warn(line: impl AsRef<str>) {
     eprintln!("warning: {}", line.as_ref());
 }
 
-/// Dispatches a parsed command line.
+/// Dispatches a parsed command line; the first Ctrl-C or SIGTERM stops the command (see
+/// [`crate::interrupt`]) and exits 130 or 143.
 pub async fn run(cli: Cli) -> Result<Exit> {
+    if let Err(e) = crate::interrupt::install() {
+        warn(format!(
+            "cannot install signal handlers ({e}); Ctrl-C stops at once"
+        ));
+    }
+    let resumable = matches!(
+        cli.command,
+        Command::Sync(_) | Command::Export(_) | Command::Demo(_)
+    );
+    let outcome = tokio::select! {
+        r = dispatch(cli) => r,
+        signal = crate::interrupt::wait() => Ok(Exit::for_signal(signal)),
+    };
+    // Blocking work that noticed the signal fails with `Interrupted`: same exit.
+    let outcome = match (outcome, crate::interrupt::requested()) {
+        (Err(e), Some(signal)) if e.chain().any(|c| c.is::<crate::interrupt::Interrupted>()) => {
+            Ok(Exit::for_signal(signal))
+        }
+        (o, _) => o,
+    };
+    if let Ok(Exit::Interrupted | Exit::Terminated) = outcome {
+        if resumable {
+            eprintln!("interrupted; run sync again to resume");
+        } else {
+            eprintln!("interrupted");
+        }
+    }
+    outcome
+}
+
+async fn dispatch(cli: Cli) -> Result<Exit> {
     if let Command::Simulate(args) = &cli.command {
         return demo::simulate(args).await;
     }

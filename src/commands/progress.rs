@@ -57,3 +57,18 @@ impl Progress for Bars {
         });
     }
 }
+
+/// Prints `retrying <endpoint> (attempt n, next in s)` above the bars.
+pub fn retry_hook() -> crate::okx::client::RetryHook {
+    crate::okx::client::RetryHook(Arc::new(|e: &crate::okx::client::RetryEvent| {
+        if std::io::stderr().is_terminal() {
+            eprintln!(
+                "retrying {} (attempt {}, next in {:.1}s): {}",
+                e.endpoint,
+                e.attempt,
+                e.next_in.as_secs_f64(),
+                e.reason
+            );
+        }
+    }))
+}

@@ -32,6 +32,10 @@ pub fn options(args: &SyncArgs) -> Result<SyncOptions> {
         archive: !args.no_archive,
         archive_max_wait: Duration::from_secs(args.archive_wait),
         archive_first_poll: Duration::from_millis(args.archive_poll_ms),
+        archive_limits: crate::sync::archive_file::ArchiveLimits {
+            max_download: args.archive_max_download << 20,
+            max_expanded: args.archive_max_expanded << 20,
+        },
     })
 }
 

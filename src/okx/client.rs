@@ -5,9 +5,15 @@
 //! [`super::endpoints`] with a safety margin, so requests to different endpoints run
 //! concurrently and none trips OKX's limits. The clock offset to OKX's server time is read
 //! at start and re-read once when OKX answers 50102.
+//!
+//! What a hostile or broken host cannot do (issue 7): make us follow a redirect (a 3xx is
+//! an error, so the `OK-ACCESS-*` headers never reach another host), send an answer larger
+//! than [`ClientConfig::max_response_bytes`], or keep a request hanging for longer than
+//! [`ClientConfig::give_up_after`] in all attempts together.
 
 use super::endpoints::{self, Endpoint, Method};
 use super::error::{CodeClass, OkxError, classify_code};
+use super::host;
 use super::sign;
 use super::wire::{self, Envelope, ServerTime};
 use crate::secret::Credentials;
@@ -31,6 +37,34 @@ pub fn region_url(region: &str) -> Option<&'static str> {
     }
 }
 
+/// Called before each retry sleep (the CLI shows `retrying <endpoint> (attempt n, next in s)`).
+#[derive(Clone)]
+pub struct RetryHook(pub Arc<dyn Fn(&RetryEvent) + Send + Sync>);
+
+impl std::fmt::Debug for RetryHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RetryHook")
+    }
+}
+
+/// One retry about to happen.
+#[derive(Debug, Clone)]
+pub struct RetryEvent {
+    pub endpoint: &'static str,
+    /// The attempt that comes next (2 = first retry).
+    pub attempt: u32,
+    pub next_in: Duration,
+    pub reason: String,
+}
+
+/// The stats and error name of archive-file downloads.
+pub const ARCHIVE_DOWNLOAD: &str = "archive-download";
+
+/// Largest JSON answer accepted by default; OKX's largest pages are well under 1 MiB.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 << 20;
+/// Default time a request may go without a usable answer, all attempts together.
+pub const DEFAULT_GIVE_UP_AFTER: Duration = Duration::from_secs(60);
+
 /// How the client behaves; tests and benchmarks change the pacing and retry knobs.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
@@ -41,10 +75,18 @@ pub struct ClientConfig {
     pub rate_scale: u32,
     /// Spacing between requests = documented interval × this (>= 1.0).
     pub safety_margin: f64,
+    /// Longest single attempt (also capped by what remains of `give_up_after`).
     pub timeout: Duration,
     pub max_retries: u32,
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
+    /// A request that has had no usable answer for this long (all attempts, their
+    /// timeouts and backoff together) fails, naming the host and what was tried. For a
+    /// download it is the longest time without receiving a byte.
+    pub give_up_after: Duration,
+    /// A JSON answer larger than this is refused (not retried).
+    pub max_response_bytes: usize,
+    pub on_retry: Option<RetryHook>,
 }
 
 impl ClientConfig {
@@ -59,6 +101,9 @@ impl ClientConfig {
             max_retries: 8,
             backoff_base: Duration::from_millis(200),
             backoff_cap: Duration::from_secs(10),
+            give_up_after: DEFAULT_GIVE_UP_AFTER,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            on_retry: None,
         }
     }
 }
@@ -75,6 +120,9 @@ pub struct EndpointStats {
 /// A signed, paced, retrying OKX client. Cheap to share behind an `Arc`.
 pub struct OkxClient {
     http: reqwest::Client,
+    /// For archive links only: redirects allowed, but only to https.
+    download_http: reqwest::Client,
+    host: String,
     cfg: ClientConfig,
     limiters: HashMap<&'static str, DefaultDirectRateLimiter>,
     clock_offset_ms: AtomicI64,
@@ -88,17 +136,67 @@ enum Attempt<T> {
     ClockSkew,
 }
 
+/// What the failed attempts of one request were, for the final error.
+#[derive(Default)]
+struct Tries {
+    started: Option<Instant>,
+    reasons: BTreeMap<String, u32>,
+    count: u32,
+}
+
+impl Tries {
+    fn start(&mut self) {
+        self.started.get_or_insert_with(Instant::now);
+    }
+    fn elapsed(&self) -> Duration {
+        self.started.map(|t| t.elapsed()).unwrap_or_default()
+    }
+    fn failed(&mut self, reason: &str) {
+        self.count += 1;
+        *self.reasons.entry(reason.to_string()).or_default() += 1;
+    }
+    fn summary(&self) -> String {
+        self.reasons
+            .iter()
+            .map(|(r, n)| format!("{n}× {r}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 impl OkxClient {
     pub fn new(cfg: ClientConfig) -> Result<OkxClient, OkxError> {
+        let build_err = |e: reqwest::Error| OkxError::Request {
+            endpoint: "client",
+            detail: e.to_string(),
+        };
+        let connect_timeout = Duration::from_secs(10).min(cfg.give_up_after);
+        // No redirect on the API: a 3xx would re-send the signed headers to wherever it
+        // points (issue 7). It becomes an error naming the target.
         let http = reqwest::Client::builder()
-            .timeout(cfg.timeout)
-            .connect_timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(connect_timeout)
             .user_agent(concat!("okx-export/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| OkxError::Request {
-                endpoint: "client",
-                detail: e.to_string(),
-            })?;
+            .map_err(build_err)?;
+        let download_http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                if attempt.previous().len() >= 5 {
+                    attempt.error("more than 5 redirects")
+                } else if attempt.url().scheme() == "https" {
+                    attempt.follow()
+                } else {
+                    let to = host::host_of(attempt.url());
+                    attempt.error(format!("refusing a redirect to non-https `{to}`"))
+                }
+            }))
+            .connect_timeout(connect_timeout)
+            .user_agent(concat!("okx-export/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(build_err)?;
+        let host = url::Url::parse(&cfg.base_url)
+            .map(|u| host::host_of(&u))
+            .unwrap_or_else(|_| cfg.base_url.clone());
         let margin = cfg.safety_margin.max(1.0);
         let limiters = endpoints::ALL
             .iter()
@@ -112,6 +210,8 @@ impl OkxClient {
             .collect();
         Ok(OkxClient {
             http,
+            download_http,
+            host,
             cfg,
             limiters,
             clock_offset_ms: AtomicI64::new(0),
@@ -204,11 +304,10 @@ impl OkxClient {
             path.push_str(&ser.finish());
         }
         let body_text = body.map(|b| b.to_string()).unwrap_or_default();
-        let started = Instant::now();
-        let mut retries = 0u32;
+        let mut tries = Tries::default();
         let mut resynced = false;
         loop {
-            match self.attempt(ep, &path, &body_text).await? {
+            match self.attempt(ep, &path, &body_text, &mut tries).await? {
                 Attempt::Done(v) => return Ok(v),
                 Attempt::ClockSkew if !resynced && ep.name != endpoints::PUBLIC_TIME.name => {
                     resynced = true;
@@ -217,22 +316,49 @@ impl OkxClient {
                 }
                 Attempt::ClockSkew => return Err(OkxError::Clock { endpoint: ep.name }),
                 Attempt::Retry(reason) => {
-                    if retries >= self.cfg.max_retries {
-                        return Err(OkxError::GaveUp {
-                            endpoint: ep.name,
-                            retries,
-                            elapsed: started.elapsed(),
-                            last: reason,
-                        });
+                    tries.failed(&reason);
+                    let delay = self.backoff(tries.count);
+                    if tries.count > self.cfg.max_retries || tries.elapsed() + delay >= self.cfg.give_up_after
+                    {
+                        return Err(self.gave_up(ep.name, &tries, reason));
                     }
-                    retries += 1;
                     self.bump(ep.name, |s| s.retries += 1);
-                    let delay = self.backoff(retries);
-                    tracing::debug!(endpoint = ep.name, retry = retries, ?delay, %reason, "transient failure, retrying");
+                    self.on_retry(ep.name, tries.count + 1, delay, &reason);
                     tokio::time::sleep(delay).await;
                 }
             }
         }
+    }
+
+    fn gave_up(&self, endpoint: &'static str, tries: &Tries, last: String) -> OkxError {
+        OkxError::GaveUp {
+            endpoint,
+            host: self.host.clone(),
+            attempts: tries.count,
+            elapsed: tries.elapsed(),
+            tried: tries.summary(),
+            last,
+        }
+    }
+
+    fn on_retry(&self, endpoint: &'static str, attempt: u32, next_in: Duration, reason: &str) {
+        tracing::debug!(endpoint, attempt, ?next_in, %reason, "transient failure, retrying");
+        if let Some(hook) = &self.cfg.on_retry {
+            (hook.0)(&RetryEvent {
+                endpoint,
+                attempt,
+                next_in,
+                reason: reason.to_string(),
+            });
+        }
+    }
+
+    /// Time left for the next attempt of a request that started failing `tries` ago.
+    fn attempt_budget(&self, tries: &Tries) -> Duration {
+        self.cfg
+            .timeout
+            .min(self.cfg.give_up_after.saturating_sub(tries.elapsed()))
+            .max(Duration::from_millis(1))
     }
 
     /// Capped exponential backoff with full jitter.
@@ -251,6 +377,7 @@ impl OkxClient {
         ep: Endpoint,
         path: &str,
         body: &str,
+        tries: &mut Tries,
     ) -> Result<Attempt<Vec<Box<RawValue>>>, OkxError> {
         let limiter = &self.limiters[ep.name];
         let waited = Instant::now();
@@ -284,21 +411,53 @@ impl OkxClient {
                 .header("OK-ACCESS-PASSPHRASE", creds.passphrase.expose());
         }
         let t0 = Instant::now();
-        let resp = match req.send().await {
-            Ok(r) => r,
-            Err(e) if e.is_builder() => {
+        tries.start();
+        let budget = self.attempt_budget(tries);
+        let exchange = async {
+            let resp = req.send().await?;
+            let status = resp.status();
+            let location = resp
+                .headers()
+                .get(reqwest::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            if status.is_redirection() {
+                return Ok((status, location, Vec::new()));
+            }
+            let bytes = read_capped(resp, self.cfg.max_response_bytes).await?;
+            Ok((status, location, bytes))
+        };
+        let (status, location, bytes) = match tokio::time::timeout(budget, exchange).await {
+            Err(_) => return Ok(Attempt::Retry(format!("no answer within {budget:.0?}"))),
+            Ok(Err(BodyError::TooLarge)) => {
+                return Err(OkxError::TooLarge {
+                    endpoint: ep.name,
+                    host: self.host.clone(),
+                    limit: self.cfg.max_response_bytes as u64,
+                });
+            }
+            Ok(Err(BodyError::Http(e))) if e.is_builder() => {
                 return Err(OkxError::Request {
                     endpoint: ep.name,
                     detail: format!("`{}`: {e}", self.cfg.base_url),
                 });
             }
-            Err(e) => return Ok(Attempt::Retry(transport_reason(&e))),
+            Ok(Err(BodyError::Http(e))) => return Ok(Attempt::Retry(transport_reason(&e))),
+            Ok(Ok(answer)) => answer,
         };
-        let status = resp.status();
-        let bytes = match resp.bytes().await {
-            Ok(b) => b,
-            Err(e) => return Ok(Attempt::Retry(transport_reason(&e))),
-        };
+        if status.is_redirection() {
+            let target = location
+                .as_deref()
+                .and_then(|l| url::Url::parse(&self.cfg.base_url).ok()?.join(l).ok())
+                .map(|u| host::host_of(&u))
+                .unwrap_or_else(|| "(no Location)".into());
+            return Err(OkxError::Redirect {
+                endpoint: ep.name,
+                host: self.host.clone(),
+                status: status.as_u16(),
+                target,
+            });
+        }
         tracing::debug!(
             "{} {} -> {} ({} bytes, {:?})",
             ep.method.as_str(),
@@ -357,50 +516,159 @@ impl OkxClient {
         }
     }
 
-    /// Downloads a file (the archive link OKX hands out; it is pre-signed, so no headers).
-    pub async fn download(&self, endpoint: &'static str, url: &str) -> Result<Vec<u8>, OkxError> {
-        let started = Instant::now();
-        let mut retries = 0;
+    /// Streams a file (an archive link OKX hands out) into `dest`, at most `max_bytes`.
+    ///
+    /// The link is pre-signed: it gets no OKX header, must be https (http only to a
+    /// loopback host), and may redirect only to https. A stall of `give_up_after` without
+    /// a byte fails, and so does a file larger than `max_bytes` (not retried). Returns the
+    /// number of bytes written; on a retry `dest` is rewritten from the start.
+    pub async fn download_to(
+        &self,
+        endpoint: &'static str,
+        link: &str,
+        dest: &mut std::fs::File,
+        max_bytes: u64,
+    ) -> Result<u64, OkxError> {
+        use std::io::{Seek, Write};
+        let url = host::check_download_link(link).map_err(|e| OkxError::Request {
+            endpoint,
+            detail: e.0,
+        })?;
+        let link_host = host::host_of(&url);
+        let stall = self.cfg.give_up_after;
+        let mut tries = Tries::default();
         loop {
-            let result = async {
-                let resp = self.http.get(url).send().await?;
+            tries.start();
+            let io = |e: std::io::Error| OkxError::Request {
+                endpoint,
+                detail: format!("cannot write the downloaded archive to a temporary file: {e}"),
+            };
+            dest.set_len(0).map_err(io)?;
+            dest.rewind().map_err(io)?;
+            let result: Result<Result<u64, String>, OkxError> = async {
+                let resp = match tokio::time::timeout(stall, self.download_http.get(url.clone()).send()).await {
+                    Err(_) => return Ok(Err(format!("no answer within {stall:.0?}"))),
+                    Ok(Err(e)) if e.is_redirect() => {
+                        return Err(OkxError::Request {
+                            endpoint,
+                            detail: format!("archive link to `{link_host}`: {}", error_chain(&e)),
+                        });
+                    }
+                    Ok(Err(e)) => return Ok(Err(transport_reason(&e))),
+                    Ok(Ok(r)) => r,
+                };
                 let status = resp.status();
-                let bytes = resp.bytes().await?;
-                Ok::<_, reqwest::Error>((status, bytes))
-            }
-            .await;
-            let reason = match result {
-                Ok((status, bytes)) if status.is_success() => return Ok(bytes.to_vec()),
-                Ok((status, _)) if status.is_client_error() && status.as_u16() != 429 => {
+                if status.is_client_error() && status.as_u16() != 429 {
                     return Err(OkxError::Api {
                         endpoint,
                         code: format!("HTTP {}", status.as_u16()),
                         msg: "archive download refused (the link may have expired; it is re-requested on the next run)".into(),
                     });
                 }
-                Ok((status, _)) => format!("HTTP {}", status.as_u16()),
-                Err(e) => transport_reason(&e),
-            };
-            if retries >= self.cfg.max_retries {
-                return Err(OkxError::GaveUp {
+                if !status.is_success() {
+                    return Ok(Err(format!("HTTP {}", status.as_u16())));
+                }
+                let too_large = || OkxError::TooLarge {
                     endpoint,
-                    retries,
-                    elapsed: started.elapsed(),
-                    last: reason,
-                });
+                    host: link_host.clone(),
+                    limit: max_bytes,
+                };
+                if resp.content_length().is_some_and(|n| n > max_bytes) {
+                    return Err(too_large());
+                }
+                let mut resp = resp;
+                let mut written = 0u64;
+                loop {
+                    let chunk = match tokio::time::timeout(stall, resp.chunk()).await {
+                        Err(_) => return Ok(Err(format!("download stalled for {stall:.0?}"))),
+                        Ok(Err(e)) => return Ok(Err(transport_reason(&e))),
+                        Ok(Ok(None)) => return Ok(Ok(written)),
+                        Ok(Ok(Some(c))) => c,
+                    };
+                    written += chunk.len() as u64;
+                    if written > max_bytes {
+                        return Err(too_large());
+                    }
+                    dest.write_all(&chunk).map_err(io)?;
+                }
             }
-            retries += 1;
+            .await;
+            let reason = match result? {
+                Ok(n) => {
+                    dest.flush().map_err(io)?;
+                    return Ok(n);
+                }
+                Err(reason) => reason,
+            };
+            tries.failed(&reason);
+            let delay = self.backoff(tries.count);
+            if tries.count > self.cfg.max_retries || tries.elapsed() + delay >= stall {
+                let mut err = self.gave_up(endpoint, &tries, reason);
+                if let OkxError::GaveUp { host, .. } = &mut err {
+                    host.clone_from(&link_host);
+                }
+                return Err(err);
+            }
             self.bump(endpoint, |s| s.retries += 1);
-            tokio::time::sleep(self.backoff(retries)).await;
+            self.on_retry(endpoint, tries.count + 1, delay, &reason);
+            tokio::time::sleep(delay).await;
         }
     }
 }
 
+enum BodyError {
+    TooLarge,
+    Http(reqwest::Error),
+}
+
+impl From<reqwest::Error> for BodyError {
+    fn from(e: reqwest::Error) -> Self {
+        BodyError::Http(e)
+    }
+}
+
+/// Reads a whole answer, refusing one larger than `max` before it is all in memory.
+async fn read_capped(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, BodyError> {
+    if resp.content_length().is_some_and(|n| n > max as u64) {
+        return Err(BodyError::TooLarge);
+    }
+    let mut out = Vec::with_capacity(resp.content_length().unwrap_or(0) as usize);
+    while let Some(chunk) = resp.chunk().await? {
+        if out.len() + chunk.len() > max {
+            return Err(BodyError::TooLarge);
+        }
+        out.extend_from_slice(&chunk);
+    }
+    Ok(out)
+}
+
+/// An error and its sources on one line ("a: b: c").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let text = c.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        cur = c.source();
+    }
+    out
+}
+
 fn transport_reason(e: &reqwest::Error) -> String {
+    let io_kind = std::iter::successors(std::error::Error::source(e), |c| c.source())
+        .find_map(|c| c.downcast_ref::<std::io::Error>())
+        .map(std::io::Error::kind);
     if e.is_timeout() {
         "timeout".into()
     } else if e.is_connect() {
-        "connection failed".into()
+        match io_kind {
+            Some(std::io::ErrorKind::ConnectionRefused) => "connection refused".into(),
+            Some(std::io::ErrorKind::TimedOut) => "connect timeout".into(),
+            _ => "connection failed".into(),
+        }
     } else if e.is_body() || e.is_decode() {
         "connection dropped while reading the answer".into()
     } else {

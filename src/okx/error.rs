@@ -25,13 +25,39 @@ pub enum OkxError {
         code: String,
         msg: String,
     },
-    /// Transient failures kept happening.
-    #[error("OKX `{endpoint}` failed after {retries} retries in {elapsed:.1?}: {last}")]
+    /// Transient failures kept happening, or the host gave no usable answer for
+    /// `give_up_after`.
+    #[error(
+        "no usable answer from `{host}` for OKX `{endpoint}` after {attempts} attempts in {elapsed:.1?} ({tried}); last: {last}\nhint: check the network and that `{host}` is your account's OKX host (`--region global|eea|us` or `--base-url`); `--give-up-after SECS` waits longer"
+    )]
     GaveUp {
         endpoint: &'static str,
-        retries: u32,
+        host: String,
+        attempts: u32,
         elapsed: Duration,
+        tried: String,
         last: String,
+    },
+    /// The host answered with a redirect; it is never followed (the signed headers would
+    /// go along to the target).
+    #[error(
+        "`{host}` answered OKX `{endpoint}` with HTTP {status}, a redirect to `{target}`; okx-export follows no redirect, so the credentials stay with `{host}`\nhint: the base URL is not an OKX API host: use `--region global|eea|us`, or a `--base-url` that answers directly"
+    )]
+    Redirect {
+        endpoint: &'static str,
+        host: String,
+        status: u16,
+        target: String,
+    },
+    /// An answer or file larger than its cap.
+    #[error(
+        "the answer of `{host}` to `{endpoint}` is larger than {} MiB; refusing it{}", limit >> 20,
+        if *endpoint == crate::okx::client::ARCHIVE_DOWNLOAD { " (raise `--archive-max-download` if a real archive file is this large)" } else { " (OKX's pages are far smaller: is the base URL right?)" }
+    )]
+    TooLarge {
+        endpoint: &'static str,
+        host: String,
+        limit: u64,
     },
     /// The answer did not have the shape we expect.
     #[error("could not decode the answer of OKX `{endpoint}` {detail}")]

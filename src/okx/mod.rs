@@ -3,6 +3,7 @@
 pub mod client;
 pub mod endpoints;
 pub mod error;
+pub mod host;
 pub mod sign;
 pub mod wire;
 

@@ -167,6 +167,8 @@ pub struct SimConfig {
     /// Archive applications accepted in total, like the 12-per-day limit of the 2025 docs;
     /// further ones get HTTP 429 / 50011. `None`: only the per-10-s limit applies.
     pub archive_apply_limit: Option<u32>,
+    /// Served instead of the generated archive file (hostile-file tests: a zip bomb).
+    pub archive_file_override: Option<std::sync::Arc<Vec<u8>>>,
 }
 
 impl Default for SimConfig {
@@ -183,6 +185,7 @@ impl Default for SimConfig {
             archive_format: ArchiveFormat::Zip,
             time_lie: None,
             archive_apply_limit: None,
+            archive_file_override: None,
         }
     }
 }

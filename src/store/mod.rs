@@ -213,6 +213,8 @@ impl RecordSource for MemorySource {
     }
 }
 
+mod private;
+
 use anyhow::{Context, Result, bail};
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -338,6 +340,16 @@ fn ms(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
+/// A store SQLite cannot read: name the file and what to do.
+fn broken_store(path: &Path, e: rusqlite::Error) -> anyhow::Error {
+    anyhow::anyhow!(
+        "cannot open the store `{}`: {e}; if it is damaged, move it away (e.g. `mv {} {}.broken`) and run `sync` again to fetch the history anew",
+        path.display(),
+        path.display(),
+        path.display()
+    )
+}
+
 fn from_ms(v: i64) -> Option<DateTime<Utc>> {
     DateTime::from_timestamp_millis(v)
 }
@@ -349,13 +361,18 @@ impl Store {
     /// Opens (creating if needed) the store in `dir`, migrating or refusing older/newer
     /// schemas.
     pub fn open(dir: &Path) -> Result<Store> {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create data directory `{}`", dir.display()))?;
+        private::create_dir(dir)?;
         let path = dir.join(Self::FILE);
-        let conn =
-            Connection::open(&path).with_context(|| format!("cannot open store `{}`", path.display()))?;
+        // SQLite gives -wal and -shm the database file's mode, so a 0600 store keeps them
+        // private too; files left readable by an older version are tightened.
+        private::create_file(&path)?;
+        for suffix in ["-wal", "-shm"] {
+            private::tighten(&dir.join(format!("{}{suffix}", Self::FILE)))?;
+        }
+        let conn = Connection::open(&path).map_err(|e| broken_store(&path, e))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(|e| broken_store(&path, e))?;
         // WAL + NORMAL: a commit survives a killed process (the WAL is written before the
         // commit returns); only an OS crash or power loss can drop the last commits, and then
         // the page and its cursor go together, so the next run re-fetches: no gap either way.
@@ -372,15 +389,11 @@ impl Store {
 
     /// Takes the data directory's lock, or fails at once if another process holds it.
     pub fn lock(dir: &Path) -> Result<StoreLock> {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create data directory `{}`", dir.display()))?;
+        private::create_dir(dir)?;
         let path = dir.join("okx-export.lock");
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .with_context(|| format!("cannot open lock file `{}`", path.display()))?;
+        let file =
+            private::open_rw(&path).with_context(|| format!("cannot open lock file `{}`", path.display()))?;
+        private::tighten(&path)?;
         match file.try_lock() {
             Ok(()) => Ok(StoreLock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => bail!(
@@ -673,12 +686,18 @@ impl Store {
         let outcome = self.insert_page(stream, 0, records, None)?;
         // insert_page committed the rows; the quarter mark below is idempotent, so a crash
         // between the two only causes a harmless re-download next run.
+        self.mark_quarter_done(quarter, records.len() as u64)?;
+        Ok(outcome)
+    }
+
+    /// Marks a quarter done once all of its `rows` are stored.
+    pub fn mark_quarter_done(&mut self, quarter: &str, rows: u64) -> Result<()> {
         self.conn.execute(
             "INSERT INTO archive_quarters (quarter, state, done_at, rows) VALUES (?1, 'done', ?2, ?3)
              ON CONFLICT(quarter) DO UPDATE SET state = 'done', done_at = excluded.done_at, rows = excluded.rows, detail = NULL",
-            params![quarter, ms(Utc::now()), records.len() as i64],
+            params![quarter, ms(Utc::now()), rows as i64],
         )?;
-        Ok(outcome)
+        Ok(())
     }
 
     /// Saves a balance snapshot taken at `taken_at`.

@@ -7,15 +7,15 @@
 //! (the API copy of a bill wins when both exist; the key `billId` de-duplicates). Quarter
 //! states are kept in the store, so a later run only does what is missing.
 
+use super::archive_file::{ArchiveLimits, read_archive};
 use super::stream::{Progress, StreamReport};
 use crate::okx::endpoints;
 use crate::okx::wire::ArchivePoll;
 use crate::okx::{OkxClient, OkxError};
-use crate::store::{NewRecord, RecordKind, Store};
-use anyhow::{Context, Result, bail};
+use crate::store::Store;
+use anyhow::{Context, Result};
 use chrono::{DateTime, Datelike, Duration as ChronoDuration, TimeZone, Utc};
 use serde::Serialize;
-use std::io::Read;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -96,70 +96,60 @@ pub struct ArchiveOptions {
     pub max_wait: Duration,
     pub first_poll: Duration,
     pub max_poll: Duration,
+    pub limits: ArchiveLimits,
 }
 
-/// Decompresses an archive file by its magic bytes and parses its CSV into bill records.
-pub fn parse_archive(bytes: &[u8]) -> Result<Vec<NewRecord>> {
-    let text = if bytes.starts_with(b"PK\x03\x04") {
-        let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).context("bad zip archive")?;
-        let mut out = String::new();
-        let mut found = false;
-        for i in 0..zip.len() {
-            let mut f = zip.by_index(i)?;
-            if f.is_file() && f.name().to_ascii_lowercase().ends_with(".csv") {
-                f.read_to_string(&mut out)
-                    .context("bad CSV entry in zip archive")?;
-                found = true;
-                break;
-            }
-        }
-        if !found {
-            bail!("the zip archive holds no .csv file");
-        }
-        out
-    } else if bytes.starts_with(&[0x1f, 0x8b]) {
-        let mut out = String::new();
-        flate2::read::MultiGzDecoder::new(bytes)
-            .read_to_string(&mut out)
-            .context("bad gzip archive")?;
-        out
-    } else {
-        String::from_utf8(bytes.to_vec()).context("the archive is neither zip, gzip nor UTF-8 CSV")?
+/// Downloads one quarter's file into a private temporary file in the data directory,
+/// then streams it into the store in batches and marks the quarter done. Returns (rows,
+/// new records). A crash part-way leaves the quarter not done: the next run downloads it
+/// again and the stored rows de-duplicate by `billId`.
+async fn fetch_file(
+    client: &OkxClient,
+    store: &Arc<Mutex<Store>>,
+    label: &str,
+    href: &str,
+    limits: ArchiveLimits,
+) -> Result<(u64, u64)> {
+    let dir = {
+        let s = store.lock().expect("store lock");
+        s.path()
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default()
     };
-    let text = text.trim_start_matches('\u{feff}');
-    let mut rdr = csv::ReaderBuilder::new()
-        .flexible(true)
-        .from_reader(text.as_bytes());
-    let headers = rdr.headers()?.clone();
-    let mut out = Vec::new();
-    for (i, row) in rdr.records().enumerate() {
-        let row = row.with_context(|| format!("bad CSV row {} in archive", i + 2))?;
-        let mut obj = serde_json::Map::new();
-        for (h, v) in headers.iter().zip(row.iter()) {
-            obj.insert(h.trim().to_string(), serde_json::Value::String(v.to_string()));
-        }
-        let bill_id = obj
-            .get("billId")
-            .and_then(|v| v.as_str())
-            .filter(|s| !s.is_empty())
-            .with_context(|| format!("archive row {} has no billId", i + 2))?
-            .to_string();
-        let ts = obj
-            .get("ts")
-            .and_then(|v| v.as_str())
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let raw = serde_json::Value::Object(obj).to_string();
-        out.push(NewRecord {
-            kind: RecordKind::Bill,
-            num: bill_id.parse().ok(),
-            key: bill_id,
-            ts_ms: ts,
-            link: None,
-            raw,
-        });
-    }
-    Ok(out)
+    let mut file = tempfile::tempfile_in(&dir)
+        .with_context(|| format!("cannot create a temporary file in `{}`", dir.display()))?;
+    client
+        .download_to(
+            crate::okx::client::ARCHIVE_DOWNLOAD,
+            href,
+            &mut file,
+            limits.max_download,
+        )
+        .await
+        .with_context(|| format!("archive file for {label}"))?;
+    let (store, label) = (store.clone(), label.to_string());
+    tokio::task::spawn_blocking(move || -> Result<(u64, u64)> {
+        let stream = format!("bills-history-archive/{label}");
+        let mut new = 0;
+        let rows = read_archive(&mut file, limits.max_expanded, &mut |batch| {
+            crate::interrupt::check()?;
+            new += store
+                .lock()
+                .expect("store lock")
+                .insert_page(&stream, 0, &batch, None)?
+                .new;
+            Ok(())
+        })
+        .with_context(|| format!("archive file for {label}"))?;
+        store
+            .lock()
+            .expect("store lock")
+            .mark_quarter_done(&label, rows)?;
+        Ok((rows, new))
+    })
+    .await
+    .context("the archive parser panicked")?
 }
 
 /// Applies for, waits for, downloads and stores every needed quarter.
@@ -255,20 +245,11 @@ pub async fn run_archive(
                     let href = poll
                         .and_then(|p| p.file_href)
                         .context("archive finished without a fileHref")?;
-                    let bytes = client
-                        .download(endpoints::BILLS_HISTORY_ARCHIVE_POLL.name, &href)
-                        .await?;
-                    let stream = format!("bills-history-archive/{label}");
-                    let records =
-                        parse_archive(&bytes).with_context(|| format!("archive file for {label}"))?;
-                    let outcome = store
-                        .lock()
-                        .expect("store lock")
-                        .finish_quarter(&label, &stream, &records)?;
-                    report.rows += records.len() as u64;
-                    report.new += outcome.new;
+                    let (rows, new) = fetch_file(client, store, &label, &href, opts.limits).await?;
+                    report.rows += rows;
+                    report.new += new;
                     report.quarters_done.push(label.clone());
-                    progress.on_page("bills-history-archive", records.len() as u64, outcome.new);
+                    progress.on_page("bills-history-archive", rows, new);
                 }
                 Some("failed") if !reapplied.contains(&q) => {
                     reapplied.insert(q);
@@ -335,7 +316,6 @@ pub async fn run_archive(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
@@ -371,32 +351,5 @@ mod tests {
             q.into_iter().map(Quarter::label).collect::<Vec<_>>(),
             ["2025Q4", "2026Q1"]
         );
-    }
-
-    const CSV: &str = "instType,billId,subType,ts,balChg,posBalChg,bal,posBal,sz,px,ccy,pnl,fee,mgnMode,instId,ordId,execType,interest,tag,fillTime,tradeId,clOrdId,fillIdxPx,fillMarkPx,fillPxVol,fillPxUsd,fillMarkVol,fillFwdPx\nSPOT,700,1,1720000000000,0.5,0,1.5,0,0.5,100,BTC,0,0,cash,BTC-USDT,1,T,0,,1720000000000,9,,,,,,,\nSPOT,699,2,1719999999999,-50,0,50,0,50,100,USDT,0,0,cash,BTC-USDT,1,T,0,,1720000000000,9,,,,,,,\n";
-
-    #[test]
-    fn archive_formats_are_sniffed() {
-        let plain = parse_archive(CSV.as_bytes()).unwrap();
-        assert_eq!(plain.len(), 2);
-        assert_eq!(plain[0].key, "700");
-        assert!(plain[0].raw.contains("\"balChg\":\"0.5\""));
-
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gz.write_all(CSV.as_bytes()).unwrap();
-        let gz = gz.finish().unwrap();
-        assert_eq!(parse_archive(&gz).unwrap().len(), 2);
-
-        let mut buf = std::io::Cursor::new(Vec::new());
-        {
-            let mut zw = zip::ZipWriter::new(&mut buf);
-            zw.start_file("bills.csv", zip::write::SimpleFileOptions::default())
-                .unwrap();
-            zw.write_all(CSV.as_bytes()).unwrap();
-            zw.finish().unwrap();
-        }
-        let z = parse_archive(buf.get_ref()).unwrap();
-        assert_eq!(z.len(), 2);
-        assert_eq!(z[1].ts_ms, 1_719_999_999_999);
     }
 }

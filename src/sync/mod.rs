@@ -2,6 +2,7 @@
 //! concurrently, each paced by its own endpoint limiter.
 
 pub mod archive;
+pub mod archive_file;
 pub mod stream;
 
 use crate::okx::endpoints::{self, INST_TYPES};
@@ -128,6 +129,7 @@ pub struct SyncOptions {
     pub archive: bool,
     pub archive_max_wait: Duration,
     pub archive_first_poll: Duration,
+    pub archive_limits: archive_file::ArchiveLimits,
 }
 
 impl Default for SyncOptions {
@@ -137,6 +139,7 @@ impl Default for SyncOptions {
             archive: true,
             archive_max_wait: Duration::from_secs(600),
             archive_first_poll: Duration::from_secs(2),
+            archive_limits: archive_file::ArchiveLimits::default(),
         }
     }
 }
@@ -307,14 +310,17 @@ pub async fn sync(
             max_wait: opts.archive_max_wait,
             first_poll: opts.archive_first_poll,
             max_poll: Duration::from_secs(60),
+            limits: opts.archive_limits,
         };
-        tokio::spawn(async move {
+        AbortOnDrop(tokio::spawn(async move {
             archive::run_archive(&client, &store, server_time, &aopts, progress.as_ref()).await
-        })
+        }))
     });
     let instruments = {
         let (client, store) = (client.clone(), store.clone());
-        tokio::spawn(async move { fetch_instruments(&client, &store).await })
+        AbortOnDrop(tokio::spawn(
+            async move { fetch_instruments(&client, &store).await },
+        ))
     };
 
     let mut reports = Vec::new();
@@ -327,7 +333,7 @@ pub async fn sync(
     }
     reports.sort_by(|a, b| a.stream.cmp(&b.stream));
     let archive = match archive_task {
-        Some(t) => match t.await.context("the archive task panicked")? {
+        Some(mut t) => match (&mut t.0).await.context("the archive task panicked")? {
             Ok(r) => Some(r),
             Err(e) => {
                 errors.push(e.context("bills-history-archive"));
@@ -336,7 +342,11 @@ pub async fn sync(
         },
         None => None,
     };
-    let instruments = match instruments.await.context("the instruments task panicked")? {
+    let mut instruments = instruments;
+    let instruments = match (&mut instruments.0)
+        .await
+        .context("the instruments task panicked")?
+    {
         Ok(n) => n,
         Err(e) => {
             errors.push(e.context("instruments"));
@@ -393,6 +403,16 @@ pub async fn sync(
         .into());
     }
     Ok(summary)
+}
+
+/// A spawned task that is aborted when the sync future is dropped (Ctrl-C), like the
+/// streams in the `JoinSet`, so nothing keeps fetching after the store lock is released.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Credential errors first: they explain every other failure.

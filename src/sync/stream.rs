@@ -115,8 +115,18 @@ fn field_i64(v: &Value, f: &str) -> Option<i64> {
     field_str(v, f)?.parse().ok()
 }
 
+/// Where a record sat in an answer, for messages (never the whole raw record: it can be
+/// long and holds addresses).
+fn position(spec: &StreamSpec, index: usize, after: Option<&str>) -> String {
+    format!(
+        "record data[{index}] of `{}` (page {})",
+        spec.endpoint.name,
+        after.map_or("1".to_string(), |a| format!("after {a}"))
+    )
+}
+
 /// Turns one raw record into a store row; an error when it lacks its key fields.
-pub fn to_record(spec: &StreamSpec, raw: &str, v: &Value) -> Result<NewRecord> {
+pub fn to_record(spec: &StreamSpec, raw: &str, v: &Value, at: impl Fn() -> String) -> Result<NewRecord> {
     let key = match spec.key {
         KeyKind::Field(f) => field_str(v, f),
         KeyKind::Fill => (|| {
@@ -129,7 +139,13 @@ pub fn to_record(spec: &StreamSpec, raw: &str, v: &Value) -> Result<NewRecord> {
             ))
         })(),
     }
-    .with_context(|| format!("a `{}` record has no key field: {raw}", spec.endpoint.name))?;
+    .with_context(|| {
+        let fields = match spec.key {
+            KeyKind::Field(f) => format!("`{f}`"),
+            KeyKind::Fill => "`instType`, `instId`, `tradeId` and `billId`".to_string(),
+        };
+        format!("{} lacks its key field {fields}", at())
+    })?;
     let num = match spec.cursor {
         CursorKind::Id(f) => field_i64(v, f),
         CursorKind::Time(_) => match spec.key {
@@ -217,20 +233,15 @@ pub async fn run_stream(
         let mut oldest_cursor: Option<i64> = None;
         let mut newest_cursor: Option<i64> = None;
         let mut oldest_ts: Option<i64> = None;
-        for r in &raw {
-            let v: Value = serde_json::from_str(r.get())
-                .with_context(|| format!("bad JSON from `{}`", spec.endpoint.name))?;
-            let rec = to_record(spec, r.get(), &v)?;
+        for (i, r) in raw.iter().enumerate() {
+            let at = || position(spec, i, after.as_deref());
+            let v: Value = serde_json::from_str(r.get()).with_context(|| format!("bad JSON in {}", at()))?;
+            let rec = to_record(spec, r.get(), &v, at)?;
             let c = match spec.cursor {
-                CursorKind::Id(f) | CursorKind::Time(f) => field_i64(&v, f),
-            }
-            .with_context(|| {
-                format!(
-                    "a `{}` record has no cursor field: {}",
-                    spec.endpoint.name,
-                    r.get()
-                )
-            })?;
+                CursorKind::Id(f) | CursorKind::Time(f) => field_i64(&v, f).with_context(|| {
+                    format!("{} lacks its cursor field `{f}` (or it is not a number)", at())
+                }),
+            }?;
             oldest_cursor = Some(oldest_cursor.map_or(c, |o| o.min(c)));
             newest_cursor = Some(newest_cursor.map_or(c, |o| o.max(c)));
             oldest_ts = Some(oldest_ts.map_or(rec.ts_ms, |o| o.min(rec.ts_ms)));

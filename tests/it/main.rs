@@ -5,4 +5,5 @@ mod cli;
 mod client;
 mod common;
 mod report;
+mod security;
 mod sync;

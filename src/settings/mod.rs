@@ -1,0 +1,239 @@
+//! Resolves command-line flags, environment and the config file into one immutable
+//! [`Settings`]. This is the only module that reads environment variables.
+
+use crate::cli::{GlobalArgs, Region};
+use crate::error::usage;
+use crate::okx::client::region_url;
+use crate::secret::{Credentials, Secret};
+use anyhow::Result;
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub mod config_file;
+pub mod secrets;
+
+/// Environment variables okx-export reads.
+pub mod env {
+    pub const API_KEY: &str = "OKX_API_KEY";
+    pub const API_SECRET: &str = "OKX_API_SECRET";
+    pub const API_PASSPHRASE: &str = "OKX_API_PASSPHRASE";
+    /// Base URL override (also `--base-url`).
+    pub const BASE_URL: &str = "OKX_BASE_URL";
+    /// Multiplies every rate limit; only for simulators that scale theirs (benchmarks, tests).
+    pub const RATE_SCALE: &str = "OKX_EXPORT_RATE_SCALE";
+    /// Base backoff in ms between retries (tests shorten it).
+    pub const BACKOFF_MS: &str = "OKX_EXPORT_BACKOFF_MS";
+    pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
+    pub const HOME: &str = "HOME";
+}
+
+fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// One `[profile.NAME]` table of the config file.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileConfig {
+    pub api_key: Option<String>,
+    pub secret_command: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    pub passphrase_command: Option<String>,
+    pub passphrase_file: Option<PathBuf>,
+    pub region: Option<String>,
+    pub base_url: Option<String>,
+    pub demo_trading: Option<bool>,
+    pub data_dir: Option<PathBuf>,
+    /// Seconds a `secret_command` / `passphrase_command` may take (default 30).
+    pub command_timeout: Option<u64>,
+}
+
+/// Everything a command needs to know, resolved once.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub profile: String,
+    /// `--profile` was given (its values beat the environment).
+    pub explicit_profile: bool,
+    pub config_path: Option<PathBuf>,
+    pub profile_config: ProfileConfig,
+    pub base_url: String,
+    pub demo_trading: bool,
+    pub data_dir: PathBuf,
+    pub quiet: bool,
+    pub verbose: u8,
+    pub progress: bool,
+    pub allow_trading_key: bool,
+    pub rate_scale: u32,
+    pub backoff_ms: Option<u64>,
+    pub give_up_after: Duration,
+}
+
+/// Parses and checks a base URL (see [`crate::okx::host`]); a refusal is a usage error.
+pub fn check_base_url(url: &str) -> Result<String> {
+    crate::okx::host::parse_base_url(url).map_err(|e| usage(e.0))
+}
+
+impl Settings {
+    /// Resolves flags, environment and config file. Precedence (README, "Which setting
+    /// wins"): a flag beats the environment, which beats the config file; `--profile NAME`
+    /// is a flag, so the profile it names beats `OKX_API_*` and `OKX_BASE_URL` (they are
+    /// ignored with a warning), while without it the environment beats `[profile.default]`.
+    pub fn resolve(g: &GlobalArgs) -> Result<Settings> {
+        let explicit_profile = g.profile.is_some();
+        let profile = g.profile.clone().unwrap_or_else(|| "default".to_string());
+        let config_path = match &g.config {
+            Some(p) => {
+                if !p.exists() {
+                    return Err(usage(format!("config file `{}` does not exist", p.display())));
+                }
+                Some(p.clone())
+            }
+            None => config_file::default_path(var(env::XDG_CONFIG_HOME), var(env::HOME)),
+        };
+        let profile_config = match &config_path {
+            Some(p) => match config_file::load_profile(p, &profile)? {
+                Some(cfg) => cfg,
+                None if explicit_profile => {
+                    return Err(usage(format!(
+                        "profile `{profile}` not found in `{}`; add a `[profile.{profile}]` table",
+                        p.display(),
+                    )));
+                }
+                None => ProfileConfig::default(),
+            },
+            None if explicit_profile => {
+                return Err(usage(format!(
+                    "profile `{profile}` requested but no config file found; pass `--config FILE`"
+                )));
+            }
+            None => ProfileConfig::default(),
+        };
+        let env_base = var(env::BASE_URL);
+        let region_of = |r: &str| {
+            region_url(r).ok_or_else(|| {
+                usage(format!(
+                    "unknown region `{r}` in profile `{profile}`; use global, eea or us"
+                ))
+            })
+        };
+        let from_profile = || -> Result<String> {
+            match (&profile_config.base_url, &profile_config.region) {
+                (Some(u), _) => Ok(u.clone()),
+                (None, r) => Ok(region_of(r.as_deref().unwrap_or(Region::Global.as_str()))?.to_string()),
+            }
+        };
+        let profile_sets_host = profile_config.base_url.is_some() || profile_config.region.is_some();
+        let base_url = match (&g.base_url, g.region, &env_base) {
+            (Some(u), _, _) => u.clone(),
+            (None, Some(r), _) => region_of(r.as_str())?.to_string(),
+            (None, None, Some(_)) if explicit_profile && profile_sets_host => {
+                crate::commands::warn(format!(
+                    "{} is ignored: --profile {profile} sets the host, and a flag beats the environment",
+                    env::BASE_URL
+                ));
+                from_profile()?
+            }
+            (None, None, Some(u)) => u.clone(),
+            (None, None, None) => from_profile()?,
+        };
+        let base_url = check_base_url(&base_url)?;
+        let data_dir = g
+            .data_dir
+            .clone()
+            .or_else(|| profile_config.data_dir.clone())
+            .unwrap_or_else(|| PathBuf::from("output").join(&profile));
+        let rate_scale = match var(env::RATE_SCALE) {
+            Some(v) => v.parse::<u32>().ok().filter(|v| *v >= 1).ok_or_else(|| {
+                usage(format!(
+                    "{} must be a whole number >= 1, got `{v}`",
+                    env::RATE_SCALE
+                ))
+            })?,
+            None => 1,
+        };
+        let backoff_ms = var(env::BACKOFF_MS).and_then(|v| v.parse().ok());
+        Ok(Settings {
+            profile,
+            explicit_profile,
+            config_path,
+            demo_trading: g.demo_trading || profile_config.demo_trading.unwrap_or(false),
+            profile_config,
+            base_url,
+            data_dir,
+            quiet: g.quiet,
+            verbose: g.verbose,
+            progress: !g.no_progress && !g.quiet && g.verbose == 0,
+            allow_trading_key: g.allow_trading_key,
+            rate_scale,
+            backoff_ms,
+            give_up_after: Duration::from_secs(g.give_up_after),
+        })
+    }
+
+    /// Key, secret and passphrase: from the profile named by `--profile`; else from the
+    /// environment; else from `[profile.default]`.
+    pub fn credentials(&self) -> Result<Credentials> {
+        let names = [env::API_KEY, env::API_SECRET, env::API_PASSPHRASE];
+        let env_vals = names.map(var);
+        let env_set = env_vals.iter().any(Option::is_some);
+        if env_set && self.explicit_profile {
+            crate::commands::warn(format!(
+                "OKX_API_KEY/OKX_API_SECRET/OKX_API_PASSPHRASE are ignored: --profile {} was given, and its credentials are used",
+                self.profile
+            ));
+        } else if env_set {
+            if let Some(i) = env_vals.iter().position(Option::is_none) {
+                let set = names
+                    .iter()
+                    .zip(&env_vals)
+                    .find(|(_, v)| v.is_some())
+                    .map(|(n, _)| *n)
+                    .unwrap_or_default();
+                return Err(usage(format!(
+                    "{set} is set but {} is not; set all three of OKX_API_KEY, OKX_API_SECRET, OKX_API_PASSPHRASE",
+                    names[i]
+                )));
+            }
+            let [k, s, p] = env_vals;
+            return Ok(Credentials {
+                api_key: k.unwrap_or_default(),
+                secret: Secret::new(s.unwrap_or_default()),
+                passphrase: Secret::new(p.unwrap_or_default()),
+            });
+        }
+        let where_ = match &self.config_path {
+            Some(p) => format!("profile `{}` in `{}`", self.profile, p.display()),
+            None => "no config file".to_string(),
+        };
+        let pc = &self.profile_config;
+        let Some(api_key) = pc.api_key.clone() else {
+            return Err(usage(format!(
+                "no API credentials ({where_}): set OKX_API_KEY, OKX_API_SECRET and OKX_API_PASSPHRASE, or add api_key and secret_command/secret_file and passphrase_command/passphrase_file to the profile"
+            )));
+        };
+        let timeout = pc
+            .command_timeout
+            .map_or(secrets::DEFAULT_COMMAND_TIMEOUT, Duration::from_secs);
+        let source = |what| secrets::Source {
+            where_: &where_,
+            what,
+            timeout,
+        };
+        let secret = secrets::secret_from(
+            &source("secret"),
+            pc.secret_command.as_deref(),
+            pc.secret_file.as_deref(),
+        )?;
+        let passphrase = secrets::secret_from(
+            &source("passphrase"),
+            pc.passphrase_command.as_deref(),
+            pc.passphrase_file.as_deref(),
+        )?;
+        Ok(Credentials {
+            api_key,
+            secret,
+            passphrase,
+        })
+    }
+}
