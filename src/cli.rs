@@ -11,9 +11,11 @@ Exit codes:
   2  usage or configuration error
   3  credentials rejected, or the key is not read-only
   4  data problem (unclassified records, failed reconciliation)
+  130/143  stopped by Ctrl-C / SIGTERM (run sync again to resume)
 
-Credentials come from OKX_API_KEY, OKX_API_SECRET and OKX_API_PASSPHRASE, or from the
-profile in the config file (secret_command / secret_file); never from arguments.";
+Credentials come from the profile named by --profile, else from OKX_API_KEY,
+OKX_API_SECRET and OKX_API_PASSPHRASE, else from [profile.default] in the config file
+(secret_command / secret_file); never from arguments.";
 
 /// Export a complete OKX account history (read-only API key) into tax-tool CSV files.
 #[derive(Debug, Parser)]

@@ -311,3 +311,28 @@ pub async fn run_stream(
     progress.on_done(&spec.name, &report);
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record without its key is reported by endpoint and position; the raw record
+    /// (which can hold addresses) is not printed.
+    #[test]
+    fn missing_key_names_endpoint_and_position() {
+        let spec = crate::sync::streams()
+            .into_iter()
+            .find(|s| s.name == "deposit-history")
+            .unwrap();
+        let raw = r#"{"ccy":"BTC","addr":"bc1q-secret-address","ts":"1"}"#;
+        let v: Value = serde_json::from_str(raw).unwrap();
+        let err = to_record(&spec, raw, &v, || position(&spec, 7, Some("1700")))
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "record data[7] of `deposit-history` (page after 1700) lacks its key field `depId`"
+        );
+        assert!(!err.contains("bc1q"));
+    }
+}

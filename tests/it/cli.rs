@@ -50,6 +50,8 @@ async fn trading_key_is_refused_with_exit_3() {
     let r = run(&["--allow-trading-key", "check-key"], &env, dir.path()).await;
     assert_code(&r, 0);
     assert!(r.stderr.contains("!!! this API key can trade"), "{}", r.stderr);
+    assert!(!r.all().contains("the key is read-only"), "{}", r.all());
+    assert!(r.stdout.contains("the key is NOT read-only"), "{}", r.stdout);
     assert!(r.stderr.contains("not bound to any IP address"), "{}", r.stderr);
 }
 
