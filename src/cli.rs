@@ -44,27 +44,21 @@ impl Region {
     }
 }
 
+/// Options every command understands.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
-    /// Profile in the config file [default: default]; when given, its credentials and host beat OKX_API_* and OKX_BASE_URL
+    /// Profile in the config file [default: default]; when given, its credentials and host
+    /// beat OKX_API_* and OKX_BASE_URL
     #[arg(long, global = true, value_name = "NAME")]
     pub profile: Option<String>,
     /// Config file (default: ./okx-export.toml, else $XDG_CONFIG_HOME/okx-export/config.toml)
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Host preset: global (www.okx.com), eea (eea.okx.com), us (us.okx.com)
-    #[arg(long, global = true, value_enum)]
-    pub region: Option<Region>,
-    /// Overrides the region host (also OKX_BASE_URL); plain http only for loopback hosts
-    #[arg(long, global = true, value_name = "URL")]
-    pub base_url: Option<String>,
-    /// Send `x-simulated-trading: 1` (OKX demo-trading keys)
-    #[arg(long, global = true)]
-    pub demo_trading: bool,
     /// Where the local store lives (default: output/<profile>/)
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Only errors and the final summary
+    /// Print nothing on success; problems go to stderr, one line each
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
     /// Log each request (never secrets) to stderr; -vv for more
@@ -73,33 +67,122 @@ pub struct GlobalArgs {
     /// No progress bars
     #[arg(long, global = true)]
     pub no_progress: bool,
+}
+
+/// How to reach OKX: only for the commands that call it (check-key, sync, export).
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Connection options")]
+pub struct ConnectArgs {
+    /// Host preset: global (www.okx.com), eea (eea.okx.com, for my.okx.com and migrated EEA
+    /// accounts), us (us.okx.com)
+    #[arg(long, value_enum)]
+    pub region: Option<Region>,
+    /// Overrides the region host (also OKX_BASE_URL); plain http only for loopback hosts
+    #[arg(long, value_name = "URL")]
+    pub base_url: Option<String>,
+    /// Send `x-simulated-trading: 1` (OKX demo-trading keys)
+    #[arg(long)]
+    pub demo_trading: bool,
     /// Give up on a request after this many seconds without a usable answer (all retries together)
-    #[arg(long, global = true, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub give_up_after: u64,
     /// Proceed with a key that can trade or withdraw (not recommended)
-    #[arg(long, global = true)]
+    #[arg(long)]
     pub allow_trading_key: bool,
 }
+
+impl Default for ConnectArgs {
+    fn default() -> Self {
+        ConnectArgs {
+            region: None,
+            base_url: None,
+            demo_trading: false,
+            give_up_after: 60,
+            allow_trading_key: false,
+        }
+    }
+}
+
+const CHECK_KEY_EXAMPLES: &str = "\
+Examples:
+  okx-export check-key
+  okx-export --profile company check-key --region eea";
+
+const SYNC_EXAMPLES: &str = "\
+Examples:
+  okx-export sync --since 2023-01-01     # first run: how far back to go
+  okx-export sync                        # later runs: only what is new";
+
+const REPORT_EXAMPLES: &str = "\
+Examples:
+  okx-export report --year 2025
+  okx-export report --year 2025 --tz Europe/Berlin --format koinly,bittytax
+  okx-export report --from 2025-04-06 --to 2026-04-06 --out taxes/";
+
+const EXPORT_EXAMPLES: &str = "\
+Examples:
+  okx-export export --year 2025
+  okx-export --quiet export --year \"$(date +%Y)\"    # cron: silent unless something is wrong";
+
+const RECONCILE_EXAMPLES: &str = "\
+Examples:
+  okx-export reconcile
+  okx-export --profile company reconcile --out checks/";
+
+const STATUS_EXAMPLES: &str = "\
+Examples:
+  okx-export status
+  okx-export --data-dir /srv/taxes/okx status";
+
+const DEMO_EXAMPLES: &str = "\
+Examples:
+  okx-export demo                 # files under output/demo/
+  okx-export demo --out /tmp/d    # a new or empty directory, or an earlier demo's";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the whole pipeline against the built-in simulated OKX account; no key needed
+    #[command(after_long_help = DEMO_EXAMPLES)]
     Demo(DemoArgs),
     /// Verify credentials and that the key is read-only; print what the key can do
-    CheckKey,
+    #[command(after_long_help = CHECK_KEY_EXAMPLES)]
+    CheckKey(CheckKeyArgs),
     /// Fetch new history into the local store
+    #[command(after_long_help = SYNC_EXAMPLES)]
     Sync(SyncArgs),
     /// Write CSV reports from the store
+    #[command(after_long_help = REPORT_EXAMPLES)]
     Report(ReportArgs),
     /// Sync, then report: the one-liner for cron
+    #[command(after_long_help = EXPORT_EXAMPLES)]
     Export(ExportArgs),
     /// Compare computed balances with OKX's
+    #[command(after_long_help = RECONCILE_EXAMPLES)]
     Reconcile(ReconcileArgs),
     /// What the store holds
+    #[command(after_long_help = STATUS_EXAMPLES)]
     Status,
     /// Run the OKX simulator standalone (for scripts and benchmarks)
     #[command(hide = true)]
     Simulate(SimulateArgs),
+}
+
+impl Command {
+    /// The connection options of a command that calls OKX.
+    pub fn connect(&self) -> Option<&ConnectArgs> {
+        match self {
+            Command::CheckKey(a) => Some(&a.connect),
+            Command::Sync(a) => Some(&a.connect),
+            Command::Export(a) => Some(&a.sync.connect),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct CheckKeyArgs {
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
 #[derive(Debug, Args, Clone)]
@@ -122,12 +205,57 @@ pub struct SyncArgs {
     /// First wait between archive polls, in milliseconds (doubles up to 60 s)
     #[arg(long, default_value_t = 2000, value_name = "MS", hide = true)]
     pub archive_poll_ms: u64,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
+}
+
+/// `--year`: four digits.
+fn parse_year(s: &str) -> Result<i32, String> {
+    match s.parse::<i32>() {
+        Ok(y) if (1970..=9999).contains(&y) => Ok(y),
+        _ => Err(format!("`{s}` is not a year; use four digits, e.g. --year 2025")),
+    }
+}
+
+/// `--format`: a comma list of known names, checked before anything else runs.
+fn parse_formats(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        return Err(format!(
+            "the list is empty; give one or more of {}, or `all`",
+            crate::export::Format::ALL.map(|f| f.name()).join(",")
+        ));
+    }
+    for part in s.split(',').map(str::trim) {
+        if part.is_empty() {
+            return Err(format!(
+                "`{s}` has an empty name; separate names with single commas"
+            ));
+        }
+        if part.eq_ignore_ascii_case("all") || part.parse::<crate::export::Format>().is_ok() {
+            continue;
+        }
+        let names = crate::export::Format::ALL.map(|f| f.name());
+        let best = names
+            .iter()
+            .chain(&["all"])
+            .map(|n| (strsim::jaro_winkler(&part.to_ascii_lowercase(), n), *n))
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .filter(|(score, _)| *score > 0.8);
+        return Err(match best {
+            Some((_, n)) => format!("unknown format `{part}`; did you mean `{n}`?"),
+            None => format!(
+                "unknown format `{part}`; use one or more of {}, or `all`",
+                names.join(",")
+            ),
+        });
+    }
+    Ok(s.to_string())
 }
 
 #[derive(Debug, Args, Clone)]
 pub struct ReportArgs {
     /// Tax year (boundaries taken in --tz)
-    #[arg(long, conflicts_with_all = ["from", "to"])]
+    #[arg(long, conflicts_with_all = ["from", "to"], value_parser = parse_year)]
     pub year: Option<i32>,
     /// First day included (YYYY-MM-DD, in --tz)
     #[arg(long, value_name = "DATE")]
@@ -135,11 +263,11 @@ pub struct ReportArgs {
     /// First day excluded (YYYY-MM-DD, in --tz)
     #[arg(long, value_name = "DATE")]
     pub to: Option<String>,
-    /// Time zone for year boundaries, e.g. Europe/Berlin (default UTC)
+    /// Time zone for year boundaries, e.g. Europe/Berlin
     #[arg(long, default_value = "UTC", value_name = "ZONE")]
     pub tz: String,
     /// Formats: comma list of transactions,koinly,cointracking,ctc,bittytax,cointracker,coinledger,dali or all
-    #[arg(long, default_value = "all", value_name = "LIST")]
+    #[arg(long, default_value = "all", value_name = "LIST", value_parser = parse_formats)]
     pub format: String,
     /// Output directory (default: the data dir)
     #[arg(long, value_name = "DIR")]

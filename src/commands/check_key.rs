@@ -95,7 +95,7 @@ pub async fn verify(client: &OkxClient, settings: &Settings, print: bool) -> Res
         }
     }
     if cfg.ip.is_none() {
-        warn(
+        super::advise(
             "this API key is not bound to any IP address; binding one (OKX → API → edit key) limits damage if it leaks",
         );
     }

@@ -7,7 +7,7 @@ use crate::error::{Exit, usage};
 use crate::settings::{ProfileConfig, Settings};
 use crate::sim::{AccountSize, SimConfig, SimKey, SimServer};
 use crate::sync::SyncOptions;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use chrono::{TimeZone, Utc};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -17,25 +17,76 @@ pub fn demo_since() -> chrono::DateTime<Utc> {
     Utc.with_ymd_and_hms(2025, 7, 1, 0, 0, 0).unwrap()
 }
 
-pub async fn run(g: &GlobalArgs, args: &DemoArgs) -> Result<Exit> {
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("output").join("demo"));
-    // A fresh store every time: the demo shows the whole pipeline, and a store left by an
-    // older build's simulated account would not reconcile with today's.
-    for suffix in ["", "-wal", "-shm"] {
-        let p = out.join(format!("{}{suffix}", crate::store::Store::FILE));
-        match std::fs::remove_file(&p) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => {
-                return Err(
-                    anyhow::Error::new(e).context(format!("cannot remove old demo store `{}`", p.display()))
-                );
+/// Marks a directory as the demo's own; only such a directory's store is replaced.
+pub const MARKER: &str = ".okx-export-demo";
+
+/// Checks that `out` is new, empty, or an earlier demo's (marked), and removes an earlier
+/// demo's store. A real store or anything else `demo` did not make is never touched:
+/// `demo --out output/default` must not wipe a history OKX may no longer serve.
+pub fn prepare_out_dir(out: &std::path::Path) -> Result<()> {
+    let entries: Vec<String> = match std::fs::read_dir(out) {
+        Ok(rd) => rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(usage(format!(
+                "cannot read demo directory `{}`: {e}",
+                out.display()
+            )));
+        }
+    };
+    if entries.iter().any(|n| n == MARKER) {
+        // An earlier demo: a fresh store every time, because a store left by an older
+        // build's simulated account would not reconcile with today's.
+        for suffix in ["", "-wal", "-shm"] {
+            let p = out.join(format!("{}{suffix}", crate::store::Store::FILE));
+            match std::fs::remove_file(&p) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(anyhow::Error::new(e)
+                        .context(format!("cannot remove old demo store `{}`", p.display())));
+                }
             }
         }
+        return Ok(());
     }
+    if entries.iter().any(|n| n.starts_with(crate::store::Store::FILE)) {
+        return Err(usage(format!(
+            "refusing to use `{}` for the demo: it holds an okx-export store that the demo did not make (it may be a real history, part of which OKX no longer serves); give the demo a new directory, e.g. `demo --out output/demo`",
+            out.display()
+        )));
+    }
+    if let Some(first) = entries.first() {
+        return Err(usage(format!(
+            "refusing to use `{}` for the demo: it already holds files the demo did not make (e.g. `{first}`); give it a new or empty directory with --out",
+            out.display()
+        )));
+    }
+    Ok(())
+}
+
+pub async fn run(g: &GlobalArgs, args: &DemoArgs) -> Result<Exit> {
+    let out = match (&args.out, &g.data_dir) {
+        (Some(o), Some(d)) if o != d => {
+            return Err(usage(format!(
+                "demo got both --out `{}` and --data-dir `{}`; give one (the demo keeps its store and files in the same directory)",
+                o.display(),
+                d.display()
+            )));
+        }
+        (Some(o), _) | (None, Some(o)) => o.clone(),
+        (None, None) => PathBuf::from("output").join("demo"),
+    };
+    prepare_out_dir(&out)?;
+    crate::store::Store::open(&out)?;
+    std::fs::write(
+        out.join(MARKER),
+        "This directory was made by `okx-export demo`; the demo replaces its store on each run.\n",
+    )
+    .with_context(|| format!("cannot write `{}`", out.join(MARKER).display()))?;
     let sim = SimServer::start(SimConfig::default()).await?;
     let key = SimKey::demo();
     let settings = Settings {
@@ -52,7 +103,7 @@ pub async fn run(g: &GlobalArgs, args: &DemoArgs) -> Result<Exit> {
         allow_trading_key: false,
         rate_scale: 1,
         backoff_ms: None,
-        give_up_after: std::time::Duration::from_secs(g.give_up_after),
+        give_up_after: std::time::Duration::from_secs(60),
     };
     say(
         &settings,

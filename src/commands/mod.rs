@@ -14,6 +14,7 @@ use crate::secret::Credentials;
 use crate::settings::Settings;
 use anyhow::Result;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Builds the OKX client from settings.
@@ -40,20 +41,35 @@ pub fn say(settings: &Settings, line: impl AsRef<str>) {
     }
 }
 
-/// A final-summary line: printed even with `--quiet`, so a cron mail says what happened in
-/// a line or two and nothing more.
+/// `--quiet` for the whole process (set once in [`run`]).
+static QUIET: AtomicBool = AtomicBool::new(false);
+
+/// A final-summary line on stdout. With `--quiet` nothing is printed on success (cron
+/// mails only when there is output); the same numbers are in `summary.json` and
+/// `sync-summary.json`.
 pub fn summary(line: impl AsRef<str>) {
-    println!("{}", line.as_ref());
+    if !QUIET.load(Ordering::Relaxed) {
+        println!("{}", line.as_ref());
+    }
 }
 
-/// Warnings always go to stderr.
+/// A problem: always on stderr, one line, even with `--quiet`.
 pub fn warn(line: impl AsRef<str>) {
     eprintln!("warning: {}", line.as_ref());
+}
+
+/// Advice that is not a problem with this run's data (e.g. an unbound key): stderr, but
+/// not with `--quiet`, so a nightly cron job stays silent.
+pub fn advise(line: impl AsRef<str>) {
+    if !QUIET.load(Ordering::Relaxed) {
+        eprintln!("note: {}", line.as_ref());
+    }
 }
 
 /// Dispatches a parsed command line; the first Ctrl-C or SIGTERM stops the command (see
 /// [`crate::interrupt`]) and exits 130 or 143.
 pub async fn run(cli: Cli) -> Result<Exit> {
+    QUIET.store(cli.global.quiet, Ordering::Relaxed);
     if let Err(e) = crate::interrupt::install() {
         warn(format!(
             "cannot install signal handlers ({e}); Ctrl-C stops at once"
@@ -91,9 +107,10 @@ async fn dispatch(cli: Cli) -> Result<Exit> {
     if let Command::Demo(args) = &cli.command {
         return demo::run(&cli.global, args).await;
     }
-    let settings = Settings::resolve(&cli.global)?;
+    let connect = cli.command.connect().cloned().unwrap_or_default();
+    let settings = Settings::resolve(&cli.global, &connect)?;
     match cli.command {
-        Command::CheckKey => check_key::run(&settings).await,
+        Command::CheckKey(_) => check_key::run(&settings).await,
         Command::Sync(args) => sync::run(&settings, &args).await.map(|(exit, _)| exit),
         Command::Report(args) => report::run(&settings, &args),
         Command::Export(args) => report::export(&settings, &args).await,

@@ -64,6 +64,9 @@ pub fn print_summary(settings: &Settings, s: &SyncSummary) {
             warn(format!("{}: {w}", r.stream));
         }
     }
+    for w in &s.warnings {
+        warn(w);
+    }
     if let Some(a) = &s.archive {
         say(
             settings,

@@ -91,7 +91,7 @@ pub fn classify_code(code: &str) -> CodeClass {
         "50001" | "50004" | "50011" | "50013" | "50026" | "58102" => CodeClass::Transient,
         "50102" => CodeClass::ClockSkew,
         "50119" => CodeClass::Credentials(
-            "this API key does not exist on this host; keys only work on their own region's host: use `--region global|eea|us` (www.okx.com, eea.okx.com for my.okx.com, us.okx.com for app.okx.com)",
+            "this API key does not exist on this host; a key only works on the host of the site it was created on: `--region global` (www.okx.com), `--region eea` (eea.okx.com: my.okx.com, including accounts migrated to OKX's EEA entity), `--region us` (us.okx.com: app.okx.com); or set `region` in the profile",
         ),
         "50101" => CodeClass::Credentials(
             "the key does not match the environment: a demo-trading key needs `--demo-trading`, a live key must be used without it",
@@ -141,7 +141,8 @@ mod tests {
         let CodeClass::Credentials(h) = classify_code("50119") else {
             unreachable!()
         };
-        assert!(h.contains("--region"));
+        assert!(h.contains("--region global") && h.contains("--region eea") && h.contains("--region us"));
+        assert!(h.contains("migrated to OKX's EEA entity"), "{h}");
         let CodeClass::Credentials(h) = classify_code("50101") else {
             unreachable!()
         };

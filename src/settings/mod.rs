@@ -1,7 +1,7 @@
 //! Resolves command-line flags, environment and the config file into one immutable
 //! [`Settings`]. This is the only module that reads environment variables.
 
-use crate::cli::{GlobalArgs, Region};
+use crate::cli::{ConnectArgs, GlobalArgs, Region};
 use crate::error::usage;
 use crate::okx::client::region_url;
 use crate::secret::{Credentials, Secret};
@@ -79,7 +79,7 @@ impl Settings {
     /// wins"): a flag beats the environment, which beats the config file; `--profile NAME`
     /// is a flag, so the profile it names beats `OKX_API_*` and `OKX_BASE_URL` (they are
     /// ignored with a warning), while without it the environment beats `[profile.default]`.
-    pub fn resolve(g: &GlobalArgs) -> Result<Settings> {
+    pub fn resolve(g: &GlobalArgs, c: &ConnectArgs) -> Result<Settings> {
         let explicit_profile = g.profile.is_some();
         let profile = g.profile.clone().unwrap_or_else(|| "default".to_string());
         let config_path = match &g.config {
@@ -124,7 +124,7 @@ impl Settings {
             }
         };
         let profile_sets_host = profile_config.base_url.is_some() || profile_config.region.is_some();
-        let base_url = match (&g.base_url, g.region, &env_base) {
+        let base_url = match (&c.base_url, c.region, &env_base) {
             (Some(u), _, _) => u.clone(),
             (None, Some(r), _) => region_of(r.as_str())?.to_string(),
             (None, None, Some(_)) if explicit_profile && profile_sets_host => {
@@ -157,17 +157,17 @@ impl Settings {
             profile,
             explicit_profile,
             config_path,
-            demo_trading: g.demo_trading || profile_config.demo_trading.unwrap_or(false),
+            demo_trading: c.demo_trading || profile_config.demo_trading.unwrap_or(false),
             profile_config,
             base_url,
             data_dir,
             quiet: g.quiet,
             verbose: g.verbose,
             progress: !g.no_progress && !g.quiet && g.verbose == 0,
-            allow_trading_key: g.allow_trading_key,
+            allow_trading_key: c.allow_trading_key,
             rate_scale,
             backoff_ms,
-            give_up_after: Duration::from_secs(g.give_up_after),
+            give_up_after: Duration::from_secs(c.give_up_after),
         })
     }
 

@@ -169,6 +169,8 @@ pub struct SimConfig {
     pub archive_apply_limit: Option<u32>,
     /// Served instead of the generated archive file (hostile-file tests: a zip bomb).
     pub archive_file_override: Option<std::sync::Arc<Vec<u8>>>,
+    /// Endpoints (by name) that answer a plain HTTP 404, as a product missing in a region.
+    pub unavailable: Vec<&'static str>,
 }
 
 impl Default for SimConfig {
@@ -186,6 +188,7 @@ impl Default for SimConfig {
             time_lie: None,
             archive_apply_limit: None,
             archive_file_override: None,
+            unavailable: Vec::new(),
         }
     }
 }

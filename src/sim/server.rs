@@ -436,6 +436,14 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         return error(StatusCode::NOT_FOUND, "50115", "Not Found: unknown endpoint.");
     };
     sh.count(ep.name, |s| s.requests += 1);
+    if sh.config.unavailable.contains(&ep.name) {
+        // As a region without the product answers: a plain 404 page, not OKX JSON.
+        return Response::builder()
+            .status(StatusCode::NOT_FOUND)
+            .header(header::CONTENT_TYPE, "text/html")
+            .body(Body::from("<html><body>404 Not Found</body></html>"))
+            .unwrap_or_default();
+    }
 
     if ep.name != endpoints::PUBLIC_TIME.name
         && let Some(r) = sh.fault(ep.name).await

@@ -160,6 +160,8 @@ pub struct SyncSummary {
     pub store_counts: BTreeMap<String, u64>,
     pub peak_rss_bytes: Option<u64>,
     pub errors: Vec<String>,
+    /// Problems that did not fail the sync (an optional endpoint unavailable).
+    pub warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -198,12 +200,32 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-async fn snapshot_balances(client: &OkxClient, store: &Arc<Mutex<Store>>, at: DateTime<Utc>) -> Result<u64> {
-    let (trading, funding, savings) = tokio::try_join!(
+/// Saves the balance snapshot; returns the rows saved and warnings for optional parts.
+async fn snapshot_balances(
+    client: &OkxClient,
+    store: &Arc<Mutex<Store>>,
+    at: DateTime<Utc>,
+) -> Result<(u64, Vec<String>)> {
+    let (trading, funding, savings) = tokio::join!(
         client.get::<TradingBalance>(endpoints::ACCOUNT_BALANCE, &[]),
         client.get::<FundingBalance>(endpoints::ASSET_BALANCES, &[]),
         client.get::<SavingsBalance>(endpoints::SAVINGS_BALANCE, &[]),
-    )?;
+    );
+    let (trading, funding) = (trading?, funding?);
+    // Simple Earn is optional: not every region or account has it. Its failure is a
+    // warning (earn balances are then not compared), never a failed sync; a credentials
+    // problem still fails, since it explains everything else.
+    let mut warnings = Vec::new();
+    let savings = match savings {
+        Ok(s) => s,
+        Err(e) if e.is_credentials() => return Err(e.into()),
+        Err(e) => {
+            warnings.push(format!(
+                "Simple Earn balances unavailable, earn balances are not compared: {e}"
+            ));
+            Vec::new()
+        }
+    };
     let mut rows = Vec::new();
     for d in trading.iter().flat_map(|t| &t.details) {
         rows.push(BalanceRow {
@@ -236,7 +258,7 @@ async fn snapshot_balances(client: &OkxClient, store: &Arc<Mutex<Store>>, at: Da
         });
     }
     store.lock().expect("store lock").save_balances(at, &rows)?;
-    Ok(rows.len() as u64)
+    Ok((rows.len() as u64, warnings))
 }
 
 async fn fetch_instruments(client: &OkxClient, store: &Arc<Mutex<Store>>) -> Result<u64> {
@@ -287,8 +309,12 @@ pub async fn sync(
     let since = opts.since.unwrap_or_else(archive::archive_start);
 
     let mut errors: Vec<anyhow::Error> = Vec::new();
+    let mut warnings = Vec::new();
     let balances = match snapshot_balances(&client, &store, server_time).await {
-        Ok(n) => n,
+        Ok((n, w)) => {
+            warnings.extend(w);
+            n
+        }
         Err(e) => {
             errors.push(e.context("balance snapshot"));
             0
@@ -394,6 +420,7 @@ pub async fn sync(
         store_counts,
         peak_rss_bytes: peak_rss_bytes(),
         errors: errors.iter().map(|e| format!("{e:#}")).collect(),
+        warnings,
     };
     if let Some(first) = pick_error(errors) {
         return Err(SyncFailed {

@@ -47,7 +47,7 @@ async fn trading_key_is_refused_with_exit_3() {
     let r = run(&["--data-dir", data.to_str().unwrap(), "sync"], &env, dir.path()).await;
     assert_code(&r, 3);
     // The override proceeds with a loud warning; no bound IP is warned about.
-    let r = run(&["--allow-trading-key", "check-key"], &env, dir.path()).await;
+    let r = run(&["check-key", "--allow-trading-key"], &env, dir.path()).await;
     assert_code(&r, 0);
     assert!(r.stderr.contains("!!! this API key can trade"), "{}", r.stderr);
     assert!(!r.all().contains("the key is read-only"), "{}", r.all());
@@ -87,11 +87,11 @@ async fn configuration_errors_exit_2_with_one_clear_line() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
     // No credentials at all.
-    let r = run(&["--base-url", "http://127.0.0.1:9", "check-key"], &[], p).await;
+    let r = run(&["check-key", "--base-url", "http://127.0.0.1:9"], &[], p).await;
     assert_code(&r, 2);
     assert!(r.stderr.contains("no API credentials"), "{}", r.stderr);
     // Plain http to a non-loopback host.
-    let r = run(&["--base-url", "http://okx.example.com", "check-key"], &[], p).await;
+    let r = run(&["check-key", "--base-url", "http://okx.example.com"], &[], p).await;
     assert_code(&r, 2);
     assert!(r.stderr.contains("refusing plain http"), "{}", r.stderr);
     // Unknown field in the config names the field and the file.
@@ -120,7 +120,7 @@ async fn configuration_errors_exit_2_with_one_clear_line() {
         ),
     )
     .unwrap();
-    let r = run(&["--base-url", "http://127.0.0.1:9", "check-key"], &[], p).await;
+    let r = run(&["check-key", "--base-url", "http://127.0.0.1:9"], &[], p).await;
     assert_code(&r, 2);
     assert!(
         r.stderr.contains(&format!("chmod 600 {}", secret.display())),

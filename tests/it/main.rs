@@ -4,6 +4,7 @@
 mod cli;
 mod client;
 mod common;
+mod cron;
 mod report;
 mod security;
 mod sync;

@@ -165,7 +165,7 @@ async fn base_url_is_parsed_not_split() {
         ("https://www.okx.com/#x", "query or fragment"),
     ] {
         let t0 = Instant::now();
-        let r = run(&["--base-url", url, "check-key"], &env, dir.path()).await;
+        let r = run(&["check-key", "--base-url", url], &env, dir.path()).await;
         assert_code(&r, 2);
         assert!(r.stderr.contains(expect), "{url}: {}", r.stderr);
         assert_eq!(r.stderr.lines().count(), 1, "{url}: {}", r.stderr);
@@ -356,7 +356,7 @@ async fn silent_host_fails_fast_and_names_itself() {
     let base = format!("http://{addr}");
     let t0 = Instant::now();
     let r = run(
-        &["--base-url", &base, "--give-up-after", "3", "check-key"],
+        &["check-key", "--base-url", &base, "--give-up-after", "3"],
         &env,
         dir.path(),
     )
@@ -384,11 +384,11 @@ async fn silent_host_fails_fast_and_names_itself() {
     let t0 = Instant::now();
     let r = run(
         &[
+            "check-key",
             "--base-url",
             &format!("http://{dead}"),
             "--give-up-after",
             "3",
-            "check-key",
         ],
         &env,
         dir.path(),
@@ -399,7 +399,7 @@ async fn silent_host_fails_fast_and_names_itself() {
     assert!(r.stderr.contains(&dead.to_string()), "{}", r.stderr);
     assert!(t0.elapsed() < Duration::from_secs(8));
 
-    let help = run(&["--help"], &[], dir.path()).await;
+    let help = run(&["sync", "--help"], &[], dir.path()).await;
     assert!(help.stdout.contains("--give-up-after"), "{}", help.stdout);
     assert!(help.stdout.contains("[default: 60]"), "{}", help.stdout);
 }

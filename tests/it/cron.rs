@@ -1,0 +1,228 @@
+//! Cron and newcomer behaviour (issue 12): quiet success, optional endpoints, the demo's
+//! directory, flag checks and help.
+
+use crate::common::*;
+use okx_export::sim::{SimConfig, SimKey};
+use std::path::Path;
+
+/// The README's cron line, exactly, with `okx-export` on PATH.
+const CRON_LINE: &str = r#"okx-export --quiet export --year "$(date +%Y)" || echo "okx-export failed: $?""#;
+
+async fn shell(line: &str, env: &[(String, String)], cwd: &Path) -> Run {
+    let bin_dir = Path::new(BIN).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let mut cmd = tokio::process::Command::new("sh");
+    cmd.arg("-c").arg(line).current_dir(cwd);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OKX_") || k == "XDG_CONFIG_HOME" || k == "RUST_LOG" {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("PATH", path);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().await.unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[test]
+fn readme_has_this_cron_line() {
+    let readme = include_str!("../../README.md");
+    let escaped = CRON_LINE.replace("+%Y", r"+\%Y");
+    assert!(
+        readme.contains(&escaped),
+        "README's cron line changed: update CRON_LINE"
+    );
+}
+
+/// Quiet success prints nothing at all (so cron mails nothing); a failure prints the
+/// error and the fallback line, and exits non-zero inside.
+#[tokio::test(flavor = "multi_thread")]
+async fn quiet_cron_line_is_silent_on_success_and_loud_on_failure() {
+    let sim = sim(fast_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&sim, &SimKey::demo(), FAST);
+    // The first run chooses how far back to go.
+    let first = run(
+        &[
+            "--no-progress",
+            "sync",
+            "--since",
+            "2025-07-01",
+            "--archive-poll-ms",
+            "50",
+        ],
+        &env,
+        dir.path(),
+    )
+    .await;
+    assert_code(&first, 0);
+    let r = shell(CRON_LINE, &env, dir.path()).await;
+    assert_eq!(r.code, 0, "{}", r.all());
+    assert_eq!(r.stdout, "", "quiet success printed on stdout");
+    assert_eq!(r.stderr, "", "quiet success printed on stderr");
+    assert!(dir.path().join("output/default/summary.json").exists());
+    assert!(dir.path().join("output/default/sync-summary.json").exists());
+
+    let mut bad = env.clone();
+    bad.retain(|(k, _)| k != "OKX_API_PASSPHRASE");
+    bad.push(("OKX_API_PASSPHRASE".into(), "wrong".into()));
+    let r = shell(CRON_LINE, &bad, dir.path()).await;
+    assert!(r.stdout.contains("okx-export failed: 3"), "{}", r.all());
+    assert!(r.stderr.contains("passphrase is wrong"), "{}", r.all());
+}
+
+/// Simple Earn answering 404 (a region without it) is a warning, not a failed sync.
+#[tokio::test(flavor = "multi_thread")]
+async fn unavailable_earn_endpoint_is_a_warning() {
+    let sim = sim(SimConfig {
+        unavailable: vec!["savings-balance"],
+        ..fast_config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let r = sync(&sim, &data, &["--no-archive"]).await;
+    assert_code(&r, 0);
+    assert!(
+        r.stderr.contains("warning: Simple Earn balances unavailable"),
+        "{}",
+        r.stderr
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("sync-summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["errors"].as_array().unwrap().len(), 0);
+    assert_eq!(summary["warnings"].as_array().unwrap().len(), 1);
+}
+
+/// `demo` refuses a directory holding a store it did not make, or other files; it reuses
+/// its own directory; `--data-dir` is honoured as the demo directory.
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_never_deletes_what_it_did_not_make() {
+    let dir = tempfile::tempdir().unwrap();
+    let real = dir.path().join("default");
+    std::fs::create_dir_all(&real).unwrap();
+    drop(okx_export::store::Store::open(&real).unwrap());
+    let before = std::fs::read(real.join("okx-export.sqlite3")).unwrap();
+    let r = run(&["demo", "--out", real.to_str().unwrap()], &[], dir.path()).await;
+    assert_code(&r, 2);
+    assert!(
+        r.stderr
+            .contains("holds an okx-export store that the demo did not make"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(std::fs::read(real.join("okx-export.sqlite3")).unwrap(), before);
+
+    let other = dir.path().join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("notes.txt"), "mine").unwrap();
+    let r = run(&["--data-dir", other.to_str().unwrap(), "demo"], &[], dir.path()).await;
+    assert_code(&r, 2);
+    assert!(r.stderr.contains("e.g. `notes.txt`"), "{}", r.stderr);
+
+    let r = run(&["--data-dir", "a", "demo", "--out", "b"], &[], dir.path()).await;
+    assert_code(&r, 2);
+
+    // Its own directory, twice: the second run replaces its store.
+    let demo = dir.path().join("demo");
+    for _ in 0..2 {
+        let r = run(
+            &["--quiet", "demo", "--out", demo.to_str().unwrap()],
+            &[],
+            dir.path(),
+        )
+        .await;
+        assert_code(&r, 0);
+        assert!(demo.join(".okx-export-demo").exists());
+        assert!(demo.join("koinly.csv").exists());
+    }
+}
+
+/// Bad flags fail before any store is opened, with a hint.
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_flags_are_caught_first_and_helped() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("never-created");
+    let d = data.to_str().unwrap();
+    for (args, expect) in [
+        (
+            vec!["--data-dir", d, "report", "--format", "koinlyy"],
+            "did you mean `koinly`?",
+        ),
+        (
+            vec!["--data-dir", d, "report", "--format", "Bittytx"],
+            "did you mean `bittytax`?",
+        ),
+        (
+            vec!["--data-dir", d, "report", "--format", ""],
+            "the list is empty",
+        ),
+        (
+            vec!["--data-dir", d, "report", "--format", "koinly,,ctc"],
+            "empty name",
+        ),
+        (
+            vec!["--data-dir", d, "report", "--year", "20x5"],
+            "e.g. --year 2025",
+        ),
+        (
+            vec!["--data-dir", d, "export", "--format", "koinlyy"],
+            "did you mean `koinly`?",
+        ),
+    ] {
+        let r = run(&args, &[], dir.path()).await;
+        assert_code(&r, 2);
+        assert!(r.stderr.contains(expect), "{args:?}: {}", r.stderr);
+        assert!(
+            !data.exists(),
+            "{args:?} opened the store before checking its flags"
+        );
+    }
+}
+
+/// Help follows cargo's conventions: subcommand options first, global ones under their
+/// own heading, connection options only where they do something, examples in --help.
+#[tokio::test(flavor = "multi_thread")]
+async fn help_fits_the_conventions() {
+    let dir = tempfile::tempdir().unwrap();
+    let long = run(&["sync", "--help"], &[], dir.path()).await;
+    assert_code(&long, 0);
+    let text = &long.stdout;
+    let own = text.find("--since").unwrap();
+    let connection = text.find("Connection options:").expect("connection heading");
+    let global = text.find("Global options:").expect("global heading");
+    assert!(own < connection && connection < global, "{text}");
+    assert!(text.contains("Examples:"), "{text}");
+    assert!(!text.contains("[env:"), "{text}");
+    let short = run(&["sync", "-h"], &[], dir.path()).await;
+    assert!(short.stdout.len() < long.stdout.len());
+    assert!(!short.stdout.contains("Examples:"));
+    for cmd in ["report", "status", "reconcile", "demo"] {
+        let r = run(&[cmd, "--help"], &[], dir.path()).await;
+        assert_code(&r, 0);
+        for flag in ["--base-url", "--region", "--allow-trading-key", "--give-up-after"] {
+            assert!(!r.stdout.contains(flag), "`{cmd} --help` offers {flag}");
+        }
+        assert!(r.stdout.contains("Global options:"), "{cmd}: {}", r.stdout);
+    }
+    for line in text.lines() {
+        assert!(
+            line.chars().count() <= 100,
+            "help line too long ({}): {line}",
+            line.chars().count()
+        );
+    }
+    // Defaults are shown once, by clap.
+    let report = run(&["report", "--help"], &[], dir.path()).await;
+    assert_eq!(report.stdout.matches("UTC").count(), 1, "{}", report.stdout);
+}
