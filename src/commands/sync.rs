@@ -39,25 +39,46 @@ pub fn options(args: &SyncArgs) -> Result<SyncOptions> {
     })
 }
 
-/// Prints the per-stream summary table.
+/// Words of `items` joined by ", " and wrapped to 80 columns after `head`.
+fn wrapped(head: &str, items: &[String]) -> Vec<String> {
+    let mut lines = vec![head.to_string()];
+    for (i, item) in items.iter().enumerate() {
+        let sep = if i + 1 < items.len() { "," } else { "" };
+        let last = lines.last_mut().expect("one line");
+        if last.chars().count() + 1 + item.chars().count() + sep.len() > 80 {
+            lines.push(format!("  {item}{sep}"));
+        } else {
+            last.push(' ');
+            last.push_str(item);
+            last.push_str(sep);
+        }
+    }
+    lines
+}
+
+/// Prints the per-stream summary table (80 columns).
 pub fn print_summary(settings: &Settings, s: &SyncSummary) {
+    use super::progress::group;
     say(
         settings,
         format!(
-            "{:<28} {:>8} {:>9} {:>8}  range",
+            "{:<22} {:>8} {:>9} {:>6}  range (UTC)",
             "stream", "new", "fetched", "pages"
         ),
     );
     for r in &s.streams {
         let range = match (r.oldest, r.newest) {
-            (Some(a), Some(b)) => format!("{} .. {}", a.format("%Y-%m-%d %H:%M"), b.format("%Y-%m-%d %H:%M")),
+            (Some(a), Some(b)) => format!("{} .. {}", a.format("%Y-%m-%d"), b.format("%Y-%m-%d")),
             _ => "-".into(),
         };
         say(
             settings,
             format!(
-                "{:<28} {:>8} {:>9} {:>8}  {range}",
-                r.stream, r.new, r.fetched, r.pages
+                "{:<22} {:>8} {:>9} {:>6}  {range}",
+                r.stream,
+                group(r.new),
+                group(r.fetched),
+                group(r.pages)
             ),
         );
         for w in &r.warnings {
@@ -68,41 +89,42 @@ pub fn print_summary(settings: &Settings, s: &SyncSummary) {
         warn(w);
     }
     if let Some(a) = &s.archive {
+        let list = |q: &[String]| {
+            if q.is_empty() {
+                "-".to_string()
+            } else {
+                q.join(",")
+            }
+        };
         say(
             settings,
             format!(
-                "{:<28} {:>8} {:>9} {:>8}  quarters done: {} pending: {}",
+                "{:<22} {:>8} {:>9} {:>6}  quarters done: {}",
                 "bills-history-archive",
-                a.new,
-                a.rows,
+                group(a.new),
+                group(a.rows),
                 "-",
-                if a.quarters_done.is_empty() {
-                    "-".into()
-                } else {
-                    a.quarters_done.join(",")
-                },
-                if a.quarters_pending.is_empty() {
-                    "-".into()
-                } else {
-                    a.quarters_pending.join(",")
-                }
+                list(&a.quarters_done)
             ),
         );
+        if !a.quarters_pending.is_empty() {
+            say(
+                settings,
+                format!("{:<49}quarters pending: {}", "", list(&a.quarters_pending)),
+            );
+        }
         for n in &a.notes {
             warn(n);
         }
     }
-    say(
-        settings,
-        format!(
-            "store totals: {}",
-            s.store_counts
-                .iter()
-                .map(|(kind, n)| format!("{n} {kind}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    );
+    let totals: Vec<String> = s
+        .store_counts
+        .iter()
+        .map(|(kind, n)| format!("{} {kind}", group(*n)))
+        .collect();
+    for line in wrapped("records in the store:", &totals) {
+        say(settings, line);
+    }
     for (name, e) in s
         .endpoints
         .iter()
@@ -111,21 +133,22 @@ pub fn print_summary(settings: &Settings, s: &SyncSummary) {
         say(
             settings,
             format!(
-                "{name}: {} requests, {} retries, {} rate-limited",
+                "{name}: {} requests ({} of them retries, {} rate-limited)",
                 e.requests, e.retries, e.rate_limited
             ),
         );
     }
-    let waited: f64 = s.endpoints.values().map(|e| e.limit_wait_seconds).sum();
     super::summary(format!(
-        "sync: {} new records ({} fetched) in {:.1}s; {} requests, {} retries, {} rate-limited, {:.1}s of pacing waits summed over streams",
-        s.totals.new_records,
-        s.totals.fetched_records,
+        "sync: {} new records ({} fetched) in {:.1} s",
+        group(s.totals.new_records),
+        group(s.totals.fetched_records),
         s.elapsed_seconds,
-        s.totals.requests,
+    ));
+    super::summary(format!(
+        "requests: {} ({} retries, {} rate-limited)",
+        group(s.totals.requests),
         s.totals.retries,
         s.totals.rate_limited,
-        waited
     ));
 }
 
@@ -148,7 +171,8 @@ pub async fn run_with(
     super::check_key::verify(&client, settings, false).await?;
     let store = Arc::new(Mutex::new(store));
     let progress = Bars::for_stderr(settings.progress);
-    let result = crate::sync::sync(client, store.clone(), &opts, progress).await;
+    let result = crate::sync::sync(client, store.clone(), &opts, progress.clone()).await;
+    progress.finish();
     let (summary, err) = match result {
         Ok(s) => (s, None),
         Err(e) => match e.downcast::<SyncFailed>() {

@@ -19,6 +19,9 @@ use serde::Serialize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// The archive's stream name (progress, summary).
+const ARCHIVE: &str = "bills-history-archive";
+
 /// The oldest data the archive has.
 pub fn archive_start() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2021, 2, 1, 0, 0, 0).unwrap()
@@ -199,6 +202,7 @@ pub async fn run_archive(
             continue;
         }
         if !*already {
+            progress.on_state(ARCHIVE, &format!("applying {label}"));
             let body = serde_json::json!({"year": q.year.to_string(), "quarter": format!("Q{}", q.q)});
             match client
                 .request(endpoints::BILLS_HISTORY_ARCHIVE_APPLY, &[], Some(&body))
@@ -234,6 +238,12 @@ pub async fn run_archive(
     let mut pending = applied;
     let mut reapplied = std::collections::BTreeSet::new();
     while !pending.is_empty() {
+        let labels: Vec<String> = pending.iter().map(|q| q.label()).collect();
+        let what = match labels.len() {
+            1 => labels.join(" "),
+            n => format!("{n} quarters"),
+        };
+        progress.on_state(ARCHIVE, &format!("building {what}"));
         let mut still = Vec::new();
         for q in pending {
             let label = q.label();
@@ -245,6 +255,7 @@ pub async fn run_archive(
                     let href = poll
                         .and_then(|p| p.file_href)
                         .context("archive finished without a fileHref")?;
+                    progress.on_state(ARCHIVE, &format!("downloading {label}"));
                     let (rows, new) = fetch_file(client, store, &label, &href, opts.limits).await?;
                     report.rows += rows;
                     report.new += new;

@@ -187,9 +187,14 @@ impl From<&EndpointStats> for EndpointSummary {
             requests: s.requests,
             retries: s.retries,
             rate_limited: s.rate_limited,
-            limit_wait_seconds: s.limit_wait.as_secs_f64(),
+            limit_wait_seconds: millis(s.limit_wait.as_secs_f64()),
         }
     }
+}
+
+/// Seconds rounded to the millisecond, so JSON shows `9.123`, not `9.123456789012`.
+fn millis(secs: f64) -> f64 {
+    (secs * 1000.0).round() / 1000.0
 }
 
 /// Peak resident memory of this process (Linux `VmHWM`), if known.
@@ -329,6 +334,9 @@ pub async fn sync(
             (spec.name.clone(), r)
         });
     }
+    if opts.archive {
+        progress.on_state("bills-history-archive", "starting");
+    }
     let archive_task = opts.archive.then(|| {
         let (client, store, progress) = (client.clone(), store.clone(), progress.clone());
         let aopts = ArchiveOptions {
@@ -409,7 +417,7 @@ pub async fn sync(
     let summary = SyncSummary {
         started_at,
         finished_at: Utc::now(),
-        elapsed_seconds: t0.elapsed().as_secs_f64(),
+        elapsed_seconds: millis(t0.elapsed().as_secs_f64()),
         server_time,
         streams: reports,
         archive,

@@ -93,6 +93,11 @@ pub struct StreamReport {
 pub trait Progress: Send + Sync {
     fn on_page(&self, stream: &str, fetched: u64, new: u64);
     fn on_done(&self, stream: &str, report: &StreamReport);
+    /// What a stream is doing when it is not paging (the archive: applying, generating,
+    /// downloading).
+    fn on_state(&self, _stream: &str, _state: &str) {}
+    /// The sync is over: clear whatever was drawn.
+    fn finish(&self) {}
 }
 
 /// A progress sink that draws nothing.

@@ -102,6 +102,21 @@ async fn unavailable_earn_endpoint_is_a_warning() {
         serde_json::from_str(&std::fs::read_to_string(data.join("sync-summary.json")).unwrap()).unwrap();
     assert_eq!(summary["errors"].as_array().unwrap().len(), 0);
     assert_eq!(summary["warnings"].as_array().unwrap().len(), 1);
+    // The summary table fits 80 columns and says things plainly.
+    for line in r.stdout.lines() {
+        assert!(
+            line.chars().count() <= 80,
+            "{} columns: {line}",
+            line.chars().count()
+        );
+    }
+    assert!(!r.stdout.contains("summed over streams"), "{}", r.stdout);
+    let last = r.stdout.lines().last().unwrap();
+    let requests = summary["totals"]["requests"].as_u64().unwrap();
+    assert!(last.starts_with(&format!("requests: {requests} (")), "{last}");
+    // JSON numbers carry no float noise.
+    let secs = summary["elapsed_seconds"].to_string();
+    assert!(secs.split('.').nth(1).is_none_or(|d| d.len() <= 3), "{secs}");
 }
 
 /// `demo` refuses a directory holding a store it did not make, or other files; it reuses
