@@ -37,7 +37,7 @@
 //! | earn_interest                 | `lending interest` | `cost`        |
 //! | airdrop                       | `airdrop`          | `cost`        |
 //! | other_income                  | `income`           | `cost`        |
-//! | rebate                        | `fee refund`       | `cost`        |
+//! | rebate                        | `fee refund` (`realized gain` on a derivative) | `cost` |
 //! | fee (standalone, incl. fee-only rows) | `fee refund` | `cost`      |
 //! | fee on a derivative instrument | `realized gain`   | `realized gain` (a loss) |
 //! | funding_fee                   | `realized gain`    | `realized gain` (a loss) |

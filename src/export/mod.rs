@@ -14,7 +14,9 @@
 //! here: the CSV dialect ([`csv_writer_builder`], written cell by cell by `Records`/`Row`
 //! without an allocation per cell), amount formatting (`Row::amt`) and the split of a row
 //! into legs (`legs`), which is where transfers and unclassified rows are dropped for the
-//! tax formats and fee-only rows are recognised. What every format needs of a row (its
+//! tax formats and fee-only rows are recognised, and the `Combine` rules by which a
+//! format folds a maker rebate into its fill or merges same-second fills of one order
+//! (one spot trade is held back per such format). What every format needs of a row (its
 //! legs, its time in each format's style, its description, its amounts as text) is worked
 //! out once per row (`Prep`), not once per format.
 
@@ -440,7 +442,7 @@ impl ExportWriter {
     /// Writes one transaction to every format. Fails on a negative amount (the model says
     /// amounts are positive; writing one would silently flip its direction).
     ///
-    /// Formats whose [`Combine`] rules merge rows hold back a spot trade until the next row
+    /// Formats whose `Combine` rules merge rows hold back a spot trade until the next row
     /// shows whether it continues it (a maker rebate of the same fill, another fill of the
     /// same order in the same second); everything else is written at once.
     pub fn write(&mut self, tx: &Transaction) -> Result<()> {
