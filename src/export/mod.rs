@@ -295,6 +295,8 @@ struct Output {
     /// A row held back by the format's [`Combine`] rules, and how many input rows it holds.
     held: Option<Transaction>,
     held_rows: u64,
+    /// The last released held row, kept so the next one reuses its allocations.
+    spare: Option<Transaction>,
     /// Buffers behind the [`Prep`] of `held` (the writer's own are busy with the current row).
     held_shared: Shared,
 }
@@ -354,6 +356,7 @@ impl Output {
             self.emit(&prep, opts, rows)
         };
         self.held_shared = shared;
+        self.spare = Some(held);
         result
     }
 
@@ -429,6 +432,7 @@ impl ExportWriter {
                 },
                 held: None,
                 held_rows: 0,
+                spare: None,
                 held_shared: Shared::default(),
             });
         }
@@ -465,7 +469,13 @@ impl ExportWriter {
                 output.release(&self.opts)?;
             }
             if combine.may_absorb_into(tx) {
-                output.held = Some(tx.clone());
+                output.held = Some(match output.spare.take() {
+                    Some(mut t) => {
+                        copy_into(&mut t, tx);
+                        t
+                    }
+                    None => tx.clone(),
+                });
                 output.held_rows = 1;
             } else {
                 output.emit(&prep, &self.opts, 1)?;
@@ -1132,6 +1142,59 @@ impl Combine {
     }
 }
 
+/// `*dst = src.clone()`, reusing `dst`'s string buffers (a held row is copied for every spot
+/// trade). Destructures `src` so a new field cannot be forgotten.
+fn copy_into(dst: &mut Transaction, src: &Transaction) {
+    fn amount(dst: &mut Option<Amount>, src: &Option<Amount>) {
+        match (dst.as_mut(), src) {
+            (Some(d), Some(s)) => {
+                d.amount = s.amount;
+                d.asset.clone_from(&s.asset);
+            }
+            _ => dst.clone_from(src),
+        }
+    }
+    let Transaction {
+        id,
+        time,
+        account,
+        kind,
+        sent,
+        received,
+        fee,
+        instrument,
+        side,
+        price,
+        order_id,
+        trade_id,
+        tx_hash,
+        address,
+        chain,
+        source,
+        source_id,
+        note,
+    } = src;
+    dst.id.clone_from(id);
+    (dst.time, dst.account, dst.kind, dst.price) = (*time, *account, *kind, *price);
+    amount(&mut dst.sent, sent);
+    amount(&mut dst.received, received);
+    amount(&mut dst.fee, fee);
+    for (d, s) in [
+        (&mut dst.instrument, instrument),
+        (&mut dst.side, side),
+        (&mut dst.order_id, order_id),
+        (&mut dst.trade_id, trade_id),
+        (&mut dst.tx_hash, tx_hash),
+        (&mut dst.address, address),
+        (&mut dst.chain, chain),
+        (&mut dst.note, note),
+    ] {
+        d.clone_from(s);
+    }
+    dst.source.clone_from(source);
+    dst.source_id.clone_from(source_id);
+}
+
 /// `main` with a fee in the same coin folded in: `main + fee` when `add`, `main − fee`
 /// otherwise (`None` when that would not stay positive, or the fee is in another coin).
 pub(crate) fn fold_fee(main: &Amount, fee: Option<&Amount>, add: bool) -> Option<Amount> {
@@ -1703,6 +1766,16 @@ mod tests {
             String::from_utf8(recs.bufs.remove(0)).unwrap(),
             String::from_utf8(expected.into_inner().unwrap()).unwrap()
         );
+    }
+
+    #[test]
+    fn copy_into_equals_clone() {
+        let cases = sample();
+        let mut dst = cases[0].clone();
+        for src in cases.iter().chain(cases.iter().rev()) {
+            copy_into(&mut dst, src);
+            assert_eq!(&dst, src);
+        }
     }
 
     #[test]
