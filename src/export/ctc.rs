@@ -18,7 +18,8 @@
 //! * Deposits and withdrawals (`receive`/`send`) carry the chain and address: Blockchain =
 //!   the network part of OKX's chain name, in lower case (`USDT-TRC20` → `tron`,
 //!   `ETH-ERC20` → `ethereum`, `BTC-Bitcoin` → `bitcoin`; an unknown network is written as
-//!   OKX names it), To = the address the coins went to (a withdrawal's destination, a
+//!   OKX names it; CTC's help 5777675 only says "the network on which the transaction was
+//!   executed", with no list of accepted values), To = the address the coins went to (a withdrawal's destination, a
 //!   deposit's OKX deposit address). From stays empty: CTC fills it with this file's own
 //!   source (help 5777675: "If left blank will default to CSV exchange name"), which is
 //!   right for a withdrawal, and OKX does not tell us a deposit's sender.
