@@ -23,11 +23,13 @@
 # it exits 1 if DaLI printed an ERROR line or a traceback, or if the .ods/.ini are missing or
 # empty.
 #
-# Why RP2 is not run: our files carry `spot_price = __unknown` (we have no USD prices).
-# Without `-s` DaLI runs fine offline but copies `__unknown` into the workbook (and into the
-# unknown side of the partial INTRA rows for deposits/withdrawals), and rp2_us 1.7.2 then
-# stops at the first row: `RP2ValueError: Argument 'spot_price' has non-numeric value:
-# __unknown` (exit 1). Filling the prices needs `dali_us -s`, i.e. the network.
+# Why RP2 is not run here: our files carry `spot_price = __unknown` (we have no USD prices).
+# Without `-s` DaLI runs fine offline but copies `__unknown` into the workbook, and rp2_us
+# 1.7.2 then stops at the first row: `RP2ValueError: Argument 'spot_price' has non-numeric
+# value: __unknown` (exit 1). Filling the prices needs `dali_us -s`, i.e. the network.
+# tests/dali.rs (`rp2_reports_the_demo_export_offline`) puts fixture prices in instead and
+# runs rp2_us offline to its report; deposits and withdrawals are IN/OUT rows, so there is
+# no half-transfer for DaLI to resolve.
 set -euo pipefail
 
 DALI_VERSION=0.6.11

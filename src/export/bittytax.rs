@@ -16,7 +16,15 @@
 //!   only (a value in the other pair fails the row).
 //! * Wallet = `ExportOptions::wallet_name`. Note = the OKX instrument (e.g. `BTC-USDT-SWAP`)
 //!   for `Margin-*` types, because BittyTax groups its margin report by Wallet + Note as the
-//!   contract; otherwise the row id (BittyTax has no id column).
+//!   contract (`tax.py`, `CalculateMarginTrading`: `contracts[(wallet, note)]`); otherwise
+//!   the row id. Decision: so that margin rows still carry their row id (issue 9) without
+//!   splitting every row into a contract of its own, every row also has the row id in a
+//!   14th column, `Row ID`. BittyTax reads only the first 13 cells of a CSV row
+//!   (`import_records.py`: `row[: len(TransactionRow.HEADER)]`), so the extra cell changes
+//!   nothing for it.
+//! * Derivatives: trading fees on SWAP/FUTURES/OPTION instruments are `Margin-Fee` with the
+//!   instrument as Note, like paid funding, so they land in the margin report of their
+//!   contract instead of being a `Spend` (a disposal of the fee coin).
 //!
 //! | kind                      | in (Buy columns)     | out (Sell columns) |
 //! |---------------------------|----------------------|--------------------|
@@ -28,7 +36,7 @@
 //! | referral_reward           | `Referral`           | `Spend`            |
 //! | other_income              | `Income`             | `Spend`            |
 //! | rebate                    | `Fee-Rebate` (`Margin-Fee-Rebate` on a derivative) | `Spend` |
-//! | fee (incl. fee-only rows) | `Fee-Rebate`         | `Spend`            |
+//! | fee (incl. fee-only rows) | `Fee-Rebate` (`Margin-Fee-Rebate` on a derivative) | `Spend` (`Margin-Fee` on a derivative) |
 //! | funding_fee               | `Margin-Gain`        | `Margin-Fee`       |
 //! | interest_paid             | `Fee-Rebate`         | `Loan-Interest`    |
 //! | realized_pnl, liquidation | `Margin-Gain`        | `Margin-Loss`      |
@@ -38,7 +46,7 @@
 //! from a wallet not in the file fails the integrity check with "Transfers mismatch" (run
 //! with `--skipint`, or add that wallet's records).
 
-use super::{CsvFile, Encoded, ExportOptions, Prep, Records, Shape, is_derivative};
+use super::{CsvFile, Encoded, ExportOptions, Prep, Records, Shape, is_derivative, leg_id};
 use crate::model::{Amount, Kind};
 
 pub(crate) const FILES: &[CsvFile] = &[CsvFile {
@@ -57,6 +65,7 @@ pub(crate) const FILES: &[CsvFile] = &[CsvFile {
         "Wallet",
         "Timestamp",
         "Note",
+        "Row ID",
     ],
 }];
 
@@ -72,7 +81,8 @@ fn kind_type(kind: Kind, incoming: bool, derivative: bool) -> &'static str {
         (Airdrop, true) => "Airdrop",
         (ReferralReward, true) => "Referral",
         (OtherIncome, true) => "Income",
-        (Rebate, true) if derivative => "Margin-Fee-Rebate",
+        (Rebate | Fee, true) if derivative => "Margin-Fee-Rebate",
+        (Fee, false) if derivative => "Margin-Fee",
         (Rebate | Fee | InterestPaid, true) => "Fee-Rebate",
         (FundingFee | RealizedPnl | Liquidation, true) => "Margin-Gain",
         (FundingFee, false) => "Margin-Fee",
@@ -87,6 +97,7 @@ fn kind_type(kind: Kind, incoming: bool, derivative: bool) -> &'static str {
 pub(crate) fn encode(p: &Prep, opts: &ExportOptions, out: &mut Records) -> Encoded {
     let tx = p.tx;
     let derivative = is_derivative(tx.instrument.as_deref());
+    let mut i = 0;
     let mut row = |ty: &str, buy: Option<&Amount>, sell: Option<&Amount>, fee: Option<&Amount>| {
         let note = match (ty.starts_with("Margin-"), &tx.instrument) {
             (true, Some(inst)) => inst,
@@ -103,7 +114,9 @@ pub(crate) fn encode(p: &Prep, opts: &ExportOptions, out: &mut Records) -> Encod
             .s(&opts.wallet_name)
             .s(&p.date.rfc3339_ms)
             .s(note)
-            .end()
+            .s(&leg_id(tx, i))
+            .end();
+        i += 1;
     };
     for leg in p.legs()? {
         match leg.shape {
@@ -126,7 +139,7 @@ mod tests {
     fn header() {
         assert_eq!(
             super::FILES[0].header.join(","),
-            "Type,Buy Quantity,Buy Asset,Buy Value in GBP,Sell Quantity,Sell Asset,Sell Value in GBP,Fee Quantity,Fee Asset,Fee Value in GBP,Wallet,Timestamp,Note"
+            "Type,Buy Quantity,Buy Asset,Buy Value in GBP,Sell Quantity,Sell Asset,Sell Value in GBP,Fee Quantity,Fee Asset,Fee Value in GBP,Wallet,Timestamp,Note,Row ID"
         );
     }
 
@@ -135,19 +148,16 @@ mod tests {
         assert_cases(
             Format::BittyTax,
             [
-                // Buy Quantity gross (0.02) with the fee in the buy asset: BittyTax nets it.
-                &["Trade,0.02,BTC,,1900,USDT,,0.00002,BTC,,OKX,2025-01-02T03:04:05.678Z,tb-1001"],
-                // Proceeds 480 USDT, fee 0.48 USDT booked by BittyTax as a separate Spend.
-                &["Trade,480,USDT,,0.005,BTC,,0.48,USDT,,OKX,2025-01-03T10:00:00.000Z,tb-1003"],
-                &["Deposit,2000,USDT,,,,,,,,OKX,2025-01-01T00:00:00.000Z,fb-2001"],
-                // Withdrawal quantity net (what arrives), fee extra.
-                &["Withdrawal,,,,0.004,BTC,,0.0001,BTC,,OKX,2025-01-05T12:00:00.000Z,fb-2002"],
-                &["Staking,0.0123,ETH,,,,,,,,OKX,2025-01-06T00:00:00.000Z,fb-2003"],
-                &["Margin-Fee,,,,0.25,USDT,,,,,OKX,2025-01-07T08:00:00.000Z,BTC-USDT-SWAP"],
-                &["Margin-Loss,,,,12.5,USDT,,,,,OKX,2025-01-08T09:00:00.000Z,BTC-USDT-SWAP"],
-                &["Margin-Gain,30.75,USDT,,,,,,,,OKX,2025-01-09T09:00:00.000Z,BTC-USDT-SWAP"],
-                &["Fee-Rebate,0.0102,USDT,,,,,,,,OKX,2025-01-10T00:00:00.000Z,tb-1008:rebate"],
-                &["Spend,,,,0.1,OKB,,,,,OKX,2025-01-12T00:00:00.000Z,tb-1010:fee"],
+                &["Trade,0.02,BTC,,1900,USDT,,0.00002,BTC,,OKX,2025-01-02T03:04:05.678Z,tb-1001,tb-1001"],
+                &["Trade,480,USDT,,0.005,BTC,,0.48,USDT,,OKX,2025-01-03T10:00:00.000Z,tb-1003,tb-1003"],
+                &["Deposit,2000,USDT,,,,,,,,OKX,2025-01-01T00:00:00.000Z,fb-2001,fb-2001"],
+                &["Withdrawal,,,,0.004,BTC,,0.0001,BTC,,OKX,2025-01-05T12:00:00.000Z,fb-2002,fb-2002"],
+                &["Staking,0.0123,ETH,,,,,,,,OKX,2025-01-06T00:00:00.000Z,fb-2003,fb-2003"],
+                &["Margin-Fee,,,,0.25,USDT,,,,,OKX,2025-01-07T08:00:00.000Z,BTC-USDT-SWAP,tb-1005"],
+                &["Margin-Loss,,,,12.5,USDT,,,,,OKX,2025-01-08T09:00:00.000Z,BTC-USDT-SWAP,tb-1006:pnl"],
+                &["Margin-Gain,30.75,USDT,,,,,,,,OKX,2025-01-09T09:00:00.000Z,BTC-USDT-SWAP,tb-1007:pnl"],
+                &["Fee-Rebate,0.0102,USDT,,,,,,,,OKX,2025-01-10T00:00:00.000Z,tb-1008:rebate,tb-1008:rebate"],
+                &["Spend,,,,0.1,OKB,,,,,OKX,2025-01-12T00:00:00.000Z,tb-1010:fee,tb-1010:fee"],
             ],
         );
     }
@@ -158,7 +168,9 @@ mod tests {
         t.instrument = Some("ETH-USDT-SWAP".into());
         assert_eq!(
             lines(Format::BittyTax, &t).unwrap(),
-            ["Margin-Fee-Rebate,0.0102,USDT,,,,,,,,OKX,2025-01-10T00:00:00.000Z,ETH-USDT-SWAP"]
+            [
+                "Margin-Fee-Rebate,0.0102,USDT,,,,,,,,OKX,2025-01-10T00:00:00.000Z,ETH-USDT-SWAP,tb-1008:rebate"
+            ]
         );
     }
 }

@@ -16,24 +16,33 @@
 //!     writes 479.52);
 //!   - fee in a third coin → the trade row without fee, plus a fee row (below).
 //!   - A standalone fee is a send whose whole quantity is fee: Sent = Fee = amount, no tag.
-//! * Tags (Decision, per §5's recommendation: the classic tags plus `interest` and the
-//!   `margin …` tags; no tag = plain send/receive/trade):
+//! * Tags: the CSV tags of CoinTracker's "Transaction category definitions" page
+//!   (support.cointracker.io/hc/en-us/articles/4413049710225): `staking` for staking
+//!   rewards (the classic `staked` is gone from that page), `margin fee` / `margin gain` /
+//!   `margin loss` / `margin rebate` for derivatives; plus the classic `airdrop`,
+//!   `interest`, `payment` (§5). No tag = plain send/receive/trade. Trading fees on
+//!   SWAP/FUTURES/OPTION instruments are `margin fee` sends, like paid funding, so they
+//!   count in CoinTracker's futures/margin figures instead of as untagged disposals.
+//! * No id column: two fills of one order in the same second with the same fee would be
+//!   identical rows, so they are merged into one (`Combine::merge_fills`), and a spot fill's
+//!   maker rebate is netted into the fill (`Combine::net_rebates`).
 //!
 //! | kind                        | received        | sent          |
 //! |-----------------------------|-----------------|---------------|
 //! | trade, deposit, withdrawal  | (none)          | (none)        |
-//! | staking_reward              | `staked`        | fee row       |
+//! | staking_reward              | `staking`       | fee row       |
 //! | earn_interest               | `interest`      | fee row       |
 //! | airdrop                     | `airdrop`       | fee row       |
 //! | referral_reward, other_income | `payment`     | fee row       |
-//! | rebate                      | `margin rebate` on a derivative, else none | fee row |
-//! | fee (incl. fee-only rows)   | (none)          | fee row       |
+//! | rebate                      | netted into its fill; else `margin rebate` on a derivative, none otherwise | fee row |
+//! | fee (incl. fee-only rows)   | (none)          | fee row (`margin fee` send on a derivative) |
 //! | funding_fee                 | `margin gain`   | `margin fee`  |
 //! | interest_paid               | (none)          | `margin fee`  |
 //! | realized_pnl, liquidation   | `margin gain`   | `margin loss` |
 //! | transfer, unclassified      | skipped                         ||
 //!
-//! CoinTracker has no id column; duplicates are avoided by re-importing the same file.
+//! Merged fills and netted rebates aside, duplicates are avoided by re-importing the same
+//! file (CoinTracker has no id column).
 
 use super::{CsvFile, Encoded, ExportOptions, Prep, Records, Row, Shape, is_derivative};
 use crate::model::{Amount, Kind};
@@ -63,20 +72,21 @@ fn round8(d: Decimal) -> Decimal {
 fn in_tag(kind: Kind, derivative: bool) -> &'static str {
     use Kind::*;
     match kind {
-        StakingReward => "staked",
+        StakingReward => "staking",
         EarnInterest => "interest",
         Airdrop => "airdrop",
         ReferralReward | OtherIncome => "payment",
-        Rebate if derivative => "margin rebate",
+        Rebate | Fee if derivative => "margin rebate",
         FundingFee | RealizedPnl | Liquidation => "margin gain",
         Trade | Deposit | Withdrawal | Transfer | Unclassified | Rebate | Fee | InterestPaid => "",
     }
 }
 
 /// `Some(tag)` for an outgoing kind written as a tagged send, `None` for a fee row.
-fn out_tag(kind: Kind) -> Option<&'static str> {
+fn out_tag(kind: Kind, derivative: bool) -> Option<&'static str> {
     use Kind::*;
     match kind {
+        Fee if derivative => Some("margin fee"),
         Trade | Deposit | Withdrawal | Transfer | Unclassified => Some(""),
         FundingFee | InterestPaid => Some("margin fee"),
         RealizedPnl | Liquidation => Some("margin loss"),
@@ -169,7 +179,7 @@ pub(crate) fn encode(p: &Prep, _opts: &ExportOptions, out: &mut Records) -> Enco
                     }
                 }
             }
-            Shape::Out { sent, fee } => match out_tag(leg.kind) {
+            Shape::Out { sent, fee } => match out_tag(leg.kind, derivative) {
                 None => {
                     emit(fee_row(sent));
                     emit_fees(fee, &mut emit);
@@ -208,14 +218,11 @@ mod tests {
         assert_cases(
             Format::CoinTracker,
             [
-                // Received excludes the fee: 0.02 − 0.00002 = 0.01998 BTC.
                 &["01/02/2025 03:04:05,0.01998,BTC,1900,USDT,0.00002,BTC,"],
-                // 480 − 0.48 = 479.52 USDT.
                 &["01/03/2025 10:00:00,479.52,USDT,0.005,BTC,0.48,USDT,"],
                 &["01/01/2025 00:00:00,2000,USDT,,,,,"],
-                // Sent includes the fee: 0.004 + 0.0001 = 0.0041 BTC.
                 &["01/05/2025 12:00:00,,,0.0041,BTC,0.0001,BTC,"],
-                &["01/06/2025 00:00:00,0.0123,ETH,,,,,staked"],
+                &["01/06/2025 00:00:00,0.0123,ETH,,,,,staking"],
                 &["01/07/2025 08:00:00,,,0.25,USDT,,,margin fee"],
                 &["01/08/2025 09:00:00,,,12.5,USDT,,,margin loss"],
                 &["01/09/2025 09:00:00,30.75,USDT,,,,,margin gain"],
@@ -244,7 +251,7 @@ mod tests {
         t.received = Some(Amount::new(dec("0.000000015"), "ETH"));
         assert_eq!(
             lines(Format::CoinTracker, &t).unwrap(),
-            ["01/06/2025 00:00:00,0.00000002,ETH,,,,,staked"]
+            ["01/06/2025 00:00:00,0.00000002,ETH,,,,,staking"]
         );
         t.received = Some(Amount::new(dec("0.000000004"), "ETH"));
         // No record: the writer counts the transaction as skipped_other.

@@ -6,9 +6,26 @@
 //!   is stable across re-exports and is what CoinTracking uses to drop duplicates.
 //! * Date: `YYYY-MM-DD HH:MM:SS` in UTC; the user picks that format and UTC in the import
 //!   wizard (the wizard maps columns, so header spelling is low-risk).
-//! * Fees: Fee / Fee Currency on the same row, as an extra outflow: the Sell Amount excludes a
-//!   fee paid in the sold coin (§2), and, by the same rule, the Buy Amount is the gross fill
-//!   when the fee is paid in the bought coin. That is our model as is.
+//! * Fees: CoinTracking does *not* deduct the Fee column. Its help page "Entering fees"
+//!   (cointracking.freshdesk.com/en/support/solutions/articles/29000007202) says fees in the
+//!   trade's currencies are already included in the buy/sell values and the fee field is
+//!   mainly informational: "Buy 1 BTC for 500 USD with a 0.01 BTC fee → Buy = 0.99 BTC";
+//!   "Withdrawal = 1.001 BTC … Fee = 0.001 BTC". (tax-formats.md §2 took the opposite rule
+//!   from cryptotax.io, another product; §13 corrects it.) So the amounts are what actually
+//!   moved: a fee in the bought coin is taken off Buy (0.02 BTC gross − 0.00002 BTC fee →
+//!   Buy 0.01998), a fee in the sold coin is added to Sell (a withdrawal of 0.004 BTC +
+//!   0.0001 BTC fee → Sell 0.0041), and the Fee columns repeat the fee for information. A fee
+//!   in a third coin (OKB) is not part of either amount, so it is a row of its own (`Other
+//!   Fee`, or `Margin Fee` on a derivative) and the trade row carries no fee.
+//! * Maker rebates: CoinTracking has no fee-refund type. A spot fill's rebate is netted into
+//!   the fill (`Combine::net_rebates`: the Buy grows by it); a rebate with no fill next to
+//!   it (OKX's periodic funding-account payouts) is `Income (non taxable)` ("received
+//!   airdrops or similar not counted as taxable", Transaction Types, article 29000042783),
+//!   not `Reward / Bonus`, which is income; on a derivative it is a futures profit.
+//! * Derivatives: trading fees on SWAP/FUTURES/OPTION instruments and paid funding are
+//!   `Margin Fee` (the margin/derivatives section of Transaction Types; "Fees from margin,
+//!   derivatives and futures trading", article 29000049593), so they count against the
+//!   derivatives result instead of being a plain `Other Fee`.
 //! * Exchange = `ExportOptions::wallet_name`; Trade-Group = the OKX account (`trading`,
 //!   `funding`, `earn`); Comment = `<kind> [<instrument>] <id>` and the tx hash if any.
 //!
@@ -19,15 +36,16 @@
 //! | staking_reward            | `Staking`                         | `Other Fee`                   |
 //! | earn_interest             | `Interest Income`                 | `Other Fee`                   |
 //! | airdrop                   | `Airdrop`                         | `Other Fee`                   |
-//! | referral_reward, rebate   | `Reward / Bonus`                  | `Other Fee`                   |
+//! | referral_reward           | `Reward / Bonus`                  | `Other Fee`                   |
+//! | rebate                    | netted into its fill; else `Income (non taxable)` (`Derivatives / Futures Profit` on a derivative) | `Other Fee` |
 //! | other_income              | `Other Income`                    | `Other Fee`                   |
-//! | fee (incl. fee-only rows) | `Reward / Bonus`                  | `Other Fee`                   |
+//! | fee (incl. fee-only rows) | `Income (non taxable)`            | `Other Fee` (`Margin Fee` on a derivative) |
 //! | funding_fee               | profit (below)                    | `Margin Fee`                  |
 //! | interest_paid             | `Reward / Bonus`                  | `Borrowing Fee`               |
 //! | realized_pnl, liquidation | `Derivatives / Futures Profit` (`Margin Profit` for a spot-margin pair) | `Derivatives / Futures Loss` (`Margin Loss`) |
 //! | transfer, unclassified    | skipped                                                          ||
 
-use super::{CsvFile, Encoded, ExportOptions, Prep, Records, Shape, is_derivative, leg_id};
+use super::{CsvFile, Encoded, ExportOptions, Prep, Records, Shape, fold_fee, is_derivative, leg_id};
 use crate::model::{Amount, Kind};
 
 pub(crate) const FILES: &[CsvFile] = &[CsvFile {
@@ -56,7 +74,10 @@ fn kind_type(kind: Kind, incoming: bool, derivative: bool) -> &'static str {
         (StakingReward, true) => "Staking",
         (EarnInterest, true) => "Interest Income",
         (Airdrop, true) => "Airdrop",
-        (ReferralReward | Rebate | Fee | InterestPaid, true) => "Reward / Bonus",
+        (Rebate | Fee, true) if derivative => "Derivatives / Futures Profit",
+        (Rebate | Fee | InterestPaid, true) => "Income (non taxable)",
+        (ReferralReward, true) => "Reward / Bonus",
+        (Fee, false) if derivative => "Margin Fee",
         (OtherIncome, true) => "Other Income",
         (FundingFee | RealizedPnl | Liquidation, true) if derivative => "Derivatives / Futures Profit",
         (FundingFee | RealizedPnl | Liquidation, true) => "Margin Profit",
@@ -73,7 +94,9 @@ fn kind_type(kind: Kind, incoming: bool, derivative: bool) -> &'static str {
 pub(crate) fn encode(p: &Prep, opts: &ExportOptions, out: &mut Records) -> Encoded {
     let tx = p.tx;
     let derivative = is_derivative(tx.instrument.as_deref());
-    let mut row = |i: usize, ty: &str, buy: Option<&Amount>, sell: Option<&Amount>, fee: Option<&Amount>| {
+    let fee_type = kind_type(Kind::Fee, false, derivative);
+    let mut i = 0;
+    let mut row = |ty: &str, buy: Option<&Amount>, sell: Option<&Amount>, fee: Option<&Amount>| {
         out.row(0)
             .s(ty)
             .amt_asset(buy)
@@ -84,19 +107,49 @@ pub(crate) fn encode(p: &Prep, opts: &ExportOptions, out: &mut Records) -> Encod
             .s(p.describe_with_hash)
             .s(&p.date.ymd_hms)
             .s(&leg_id(tx, i))
-            .end()
+            .end();
+        i += 1;
     };
-    for (i, leg) in p.legs()?.iter().enumerate() {
+    for leg in p.legs()? {
+        // The fee is informational: a fee in the row's own coin is folded into the amount
+        // (and shown), a fee in a third coin is its own outgoing row.
         match leg.shape {
-            Shape::Trade { sent, received, fee } => row(i, "Trade", Some(received), Some(sent), fee),
-            Shape::In { received, fee } => row(
-                i,
-                kind_type(leg.kind, true, derivative),
-                Some(received),
-                None,
-                fee,
-            ),
-            Shape::Out { sent, fee } => row(i, kind_type(leg.kind, false, derivative), None, Some(sent), fee),
+            Shape::Trade { sent, received, fee } => {
+                if let Some(b) = fold_fee(received, fee, false) {
+                    row("Trade", Some(&b), Some(sent), fee);
+                } else if let Some(s) = fold_fee(sent, fee, true) {
+                    row("Trade", Some(received), Some(&s), fee);
+                } else {
+                    row("Trade", Some(received), Some(sent), None);
+                    if let Some(f) = fee {
+                        row(fee_type, None, Some(f), None);
+                    }
+                }
+            }
+            Shape::In { received, fee } => {
+                let ty = kind_type(leg.kind, true, derivative);
+                match fold_fee(received, fee, false) {
+                    Some(b) => row(ty, Some(&b), None, fee),
+                    None => {
+                        row(ty, Some(received), None, None);
+                        if let Some(f) = fee {
+                            row(fee_type, None, Some(f), None);
+                        }
+                    }
+                }
+            }
+            Shape::Out { sent, fee } => {
+                let ty = kind_type(leg.kind, false, derivative);
+                match fold_fee(sent, fee, true) {
+                    Some(s) => row(ty, None, Some(&s), fee),
+                    None => {
+                        row(ty, None, Some(sent), None);
+                        if let Some(f) = fee {
+                            row(fee_type, None, Some(f), None);
+                        }
+                    }
+                }
+            }
         }
     }
     Ok(())
@@ -121,14 +174,14 @@ mod tests {
             Format::CoinTracking,
             [
                 &[
-                    "Trade,0.02,BTC,1900,USDT,0.00002,BTC,OKX,trading,trade BTC-USDT tb-1001,2025-01-02 03:04:05,tb-1001",
+                    "Trade,0.01998,BTC,1900,USDT,0.00002,BTC,OKX,trading,trade BTC-USDT tb-1001,2025-01-02 03:04:05,tb-1001",
                 ],
                 &[
-                    "Trade,480,USDT,0.005,BTC,0.48,USDT,OKX,trading,trade BTC-USDT tb-1003,2025-01-03 10:00:00,tb-1003",
+                    "Trade,479.52,USDT,0.005,BTC,0.48,USDT,OKX,trading,trade BTC-USDT tb-1003,2025-01-03 10:00:00,tb-1003",
                 ],
                 &["Deposit,2000,USDT,,,,,OKX,funding,deposit fb-2001 tx 0xdep,2025-01-01 00:00:00,fb-2001"],
                 &[
-                    "Withdrawal,,,0.004,BTC,0.0001,BTC,OKX,funding,withdrawal fb-2002 tx 0xwd,2025-01-05 12:00:00,fb-2002",
+                    "Withdrawal,,,0.0041,BTC,0.0001,BTC,OKX,funding,withdrawal fb-2002 tx 0xwd,2025-01-05 12:00:00,fb-2002",
                 ],
                 &["Staking,0.0123,ETH,,,,,OKX,earn,staking_reward fb-2003,2025-01-06 00:00:00,fb-2003"],
                 &[
@@ -141,7 +194,7 @@ mod tests {
                     "Derivatives / Futures Profit,30.75,USDT,,,,,OKX,trading,realized_pnl BTC-USDT-SWAP tb-1007:pnl,2025-01-09 09:00:00,tb-1007:pnl",
                 ],
                 &[
-                    "Reward / Bonus,0.0102,USDT,,,,,OKX,trading,rebate BTC-USDT tb-1008:rebate,2025-01-10 00:00:00,tb-1008:rebate",
+                    "Income (non taxable),0.0102,USDT,,,,,OKX,trading,rebate BTC-USDT tb-1008:rebate,2025-01-10 00:00:00,tb-1008:rebate",
                 ],
                 &["Other Fee,,,0.1,OKB,,,OKX,trading,fee tb-1010:fee,2025-01-12 00:00:00,tb-1010:fee"],
             ],

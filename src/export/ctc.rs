@@ -14,8 +14,22 @@
 //!   else `buy` (also for converts without an instrument). `buy`: Base = bought coin, Quote =
 //!   paid coin; `sell`: Base = sold coin, Quote = proceeds.
 //! * ID = our row id (CTC wants it unique). Description = `<kind> [<instrument>] <id>` and
-//!   the tx hash. From/To/Blockchain and the reference price stay empty (OKX chain names are
-//!   not CTC's blockchain names; we have no fiat prices).
+//!   the tx hash. The reference price stays empty (we have no fiat prices).
+//! * Deposits and withdrawals (`receive`/`send`) carry the chain and address: Blockchain =
+//!   the network part of OKX's chain name, in lower case (`USDT-TRC20` → `tron`,
+//!   `ETH-ERC20` → `ethereum`, `BTC-Bitcoin` → `bitcoin`; an unknown network is written as
+//!   OKX names it; CTC's help 5777675 only says "the network on which the transaction was
+//!   executed", with no list of accepted values), To = the address the coins went to (a withdrawal's destination, a
+//!   deposit's OKX deposit address). From stays empty: CTC fills it with this file's own
+//!   source (help 5777675: "If left blank will default to CSV exchange name"), which is
+//!   right for a withdrawal, and OKX does not tell us a deposit's sender.
+//! * Derivatives: trading fees on SWAP/FUTURES/OPTION instruments and paid funding are
+//!   `margin-fee` ("fees associated with realized-profit or realized-loss trades", CTC help
+//!   8574793), so they go to the derivatives report instead of being a `fee` disposal.
+//! * Maker rebates: CTC has no fee-refund type (`cashback` is income). A spot fill's rebate
+//!   is netted into the fill (`Combine::net_rebates`); a rebate with no fill next to it is a
+//!   `receive` (an untaxed inflow; CTC may ask for its cost basis), and on a derivative a
+//!   `realized-profit` (it lowers the derivatives fees).
 //! * One CSV per source (§4): this file holds only the OKX account.
 //!
 //! | kind                      | in                 | out                |
@@ -26,15 +40,16 @@
 //! | earn_interest             | `interest`         | `fee`              |
 //! | airdrop                   | `airdrop`          | `fee`              |
 //! | referral_reward, other_income | `income`       | `fee`              |
-//! | rebate                    | `cashback`         | `fee`              |
-//! | fee (incl. fee-only rows) | `cashback`         | `fee`              |
+//! | rebate                    | netted into its fill; else `receive` (`realized-profit` on a derivative) | `fee` |
+//! | fee (incl. fee-only rows) | `receive` (`realized-profit` on a derivative) | `fee` (`margin-fee` on a derivative) |
 //! | funding_fee               | `realized-profit`  | `margin-fee`       |
 //! | interest_paid             | `cashback`         | `margin-fee`       |
 //! | realized_pnl, liquidation | `realized-profit`  | `realized-loss`    |
 //! | transfer, unclassified    | skipped                                 ||
 
-use super::{CsvFile, Encoded, ExportOptions, Prep, Records, Shape, is_fiat, leg_id};
+use super::{CsvFile, Encoded, ExportOptions, Prep, Records, Shape, is_derivative, is_fiat, leg_id};
 use crate::model::{Amount, Kind, Transaction};
+use std::borrow::Cow;
 
 pub(crate) const FILES: &[CsvFile] = &[CsvFile {
     name: "ctc.csv",
@@ -57,9 +72,11 @@ pub(crate) const FILES: &[CsvFile] = &[CsvFile {
     ],
 }];
 
-fn kind_type(kind: Kind, incoming: bool, fiat: bool) -> &'static str {
+fn kind_type(kind: Kind, incoming: bool, fiat: bool, derivative: bool) -> &'static str {
     use Kind::*;
     match (kind, incoming) {
+        (Rebate | Fee, true) if derivative => "realized-profit",
+        (Fee, false) if derivative => "margin-fee",
         (Trade | Deposit | Withdrawal | Transfer | Unclassified, true) if fiat => "fiat-deposit",
         (Trade | Deposit | Withdrawal | Transfer | Unclassified, true) => "receive",
         (Trade | Deposit | Withdrawal | Transfer | Unclassified, false) if fiat => "fiat-withdrawal",
@@ -68,7 +85,7 @@ fn kind_type(kind: Kind, incoming: bool, fiat: bool) -> &'static str {
         (EarnInterest, true) => "interest",
         (Airdrop, true) => "airdrop",
         (ReferralReward | OtherIncome, true) => "income",
-        (Rebate | Fee | InterestPaid, true) => "cashback",
+        (Rebate | Fee | InterestPaid, true) => "receive",
         (FundingFee | RealizedPnl | Liquidation, true) => "realized-profit",
         (FundingFee | InterestPaid, false) => "margin-fee",
         (RealizedPnl | Liquidation, false) => "realized-loss",
@@ -91,8 +108,31 @@ fn is_sell(tx: &Transaction, sent: &Amount, received: &Amount) -> bool {
     tx.side.as_deref() == Some("sell")
 }
 
+/// CTC's name for the network of an OKX chain id (`USDT-TRC20` → `tron`).
+fn blockchain(chain: &str) -> Cow<'_, str> {
+    let net = chain.split_once('-').map_or(chain, |(_, n)| n);
+    let known = match net.to_ascii_lowercase().as_str() {
+        "erc20" | "ethereum" => "ethereum",
+        "trc20" | "tron" => "tron",
+        "bitcoin" | "btc" => "bitcoin",
+        "solana" | "sol" => "solana",
+        "bsc" | "bep20" => "binance-smart-chain",
+        "polygon" | "matic" => "polygon",
+        "arbitrum one" | "arbitrum" => "arbitrum",
+        "optimism" => "optimism",
+        "avalanche c-chain" | "avax-c" => "avalanche",
+        "base" => "base",
+        _ => return Cow::Owned(net.to_ascii_lowercase()),
+    };
+    Cow::Borrowed(known)
+}
+
 pub(crate) fn encode(p: &Prep, _opts: &ExportOptions, out: &mut Records) -> Encoded {
     let tx = p.tx;
+    let derivative = is_derivative(tx.instrument.as_deref());
+    let onchain = matches!(tx.kind, Kind::Deposit | Kind::Withdrawal);
+    let to = tx.address.as_deref().filter(|_| onchain);
+    let chain = tx.chain.as_deref().filter(|_| onchain).map(blockchain);
     let mut row = |i: usize, ty: &str, base: &Amount, quote: Option<&Amount>, fee: Option<&Amount>| {
         out.row(0)
             .s(&p.date.ymd_hms)
@@ -100,7 +140,9 @@ pub(crate) fn encode(p: &Prep, _opts: &ExportOptions, out: &mut Records) -> Enco
             .asset_amt(Some(base))
             .asset_amt(quote)
             .asset_amt(fee)
-            .empty(3)
+            .empty(1)
+            .opt(to)
+            .opt(chain.as_deref())
             .s(&leg_id(tx, i))
             .s(p.describe_with_hash)
             .empty(2)
@@ -114,14 +156,14 @@ pub(crate) fn encode(p: &Prep, _opts: &ExportOptions, out: &mut Records) -> Enco
             Shape::Trade { sent, received, fee } => row(i, "buy", received, Some(sent), fee),
             Shape::In { received, fee } => row(
                 i,
-                kind_type(leg.kind, true, is_fiat(&received.asset)),
+                kind_type(leg.kind, true, is_fiat(&received.asset), derivative),
                 received,
                 None,
                 fee,
             ),
             Shape::Out { sent, fee } => row(
                 i,
-                kind_type(leg.kind, false, is_fiat(&sent.asset)),
+                kind_type(leg.kind, false, is_fiat(&sent.asset), derivative),
                 sent,
                 None,
                 fee,
@@ -156,8 +198,12 @@ mod tests {
                 &[
                     "2025-01-03 10:00:00,sell,BTC,0.005,USDT,480,USDT,0.48,,,,tb-1003,trade BTC-USDT tb-1003,,",
                 ],
-                &["2025-01-01 00:00:00,receive,USDT,2000,,,,,,,,fb-2001,deposit fb-2001 tx 0xdep,,"],
-                &["2025-01-05 12:00:00,send,BTC,0.004,,,BTC,0.0001,,,,fb-2002,withdrawal fb-2002 tx 0xwd,,"],
+                &[
+                    "2025-01-01 00:00:00,receive,USDT,2000,,,,,,TDepositAddr,tron,fb-2001,deposit fb-2001 tx 0xdep,,",
+                ],
+                &[
+                    "2025-01-05 12:00:00,send,BTC,0.004,,,BTC,0.0001,,bc1qdest,bitcoin,fb-2002,withdrawal fb-2002 tx 0xwd,,",
+                ],
                 &["2025-01-06 00:00:00,staking,ETH,0.0123,,,,,,,,fb-2003,staking_reward fb-2003,,"],
                 &[
                     "2025-01-07 08:00:00,margin-fee,USDT,0.25,,,,,,,,tb-1005,funding_fee BTC-USDT-SWAP tb-1005,,",
@@ -169,7 +215,7 @@ mod tests {
                     "2025-01-09 09:00:00,realized-profit,USDT,30.75,,,,,,,,tb-1007:pnl,realized_pnl BTC-USDT-SWAP tb-1007:pnl,,",
                 ],
                 &[
-                    "2025-01-10 00:00:00,cashback,USDT,0.0102,,,,,,,,tb-1008:rebate,rebate BTC-USDT tb-1008:rebate,,",
+                    "2025-01-10 00:00:00,receive,USDT,0.0102,,,,,,,,tb-1008:rebate,rebate BTC-USDT tb-1008:rebate,,",
                 ],
                 &["2025-01-12 00:00:00,fee,OKB,0.1,,,,,,,,tb-1010:fee,fee tb-1010:fee,,"],
             ],

@@ -22,10 +22,21 @@
 //!   RP2 "artificial fee-only outflow"; OUT: `crypto_out_no_fee` + `crypto_fee`, which OUT
 //!   rows require, `0` when none). A fee in a third coin is its own OUT `FEE` row with
 //!   `crypto_out_no_fee` = 0. A standalone fee is OUT `FEE` the same way.
-//! * Deposits and withdrawals are *partial* INTRA rows with the other side empty (unknown),
-//!   keyed by the tx hash so DaLI can merge them with the user's wallet plugin (§9b); without
-//!   the other half the user adds a DaLI transaction hint. A withdrawal sends sent + fee and
-//!   receives sent (RP2 derives the fee).
+//! * Deposits and withdrawals move coins between OKX and a wallet that is not in these
+//!   files, so they are IN `BUY` / OUT `SELL` rows (an acquisition / disposal at the spot
+//!   price, the same default Koinly applies to an untagged deposit / withdrawal), not
+//!   partial INTRA rows: DaLI cannot resolve a half-transfer without the other wallet's
+//!   plugin or a transaction hint, and stops with "unresolved DaLI transaction", so RP2
+//!   never runs. A withdrawal's fee is its `crypto_fee`. The note says what the row is; a
+//!   user who also feeds DaLI the other wallet replaces the row by a `[transaction_hints]`
+//!   entry (`intra:…`, keyed by the hash without `0x`, which DaLI strips) or deletes it.
+//! * Derivatives (Decision): RP2 has no derivatives type. A realized profit (and received
+//!   funding) is IN `INCOME`: taxed as income at its spot price. A realized loss or a
+//!   liquidation is OUT `FEE` (`crypto_out_no_fee` = 0, `crypto_fee` = the loss), like
+//!   trading fees on derivatives and paid funding: RP2 reports `FEE` outflows as investment
+//!   expenses, so the loss stays visible at its value. Writing it as a `SELL` of the
+//!   settlement coin (as before) made RP2 report a sale of USDT at ~1 USD, i.e. a gain near
+//!   zero, and the loss vanished from the report while profits stayed income.
 //! * unique_id: the row id for IN/OUT rows (`#n` for extra legs, `/fee` for a separate fee
 //!   row), so no two rows of one asset share an id (DaLI would try to merge them).
 //!
@@ -33,13 +44,13 @@
 //! |-----------------------------------|---------------|------------------------------|
 //! | trade                             | `BUY` row + `SELL` row                      ||
 //! | trade, one-sided (fiat buy, lone leg) | `BUY` (DaLI prices it) | `SELL`         |
-//! | deposit / withdrawal              | INTRA         | INTRA                        |
+//! | deposit / withdrawal (outside wallets) | `BUY`    | `SELL`                       |
 //! | staking_reward                    | `STAKING`     | `FEE`                        |
 //! | earn_interest                     | `INTEREST`    | `FEE`                        |
 //! | airdrop                           | `AIRDROP`     | `FEE`                        |
 //! | referral_reward, other_income, rebate, fee, interest_paid | `INCOME` | `FEE` |
-//! | funding_fee                       | `INCOME` (approx.) | `FEE`                   |
-//! | realized_pnl, liquidation         | `INCOME` (approx.) | `SELL` (approx., §10)   |
+//! | funding_fee                       | `INCOME`      | `FEE`                        |
+//! | realized_pnl, liquidation         | `INCOME`      | `FEE` (an investment expense) |
 //! | transfer, unclassified            | skipped                                     ||
 
 use super::{CsvFile, Encoded, ExportOptions, Prep, Records, Shape, is_fiat, leg_id};
@@ -133,9 +144,9 @@ fn in_type(kind: Kind) -> &'static str {
         StakingReward => "STAKING",
         EarnInterest => "INTEREST",
         Airdrop => "AIRDROP",
-        Trade => "BUY",
+        Trade | Deposit | Withdrawal => "BUY",
         ReferralReward | OtherIncome | Rebate | Fee | InterestPaid | FundingFee | RealizedPnl
-        | Liquidation | Deposit | Withdrawal | Transfer | Unclassified => "INCOME",
+        | Liquidation | Transfer | Unclassified => "INCOME",
     }
 }
 
@@ -169,7 +180,7 @@ impl Rows<'_, '_> {
             .opt_amt(fiat_in_no_fee)
             .empty(1)
             .opt_amt(fiat_fee)
-            .s(self.p.describe)
+            .s(self.p.describe_with_hash)
             .end();
     }
 
@@ -197,7 +208,7 @@ impl Rows<'_, '_> {
             .empty(1)
             .opt_amt(fiat_out_no_fee)
             .opt_amt(fiat_fee)
-            .s(self.p.describe)
+            .s(self.p.describe_with_hash)
             .end();
     }
 
@@ -213,31 +224,6 @@ impl Rows<'_, '_> {
                 Default::default(),
             );
         }
-    }
-
-    fn push_intra(&mut self, asset: &str, from_okx: bool, sent: Option<Decimal>, received: Decimal) {
-        let tx = self.p.tx;
-        let id = tx.tx_hash.as_deref().unwrap_or(&tx.id);
-        let okx = [self.opts.wallet_name.as_str(), HOLDER];
-        let (from, to) = if from_okx {
-            (okx, ["", ""])
-        } else {
-            (["", ""], okx)
-        };
-        self.out
-            .row(INTRA)
-            .s(id)
-            .s(&self.p.date.ymd_hms_ms_offset)
-            .s(asset)
-            .s(from[0])
-            .s(from[1])
-            .s(to[0])
-            .s(to[1])
-            .s(UNKNOWN)
-            .opt_amt(sent)
-            .amt(received)
-            .s(self.p.describe)
-            .end();
     }
 }
 
@@ -284,9 +270,6 @@ pub(crate) fn encode(p: &Prep, opts: &ExportOptions, out: &mut Records) -> Encod
                 let same = fee.filter(|f| f.asset == received.asset);
                 if is_fiat(&received.asset) {
                     // RP2 tracks crypto only.
-                } else if leg.kind == Kind::Deposit || leg.kind == Kind::Withdrawal {
-                    let net = received.amount - same.map_or(Decimal::ZERO, |f| f.amount);
-                    rows.push_intra(&received.asset, false, None, net);
                 } else {
                     rows.push_in(id, leg.kind, received, same.map(|f| f.amount), Default::default());
                 }
@@ -300,9 +283,7 @@ pub(crate) fn encode(p: &Prep, opts: &ExportOptions, out: &mut Records) -> Encod
                     .map_or(Decimal::ZERO, |f| f.amount);
                 if is_fiat(&sent.asset) {
                     // RP2 tracks crypto only.
-                } else if leg.kind == Kind::Deposit || leg.kind == Kind::Withdrawal {
-                    rows.push_intra(&sent.asset, true, Some(sent.amount + same), sent.amount);
-                } else if matches!(leg.kind, Kind::RealizedPnl | Kind::Liquidation | Kind::Trade) {
+                } else if matches!(leg.kind, Kind::Trade | Kind::Deposit | Kind::Withdrawal) {
                     rows.push_out(id, "SELL", &sent.asset, sent.amount, same, Default::default());
                 } else {
                     rows.push_out(
@@ -345,17 +326,17 @@ mod tests {
             [
                 &[
                     "1:tb-1001,2025-01-02 03:04:05.678+00:00,USDT,OKX,user,SELL,__unknown,1900,0,,,,trade BTC-USDT tb-1001",
-                    // crypto_in gross 0.02 with crypto_fee 0.00002: RP2 books the fee as an outflow.
                     "0:tb-1001,2025-01-02 03:04:05.678+00:00,BTC,OKX,user,BUY,__unknown,0.02,0.00002,,,,trade BTC-USDT tb-1001",
                 ],
                 &[
                     "1:tb-1003,2025-01-03 10:00:00.000+00:00,BTC,OKX,user,SELL,__unknown,0.005,0,,,,trade BTC-USDT tb-1003",
                     "0:tb-1003,2025-01-03 10:00:00.000+00:00,USDT,OKX,user,BUY,__unknown,480,0.48,,,,trade BTC-USDT tb-1003",
                 ],
-                &["2:0xdep,2025-01-01 00:00:00.000+00:00,USDT,,,OKX,user,__unknown,,2000,deposit fb-2001"],
-                // Sent 0.004 + 0.0001 fee leaves OKX, 0.004 arrives.
                 &[
-                    "2:0xwd,2025-01-05 12:00:00.000+00:00,BTC,OKX,user,,,__unknown,0.0041,0.004,withdrawal fb-2002",
+                    "0:fb-2001,2025-01-01 00:00:00.000+00:00,USDT,OKX,user,BUY,__unknown,2000,,,,,deposit fb-2001 tx 0xdep",
+                ],
+                &[
+                    "1:fb-2002,2025-01-05 12:00:00.000+00:00,BTC,OKX,user,SELL,__unknown,0.004,0.0001,,,,withdrawal fb-2002 tx 0xwd",
                 ],
                 &[
                     "0:fb-2003,2025-01-06 00:00:00.000+00:00,ETH,OKX,user,STAKING,__unknown,0.0123,,,,,staking_reward fb-2003",
@@ -364,7 +345,7 @@ mod tests {
                     "1:tb-1005,2025-01-07 08:00:00.000+00:00,USDT,OKX,user,FEE,__unknown,0,0.25,,,,funding_fee BTC-USDT-SWAP tb-1005",
                 ],
                 &[
-                    "1:tb-1006:pnl,2025-01-08 09:00:00.000+00:00,USDT,OKX,user,SELL,__unknown,12.5,0,,,,realized_pnl BTC-USDT-SWAP tb-1006:pnl",
+                    "1:tb-1006:pnl,2025-01-08 09:00:00.000+00:00,USDT,OKX,user,FEE,__unknown,0,12.5,,,,realized_pnl BTC-USDT-SWAP tb-1006:pnl",
                 ],
                 &[
                     "0:tb-1007:pnl,2025-01-09 09:00:00.000+00:00,USDT,OKX,user,INCOME,__unknown,30.75,,,,,realized_pnl BTC-USDT-SWAP tb-1007:pnl",

@@ -6,13 +6,28 @@
 //!   parser accepts both (§1a).
 //! * Date: `YYYY-MM-DD HH:MM:SS UTC`, always UTC. Decision: the explicit ` UTC` suffix, as in
 //!   Koinly's Simple template and many exporters, so Koinly cannot read the time as local.
-//! * Fees: the fee is an extra outflow on top of the amounts (§1a), which is exactly our model:
-//!   a buy with the fee in the bought coin writes Received = gross fill + Fee; a sell with the
-//!   fee in the quote coin writes Received = gross proceeds + Fee; a withdrawal writes Sent =
-//!   amount that left (net) + Fee. A deposit/income row cannot carry a fee in Koinly's model
-//!   (§1d), so such a fee becomes a second row: Sent = fee, Label `cost`.
-//! * Net Worth columns stay empty (Koinly prices rows itself). TxHash = on-chain hash only
-//!   (Koinly uses it to match transfers); the row id is in Description.
+//! * Fees: Koinly's docs say the fee is deducted on top of the amounts (§1a), but a public
+//!   report citing Koinly support (staketaxcsv#385, 2025-12) says a fee in the *same* coin as
+//!   the amount received or sent is ignored. So that the balance is right under both
+//!   readings, a fee in the coin of the row's amount is folded into the amount and the fee
+//!   columns stay empty: a buy of 0.02 BTC gross with a 0.00002 BTC fee writes Received
+//!   0.01998 BTC; a sell's 480 USDT gross with a 0.48 USDT fee writes 479.52 USDT; a
+//!   withdrawal of 0.004 BTC (arrives) + 0.0001 BTC fee writes Sent 0.0041 BTC (what left
+//!   OKX; Koinly takes the difference to the matching deposit as the transfer fee). Only a
+//!   fee in a third coin (e.g. OKB) is written in the fee columns, where every reading
+//!   deducts it. A deposit/income row cannot carry a fee in Koinly's model (§1d), so a
+//!   third-coin fee there becomes a second row: Sent = fee, Label `cost`.
+//! * Net Worth columns stay empty (Koinly prices rows itself). TxHash = the on-chain hash
+//!   (Koinly uses it to match transfers), else the row id (`#n` for extra rows), so two
+//!   fills that differ only in Description still carry different ids for Koinly's
+//!   (undocumented) duplicate check; the row id is also in Description.
+//! * Derivatives: Koinly's CSV docs name one tag for futures and perpetuals, `realized gain`
+//!   on a deposit (profit) or a withdrawal (loss), which puts the row in the futures gains
+//!   ("Futures and perpetuals (PNL transactions)", support.koinly.io/en/articles/9490027:
+//!   "use the realized gain tag on all deposit/withdrawal rows that are related to pnl").
+//!   Its futures fee and funding fee tags have no documented CSV spelling, so trading fees
+//!   on SWAP/FUTURES/OPTION instruments and paid funding use `realized gain` too: they land
+//!   in the derivatives P&L, not as expenses that are also disposals (`cost`, `margin fee`).
 //!
 //! | kind                          | received (in)      | sent (out)    |
 //! |-------------------------------|--------------------|---------------|
@@ -22,15 +37,17 @@
 //! | earn_interest                 | `lending interest` | `cost`        |
 //! | airdrop                       | `airdrop`          | `cost`        |
 //! | other_income                  | `income`           | `cost`        |
-//! | rebate                        | `fee refund`       | `cost`        |
+//! | rebate                        | `fee refund` (`realized gain` on a derivative) | `cost` |
 //! | fee (standalone, incl. fee-only rows) | `fee refund` | `cost`      |
-//! | funding_fee                   | `realized gain`    | `margin fee`  |
+//! | fee on a derivative instrument | `realized gain`   | `realized gain` (a loss) |
+//! | funding_fee                   | `realized gain`    | `realized gain` (a loss) |
 //! | interest_paid                 | `fee refund`       | `loan fee`    |
 //! | realized_pnl, liquidation     | `realized gain`    | `realized gain` (a loss) |
 //! | transfer, unclassified        | skipped                           ||
 
-use super::{CsvFile, Encoded, Prep, Records, Shape};
+use super::{CsvFile, Encoded, Prep, Records, Shape, fold_fee, is_derivative, leg_id};
 use crate::model::{Amount, Kind};
+use std::borrow::Cow;
 
 pub(crate) const FILES: &[CsvFile] = &[CsvFile {
     name: "koinly.csv",
@@ -50,9 +67,10 @@ pub(crate) const FILES: &[CsvFile] = &[CsvFile {
     ],
 }];
 
-fn label(kind: Kind, incoming: bool) -> &'static str {
+fn label(kind: Kind, incoming: bool, derivative: bool) -> &'static str {
     use Kind::*;
     match (kind, incoming) {
+        (Fee, _) | (Rebate, true) if derivative => "realized gain",
         (Trade | Deposit | Withdrawal | Transfer | Unclassified, _) => "",
         (StakingReward | ReferralReward, true) => "reward",
         (EarnInterest, true) => "lending interest",
@@ -62,7 +80,7 @@ fn label(kind: Kind, incoming: bool) -> &'static str {
         (FundingFee | RealizedPnl | Liquidation, true) => "realized gain",
         // Koinly: `realized gain` on a withdrawal records a derivatives loss.
         (RealizedPnl | Liquidation, false) => "realized gain",
-        (FundingFee, false) => "margin fee",
+        (FundingFee, false) => "realized gain",
         (InterestPaid, false) => "loan fee",
         (Fee | Rebate | StakingReward | ReferralReward | EarnInterest | Airdrop | OtherIncome, false) => {
             "cost"
@@ -72,8 +90,15 @@ fn label(kind: Kind, incoming: bool) -> &'static str {
 
 pub(crate) fn encode(p: &Prep, _opts: &super::ExportOptions, out: &mut Records) -> Encoded {
     let tx = p.tx;
+    let derivative = is_derivative(tx.instrument.as_deref());
     let mut row =
-        |sent: Option<&Amount>, received: Option<&Amount>, fee: Option<&Amount>, label: &str, hash: bool| {
+        |i: usize, sent: Option<&Amount>, received: Option<&Amount>, fee: Option<&Amount>, label: &str| {
+            let id = match &tx.tx_hash {
+                // The extra `cost` row of a deposit must not repeat the deposit's hash, or Koinly
+                // takes it for a duplicate.
+                Some(h) if i == 0 => Cow::Borrowed(h.as_str()),
+                _ => leg_id(tx, i),
+            };
             out.row(0)
                 .s(&p.date.ymd_hms_utc)
                 .amt_asset(sent)
@@ -82,20 +107,50 @@ pub(crate) fn encode(p: &Prep, _opts: &super::ExportOptions, out: &mut Records) 
                 .empty(2)
                 .s(label)
                 .s(p.describe)
-                .opt(tx.tx_hash.as_deref().filter(|_| hash))
+                .s(&id)
                 .end()
         };
+    let mut i = 0;
+    let mut next = || {
+        i += 1;
+        i - 1
+    };
     for leg in p.legs()? {
+        // A same-coin fee is folded into the amount it was taken from or added to; one that
+        // cannot be (it exceeds what was received) is a row of its own, with no fee columns
+        // either reading could treat differently.
+        let fee_label = label(Kind::Fee, false, derivative);
         match leg.shape {
-            Shape::Trade { sent, received, fee } => row(Some(sent), Some(received), fee, "", true),
-            Shape::In { received, fee } => {
-                row(None, Some(received), None, label(leg.kind, true), true);
-                if let Some(fee) = fee {
-                    // No TxHash: Koinly must not take it for a duplicate of the deposit.
-                    row(Some(fee), None, None, "cost", false);
+            Shape::Trade { sent, received, fee } => {
+                if let Some(r) = fold_fee(received, fee, false) {
+                    row(next(), Some(sent), Some(&r), None, "");
+                } else if let Some(f) = fee.filter(|f| f.asset == received.asset) {
+                    row(next(), Some(sent), Some(received), None, "");
+                    row(next(), Some(f), None, None, fee_label);
+                } else if let Some(s) = fold_fee(sent, fee, true) {
+                    row(next(), Some(&s), Some(received), None, "");
+                } else {
+                    row(next(), Some(sent), Some(received), fee, "");
                 }
             }
-            Shape::Out { sent, fee } => row(Some(sent), None, fee, label(leg.kind, false), true),
+            Shape::In { received, fee } => {
+                let label = label(leg.kind, true, derivative);
+                if let Some(r) = fold_fee(received, fee, false) {
+                    row(next(), None, Some(&r), None, label);
+                } else {
+                    row(next(), None, Some(received), None, label);
+                    if let Some(fee) = fee {
+                        row(next(), Some(fee), None, None, fee_label);
+                    }
+                }
+            }
+            Shape::Out { sent, fee } => {
+                let label = label(leg.kind, false, derivative);
+                match fold_fee(sent, fee, true) {
+                    Some(s) => row(next(), Some(&s), None, None, label),
+                    None => row(next(), Some(sent), None, fee, label),
+                }
+            }
         }
     }
     Ok(())
@@ -119,35 +174,51 @@ mod tests {
         assert_cases(
             Format::Koinly,
             [
-                // Received = gross 0.02 BTC; Koinly subtracts the 0.00002 BTC fee itself.
-                &["2025-01-02 03:04:05 UTC,1900,USDT,0.02,BTC,0.00002,BTC,,,,trade BTC-USDT tb-1001,"],
-                &["2025-01-03 10:00:00 UTC,0.005,BTC,480,USDT,0.48,USDT,,,,trade BTC-USDT tb-1003,"],
+                &["2025-01-02 03:04:05 UTC,1900,USDT,0.01998,BTC,,,,,,trade BTC-USDT tb-1001,tb-1001"],
+                &["2025-01-03 10:00:00 UTC,0.005,BTC,479.52,USDT,,,,,,trade BTC-USDT tb-1003,tb-1003"],
                 &["2025-01-01 00:00:00 UTC,,,2000,USDT,,,,,,deposit fb-2001,0xdep"],
-                &["2025-01-05 12:00:00 UTC,0.004,BTC,,,0.0001,BTC,,,,withdrawal fb-2002,0xwd"],
-                &["2025-01-06 00:00:00 UTC,,,0.0123,ETH,,,,,reward,staking_reward fb-2003,"],
-                &["2025-01-07 08:00:00 UTC,0.25,USDT,,,,,,,margin fee,funding_fee BTC-USDT-SWAP tb-1005,"],
+                &["2025-01-05 12:00:00 UTC,0.0041,BTC,,,,,,,,withdrawal fb-2002,0xwd"],
+                &["2025-01-06 00:00:00 UTC,,,0.0123,ETH,,,,,reward,staking_reward fb-2003,fb-2003"],
                 &[
-                    "2025-01-08 09:00:00 UTC,12.5,USDT,,,,,,,realized gain,realized_pnl BTC-USDT-SWAP tb-1006:pnl,",
+                    "2025-01-07 08:00:00 UTC,0.25,USDT,,,,,,,realized gain,funding_fee BTC-USDT-SWAP tb-1005,tb-1005",
                 ],
                 &[
-                    "2025-01-09 09:00:00 UTC,,,30.75,USDT,,,,,realized gain,realized_pnl BTC-USDT-SWAP tb-1007:pnl,",
+                    "2025-01-08 09:00:00 UTC,12.5,USDT,,,,,,,realized gain,realized_pnl BTC-USDT-SWAP tb-1006:pnl,tb-1006:pnl",
                 ],
-                &["2025-01-10 00:00:00 UTC,,,0.0102,USDT,,,,,fee refund,rebate BTC-USDT tb-1008:rebate,"],
-                &["2025-01-12 00:00:00 UTC,0.1,OKB,,,,,,,cost,fee tb-1010:fee,"],
+                &[
+                    "2025-01-09 09:00:00 UTC,,,30.75,USDT,,,,,realized gain,realized_pnl BTC-USDT-SWAP tb-1007:pnl,tb-1007:pnl",
+                ],
+                &[
+                    "2025-01-10 00:00:00 UTC,,,0.0102,USDT,,,,,fee refund,rebate BTC-USDT tb-1008:rebate,tb-1008:rebate",
+                ],
+                &["2025-01-12 00:00:00 UTC,0.1,OKB,,,,,,,cost,fee tb-1010:fee,tb-1010:fee"],
             ],
         );
     }
 
+    /// Issue 9: a same-coin fee is folded into the amount (right whether Koinly deducts it or
+    /// ignores it); only a third-coin fee is written, on its own `cost` row for a deposit.
     #[test]
-    fn deposit_fee_becomes_a_cost_row() {
+    fn deposit_fee_same_coin_is_netted_third_coin_is_a_cost_row() {
         let mut t = deposit();
         t.fee = Some(crate::model::Amount::new(dec("1"), "USDT"));
         assert_eq!(
             lines(Format::Koinly, &t).unwrap(),
+            ["2025-01-01 00:00:00 UTC,,,1999,USDT,,,,,,deposit fb-2001,0xdep"]
+        );
+        t.fee = Some(crate::model::Amount::new(dec("0.5"), "OKB"));
+        assert_eq!(
+            lines(Format::Koinly, &t).unwrap(),
             [
                 "2025-01-01 00:00:00 UTC,,,2000,USDT,,,,,,deposit fb-2001,0xdep",
-                "2025-01-01 00:00:00 UTC,1,USDT,,,,,,,cost,deposit fb-2001,",
+                "2025-01-01 00:00:00 UTC,0.5,OKB,,,,,,,cost,deposit fb-2001,fb-2001#2",
             ]
+        );
+        let mut b = buy();
+        b.fee = Some(crate::model::Amount::new(dec("0.01"), "OKB"));
+        assert_eq!(
+            lines(Format::Koinly, &b).unwrap(),
+            ["2025-01-02 03:04:05 UTC,1900,USDT,0.02,BTC,0.01,OKB,,,,trade BTC-USDT tb-1001,tb-1001"]
         );
     }
 }

@@ -14,7 +14,9 @@
 //! here: the CSV dialect ([`csv_writer_builder`], written cell by cell by `Records`/`Row`
 //! without an allocation per cell), amount formatting (`Row::amt`) and the split of a row
 //! into legs (`legs`), which is where transfers and unclassified rows are dropped for the
-//! tax formats and fee-only rows are recognised. What every format needs of a row (its
+//! tax formats and fee-only rows are recognised, and the `Combine` rules by which a
+//! format folds a maker rebate into its fill or merges same-second fills of one order
+//! (one spot trade is held back per such format). What every format needs of a row (its
 //! legs, its time in each format's style, its description, its amounts as text) is worked
 //! out once per row (`Prep`), not once per format.
 
@@ -26,6 +28,8 @@ mod ctc;
 mod dali;
 mod generic;
 mod koinly;
+#[cfg(test)]
+mod proof;
 #[cfg(test)]
 mod testdata;
 
@@ -134,6 +138,23 @@ impl Format {
             Format::CoinTracker => cointracker::FILES,
             Format::CoinLedger => coinledger::FILES,
             Format::Dali => dali::FILES,
+        }
+    }
+
+    /// How this format wants consecutive rows combined before they are encoded.
+    fn combine(self) -> Combine {
+        match self {
+            // No refund type for a maker rebate (issue 9): net it into its fill.
+            Format::CoinTracking | Format::CoinLedger | Format::Ctc => Combine {
+                net_rebates: true,
+                merge_fills: false,
+            },
+            // No id column: same-second fills of one order would be identical rows.
+            Format::CoinTracker => Combine {
+                net_rebates: true,
+                merge_fills: true,
+            },
+            _ => Combine::default(),
         }
     }
 
@@ -271,6 +292,13 @@ struct Output {
     records: Records,
     extra: Vec<PendingFile>,
     report: FormatReport,
+    /// A row held back by the format's [`Combine`] rules, and how many input rows it holds.
+    held: Option<Transaction>,
+    held_rows: u64,
+    /// The last released held row, kept so the next one reuses its allocations.
+    spare: Option<Transaction>,
+    /// Buffers behind the [`Prep`] of `held` (the writer's own are busy with the current row).
+    held_shared: Shared,
 }
 
 struct PendingCsv {
@@ -282,6 +310,56 @@ struct PendingCsv {
 const FLUSH_BYTES: usize = 64 * 1024;
 
 impl Output {
+    /// Encodes one prepared row (standing for `rows` input rows) and books the result.
+    fn emit(&mut self, prep: &Prep, opts: &ExportOptions, rows: u64) -> Result<()> {
+        self.records.spans.clear();
+        self.records.texts = prep.texts;
+        match self.format.encode(prep, opts, &mut self.records) {
+            Err(Skip::Transfer) => self.report.skipped_transfers += rows,
+            Err(Skip::Unclassified) => self.report.skipped_unclassified += rows,
+            Err(Skip::Other) => self.report.skipped_other += rows,
+            Ok(()) if self.records.spans.is_empty() => self.report.skipped_other += rows,
+            Ok(()) => {
+                // What the csv crate's writer refused: a record unlike the header.
+                if let Some(span) = self
+                    .records
+                    .spans
+                    .iter()
+                    .find(|s| s.cells != self.records.widths[s.file])
+                {
+                    let path = &self.csvs[span.file].path;
+                    bail!(
+                        "failed to write `{}`: row `{}` has {} fields, the header {}",
+                        path.display(),
+                        prep.tx.id,
+                        span.cells,
+                        self.records.widths[span.file]
+                    );
+                }
+                self.report.exported += rows;
+                self.report.records += self.records.spans.len() as u64;
+                self.flush(FLUSH_BYTES)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the held row, if any.
+    fn release(&mut self, opts: &ExportOptions) -> Result<()> {
+        let Some(held) = self.held.take() else {
+            return Ok(());
+        };
+        let rows = std::mem::take(&mut self.held_rows);
+        let mut shared = std::mem::take(&mut self.held_shared);
+        let result = {
+            let prep = shared.prepare(&held);
+            self.emit(&prep, opts, rows)
+        };
+        self.held_shared = shared;
+        self.spare = Some(held);
+        result
+    }
+
     /// Writes the buffered text of every file at least `min` bytes long to its temp file.
     fn flush(&mut self, min: usize) -> Result<()> {
         for (csv, buf) in self.csvs.iter_mut().zip(&mut self.records.bufs) {
@@ -352,6 +430,10 @@ impl ExportWriter {
                     skipped_unclassified: 0,
                     skipped_other: 0,
                 },
+                held: None,
+                held_rows: 0,
+                spare: None,
+                held_shared: Shared::default(),
             });
         }
         Ok(ExportWriter {
@@ -363,6 +445,10 @@ impl ExportWriter {
 
     /// Writes one transaction to every format. Fails on a negative amount (the model says
     /// amounts are positive; writing one would silently flip its direction).
+    ///
+    /// Formats whose `Combine` rules merge rows hold back a spot trade until the next row
+    /// shows whether it continues it (a maker rebate of the same fill, another fill of the
+    /// same order in the same second); everything else is written at once.
     pub fn write(&mut self, tx: &Transaction) -> Result<()> {
         check_amounts(tx)?;
         if self.outputs.is_empty() {
@@ -370,34 +456,29 @@ impl ExportWriter {
         }
         let prep = self.shared.prepare(tx);
         for output in &mut self.outputs {
-            output.records.spans.clear();
-            output.records.texts = prep.texts;
-            match output.format.encode(&prep, &self.opts, &mut output.records) {
-                Err(Skip::Transfer) => output.report.skipped_transfers += 1,
-                Err(Skip::Unclassified) => output.report.skipped_unclassified += 1,
-                Err(Skip::Other) => output.report.skipped_other += 1,
-                Ok(()) if output.records.spans.is_empty() => output.report.skipped_other += 1,
-                Ok(()) => {
-                    // What the csv crate's writer refused: a record unlike the header.
-                    if let Some(span) = output
-                        .records
-                        .spans
-                        .iter()
-                        .find(|s| s.cells != output.records.widths[s.file])
-                    {
-                        let path = &output.csvs[span.file].path;
-                        bail!(
-                            "failed to write `{}`: row `{}` has {} fields, the header {}",
-                            path.display(),
-                            tx.id,
-                            span.cells,
-                            output.records.widths[span.file]
-                        );
-                    }
-                    output.report.exported += 1;
-                    output.report.records += output.records.spans.len() as u64;
-                    output.flush(FLUSH_BYTES)?;
+            let combine = output.format.combine();
+            if !combine.any() {
+                output.emit(&prep, &self.opts, 1)?;
+                continue;
+            }
+            if let Some(held) = &mut output.held {
+                if combine.absorb(held, tx) {
+                    output.held_rows += 1;
+                    continue;
                 }
+                output.release(&self.opts)?;
+            }
+            if combine.may_absorb_into(tx) {
+                output.held = Some(match output.spare.take() {
+                    Some(mut t) => {
+                        copy_into(&mut t, tx);
+                        t
+                    }
+                    None => tx.clone(),
+                });
+                output.held_rows = 1;
+            } else {
+                output.emit(&prep, &self.opts, 1)?;
             }
         }
         Ok(())
@@ -408,6 +489,7 @@ impl ExportWriter {
         let mut ready: Vec<(PathBuf, NamedTempFile)> = Vec::new();
         let mut reports = Vec::new();
         for output in &mut self.outputs {
+            output.release(&self.opts)?;
             output.flush(0)?;
         }
         for output in self.outputs {
@@ -974,6 +1056,157 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// Rules for combining consecutive rows into one before a format encodes them.
+///
+/// * `net_rebates`: a maker rebate (`rebate` row) that immediately follows the spot fill it
+///   belongs to (same order, same second, paid in the coin received or sent) is netted into
+///   that fill: it adds to the coin received, or reduces the coin sent. For tools with no
+///   fee-refund type this states what happened (the fill paid a negative fee) instead of
+///   calling the rebate income. The normalizer emits a fill's rebate right after the fill
+///   (both come from the same bill), so one held row is enough.
+/// * `merge_fills`: consecutive fills of one order in the same second with the same coins
+///   (and fee coin) become one row whose amounts are the sums, for tools without an id
+///   column, where two such fills would be indistinguishable rows.
+///
+/// The combined row keeps the first row's id and time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Combine {
+    pub net_rebates: bool,
+    pub merge_fills: bool,
+}
+
+impl Combine {
+    fn any(self) -> bool {
+        self.net_rebates || self.merge_fills
+    }
+
+    /// Whether `tx` could absorb later rows (a two-sided spot trade with an order id).
+    fn may_absorb_into(self, tx: &Transaction) -> bool {
+        self.any()
+            && tx.kind == Kind::Trade
+            && tx.order_id.is_some()
+            && !is_derivative(tx.instrument.as_deref())
+            && tx.sent.as_ref().is_some_and(|a| !a.amount.is_zero())
+            && tx.received.as_ref().is_some_and(|a| !a.amount.is_zero())
+    }
+
+    /// Folds `tx` into `held` when the rules allow; returns whether it did.
+    fn absorb(self, held: &mut Transaction, tx: &Transaction) -> bool {
+        let same_fill_group = held.order_id.is_some()
+            && tx.order_id == held.order_id
+            && tx.instrument == held.instrument
+            && tx.time.timestamp() == held.time.timestamp()
+            && tx.account == held.account;
+        if !same_fill_group {
+            return false;
+        }
+        let (Some(sent), Some(received)) = (held.sent.as_mut(), held.received.as_mut()) else {
+            return false;
+        };
+        if self.net_rebates
+            && tx.kind == Kind::Rebate
+            && tx.sent.is_none()
+            && tx.fee.is_none()
+            && let Some(r) = &tx.received
+        {
+            if r.asset == received.asset {
+                received.amount += r.amount;
+                return true;
+            }
+            if r.asset == sent.asset && r.amount < sent.amount {
+                sent.amount -= r.amount;
+                return true;
+            }
+            return false;
+        }
+        if self.merge_fills
+            && tx.kind == Kind::Trade
+            && tx.side == held.side
+            && let (Some(s), Some(r)) = (&tx.sent, &tx.received)
+            && s.asset == sent.asset
+            && r.asset == received.asset
+        {
+            match (&mut held.fee, &tx.fee) {
+                (Some(hf), Some(f)) if hf.asset == f.asset => hf.amount += f.amount,
+                (None, None) => {}
+                _ => return false,
+            }
+            sent.amount += s.amount;
+            received.amount += r.amount;
+            // The merged price is no longer one fill's; the amounts say what it was.
+            held.price = None;
+            held.trade_id = None;
+            return true;
+        }
+        false
+    }
+}
+
+/// `*dst = src.clone()`, reusing `dst`'s string buffers (a held row is copied for every spot
+/// trade). Destructures `src` so a new field cannot be forgotten.
+fn copy_into(dst: &mut Transaction, src: &Transaction) {
+    fn amount(dst: &mut Option<Amount>, src: &Option<Amount>) {
+        match (dst.as_mut(), src) {
+            (Some(d), Some(s)) => {
+                d.amount = s.amount;
+                d.asset.clone_from(&s.asset);
+            }
+            _ => dst.clone_from(src),
+        }
+    }
+    let Transaction {
+        id,
+        time,
+        account,
+        kind,
+        sent,
+        received,
+        fee,
+        instrument,
+        side,
+        price,
+        order_id,
+        trade_id,
+        tx_hash,
+        address,
+        chain,
+        source,
+        source_id,
+        note,
+    } = src;
+    dst.id.clone_from(id);
+    (dst.time, dst.account, dst.kind, dst.price) = (*time, *account, *kind, *price);
+    amount(&mut dst.sent, sent);
+    amount(&mut dst.received, received);
+    amount(&mut dst.fee, fee);
+    for (d, s) in [
+        (&mut dst.instrument, instrument),
+        (&mut dst.side, side),
+        (&mut dst.order_id, order_id),
+        (&mut dst.trade_id, trade_id),
+        (&mut dst.tx_hash, tx_hash),
+        (&mut dst.address, address),
+        (&mut dst.chain, chain),
+        (&mut dst.note, note),
+    ] {
+        d.clone_from(s);
+    }
+    dst.source.clone_from(source);
+    dst.source_id.clone_from(source_id);
+}
+
+/// `main` with a fee in the same coin folded in: `main + fee` when `add`, `main − fee`
+/// otherwise (`None` when that would not stay positive, or the fee is in another coin).
+pub(crate) fn fold_fee(main: &Amount, fee: Option<&Amount>, add: bool) -> Option<Amount> {
+    let f = fee.filter(|f| f.asset == main.asset)?;
+    let amount = if add {
+        main.amount + f.amount
+    } else {
+        main.amount - f.amount
+    };
+    (amount > Decimal::ZERO).then(|| Amount::new(amount, main.asset.clone()))
+}
+
 /// Why a tax format left a transaction out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Skip {
@@ -1533,6 +1766,16 @@ mod tests {
             String::from_utf8(recs.bufs.remove(0)).unwrap(),
             String::from_utf8(expected.into_inner().unwrap()).unwrap()
         );
+    }
+
+    #[test]
+    fn copy_into_equals_clone() {
+        let cases = sample();
+        let mut dst = cases[0].clone();
+        for src in cases.iter().chain(cases.iter().rev()) {
+            copy_into(&mut dst, src);
+            assert_eq!(&dst, src);
+        }
     }
 
     #[test]
