@@ -86,9 +86,22 @@ pub struct ConnectArgs {
     /// Give up on a request after this many seconds without a usable answer (all retries together)
     #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub give_up_after: u64,
+    /// Use only this fraction of each OKX rate limit (e.g. 0.5 when a trading bot shares the UID)
+    #[arg(long, default_value_t = 1.0, value_name = "FRACTION", value_parser = parse_share)]
+    pub rate_share: f64,
     /// Proceed with a key that can trade or withdraw (not recommended)
     #[arg(long)]
     pub allow_trading_key: bool,
+}
+
+/// `--rate-share`: a fraction in (0, 1].
+fn parse_share(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a fraction between 0 and 1, e.g. --rate-share 0.5"
+        )),
+    }
 }
 
 impl Default for ConnectArgs {
@@ -98,6 +111,7 @@ impl Default for ConnectArgs {
             base_url: None,
             demo_trading: false,
             give_up_after: 60,
+            rate_share: 1.0,
             allow_trading_key: false,
         }
     }

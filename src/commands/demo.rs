@@ -104,6 +104,7 @@ pub async fn run(g: &GlobalArgs, args: &DemoArgs) -> Result<Exit> {
         rate_scale: 1,
         backoff_ms: None,
         give_up_after: std::time::Duration::from_secs(60),
+        rate_share: 1.0,
     };
     say(
         &settings,

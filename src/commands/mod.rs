@@ -23,6 +23,7 @@ pub fn client(settings: &Settings, credentials: Option<Credentials>) -> Result<A
     cfg.demo_trading = settings.demo_trading;
     cfg.rate_scale = settings.rate_scale;
     cfg.give_up_after = settings.give_up_after;
+    cfg.rate_share = settings.rate_share;
     cfg.timeout = cfg.timeout.min(settings.give_up_after);
     if settings.progress {
         cfg.on_retry = Some(progress::retry_hook());

@@ -1,9 +1,9 @@
 //! The OKX REST executor: build → wait on the endpoint's limiter → sign → send → check
 //! status and envelope → decode, with retries around it.
 //!
-//! One limiter per endpoint (governor), paced from the documented limit in
-//! [`super::endpoints`] with a safety margin, so requests to different endpoints run
-//! concurrently and none trips OKX's limits. The clock offset to OKX's server time is read
+//! One sliding-window pacer per endpoint ([`super::pacing`]), built from the documented
+//! limit in [`super::endpoints`], so requests to different endpoints run concurrently and
+//! none trips OKX's limits. The clock offset to OKX's server time is read
 //! at start and re-read once when OKX answers 50102.
 //!
 //! What a hostile or broken host cannot do (issue 7): make us follow a redirect (a 3xx is
@@ -14,11 +14,11 @@
 use super::endpoints::{self, Endpoint, Method};
 use super::error::{CodeClass, OkxError, classify_code};
 use super::host;
+use super::pacing::{Pacer, shared_limit};
 use super::sign;
 use super::wire::{self, Envelope, ServerTime};
 use crate::secret::Credentials;
 use chrono::{DateTime, Utc};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use rand::Rng;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
@@ -73,8 +73,8 @@ pub struct ClientConfig {
     pub demo_trading: bool,
     /// Multiplies every documented limit (only for simulators that scale theirs).
     pub rate_scale: u32,
-    /// Spacing between requests = documented interval × this (>= 1.0).
-    pub safety_margin: f64,
+    /// Fraction of each documented limit to use (`--rate-share`; 1.0 = all of it).
+    pub rate_share: f64,
     /// Longest single attempt (also capped by what remains of `give_up_after`).
     pub timeout: Duration,
     pub max_retries: u32,
@@ -96,7 +96,7 @@ impl ClientConfig {
             credentials,
             demo_trading: false,
             rate_scale: 1,
-            safety_margin: 1.05,
+            rate_share: 1.0,
             timeout: Duration::from_secs(30),
             max_retries: 8,
             backoff_base: Duration::from_millis(200),
@@ -124,7 +124,7 @@ pub struct OkxClient {
     download_http: reqwest::Client,
     host: String,
     cfg: ClientConfig,
-    limiters: HashMap<&'static str, DefaultDirectRateLimiter>,
+    limiters: HashMap<&'static str, Pacer>,
     clock_offset_ms: AtomicI64,
     clock_synced: std::sync::atomic::AtomicBool,
     stats: Mutex<BTreeMap<&'static str, EndpointStats>>,
@@ -197,15 +197,11 @@ impl OkxClient {
         let host = url::Url::parse(&cfg.base_url)
             .map(|u| host::host_of(&u))
             .unwrap_or_else(|_| cfg.base_url.clone());
-        let margin = cfg.safety_margin.max(1.0);
         let limiters = endpoints::ALL
             .iter()
             .map(|e| {
-                let interval = e.limit.scaled(cfg.rate_scale).interval().mul_f64(margin);
-                let quota = Quota::with_period(interval.max(Duration::from_micros(1)))
-                    .expect("non-zero period")
-                    .allow_burst(std::num::NonZeroU32::MIN);
-                (e.name, RateLimiter::direct(quota))
+                let limit = shared_limit(e.limit.scaled(cfg.rate_scale), cfg.rate_share);
+                (e.name, Pacer::new(limit))
             })
             .collect();
         Ok(OkxClient {
@@ -379,10 +375,7 @@ impl OkxClient {
         body: &str,
         tries: &mut Tries,
     ) -> Result<Attempt<Vec<Box<RawValue>>>, OkxError> {
-        let limiter = &self.limiters[ep.name];
-        let waited = Instant::now();
-        limiter.until_ready().await;
-        let waited = waited.elapsed();
+        let waited = self.limiters[ep.name].acquire().await;
         self.bump(ep.name, |s| {
             s.requests += 1;
             s.limit_wait += waited;

@@ -4,6 +4,7 @@ pub mod client;
 pub mod endpoints;
 pub mod error;
 pub mod host;
+pub mod pacing;
 pub mod sign;
 pub mod wire;
 

@@ -67,6 +67,8 @@ pub struct Settings {
     pub rate_scale: u32,
     pub backoff_ms: Option<u64>,
     pub give_up_after: Duration,
+    /// Fraction of each rate limit to use.
+    pub rate_share: f64,
 }
 
 /// Parses and checks a base URL (see [`crate::okx::host`]); a refusal is a usage error.
@@ -168,6 +170,7 @@ impl Settings {
             rate_scale,
             backoff_ms,
             give_up_after: Duration::from_secs(c.give_up_after),
+            rate_share: c.rate_share,
         })
     }
 

@@ -116,6 +116,27 @@ async fn transient_faults_at_20_percent_still_complete() {
     assert!(retries * 2 >= injected, "retries {retries} vs faults {injected}");
 }
 
+/// `--rate-share 0.5` leaves half of each limit free: 40 requests to `trade/fills`
+/// (60 per 2 s) fit the first window at full share but need a second window at half.
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_share_paces_at_a_fraction_of_the_limit() {
+    let sim = sim(SimConfig::default()).await;
+    for (share, at_least, at_most) in [(1.0, 0.0, 1.0), (0.5, 2.0, 3.5)] {
+        let mut cfg = ClientConfig::new(sim.base_url(), Some(creds(&SimKey::demo())));
+        cfg.rate_share = share;
+        let c = Arc::new(OkxClient::new(cfg).unwrap());
+        c.sync_time().await.unwrap();
+        // Let the previous round's window empty on the simulator's side.
+        tokio::time::sleep(Duration::from_millis(2100)).await;
+        let t0 = Instant::now();
+        burst(&c, endpoints::FILLS, 40).await.unwrap();
+        let took = t0.elapsed().as_secs_f64();
+        println!("rate share {share}: 40 requests in {took:.2}s");
+        assert!(took >= at_least && took <= at_most, "share {share}: {took:.2}s");
+    }
+    assert_eq!(sim.stats().endpoints[endpoints::FILLS.name].rate_limited, 0);
+}
+
 async fn config_with(
     key: SimKey,
     used: Credentials,
