@@ -71,12 +71,15 @@ pub(crate) enum PollState {
 pub(crate) struct Archives {
     jobs: Mutex<HashMap<(String, Quarter), Job>>,
     files: Mutex<HashMap<String, Quarter>>,
+    /// `apply 2025Q4`, `download 2025Q4`, … in the order they happened (pipeline tests).
+    events: Mutex<Vec<String>>,
 }
 
 impl Archives {
     /// POST: `(result, ts)` — `"false"` while generating (always the first time), `"true"`
     /// once the file exists.
     pub(crate) fn apply(&self, key: &str, q: Quarter, now_ms: i64, ready_after: u32) -> (bool, i64) {
+        self.event("apply", q);
         let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
         match jobs.get(&(key.to_string(), q)) {
             None => {
@@ -124,11 +127,27 @@ impl Archives {
     }
 
     pub(crate) fn file(&self, token: &str) -> Option<Quarter> {
-        self.files
+        let q = self
+            .files
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .get(token)
-            .copied()
+            .copied();
+        if let Some(q) = q {
+            self.event("download", q);
+        }
+        q
+    }
+
+    fn event(&self, what: &str, q: Quarter) {
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(format!("{what} {}Q{}", q.year, q.q));
+    }
+
+    pub(crate) fn events(&self) -> Vec<String> {
+        self.events.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 

@@ -171,6 +171,11 @@ pub struct SimConfig {
     pub archive_file_override: Option<std::sync::Arc<Vec<u8>>>,
     /// Endpoints (by name) that answer a plain HTTP 404, as a product missing in a region.
     pub unavailable: Vec<&'static str>,
+    /// A poll for a quarter this simulator has no application for answers 51604 (as OKX
+    /// does 30 days after an application, or after a restart) instead of `failed`.
+    pub archive_forgets: bool,
+    /// Quarters (e.g. `2025Q3`) that finish with an empty `fileHref`: no activity.
+    pub archive_empty_quarters: Vec<String>,
 }
 
 impl Default for SimConfig {
@@ -189,6 +194,8 @@ impl Default for SimConfig {
             archive_apply_limit: None,
             archive_file_override: None,
             unavailable: Vec::new(),
+            archive_forgets: false,
+            archive_empty_quarters: Vec::new(),
         }
     }
 }

@@ -167,6 +167,11 @@ impl SimServer {
         self.shared.clock.now_ms()
     }
 
+    /// Archive applications and downloads in the order they happened.
+    pub fn archive_events(&self) -> Vec<String> {
+        self.shared.archives.events()
+    }
+
     pub fn stats(&self) -> SimStats {
         let map = self.shared.stats.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = SimStats::default();
@@ -679,9 +684,25 @@ fn dispatch(
         let quarter = p.get("quarter").ok_or_else(|| missing_param("quarter"))?;
         let q = quarter_checked(year, quarter, now)?;
         let ready_after = sh.config.archive_ready_after_polls;
+        let label = format!("{}Q{}", q.year, q.q);
         let row = match sh.archives.poll(&key.api_key, q, ready_after, sh.config.seed) {
+            PollState::NotApplied if sh.config.archive_forgets => {
+                // As OKX answers a poll long after (or without) an application.
+                return Err(Reject {
+                    status: StatusCode::BAD_REQUEST,
+                    code: "51604",
+                    msg: "Please apply first, then query the download link.".into(),
+                });
+            }
             PollState::NotApplied => {
                 obj! { "fileHref" => "", "state" => "failed", "ts" => now.to_string() }
+            }
+            PollState::Finished { applied_ts, .. } if sh.config.archive_empty_quarters.contains(&label) => {
+                obj! {
+                    "fileHref" => "",
+                    "state" => "finished",
+                    "ts" => applied_ts.to_string(),
+                }
             }
             PollState::Ongoing { applied_ts } => {
                 obj! { "fileHref" => "", "state" => "ongoing", "ts" => applied_ts.to_string() }

@@ -664,13 +664,14 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Records the state of an archive quarter (`pending`, `applied`, `failed`).
+    /// Records the state of an archive quarter (`pending`, `applied`, `failed`). Each
+    /// application (a re-application too) refreshes `applied_at`: OKX keeps one 30 days.
     pub fn set_quarter(&mut self, quarter: &str, state: &str, detail: Option<&str>) -> Result<()> {
         let now = ms(Utc::now());
         self.conn.execute(
             "INSERT INTO archive_quarters (quarter, state, applied_at, detail) VALUES (?1, ?2, CASE WHEN ?2 = 'applied' THEN ?3 END, ?4)
              ON CONFLICT(quarter) DO UPDATE SET state = excluded.state, detail = excluded.detail,
-               applied_at = COALESCE(archive_quarters.applied_at, excluded.applied_at)",
+               applied_at = COALESCE(excluded.applied_at, archive_quarters.applied_at)",
             params![quarter, state, now, detail],
         )?;
         Ok(())

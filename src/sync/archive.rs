@@ -155,6 +155,257 @@ async fn fetch_file(
     .context("the archive parser panicked")?
 }
 
+fn apply_body(q: Quarter) -> serde_json::Value {
+    serde_json::json!({"year": q.year.to_string(), "quarter": format!("Q{}", q.q)})
+}
+
+/// How an application ended.
+enum Applied {
+    Yes,
+    /// OKX's application budget is spent for now (rate limited after retries).
+    BudgetSpent(String),
+    /// This quarter was refused (another code): older ones are still applied for.
+    Refused(String),
+}
+
+async fn apply_one(client: &OkxClient, store: &Arc<Mutex<Store>>, q: Quarter) -> Result<Applied> {
+    let label = q.label();
+    match client
+        .request(endpoints::BILLS_HISTORY_ARCHIVE_APPLY, &[], Some(&apply_body(q)))
+        .await
+    {
+        Ok(_) => {
+            store
+                .lock()
+                .expect("store lock")
+                .set_quarter(&label, "applied", None)?;
+            Ok(Applied::Yes)
+        }
+        Err(e @ (OkxError::Credentials { .. } | OkxError::Clock { .. })) => Err(e.into()),
+        Err(e @ OkxError::GaveUp { .. }) => Ok(Applied::BudgetSpent(e.to_string())),
+        Err(e) => Ok(Applied::Refused(e.to_string())),
+    }
+}
+
+/// Applies for every quarter of `todo` that needs it (newest first) and sends each
+/// applied quarter to the polling loop.
+async fn apply_all(
+    client: &OkxClient,
+    store: &Arc<Mutex<Store>>,
+    todo: &[(Quarter, bool)],
+    deadline: Instant,
+    report: &Mutex<ArchiveReport>,
+    progress: &dyn Progress,
+    tx: tokio::sync::mpsc::UnboundedSender<Quarter>,
+) -> Result<()> {
+    let note = |msg: String| report.lock().expect("report lock").notes.push(msg);
+    // Once OKX refuses an application as rate limited (1 per 10 s by [D26], possibly
+    // only 12 per day by [D25]), further ones in this run would be refused too: they are
+    // left for the next run instead of spending minutes on retries. A refusal of one
+    // quarter for another reason does not stop the older ones.
+    let mut budget_spent = false;
+    for (q, already) in todo {
+        let label = q.label();
+        if *already {
+            let _ = tx.send(*q);
+            continue;
+        }
+        if budget_spent || Instant::now() >= deadline {
+            let why = if budget_spent {
+                "not applied yet: OKX refused an earlier application in this run"
+            } else {
+                "not applied yet: --archive-wait ran out"
+            };
+            store
+                .lock()
+                .expect("store lock")
+                .set_quarter(&label, "pending", Some(why))?;
+            continue;
+        }
+        progress.on_state(ARCHIVE, &format!("applying {label}"));
+        match apply_one(client, store, *q).await? {
+            Applied::Yes => {
+                let _ = tx.send(*q);
+            }
+            Applied::BudgetSpent(e) => {
+                let msg =
+                    format!("{label}: application refused for now ({e}); it will be retried on the next run");
+                store
+                    .lock()
+                    .expect("store lock")
+                    .set_quarter(&label, "pending", Some(&msg))?;
+                note(msg);
+                budget_spent = true;
+            }
+            Applied::Refused(e) => {
+                let msg = format!(
+                    "{label}: OKX refused the application ({e}); older quarters are still applied for, this one is retried on the next run"
+                );
+                store
+                    .lock()
+                    .expect("store lock")
+                    .set_quarter(&label, "pending", Some(&msg))?;
+                note(msg);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// One applied quarter being polled.
+struct Polling {
+    q: Quarter,
+    next: Instant,
+    wait: Duration,
+    reapplied: bool,
+}
+
+/// Polls each applied quarter from the moment it arrives (fast first poll, then
+/// doubling up to `max_poll`), downloads finished files, re-applies once when OKX says
+/// `failed` or has forgotten the application (51604), until `deadline`.
+async fn poll_all(
+    client: &OkxClient,
+    store: &Arc<Mutex<Store>>,
+    opts: &ArchiveOptions,
+    deadline: Instant,
+    report: &Mutex<ArchiveReport>,
+    progress: &dyn Progress,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Quarter>,
+) -> Result<()> {
+    let mut active: Vec<Polling> = Vec::new();
+    let mut open = true;
+    let add = |active: &mut Vec<Polling>, q: Quarter| {
+        active.push(Polling {
+            q,
+            next: Instant::now() + opts.first_poll,
+            wait: opts.first_poll,
+            reapplied: false,
+        });
+    };
+    loop {
+        while let Ok(q) = rx.try_recv() {
+            add(&mut active, q);
+        }
+        if active.is_empty() {
+            if !open {
+                break;
+            }
+            match rx.recv().await {
+                Some(q) => add(&mut active, q),
+                None => open = false,
+            }
+            continue;
+        }
+        let i = (0..active.len())
+            .min_by_key(|&i| active[i].next)
+            .expect("non-empty");
+        let due = active[i].next;
+        if due > deadline {
+            // Nothing more can finish in time; what is left is fetched on the next run.
+            let mut r = report.lock().expect("report lock");
+            for p in &active {
+                r.notes.push(format!(
+                    "{}: OKX is still generating the archive file; run `sync` again later to fetch it",
+                    p.q.label()
+                ));
+            }
+            break;
+        }
+        if open {
+            tokio::select! {
+                _ = tokio::time::sleep_until(due.into()) => {}
+                got = rx.recv() => {
+                    match got {
+                        Some(q) => add(&mut active, q),
+                        None => open = false,
+                    }
+                    continue;
+                }
+            }
+        } else {
+            tokio::time::sleep_until(due.into()).await;
+        }
+        let n = active.len();
+        let what = if n == 1 {
+            active[0].q.label()
+        } else {
+            format!("{n} quarters")
+        };
+        progress.on_state(ARCHIVE, &format!("building {what}"));
+        let q = active[i].q;
+        let label = q.label();
+        let query = [("year", q.year.to_string()), ("quarter", format!("Q{}", q.q))];
+        let answer = client
+            .get::<ArchivePoll>(endpoints::BILLS_HISTORY_ARCHIVE_POLL, &query)
+            .await;
+        let poll = match answer {
+            Ok(rows) => rows.into_iter().next(),
+            Err(OkxError::Api { code, .. }) if code.starts_with("51604") => None,
+            Err(e) => return Err(e.into()),
+        };
+        let state = match &poll {
+            Some(p) => p.state.as_deref().unwrap_or("ongoing"),
+            None => "forgotten",
+        };
+        match state {
+            "finished" => {
+                active.swap_remove(i);
+                let href = poll.and_then(|p| p.file_href).unwrap_or_default();
+                let (rows, new) = if href.trim().is_empty() {
+                    // OKX finishes a quarter without activity with no file: it is empty.
+                    store.lock().expect("store lock").mark_quarter_done(&label, 0)?;
+                    (0, 0)
+                } else {
+                    progress.on_state(ARCHIVE, &format!("downloading {label}"));
+                    fetch_file(client, store, &label, &href, opts.limits).await?
+                };
+                let mut r = report.lock().expect("report lock");
+                r.rows += rows;
+                r.new += new;
+                r.quarters_done.push(label);
+                progress.on_page(ARCHIVE, rows, new);
+            }
+            "failed" | "forgotten" if !active[i].reapplied => {
+                active[i].reapplied = true;
+                progress.on_state(ARCHIVE, &format!("applying {label} again"));
+                match apply_one(client, store, q).await? {
+                    Applied::Yes => {
+                        active[i].wait = opts.first_poll;
+                        active[i].next = Instant::now() + opts.first_poll;
+                    }
+                    Applied::BudgetSpent(e) | Applied::Refused(e) => {
+                        active.swap_remove(i);
+                        let msg = format!(
+                            "{label}: OKX {} the application and refused a new one ({e}); it is retried on the next run",
+                            if state == "failed" { "failed" } else { "forgot" }
+                        );
+                        store
+                            .lock()
+                            .expect("store lock")
+                            .set_quarter(&label, "pending", Some(&msg))?;
+                        report.lock().expect("report lock").notes.push(msg);
+                    }
+                }
+            }
+            "failed" | "forgotten" => {
+                active.swap_remove(i);
+                let msg = format!("{label}: OKX failed to generate the archive twice; rerun later");
+                store
+                    .lock()
+                    .expect("store lock")
+                    .set_quarter(&label, "pending", Some(&msg))?;
+                report.lock().expect("report lock").notes.push(msg);
+            }
+            _ => {
+                let p = &mut active[i];
+                p.next = Instant::now() + p.wait;
+                p.wait = (p.wait * 2).min(opts.max_poll);
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Applies for, waits for, downloads and stores every needed quarter.
 pub async fn run_archive(
     client: &OkxClient,
@@ -186,123 +437,18 @@ pub async fn run_archive(
     // Newest quarters first: they matter most for this year's taxes.
     todo.reverse();
     let started = Instant::now();
-    let mut applied = Vec::new();
-    // Once OKX refuses an application (its limit is 1 per 10 s by [D26], possibly only 12
-    // per day by [D25]), further applications in this run would be refused too: leave the
-    // rest for the next run instead of spending minutes on retries.
-    let mut refused = false;
-    for (q, already) in &todo {
-        let label = q.label();
-        if refused && !*already {
-            store.lock().expect("store lock").set_quarter(
-                &label,
-                "pending",
-                Some("not applied yet: OKX refused an earlier application in this run"),
-            )?;
-            continue;
-        }
-        if !*already {
-            progress.on_state(ARCHIVE, &format!("applying {label}"));
-            let body = serde_json::json!({"year": q.year.to_string(), "quarter": format!("Q{}", q.q)});
-            match client
-                .request(endpoints::BILLS_HISTORY_ARCHIVE_APPLY, &[], Some(&body))
-                .await
-            {
-                Ok(_) => {
-                    store
-                        .lock()
-                        .expect("store lock")
-                        .set_quarter(&label, "applied", None)?;
-                }
-                Err(e @ OkxError::Credentials { .. }) | Err(e @ OkxError::Clock { .. }) => {
-                    return Err(e.into());
-                }
-                Err(e) => {
-                    let msg = format!(
-                        "{label}: application refused for now ({e}); it will be retried on the next run"
-                    );
-                    store
-                        .lock()
-                        .expect("store lock")
-                        .set_quarter(&label, "pending", Some(&msg))?;
-                    report.notes.push(msg);
-                    refused = true;
-                    continue;
-                }
-            }
-        }
-        applied.push(*q);
-    }
-
-    let mut wait = opts.first_poll;
-    let mut pending = applied;
-    let mut reapplied = std::collections::BTreeSet::new();
-    while !pending.is_empty() {
-        let labels: Vec<String> = pending.iter().map(|q| q.label()).collect();
-        let what = match labels.len() {
-            1 => labels.join(" "),
-            n => format!("{n} quarters"),
-        };
-        progress.on_state(ARCHIVE, &format!("building {what}"));
-        let mut still = Vec::new();
-        for q in pending {
-            let label = q.label();
-            let query = [("year", q.year.to_string()), ("quarter", format!("Q{}", q.q))];
-            let rows: Vec<ArchivePoll> = client.get(endpoints::BILLS_HISTORY_ARCHIVE_POLL, &query).await?;
-            let poll = rows.into_iter().next();
-            match poll.as_ref().and_then(|p| p.state.as_deref()) {
-                Some("finished") => {
-                    let href = poll
-                        .and_then(|p| p.file_href)
-                        .context("archive finished without a fileHref")?;
-                    progress.on_state(ARCHIVE, &format!("downloading {label}"));
-                    let (rows, new) = fetch_file(client, store, &label, &href, opts.limits).await?;
-                    report.rows += rows;
-                    report.new += new;
-                    report.quarters_done.push(label.clone());
-                    progress.on_page("bills-history-archive", rows, new);
-                }
-                Some("failed") if !reapplied.contains(&q) => {
-                    reapplied.insert(q);
-                    let body =
-                        serde_json::json!({"year": q.year.to_string(), "quarter": format!("Q{}", q.q)});
-                    client
-                        .request(endpoints::BILLS_HISTORY_ARCHIVE_APPLY, &[], Some(&body))
-                        .await?;
-                    store.lock().expect("store lock").set_quarter(
-                        &label,
-                        "applied",
-                        Some("re-applied after OKX reported failed"),
-                    )?;
-                    still.push(q);
-                }
-                Some("failed") => {
-                    let msg = format!("{label}: OKX failed to generate the archive twice; rerun later");
-                    store
-                        .lock()
-                        .expect("store lock")
-                        .set_quarter(&label, "pending", Some(&msg))?;
-                    report.notes.push(msg);
-                }
-                _ => still.push(q),
-            }
-        }
-        pending = still;
-        if pending.is_empty() {
-            break;
-        }
-        if started.elapsed() + wait > opts.max_wait {
-            for q in &pending {
-                report.notes.push(format!(
-                    "{}: OKX is still generating the archive file; run `sync` again later to fetch it",
-                    q.label()
-                ));
-            }
-            break;
-        }
-        tokio::time::sleep(wait).await;
-        wait = (wait * 2).min(opts.max_poll);
-    }
+    let deadline = started + opts.max_wait;
+    let report = Mutex::new(report);
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    // Two loops run together: applications (paced at OKX's 1 per 10 s) hand each applied
+    // quarter to the polling loop at once, so the newest file is fetched while older
+    // quarters are still being applied for.
+    let applying = apply_all(client, store, &todo, deadline, &report, progress, tx);
+    let polling = poll_all(client, store, opts, deadline, &report, progress, rx);
+    let (applied, polled) = tokio::join!(applying, polling);
+    applied?;
+    polled?;
+    let mut report = report.into_inner().expect("report lock");
     let done: std::collections::BTreeSet<_> = report.quarters_done.iter().cloned().collect();
     report.quarters_pending = report
         .quarters_needed
