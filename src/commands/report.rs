@@ -6,7 +6,7 @@ use crate::error::{Exit, usage};
 use crate::export::{ExportOptions, ExportWriter, Format, write_csv_atomic, write_json_atomic};
 use crate::model::{plain, rfc3339_ms};
 use crate::normalize::{NormalizeOptions, NormalizeSummary, PendingItem, normalize};
-use crate::reconcile::{Reconciliation, reconcile as reconcile_store};
+use crate::reconcile::{Reconciliation, Status, check_rows, reconcile as reconcile_store};
 use crate::settings::Settings;
 use crate::store::{RecordSource, Store};
 use anyhow::{Context, Result};
@@ -126,7 +126,16 @@ fn reconciliation_json(rec: &Reconciliation) -> serde_json::Value {
         "ok": rec.ok(),
         "mismatches": rec.rows.iter().filter(|r| r.status.is_failure()).map(|r| json!({
             "account": r.account.as_str(), "asset": r.asset, "computed": plain(r.computed),
-            "reported": r.reported.map(plain), "difference": plain(r.difference), "status": r.status.as_str(),
+            "reported": r.reported.map(plain), "difference": r.difference.map(plain), "status": r.status.as_str(),
+        })).collect::<Vec<_>>(),
+        "matched": rec.rows.iter().filter(|r| r.status.is_match()).count(),
+        "not_compared": rec.rows.iter().filter(|r| r.status == Status::NotCompared).map(|r| json!({
+            "account": r.account.as_str(), "asset": r.asset, "computed": plain(r.computed),
+            "reported": r.reported.map(plain), "difference": r.difference.map(plain), "reason": r.reason,
+        })).collect::<Vec<_>>(),
+        "checks": check_rows(rec).iter().filter(|c| c.status != "ok").map(|c| json!({
+            "check": c.check, "account": c.account, "asset": c.asset, "from": c.from.map(rfc3339_ms),
+            "to": c.to.map(rfc3339_ms), "status": c.status, "detail": c.detail,
         })).collect::<Vec<_>>(),
         "gaps": rec.gaps.iter().map(|g| json!({
             "account": g.account.as_str(), "asset": g.asset, "from": rfc3339_ms(g.from), "to": rfc3339_ms(g.to),
@@ -136,12 +145,43 @@ fn reconciliation_json(rec: &Reconciliation) -> serde_json::Value {
 }
 
 fn print_reconciliation(settings: &Settings, rec: &Reconciliation) {
+    let not_compared: Vec<_> = rec
+        .rows
+        .iter()
+        .filter(|r| r.status == Status::NotCompared)
+        .collect();
+    if !not_compared.is_empty() {
+        say(
+            settings,
+            format!(
+                "not compared (neither a match nor a failure): {}",
+                not_compared
+                    .iter()
+                    .map(|r| format!(
+                        "{} {} reported {} ({})",
+                        r.account.as_str(),
+                        r.asset,
+                        r.reported.map(plain).unwrap_or_else(|| "nothing".into()),
+                        r.reason.unwrap_or_default()
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        );
+    }
     if rec.ok() {
         super::summary(format!(
-            "reconciliation: ok ({} account/asset balances match OKX)",
-            rec.rows.len()
+            "reconciliation: ok ({} account/asset balances match OKX, {} not compared)",
+            rec.rows.iter().filter(|r| r.status.is_match()).count(),
+            not_compared.len()
         ));
     } else {
+        for c in rec.cross.iter().filter(|c| c.status != "ok") {
+            warn(format!(
+                "reconciliation: {} {} {}: {}",
+                c.check, c.account, c.asset, c.detail
+            ));
+        }
         for r in rec.rows.iter().filter(|r| r.status.is_failure()) {
             warn(format!(
                 "reconciliation: {} {} computed {} but OKX reports {} (difference {}, {})",
@@ -149,7 +189,7 @@ fn print_reconciliation(settings: &Settings, rec: &Reconciliation) {
                 r.asset,
                 plain(r.computed),
                 r.reported.map(plain).unwrap_or_else(|| "nothing".into()),
-                plain(r.difference),
+                r.difference.map(plain).unwrap_or_default(),
                 r.status.as_str()
             ));
         }

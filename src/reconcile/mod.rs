@@ -17,9 +17,13 @@
 //! The earn account has no ledger: its snapshot lines are listed with status `no_history`.
 //! Memory is per (account, asset), never per bill.
 
-use crate::model::{Account, plain, rfc3339_ms};
+mod chain;
+mod csv;
+
+use crate::model::Account;
 use crate::okx::wire::{self, Bill, FundingBill};
 use crate::store::{RecordKind, RecordSource};
+use chain::{Chain, Link};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
@@ -42,10 +46,9 @@ pub enum Status {
     Gap,
     /// Chain intact and computed = reported, but the history starts with a non-zero balance.
     OpeningBalance,
-    /// No balance snapshot was ever taken; nothing to compare with.
-    NoSnapshot,
-    /// Snapshot only (earn account): there is no ledger to compute from.
-    NoHistory,
+    /// Nothing to compare with, or nothing to compare (see [`ReconcileRow::reason`]): never
+    /// a match, never a failure.
+    NotCompared,
 }
 
 impl Status {
@@ -55,8 +58,7 @@ impl Status {
             Status::Mismatch => "mismatch",
             Status::Gap => "gap",
             Status::OpeningBalance => "opening_balance",
-            Status::NoSnapshot => "no_snapshot",
-            Status::NoHistory => "no_history",
+            Status::NotCompared => "not_compared",
         }
     }
 
@@ -64,7 +66,17 @@ impl Status {
     pub fn is_failure(self) -> bool {
         matches!(self, Status::Mismatch | Status::Gap)
     }
+
+    /// Whether computed and reported balances were compared and agree.
+    pub fn is_match(self) -> bool {
+        matches!(self, Status::Ok | Status::OpeningBalance)
+    }
 }
+
+/// Why a balance was not compared.
+pub const NO_LEDGER: &str = "no ledger: OKX has no history endpoint for the earn account";
+/// Why a balance was not compared.
+pub const NO_SNAPSHOT: &str = "no balance snapshot stored: the balance endpoints failed or no sync finished";
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -83,10 +95,15 @@ pub struct ReconcileRow {
     /// Balance according to the latest snapshot (0 when the snapshot omits the asset);
     /// `None` when no snapshot was ever taken.
     pub reported: Option<Decimal>,
-    /// computed − reported (0 when there is nothing to compare with).
-    pub difference: Decimal,
+    /// computed − reported, also when the balance was not compared (earn: 0 − reported);
+    /// `None` without a snapshot.
+    pub difference: Option<Decimal>,
+    /// Why the balance was not compared ([`Status::NotCompared`]).
+    pub reason: Option<&'static str>,
     pub first_gap_from: Option<DateTime<Utc>>,
     pub first_gap_to: Option<DateTime<Utc>>,
+    /// Time of the snapshot compared with (`None` without one).
+    pub as_of: Option<DateTime<Utc>>,
     /// Balance before the first stored bill.
     pub opening_balance: Decimal,
     /// Time of the first stored bill (the `as_of` of the opening balance).
@@ -120,151 +137,30 @@ pub struct Reconciliation {
     pub gaps: Vec<Gap>,
     /// Bills that could not be decoded (they are left out of the chains).
     pub decode_errors: u64,
+    /// Cross-ledger checks that failed or summarize (transfers, deposits, withdrawals).
+    pub cross: Vec<CheckRow>,
 }
 
 impl Reconciliation {
-    /// No mismatch and no gap.
+    /// No mismatch, no gap, no failed cross-ledger check.
     pub fn ok(&self) -> bool {
-        self.gaps.is_empty() && !self.rows.iter().any(|r| r.status.is_failure())
+        self.gaps.is_empty()
+            && !self.rows.iter().any(|r| r.status.is_failure())
+            && self.cross.iter().all(|c| c.status == "ok")
     }
 
-    /// `reconciliation.csv`.
+    /// `reconciliation.csv`: one row per check.
     pub fn reconciliation_csv(&self) -> (Vec<&'static str>, Vec<Vec<String>>) {
-        reconciliation_csv(self)
+        csv::reconciliation_csv(self)
     }
 
     /// `opening_balances.csv`.
     pub fn opening_balances_csv(&self) -> (Vec<&'static str>, Vec<Vec<String>>) {
-        opening_balances_csv(self)
+        csv::opening_balances_csv(self)
     }
 }
 
-pub const RECONCILIATION_COLUMNS: &[&str] = &[
-    "account",
-    "asset",
-    "computed",
-    "reported",
-    "difference",
-    "first_gap_from",
-    "first_gap_to",
-    "status",
-];
-
-pub const OPENING_BALANCE_COLUMNS: &[&str] = &["account", "asset", "opening_balance", "as_of"];
-
-/// The header and rows of `reconciliation.csv`, one row per (account, asset).
-pub fn reconciliation_csv(r: &Reconciliation) -> (Vec<&'static str>, Vec<Vec<String>>) {
-    let t = |t: Option<DateTime<Utc>>| t.map(rfc3339_ms).unwrap_or_default();
-    let rows = r
-        .rows
-        .iter()
-        .map(|row| {
-            vec![
-                row.account.as_str().to_string(),
-                row.asset.clone(),
-                plain(row.computed),
-                row.reported.map(plain).unwrap_or_default(),
-                plain(row.difference),
-                t(row.first_gap_from),
-                t(row.first_gap_to),
-                row.status.as_str().to_string(),
-            ]
-        })
-        .collect();
-    (RECONCILIATION_COLUMNS.to_vec(), rows)
-}
-
-/// The header and rows of `opening_balances.csv`: each (account, asset) whose stored
-/// history starts with a non-zero balance, as of its first bill.
-pub fn opening_balances_csv(r: &Reconciliation) -> (Vec<&'static str>, Vec<Vec<String>>) {
-    let rows = r
-        .rows
-        .iter()
-        .filter(|row| !row.opening_balance.is_zero())
-        .map(|row| {
-            vec![
-                row.account.as_str().to_string(),
-                row.asset.clone(),
-                plain(row.opening_balance),
-                row.first_bill_at.map(rfc3339_ms).unwrap_or_default(),
-            ]
-        })
-        .collect();
-    (OPENING_BALANCE_COLUMNS.to_vec(), rows)
-}
-
-/// One (account, asset) chain being walked.
-#[derive(Debug, Default)]
-struct Chain {
-    bills: u64,
-    opening: Decimal,
-    first_at: Option<DateTime<Utc>>,
-    last_at: Option<DateTime<Utc>>,
-    last_bill: String,
-    /// The balance after the last bill (`bal`, or opening + Σ balChg where `bal` is absent).
-    bal: Decimal,
-    /// Whether `bal` is known to be the account's real balance (some bill carried `bal`).
-    anchored: bool,
-    first_gap: Option<(DateTime<Utc>, DateTime<Utc>)>,
-    /// The balance just before the first bill dated after the snapshot, if any.
-    at_snapshot: Option<Decimal>,
-}
-
-/// The fields of a bill the chain walk needs.
-struct Link {
-    bill_id: String,
-    ccy: String,
-    time: DateTime<Utc>,
-    bal_chg: Decimal,
-    bal: Option<Decimal>,
-}
-
-impl Chain {
-    fn push(&mut self, account: Account, l: Link, snap_time: Option<DateTime<Utc>>, gaps: &mut Vec<Gap>) {
-        if self.bills == 0 {
-            self.first_at = Some(l.time);
-            if let Some(bal) = l.bal {
-                self.opening = bal - l.bal_chg;
-                self.anchored = true;
-            }
-            self.bal = self.opening;
-        }
-        if self.at_snapshot.is_none() && snap_time.is_some_and(|s| l.time > s) {
-            self.at_snapshot = Some(self.bal);
-        }
-        let expected = self.bal + l.bal_chg;
-        match l.bal {
-            Some(found) if self.anchored && found != expected => {
-                let from = self.last_at.unwrap_or(l.time);
-                self.first_gap.get_or_insert((from, l.time));
-                gaps.push(Gap {
-                    account,
-                    asset: l.ccy,
-                    from,
-                    to: l.time,
-                    expected_bal: expected,
-                    found_bal: found,
-                    before_bill: self.last_bill.clone(),
-                    after_bill: l.bill_id.clone(),
-                });
-                self.bal = found;
-            }
-            Some(found) => {
-                if !self.anchored {
-                    // The first `bal` seen fixes the opening balance of a chain whose first
-                    // bills carried none.
-                    self.opening += found - expected;
-                    self.anchored = true;
-                }
-                self.bal = found;
-            }
-            None => self.bal = expected,
-        }
-        self.bills += 1;
-        self.last_at = Some(l.time);
-        self.last_bill = l.bill_id;
-    }
-}
+pub use csv::{CheckRow, OPENING_BALANCE_COLUMNS, RECONCILIATION_COLUMNS, check_rows};
 
 /// Walks both ledgers and compares them with the latest balance snapshot.
 pub fn reconcile(src: &dyn RecordSource) -> anyhow::Result<Reconciliation> {
@@ -301,7 +197,7 @@ pub fn reconcile(src: &dyn RecordSource) -> anyhow::Result<Reconciliation> {
         }),
     ];
     for (kind, account, decode) in ledgers {
-        src.for_each(kind, &mut |rec| {
+        src.for_each_by_id(kind, &mut |rec| {
             match decode(&rec.raw) {
                 Ok((ts, bill_id, ccy, bal_chg, bal)) => {
                     let link = Link {
@@ -324,6 +220,9 @@ pub fn reconcile(src: &dyn RecordSource) -> anyhow::Result<Reconciliation> {
             Ok(())
         })?;
     }
+    for ((account, _), chain) in chains.iter_mut() {
+        chain.finish(*account, snap_time, &mut gaps);
+    }
 
     let mut keys: Vec<(Account, String)> = chains.keys().cloned().collect();
     keys.extend(snapshot.keys().filter(|k| !chains.contains_key(*k)).cloned());
@@ -342,22 +241,19 @@ pub fn reconcile(src: &dyn RecordSource) -> anyhow::Result<Reconciliation> {
                 (Some(r), Some(at)) if chain.bal != r && at == r => at,
                 _ => chain.bal,
             };
-            let difference = match reported {
-                Some(r) if account != Account::Earn => computed - r,
-                _ => Decimal::ZERO,
-            };
-            let status = if account == Account::Earn {
-                Status::NoHistory
+            let difference = reported.map(|r| computed - r);
+            let (status, reason) = if account == Account::Earn {
+                (Status::NotCompared, Some(NO_LEDGER))
             } else if chain.first_gap.is_some() {
-                Status::Gap
+                (Status::Gap, None)
             } else if reported.is_none() {
-                Status::NoSnapshot
-            } else if !difference.is_zero() {
-                Status::Mismatch
+                (Status::NotCompared, Some(NO_SNAPSHOT))
+            } else if difference.is_some_and(|d| !d.is_zero()) {
+                (Status::Mismatch, None)
             } else if !chain.opening.is_zero() {
-                Status::OpeningBalance
+                (Status::OpeningBalance, None)
             } else {
-                Status::Ok
+                (Status::Ok, None)
             };
             ReconcileRow {
                 account,
@@ -365,6 +261,8 @@ pub fn reconcile(src: &dyn RecordSource) -> anyhow::Result<Reconciliation> {
                 computed,
                 reported,
                 difference,
+                reason,
+                as_of: snap_time,
                 first_gap_from: chain.first_gap.map(|g| g.0),
                 first_gap_to: chain.first_gap.map(|g| g.1),
                 opening_balance: chain.opening,
@@ -380,6 +278,7 @@ pub fn reconcile(src: &dyn RecordSource) -> anyhow::Result<Reconciliation> {
         rows,
         gaps,
         decode_errors,
+        cross: Vec::new(),
     })
 }
 

@@ -90,7 +90,7 @@ fn intact_chain_and_matching_snapshot_is_ok() {
     let u = row(&r, Account::Trading, "USDT");
     assert_eq!(
         (u.computed, u.reported, u.difference, u.status),
-        (d("70"), Some(d("70")), d("0"), Status::Ok)
+        (d("70"), Some(d("70")), Some(d("0")), Status::Ok)
     );
     assert_eq!(u.bills, 3);
     // Funding USDT went to 0 and is absent from the snapshot (OKX omits zero balances).
@@ -99,24 +99,59 @@ fn intact_chain_and_matching_snapshot_is_ok() {
         (f.status, f.computed, f.reported),
         (Status::Ok, d("0"), Some(d("0")))
     );
+    // Earn has no ledger: not compared, never a match, and the difference is the real one.
     let earn = row(&r, Account::Earn, "DOT");
     assert_eq!(
-        (earn.status, earn.reported, earn.difference),
-        (Status::NoHistory, Some(d("5")), d("0"))
+        (earn.status, earn.reported, earn.difference, earn.reason),
+        (Status::NotCompared, Some(d("5")), Some(d("-5")), Some(NO_LEDGER))
     );
+    assert!(!earn.status.is_match() && !earn.status.is_failure());
 
     let (header, rows) = r.reconciliation_csv();
     assert_eq!(
         header.join(","),
-        "account,asset,computed,reported,difference,first_gap_from,first_gap_to,status"
+        "check,account,asset,from,to,computed,reported,difference,status,detail"
+    );
+    let snap_at = "2024-04-06T13:58:21.851Z";
+    assert!(
+        rows.contains(
+            &[
+                "balance", "trading", "USDT", "", snap_at, "70", "70", "0", "ok", ""
+            ]
+            .map(String::from)
+            .to_vec()
+        ),
+        "{rows:?}"
     );
     assert!(
         rows.contains(
-            &["trading", "USDT", "70", "70", "0", "", "", "ok"]
-                .map(String::from)
-                .to_vec()
+            &[
+                "continuity",
+                "trading",
+                "USDT",
+                "2024-04-06T13:41:41.851Z",
+                "2024-04-06T13:41:41.871Z",
+                "",
+                "",
+                "",
+                "ok",
+                "3 bills"
+            ]
+            .map(String::from)
+            .to_vec()
         )
     );
+    let earn_row = rows.iter().find(|x| x[0] == "balance" && x[1] == "earn").unwrap();
+    assert_eq!(
+        (
+            earn_row[5].as_str(),
+            earn_row[6].as_str(),
+            earn_row[7].as_str(),
+            earn_row[8].as_str()
+        ),
+        ("0", "5", "-5", "not_compared")
+    );
+    assert_eq!(earn_row[9], NO_LEDGER);
     assert!(r.opening_balances_csv().1.is_empty());
 }
 
@@ -145,9 +180,15 @@ fn missing_bill_is_a_gap_with_its_time_range() {
     assert_eq!(u.computed, d("70"), "computed is the last bill's bal");
     assert_eq!(row(&r, Account::Trading, "BTC").status, Status::Ok);
     let (_, rows) = r.reconciliation_csv();
-    let gap_row = rows.iter().find(|r| r[1] == "USDT" && r[0] == "trading").unwrap();
-    assert_eq!(gap_row[5], "2024-04-06T13:41:41.851Z");
-    assert_eq!(gap_row[7], "gap");
+    let gap_row = rows
+        .iter()
+        .find(|r| r[0] == "continuity" && r[1] == "trading" && r[2] == "USDT")
+        .unwrap();
+    assert_eq!(gap_row[8], "gap");
+    assert!(
+        gap_row[9].contains("between 2024-04-06T13:41:41.851Z and 2024-04-06T13:41:41.871Z"),
+        "{gap_row:?}"
+    );
 }
 
 #[test]
@@ -163,18 +204,18 @@ fn snapshot_difference_is_a_mismatch() {
     let r = reconcile(&src).unwrap();
     assert!(!r.ok());
     let u = row(&r, Account::Trading, "USDT");
-    assert_eq!((u.status, u.difference), (Status::Mismatch, d("1")));
+    assert_eq!((u.status, u.difference), (Status::Mismatch, Some(d("1"))));
     // Bills but no snapshot line (BTC trading) → reported 0 → mismatch.
     let b = row(&r, Account::Trading, "BTC");
     assert_eq!(
         (b.status, b.reported, b.difference),
-        (Status::Mismatch, Some(d("0")), d("0.001"))
+        (Status::Mismatch, Some(d("0")), Some(d("0.001")))
     );
     // Snapshot but no bills → computed 0 → mismatch.
     let e = row(&r, Account::Trading, "ETH");
     assert_eq!(
         (e.status, e.computed, e.difference, e.bills),
-        (Status::Mismatch, d("0"), d("-2"), 0)
+        (Status::Mismatch, d("0"), Some(d("-2")), 0)
     );
     // Funding USDT ended at 0 and the funding snapshot omits it: fine.
     assert_eq!(row(&r, Account::Funding, "USDT").status, Status::Ok);
@@ -248,13 +289,16 @@ fn without_any_snapshot_nothing_is_compared() {
     };
     let r = reconcile(&src).unwrap();
     assert!(r.ok());
-    assert!(
-        r.rows
-            .iter()
-            .all(|x| x.status == Status::NoSnapshot && x.reported.is_none())
-    );
+    assert!(r.rows.iter().all(|x| x.status == Status::NotCompared
+        && x.reported.is_none()
+        && x.difference.is_none()
+        && x.reason == Some(NO_SNAPSHOT)));
     let (_, rows) = r.reconciliation_csv();
-    assert!(rows.iter().all(|x| x[3].is_empty() && x[7] == "no_snapshot"));
+    assert!(
+        rows.iter()
+            .filter(|x| x[0] == "balance")
+            .all(|x| x[6].is_empty() && x[8] == "not_compared")
+    );
 }
 
 #[test]
@@ -273,4 +317,80 @@ fn bills_after_the_snapshot_compare_as_of_the_snapshot() {
         (u.computed, u.balance_after_last_bill, u.status),
         (d("70"), d("50"), Status::Ok)
     );
+}
+
+/// OKX's `bal` follows billId order; a bill with a smaller billId can carry a later `ts`.
+/// Walked in time order these chains break; in billId order (or any consistent order) they
+/// are intact. Both ledgers, and through the SQLite store as well as in memory.
+#[test]
+fn bill_id_order_and_time_order_disagree_in_both_ledgers() {
+    let records = vec![
+        // Trading USDT: bill 31 is dated after bill 32 and 33.
+        tb("30", T0, "USDT", "100", "100"),
+        tb("31", T0 + 50, "USDT", "-10", "90"),
+        tb("32", T0 + 10, "USDT", "5", "95"),
+        tb("33", T0 + 20, "USDT", "5", "100"),
+        // Funding BTC: bill 41 is dated after bill 42 (same ms as 43).
+        fb("40", T0, "BTC", "1", "1"),
+        fb("41", T0 + 30, "BTC", "0.5", "1.5"),
+        fb("42", T0 + 20, "BTC", "-0.25", "1.25"),
+        fb("43", T0 + 30, "BTC", "0.25", "1.5"),
+    ];
+    let balances = vec![snap("trading", "USDT", "100"), snap("funding", "BTC", "1.5")];
+    let mem = MemorySource {
+        records: records.clone(),
+        balances: balances.clone(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = crate::store::Store::open(dir.path()).unwrap();
+    let page: Vec<crate::store::NewRecord> = records
+        .iter()
+        .map(|r| crate::store::NewRecord {
+            kind: r.kind,
+            key: r.key.clone(),
+            ts_ms: r.ts_ms,
+            num: r.key.parse().ok(),
+            link: None,
+            raw: r.raw.clone(),
+        })
+        .collect();
+    store.insert_page("t", 1, &page, None).unwrap();
+    store.save_balances(at(T0 + 1_000_000), &balances).unwrap();
+    for src in [&mem as &dyn RecordSource, &store] {
+        let r = reconcile(src).unwrap();
+        assert!(r.gaps.is_empty(), "{:#?}", r.gaps);
+        assert!(r.ok());
+        let u = row(&r, Account::Trading, "USDT");
+        assert_eq!((u.status, u.computed, u.bills), (Status::Ok, d("100"), 4));
+        assert_eq!(
+            (u.first_bill_at, u.last_bill_at),
+            (Some(at(T0)), Some(at(T0 + 50)))
+        );
+        let b = row(&r, Account::Funding, "BTC");
+        assert_eq!((b.status, b.computed), (Status::Ok, d("1.5")));
+    }
+}
+
+/// Where even billId order is off (e.g. ids that cannot decide), any consistent order of the
+/// stored bills is accepted; a real hole is still a gap.
+#[test]
+fn any_consistent_order_is_accepted_but_a_hole_is_a_gap() {
+    let records = vec![
+        tb("50", T0, "ETH", "2", "2"),
+        // Its bal only follows after bill 60's, which sorts last by id and by nothing else.
+        tb("52", T0 + 2, "ETH", "1", "4"),
+        tb("53", T0 + 3, "ETH", "-1", "3"),
+        tb("55", T0 + 5, "ETH", "1", "5"), // a +1 between 53 and 55 is missing
+        tb("60", T0 + 1, "ETH", "1", "3"),
+    ];
+    let src = MemorySource {
+        records,
+        balances: vec![snap("trading", "ETH", "5")],
+    };
+    let r = reconcile(&src).unwrap();
+    assert_eq!(r.gaps.len(), 1, "{:#?}", r.gaps);
+    let g = &r.gaps[0];
+    assert_eq!((g.before_bill.as_str(), g.after_bill.as_str()), ("53", "55"));
+    assert_eq!((g.expected_bal, g.found_bal), (d("4"), d("5")));
+    assert_eq!(row(&r, Account::Trading, "ETH").status, Status::Gap);
 }

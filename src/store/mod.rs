@@ -125,6 +125,16 @@ pub trait RecordSource {
         f: &mut dyn FnMut(StoredRecord) -> anyhow::Result<()>,
     ) -> anyhow::Result<()>;
 
+    /// Calls `f` for every record of `kind` in id order: by the numeric id (`num`, the
+    /// billId of ledger rows), then `ts`, then key; records without a numeric id come first,
+    /// ordered by time. OKX's running `bal` is consistent in billId order, not always in
+    /// time order.
+    fn for_each_by_id(
+        &self,
+        kind: RecordKind,
+        f: &mut dyn FnMut(StoredRecord) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()>;
+
     /// Calls `f` once with one cursor per entry of `kinds` (same order), all open at the
     /// same time, so several ordered streams can be merged without buffering any of them,
     /// and a [`LinkLookup`] for joins made while reading them.
@@ -148,6 +158,12 @@ impl MemorySource {
     fn sorted(&self, kind: RecordKind) -> Vec<&StoredRecord> {
         let mut rows: Vec<&StoredRecord> = self.records.iter().filter(|r| r.kind == kind).collect();
         rows.sort_by(|a, b| (a.ts_ms, a.key.len(), &a.key).cmp(&(b.ts_ms, b.key.len(), &b.key)));
+        rows
+    }
+
+    fn sorted_by_id(&self, kind: RecordKind) -> Vec<&StoredRecord> {
+        let mut rows: Vec<&StoredRecord> = self.records.iter().filter(|r| r.kind == kind).collect();
+        rows.sort_by_key(|r| (r.key.parse::<i64>().ok(), r.ts_ms, &r.key));
         rows
     }
 }
@@ -182,6 +198,17 @@ impl RecordSource for MemorySource {
         f: &mut dyn FnMut(StoredRecord) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
         for r in self.sorted(kind) {
+            f(r.clone())?;
+        }
+        Ok(())
+    }
+
+    fn for_each_by_id(
+        &self,
+        kind: RecordKind,
+        f: &mut dyn FnMut(StoredRecord) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        for r in self.sorted_by_id(kind) {
             f(r.clone())?;
         }
         Ok(())
@@ -750,6 +777,27 @@ fn parse_dec(s: &str) -> Result<rust_decimal::Decimal> {
 /// The records of one kind in [`RecordSource::for_each`] order.
 const SELECT_ORDERED: &str = "SELECT key, ts, link, raw FROM records WHERE kind = ?1 ORDER BY ts, num, key";
 
+/// The records of one kind in [`RecordSource::for_each_by_id`] order.
+const SELECT_BY_ID: &str = "SELECT key, ts, link, raw FROM records WHERE kind = ?1 ORDER BY num, ts, key";
+
+impl Store {
+    /// Calls `f` for each row of `sql` (one of the `SELECT_*` scans) for `kind`.
+    fn scan(&self, sql: &str, kind: RecordKind, f: &mut dyn FnMut(StoredRecord) -> Result<()>) -> Result<()> {
+        let mut st = self.conn.prepare_cached(sql)?;
+        let mut rows = st.query([kind.as_str()])?;
+        while let Some(r) = rows.next()? {
+            f(StoredRecord {
+                kind,
+                key: r.get(0)?,
+                ts_ms: r.get(1)?,
+                link: r.get(2)?,
+                raw: r.get(3)?,
+            })?;
+        }
+        Ok(())
+    }
+}
+
 /// A cursor on an open SQLite query ([`SELECT_ORDERED`]).
 struct SqlCursor<'s> {
     kind: RecordKind,
@@ -867,18 +915,11 @@ impl RecordSource for Store {
     }
 
     fn for_each(&self, kind: RecordKind, f: &mut dyn FnMut(StoredRecord) -> Result<()>) -> Result<()> {
-        let mut st = self.conn.prepare_cached(SELECT_ORDERED)?;
-        let mut rows = st.query([kind.as_str()])?;
-        while let Some(r) = rows.next()? {
-            f(StoredRecord {
-                kind,
-                key: r.get(0)?,
-                ts_ms: r.get(1)?,
-                link: r.get(2)?,
-                raw: r.get(3)?,
-            })?;
-        }
-        Ok(())
+        self.scan(SELECT_ORDERED, kind, f)
+    }
+
+    fn for_each_by_id(&self, kind: RecordKind, f: &mut dyn FnMut(StoredRecord) -> Result<()>) -> Result<()> {
+        self.scan(SELECT_BY_ID, kind, f)
     }
 
     fn by_link(&self, kind: RecordKind, link: &str) -> Result<Vec<StoredRecord>> {
