@@ -2,6 +2,7 @@
 
 use super::{say, warn};
 use crate::cli::{ExportArgs, ReconcileArgs, ReportArgs};
+use crate::coverage::{self, CoverageCheck};
 use crate::error::{Exit, usage};
 use crate::export::{ExportOptions, ExportWriter, Format, write_csv_atomic, write_json_atomic};
 use crate::model::{plain, rfc3339_ms};
@@ -219,6 +220,17 @@ fn print_reconciliation(settings: &Settings, rec: &Reconciliation) {
     }
 }
 
+/// Writes `coverage.csv` and says on stderr what the period misses.
+fn write_coverage(cov: &CoverageCheck, out: &Path) -> Result<PathBuf> {
+    let (header, rows) = coverage::coverage_csv(cov);
+    let p = out.join("coverage.csv");
+    write_csv_atomic(&p, &header, rows)?;
+    for m in &cov.missing {
+        warn(format!("incomplete: {m}"));
+    }
+    Ok(p)
+}
+
 /// Normalizes and writes every report; returns the exit code.
 pub fn report_from(settings: &Settings, store: &Store, args: &ReportArgs) -> Result<Exit> {
     let Period { from, to, tz } = period(args)?;
@@ -226,6 +238,28 @@ pub fn report_from(settings: &Settings, store: &Store, args: &ReportArgs) -> Res
     let out = args.out.clone().unwrap_or_else(|| settings.data_dir.clone());
     std::fs::create_dir_all(&out)
         .with_context(|| format!("cannot create output directory `{}`", out.display()))?;
+
+    // A period the store does not cover gives no tax files unless asked: they would be
+    // short without saying so.
+    let cov = coverage::check(store, from, to)?;
+    let coverage_path = write_coverage(&cov, &out)?;
+    if !cov.complete() && !args.allow_incomplete {
+        let summary_json = json!({
+            "generated_at": rfc3339_ms(Utc::now()),
+            "period": {"from": from.map(rfc3339_ms), "to": to.map(rfc3339_ms), "tz": tz.name()},
+            "incomplete": true,
+            "coverage": coverage::coverage_json(&cov),
+            "formats": [],
+            "exit_code": 4,
+        });
+        write_json_atomic(&out.join("summary.json"), &summary_json)?;
+        warn(format!(
+            "report: the store does not cover the period ({} missing range(s) above); no tax files written. Fix that and rerun, or pass --allow-incomplete to write them anyway (marked incomplete). See {}",
+            cov.missing.len(),
+            coverage_path.display()
+        ));
+        return Ok(Exit::Data);
+    }
 
     let mut writer = ExportWriter::create(
         &out,
@@ -241,6 +275,7 @@ pub fn report_from(settings: &Settings, store: &Store, args: &ReportArgs) -> Res
     let (rec, mut files) = write_reconciliation(store, &out)?;
     let mut all_files: Vec<PathBuf> = exported.paths().map(Path::to_path_buf).collect();
     all_files.append(&mut files);
+    all_files.push(coverage_path);
 
     let unclassified_fail = summary.unclassified > 0 && !args.allow_unclassified;
     let summary_json = json!({
@@ -261,6 +296,8 @@ pub fn report_from(settings: &Settings, store: &Store, args: &ReportArgs) -> Res
             "skipped_unclassified": f.skipped_unclassified, "skipped_other": f.skipped_other,
         })).collect::<Vec<_>>(),
         "reconciliation": reconciliation_json(&rec),
+        "incomplete": !cov.complete(),
+        "coverage": coverage::coverage_json(&cov),
         "exit_code": if unclassified_fail || !rec.ok() { 4 } else { 0 },
     });
     let summary_path = out.join("summary.json");
@@ -298,6 +335,12 @@ pub fn report_from(settings: &Settings, store: &Store, args: &ReportArgs) -> Res
         }
     }
     print_reconciliation(settings, &rec);
+    if !cov.complete() {
+        warn(format!(
+            "report: INCOMPLETE: written anyway (--allow-incomplete); {} range(s) of the period are missing (see above and coverage.csv)",
+            cov.missing.len()
+        ));
+    }
     say(settings, format!("files written to {}:", out.display()));
     for f in &all_files {
         say(settings, format!("  {}", f.display()));

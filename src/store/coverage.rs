@@ -22,7 +22,7 @@ pub enum EndReason {
     ApiWindow,
     /// Carried over from a schema-v1 store: covers at least its oldest stored record.
     Migrated,
-    /// The last walk failed; the range is what earlier walks covered.
+    /// No walk of the stream has completed (see [`Coverage::error`]).
     StreamFailed,
 }
 
@@ -60,6 +60,9 @@ pub struct Coverage {
     pub to: Option<DateTime<Utc>>,
     pub reason: EndReason,
     pub detail: Option<String>,
+    /// Why the last walk failed, if it did: the range is then what earlier walks proved, and
+    /// nothing newer than `to` is covered.
+    pub error: Option<String>,
     /// The cursor from which a walk to older records continues (`after`), if the range ends
     /// at the floor and not at the API's end.
     pub bottom: Option<String>,
@@ -73,6 +76,7 @@ CREATE TABLE coverage (
     to_ms INTEGER,
     reason TEXT NOT NULL,
     detail TEXT,
+    error TEXT,
     bottom TEXT,
     updated_at INTEGER NOT NULL
 );
@@ -87,7 +91,7 @@ impl Store {
     /// Every stream's coverage, by stream name.
     pub fn coverages(&self) -> Result<Vec<Coverage>> {
         let mut st = self.conn.prepare(
-            "SELECT stream, from_ms, to_ms, reason, detail, bottom, updated_at FROM coverage ORDER BY stream",
+            "SELECT stream, from_ms, to_ms, reason, detail, error, bottom, updated_at FROM coverage ORDER BY stream",
         )?;
         let rows = st.query_map([], |r| {
             let reason: String = r.get(3)?;
@@ -97,8 +101,9 @@ impl Store {
                 to: r.get::<_, Option<i64>>(2)?.and_then(from_ms),
                 reason: EndReason::parse(&reason).unwrap_or(EndReason::StreamFailed),
                 detail: r.get(4)?,
-                bottom: r.get(5)?,
-                updated_at: from_ms(r.get(6)?),
+                error: r.get(5)?,
+                bottom: r.get(6)?,
+                updated_at: from_ms(r.get(7)?),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -106,17 +111,18 @@ impl Store {
 
     pub fn set_coverage(&mut self, c: &Coverage) -> Result<()> {
         self.conn.execute(
-            "INSERT INTO coverage (stream, from_ms, to_ms, reason, detail, bottom, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+            "INSERT INTO coverage (stream, from_ms, to_ms, reason, detail, error, bottom, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
              ON CONFLICT(stream) DO UPDATE SET from_ms = excluded.from_ms, to_ms = excluded.to_ms,
-               reason = excluded.reason, detail = excluded.detail, bottom = excluded.bottom,
-               updated_at = excluded.updated_at",
+               reason = excluded.reason, detail = excluded.detail, error = excluded.error,
+               bottom = excluded.bottom, updated_at = excluded.updated_at",
             params![
                 c.stream,
                 c.from.map(ms),
                 c.to.map(ms),
                 c.reason.as_str(),
                 c.detail,
+                c.error,
                 c.bottom,
                 ms(Utc::now())
             ],

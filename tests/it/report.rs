@@ -266,6 +266,9 @@ async fn unknown_bill_type_is_kept_and_fails_unless_allowed() {
     assert_code(&r, 0);
 }
 
+/// 2025 in Tokyo starts at 2024-12-31T15:00Z, before the store's floor (2025-07-01): the
+/// report names the missing range and the fix and writes no tax file (exit 4); with
+/// `--allow-incomplete` it writes them, marked incomplete, with Tokyo's year boundaries.
 #[tokio::test(flavor = "multi_thread")]
 async fn year_report_in_a_time_zone() {
     let dir = tempfile::tempdir().unwrap();
@@ -273,25 +276,51 @@ async fn year_report_in_a_time_zone() {
     assert_code(&r, 0);
     let data = dir.path().join("data");
     let out = dir.path().join("y2025");
-    let r = run(
-        &[
-            "--data-dir",
-            data.to_str().unwrap(),
-            "report",
-            "--year",
-            "2025",
-            "--tz",
-            "Asia/Tokyo",
-            "--format",
-            "transactions,koinly",
-            "--out",
-            out.to_str().unwrap(),
-        ],
-        &[],
-        dir.path(),
-    )
-    .await;
+    let args = |extra: &'static str| {
+        let mut v = vec![
+            "--data-dir".to_string(),
+            data.to_str().unwrap().to_string(),
+            "report".into(),
+            "--year".into(),
+            "2025".into(),
+            "--tz".into(),
+            "Asia/Tokyo".into(),
+            "--format".into(),
+            "transactions,koinly".into(),
+            "--out".into(),
+            out.to_str().unwrap().to_string(),
+        ];
+        if !extra.is_empty() {
+            v.push(extra.into());
+        }
+        v
+    };
+    let a = args("");
+    let r = run(&a.iter().map(String::as_str).collect::<Vec<_>>(), &[], dir.path()).await;
+    assert_code(&r, 4);
+    assert!(
+        r.stderr.contains(
+            "trading ledger: 2024-12-31T15:00:00.000Z .. 2025-07-01T00:00:00.000Z is not covered (before the store's floor 2025-07-01); fix: `okx-export sync --since 2024-12-31`"
+        ),
+        "{}",
+        r.stderr
+    );
+    assert!(!out.join("koinly.csv").exists() && out.join("coverage.csv").exists());
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(
+        (summary["incomplete"].clone(), summary["exit_code"].clone()),
+        (true.into(), 4.into())
+    );
+
+    let a = args("--allow-incomplete");
+    let r = run(&a.iter().map(String::as_str).collect::<Vec<_>>(), &[], dir.path()).await;
     assert_code(&r, 0);
+    assert!(r.stderr.contains("report: INCOMPLETE"), "{}", r.stderr);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["incomplete"], true);
+    assert_eq!(summary["coverage"]["missing"][0]["group"], "trading ledger");
     let tx = std::fs::read_to_string(out.join("transactions.csv")).unwrap();
     let times: Vec<&str> = tx.lines().skip(1).map(|l| l.split(',').nth(1).unwrap()).collect();
     assert!(!times.is_empty());
