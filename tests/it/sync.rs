@@ -341,3 +341,100 @@ async fn refused_archive_applications_are_left_for_the_next_run() {
         st.stdout
     );
 }
+
+/// `sync --since` with the demo account's data dir, `extra` appended.
+async fn sync_since(sim: &SimServer, data: &std::path::Path, since: Option<&str>) -> Run {
+    let env = env_for(sim, &okx_export::sim::SimKey::demo(), sim.config().rate_scale);
+    let mut args = vec![
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--no-progress",
+        "sync",
+        "--archive-poll-ms",
+        "50",
+    ];
+    if let Some(s) = since {
+        args.extend(["--since", s]);
+    }
+    run(&args, &env, data.parent().unwrap()).await
+}
+
+/// The first `--since` is the store's floor; a later plain `sync` keeps it instead of falling
+/// back to 2021-02-01 and applying for every empty quarter since then.
+#[tokio::test(flavor = "multi_thread")]
+async fn plain_sync_keeps_the_floor_of_the_first() {
+    let sim = sim(fast_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert_code(&sync_since(&sim, &data, Some("2025-10-01")).await, 0);
+    sim.reset_stats();
+    assert_code(&sync_since(&sim, &data, None).await, 0);
+    assert_eq!(
+        sim.stats().get("bills-history-archive-apply").requests,
+        0,
+        "no archive application for quarters below the floor"
+    );
+    let s = store(&data);
+    assert_eq!(
+        s.floor().unwrap().map(|f| f.to_rfc3339()),
+        Some("2025-10-01T00:00:00+00:00".to_string())
+    );
+    let quarters: Vec<String> = s.quarters().unwrap().into_iter().map(|q| q.quarter).collect();
+    assert_eq!(quarters, ["2025Q4"]);
+}
+
+/// A later, earlier `--since` backfills every stream, not only the archive: funding bills,
+/// deposits, withdrawals and converts reach the new floor too.
+#[tokio::test(flavor = "multi_thread")]
+async fn earlier_since_backfills_every_stream() {
+    let sim = sim(fast_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert_code(&sync_since(&sim, &data, Some("2025-10-01")).await, 0);
+    let kinds = [
+        RecordKind::Bill,
+        RecordKind::FundingBill,
+        RecordKind::Deposit,
+        RecordKind::Withdrawal,
+        RecordKind::Convert,
+    ];
+    {
+        let s = store(&data);
+        let shallow = s.count(RecordKind::Deposit).unwrap() as usize;
+        assert!(
+            shallow < expected_keys(&sim, RecordKind::Deposit).len(),
+            "the first run stops at its floor"
+        );
+    }
+    assert_code(&sync_since(&sim, &data, Some("2025-07-01")).await, 0);
+    let s = store(&data);
+    for kind in kinds {
+        assert_eq!(
+            set(s.keys(kind).unwrap()),
+            expected_keys(&sim, kind),
+            "{kind} after the backfill"
+        );
+    }
+    let cov = s.coverage("deposit-history").unwrap().unwrap();
+    assert!(
+        cov.reason == okx_export::store::EndReason::ApiExhausted
+            || cov
+                .from
+                .is_some_and(|f| f.to_rfc3339() == "2025-07-01T00:00:00+00:00"),
+        "{cov:?}"
+    );
+    // And a report of the whole store is complete.
+    let r = run(
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "report",
+            "--format",
+            "transactions",
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_code(&r, 0);
+}
