@@ -130,6 +130,30 @@ impl CoverageCheck {
     pub fn complete(&self) -> bool {
         self.missing.is_empty()
     }
+
+    /// The ranges `[from, to)` (ms) the streams of `group` cover, joined or not.
+    pub fn ranges(&self, group: &Group) -> Vec<(i64, i64)> {
+        self.streams
+            .iter()
+            .filter(|s| &s.group == group)
+            .filter_map(|s| {
+                let from = if s.unbounded {
+                    i64::MIN
+                } else {
+                    s.from?.timestamp_millis()
+                };
+                Some((from, s.to?.timestamp_millis()))
+            })
+            .collect()
+    }
+
+    /// What the cross-ledger checks may rely on: each ledger's covered ranges.
+    pub fn ledger_ranges(&self) -> crate::reconcile::LedgerRanges {
+        crate::reconcile::LedgerRanges {
+            trading: self.ranges(&Group::Trading),
+            funding: self.ranges(&Group::Funding),
+        }
+    }
 }
 
 /// What an archive quarter's stored state means.
@@ -273,19 +297,7 @@ pub fn check_streams(
     }
     let (a, b) = (p_from.timestamp_millis(), p_to.timestamp_millis());
     for group in Group::REQUIRED {
-        let ranges: Vec<(i64, i64)> = check
-            .streams
-            .iter()
-            .filter(|s| s.group == group)
-            .filter_map(|s| {
-                let from = if s.unbounded {
-                    i64::MIN
-                } else {
-                    s.from?.timestamp_millis()
-                };
-                Some((from, s.to?.timestamp_millis()))
-            })
-            .collect();
+        let ranges = check.ranges(&group);
         for (x, y) in subtract((a, b), ranges) {
             let failed: Vec<&StreamCoverage> = check
                 .streams

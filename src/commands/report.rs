@@ -7,7 +7,7 @@ use crate::error::{Exit, usage};
 use crate::export::{ExportOptions, ExportWriter, Format, write_csv_atomic, write_json_atomic};
 use crate::model::{plain, rfc3339_ms};
 use crate::normalize::{NormalizeOptions, NormalizeSummary, PendingItem, normalize};
-use crate::reconcile::{Reconciliation, Status, check_rows, reconcile as reconcile_store};
+use crate::reconcile::{LedgerRanges, Reconciliation, Status, check_rows, reconcile as reconcile_store};
 use crate::settings::Settings;
 use crate::store::{RecordSource, Store};
 use anyhow::{Context, Result};
@@ -91,8 +91,12 @@ fn pending_json(items: &[PendingItem]) -> serde_json::Value {
 }
 
 /// Writes balances.csv, reconciliation.csv and opening_balances.csv into `out`.
-fn write_reconciliation(src: &dyn RecordSource, out: &Path) -> Result<(Reconciliation, Vec<PathBuf>)> {
-    let rec = reconcile_store(src)?;
+fn write_reconciliation(
+    src: &dyn RecordSource,
+    ranges: &LedgerRanges,
+    out: &Path,
+) -> Result<(Reconciliation, Vec<PathBuf>)> {
+    let rec = reconcile_store(src, ranges)?;
     let balances = src.latest_balances()?;
     let mut files = Vec::new();
     let p = out.join("balances.csv");
@@ -272,7 +276,7 @@ pub fn report_from(settings: &Settings, store: &Store, args: &ReportArgs) -> Res
     let summary: NormalizeSummary =
         normalize(store, &NormalizeOptions { from, to }, &mut |tx| writer.write(&tx))?;
     let exported = writer.finish()?;
-    let (rec, mut files) = write_reconciliation(store, &out)?;
+    let (rec, mut files) = write_reconciliation(store, &cov.ledger_ranges(), &out)?;
     let mut all_files: Vec<PathBuf> = exported.paths().map(Path::to_path_buf).collect();
     all_files.append(&mut files);
     all_files.push(coverage_path);
@@ -389,7 +393,8 @@ pub fn reconcile(settings: &Settings, args: &ReconcileArgs) -> Result<Exit> {
     let out = args.out.clone().unwrap_or_else(|| settings.data_dir.clone());
     std::fs::create_dir_all(&out)
         .with_context(|| format!("cannot create output directory `{}`", out.display()))?;
-    let (rec, files) = write_reconciliation(&store, &out)?;
+    let cov = coverage::check(&store, None, None)?;
+    let (rec, files) = write_reconciliation(&store, &cov.ledger_ranges(), &out)?;
     print_reconciliation(settings, &rec);
     for f in files {
         say(settings, format!("  {}", f.display()));

@@ -18,19 +18,31 @@
 //! Memory is per (account, asset), never per bill.
 
 mod chain;
+mod cross;
 mod csv;
+
+pub use cross::{LedgerRanges, TOLERANCE_MS};
 
 use crate::model::Account;
 use crate::okx::wire::{self, Bill, FundingBill};
 use crate::store::{RecordKind, RecordSource};
 use chain::{Chain, Link};
 use chrono::{DateTime, Utc};
+use cross::Transfers;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// (ts, billId, ccy, balChg, bal) of one ledger row, whichever ledger it comes from.
-type LedgerFields = (Option<DateTime<Utc>>, String, String, Decimal, Option<Decimal>);
+/// (ts, billId, ccy, balChg, bal, (type, subType)) of one ledger row, whichever ledger it
+/// comes from.
+type LedgerFields = (
+    Option<DateTime<Utc>>,
+    String,
+    String,
+    Decimal,
+    Option<Decimal>,
+    (Option<String>, Option<String>),
+);
 
 /// Decodes one stored ledger row into its chain fields.
 type DecodeLedger = fn(&str) -> Result<LedgerFields, String>;
@@ -163,7 +175,8 @@ impl Reconciliation {
 pub use csv::{CheckRow, OPENING_BALANCE_COLUMNS, RECONCILIATION_COLUMNS, check_rows};
 
 /// Walks both ledgers and compares them with the latest balance snapshot.
-pub fn reconcile(src: &dyn RecordSource) -> anyhow::Result<Reconciliation> {
+pub fn reconcile(src: &dyn RecordSource, ranges: &LedgerRanges) -> anyhow::Result<Reconciliation> {
+    let mut transfers = Transfers::default();
     let mut chains: BTreeMap<(Account, String), Chain> = BTreeMap::new();
     let mut gaps = Vec::new();
     let mut decode_errors = 0;
@@ -190,18 +203,37 @@ pub fn reconcile(src: &dyn RecordSource) -> anyhow::Result<Reconciliation> {
     // Both ledgers carry the same chain fields; only the wire type differs.
     let ledgers: [(RecordKind, Account, DecodeLedger); 2] = [
         (RecordKind::Bill, Account::Trading, |raw| {
-            wire::decode::<Bill>(raw).map(|b| (b.ts, b.bill_id, b.ccy, b.bal_chg, b.bal))
+            wire::decode::<Bill>(raw).map(|b| {
+                (
+                    b.ts,
+                    b.bill_id,
+                    b.ccy,
+                    b.bal_chg,
+                    b.bal,
+                    (b.bill_type, b.sub_type),
+                )
+            })
         }),
         (RecordKind::FundingBill, Account::Funding, |raw| {
-            wire::decode::<FundingBill>(raw).map(|b| (b.ts, b.bill_id, b.ccy, b.bal_chg, b.bal))
+            wire::decode::<FundingBill>(raw)
+                .map(|b| (b.ts, b.bill_id, b.ccy, b.bal_chg, b.bal, (b.bill_type, None)))
         }),
     ];
     for (kind, account, decode) in ledgers {
         src.for_each_by_id(kind, &mut |rec| {
             match decode(&rec.raw) {
-                Ok((ts, bill_id, ccy, bal_chg, bal)) => {
+                Ok((ts, bill_id, ccy, bal_chg, bal, kind)) => {
+                    let time = time(ts, rec.ts_ms);
+                    transfers.push(
+                        account,
+                        &bill_id,
+                        &ccy,
+                        time.timestamp_millis(),
+                        bal_chg,
+                        (kind.0.as_deref(), kind.1.as_deref()),
+                    );
                     let link = Link {
-                        time: time(ts, rec.ts_ms),
+                        time,
                         bill_id,
                         ccy,
                         bal_chg,
@@ -278,7 +310,7 @@ pub fn reconcile(src: &dyn RecordSource) -> anyhow::Result<Reconciliation> {
         rows,
         gaps,
         decode_errors,
-        cross: Vec::new(),
+        cross: transfers.check(ranges),
     })
 }
 

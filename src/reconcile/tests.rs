@@ -14,7 +14,11 @@ fn at(ms: i64) -> DateTime<Utc> {
 }
 
 fn tb(id: &str, ts: i64, ccy: &str, bal_chg: &str, bal: &str) -> StoredRecord {
-    let raw = json!({"billId": id, "type": "1", "subType": "11", "ts": ts.to_string(), "ccy": ccy,
+    tb_typed(id, ts, ccy, bal_chg, bal, "2", "1")
+}
+
+fn tb_typed(id: &str, ts: i64, ccy: &str, bal_chg: &str, bal: &str, ty: &str, sub: &str) -> StoredRecord {
+    let raw = json!({"billId": id, "type": ty, "subType": sub, "ts": ts.to_string(), "ccy": ccy,
                      "balChg": bal_chg, "bal": bal, "fee": "", "pnl": "", "tradeId": "0"})
     .to_string();
     StoredRecord {
@@ -27,7 +31,11 @@ fn tb(id: &str, ts: i64, ccy: &str, bal_chg: &str, bal: &str) -> StoredRecord {
 }
 
 fn fb(id: &str, ts: i64, ccy: &str, bal_chg: &str, bal: &str) -> StoredRecord {
-    let raw = json!({"billId": id, "type": "130", "ts": ts.to_string(), "ccy": ccy,
+    fb_typed(id, ts, ccy, bal_chg, bal, "1")
+}
+
+fn fb_typed(id: &str, ts: i64, ccy: &str, bal_chg: &str, bal: &str, ty: &str) -> StoredRecord {
+    let raw = json!({"billId": id, "type": ty, "ts": ts.to_string(), "ccy": ccy,
                      "balChg": bal_chg, "bal": bal, "notes": ""})
     .to_string();
     StoredRecord {
@@ -84,7 +92,7 @@ fn intact_chain_and_matching_snapshot_is_ok() {
             snap("earn", "DOT", "5"),
         ],
     };
-    let r = reconcile(&src).unwrap();
+    let r = reconcile(&src, &LedgerRanges::all()).unwrap();
     assert!(r.ok(), "{r:#?}");
     assert!(r.gaps.is_empty());
     let u = row(&r, Account::Trading, "USDT");
@@ -163,7 +171,7 @@ fn missing_bill_is_a_gap_with_its_time_range() {
         records,
         balances: vec![snap("trading", "USDT", "70"), snap("trading", "BTC", "0.001")],
     };
-    let r = reconcile(&src).unwrap();
+    let r = reconcile(&src, &LedgerRanges::all()).unwrap();
     assert!(!r.ok());
     assert_eq!(r.gaps.len(), 1);
     let g = &r.gaps[0];
@@ -201,7 +209,7 @@ fn snapshot_difference_is_a_mismatch() {
             snap("funding", "BTC", "1"),
         ],
     };
-    let r = reconcile(&src).unwrap();
+    let r = reconcile(&src, &LedgerRanges::all()).unwrap();
     assert!(!r.ok());
     let u = row(&r, Account::Trading, "USDT");
     assert_eq!((u.status, u.difference), (Status::Mismatch, Some(d("1"))));
@@ -233,7 +241,7 @@ fn history_starting_mid_way_reports_an_opening_balance() {
         records,
         balances: vec![snap("trading", "USDT", "995"), snap("trading", "ETH", "1")],
     };
-    let r = reconcile(&src).unwrap();
+    let r = reconcile(&src, &LedgerRanges::all()).unwrap();
     assert!(r.ok(), "{r:#?}");
     let u = row(&r, Account::Trading, "USDT");
     assert_eq!(
@@ -271,7 +279,7 @@ fn bills_without_bal_are_summed_and_undecodable_counted() {
         records,
         balances: vec![snap("trading", "USDT", "21")],
     };
-    let r = reconcile(&src).unwrap();
+    let r = reconcile(&src, &LedgerRanges::all()).unwrap();
     let u = row(&r, Account::Trading, "USDT");
     assert_eq!(
         (u.computed, u.opening_balance, u.status),
@@ -287,7 +295,7 @@ fn without_any_snapshot_nothing_is_compared() {
         records: intact(),
         balances: vec![],
     };
-    let r = reconcile(&src).unwrap();
+    let r = reconcile(&src, &LedgerRanges::all()).unwrap();
     assert!(r.ok());
     assert!(r.rows.iter().all(|x| x.status == Status::NotCompared
         && x.reported.is_none()
@@ -310,7 +318,7 @@ fn bills_after_the_snapshot_compare_as_of_the_snapshot() {
         records,
         balances: vec![snap("trading", "USDT", "70"), snap("trading", "BTC", "0.001")],
     };
-    let r = reconcile(&src).unwrap();
+    let r = reconcile(&src, &LedgerRanges::all()).unwrap();
     assert!(r.ok(), "{r:#?}");
     let u = row(&r, Account::Trading, "USDT");
     assert_eq!(
@@ -357,7 +365,7 @@ fn bill_id_order_and_time_order_disagree_in_both_ledgers() {
     store.insert_page("t", 1, &page, None).unwrap();
     store.save_balances(at(T0 + 1_000_000), &balances).unwrap();
     for src in [&mem as &dyn RecordSource, &store] {
-        let r = reconcile(src).unwrap();
+        let r = reconcile(src, &LedgerRanges::all()).unwrap();
         assert!(r.gaps.is_empty(), "{:#?}", r.gaps);
         assert!(r.ok());
         let u = row(&r, Account::Trading, "USDT");
@@ -387,10 +395,81 @@ fn any_consistent_order_is_accepted_but_a_hole_is_a_gap() {
         records,
         balances: vec![snap("trading", "ETH", "5")],
     };
-    let r = reconcile(&src).unwrap();
+    let r = reconcile(&src, &LedgerRanges::all()).unwrap();
     assert_eq!(r.gaps.len(), 1, "{:#?}", r.gaps);
     let g = &r.gaps[0];
     assert_eq!((g.before_bill.as_str(), g.after_bill.as_str()), ("53", "55"));
     assert_eq!((g.expected_bal, g.found_bal), (d("4"), d("5")));
     assert_eq!(row(&r, Account::Trading, "ETH").status, Status::Gap);
+}
+
+/// Funding 131 (−x) pairs with trading 1/11 (+x), funding 130 (+x) with trading 1/12 (−x),
+/// same currency and amount, nearest time. A side without its partner fails where the other
+/// ledger is covered and names the range it is missing from; outside, it is left to the
+/// coverage check.
+#[test]
+fn every_transfer_has_both_sides() {
+    let records = vec![
+        fb_typed("70", T0, "USDT", "100", "100", "1"),
+        fb_typed("71", T0 + 10, "USDT", "-40", "60", "131"),
+        tb_typed("80", T0 + 10, "USDT", "40", "40", "1", "11"),
+        // Archive rows carry no `type`: subType 12 alone is a transfer out. Booked 0.3 s
+        // before its funding side.
+        tb_typed("81", T0 + 20, "USDT", "-15", "25", "", "12"),
+        fb_typed("72", T0 + 320, "USDT", "15", "75", "130"),
+        // To trading, but the trading side is missing.
+        fb_typed("73", T0 + 1_000, "USDT", "-5", "70", "131"),
+        tb_typed("82", T0 + 2_000, "USDT", "1", "26", "2", "1"),
+    ];
+    let src = MemorySource {
+        records,
+        balances: vec![],
+    };
+    let r = reconcile(&src, &LedgerRanges::all()).unwrap();
+    assert!(!r.ok());
+    let failed: Vec<&CheckRow> = r.cross.iter().filter(|c| c.check == "transfer").collect();
+    assert_eq!(failed.len(), 1, "{:#?}", r.cross);
+    let f = failed[0];
+    assert_eq!(
+        (
+            f.account.as_str(),
+            f.asset.as_str(),
+            f.status.as_str(),
+            f.computed
+        ),
+        ("funding", "USDT", "missing_side", Some(d("-5")))
+    );
+    // The trading ledger's neighbouring USDT bills bracket the missing side.
+    assert_eq!((f.from, f.to), (Some(at(T0 + 20)), Some(at(T0 + 2_000))));
+    assert!(f.detail.contains("funding bill 73"), "{}", f.detail);
+    assert!(
+        f.detail.contains("no trading side (type 1 subType 11, 5 USDT)"),
+        "{}",
+        f.detail
+    );
+    let summary = r.cross.last().unwrap();
+    assert_eq!(
+        (summary.check, summary.status.as_str()),
+        ("transfers", "missing_side")
+    );
+    assert!(
+        summary
+            .detail
+            .starts_with("2 transfers have both sides; 1 miss a side"),
+        "{}",
+        summary.detail
+    );
+
+    // Where the trading ledger is not stored, a lone funding side is no failure here.
+    let ranges = LedgerRanges {
+        trading: vec![(T0, T0 + 500)],
+        funding: vec![(i64::MIN, i64::MAX)],
+    };
+    let r = reconcile(&src, &ranges).unwrap();
+    assert!(r.cross.iter().all(|c| c.status == "ok"), "{:#?}", r.cross);
+    assert!(
+        r.cross[0].detail.contains("1 fall outside"),
+        "{}",
+        r.cross[0].detail
+    );
 }
