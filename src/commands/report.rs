@@ -2,12 +2,14 @@
 
 use super::{say, warn};
 use crate::cli::{ExportArgs, ReconcileArgs, ReportArgs};
-use crate::coverage::{self, CoverageCheck};
+use crate::coverage::{self, CoverageCheck, Group};
 use crate::error::{Exit, usage};
 use crate::export::{ExportOptions, ExportWriter, Format, write_csv_atomic, write_json_atomic};
 use crate::model::{plain, rfc3339_ms};
 use crate::normalize::{NormalizeOptions, NormalizeSummary, PendingItem, normalize};
-use crate::reconcile::{LedgerRanges, Reconciliation, Status, check_rows, reconcile as reconcile_store};
+use crate::reconcile::{
+    FundsRanges, Reconciliation, Status, check_rows, funds_checks, reconcile as reconcile_store,
+};
 use crate::settings::Settings;
 use crate::store::{RecordSource, Store};
 use anyhow::{Context, Result};
@@ -91,12 +93,26 @@ fn pending_json(items: &[PendingItem]) -> serde_json::Value {
 }
 
 /// Writes balances.csv, reconciliation.csv and opening_balances.csv into `out`.
+/// The checks are the balance chains, the snapshot match and the cross-ledger proofs
+/// (transfers; deposits and withdrawals from the normalizer's pairing in `summary`), each
+/// trusted only where `cov` says the other side is stored.
 fn write_reconciliation(
     src: &dyn RecordSource,
-    ranges: &LedgerRanges,
+    summary: &NormalizeSummary,
+    cov: &CoverageCheck,
     out: &Path,
 ) -> Result<(Reconciliation, Vec<PathBuf>)> {
-    let rec = reconcile_store(src, ranges)?;
+    let mut rec = reconcile_store(src, &cov.ledger_ranges())?;
+    let ranges = FundsRanges {
+        funding: cov.ranges(&Group::Funding),
+        deposits: cov.ranges(&Group::Deposits),
+        withdrawals: cov.ranges(&Group::Withdrawals),
+    };
+    rec.cross.extend(funds_checks(
+        &summary.final_without_bill,
+        &summary.bills_without_record,
+        &ranges,
+    ));
     let balances = src.latest_balances()?;
     let mut files = Vec::new();
     let p = out.join("balances.csv");
@@ -276,7 +292,7 @@ pub fn report_from(settings: &Settings, store: &Store, args: &ReportArgs) -> Res
     let summary: NormalizeSummary =
         normalize(store, &NormalizeOptions { from, to }, &mut |tx| writer.write(&tx))?;
     let exported = writer.finish()?;
-    let (rec, mut files) = write_reconciliation(store, &cov.ledger_ranges(), &out)?;
+    let (rec, mut files) = write_reconciliation(store, &summary, &cov, &out)?;
     let mut all_files: Vec<PathBuf> = exported.paths().map(Path::to_path_buf).collect();
     all_files.append(&mut files);
     all_files.push(coverage_path);
@@ -394,7 +410,8 @@ pub fn reconcile(settings: &Settings, args: &ReconcileArgs) -> Result<Exit> {
     std::fs::create_dir_all(&out)
         .with_context(|| format!("cannot create output directory `{}`", out.display()))?;
     let cov = coverage::check(&store, None, None)?;
-    let (rec, files) = write_reconciliation(&store, &cov.ledger_ranges(), &out)?;
+    let summary = normalize(&store, &NormalizeOptions::default(), &mut |_| Ok(()))?;
+    let (rec, files) = write_reconciliation(&store, &summary, &cov, &out)?;
     print_reconciliation(settings, &rec);
     for f in files {
         say(settings, format!("  {}", f.display()));

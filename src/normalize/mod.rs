@@ -38,6 +38,8 @@
 
 pub mod codes;
 mod funding;
+
+pub use funding::UnmatchedBill;
 mod trading;
 
 #[cfg(test)]
@@ -95,6 +97,9 @@ pub struct NormalizeSummary {
     /// lie outside the stored ledger history).
     pub final_without_bill: Vec<PendingItem>,
     pub unmatched_enrichment: u64,
+    /// Every deposit/withdrawal bill (of the whole store, not only the period) that matched
+    /// no history record.
+    pub bills_without_record: Vec<UnmatchedBill>,
     /// Stored records that failed to decode (bills become `unclassified` rows).
     pub decode_errors: u64,
 }
@@ -128,8 +133,10 @@ pub fn normalize(
             merged
         },
     )?;
+    let lone_bills = std::mem::take(&mut fp.unmatched);
     let decode_errors = trading_errors + fp.decode_errors + history.decode_errors;
     summary.decode_errors += decode_errors;
+    summary.bills_without_record = lone_bills;
     summary.final_without_bill.extend(history.unbooked());
     Ok(summary)
 }

@@ -20,8 +20,10 @@
 mod chain;
 mod cross;
 mod csv;
+mod funds;
 
 pub use cross::{LedgerRanges, TOLERANCE_MS};
+pub use funds::{FundsRanges, funds_checks};
 
 use crate::model::Account;
 use crate::okx::wire::{self, Bill, FundingBill};

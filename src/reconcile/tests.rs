@@ -473,3 +473,63 @@ fn every_transfer_has_both_sides() {
         r.cross[0].detail
     );
 }
+
+/// A successful deposit without its bill fails where the funding ledger is stored; a bill
+/// without its record fails where deposit history is stored; elsewhere both are counted.
+#[test]
+fn deposits_and_withdrawals_need_their_other_side_where_it_is_stored() {
+    use crate::normalize::{PendingItem, UnmatchedBill};
+    let item = PendingItem {
+        what: "deposit",
+        id: "D9".into(),
+        time: Some(at(T0)),
+        asset: "BTC".into(),
+        amount: d("0.5"),
+        state: "2".into(),
+        state_text: "successful".into(),
+        tx_hash: Some("0xhash".into()),
+        chain: None,
+    };
+    let bill = UnmatchedBill {
+        what: "withdrawal",
+        bill_id: "77".into(),
+        time: at(T0 + 10),
+        asset: "ETH".into(),
+        amount: d("-1"),
+    };
+    let all = FundsRanges {
+        funding: vec![(i64::MIN, i64::MAX)],
+        deposits: vec![(i64::MIN, i64::MAX)],
+        withdrawals: vec![(i64::MIN, i64::MAX)],
+    };
+    let rows = funds_checks(std::slice::from_ref(&item), std::slice::from_ref(&bill), &all);
+    let statuses: Vec<(&str, &str)> = rows.iter().map(|r| (r.check, r.status.as_str())).collect();
+    assert_eq!(
+        statuses,
+        [
+            ("deposit", "missing_bill"),
+            ("deposits", "unmatched"),
+            ("withdrawal", "missing_record"),
+            ("withdrawals", "unmatched")
+        ]
+    );
+    assert!(
+        rows[0].detail.contains("D9 (0.5 BTC, tx 0xhash)"),
+        "{}",
+        rows[0].detail
+    );
+    assert!(
+        rows[2].detail.contains("funding bill 77 (-1 ETH"),
+        "{}",
+        rows[2].detail
+    );
+
+    let none = FundsRanges::default();
+    let rows = funds_checks(&[item], &[bill], &none);
+    assert!(rows.iter().all(|r| r.status == "ok"), "{rows:#?}");
+    assert!(
+        rows[0]
+            .detail
+            .ends_with("1 fall outside the other side's stored history")
+    );
+}
