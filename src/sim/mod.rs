@@ -167,6 +167,9 @@ pub struct SimConfig {
     /// Archive applications accepted in total, like the 12-per-day limit of the 2025 docs;
     /// further ones get HTTP 429 / 50011. `None`: only the per-10-s limit applies.
     pub archive_apply_limit: Option<u32>,
+    /// In each ledger one bill gets a later `ts` than the next bill of its currency (whose
+    /// billId is larger), as OKX does now and then: `bal` stays consistent in billId order.
+    pub bill_time_disorder: bool,
 }
 
 impl Default for SimConfig {
@@ -183,6 +186,7 @@ impl Default for SimConfig {
             archive_format: ArchiveFormat::Zip,
             time_lie: None,
             archive_apply_limit: None,
+            bill_time_disorder: false,
         }
     }
 }

@@ -111,6 +111,9 @@ impl SimServer {
     pub async fn start(config: SimConfig) -> anyhow::Result<SimServer> {
         let (seed, size, unknown) = (config.seed, config.size, config.unknown_bill_type);
         let account = tokio::task::spawn_blocking(move || SimAccount::generate(seed, size, unknown)).await?;
+        if config.bill_time_disorder {
+            account.disorder_bill_times(super::SIM_NOW_MS - 40 * DAY_MS);
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let faults = Faults {
