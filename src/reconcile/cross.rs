@@ -55,13 +55,32 @@ struct Side {
 /// (currency, amount, towards trading) → the sides found in (trading, funding).
 type Sides = BTreeMap<(String, Decimal, bool), (Vec<Side>, Vec<Side>)>;
 
-/// Collects transfer bills (and every bill's time, for the neighbours of a missing side)
-/// while the ledgers are walked.
+/// Collects transfer bills while the ledgers are walked.
 #[derive(Debug, Default)]
 pub struct Transfers {
     sides: Sides,
-    times: BTreeMap<(Account, String), Vec<i64>>,
 }
+
+/// A side without its partner, where the other ledger is stored.
+#[derive(Debug, Clone)]
+struct Lone {
+    account: Account,
+    other: Account,
+    ccy: String,
+    side: Side,
+}
+
+/// The outcome of pairing, before the lone sides' neighbours are known.
+#[derive(Debug, Default)]
+pub struct Pairing {
+    lone: Vec<Lone>,
+    matched: u64,
+    outside: u64,
+}
+
+/// For each (ledger, currency, time) wanted: the latest bill time ≤ it and the earliest
+/// after it in that ledger and currency.
+pub type Neighbours = BTreeMap<(Account, String, i64), (Option<i64>, Option<i64>)>;
 
 impl Transfers {
     /// One bill of either ledger; `kind` is (type, subType).
@@ -74,7 +93,6 @@ impl Transfers {
         bal_chg: Decimal,
         kind: (Option<&str>, Option<&str>),
     ) {
-        self.times.entry((account, ccy.to_string())).or_default().push(ts);
         let transfer = match account {
             // The archive CSV has no `type` column: subType 11/12 alone says transfer.
             Account::Trading => {
@@ -105,16 +123,10 @@ impl Transfers {
         }
     }
 
-    /// The check rows: one per side without its partner inside the other ledger's
-    /// coverage, then one summary row.
-    pub fn check(self, ranges: &LedgerRanges) -> Vec<CheckRow> {
-        let Transfers { mut sides, mut times } = self;
-        for v in times.values_mut() {
-            v.sort_unstable();
-        }
-        let mut rows = Vec::new();
-        let (mut matched, mut outside) = (0u64, 0u64);
-        for ((ccy, _, _), (trading, funding)) in sides.iter_mut() {
+    /// Pairs the sides; a lone side counts where the other ledger is stored.
+    pub fn pair(self, ranges: &LedgerRanges) -> Pairing {
+        let mut p = Pairing::default();
+        for ((ccy, _, _), (mut trading, mut funding)) in self.sides {
             trading.sort_by_key(|s| s.ts);
             funding.sort_by_key(|s| s.ts);
             for f in funding.iter_mut() {
@@ -129,22 +141,53 @@ impl Transfers {
                 if let Some(i) = best {
                     trading[i].used = true;
                     f.used = true;
-                    matched += 1;
+                    p.matched += 1;
                 }
             }
             for (account, other, list) in [
-                (Account::Trading, Account::Funding, &*trading),
-                (Account::Funding, Account::Trading, &*funding),
+                (Account::Trading, Account::Funding, trading),
+                (Account::Funding, Account::Trading, funding),
             ] {
-                for s in list.iter().filter(|s| !s.used) {
-                    if !ranges.covers(other, s.ts) {
-                        outside += 1;
-                        continue;
+                for side in list.into_iter().filter(|s| !s.used) {
+                    if ranges.covers(other, side.ts) {
+                        p.lone.push(Lone {
+                            account,
+                            other,
+                            ccy: ccy.clone(),
+                            side,
+                        });
+                    } else {
+                        p.outside += 1;
                     }
-                    rows.push(missing_side(&times, account, other, ccy, s));
                 }
             }
         }
+        p
+    }
+}
+
+impl Pairing {
+    /// The (other ledger, currency, time) whose neighbouring bills name the missing range.
+    pub fn wanted(&self) -> Neighbours {
+        self.lone
+            .iter()
+            .map(|l| ((l.other, l.ccy.clone(), l.side.ts), (None, None)))
+            .collect()
+    }
+
+    /// The check rows: one per lone side, then one summary row.
+    pub fn rows(self, neighbours: &Neighbours) -> Vec<CheckRow> {
+        let mut rows: Vec<CheckRow> = self
+            .lone
+            .iter()
+            .map(|l| {
+                let n = neighbours
+                    .get(&(l.other, l.ccy.clone(), l.side.ts))
+                    .copied()
+                    .unwrap_or_default();
+                missing_side(n, l)
+            })
+            .collect();
         let failed = rows.len();
         rows.push(CheckRow {
             check: "transfers",
@@ -157,69 +200,59 @@ impl Transfers {
             difference: None,
             status: if failed == 0 { "ok" } else { "missing_side" }.into(),
             detail: format!(
-                "{matched} transfers have both sides; {failed} miss a side the other ledger should hold; {outside} fall outside the other ledger's stored history"
+                "{} transfers have both sides; {failed} miss a side the other ledger should hold; {} fall outside the other ledger's stored history",
+                self.matched, self.outside
             ),
         });
         rows
     }
 }
 
-fn missing_side(
-    times: &BTreeMap<(Account, String), Vec<i64>>,
-    account: Account,
-    other: Account,
-    ccy: &str,
-    s: &Side,
-) -> CheckRow {
-    {
-        let at = DateTime::from_timestamp_millis(s.ts);
-        let times = times.get(&(other, ccy.to_string()));
-        let before = times.and_then(|v| v[..v.partition_point(|&t| t <= s.ts)].last().copied());
-        let after = times.and_then(|v| v.get(v.partition_point(|&t| t <= s.ts)).copied());
-        let t = |v: Option<i64>| {
-            v.and_then(DateTime::from_timestamp_millis)
-                .map(rfc3339_ms)
-                .unwrap_or_else(|| "-".into())
-        };
-        let expected = match (other, s.bal_chg > Decimal::ZERO) {
-            (Account::Trading, true) => "type 1 subType 12",
-            (Account::Trading, false) => "type 1 subType 11",
-            (_, true) => "type 131",
-            (_, false) => "type 130",
-        };
-        CheckRow {
-            check: "transfer",
-            account: account.as_str().to_string(),
-            asset: ccy.to_string(),
-            from: before.and_then(DateTime::from_timestamp_millis),
-            to: after.and_then(DateTime::from_timestamp_millis),
-            computed: Some(s.bal_chg),
-            reported: None,
-            difference: None,
-            status: "missing_side".into(),
-            detail: format!(
-                "{account} bill {} ({} {ccy} at {}) has no {other} side ({expected}, {} {ccy}); the {other} ledger is missing history between {} and {}",
-                s.bill_id,
-                plain(s.bal_chg),
-                t(Some(s.ts)),
-                plain(-s.bal_chg),
-                t(before),
-                t(after),
-            ),
+/// Records one bill of `account` in the neighbours wanted.
+pub fn see_bill(wanted: &mut Neighbours, account: Account, ccy: &str, ts: i64) {
+    let lo = (account, ccy.to_string(), i64::MIN);
+    let hi = (account, ccy.to_string(), i64::MAX);
+    for ((_, _, t), (before, after)) in wanted.range_mut(lo..=hi) {
+        if ts <= *t {
+            *before = (*before).max(Some(ts));
+        } else {
+            *after = Some(after.map_or(ts, |a| a.min(ts)));
         }
-        .with_time(at)
     }
 }
 
-impl CheckRow {
-    /// Keeps `from`/`to` as the other ledger's neighbours; falls back to the bill's time.
-    fn with_time(mut self, at: Option<chrono::DateTime<chrono::Utc>>) -> CheckRow {
-        if self.from.is_none() {
-            self.from = at;
-        }
-        if self.to.is_none() {
-            self.to = at;
-        }
-        self
+fn missing_side((before, after): (Option<i64>, Option<i64>), l: &Lone) -> CheckRow {
+    let (account, other, ccy, s) = (l.account, l.other, l.ccy.as_str(), &l.side);
+    let at = DateTime::from_timestamp_millis(s.ts);
+    let t = |v: Option<i64>| {
+        v.and_then(DateTime::from_timestamp_millis)
+            .map(rfc3339_ms)
+            .unwrap_or_else(|| "-".into())
+    };
+    let expected = match (other, s.bal_chg > Decimal::ZERO) {
+        (Account::Trading, true) => "type 1 subType 12",
+        (Account::Trading, false) => "type 1 subType 11",
+        (_, true) => "type 131",
+        (_, false) => "type 130",
+    };
+    CheckRow {
+        check: "transfer",
+        account: account.as_str().to_string(),
+        asset: ccy.to_string(),
+        from: before.and_then(DateTime::from_timestamp_millis).or(at),
+        to: after.and_then(DateTime::from_timestamp_millis).or(at),
+        computed: Some(s.bal_chg),
+        reported: None,
+        difference: None,
+        status: "missing_side".into(),
+        detail: format!(
+            "{account} bill {} ({} {ccy} at {}) has no {other} side ({expected}, {} {ccy}); the {other} ledger is missing history between {} and {}",
+            s.bill_id,
+            plain(s.bal_chg),
+            t(Some(s.ts)),
+            plain(-s.bal_chg),
+            t(before),
+            t(after),
+        ),
     }
 }

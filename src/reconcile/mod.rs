@@ -312,8 +312,34 @@ pub fn reconcile(src: &dyn RecordSource, ranges: &LedgerRanges) -> anyhow::Resul
         rows,
         gaps,
         decode_errors,
-        cross: transfers.check(ranges),
+        cross: transfer_rows(src, transfers, ranges)?,
     })
+}
+
+/// The transfer checks; when a side is missing, one more pass over the ledger it is
+/// missing from finds the bills around it.
+fn transfer_rows(
+    src: &dyn RecordSource,
+    t: Transfers,
+    ranges: &LedgerRanges,
+) -> anyhow::Result<Vec<CheckRow>> {
+    let pairing = t.pair(ranges);
+    let mut wanted = pairing.wanted();
+    for (kind, account) in [
+        (RecordKind::Bill, Account::Trading),
+        (RecordKind::FundingBill, Account::Funding),
+    ] {
+        if !wanted.keys().any(|k| k.0 == account) {
+            continue;
+        }
+        src.for_each(kind, &mut |rec| {
+            if let (_, Some(ccy), _, _) = crate::normalize::salvage(&rec.raw) {
+                cross::see_bill(&mut wanted, account, &ccy, rec.ts_ms);
+            }
+            Ok(())
+        })?;
+    }
+    Ok(pairing.rows(&wanted))
 }
 
 #[cfg(test)]
