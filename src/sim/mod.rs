@@ -170,6 +170,20 @@ pub struct SimConfig {
     /// In each ledger one bill gets a later `ts` than the next bill of its currency (whose
     /// billId is larger), as OKX does now and then: `bal` stays consistent in billId order.
     pub bill_time_disorder: bool,
+    /// The first record of the first `times` answers of an endpoint carries a bad money
+    /// field (missing, `""`, `NaN`, `abc`, exponent form).
+    pub bad_money: Option<BadMoney>,
+}
+
+/// A money field the simulator corrupts (see [`SimConfig::bad_money`]).
+#[derive(Debug, Clone)]
+pub struct BadMoney {
+    /// Endpoint name, e.g. `deposit-history`.
+    pub endpoint: &'static str,
+    pub field: &'static str,
+    /// The value sent; `None` leaves the field out.
+    pub value: Option<&'static str>,
+    pub times: u32,
 }
 
 impl Default for SimConfig {
@@ -187,6 +201,7 @@ impl Default for SimConfig {
             time_lie: None,
             archive_apply_limit: None,
             bill_time_disorder: false,
+            bad_money: None,
         }
     }
 }

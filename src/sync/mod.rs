@@ -2,6 +2,7 @@
 //! concurrently, each paced by its own endpoint limiter.
 
 pub mod archive;
+pub mod money;
 pub mod stream;
 
 use crate::okx::endpoints::{self, INST_TYPES};

@@ -168,12 +168,45 @@ struct Page {
     oldest_ts: Option<i64>,
 }
 
+/// How often a page with a bad money field is fetched before the stream fails.
+pub const BAD_PAGE_ATTEMPTS: u32 = 3;
+
+/// Fetches one page; a page with a bad money field is fetched again (it is never stored),
+/// and after [`BAD_PAGE_ATTEMPTS`] the stream fails naming the endpoint, record and field.
 async fn fetch_page(
     client: &OkxClient,
     spec: &StreamSpec,
     after: Option<&str>,
     report: &mut StreamReport,
 ) -> Result<Page> {
+    let mut attempt = 1;
+    loop {
+        match fetch_page_once(client, spec, after, report).await? {
+            Ok(page) => return Ok(page),
+            Err(bad) if attempt >= BAD_PAGE_ATTEMPTS => {
+                anyhow::bail!(
+                    "`{}` sent a record with a bad money value {attempts} times, so the page was not stored: {bad}",
+                    spec.endpoint.name,
+                    attempts = attempt
+                )
+            }
+            Err(bad) => {
+                tracing::warn!("{}: {bad}; fetching the page again", spec.endpoint.name);
+                report.warnings.push(format!("refetched a page: {bad}"));
+                tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// One request; `Ok(Err(..))` names the first record with a bad money field.
+async fn fetch_page_once(
+    client: &OkxClient,
+    spec: &StreamSpec,
+    after: Option<&str>,
+    report: &mut StreamReport,
+) -> Result<std::result::Result<Page, String>> {
     let mut query = spec.query.clone();
     query.push(("limit", PAGE_LIMIT.to_string()));
     if let Some(a) = after {
@@ -191,10 +224,14 @@ async fn fetch_page(
         newest_cursor: None,
         oldest_ts: None,
     };
+    let (mut oldest, mut newest) = (report.oldest, report.newest);
     for r in &raw {
         let v: Value = serde_json::from_str(r.get())
             .with_context(|| format!("bad JSON from `{}`", spec.endpoint.name))?;
         let rec = to_record(spec, r.get(), &v)?;
+        if let Err(bad) = super::money::check(spec.kind, &v) {
+            return Ok(Err(format!("record `{}`: {bad}", rec.key)));
+        }
         let c = match spec.cursor {
             CursorKind::Id(f) | CursorKind::Time(f) => field_i64(&v, f),
         }
@@ -210,13 +247,14 @@ async fn fetch_page(
         page.oldest_ts = Some(page.oldest_ts.map_or(rec.ts_ms, |o| o.min(rec.ts_ms)));
         let t = DateTime::from_timestamp_millis(rec.ts_ms);
         if rec.ts_ms > 0 {
-            report.oldest = report.oldest.min(t).or(t);
-            report.newest = report.newest.max(t);
+            oldest = oldest.min(t).or(t);
+            newest = newest.max(t);
         }
         page.records.push(rec);
     }
+    (report.oldest, report.newest) = (oldest, newest);
     report.fetched += page.records.len() as u64;
-    Ok(page)
+    Ok(Ok(page))
 }
 
 /// The `after` cursor for the page older than `page` (`prev_after`: this page's own).

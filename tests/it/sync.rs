@@ -438,3 +438,85 @@ async fn earlier_since_backfills_every_stream() {
     .await;
     assert_code(&r, 0);
 }
+
+/// Issue 8 item 6: a money field missing, `""`, `NaN`, `abc` or in exponent form is never
+/// stored. The page is fetched again; if it stays bad the stream (and the sync) fails
+/// naming the endpoint, the record and the field, and nothing of that page is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_money_fields_never_enter_the_store() {
+    use okx_export::sim::BadMoney;
+    for (value, says) in [
+        (Some("1e5"), "field `amt` is `1e5`, not a plain decimal"),
+        (None, "field `amt` is missing"),
+    ] {
+        let sim = sim(SimConfig {
+            bad_money: Some(BadMoney {
+                endpoint: "deposit-history",
+                field: "amt",
+                value,
+                times: u32::MAX,
+            }),
+            ..fast_config()
+        })
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let r = sync(&sim, &data, &[]).await;
+        assert_code(&r, 1);
+        let newest = sim.account().deposits().iter().map(|d| d.ts).max().unwrap();
+        let ids: Vec<String> = sim
+            .account()
+            .deposits()
+            .iter()
+            .filter(|d| d.ts == newest)
+            .map(|d| format!("record `{}`", d.dep_id))
+            .collect();
+        assert!(
+            r.stderr
+                .contains("`deposit-history` sent a record with a bad money value 3 times"),
+            "{}",
+            r.stderr
+        );
+        assert!(r.stderr.contains(says), "{}", r.stderr);
+        assert!(
+            ids.iter().any(|id| r.stderr.contains(id.as_str())),
+            "{ids:?}\n{}",
+            r.stderr
+        );
+        let s = store(&data);
+        assert_eq!(
+            s.count(RecordKind::Deposit).unwrap(),
+            0,
+            "the bad page is not stored"
+        );
+        let cov = s.coverage("deposit-history").unwrap().unwrap();
+        assert!(
+            cov.from.is_none() && cov.error.as_deref().is_some_and(|e| e.contains(says)),
+            "{cov:?}"
+        );
+        // Every other stream completed.
+        assert_eq!(
+            set(s.keys(RecordKind::FundingBill).unwrap()),
+            expected_keys(&sim, RecordKind::FundingBill)
+        );
+    }
+
+    // A bad answer that OKX corrects on the next request costs one refetch, nothing else.
+    let sim = sim(SimConfig {
+        bad_money: Some(BadMoney {
+            endpoint: "deposit-history",
+            field: "amt",
+            value: Some("NaN"),
+            times: 1,
+        }),
+        ..fast_config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert_code(&sync(&sim, &data, &[]).await, 0);
+    assert_eq!(
+        set(store(&data).keys(RecordKind::Deposit).unwrap()),
+        expected_keys(&sim, RecordKind::Deposit)
+    );
+}
