@@ -499,6 +499,16 @@ async fn bad_money_fields_never_enter_the_store() {
             set(s.keys(RecordKind::FundingBill).unwrap()),
             expected_keys(&sim, RecordKind::FundingBill)
         );
+        // A report after this failed sync says what is missing and why (exit 4).
+        let r = run(&["--data-dir", data.to_str().unwrap(), "report"], &[], dir.path()).await;
+        assert_code(&r, 4);
+        assert!(
+            r.stderr.contains("deposits: 2025-07-01T00:00:00.000Z .. ")
+                && r.stderr.contains("(the last sync of this stream failed: ")
+                && r.stderr.contains("fix: rerun `okx-export sync`"),
+            "{}",
+            r.stderr
+        );
     }
 
     // A bad answer that OKX corrects on the next request costs one refetch, nothing else.
