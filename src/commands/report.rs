@@ -8,7 +8,7 @@ use crate::export::{ExportOptions, ExportWriter, Format, write_csv_atomic, write
 use crate::model::{plain, rfc3339_ms};
 use crate::normalize::{NormalizeOptions, NormalizeSummary, PendingItem, normalize};
 use crate::reconcile::{
-    FundsRanges, Reconciliation, Status, check_rows, funds_checks, reconcile as reconcile_store,
+    FundsRanges, Reconciliation, Status, check_rows, funds_checks, reconcile as reconcile_store, rows_checks,
 };
 use crate::settings::Settings;
 use crate::store::{RecordSource, Store};
@@ -113,6 +113,8 @@ fn write_reconciliation(
         &summary.bills_without_record,
         &ranges,
     ));
+    let rows = rows_checks(&rec, &summary.row_sums);
+    rec.cross.extend(rows);
     let balances = src.latest_balances()?;
     let mut files = Vec::new();
     let p = out.join("balances.csv");

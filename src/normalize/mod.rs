@@ -45,7 +45,7 @@ mod trading;
 #[cfg(test)]
 mod tests;
 
-use crate::model::{Amount, Kind, Transaction};
+use crate::model::{Account, Amount, Kind, Transaction};
 use crate::okx::wire::{self, Convert, Deposit, Withdrawal};
 use crate::store::{RecordCursor, RecordKind, RecordSource};
 use anyhow::Context;
@@ -100,6 +100,9 @@ pub struct NormalizeSummary {
     /// Every deposit/withdrawal bill (of the whole store, not only the period) that matched
     /// no history record.
     pub bills_without_record: Vec<UnmatchedBill>,
+    /// Σ received − sent − fee per (account, asset) over every row of the store (not only
+    /// the period): what the ledger's Σ balChg must equal.
+    pub row_sums: BTreeMap<(Account, String), Decimal>,
     /// Stored records that failed to decode (bills become `unclassified` rows).
     pub decode_errors: u64,
 }
@@ -227,6 +230,16 @@ struct Output<'a> {
 
 impl Output<'_> {
     fn emit(&mut self, row: Row) -> anyhow::Result<()> {
+        let sums = &mut self.summary.row_sums;
+        for (a, sign) in [
+            (&row.tx.received, Decimal::ONE),
+            (&row.tx.sent, -Decimal::ONE),
+            (&row.tx.fee, -Decimal::ONE),
+        ] {
+            if let Some(a) = a {
+                *sums.entry((row.tx.account, a.asset.clone())).or_default() += sign * a.amount;
+            }
+        }
         let t = row.tx.time;
         if self.opts.from.is_some_and(|f| t < f) || self.opts.to.is_some_and(|to| t >= to) {
             return Ok(());

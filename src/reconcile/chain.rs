@@ -41,6 +41,8 @@ pub struct Chain {
     /// The balance after the last bill taken (`bal`, or opening + Σ balChg where `bal` is
     /// absent).
     pub bal: Decimal,
+    /// Σ balChg over the bills taken.
+    pub sum_chg: Decimal,
     /// Whether `bal` is known to be the account's real balance (some bill carried `bal`).
     anchored: bool,
     pub first_gap: Option<(DateTime<Utc>, DateTime<Utc>)>,
@@ -123,6 +125,7 @@ impl Chain {
             None => self.bal = expected,
         }
         self.bills += 1;
+        self.sum_chg += l.bal_chg;
         self.first_at = self.first_at.min(Some(l.time)).or(Some(l.time));
         self.last_at = self.last_at.max(Some(l.time));
         self.prev_at = Some(l.time);

@@ -21,9 +21,11 @@ mod chain;
 mod cross;
 mod csv;
 mod funds;
+mod rows;
 
 pub use cross::{LedgerRanges, TOLERANCE_MS};
 pub use funds::{FundsRanges, funds_checks};
+pub use rows::rows_checks;
 
 use crate::model::Account;
 use crate::okx::wire::{self, Bill, FundingBill};
@@ -125,6 +127,8 @@ pub struct ReconcileRow {
     pub last_bill_at: Option<DateTime<Utc>>,
     /// The last bill's `bal` (= opening + Σ balChg when the chain is intact).
     pub balance_after_last_bill: Decimal,
+    /// Σ balChg over the stored bills.
+    pub ledger_change: Decimal,
     pub bills: u64,
     pub status: Status,
 }
@@ -303,6 +307,7 @@ pub fn reconcile(src: &dyn RecordSource, ranges: &LedgerRanges) -> anyhow::Resul
                 first_bill_at: chain.first_at,
                 last_bill_at: chain.last_at,
                 balance_after_last_bill: chain.bal,
+                ledger_change: chain.sum_chg,
                 bills: chain.bills,
                 status,
             }

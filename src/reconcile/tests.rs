@@ -533,3 +533,34 @@ fn deposits_and_withdrawals_need_their_other_side_where_it_is_stored() {
             .ends_with("1 fall outside the other side's stored history")
     );
 }
+
+/// Per (account, asset) the exported rows must sum to the ledger's Σ balChg.
+#[test]
+fn exported_rows_must_sum_to_the_ledger() {
+    let src = MemorySource {
+        records: intact(),
+        balances: vec![],
+    };
+    let r = reconcile(&src, &LedgerRanges::all()).unwrap();
+    let mut sums: BTreeMap<(Account, String), Decimal> = BTreeMap::new();
+    sums.insert((Account::Trading, "USDT".into()), d("70"));
+    sums.insert((Account::Trading, "BTC".into()), d("0.001"));
+    sums.insert((Account::Funding, "USDT".into()), d("0"));
+    sums.insert((Account::Earn, "DOT".into()), d("5"));
+    let rows = rows_checks(&r, &sums);
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0].status, "ok");
+    // A row dropped by the normalizer (−30.5 USDT) shows as a difference.
+    sums.insert((Account::Trading, "USDT".into()), d("100.5"));
+    let rows = rows_checks(&r, &sums);
+    assert_eq!(
+        (
+            rows[0].check,
+            rows[0].asset.as_str(),
+            rows[0].status.as_str(),
+            rows[0].difference
+        ),
+        ("rows", "USDT", "mismatch", Some(d("30.5")))
+    );
+    assert_eq!(rows.last().unwrap().status, "mismatch");
+}
