@@ -296,6 +296,7 @@ pub fn check_streams(
         return check;
     }
     let (a, b) = (p_from.timestamp_millis(), p_to.timestamp_millis());
+    let as_of_ms = check.as_of.map_or(b, |t| t.timestamp_millis());
     for group in Group::REQUIRED {
         let ranges = check.ranges(&group);
         for (x, y) in subtract((a, b), ranges) {
@@ -304,7 +305,7 @@ pub fn check_streams(
                 .iter()
                 .filter(|s| s.group == group && s.end_reason == "stream_failed")
                 .collect();
-            for (x, y, why, fix) in explain(&group, x, y, floor, quarters, &failed) {
+            for (x, y, why, fix) in explain(&group, x, y, floor, as_of_ms, quarters, &failed) {
                 let (Some(from), Some(to)) = (
                     DateTime::from_timestamp_millis(x),
                     DateTime::from_timestamp_millis(y),
@@ -355,6 +356,7 @@ fn explain(
     x: i64,
     y: i64,
     floor: Option<DateTime<Utc>>,
+    as_of: i64,
     quarters: &[QuarterState],
     failed: &[&StreamCoverage],
 ) -> Vec<Piece> {
@@ -416,6 +418,12 @@ fn explain(
                     fix,
                 )
             }
+            None if q.end().timestamp_millis() <= as_of && failed.is_empty() => (
+                at,
+                end,
+                format!("the archive quarter {} is not stored", q.label()),
+                "rerun `okx-export sync` (without `--no-archive`)".into(),
+            ),
             _ => rest(at, end),
         };
         match out.last_mut() {

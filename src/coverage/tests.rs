@@ -173,3 +173,17 @@ fn subtract_joins_overlapping_ranges() {
     assert_eq!(subtract((0, 10), vec![(i64::MIN, 10)]), []);
     assert_eq!(subtract((0, 10), vec![]), [(0, 10)]);
 }
+
+#[test]
+fn a_quarter_never_fetched_says_so() {
+    // `sync --no-archive`: no quarter state at all.
+    let c = check_streams(Some(t(2025, 7, 1)), demo(&[]), &[], None, None);
+    let m: Vec<String> = c.missing.iter().map(|m| m.to_string()).collect();
+    assert_eq!(
+        m,
+        [
+            "trading ledger: 2025-07-01T00:00:00.000Z .. 2025-10-01T00:00:00.000Z is not covered (the archive quarter 2025Q3 is not stored); fix: rerun `okx-export sync` (without `--no-archive`)",
+            "trading ledger: 2025-10-01T00:00:00.000Z .. 2025-11-17T00:00:00.000Z is not covered (the archive quarter 2025Q4 is not stored); fix: rerun `okx-export sync` (without `--no-archive`)",
+        ]
+    );
+}
