@@ -102,7 +102,7 @@ pub struct NormalizeSummary {
     pub bills_without_record: Vec<UnmatchedBill>,
     /// Σ received − sent − fee per (account, asset) over every row of the store (not only
     /// the period): what the ledger's Σ balChg must equal.
-    pub row_sums: BTreeMap<(Account, String), Decimal>,
+    pub row_sums: BTreeMap<Account, BTreeMap<String, Decimal>>,
     /// Stored records that failed to decode (bills become `unclassified` rows).
     pub decode_errors: u64,
 }
@@ -230,14 +230,20 @@ struct Output<'a> {
 
 impl Output<'_> {
     fn emit(&mut self, row: Row) -> anyhow::Result<()> {
-        let sums = &mut self.summary.row_sums;
+        let sums = self.summary.row_sums.entry(row.tx.account).or_default();
         for (a, sign) in [
             (&row.tx.received, Decimal::ONE),
             (&row.tx.sent, -Decimal::ONE),
             (&row.tx.fee, -Decimal::ONE),
         ] {
             if let Some(a) = a {
-                *sums.entry((row.tx.account, a.asset.clone())).or_default() += sign * a.amount;
+                // Look up by &str: no allocation per row once the asset is known.
+                match sums.get_mut(a.asset.as_str()) {
+                    Some(v) => *v += sign * a.amount,
+                    None => {
+                        sums.insert(a.asset.clone(), sign * a.amount);
+                    }
+                }
             }
         }
         let t = row.tx.time;

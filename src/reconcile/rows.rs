@@ -9,17 +9,24 @@ use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
 /// One row per (account, asset) whose sums differ, then one summary row.
-pub fn rows_checks(rec: &Reconciliation, row_sums: &BTreeMap<(Account, String), Decimal>) -> Vec<CheckRow> {
+pub fn rows_checks(
+    rec: &Reconciliation,
+    by_account: &BTreeMap<Account, BTreeMap<String, Decimal>>,
+) -> Vec<CheckRow> {
     let mut ledger: BTreeMap<(Account, String), Decimal> = BTreeMap::new();
     for r in rec.rows.iter().filter(|r| r.bills > 0) {
         ledger.insert((r.account, r.asset.clone()), r.ledger_change);
     }
-    let mut keys: Vec<&(Account, String)> = ledger.keys().chain(row_sums.keys()).collect();
+    let row_sums: BTreeMap<(Account, String), Decimal> = by_account
+        .iter()
+        .flat_map(|(a, m)| m.iter().map(move |(asset, v)| ((*a, asset.clone()), *v)))
+        .collect();
+    let mut keys: Vec<(Account, String)> = ledger.keys().chain(row_sums.keys()).cloned().collect();
     keys.sort();
     keys.dedup();
     let mut out = Vec::new();
     let mut compared = 0;
-    for key in keys.into_iter().filter(|k| k.0 != Account::Earn) {
+    for key in keys.iter().filter(|k| k.0 != Account::Earn) {
         let rows = row_sums.get(key).copied().unwrap_or_default();
         let bills = ledger.get(key).copied().unwrap_or_default();
         compared += 1;

@@ -542,16 +542,19 @@ fn exported_rows_must_sum_to_the_ledger() {
         balances: vec![],
     };
     let r = reconcile(&src, &LedgerRanges::all()).unwrap();
-    let mut sums: BTreeMap<(Account, String), Decimal> = BTreeMap::new();
-    sums.insert((Account::Trading, "USDT".into()), d("70"));
-    sums.insert((Account::Trading, "BTC".into()), d("0.001"));
-    sums.insert((Account::Funding, "USDT".into()), d("0"));
-    sums.insert((Account::Earn, "DOT".into()), d("5"));
+    let mut sums: BTreeMap<Account, BTreeMap<String, Decimal>> = BTreeMap::new();
+    fn put(sums: &mut BTreeMap<Account, BTreeMap<String, Decimal>>, a: Account, asset: &str, v: &str) {
+        sums.entry(a).or_default().insert(asset.into(), d(v));
+    }
+    put(&mut sums, Account::Trading, "USDT", "70");
+    put(&mut sums, Account::Trading, "BTC", "0.001");
+    put(&mut sums, Account::Funding, "USDT", "0");
+    put(&mut sums, Account::Earn, "DOT", "5");
     let rows = rows_checks(&r, &sums);
     assert_eq!(rows.len(), 1, "{rows:#?}");
     assert_eq!(rows[0].status, "ok");
     // A row dropped by the normalizer (−30.5 USDT) shows as a difference.
-    sums.insert((Account::Trading, "USDT".into()), d("100.5"));
+    put(&mut sums, Account::Trading, "USDT", "100.5");
     let rows = rows_checks(&r, &sums);
     assert_eq!(
         (
