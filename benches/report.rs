@@ -139,6 +139,22 @@ fn child(dir: &Path, n: usize) {
         rss_before,
         summary.unclassified
     );
+    // BENCH_RECONCILE=1 also times the reconciliation (continuity in billId order, balance
+    // and cross-ledger checks) on the same store.
+    if std::env::var_os("BENCH_RECONCILE").is_some() {
+        let t = Instant::now();
+        let rec =
+            okx_export::reconcile::reconcile(&store, &okx_export::reconcile::LedgerRanges::all()).unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "reconcile bench: {n:>9} stored records, {:.2}s, {:>9.0} records/s, peak RSS {:.1} MB, {} chains, {} breaks",
+            secs,
+            n as f64 / secs,
+            peak_rss_mb(),
+            rec.rows.len(),
+            rec.gaps.len()
+        );
+    }
 }
 
 fn main() {

@@ -289,6 +289,10 @@ pub struct ReportArgs {
     /// Do not fail (exit 4) on unclassified records
     #[arg(long)]
     pub allow_unclassified: bool,
+    /// Write the files even when the store does not cover the whole period (they are marked
+    /// incomplete in summary.json and on stderr; the exit code stays 0)
+    #[arg(long)]
+    pub allow_incomplete: bool,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -133,6 +133,7 @@ pub async fn run(g: &GlobalArgs, args: &DemoArgs) -> Result<Exit> {
         format: "all".into(),
         out: Some(out.clone()),
         allow_unclassified: false,
+        allow_incomplete: false,
     };
     let store = crate::store::Store::open(&settings.data_dir)?;
     let exit = super::report::report_from(&settings, &store, &report)?;

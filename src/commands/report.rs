@@ -2,11 +2,14 @@
 
 use super::{say, warn};
 use crate::cli::{ExportArgs, ReconcileArgs, ReportArgs};
+use crate::coverage::{self, CoverageCheck, Group};
 use crate::error::{Exit, usage};
 use crate::export::{ExportOptions, ExportWriter, Format, write_csv_atomic, write_json_atomic};
 use crate::model::{plain, rfc3339_ms};
 use crate::normalize::{NormalizeOptions, NormalizeSummary, PendingItem, normalize};
-use crate::reconcile::{Reconciliation, reconcile as reconcile_store};
+use crate::reconcile::{
+    FundsRanges, Reconciliation, Status, check_rows, funds_checks, reconcile as reconcile_store, rows_checks,
+};
 use crate::settings::Settings;
 use crate::store::{RecordSource, Store};
 use anyhow::{Context, Result};
@@ -90,8 +93,28 @@ fn pending_json(items: &[PendingItem]) -> serde_json::Value {
 }
 
 /// Writes balances.csv, reconciliation.csv and opening_balances.csv into `out`.
-fn write_reconciliation(src: &dyn RecordSource, out: &Path) -> Result<(Reconciliation, Vec<PathBuf>)> {
-    let rec = reconcile_store(src)?;
+/// The checks are the balance chains, the snapshot match and the cross-ledger proofs
+/// (transfers; deposits and withdrawals from the normalizer's pairing in `summary`), each
+/// trusted only where `cov` says the other side is stored.
+fn write_reconciliation(
+    src: &dyn RecordSource,
+    summary: &NormalizeSummary,
+    cov: &CoverageCheck,
+    out: &Path,
+) -> Result<(Reconciliation, Vec<PathBuf>)> {
+    let mut rec = reconcile_store(src, &cov.ledger_ranges())?;
+    let ranges = FundsRanges {
+        funding: cov.ranges(&Group::Funding),
+        deposits: cov.ranges(&Group::Deposits),
+        withdrawals: cov.ranges(&Group::Withdrawals),
+    };
+    rec.cross.extend(funds_checks(
+        &summary.final_without_bill,
+        &summary.bills_without_record,
+        &ranges,
+    ));
+    let rows = rows_checks(&rec, &summary.row_sums);
+    rec.cross.extend(rows);
     let balances = src.latest_balances()?;
     let mut files = Vec::new();
     let p = out.join("balances.csv");
@@ -126,7 +149,16 @@ fn reconciliation_json(rec: &Reconciliation) -> serde_json::Value {
         "ok": rec.ok(),
         "mismatches": rec.rows.iter().filter(|r| r.status.is_failure()).map(|r| json!({
             "account": r.account.as_str(), "asset": r.asset, "computed": plain(r.computed),
-            "reported": r.reported.map(plain), "difference": plain(r.difference), "status": r.status.as_str(),
+            "reported": r.reported.map(plain), "difference": r.difference.map(plain), "status": r.status.as_str(),
+        })).collect::<Vec<_>>(),
+        "matched": rec.rows.iter().filter(|r| r.status.is_match()).count(),
+        "not_compared": rec.rows.iter().filter(|r| r.status == Status::NotCompared).map(|r| json!({
+            "account": r.account.as_str(), "asset": r.asset, "computed": plain(r.computed),
+            "reported": r.reported.map(plain), "difference": r.difference.map(plain), "reason": r.reason,
+        })).collect::<Vec<_>>(),
+        "checks": check_rows(rec).iter().filter(|c| c.status != "ok").map(|c| json!({
+            "check": c.check, "account": c.account, "asset": c.asset, "from": c.from.map(rfc3339_ms),
+            "to": c.to.map(rfc3339_ms), "status": c.status, "detail": c.detail,
         })).collect::<Vec<_>>(),
         "gaps": rec.gaps.iter().map(|g| json!({
             "account": g.account.as_str(), "asset": g.asset, "from": rfc3339_ms(g.from), "to": rfc3339_ms(g.to),
@@ -136,12 +168,43 @@ fn reconciliation_json(rec: &Reconciliation) -> serde_json::Value {
 }
 
 fn print_reconciliation(settings: &Settings, rec: &Reconciliation) {
+    let not_compared: Vec<_> = rec
+        .rows
+        .iter()
+        .filter(|r| r.status == Status::NotCompared)
+        .collect();
+    if !not_compared.is_empty() {
+        say(
+            settings,
+            format!(
+                "not compared (neither a match nor a failure): {}",
+                not_compared
+                    .iter()
+                    .map(|r| format!(
+                        "{} {} reported {} ({})",
+                        r.account.as_str(),
+                        r.asset,
+                        r.reported.map(plain).unwrap_or_else(|| "nothing".into()),
+                        r.reason.unwrap_or_default()
+                    ))
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ),
+        );
+    }
     if rec.ok() {
         super::summary(format!(
-            "reconciliation: ok ({} account/asset balances match OKX)",
-            rec.rows.len()
+            "reconciliation: ok ({} account/asset balances match OKX, {} not compared)",
+            rec.rows.iter().filter(|r| r.status.is_match()).count(),
+            not_compared.len()
         ));
     } else {
+        for c in rec.cross.iter().filter(|c| c.status != "ok") {
+            warn(format!(
+                "reconciliation: {} {} {}: {}",
+                c.check, c.account, c.asset, c.detail
+            ));
+        }
         for r in rec.rows.iter().filter(|r| r.status.is_failure()) {
             warn(format!(
                 "reconciliation: {} {} computed {} but OKX reports {} (difference {}, {})",
@@ -149,7 +212,7 @@ fn print_reconciliation(settings: &Settings, rec: &Reconciliation) {
                 r.asset,
                 plain(r.computed),
                 r.reported.map(plain).unwrap_or_else(|| "nothing".into()),
-                plain(r.difference),
+                r.difference.map(plain).unwrap_or_default(),
                 r.status.as_str()
             ));
         }
@@ -179,6 +242,17 @@ fn print_reconciliation(settings: &Settings, rec: &Reconciliation) {
     }
 }
 
+/// Writes `coverage.csv` and says on stderr what the period misses.
+fn write_coverage(cov: &CoverageCheck, out: &Path) -> Result<PathBuf> {
+    let (header, rows) = coverage::coverage_csv(cov);
+    let p = out.join("coverage.csv");
+    write_csv_atomic(&p, &header, rows)?;
+    for m in &cov.missing {
+        warn(format!("incomplete: {m}"));
+    }
+    Ok(p)
+}
+
 /// Normalizes and writes every report; returns the exit code.
 pub fn report_from(settings: &Settings, store: &Store, args: &ReportArgs) -> Result<Exit> {
     let Period { from, to, tz } = period(args)?;
@@ -186,6 +260,28 @@ pub fn report_from(settings: &Settings, store: &Store, args: &ReportArgs) -> Res
     let out = args.out.clone().unwrap_or_else(|| settings.data_dir.clone());
     std::fs::create_dir_all(&out)
         .with_context(|| format!("cannot create output directory `{}`", out.display()))?;
+
+    // A period the store does not cover gives no tax files unless asked: they would be
+    // short without saying so.
+    let cov = coverage::check(store, from, to)?;
+    let coverage_path = write_coverage(&cov, &out)?;
+    if !cov.complete() && !args.allow_incomplete {
+        let summary_json = json!({
+            "generated_at": rfc3339_ms(Utc::now()),
+            "period": {"from": from.map(rfc3339_ms), "to": to.map(rfc3339_ms), "tz": tz.name()},
+            "incomplete": true,
+            "coverage": coverage::coverage_json(&cov),
+            "formats": [],
+            "exit_code": 4,
+        });
+        write_json_atomic(&out.join("summary.json"), &summary_json)?;
+        warn(format!(
+            "report: the store does not cover the period ({} missing range(s) above); no tax files written. Fix that and rerun, or pass --allow-incomplete to write them anyway (marked incomplete). See {}",
+            cov.missing.len(),
+            coverage_path.display()
+        ));
+        return Ok(Exit::Data);
+    }
 
     let mut writer = ExportWriter::create(
         &out,
@@ -198,9 +294,10 @@ pub fn report_from(settings: &Settings, store: &Store, args: &ReportArgs) -> Res
     let summary: NormalizeSummary =
         normalize(store, &NormalizeOptions { from, to }, &mut |tx| writer.write(&tx))?;
     let exported = writer.finish()?;
-    let (rec, mut files) = write_reconciliation(store, &out)?;
+    let (rec, mut files) = write_reconciliation(store, &summary, &cov, &out)?;
     let mut all_files: Vec<PathBuf> = exported.paths().map(Path::to_path_buf).collect();
     all_files.append(&mut files);
+    all_files.push(coverage_path);
 
     let unclassified_fail = summary.unclassified > 0 && !args.allow_unclassified;
     let summary_json = json!({
@@ -221,6 +318,8 @@ pub fn report_from(settings: &Settings, store: &Store, args: &ReportArgs) -> Res
             "skipped_unclassified": f.skipped_unclassified, "skipped_other": f.skipped_other,
         })).collect::<Vec<_>>(),
         "reconciliation": reconciliation_json(&rec),
+        "incomplete": !cov.complete(),
+        "coverage": coverage::coverage_json(&cov),
         "exit_code": if unclassified_fail || !rec.ok() { 4 } else { 0 },
     });
     let summary_path = out.join("summary.json");
@@ -258,6 +357,12 @@ pub fn report_from(settings: &Settings, store: &Store, args: &ReportArgs) -> Res
         }
     }
     print_reconciliation(settings, &rec);
+    if !cov.complete() {
+        warn(format!(
+            "report: INCOMPLETE: written anyway (--allow-incomplete); {} range(s) of the period are missing (see above and coverage.csv)",
+            cov.missing.len()
+        ));
+    }
     say(settings, format!("files written to {}:", out.display()));
     for f in &all_files {
         say(settings, format!("  {}", f.display()));
@@ -306,7 +411,9 @@ pub fn reconcile(settings: &Settings, args: &ReconcileArgs) -> Result<Exit> {
     let out = args.out.clone().unwrap_or_else(|| settings.data_dir.clone());
     std::fs::create_dir_all(&out)
         .with_context(|| format!("cannot create output directory `{}`", out.display()))?;
-    let (rec, files) = write_reconciliation(&store, &out)?;
+    let cov = coverage::check(&store, None, None)?;
+    let summary = normalize(&store, &NormalizeOptions::default(), &mut |_| Ok(()))?;
+    let (rec, files) = write_reconciliation(&store, &summary, &cov, &out)?;
     print_reconciliation(settings, &rec);
     for f in files {
         say(settings, format!("  {}", f.display()));

@@ -117,5 +117,63 @@ pub fn run(settings: &Settings) -> Result<Exit> {
             }
         ),
     );
+    print_coverage(settings, &store)?;
     Ok(Exit::Success)
+}
+
+/// The coverage table: per stream and archive quarter the range covered and why it ends.
+fn print_coverage(settings: &Settings, store: &Store) -> Result<()> {
+    let cov = crate::coverage::check(store, None, None)?;
+    let day = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_else(|| "-".into())
+    };
+    say(
+        settings,
+        format!(
+            "coverage (floor {}, as of the last sync {}):",
+            cov.floor
+                .map(|f| f.format("%Y-%m-%d").to_string())
+                .unwrap_or_else(|| "not set".into()),
+            day(cov.as_of)
+        ),
+    );
+    say(
+        settings,
+        format!(
+            "  {:<16} {:<34} {:<16} {:<16}  ends because",
+            "group", "stream", "from", "to"
+        ),
+    );
+    for s in &cov.streams {
+        let from = if s.unbounded {
+            "beginning".to_string()
+        } else {
+            day(s.from)
+        };
+        say(
+            settings,
+            format!(
+                "  {:<16} {:<34} {:<16} {:<16}  {}{}",
+                s.group.name(),
+                s.stream,
+                from,
+                day(s.to),
+                s.end_reason,
+                if s.detail.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", s.detail)
+                }
+            ),
+        );
+    }
+    if cov.complete() {
+        say(settings, "coverage: complete from the floor to the last sync");
+    } else {
+        for m in &cov.missing {
+            say(settings, format!("missing: {m}"));
+        }
+    }
+    Ok(())
 }

@@ -1,7 +1,10 @@
 //! Funding-account bills (`asset/bills`) → rows, one bill at a time (funding bills never
 //! pair). Deposit (type 1) and withdrawal (type 2) bills are enriched from deposit and
 //! withdrawal history; OKX gives no common id, so a bill is matched to the record of the same
-//! currency and amount with the nearest time, each record used at most once.
+//! currency and amount, each record used at most once: a final record first, then one dated
+//! no later than the bill (the record comes first: a deposit is credited, a withdrawal debited
+//! after it is seen or requested; [`SLACK_MS`] allows for clocks), nearest in time. No fixed
+//! time window: a deposit credited hours after its record still matches and keeps its hash.
 
 use super::codes;
 use super::{History, PendingItem, Row, join_note, salvage, set_gross};
@@ -13,20 +16,45 @@ use rust_decimal::Decimal;
 
 const SOURCE: &str = "asset/bills";
 
-/// A deposit's credit bill comes minutes after the deposit record's `ts`.
-pub(super) const DEPOSIT_WINDOW_MS: i64 = 2 * 3600 * 1000;
-/// A withdrawal's debit bill is written when the request is accepted; allow a day for
-/// requests held in review before the debit.
-pub(super) const WITHDRAWAL_WINDOW_MS: i64 = 24 * 3600 * 1000;
+/// How much later than its bill a deposit or withdrawal record may be dated.
+pub(super) const SLACK_MS: i64 = 60 * 1000;
+
+/// A deposit (type 1) or withdrawal (type 2) bill that matched no history record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnmatchedBill {
+    /// `deposit` or `withdrawal`.
+    pub what: &'static str,
+    pub bill_id: String,
+    pub time: DateTime<Utc>,
+    pub asset: String,
+    /// The bill's signed `balChg`.
+    pub amount: Decimal,
+}
 
 pub(super) struct Funding<'h> {
     h: &'h mut History,
     pub decode_errors: u64,
+    /// Every deposit/withdrawal bill without its record, inside the period or not.
+    pub unmatched: Vec<UnmatchedBill>,
 }
 
 impl<'h> Funding<'h> {
     pub fn new(h: &'h mut History) -> Funding<'h> {
-        Funding { h, decode_errors: 0 }
+        Funding {
+            h,
+            decode_errors: 0,
+            unmatched: Vec::new(),
+        }
+    }
+
+    fn lone(&mut self, what: &'static str, bill: &FundingBill, time: DateTime<Utc>) {
+        self.unmatched.push(UnmatchedBill {
+            what,
+            bill_id: bill.bill_id.clone(),
+            time,
+            asset: bill.ccy.clone(),
+            amount: bill.bal_chg,
+        });
     }
 
     /// The row of one stored funding bill (funding bills never split or pair).
@@ -74,11 +102,10 @@ impl<'h> Funding<'h> {
             .h
             .deposits
             .iter_mut()
-            .filter(|(d, used)| {
-                !used && d.ccy == bill.ccy && d.amt == bill.bal_chg && within(d.ts, time, DEPOSIT_WINDOW_MS)
-            })
+            .filter(|(d, used)| !used && d.ccy == bill.ccy && d.amt == bill.bal_chg && not_after(d.ts, time))
             .min_by_key(|(d, _)| (d.state.as_deref() != Some("2"), distance(d.ts, time)));
         let Some((d, used)) = best else {
+            self.lone("deposit", bill, time);
             return Row {
                 unmatched: true,
                 ..Row::new(tx)
@@ -104,11 +131,12 @@ impl<'h> Funding<'h> {
             .filter(|(w, used)| {
                 !used
                     && w.ccy == bill.ccy
-                    && within(w.ts, time, WITHDRAWAL_WINDOW_MS)
+                    && not_after(w.ts, time)
                     && (w.amt == total || w.amt + included_fee(w, &bill.ccy) == total)
             })
             .min_by_key(|(w, _)| (withdrawal_rank(w), distance(w.ts, time)));
         let Some((w, used)) = best else {
+            self.lone("withdrawal", bill, time);
             tx.sent = Some(Amount::new(total, &bill.ccy));
             return Row {
                 unmatched: true,
@@ -168,8 +196,9 @@ fn withdrawal_rank(w: &Withdrawal) -> u8 {
     }
 }
 
-fn within(t: Option<DateTime<Utc>>, bill: DateTime<Utc>, window_ms: i64) -> bool {
-    distance(t, bill) <= window_ms
+/// The record is dated no later than the bill (plus [`SLACK_MS`]).
+fn not_after(t: Option<DateTime<Utc>>, bill: DateTime<Utc>) -> bool {
+    t.is_some_and(|t| (t - bill).num_milliseconds() <= SLACK_MS)
 }
 
 fn distance(t: Option<DateTime<Utc>>, bill: DateTime<Utc>) -> i64 {

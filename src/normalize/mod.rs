@@ -38,12 +38,14 @@
 
 pub mod codes;
 mod funding;
+
+pub use funding::UnmatchedBill;
 mod trading;
 
 #[cfg(test)]
 mod tests;
 
-use crate::model::{Amount, Kind, Transaction};
+use crate::model::{Account, Amount, Kind, Transaction};
 use crate::okx::wire::{self, Convert, Deposit, Withdrawal};
 use crate::store::{RecordCursor, RecordKind, RecordSource};
 use anyhow::Context;
@@ -95,6 +97,12 @@ pub struct NormalizeSummary {
     /// lie outside the stored ledger history).
     pub final_without_bill: Vec<PendingItem>,
     pub unmatched_enrichment: u64,
+    /// Every deposit/withdrawal bill (of the whole store, not only the period) that matched
+    /// no history record.
+    pub bills_without_record: Vec<UnmatchedBill>,
+    /// Σ received − sent − fee per (account, asset) over every row of the store (not only
+    /// the period): what the ledger's Σ balChg must equal.
+    pub row_sums: BTreeMap<Account, BTreeMap<String, Decimal>>,
     /// Stored records that failed to decode (bills become `unclassified` rows).
     pub decode_errors: u64,
 }
@@ -128,8 +136,10 @@ pub fn normalize(
             merged
         },
     )?;
+    let lone_bills = std::mem::take(&mut fp.unmatched);
     let decode_errors = trading_errors + fp.decode_errors + history.decode_errors;
     summary.decode_errors += decode_errors;
+    summary.bills_without_record = lone_bills;
     summary.final_without_bill.extend(history.unbooked());
     Ok(summary)
 }
@@ -220,6 +230,22 @@ struct Output<'a> {
 
 impl Output<'_> {
     fn emit(&mut self, row: Row) -> anyhow::Result<()> {
+        let sums = self.summary.row_sums.entry(row.tx.account).or_default();
+        for (a, sign) in [
+            (&row.tx.received, Decimal::ONE),
+            (&row.tx.sent, -Decimal::ONE),
+            (&row.tx.fee, -Decimal::ONE),
+        ] {
+            if let Some(a) = a {
+                // Look up by &str: no allocation per row once the asset is known.
+                match sums.get_mut(a.asset.as_str()) {
+                    Some(v) => *v += sign * a.amount,
+                    None => {
+                        sums.insert(a.asset.clone(), sign * a.amount);
+                    }
+                }
+            }
+        }
         let t = row.tx.time;
         if self.opts.from.is_some_and(|f| t < f) || self.opts.to.is_some_and(|to| t >= to) {
             return Ok(());

@@ -747,6 +747,8 @@ fn undecodable_records_are_unclassified_and_counted() {
 #[test]
 fn deposits_are_matched_by_amount_and_nearest_time() {
     let min = 60_000;
+    // D5 is credited 10 h 40 min after its record: no fixed window, it still matches.
+    // D6's record is dated after bill 1004: a record comes before its credit, so no match.
     let src = source(vec![
         deposit("D1", T0, "USDT", "100", "2"),
         deposit("D2", T0 + 30 * min, "USDT", "100", "2"),
@@ -756,6 +758,8 @@ fn deposits_are_matched_by_amount_and_nearest_time() {
         fb("1001", T0 + 5 * min, "1", "USDT", "100.0000000000000000"),
         fb("1002", T0 + 33 * min, "1", "USDT", "100.0000000000000000"),
         fb("1003", T0 + 40 * min, "1", "USDT", "7"),
+        deposit("D6", T0 + 50 * min, "USDT", "8", "2"),
+        fb("1004", T0 + 45 * min, "1", "USDT", "8"),
     ]);
     let (rows, summary) = run(&src);
     let a = row(&rows, "fb-1001");
@@ -774,10 +778,19 @@ fn deposits_are_matched_by_amount_and_nearest_time() {
     let c = row(&rows, "fb-1003");
     assert_eq!(
         (c.kind, c.tx_hash.as_deref()),
-        (Kind::Deposit, None),
-        "D5 is outside ±2 h"
+        (Kind::Deposit, Some("0xtxD5")),
+        "D5 credited hours after its record"
     );
+    assert_eq!(row(&rows, "fb-1004").tx_hash, None);
     assert_eq!(summary.unmatched_enrichment, 1);
+    assert_eq!(
+        summary
+            .bills_without_record
+            .iter()
+            .map(|b| (b.what, b.bill_id.as_str(), b.amount))
+            .collect::<Vec<_>>(),
+        [("deposit", "1004", d("8"))]
+    );
     assert_eq!(
         summary
             .pending_deposits
@@ -801,9 +814,9 @@ fn deposits_are_matched_by_amount_and_nearest_time() {
             .iter()
             .map(|p| p.id.as_str())
             .collect::<Vec<_>>(),
-        ["D5"]
+        ["D6"]
     );
-    assert_eq!(rows.len(), 3, "history records never make rows of their own");
+    assert_eq!(rows.len(), 4, "history records never make rows of their own");
 }
 
 #[test]

@@ -17,16 +17,36 @@
 //! The earn account has no ledger: its snapshot lines are listed with status `no_history`.
 //! Memory is per (account, asset), never per bill.
 
-use crate::model::{Account, plain, rfc3339_ms};
+mod chain;
+mod cross;
+mod csv;
+mod funds;
+mod rows;
+
+pub use cross::{LedgerRanges, TOLERANCE_MS};
+pub use funds::{FundsRanges, funds_checks};
+pub use rows::rows_checks;
+
+use crate::model::Account;
 use crate::okx::wire::{self, Bill, FundingBill};
 use crate::store::{RecordKind, RecordSource};
+use chain::{Chain, Link};
 use chrono::{DateTime, Utc};
+use cross::Transfers;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::fmt;
 
-/// (ts, billId, ccy, balChg, bal) of one ledger row, whichever ledger it comes from.
-type LedgerFields = (Option<DateTime<Utc>>, String, String, Decimal, Option<Decimal>);
+/// (ts, billId, ccy, balChg, bal, (type, subType)) of one ledger row, whichever ledger it
+/// comes from.
+type LedgerFields = (
+    Option<DateTime<Utc>>,
+    String,
+    String,
+    Decimal,
+    Option<Decimal>,
+    (Option<String>, Option<String>),
+);
 
 /// Decodes one stored ledger row into its chain fields.
 type DecodeLedger = fn(&str) -> Result<LedgerFields, String>;
@@ -42,10 +62,9 @@ pub enum Status {
     Gap,
     /// Chain intact and computed = reported, but the history starts with a non-zero balance.
     OpeningBalance,
-    /// No balance snapshot was ever taken; nothing to compare with.
-    NoSnapshot,
-    /// Snapshot only (earn account): there is no ledger to compute from.
-    NoHistory,
+    /// Nothing to compare with, or nothing to compare (see [`ReconcileRow::reason`]): never
+    /// a match, never a failure.
+    NotCompared,
 }
 
 impl Status {
@@ -55,8 +74,7 @@ impl Status {
             Status::Mismatch => "mismatch",
             Status::Gap => "gap",
             Status::OpeningBalance => "opening_balance",
-            Status::NoSnapshot => "no_snapshot",
-            Status::NoHistory => "no_history",
+            Status::NotCompared => "not_compared",
         }
     }
 
@@ -64,7 +82,17 @@ impl Status {
     pub fn is_failure(self) -> bool {
         matches!(self, Status::Mismatch | Status::Gap)
     }
+
+    /// Whether computed and reported balances were compared and agree.
+    pub fn is_match(self) -> bool {
+        matches!(self, Status::Ok | Status::OpeningBalance)
+    }
 }
+
+/// Why a balance was not compared.
+pub const NO_LEDGER: &str = "no ledger: OKX has no history endpoint for the earn account";
+/// Why a balance was not compared.
+pub const NO_SNAPSHOT: &str = "no balance snapshot stored: the balance endpoints failed or no sync finished";
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -83,10 +111,15 @@ pub struct ReconcileRow {
     /// Balance according to the latest snapshot (0 when the snapshot omits the asset);
     /// `None` when no snapshot was ever taken.
     pub reported: Option<Decimal>,
-    /// computed − reported (0 when there is nothing to compare with).
-    pub difference: Decimal,
+    /// computed − reported, also when the balance was not compared (earn: 0 − reported);
+    /// `None` without a snapshot.
+    pub difference: Option<Decimal>,
+    /// Why the balance was not compared ([`Status::NotCompared`]).
+    pub reason: Option<&'static str>,
     pub first_gap_from: Option<DateTime<Utc>>,
     pub first_gap_to: Option<DateTime<Utc>>,
+    /// Time of the snapshot compared with (`None` without one).
+    pub as_of: Option<DateTime<Utc>>,
     /// Balance before the first stored bill.
     pub opening_balance: Decimal,
     /// Time of the first stored bill (the `as_of` of the opening balance).
@@ -94,6 +127,8 @@ pub struct ReconcileRow {
     pub last_bill_at: Option<DateTime<Utc>>,
     /// The last bill's `bal` (= opening + Σ balChg when the chain is intact).
     pub balance_after_last_bill: Decimal,
+    /// Σ balChg over the stored bills.
+    pub ledger_change: Decimal,
     pub bills: u64,
     pub status: Status,
 }
@@ -120,154 +155,34 @@ pub struct Reconciliation {
     pub gaps: Vec<Gap>,
     /// Bills that could not be decoded (they are left out of the chains).
     pub decode_errors: u64,
+    /// Cross-ledger checks that failed or summarize (transfers, deposits, withdrawals).
+    pub cross: Vec<CheckRow>,
 }
 
 impl Reconciliation {
-    /// No mismatch and no gap.
+    /// No mismatch, no gap, no failed cross-ledger check.
     pub fn ok(&self) -> bool {
-        self.gaps.is_empty() && !self.rows.iter().any(|r| r.status.is_failure())
+        self.gaps.is_empty()
+            && !self.rows.iter().any(|r| r.status.is_failure())
+            && self.cross.iter().all(|c| c.status == "ok")
     }
 
-    /// `reconciliation.csv`.
+    /// `reconciliation.csv`: one row per check.
     pub fn reconciliation_csv(&self) -> (Vec<&'static str>, Vec<Vec<String>>) {
-        reconciliation_csv(self)
+        csv::reconciliation_csv(self)
     }
 
     /// `opening_balances.csv`.
     pub fn opening_balances_csv(&self) -> (Vec<&'static str>, Vec<Vec<String>>) {
-        opening_balances_csv(self)
+        csv::opening_balances_csv(self)
     }
 }
 
-pub const RECONCILIATION_COLUMNS: &[&str] = &[
-    "account",
-    "asset",
-    "computed",
-    "reported",
-    "difference",
-    "first_gap_from",
-    "first_gap_to",
-    "status",
-];
-
-pub const OPENING_BALANCE_COLUMNS: &[&str] = &["account", "asset", "opening_balance", "as_of"];
-
-/// The header and rows of `reconciliation.csv`, one row per (account, asset).
-pub fn reconciliation_csv(r: &Reconciliation) -> (Vec<&'static str>, Vec<Vec<String>>) {
-    let t = |t: Option<DateTime<Utc>>| t.map(rfc3339_ms).unwrap_or_default();
-    let rows = r
-        .rows
-        .iter()
-        .map(|row| {
-            vec![
-                row.account.as_str().to_string(),
-                row.asset.clone(),
-                plain(row.computed),
-                row.reported.map(plain).unwrap_or_default(),
-                plain(row.difference),
-                t(row.first_gap_from),
-                t(row.first_gap_to),
-                row.status.as_str().to_string(),
-            ]
-        })
-        .collect();
-    (RECONCILIATION_COLUMNS.to_vec(), rows)
-}
-
-/// The header and rows of `opening_balances.csv`: each (account, asset) whose stored
-/// history starts with a non-zero balance, as of its first bill.
-pub fn opening_balances_csv(r: &Reconciliation) -> (Vec<&'static str>, Vec<Vec<String>>) {
-    let rows = r
-        .rows
-        .iter()
-        .filter(|row| !row.opening_balance.is_zero())
-        .map(|row| {
-            vec![
-                row.account.as_str().to_string(),
-                row.asset.clone(),
-                plain(row.opening_balance),
-                row.first_bill_at.map(rfc3339_ms).unwrap_or_default(),
-            ]
-        })
-        .collect();
-    (OPENING_BALANCE_COLUMNS.to_vec(), rows)
-}
-
-/// One (account, asset) chain being walked.
-#[derive(Debug, Default)]
-struct Chain {
-    bills: u64,
-    opening: Decimal,
-    first_at: Option<DateTime<Utc>>,
-    last_at: Option<DateTime<Utc>>,
-    last_bill: String,
-    /// The balance after the last bill (`bal`, or opening + Σ balChg where `bal` is absent).
-    bal: Decimal,
-    /// Whether `bal` is known to be the account's real balance (some bill carried `bal`).
-    anchored: bool,
-    first_gap: Option<(DateTime<Utc>, DateTime<Utc>)>,
-    /// The balance just before the first bill dated after the snapshot, if any.
-    at_snapshot: Option<Decimal>,
-}
-
-/// The fields of a bill the chain walk needs.
-struct Link {
-    bill_id: String,
-    ccy: String,
-    time: DateTime<Utc>,
-    bal_chg: Decimal,
-    bal: Option<Decimal>,
-}
-
-impl Chain {
-    fn push(&mut self, account: Account, l: Link, snap_time: Option<DateTime<Utc>>, gaps: &mut Vec<Gap>) {
-        if self.bills == 0 {
-            self.first_at = Some(l.time);
-            if let Some(bal) = l.bal {
-                self.opening = bal - l.bal_chg;
-                self.anchored = true;
-            }
-            self.bal = self.opening;
-        }
-        if self.at_snapshot.is_none() && snap_time.is_some_and(|s| l.time > s) {
-            self.at_snapshot = Some(self.bal);
-        }
-        let expected = self.bal + l.bal_chg;
-        match l.bal {
-            Some(found) if self.anchored && found != expected => {
-                let from = self.last_at.unwrap_or(l.time);
-                self.first_gap.get_or_insert((from, l.time));
-                gaps.push(Gap {
-                    account,
-                    asset: l.ccy,
-                    from,
-                    to: l.time,
-                    expected_bal: expected,
-                    found_bal: found,
-                    before_bill: self.last_bill.clone(),
-                    after_bill: l.bill_id.clone(),
-                });
-                self.bal = found;
-            }
-            Some(found) => {
-                if !self.anchored {
-                    // The first `bal` seen fixes the opening balance of a chain whose first
-                    // bills carried none.
-                    self.opening += found - expected;
-                    self.anchored = true;
-                }
-                self.bal = found;
-            }
-            None => self.bal = expected,
-        }
-        self.bills += 1;
-        self.last_at = Some(l.time);
-        self.last_bill = l.bill_id;
-    }
-}
+pub use csv::{CheckRow, OPENING_BALANCE_COLUMNS, RECONCILIATION_COLUMNS, check_rows};
 
 /// Walks both ledgers and compares them with the latest balance snapshot.
-pub fn reconcile(src: &dyn RecordSource) -> anyhow::Result<Reconciliation> {
+pub fn reconcile(src: &dyn RecordSource, ranges: &LedgerRanges) -> anyhow::Result<Reconciliation> {
+    let mut transfers = Transfers::default();
     let mut chains: BTreeMap<(Account, String), Chain> = BTreeMap::new();
     let mut gaps = Vec::new();
     let mut decode_errors = 0;
@@ -294,18 +209,37 @@ pub fn reconcile(src: &dyn RecordSource) -> anyhow::Result<Reconciliation> {
     // Both ledgers carry the same chain fields; only the wire type differs.
     let ledgers: [(RecordKind, Account, DecodeLedger); 2] = [
         (RecordKind::Bill, Account::Trading, |raw| {
-            wire::decode::<Bill>(raw).map(|b| (b.ts, b.bill_id, b.ccy, b.bal_chg, b.bal))
+            wire::decode::<Bill>(raw).map(|b| {
+                (
+                    b.ts,
+                    b.bill_id,
+                    b.ccy,
+                    b.bal_chg,
+                    b.bal,
+                    (b.bill_type, b.sub_type),
+                )
+            })
         }),
         (RecordKind::FundingBill, Account::Funding, |raw| {
-            wire::decode::<FundingBill>(raw).map(|b| (b.ts, b.bill_id, b.ccy, b.bal_chg, b.bal))
+            wire::decode::<FundingBill>(raw)
+                .map(|b| (b.ts, b.bill_id, b.ccy, b.bal_chg, b.bal, (b.bill_type, None)))
         }),
     ];
     for (kind, account, decode) in ledgers {
-        src.for_each(kind, &mut |rec| {
+        src.for_each_by_id(kind, &mut |rec| {
             match decode(&rec.raw) {
-                Ok((ts, bill_id, ccy, bal_chg, bal)) => {
+                Ok((ts, bill_id, ccy, bal_chg, bal, kind)) => {
+                    let time = time(ts, rec.ts_ms);
+                    transfers.push(
+                        account,
+                        &bill_id,
+                        &ccy,
+                        time.timestamp_millis(),
+                        bal_chg,
+                        (kind.0.as_deref(), kind.1.as_deref()),
+                    );
                     let link = Link {
-                        time: time(ts, rec.ts_ms),
+                        time,
                         bill_id,
                         ccy,
                         bal_chg,
@@ -323,6 +257,9 @@ pub fn reconcile(src: &dyn RecordSource) -> anyhow::Result<Reconciliation> {
             }
             Ok(())
         })?;
+    }
+    for ((account, _), chain) in chains.iter_mut() {
+        chain.finish(*account, snap_time, &mut gaps);
     }
 
     let mut keys: Vec<(Account, String)> = chains.keys().cloned().collect();
@@ -342,22 +279,19 @@ pub fn reconcile(src: &dyn RecordSource) -> anyhow::Result<Reconciliation> {
                 (Some(r), Some(at)) if chain.bal != r && at == r => at,
                 _ => chain.bal,
             };
-            let difference = match reported {
-                Some(r) if account != Account::Earn => computed - r,
-                _ => Decimal::ZERO,
-            };
-            let status = if account == Account::Earn {
-                Status::NoHistory
+            let difference = reported.map(|r| computed - r);
+            let (status, reason) = if account == Account::Earn {
+                (Status::NotCompared, Some(NO_LEDGER))
             } else if chain.first_gap.is_some() {
-                Status::Gap
+                (Status::Gap, None)
             } else if reported.is_none() {
-                Status::NoSnapshot
-            } else if !difference.is_zero() {
-                Status::Mismatch
+                (Status::NotCompared, Some(NO_SNAPSHOT))
+            } else if difference.is_some_and(|d| !d.is_zero()) {
+                (Status::Mismatch, None)
             } else if !chain.opening.is_zero() {
-                Status::OpeningBalance
+                (Status::OpeningBalance, None)
             } else {
-                Status::Ok
+                (Status::Ok, None)
             };
             ReconcileRow {
                 account,
@@ -365,12 +299,15 @@ pub fn reconcile(src: &dyn RecordSource) -> anyhow::Result<Reconciliation> {
                 computed,
                 reported,
                 difference,
+                reason,
+                as_of: snap_time,
                 first_gap_from: chain.first_gap.map(|g| g.0),
                 first_gap_to: chain.first_gap.map(|g| g.1),
                 opening_balance: chain.opening,
                 first_bill_at: chain.first_at,
                 last_bill_at: chain.last_at,
                 balance_after_last_bill: chain.bal,
+                ledger_change: chain.sum_chg,
                 bills: chain.bills,
                 status,
             }
@@ -380,7 +317,34 @@ pub fn reconcile(src: &dyn RecordSource) -> anyhow::Result<Reconciliation> {
         rows,
         gaps,
         decode_errors,
+        cross: transfer_rows(src, transfers, ranges)?,
     })
+}
+
+/// The transfer checks; when a side is missing, one more pass over the ledger it is
+/// missing from finds the bills around it.
+fn transfer_rows(
+    src: &dyn RecordSource,
+    t: Transfers,
+    ranges: &LedgerRanges,
+) -> anyhow::Result<Vec<CheckRow>> {
+    let pairing = t.pair(ranges);
+    let mut wanted = pairing.wanted();
+    for (kind, account) in [
+        (RecordKind::Bill, Account::Trading),
+        (RecordKind::FundingBill, Account::Funding),
+    ] {
+        if !wanted.keys().any(|k| k.0 == account) {
+            continue;
+        }
+        src.for_each(kind, &mut |rec| {
+            if let (_, Some(ccy), _, _) = crate::normalize::salvage(&rec.raw) {
+                cross::see_bill(&mut wanted, account, &ccy, rec.ts_ms);
+            }
+            Ok(())
+        })?;
+    }
+    Ok(pairing.rows(&wanted))
 }
 
 #[cfg(test)]

@@ -82,6 +82,50 @@ impl SimAccount {
         self.data().same_ms_groups()
     }
 
+    /// In each ledger, the first bill older than `before_ms` (no transfer, deposit or
+    /// withdrawal) whose next bill of the same currency follows within 10 minutes is dated
+    /// 1 ms after that bill: billId order and time order then disagree, and `bal` is
+    /// consistent only in billId order. The funding bill is older than the 30-day
+    /// `asset/bills` window, whose time cursor needs the bills in time order.
+    pub(crate) fn disorder_bill_times(&self, before_ms: i64) {
+        let mut data = self.data.write().unwrap_or_else(|e| e.into_inner());
+        fn pick<T>(
+            bills: &[T],
+            before_ms: i64,
+            ts: impl Fn(&T) -> i64,
+            ccy: impl Fn(&T) -> &'static str,
+            plain: impl Fn(&T) -> bool,
+        ) -> Option<(usize, i64)> {
+            (0..bills.len()).find_map(|i| {
+                let a = &bills[i];
+                if ts(a) >= before_ms || !plain(a) {
+                    return None;
+                }
+                let b = bills[i + 1..].iter().find(|b| ccy(b) == ccy(a))?;
+                let gap = ts(b) - ts(a);
+                (1..=600_000).contains(&gap).then_some((i, ts(b) + 1))
+            })
+        }
+        if let Some((i, t)) = pick(
+            &data.trading_bills,
+            before_ms,
+            |b| b.ts,
+            |b| b.ccy,
+            |b| !matches!(b.sub_type, "11" | "12"),
+        ) {
+            data.trading_bills[i].ts = t;
+        }
+        if let Some((i, t)) = pick(
+            &data.funding_bills,
+            before_ms,
+            |b| b.ts,
+            |b| b.ccy,
+            |b| !matches!(b.bill_type, "1" | "2" | "130" | "131"),
+        ) {
+            data.funding_bills[i].ts = t;
+        }
+    }
+
     /// Appends `n` spot trades (2 bills each) and one deposit (with its bill) at `now_ms`.
     pub(crate) fn add_activity(&self, n: usize, now_ms: i64) {
         let mut generator = self.generator.lock().unwrap_or_else(|e| e.into_inner());

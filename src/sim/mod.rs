@@ -176,6 +176,23 @@ pub struct SimConfig {
     pub archive_forgets: bool,
     /// Quarters (e.g. `2025Q3`) that finish with an empty `fileHref`: no activity.
     pub archive_empty_quarters: Vec<String>,
+    /// In each ledger one bill gets a later `ts` than the next bill of its currency (whose
+    /// billId is larger), as OKX does now and then: `bal` stays consistent in billId order.
+    pub bill_time_disorder: bool,
+    /// The first record of the first `times` answers of an endpoint carries a bad money
+    /// field (missing, `""`, `NaN`, `abc`, exponent form).
+    pub bad_money: Option<BadMoney>,
+}
+
+/// A money field the simulator corrupts (see [`SimConfig::bad_money`]).
+#[derive(Debug, Clone)]
+pub struct BadMoney {
+    /// Endpoint name, e.g. `deposit-history`.
+    pub endpoint: &'static str,
+    pub field: &'static str,
+    /// The value sent; `None` leaves the field out.
+    pub value: Option<&'static str>,
+    pub times: u32,
 }
 
 impl Default for SimConfig {
@@ -196,6 +213,8 @@ impl Default for SimConfig {
             unavailable: Vec::new(),
             archive_forgets: false,
             archive_empty_quarters: Vec::new(),
+            bill_time_disorder: false,
+            bad_money: None,
         }
     }
 }

@@ -96,6 +96,8 @@ struct Shared {
     archives: Archives,
     /// Archive applications accepted so far (for `archive_apply_limit`).
     applies: std::sync::atomic::AtomicU32,
+    /// Answers corrupted so far (for `bad_money`).
+    corrupted: std::sync::atomic::AtomicU32,
     base_url: String,
 }
 
@@ -111,6 +113,9 @@ impl SimServer {
     pub async fn start(config: SimConfig) -> anyhow::Result<SimServer> {
         let (seed, size, unknown) = (config.seed, config.size, config.unknown_bill_type);
         let account = tokio::task::spawn_blocking(move || SimAccount::generate(seed, size, unknown)).await?;
+        if config.bill_time_disorder {
+            account.disorder_bill_times(super::SIM_NOW_MS - 40 * DAY_MS);
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let faults = Faults {
@@ -128,6 +133,7 @@ impl SimServer {
             faults: Mutex::new(faults),
             archives: Archives::default(),
             applies: Default::default(),
+            corrupted: Default::default(),
             base_url: format!("http://{addr}"),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
@@ -477,10 +483,34 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         return error(StatusCode::TOO_MANY_REQUESTS, "50011", "Too Many Requests");
     }
 
-    match dispatch(&sh, ep, &params, &body, key.as_ref()) {
+    let resp = match dispatch(&sh, ep, &params, &body, key.as_ref()) {
         Ok(r) => r,
         Err(r) => r.response(),
+    };
+    match &sh.config.bad_money {
+        Some(bad) if bad.endpoint == ep.name && resp.status() == StatusCode::OK => {
+            corrupt(&sh, bad, resp).await
+        }
+        _ => resp,
     }
+}
+
+/// Puts `bad` into the first record of an answer, `bad.times` times in all.
+async fn corrupt(sh: &Shared, bad: &super::BadMoney, resp: Response) -> Response {
+    use std::sync::atomic::Ordering;
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
+        .await
+        .unwrap_or_default();
+    let mut v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    if let Some(first) = v["data"].get_mut(0).and_then(Value::as_object_mut)
+        && sh.corrupted.fetch_add(1, Ordering::SeqCst) < bad.times
+    {
+        match bad.value {
+            Some(x) => first.insert(bad.field.to_string(), Value::String(x.to_string())),
+            None => first.remove(bad.field),
+        };
+    }
+    json_response(StatusCode::OK, &v)
 }
 
 /// Query parameters; empty values count as absent.

@@ -8,6 +8,9 @@
 
 use std::fmt;
 
+mod coverage;
+pub use coverage::{Coverage, EndReason};
+
 /// What a stored raw record is. One kind can be fed by several endpoints (e.g. `fills` and
 /// `fills-history` both feed [`RecordKind::Fill`]); the key makes them meet.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -125,6 +128,16 @@ pub trait RecordSource {
         f: &mut dyn FnMut(StoredRecord) -> anyhow::Result<()>,
     ) -> anyhow::Result<()>;
 
+    /// Calls `f` for every record of `kind` in id order: by the numeric id (`num`, the
+    /// billId of ledger rows), then `ts`, then key; records without a numeric id come first,
+    /// ordered by time. OKX's running `bal` is consistent in billId order, not always in
+    /// time order.
+    fn for_each_by_id(
+        &self,
+        kind: RecordKind,
+        f: &mut dyn FnMut(StoredRecord) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()>;
+
     /// Calls `f` once with one cursor per entry of `kinds` (same order), all open at the
     /// same time, so several ordered streams can be merged without buffering any of them,
     /// and a [`LinkLookup`] for joins made while reading them.
@@ -148,6 +161,12 @@ impl MemorySource {
     fn sorted(&self, kind: RecordKind) -> Vec<&StoredRecord> {
         let mut rows: Vec<&StoredRecord> = self.records.iter().filter(|r| r.kind == kind).collect();
         rows.sort_by(|a, b| (a.ts_ms, a.key.len(), &a.key).cmp(&(b.ts_ms, b.key.len(), &b.key)));
+        rows
+    }
+
+    fn sorted_by_id(&self, kind: RecordKind) -> Vec<&StoredRecord> {
+        let mut rows: Vec<&StoredRecord> = self.records.iter().filter(|r| r.kind == kind).collect();
+        rows.sort_by_key(|r| (r.key.parse::<i64>().ok(), r.ts_ms, &r.key));
         rows
     }
 }
@@ -182,6 +201,17 @@ impl RecordSource for MemorySource {
         f: &mut dyn FnMut(StoredRecord) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
         for r in self.sorted(kind) {
+            f(r.clone())?;
+        }
+        Ok(())
+    }
+
+    fn for_each_by_id(
+        &self,
+        kind: RecordKind,
+        f: &mut dyn FnMut(StoredRecord) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        for r in self.sorted_by_id(kind) {
             f(r.clone())?;
         }
         Ok(())
@@ -222,7 +252,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 /// Current on-disk schema version. Bump it with a migration step in [`Store::migrate`].
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -448,6 +478,7 @@ impl Store {
             None => {
                 let tx = self.conn.transaction()?;
                 tx.execute_batch(SCHEMA_V1)?;
+                tx.execute_batch(coverage::SCHEMA_V2)?;
                 tx.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema_version', ?1), ('created_by', ?2)",
                     params![
@@ -462,7 +493,13 @@ impl Store {
                 "store `{}` was written by a newer okx-export (schema {v}, this build reads {SCHEMA_VERSION}); upgrade okx-export",
                 self.path.display()
             ),
-            // Future migrations go here as `Some(1) => { ...; set schema_version = 2 }`.
+            Some(1) => {
+                let tx = self.conn.transaction()?;
+                coverage::migrate_v1(&tx)?;
+                tx.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'", [])?;
+                tx.commit()?;
+            }
+            // Future migrations go here as `Some(2) => { ...; set schema_version = 3 }`.
             Some(v) => bail!(
                 "store `{}` has schema {v}, which this build cannot migrate; move it away and run `sync` again",
                 self.path.display()
@@ -770,6 +807,27 @@ fn parse_dec(s: &str) -> Result<rust_decimal::Decimal> {
 /// The records of one kind in [`RecordSource::for_each`] order.
 const SELECT_ORDERED: &str = "SELECT key, ts, link, raw FROM records WHERE kind = ?1 ORDER BY ts, num, key";
 
+/// The records of one kind in [`RecordSource::for_each_by_id`] order.
+const SELECT_BY_ID: &str = "SELECT key, ts, link, raw FROM records WHERE kind = ?1 ORDER BY num, ts, key";
+
+impl Store {
+    /// Calls `f` for each row of `sql` (one of the `SELECT_*` scans) for `kind`.
+    fn scan(&self, sql: &str, kind: RecordKind, f: &mut dyn FnMut(StoredRecord) -> Result<()>) -> Result<()> {
+        let mut st = self.conn.prepare_cached(sql)?;
+        let mut rows = st.query([kind.as_str()])?;
+        while let Some(r) = rows.next()? {
+            f(StoredRecord {
+                kind,
+                key: r.get(0)?,
+                ts_ms: r.get(1)?,
+                link: r.get(2)?,
+                raw: r.get(3)?,
+            })?;
+        }
+        Ok(())
+    }
+}
+
 /// A cursor on an open SQLite query ([`SELECT_ORDERED`]).
 struct SqlCursor<'s> {
     kind: RecordKind,
@@ -887,18 +945,11 @@ impl RecordSource for Store {
     }
 
     fn for_each(&self, kind: RecordKind, f: &mut dyn FnMut(StoredRecord) -> Result<()>) -> Result<()> {
-        let mut st = self.conn.prepare_cached(SELECT_ORDERED)?;
-        let mut rows = st.query([kind.as_str()])?;
-        while let Some(r) = rows.next()? {
-            f(StoredRecord {
-                kind,
-                key: r.get(0)?,
-                ts_ms: r.get(1)?,
-                link: r.get(2)?,
-                raw: r.get(3)?,
-            })?;
-        }
-        Ok(())
+        self.scan(SELECT_ORDERED, kind, f)
+    }
+
+    fn for_each_by_id(&self, kind: RecordKind, f: &mut dyn FnMut(StoredRecord) -> Result<()>) -> Result<()> {
+        self.scan(SELECT_BY_ID, kind, f)
     }
 
     fn by_link(&self, kind: RecordKind, link: &str) -> Result<Vec<StoredRecord>> {
@@ -1129,6 +1180,60 @@ mod tests {
         drop(conn);
         let err = Store::open(other.path()).err().unwrap().to_string();
         assert!(err.contains("not an okx-export store"), "{err}");
+    }
+
+    /// A store written by the schema-v1 build (fixtures/store/v1.sql) opens, upgrades to v2
+    /// in place and keeps every record; coverage and the floor are guessed from what v1 kept.
+    #[test]
+    fn v1_store_upgrades_to_v2() {
+        let dir = tempfile::tempdir().unwrap();
+        let sql = include_str!("../../fixtures/store/v1.sql");
+        Connection::open(dir.path().join(Store::FILE))
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.schema_version().unwrap(), Some(2));
+        assert_eq!(s.count(RecordKind::Bill).unwrap(), 2);
+        assert_eq!(s.quarters().unwrap().len(), 2);
+        assert_eq!(s.latest_balances().unwrap().len(), 1);
+        let t = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap();
+        // The oldest archive quarter asked for: 2025Q3.
+        assert_eq!(s.floor().unwrap(), Some(t(1_751_328_000_000)));
+        let cov = s.coverages().unwrap();
+        let streams: Vec<&str> = cov.iter().map(|c| c.stream.as_str()).collect();
+        // Idle cursors only: the convert walk never finished.
+        assert_eq!(
+            streams,
+            ["asset-bills-history", "bills-archive", "deposit-history"]
+        );
+        let dep = s.coverage("deposit-history").unwrap().unwrap();
+        assert_eq!(
+            (dep.from, dep.to, dep.reason, dep.bottom.as_deref()),
+            (
+                Some(t(1_751_399_000_000)),
+                Some(t(1_771_113_600_000)),
+                EndReason::Migrated,
+                Some("1751399000001")
+            )
+        );
+        let bills = s.coverage("bills-archive").unwrap().unwrap();
+        assert_eq!(
+            (bills.from, bills.bottom.as_deref()),
+            (Some(t(1_768_000_000_000)), Some("1002"))
+        );
+        // The id-order index of v2 exists, and a reopen is a no-op.
+        let idx: i64 = s
+            .conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE name = 'records_by_id'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(idx, 1);
+        drop(s);
+        assert_eq!(Store::open(dir.path()).unwrap().coverages().unwrap(), cov);
     }
 
     #[test]

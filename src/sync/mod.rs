@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod archive_file;
+pub mod money;
 pub mod stream;
 
 use crate::okx::endpoints::{self, INST_TYPES};
@@ -33,7 +34,8 @@ fn withdrawal_not_final(v: &Value) -> bool {
 
 /// Every paginated stream of a full sync (../shared/okx-api.md §4, §6).
 pub fn streams() -> Vec<StreamSpec> {
-    let fill = |name: String, endpoint, query| StreamSpec {
+    let days = chrono::Duration::days;
+    let fill = |name: String, endpoint, query, window| StreamSpec {
         name,
         endpoint,
         query,
@@ -43,6 +45,7 @@ pub fn streams() -> Vec<StreamSpec> {
         ts_field: "ts",
         link_field: Some("billId"),
         mutable: None,
+        window: Some(window),
     };
     let mut out: Vec<StreamSpec> = INST_TYPES
         .iter()
@@ -51,11 +54,12 @@ pub fn streams() -> Vec<StreamSpec> {
                 format!("fills-history/{t}"),
                 endpoints::FILLS_HISTORY,
                 vec![("instType", t.to_string())],
+                days(90),
             )
         })
         .collect();
-    out.push(fill("fills".into(), endpoints::FILLS, vec![]));
-    let by_id = |name: &str, endpoint, kind, query: Vec<(&'static str, String)>| StreamSpec {
+    out.push(fill("fills".into(), endpoints::FILLS, vec![], days(3)));
+    let by_id = |name: &str, endpoint, kind, query: Vec<(&'static str, String)>, window| StreamSpec {
         name: name.into(),
         endpoint,
         query,
@@ -65,21 +69,30 @@ pub fn streams() -> Vec<StreamSpec> {
         ts_field: "ts",
         link_field: None,
         mutable: None,
+        window,
     };
     out.push(by_id(
         "bills-archive",
         endpoints::BILLS_ARCHIVE,
         RecordKind::Bill,
         vec![],
+        Some(days(90)),
     ));
-    out.push(by_id("bills", endpoints::BILLS, RecordKind::Bill, vec![]));
+    out.push(by_id(
+        "bills",
+        endpoints::BILLS,
+        RecordKind::Bill,
+        vec![],
+        Some(days(7)),
+    ));
     out.push(by_id(
         "asset-bills-history",
         endpoints::ASSET_BILLS_HISTORY,
         RecordKind::FundingBill,
         vec![("pagingType", "2".into())],
+        None,
     ));
-    let by_time = |name: &str, endpoint, kind, key, mutable| StreamSpec {
+    let by_time = |name: &str, endpoint, kind, key, mutable, window| StreamSpec {
         name: name.into(),
         endpoint,
         query: vec![],
@@ -89,6 +102,7 @@ pub fn streams() -> Vec<StreamSpec> {
         ts_field: "ts",
         link_field: None,
         mutable,
+        window,
     };
     out.push(by_time(
         "asset-bills",
@@ -96,6 +110,7 @@ pub fn streams() -> Vec<StreamSpec> {
         RecordKind::FundingBill,
         "billId",
         None,
+        Some(days(30)),
     ));
     out.push(by_time(
         "deposit-history",
@@ -103,6 +118,7 @@ pub fn streams() -> Vec<StreamSpec> {
         RecordKind::Deposit,
         "depId",
         Some(deposit_not_final as fn(&Value) -> bool),
+        None,
     ));
     out.push(by_time(
         "withdrawal-history",
@@ -110,12 +126,14 @@ pub fn streams() -> Vec<StreamSpec> {
         RecordKind::Withdrawal,
         "wdId",
         Some(withdrawal_not_final as fn(&Value) -> bool),
+        None,
     ));
     out.push(by_time(
         "convert-history",
         endpoints::CONVERT_HISTORY,
         RecordKind::Convert,
         "tradeId",
+        None,
         None,
     ));
     out
@@ -124,7 +142,9 @@ pub fn streams() -> Vec<StreamSpec> {
 /// What to sync.
 #[derive(Debug, Clone)]
 pub struct SyncOptions {
-    /// How far back a first run goes (default: the archive's start, 2021-02-01).
+    /// How far back to go. The first run's (default: the archive's start, 2021-02-01)
+    /// becomes the store's floor; a later, earlier one lowers it and backfills every stream;
+    /// without it, the floor stays.
     pub since: Option<DateTime<Utc>>,
     pub archive: bool,
     pub archive_max_wait: Duration,
@@ -311,7 +331,12 @@ pub async fn sync(
     let started_at = Utc::now();
     let t0 = Instant::now();
     let server_time = client.server_time().await?;
-    let since = opts.since.unwrap_or_else(archive::archive_start);
+    let since = {
+        let mut s = store.lock().expect("store lock");
+        let floor = resolve_floor(s.floor()?, opts.since);
+        s.set_floor(floor)?;
+        floor
+    };
 
     let mut errors: Vec<anyhow::Error> = Vec::new();
     let mut warnings = Vec::new();
@@ -330,7 +355,15 @@ pub async fn sync(
     for spec in streams() {
         let (client, store, progress) = (client.clone(), store.clone(), progress.clone());
         tasks.spawn(async move {
-            let r = stream::run_stream(&client, &store, &spec, Some(since), progress.as_ref()).await;
+            let r = stream::run_stream(
+                &client,
+                &store,
+                &spec,
+                Some(since),
+                server_time,
+                progress.as_ref(),
+            )
+            .await;
             (spec.name.clone(), r)
         });
     }
@@ -447,6 +480,18 @@ struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
 impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+/// The floor of this run: the stored one, lowered by an earlier `--since`; the first run's
+/// `--since` or the archive's start when none is stored. A `--since` later than the stored
+/// floor does not raise it: the store already reaches further back.
+pub fn resolve_floor(stored: Option<DateTime<Utc>>, since: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    match (stored, since) {
+        (Some(f), Some(s)) => f.min(s),
+        (Some(f), None) => f,
+        (None, Some(s)) => s,
+        (None, None) => archive::archive_start(),
     }
 }
 

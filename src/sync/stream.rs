@@ -8,10 +8,16 @@
 //! A later run starts a new walk from the newest page and stops at the first page that
 //! reaches `top` (minus an overlap for time cursors), so a run with nothing new costs one
 //! request per stream.
+//!
+//! After a walk the stream's coverage is recorded (see [`crate::store::Coverage`]): from
+//! the floor, the API's end or its window's start up to the server time the walk began. When
+//! the floor is lower than the covered range (a later, earlier `--since`), a backfill walk
+//! continues from the coverage's `bottom` cursor down to the new floor, lowering `from`
+//! page by page, so an interrupted backfill resumes where it stopped.
 
 use crate::okx::endpoints::Endpoint;
 use crate::okx::{OkxClient, OkxError};
-use crate::store::{NewRecord, RecordKind, Store};
+use crate::store::{Coverage, EndReason, NewRecord, RecordKind, Store};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -57,6 +63,8 @@ pub struct StreamSpec {
     /// For records whose state can still change (deposits, withdrawals): a predicate on the
     /// raw JSON telling that a stored record is not final, so later runs re-walk down to it.
     pub mutable: Option<fn(&Value) -> bool>,
+    /// How far back the endpoint reaches (`None`: all of OKX's history).
+    pub window: Option<chrono::Duration>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -69,6 +77,9 @@ pub enum CursorState {
         top: Option<i64>,
         /// `top` of the previous finished walk, so it never moves backwards.
         prev: Option<i64>,
+        /// Server time (ms) when this walk began: what it covers up to once finished.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        as_of: Option<i64>,
     },
     Idle {
         top: Option<i64>,
@@ -168,12 +179,160 @@ pub fn to_record(spec: &StreamSpec, raw: &str, v: &Value, at: impl Fn() -> Strin
     })
 }
 
-/// Runs one stream to completion (or error), storing each page with its cursor.
+/// One fetched page, turned into store rows.
+struct Page {
+    records: Vec<NewRecord>,
+    /// Rows OKX returned (a short page means nothing older).
+    len: usize,
+    oldest_cursor: Option<i64>,
+    newest_cursor: Option<i64>,
+    oldest_ts: Option<i64>,
+}
+
+/// How often a page with a bad money field is fetched before the stream fails.
+pub const BAD_PAGE_ATTEMPTS: u32 = 3;
+
+/// Fetches one page; a page with a bad money field is fetched again (it is never stored),
+/// and after [`BAD_PAGE_ATTEMPTS`] the stream fails naming the endpoint, record and field.
+async fn fetch_page(
+    client: &OkxClient,
+    spec: &StreamSpec,
+    after: Option<&str>,
+    report: &mut StreamReport,
+) -> Result<Page> {
+    let mut attempt = 1;
+    loop {
+        match fetch_page_once(client, spec, after, report).await? {
+            Ok(page) => return Ok(page),
+            Err(bad) if attempt >= BAD_PAGE_ATTEMPTS => {
+                anyhow::bail!(
+                    "`{}` sent a record with a bad money value {attempts} times, so the page was not stored: {bad}",
+                    spec.endpoint.name,
+                    attempts = attempt
+                )
+            }
+            Err(bad) => {
+                tracing::warn!("{}: {bad}; fetching the page again", spec.endpoint.name);
+                report.warnings.push(format!("refetched a page: {bad}"));
+                tokio::time::sleep(std::time::Duration::from_millis(100 * u64::from(attempt))).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
+/// One request; `Ok(Err(..))` names the first record with a bad money field.
+async fn fetch_page_once(
+    client: &OkxClient,
+    spec: &StreamSpec,
+    after: Option<&str>,
+    report: &mut StreamReport,
+) -> Result<std::result::Result<Page, String>> {
+    let mut query = spec.query.clone();
+    query.push(("limit", PAGE_LIMIT.to_string()));
+    if let Some(a) = after {
+        query.push(("after", a.to_string()));
+    }
+    let raw = client
+        .request(spec.endpoint, &query, None)
+        .await
+        .map_err(|e: OkxError| anyhow::Error::new(e))?;
+    report.pages += 1;
+    let mut page = Page {
+        records: Vec::with_capacity(raw.len()),
+        len: raw.len(),
+        oldest_cursor: None,
+        newest_cursor: None,
+        oldest_ts: None,
+    };
+    let (mut oldest, mut newest) = (report.oldest, report.newest);
+    for (i, r) in raw.iter().enumerate() {
+        let at = || position(spec, i, after);
+        let v: Value = serde_json::from_str(r.get()).with_context(|| format!("bad JSON in {}", at()))?;
+        let rec = to_record(spec, r.get(), &v, at)?;
+        if let Err(bad) = super::money::check(spec.kind, &v) {
+            return Ok(Err(format!("record `{}`: {bad}", rec.key)));
+        }
+        let c = match spec.cursor {
+            CursorKind::Id(f) | CursorKind::Time(f) => field_i64(&v, f)
+                .with_context(|| format!("{} lacks its cursor field `{f}` (or it is not a number)", at())),
+        }?;
+        page.oldest_cursor = Some(page.oldest_cursor.map_or(c, |o| o.min(c)));
+        page.newest_cursor = Some(page.newest_cursor.map_or(c, |o| o.max(c)));
+        page.oldest_ts = Some(page.oldest_ts.map_or(rec.ts_ms, |o| o.min(rec.ts_ms)));
+        let t = DateTime::from_timestamp_millis(rec.ts_ms);
+        if rec.ts_ms > 0 {
+            oldest = oldest.min(t).or(t);
+            newest = newest.max(t);
+        }
+        page.records.push(rec);
+    }
+    (report.oldest, report.newest) = (oldest, newest);
+    report.fetched += page.records.len() as u64;
+    Ok(Ok(page))
+}
+
+/// The `after` cursor for the page older than `page` (`prev_after`: this page's own).
+fn next_after(
+    spec: &StreamSpec,
+    page: &Page,
+    prev_after: Option<&str>,
+    report: &mut StreamReport,
+) -> Option<String> {
+    match (spec.cursor, page.oldest_cursor) {
+        (_, None) => None,
+        (CursorKind::Id(_), Some(o)) => Some(o.to_string()),
+        (CursorKind::Time(_), Some(o)) => {
+            // Overlap by one millisecond; if a whole page shares that millisecond the
+            // overlap would repeat the page forever, so step past it and say so.
+            let prev: Option<i64> = prev_after.and_then(|a| a.parse().ok());
+            if prev == Some(o + 1) {
+                report.warnings.push(format!(
+                    "more than {PAGE_LIMIT} records share the millisecond {o}; some of them may be missing"
+                ));
+                Some(o.to_string())
+            } else {
+                Some((o + 1).to_string())
+            }
+        }
+    }
+}
+
+/// How a walk ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum WalkEnd {
+    /// A short page: OKX has nothing older.
+    Exhausted,
+    /// Reached what an earlier walk stored.
+    Stored,
+    /// Went past the floor; `bottom` continues below it.
+    Floor { bottom: Option<String> },
+}
+
+fn ms_time(v: i64) -> Option<DateTime<Utc>> {
+    DateTime::from_timestamp_millis(v)
+}
+
+/// Where a walk that found nothing older leaves the covered range's old end.
+fn exhausted(
+    spec: &StreamSpec,
+    since: Option<DateTime<Utc>>,
+    as_of: DateTime<Utc>,
+) -> (Option<DateTime<Utc>>, EndReason) {
+    match spec.window {
+        Some(w) => (since.max(Some(as_of - w)), EndReason::ApiWindow),
+        None => (since, EndReason::ApiExhausted),
+    }
+}
+
+/// Runs one stream to completion (or error), storing each page with its cursor, then
+/// records its coverage. `as_of` is the server time of this run.
 pub async fn run_stream(
     client: &OkxClient,
     store: &Arc<Mutex<Store>>,
     spec: &StreamSpec,
     since: Option<DateTime<Utc>>,
+    as_of: DateTime<Utc>,
     progress: &dyn Progress,
 ) -> Result<StreamReport> {
     let mut report = StreamReport {
@@ -181,9 +340,45 @@ pub async fn run_stream(
         endpoint: spec.endpoint.name,
         ..Default::default()
     };
-    let saved = {
+    let result = walk(client, store, spec, since, as_of, progress, &mut report).await;
+    if let Err(e) = &result {
+        let mut s = store.lock().expect("store lock");
+        // The range earlier walks proved stays; the error says why it ends early.
+        let cov = match s.coverage(&spec.name)? {
+            Some(prev) => Coverage {
+                error: Some(format!("{e:#}")),
+                ..prev
+            },
+            None => Coverage {
+                stream: spec.name.clone(),
+                from: None,
+                to: None,
+                reason: EndReason::StreamFailed,
+                detail: None,
+                error: Some(format!("{e:#}")),
+                bottom: None,
+                updated_at: None,
+            },
+        };
+        s.set_coverage(&cov)?;
+    }
+    result?;
+    progress.on_done(&spec.name, &report);
+    Ok(report)
+}
+
+async fn walk(
+    client: &OkxClient,
+    store: &Arc<Mutex<Store>>,
+    spec: &StreamSpec,
+    since: Option<DateTime<Utc>>,
+    as_of: DateTime<Utc>,
+    progress: &dyn Progress,
+    report: &mut StreamReport,
+) -> Result<()> {
+    let (saved, prev_cov) = {
         let s = store.lock().expect("store lock");
-        s.cursor(&spec.name)?
+        (s.cursor(&spec.name)?, s.coverage(&spec.name)?)
     };
     let saved: Option<CursorState> = saved
         .map(|s| serde_json::from_str(&s))
@@ -204,117 +399,147 @@ pub async fn run_stream(
         }
         None => None,
     };
-    let (mut after, stop_at, mut top, prev) = match saved {
+    let (mut after, stop_at, mut top, prev, walk_as_of) = match saved {
         Some(CursorState::Walking {
             after,
             stop_at,
             top,
             prev,
-        }) => (after, stop_at, top, prev),
+            as_of,
+        }) => (after, stop_at, top, prev, as_of),
         Some(CursorState::Idle { top: prev }) => {
             let stop = match (prev, refresh_floor, spec.cursor) {
                 (Some(t), Some(f), CursorKind::Time(_)) => Some(t.min(f)),
                 (t, _, _) => t,
             };
-            (None, stop, None, prev)
+            (None, stop, None, prev, Some(as_of.timestamp_millis()))
         }
-        None => (None, None, None, None),
+        None => (None, None, None, None, Some(as_of.timestamp_millis())),
     };
     let since_ms = since.map(|t| t.timestamp_millis());
 
-    loop {
-        let mut query = spec.query.clone();
-        query.push(("limit", PAGE_LIMIT.to_string()));
-        if let Some(a) = &after {
-            query.push(("after", a.clone()));
-        }
-        let raw = client
-            .request(spec.endpoint, &query, None)
-            .await
-            .map_err(|e: OkxError| anyhow::Error::new(e))?;
-        report.pages += 1;
-
-        let mut records = Vec::with_capacity(raw.len());
-        let mut oldest_cursor: Option<i64> = None;
-        let mut newest_cursor: Option<i64> = None;
-        let mut oldest_ts: Option<i64> = None;
-        for (i, r) in raw.iter().enumerate() {
-            let at = || position(spec, i, after.as_deref());
-            let v: Value = serde_json::from_str(r.get()).with_context(|| format!("bad JSON in {}", at()))?;
-            let rec = to_record(spec, r.get(), &v, at)?;
-            let c = match spec.cursor {
-                CursorKind::Id(f) | CursorKind::Time(f) => field_i64(&v, f).with_context(|| {
-                    format!("{} lacks its cursor field `{f}` (or it is not a number)", at())
-                }),
-            }?;
-            oldest_cursor = Some(oldest_cursor.map_or(c, |o| o.min(c)));
-            newest_cursor = Some(newest_cursor.map_or(c, |o| o.max(c)));
-            oldest_ts = Some(oldest_ts.map_or(rec.ts_ms, |o| o.min(rec.ts_ms)));
-            let t = DateTime::from_timestamp_millis(rec.ts_ms);
-            if rec.ts_ms > 0 {
-                report.oldest = report.oldest.min(t).or(t);
-                report.newest = report.newest.max(t);
-            }
-            records.push(rec);
-        }
-        report.fetched += records.len() as u64;
+    let end = loop {
+        let page = fetch_page(client, spec, after.as_deref(), report).await?;
         if top.is_none() {
-            top = newest_cursor;
+            top = page.newest_cursor;
         }
-
-        let short = raw.len() < PAGE_LIMIT;
-        let reached_stored = match (stop_at, oldest_cursor) {
+        let short = page.len < PAGE_LIMIT;
+        let reached_stored = match (stop_at, page.oldest_cursor) {
             (Some(stop), Some(o)) => match spec.cursor {
                 CursorKind::Id(_) => o <= stop,
                 CursorKind::Time(_) => o < stop,
             },
             _ => false,
         };
-        let reached_since = matches!((since_ms, oldest_ts), (Some(s), Some(o)) if o < s);
-        let done = short || reached_stored || reached_since;
-
-        let next_after = match (spec.cursor, oldest_cursor) {
-            (_, None) => None,
-            (CursorKind::Id(_), Some(o)) => Some(o.to_string()),
-            (CursorKind::Time(_), Some(o)) => {
-                // Overlap by one millisecond; if a whole page shares that millisecond the
-                // overlap would repeat the page forever, so step past it and say so.
-                let prev: Option<i64> = after.as_deref().and_then(|a| a.parse().ok());
-                if prev == Some(o + 1) {
-                    report.warnings.push(format!(
-                        "more than {PAGE_LIMIT} records share the millisecond {o}; some of them may be missing"
-                    ));
-                    Some(o.to_string())
-                } else {
-                    Some((o + 1).to_string())
-                }
-            }
+        let reached_since = matches!((since_ms, page.oldest_ts), (Some(s), Some(o)) if o < s);
+        let next = next_after(spec, &page, after.as_deref(), report);
+        let end = if reached_stored {
+            Some(WalkEnd::Stored)
+        } else if reached_since {
+            Some(WalkEnd::Floor { bottom: next.clone() })
+        } else if short {
+            Some(WalkEnd::Exhausted)
+        } else {
+            None
         };
-        let state = if done {
+        let state = if end.is_some() {
             CursorState::Idle { top: top.max(prev) }
         } else {
             CursorState::Walking {
-                after: next_after.clone(),
+                after: next.clone(),
                 stop_at,
                 top,
                 prev,
+                as_of: walk_as_of,
             }
         };
         let state_json = serde_json::to_string(&state)?;
         let outcome = {
             let mut s = store.lock().expect("store lock");
-            s.insert_page(&spec.name, 1, &records, Some(&state_json))?
+            s.insert_page(&spec.name, 1, &page.records, Some(&state_json))?
         };
         report.new += outcome.new;
         report.updated += outcome.updated;
-        progress.on_page(&spec.name, records.len() as u64, outcome.new);
-        if done {
-            break;
+        progress.on_page(&spec.name, page.records.len() as u64, outcome.new);
+        after = next;
+        if let Some(end) = end {
+            break end;
         }
-        after = next_after;
+    };
+
+    // The range this walk proves, joined with what earlier walks proved.
+    let to = walk_as_of.and_then(ms_time);
+    let (from, reason, bottom) = match end {
+        WalkEnd::Stored => match &prev_cov {
+            Some(p) if p.from.is_some() && p.reason != EndReason::StreamFailed => {
+                (p.from, p.reason, p.bottom.clone())
+            }
+            // Reached records stored before coverage was kept: at least this walk's oldest.
+            _ => (report.oldest, EndReason::Migrated, after.clone()),
+        },
+        WalkEnd::Floor { bottom } => (since, EndReason::FloorReached, bottom),
+        WalkEnd::Exhausted => {
+            let (from, reason) = exhausted(spec, since, as_of);
+            (from, reason, None)
+        }
+    };
+    let mut cov = Coverage {
+        stream: spec.name.clone(),
+        from,
+        to: to.or(prev_cov.as_ref().and_then(|p| p.to)),
+        reason,
+        detail: None,
+        error: None,
+        bottom,
+        updated_at: None,
+    };
+    // A full walk that ended above an older covered range it overlaps keeps that range.
+    if let Some(p) = &prev_cov
+        && let (Some(pf), Some(pt), Some(f)) = (p.from, p.to, cov.from)
+        && pf < f
+        && f <= pt
+        && p.reason != EndReason::StreamFailed
+        && cov.reason != EndReason::ApiExhausted
+    {
+        cov.from = Some(pf);
+        cov.reason = p.reason;
+        cov.bottom = p.bottom.clone();
     }
-    progress.on_done(&spec.name, &report);
-    Ok(report)
+    store.lock().expect("store lock").set_coverage(&cov)?;
+
+    // Backfill below the covered range down to a lower floor.
+    let Some(floor) = since else { return Ok(()) };
+    while matches!(cov.reason, EndReason::FloorReached | EndReason::Migrated)
+        && cov.from.is_some_and(|f| f > floor)
+        && let Some(bottom) = cov.bottom.clone()
+    {
+        let page = fetch_page(client, spec, Some(&bottom), report).await?;
+        let next = next_after(spec, &page, Some(&bottom), report);
+        if page.len < PAGE_LIMIT {
+            let (f, reason) = exhausted(spec, since, as_of);
+            cov.from = cov.from.min(f);
+            cov.reason = reason;
+            cov.bottom = None;
+        } else if page.oldest_ts.is_some_and(|o| o < floor.timestamp_millis()) {
+            cov.from = Some(floor);
+            cov.reason = EndReason::FloorReached;
+            cov.bottom = next;
+        } else {
+            // Records sharing the oldest millisecond may continue on the next page.
+            cov.from = cov.from.min(page.oldest_ts.and_then(|o| ms_time(o + 1)));
+            cov.bottom = next;
+        }
+        let outcome = {
+            let mut s = store.lock().expect("store lock");
+            let outcome = s.insert_page(&spec.name, 1, &page.records, None)?;
+            s.set_coverage(&cov)?;
+            outcome
+        };
+        report.new += outcome.new;
+        report.updated += outcome.updated;
+        progress.on_page(&spec.name, page.records.len() as u64, outcome.new);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,6 +5,7 @@ mod archive;
 mod cli;
 mod client;
 mod common;
+mod coverage;
 mod cron;
 mod report;
 mod security;

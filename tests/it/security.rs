@@ -567,12 +567,14 @@ async fn private_files_are_private() {
             "report",
             "--format",
             "koinly",
+            "--allow-incomplete",
         ],
         &[],
         dir.path(),
     )
     .await;
-    assert!(r.code == 0 || r.code == 4, "{}", r.all());
+    // --no-archive leaves the archive quarters uncovered: the files are written anyway.
+    assert_code(&r, 0);
     assert_eq!(mode_of(&data), 0o700);
     let mut names = Vec::new();
     for e in std::fs::read_dir(&data).unwrap() {

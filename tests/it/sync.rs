@@ -341,3 +341,192 @@ async fn refused_archive_applications_are_left_for_the_next_run() {
         st.stdout
     );
 }
+
+/// `sync --since` with the demo account's data dir, `extra` appended.
+async fn sync_since(sim: &SimServer, data: &std::path::Path, since: Option<&str>) -> Run {
+    let env = env_for(sim, &okx_export::sim::SimKey::demo(), sim.config().rate_scale);
+    let mut args = vec![
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--no-progress",
+        "sync",
+        "--archive-poll-ms",
+        "50",
+    ];
+    if let Some(s) = since {
+        args.extend(["--since", s]);
+    }
+    run(&args, &env, data.parent().unwrap()).await
+}
+
+/// The first `--since` is the store's floor; a later plain `sync` keeps it instead of falling
+/// back to 2021-02-01 and applying for every empty quarter since then.
+#[tokio::test(flavor = "multi_thread")]
+async fn plain_sync_keeps_the_floor_of_the_first() {
+    let sim = sim(fast_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert_code(&sync_since(&sim, &data, Some("2025-10-01")).await, 0);
+    sim.reset_stats();
+    assert_code(&sync_since(&sim, &data, None).await, 0);
+    assert_eq!(
+        sim.stats().get("bills-history-archive-apply").requests,
+        0,
+        "no archive application for quarters below the floor"
+    );
+    let s = store(&data);
+    assert_eq!(
+        s.floor().unwrap().map(|f| f.to_rfc3339()),
+        Some("2025-10-01T00:00:00+00:00".to_string())
+    );
+    let quarters: Vec<String> = s.quarters().unwrap().into_iter().map(|q| q.quarter).collect();
+    assert_eq!(quarters, ["2025Q4"]);
+}
+
+/// A later, earlier `--since` backfills every stream, not only the archive: funding bills,
+/// deposits, withdrawals and converts reach the new floor too.
+#[tokio::test(flavor = "multi_thread")]
+async fn earlier_since_backfills_every_stream() {
+    let sim = sim(fast_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert_code(&sync_since(&sim, &data, Some("2025-10-01")).await, 0);
+    let kinds = [
+        RecordKind::Bill,
+        RecordKind::FundingBill,
+        RecordKind::Deposit,
+        RecordKind::Withdrawal,
+        RecordKind::Convert,
+    ];
+    {
+        let s = store(&data);
+        let shallow = s.count(RecordKind::Deposit).unwrap() as usize;
+        assert!(
+            shallow < expected_keys(&sim, RecordKind::Deposit).len(),
+            "the first run stops at its floor"
+        );
+    }
+    assert_code(&sync_since(&sim, &data, Some("2025-07-01")).await, 0);
+    let s = store(&data);
+    for kind in kinds {
+        assert_eq!(
+            set(s.keys(kind).unwrap()),
+            expected_keys(&sim, kind),
+            "{kind} after the backfill"
+        );
+    }
+    let cov = s.coverage("deposit-history").unwrap().unwrap();
+    assert!(
+        cov.reason == okx_export::store::EndReason::ApiExhausted
+            || cov
+                .from
+                .is_some_and(|f| f.to_rfc3339() == "2025-07-01T00:00:00+00:00"),
+        "{cov:?}"
+    );
+    // And a report of the whole store is complete.
+    let r = run(
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "report",
+            "--format",
+            "transactions",
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_code(&r, 0);
+}
+
+/// Issue 8 item 6: a money field missing, `""`, `NaN`, `abc` or in exponent form is never
+/// stored. The page is fetched again; if it stays bad the stream (and the sync) fails
+/// naming the endpoint, the record and the field, and nothing of that page is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_money_fields_never_enter_the_store() {
+    use okx_export::sim::BadMoney;
+    for (value, says) in [
+        (Some("1e5"), "field `amt` is `1e5`, not a plain decimal"),
+        (None, "field `amt` is missing"),
+    ] {
+        let sim = sim(SimConfig {
+            bad_money: Some(BadMoney {
+                endpoint: "deposit-history",
+                field: "amt",
+                value,
+                times: u32::MAX,
+            }),
+            ..fast_config()
+        })
+        .await;
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let r = sync(&sim, &data, &[]).await;
+        assert_code(&r, 1);
+        let newest = sim.account().deposits().iter().map(|d| d.ts).max().unwrap();
+        let ids: Vec<String> = sim
+            .account()
+            .deposits()
+            .iter()
+            .filter(|d| d.ts == newest)
+            .map(|d| format!("record `{}`", d.dep_id))
+            .collect();
+        assert!(
+            r.stderr
+                .contains("`deposit-history` sent a record with a bad money value 3 times"),
+            "{}",
+            r.stderr
+        );
+        assert!(r.stderr.contains(says), "{}", r.stderr);
+        assert!(
+            ids.iter().any(|id| r.stderr.contains(id.as_str())),
+            "{ids:?}\n{}",
+            r.stderr
+        );
+        let s = store(&data);
+        assert_eq!(
+            s.count(RecordKind::Deposit).unwrap(),
+            0,
+            "the bad page is not stored"
+        );
+        let cov = s.coverage("deposit-history").unwrap().unwrap();
+        assert!(
+            cov.from.is_none() && cov.error.as_deref().is_some_and(|e| e.contains(says)),
+            "{cov:?}"
+        );
+        // Every other stream completed.
+        assert_eq!(
+            set(s.keys(RecordKind::FundingBill).unwrap()),
+            expected_keys(&sim, RecordKind::FundingBill)
+        );
+        // A report after this failed sync says what is missing and why (exit 4).
+        let r = run(&["--data-dir", data.to_str().unwrap(), "report"], &[], dir.path()).await;
+        assert_code(&r, 4);
+        assert!(
+            r.stderr.contains("deposits: 2025-07-01T00:00:00.000Z .. ")
+                && r.stderr.contains("(the last sync of this stream failed: ")
+                && r.stderr.contains("fix: rerun `okx-export sync`"),
+            "{}",
+            r.stderr
+        );
+    }
+
+    // A bad answer that OKX corrects on the next request costs one refetch, nothing else.
+    let sim = sim(SimConfig {
+        bad_money: Some(BadMoney {
+            endpoint: "deposit-history",
+            field: "amt",
+            value: Some("NaN"),
+            times: 1,
+        }),
+        ..fast_config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert_code(&sync(&sim, &data, &[]).await, 0);
+    assert_eq!(
+        set(store(&data).keys(RecordKind::Deposit).unwrap()),
+        expected_keys(&sim, RecordKind::Deposit)
+    );
+}
