@@ -20,15 +20,16 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use stream::{CursorKind, KeyKind, Progress, StreamReport, StreamSpec};
 
-fn deposit_not_final(v: &Value) -> bool {
-    v.get("state").and_then(Value::as_str) != Some("2")
-        && !matches!(
-            v.get("state").and_then(Value::as_str),
-            Some("11" | "12" | "13" | "14")
-        )
+/// A deposit can still change unless it succeeded (`2`) or hit a blacklisted address
+/// (`11`). Frozen (`12`), intercepted (`13`), KYC-limited (`14`), suspended (`8`),
+/// Travel-Rule (`17`) and confirming (`0`, `1`) deposits can still be credited, so later
+/// runs re-read down to them until they are final (../shared/okx-api.md §5.5).
+pub fn deposit_not_final(v: &Value) -> bool {
+    !matches!(v.get("state").and_then(Value::as_str), Some("2" | "11"))
 }
 
-fn withdrawal_not_final(v: &Value) -> bool {
+/// A withdrawal is final once successful (`2`), failed (`-1`) or canceled (`-2`).
+pub fn withdrawal_not_final(v: &Value) -> bool {
     !matches!(v.get("state").and_then(Value::as_str), Some("2" | "-1" | "-2"))
 }
 
@@ -513,4 +514,24 @@ pub struct SyncFailed {
     pub summary: Box<SyncSummary>,
     #[source]
     pub source: anyhow::Error,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 8 item 8: frozen (12) and KYC-limited (14) deposits are re-read until final.
+    #[test]
+    fn which_deposits_are_final() {
+        let st = |s: &str| serde_json::json!({ "state": s });
+        for s in ["0", "1", "8", "12", "13", "14", "17"] {
+            assert!(deposit_not_final(&st(s)), "state {s}");
+        }
+        for s in ["2", "11"] {
+            assert!(!deposit_not_final(&st(s)), "state {s}");
+        }
+        assert!(deposit_not_final(&serde_json::json!({})));
+        assert!(!withdrawal_not_final(&st("-2")));
+        assert!(withdrawal_not_final(&st("4")));
+    }
 }
