@@ -298,6 +298,28 @@ pub fn report_from(settings: &Settings, store: &Store, args: &ReportArgs) -> Res
     let mut all_files: Vec<PathBuf> = exported.paths().map(Path::to_path_buf).collect();
     all_files.append(&mut files);
     all_files.push(coverage_path);
+    // A period report also says what was held at its end (balances.csv is the latest
+    // snapshot, whatever the period).
+    let closing_at = to.map(|t| t.min(Utc::now()));
+    if let Some(at) = closing_at {
+        let holdings = crate::reconcile::closing::holdings_at(store, at)?;
+        let p = out.join("closing_balances.csv");
+        write_csv_atomic(
+            &p,
+            &["account", "asset", "balance", "as_of", "last_bill_at"],
+            holdings.iter().map(|h| {
+                vec![
+                    h.account.to_string(),
+                    h.asset.clone(),
+                    plain(h.balance),
+                    rfc3339_ms(at),
+                    rfc3339_ms(h.last_bill_at),
+                ]
+            }),
+        )?;
+        all_files.push(p);
+    }
+    let balances_as_of = store.latest_balances()?.iter().map(|b| b.as_of).max();
 
     let unclassified_fail = summary.unclassified > 0 && !args.allow_unclassified;
     let summary_json = json!({
@@ -318,6 +340,8 @@ pub fn report_from(settings: &Settings, store: &Store, args: &ReportArgs) -> Res
             "skipped_unclassified": f.skipped_unclassified, "skipped_other": f.skipped_other,
         })).collect::<Vec<_>>(),
         "reconciliation": reconciliation_json(&rec),
+        "balances_as_of": balances_as_of.map(rfc3339_ms),
+        "closing_balances_as_of": closing_at.map(rfc3339_ms),
         "incomplete": !cov.complete(),
         "coverage": coverage::coverage_json(&cov),
         "exit_code": if unclassified_fail || !rec.ok() { 4 } else { 0 },

@@ -18,6 +18,7 @@
 //! Memory is per (account, asset), never per bill.
 
 mod chain;
+pub mod closing;
 mod cross;
 mod csv;
 mod funds;

@@ -241,3 +241,66 @@ async fn help_fits_the_conventions() {
     let report = run(&["report", "--help"], &[], dir.path()).await;
     assert_eq!(report.stdout.matches("UTC").count(), 1, "{}", report.stdout);
 }
+
+/// A period report writes closing_balances.csv: the holdings at the period's end from
+/// the running balances. At the end of all history they equal OKX's own snapshot.
+#[tokio::test(flavor = "multi_thread")]
+async fn period_report_writes_closing_balances() {
+    let sim = sim(fast_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert_code(&sync(&sim, &data, &[]).await, 0);
+    let d = data.to_str().unwrap();
+    let r = run(
+        &[
+            "--data-dir",
+            d,
+            "report",
+            "--from",
+            "2025-07-01",
+            "--to",
+            "2026-06-01",
+            "--format",
+            "koinly",
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_code(&r, 0);
+    let read = |name: &str| -> Vec<Vec<String>> {
+        let mut rdr = csv::Reader::from_path(data.join(name)).unwrap();
+        rdr.records()
+            .map(|r| r.unwrap().iter().map(str::to_string).collect())
+            .collect()
+    };
+    let closing = read("closing_balances.csv");
+    let snapshot = read("balances.csv");
+    let mut compared = 0;
+    for row in &snapshot {
+        let (account, asset, total) = (&row[0], &row[1], row[2].parse::<rust_decimal::Decimal>().unwrap());
+        if account == "earn" || total.is_zero() {
+            continue;
+        }
+        let c = closing
+            .iter()
+            .find(|c| &c[0] == account && &c[1] == asset)
+            .unwrap_or_else(|| panic!("{account} {asset} missing from closing_balances.csv"));
+        assert_eq!(
+            c[2].parse::<rust_decimal::Decimal>().unwrap(),
+            total,
+            "{account} {asset}"
+        );
+        compared += 1;
+    }
+    assert!(compared >= 5, "only {compared} balances compared");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("summary.json")).unwrap()).unwrap();
+    assert!(summary["balances_as_of"].is_string(), "{summary}");
+    assert!(
+        summary["closing_balances_as_of"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-06-01")
+    );
+}

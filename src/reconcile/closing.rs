@@ -1,0 +1,105 @@
+//! Holdings at a moment, from the ledgers' running balances: what a period report writes
+//! as `closing_balances.csv` (issue 12). Each ledger row carries OKX's balance after it
+//! (`bal`), so the holding of an asset at `at` is the `bal` of its last bill before `at`,
+//! in billId order (the order in which `bal` runs).
+
+use crate::store::{RecordKind, RecordSource};
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+
+/// One asset's holding in one account at a moment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holding {
+    pub account: &'static str,
+    pub asset: String,
+    pub balance: Decimal,
+    /// When the bill that set it was booked.
+    pub last_bill_at: DateTime<Utc>,
+}
+
+#[derive(Deserialize)]
+struct BalOnly<'a> {
+    #[serde(borrow)]
+    ccy: &'a str,
+    #[serde(borrow)]
+    bal: &'a str,
+}
+
+/// Holdings at `at` per (account, asset), for the trading and funding ledgers; assets
+/// whose last bill before `at` left them at zero are left out.
+pub fn holdings_at(src: &dyn RecordSource, at: DateTime<Utc>) -> Result<Vec<Holding>> {
+    let cutoff = at.timestamp_millis();
+    let mut out = Vec::new();
+    for (kind, account) in [
+        (RecordKind::Bill, "trading"),
+        (RecordKind::FundingBill, "funding"),
+    ] {
+        let mut last: BTreeMap<String, (Decimal, i64)> = BTreeMap::new();
+        src.for_each_by_id(kind, &mut |r| {
+            if r.ts_ms >= cutoff {
+                return Ok(());
+            }
+            let b: BalOnly<'_> = serde_json::from_str(&r.raw)
+                .with_context(|| format!("{account} bill `{}` has no ccy/bal", r.key))?;
+            let bal: Decimal = b
+                .bal
+                .parse()
+                .with_context(|| format!("{account} bill `{}`: bal `{}` is not a number", r.key, b.bal))?;
+            last.insert(b.ccy.to_string(), (bal, r.ts_ms));
+            Ok(())
+        })?;
+        for (asset, (balance, ts)) in last {
+            if balance.is_zero() {
+                continue;
+            }
+            out.push(Holding {
+                account,
+                asset,
+                balance: balance.normalize(),
+                last_bill_at: DateTime::from_timestamp_millis(ts).unwrap_or_default(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{MemorySource, StoredRecord};
+
+    fn bill(kind: RecordKind, id: &str, ts: i64, ccy: &str, bal: &str) -> StoredRecord {
+        StoredRecord {
+            kind,
+            key: id.into(),
+            ts_ms: ts,
+            link: None,
+            raw: format!(r#"{{"billId":"{id}","ccy":"{ccy}","bal":"{bal}","balChg":"1","ts":"{ts}"}}"#),
+        }
+    }
+
+    #[test]
+    fn last_running_balance_before_the_moment() {
+        let src = MemorySource {
+            records: vec![
+                bill(RecordKind::Bill, "1", 1_000, "BTC", "1.5"),
+                bill(RecordKind::Bill, "2", 2_000, "BTC", "2.25"),
+                bill(RecordKind::Bill, "3", 3_000, "BTC", "0.1"),
+                bill(RecordKind::Bill, "4", 1_500, "USDT", "0"),
+                bill(RecordKind::FundingBill, "9", 2_500, "EUR", "100.50"),
+            ],
+            ..MemorySource::default()
+        };
+        let at = DateTime::from_timestamp_millis(3_000).unwrap();
+        let h = holdings_at(&src, at).unwrap();
+        assert_eq!(h.len(), 2, "{h:?}");
+        assert_eq!((h[0].account, h[0].asset.as_str()), ("trading", "BTC"));
+        assert_eq!(h[0].balance, Decimal::new(225, 2));
+        assert_eq!(h[0].last_bill_at.timestamp_millis(), 2_000);
+        assert_eq!((h[1].account, h[1].asset.as_str()), ("funding", "EUR"));
+        assert_eq!(h[1].balance.to_string(), "100.5");
+    }
+}
