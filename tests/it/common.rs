@@ -55,6 +55,14 @@ pub fn command(args: &[&str], env: &[(String, String)], cwd: &Path) -> tokio::pr
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    scrub(&mut cmd, env);
+    cmd.kill_on_drop(true);
+    cmd
+}
+
+/// A clean environment for a child (no OKX_* or config from the developer's shell), plus
+/// `env`.
+pub fn scrub(cmd: &mut tokio::process::Command, env: &[(String, String)]) {
     for (k, _) in std::env::vars() {
         if k.starts_with("OKX_") || k == "XDG_CONFIG_HOME" || k == "RUST_LOG" {
             cmd.env_remove(k);
@@ -64,8 +72,6 @@ pub fn command(args: &[&str], env: &[(String, String)], cwd: &Path) -> tokio::pr
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.kill_on_drop(true);
-    cmd
 }
 
 pub async fn run(args: &[&str], env: &[(String, String)], cwd: &Path) -> Run {

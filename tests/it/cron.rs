@@ -17,15 +17,8 @@ async fn shell(line: &str, env: &[(String, String)], cwd: &Path) -> Run {
     );
     let mut cmd = tokio::process::Command::new("sh");
     cmd.arg("-c").arg(line).current_dir(cwd);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("OKX_") || k == "XDG_CONFIG_HOME" || k == "RUST_LOG" {
-            cmd.env_remove(k);
-        }
-    }
+    scrub(&mut cmd, env);
     cmd.env("PATH", path);
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
     let out = cmd.output().await.unwrap();
     Run {
         code: out.status.code().unwrap_or(-1),
