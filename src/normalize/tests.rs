@@ -451,6 +451,48 @@ fn convert_legs_pair_and_take_convert_history() {
     assert_eq!(t.instrument.as_deref(), Some("BTC-USDT"));
 }
 
+/// Issue 8 item 11: a spot trade whose tradeId happens to equal a convert's tradeId keeps
+/// its own price and side; convert history is only for convert bills.
+#[test]
+fn convert_history_is_only_for_convert_bills() {
+    let conv = json!({"tradeId": "77", "clTReqId": "", "state": "fullyFilled", "instId": "ETH-USDT",
+                      "baseCcy": "ETH", "quoteCcy": "USDT", "side": "sell", "fillPx": "9999",
+                      "fillBaseSz": "1", "fillQuoteSz": "9999", "ts": T0.to_string()});
+    let src = source(vec![
+        tb(
+            "701",
+            T0,
+            "2",
+            "1",
+            "BTC",
+            "0.001",
+            json!({"tradeId": "77", "instId": "BTC-USDT", "px": "60000"}),
+        ),
+        tb(
+            "702",
+            T0,
+            "2",
+            "2",
+            "USDT",
+            "-60",
+            json!({"tradeId": "77", "instId": "BTC-USDT", "px": "60000"}),
+        ),
+        StoredRecord {
+            kind: RecordKind::Convert,
+            key: "77".into(),
+            ts_ms: T0,
+            link: None,
+            raw: conv.to_string(),
+        },
+    ]);
+    let (rows, _) = run(&src);
+    assert_eq!(rows.len(), 1);
+    let t = &rows[0];
+    assert_eq!(t.price, Some(d("60000")));
+    assert_ne!(t.side.as_deref(), Some("sell"));
+    assert_eq!(t.instrument.as_deref(), Some("BTC-USDT"));
+}
+
 #[test]
 fn easy_convert_and_system_conversion_pair_without_history() {
     let src = source(vec![

@@ -310,8 +310,16 @@ impl<'a> Trading<'a> {
     /// whether a price was found.
     fn enrich_trade(&mut self, tx: &mut Transaction, bills: &[&Bill]) -> anyhow::Result<bool> {
         let first = |f: fn(&Bill) -> Option<String>| bills.iter().find_map(|b| f(b));
+        // Convert history is looked up only for convert bills (type 27, subType 318/319;
+        // archive-file rows may lack `type`): another bill's tradeId is a spot or
+        // derivatives trade id from a different id space, and a collision would give a
+        // spot trade the price and side of an unrelated convert.
+        let is_convert = |b: &&&Bill| {
+            b.bill_type.as_deref() == Some("27") || matches!(b.sub_type.as_deref(), Some("318" | "319"))
+        };
         let convert = bills
             .iter()
+            .filter(is_convert)
             .filter_map(|b| b.trade_id.as_deref())
             .find_map(|t| self.converts.get(t));
         if let Some(c) = convert {
