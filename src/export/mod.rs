@@ -10,7 +10,7 @@
 //!   reconciliation) with the same dialect and the same temp-then-rename rule.
 //!
 //! One file per target tool holds its exact header, date format, kind → type table and fee
-//! convention, each documented against `/work/shared/tax-formats.md`. What they share lives
+//! convention, each documented against `../shared/tax-formats.md` (relative to the repo). What they share lives
 //! here: the CSV dialect ([`csv_writer_builder`], written cell by cell by `Records`/`Row`
 //! without an allocation per cell), amount formatting (`Row::amt`) and the split of a row
 //! into legs (`legs`), which is where transfers and unclassified rows are dropped for the
