@@ -31,7 +31,7 @@ impl<'h> Funding<'h> {
 
     /// The row of one stored funding bill (funding bills never split or pair).
     pub fn push(&mut self, rec: RecordRef) -> Row {
-        let bill = match wire::decode_fast::<FundingBill>(rec.raw) {
+        let bill = match wire::decode::<FundingBill>(rec.raw) {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!("funding bill `{}` does not decode: {e}", rec.key);
