@@ -37,14 +37,17 @@ mod testdata;
 use crate::model::plain;
 use crate::model::{Amount, Kind, PlainBuf, Transaction};
 use anyhow::{Context, Result, bail};
+use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
 use std::borrow::Cow;
 use std::fmt;
+use std::fmt::Write as _;
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::LazyLock;
 use tempfile::NamedTempFile;
 
 /// One output format. [`Format::name`] is what `--format` accepts.
@@ -336,6 +339,9 @@ impl Output {
                         self.records.widths[span.file]
                     );
                 }
+                if let Some(e) = self.records.error.take() {
+                    bail!("failed to write `{}`: {e}", self.csvs[0].path.display());
+                }
                 self.report.exported += rows;
                 self.report.records += self.records.spans.len() as u64;
                 self.flush(FLUSH_BYTES)?;
@@ -362,13 +368,10 @@ impl Output {
 
     /// Writes the buffered text of every file at least `min` bytes long to its temp file.
     fn flush(&mut self, min: usize) -> Result<()> {
-        for (csv, buf) in self.csvs.iter_mut().zip(&mut self.records.bufs) {
-            if !buf.is_empty() && buf.len() >= min {
-                csv.file
-                    .write_all(buf)
-                    .with_context(|| format!("failed to write `{}`", csv.path.display()))?;
-                buf.clear();
-            }
+        for (i, csv) in self.csvs.iter_mut().enumerate() {
+            self.records
+                .drain(i, min, &mut csv.file)
+                .with_context(|| format!("failed to write `{}`", csv.path.display()))?;
         }
         Ok(())
     }
@@ -623,15 +626,20 @@ pub(crate) struct CsvFile {
     pub header: &'static [&'static str],
 }
 
-/// The CSV text a format produces, one buffer per output file of the format, written in
-/// the [`csv_writer_builder`] dialect (the `records_match_the_csv_crate` test holds the two
-/// together) without a per-cell allocation.
+/// The CSV text a format produces, one [`csv::Writer`] per output file of the format, in the
+/// [`csv_writer_builder`] dialect. Each writer writes into memory; [`Output::flush`] hands
+/// the text to the temp files in chunks. One [`csv::ByteRecord`] is reused for every record.
 pub(crate) struct Records {
-    /// CSV text per file (index into the format's `FILES`), not yet on disk.
-    pub bufs: Vec<Vec<u8>>,
+    /// One writer per file (index into the format's `FILES`); its `Vec` is the text not yet
+    /// on disk.
+    writers: Vec<csv::Writer<Vec<u8>>>,
+    /// The record being built by a [`Row`].
+    record: csv::ByteRecord,
     /// The records appended since the caller last cleared this.
     pub spans: Vec<Span>,
     widths: Vec<usize>,
+    /// The first error a writer reported (a record unlike the header), taken by the caller.
+    error: Option<csv::Error>,
     /// The current row's amounts, formatted once for all formats ([`Prep::texts`]).
     pub texts: Texts,
 }
@@ -702,9 +710,14 @@ pub(crate) struct Span {
 impl Records {
     pub fn new(files: &[CsvFile]) -> Records {
         Records {
-            bufs: files.iter().map(|_| Vec::new()).collect(),
+            writers: files
+                .iter()
+                .map(|_| csv_writer_builder().from_writer(Vec::new()))
+                .collect(),
+            record: csv::ByteRecord::new(),
             spans: Vec::new(),
             widths: files.iter().map(|f| f.header.len()).collect(),
+            error: None,
             texts: Texts::default(),
         }
     }
@@ -712,87 +725,47 @@ impl Records {
     /// Starts a record of output file `file`; [`Row::end`] finishes it.
     #[inline]
     pub fn row(&mut self, file: usize) -> Row<'_> {
-        let buf = &mut self.bufs[file];
-        Row {
-            start: buf.len(),
-            buf,
-            spans: &mut self.spans,
-            texts: &self.texts,
-            file,
-            width: self.widths[file],
-            cells: 0,
+        self.record.clear();
+        Row { recs: self, file }
+    }
+
+    /// The text written to file `file` and not yet drained.
+    #[cfg(test)]
+    pub fn text(&self, file: usize) -> &[u8] {
+        self.writers[file].get_ref()
+    }
+
+    /// Writes the text of file `file` to `sink` once it is at least `min` bytes (and not
+    /// empty), then starts the file's writer again on the emptied buffer.
+    fn drain(&mut self, file: usize, min: usize, sink: &mut impl Write) -> std::io::Result<()> {
+        if self.writers[file].get_ref().len() < min.max(1) {
+            return Ok(());
         }
+        // `csv::Writer` lends its sink only by value; every record is already flushed.
+        let writer = std::mem::replace(
+            &mut self.writers[file],
+            csv_writer_builder().from_writer(Vec::new()),
+        );
+        let mut text = writer.into_inner().map_err(csv::IntoInnerError::into_error)?;
+        sink.write_all(&text)?;
+        text.clear();
+        self.writers[file] = csv_writer_builder().from_writer(text);
+        Ok(())
     }
 }
 
 /// One record being written: cells in order, then [`Row::end`].
 #[must_use = "a row is only complete after `end()`"]
 pub(crate) struct Row<'r> {
-    buf: &'r mut Vec<u8>,
-    spans: &'r mut Vec<Span>,
-    texts: &'r Texts,
+    recs: &'r mut Records,
     file: usize,
-    start: usize,
-    width: usize,
-    cells: usize,
-}
-
-/// Whether a cell needs quotes: it holds the delimiter, the quote, or a line-end byte
-/// (csv-core quotes `\r` and `\n` even with a `\n` terminator). Eight bytes at a time.
-#[inline]
-fn needs_quotes(b: &[u8]) -> bool {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    // Exact test for "some byte of `x` equals `c`" (no false positives as a whole).
-    fn has(x: u64, c: u8) -> bool {
-        let y = x ^ (ONES * u64::from(c));
-        y.wrapping_sub(ONES) & !y & HIGH != 0
-    }
-    let mut chunks = b.chunks_exact(8);
-    for c in &mut chunks {
-        let x = u64::from_le_bytes(c.try_into().expect("8 bytes"));
-        if has(x, b',') | has(x, b'"') | has(x, b'\n') | has(x, b'\r') {
-            return true;
-        }
-    }
-    chunks
-        .remainder()
-        .iter()
-        .any(|&c| matches!(c, b',' | b'"' | b'\n' | b'\r'))
-}
-
-/// Appends `v` quoted, with `"` doubled.
-#[cold]
-fn push_quoted(buf: &mut Vec<u8>, v: &[u8]) {
-    buf.push(b'"');
-    for part in v.split_inclusive(|&c| c == b'"') {
-        buf.extend_from_slice(part);
-        if part.last() == Some(&b'"') {
-            buf.push(b'"');
-        }
-    }
-    buf.push(b'"');
 }
 
 impl Row<'_> {
+    /// A text cell (the csv writer quotes it when needed).
     #[inline]
-    fn sep(&mut self) {
-        if self.cells > 0 {
-            self.buf.push(b',');
-        }
-        self.cells += 1;
-    }
-
-    /// A text cell, quoted when needed (`"` doubled).
-    #[inline]
-    pub fn s(mut self, v: &str) -> Self {
-        self.sep();
-        let v = v.as_bytes();
-        if needs_quotes(v) {
-            push_quoted(self.buf, v);
-        } else {
-            self.buf.extend_from_slice(v);
-        }
+    pub fn s(self, v: &str) -> Self {
+        self.recs.record.push_field(v.as_bytes());
         self
     }
 
@@ -804,9 +777,9 @@ impl Row<'_> {
 
     /// `n` empty cells.
     #[inline]
-    pub fn empty(mut self, n: usize) -> Self {
+    pub fn empty(self, n: usize) -> Self {
         for _ in 0..n {
-            self.sep();
+            self.recs.record.push_field(b"");
         }
         self
     }
@@ -828,15 +801,11 @@ impl Row<'_> {
     }
 
     /// A signed decimal in plain notation (prices).
-    pub fn dec(mut self, d: Decimal) -> Self {
-        self.sep();
-        let mut text = PlainBuf::new();
-        match self.texts.get(d) {
-            Some(known) => {
-                debug_assert_eq!(known, text.format(d).as_bytes());
-                self.buf.extend_from_slice(known);
-            }
-            None => self.buf.extend_from_slice(text.format(d).as_bytes()),
+    pub fn dec(self, d: Decimal) -> Self {
+        let recs = &mut *self.recs;
+        match recs.texts.get(d) {
+            Some(known) => recs.record.push_field(known),
+            None => recs.record.push_field(PlainBuf::new().format(d).as_bytes()),
         }
         self
     }
@@ -859,17 +828,26 @@ impl Row<'_> {
         }
     }
 
-    /// Ends the record. (A width unlike the header's is an error of
-    /// [`ExportWriter::write`], found from the span.)
-    #[inline]
+    /// Ends the record and hands it to the file's csv writer. (A width unlike the header's
+    /// is an error of [`ExportWriter::write`], found from the span.)
     pub fn end(self) {
-        debug_assert_eq!(self.cells, self.width, "record width must match the header");
-        self.buf.push(b'\n');
-        self.spans.push(Span {
-            file: self.file,
-            start: self.start,
-            end: self.buf.len(),
-            cells: self.cells,
+        let Row { recs, file } = self;
+        let cells = recs.record.len();
+        debug_assert_eq!(cells, recs.widths[file], "record width must match the header");
+        let writer = &mut recs.writers[file];
+        let start = writer.get_ref().len();
+        // Flushing into the `Vec` makes the record's text visible (and countable) at once.
+        let written = writer
+            .write_byte_record(&recs.record)
+            .and_then(|()| writer.flush().map_err(csv::Error::from));
+        if let Err(e) = written {
+            recs.error.get_or_insert(e);
+        }
+        recs.spans.push(Span {
+            file,
+            start,
+            end: writer.get_ref().len(),
+            cells,
         });
     }
 }
@@ -967,94 +945,41 @@ impl Dates {
         ] {
             s.clear();
         }
-        let secs = t.timestamp();
-        let nanos = t.timestamp_subsec_nanos();
-        let (y, mo, d) = civil_from_days(secs.div_euclid(86_400));
-        if !(0..=9999).contains(&y) || nanos >= 1_000_000_000 {
-            // Outside what the fast path writes (5-digit years, leap seconds): chrono.
-            use std::fmt::Write as _;
-            let _ = write!(
-                self.rfc3339_ms,
-                "{}",
-                t.to_rfc3339_opts(SecondsFormat::Millis, true)
-            );
-            let _ = write!(self.ymd_hms, "{}", t.format("%Y-%m-%d %H:%M:%S"));
-            let _ = write!(self.ymd_hms_utc, "{}", t.format("%Y-%m-%d %H:%M:%S UTC"));
-            let _ = write!(self.mdy_hms, "{}", t.format("%m/%d/%Y %H:%M:%S"));
-            let _ = write!(self.ymd_hms_ms_offset, "{}", t.format("%Y-%m-%d %H:%M:%S%.3f%:z"));
-            return;
-        }
-        let sod = secs.rem_euclid(86_400) as u32;
-        let (h, mi, s) = (sod / 3600, sod / 60 % 60, sod % 60);
-        let ms = nanos / 1_000_000;
-        let mut ymd = [0u8; 10];
-        put_digits(&mut ymd[0..4], y as u32);
-        ymd[4] = b'-';
-        put_digits(&mut ymd[5..7], mo);
-        ymd[7] = b'-';
-        put_digits(&mut ymd[8..10], d);
-        let mut mdy = [0u8; 10];
-        put_digits(&mut mdy[0..2], mo);
-        mdy[2] = b'/';
-        put_digits(&mut mdy[3..5], d);
-        mdy[5] = b'/';
-        put_digits(&mut mdy[6..10], y as u32);
-        let mut hms = [0u8; 8];
-        put_digits(&mut hms[0..2], h);
-        hms[2] = b':';
-        put_digits(&mut hms[3..5], mi);
-        hms[5] = b':';
-        put_digits(&mut hms[6..8], s);
-        let mut millis = [b'.', 0, 0, 0];
-        put_digits(&mut millis[1..4], ms);
-        fn ascii(b: &[u8]) -> &str {
-            std::str::from_utf8(b).expect("ASCII digits")
-        }
-        let (ymd, mdy, hms, millis) = (ascii(&ymd), ascii(&mdy), ascii(&hms), ascii(&millis));
-
-        for (out, date, sep, tail) in [
-            (&mut self.rfc3339_ms, ymd, "T", None),
-            (&mut self.ymd_hms, ymd, " ", None),
-            (&mut self.ymd_hms_utc, ymd, " ", None),
-            (&mut self.mdy_hms, mdy, " ", None),
-            (&mut self.ymd_hms_ms_offset, ymd, " ", Some(millis)),
+        for (out, items) in [
+            (&mut self.rfc3339_ms, &DATE_STYLES.rfc3339_ms),
+            (&mut self.ymd_hms, &DATE_STYLES.ymd_hms),
+            (&mut self.ymd_hms_utc, &DATE_STYLES.ymd_hms_utc),
+            (&mut self.mdy_hms, &DATE_STYLES.mdy_hms),
+            (&mut self.ymd_hms_ms_offset, &DATE_STYLES.ymd_hms_ms_offset),
         ] {
-            out.push_str(date);
-            out.push_str(sep);
-            out.push_str(hms);
-            if let Some(tail) = tail {
-                out.push_str(tail);
-            }
+            write!(out, "{}", t.format_with_items(items.iter())).expect("writing to a String");
         }
-        self.rfc3339_ms.push_str(millis);
-        self.rfc3339_ms.push('Z');
-        self.ymd_hms_utc.push_str(" UTC");
-        self.ymd_hms_ms_offset.push_str("+00:00");
     }
 }
 
-/// Writes `v` as exactly `out.len()` decimal digits (zero-padded).
-fn put_digits(out: &mut [u8], mut v: u32) {
-    for b in out.iter_mut().rev() {
-        *b = b'0' + (v % 10) as u8;
-        v /= 10;
-    }
+/// chrono format items of each [`Dates`] style, parsed once.
+struct DateStyles {
+    rfc3339_ms: Vec<Item<'static>>,
+    ymd_hms: Vec<Item<'static>>,
+    ymd_hms_utc: Vec<Item<'static>>,
+    mdy_hms: Vec<Item<'static>>,
+    ymd_hms_ms_offset: Vec<Item<'static>>,
 }
 
-/// (year, month, day) of a day count since 1970-01-01 in the proleptic Gregorian calendar
-/// (H. Hinnant's `civil_from_days`).
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
-}
+static DATE_STYLES: LazyLock<DateStyles> = LazyLock::new(|| {
+    let parse = |fmt: &'static str| {
+        StrftimeItems::new(fmt)
+            .parse_to_owned()
+            .expect("a valid strftime pattern")
+    };
+    DateStyles {
+        rfc3339_ms: parse("%Y-%m-%dT%H:%M:%S%.3fZ"),
+        ymd_hms: parse("%Y-%m-%d %H:%M:%S"),
+        ymd_hms_utc: parse("%Y-%m-%d %H:%M:%S UTC"),
+        mdy_hms: parse("%m/%d/%Y %H:%M:%S"),
+        ymd_hms_ms_offset: parse("%Y-%m-%d %H:%M:%S%.3f%:z"),
+    }
+});
 
 /// Rules for combining consecutive rows into one before a format encodes them.
 ///
@@ -1660,63 +1585,18 @@ mod tests {
         );
     }
 
-    /// The hand-written date styles equal chrono's `format` of the patterns they replace.
+    /// Each date style is the pattern its format's docs name.
     #[test]
-    fn dates_match_chrono() {
+    fn date_styles() {
         let mut d = Dates::default();
-        let mut check = |ms: i64| {
-            let Some(t) = DateTime::from_timestamp_millis(ms) else {
-                return;
-            };
-            d.set(t);
-            assert_eq!(
-                d.rfc3339_ms,
-                t.to_rfc3339_opts(SecondsFormat::Millis, true),
-                "{ms}"
-            );
-            assert_eq!(d.ymd_hms, t.format("%Y-%m-%d %H:%M:%S").to_string(), "{ms}");
-            assert_eq!(
-                d.ymd_hms_utc,
-                t.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
-                "{ms}"
-            );
-            assert_eq!(d.mdy_hms, t.format("%m/%d/%Y %H:%M:%S").to_string(), "{ms}");
-            assert_eq!(
-                d.ymd_hms_ms_offset,
-                t.format("%Y-%m-%d %H:%M:%S%.3f%:z").to_string(),
-                "{ms}"
-            );
-        };
-        for ms in [
-            0,
-            -1,
-            1,
-            951_782_400_000,     // 2000-02-29
-            4_107_542_399_999,   // 2100-02-28T23:59:59.999
-            253_402_300_799_999, // 9999-12-31T23:59:59.999
-            253_402_300_800_000, // 10000-01-01
-            -62_167_219_200_000, // 0000-01-01
-            -62_167_219_200_001, // -0001-12-31
-            1_740_832_496_789,
-        ] {
-            check(ms);
-        }
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-        for _ in 0..50_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            check((x % 600_000_000_000_000) as i64 - 100_000_000_000_000);
-        }
-        // A leap second (only a parsed time can have one).
-        let leap = chrono::NaiveDate::from_ymd_opt(2016, 12, 31)
-            .unwrap()
-            .and_hms_milli_opt(23, 59, 59, 1_500)
-            .unwrap()
-            .and_utc();
-        d.set(leap);
-        assert_eq!(d.ymd_hms, leap.format("%Y-%m-%d %H:%M:%S").to_string());
-        assert_eq!(d.rfc3339_ms, leap.to_rfc3339_opts(SecondsFormat::Millis, true));
+        d.set(ts("2025-01-02T03:04:05.678Z"));
+        assert_eq!(d.rfc3339_ms, "2025-01-02T03:04:05.678Z");
+        assert_eq!(d.ymd_hms, "2025-01-02 03:04:05");
+        assert_eq!(d.ymd_hms_utc, "2025-01-02 03:04:05 UTC");
+        assert_eq!(d.mdy_hms, "01/02/2025 03:04:05");
+        assert_eq!(d.ymd_hms_ms_offset, "2025-01-02 03:04:05.678+00:00");
+        d.set(ts("2025-01-02T03:04:06Z"));
+        assert_eq!(d.rfc3339_ms, "2025-01-02T03:04:06.000Z");
     }
 
     /// [`Records`] writes exactly what the `csv` crate writes with [`csv_writer_builder`].
@@ -1763,7 +1643,7 @@ mod tests {
             .end();
         expected.write_record(["1.5", "-2.5", "", ""]).unwrap();
         assert_eq!(
-            String::from_utf8(recs.bufs.remove(0)).unwrap(),
+            String::from_utf8(recs.text(0).to_vec()).unwrap(),
             String::from_utf8(expected.into_inner().unwrap()).unwrap()
         );
     }

@@ -252,7 +252,7 @@ pub fn lines(format: Format, tx: &Transaction) -> Result<Vec<String>, Skip> {
         .spans
         .iter()
         .map(|r| {
-            let line = std::str::from_utf8(&recs.bufs[r.file][r.start..r.end]).unwrap();
+            let line = std::str::from_utf8(&recs.text(r.file)[r.start..r.end]).unwrap();
             let line = line.strip_suffix('\n').unwrap();
             let width = format.csv_files()[r.file].header.len();
             assert_eq!(r.cells, width, "record width must match the header: {line}");
