@@ -16,8 +16,9 @@
 //! Readers never call the writers' code: they only know the tools' rules, written out below
 //! next to each reader with its source.
 
+use super::legs::legs;
 use super::testdata::{dec, ts};
-use super::{ExportOptions, ExportWriter, Format, Shape, is_derivative, is_fiat, legs};
+use super::{ExportOptions, ExportWriter, Format, Shape, is_derivative, is_fiat};
 use crate::model::{Account, Amount, Kind, Transaction};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};

@@ -4,7 +4,9 @@
 //! buy 0.02 BTC for 1900 USDT with a 0.00002 BTC fee; sell 0.005 BTC for 480 USDT with a
 //! 0.48 USDT fee; deposit 2000 USDT; withdraw 0.004 BTC with a 0.0001 BTC fee; …
 
-use super::{ExportOptions, Format, Records, Shared, Skip};
+use super::legs::Skip;
+use super::prep::Shared;
+use super::{ExportOptions, Format, Records};
 use crate::model::{Account, Amount, Kind, Transaction};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
