@@ -39,6 +39,9 @@ pub(crate) struct Records {
     pub error: Option<csv::Error>,
     /// The current row's amounts, formatted once for all formats ([`Prep::texts`]).
     pub texts: Texts,
+    /// Flush every record into its `Vec` so [`Span`] `start..end` locate its text (tests).
+    /// Otherwise the csv writer's own buffer fills the `Vec` in blocks and spans only count.
+    pub per_record: bool,
 }
 
 /// The plain text of a few decimals (a row's amounts and price), looked up by exact value.
@@ -116,6 +119,7 @@ impl Records {
             widths: files.iter().map(|f| f.header.len()).collect(),
             error: None,
             texts: Texts::default(),
+            per_record: false,
         }
     }
 
@@ -135,10 +139,10 @@ impl Records {
     /// Writes the text of file `file` to `sink` once it is at least `min` bytes (and not
     /// empty), then starts the file's writer again on the emptied buffer.
     pub(crate) fn drain(&mut self, file: usize, min: usize, sink: &mut impl Write) -> std::io::Result<()> {
-        if self.writers[file].get_ref().len() < min.max(1) {
+        if min > 0 && self.writers[file].get_ref().len() < min {
             return Ok(());
         }
-        // `csv::Writer` lends its sink only by value; every record is already flushed.
+        // `csv::Writer` lends its sink only by value (and flushes into it on the way).
         let writer = std::mem::replace(
             &mut self.writers[file],
             csv_writer_builder().from_writer(Vec::new()),
@@ -233,10 +237,11 @@ impl Row<'_> {
         debug_assert_eq!(cells, recs.widths[file], "record width must match the header");
         let writer = &mut recs.writers[file];
         let start = writer.get_ref().len();
-        // Flushing into the `Vec` makes the record's text visible (and countable) at once.
-        let written = writer
-            .write_byte_record(&recs.record)
-            .and_then(|()| writer.flush().map_err(csv::Error::from));
+        let mut written = writer.write_byte_record(&recs.record);
+        if recs.per_record && written.is_ok() {
+            // Makes the record's text visible at `start..end` at once (tests read it back).
+            written = writer.flush().map_err(csv::Error::from);
+        }
         if let Err(e) = written {
             recs.error.get_or_insert(e);
         }

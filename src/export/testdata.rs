@@ -247,6 +247,7 @@ pub fn lines(format: Format, tx: &Transaction) -> Result<Vec<String>, Skip> {
     let mut shared = Shared::default();
     let prep = shared.prepare(tx);
     let mut recs = Records::new(format.csv_files());
+    recs.per_record = true;
     recs.texts = prep.texts;
     format.encode(&prep, &ExportOptions::default(), &mut recs)?;
     let multi = format.csv_files().len() > 1;
