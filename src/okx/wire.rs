@@ -21,7 +21,7 @@ pub struct Envelope<T> {
 
 /// Deserialize helpers for OKX's string-encoded values.
 pub mod de {
-    use super::*;
+    use super::{DateTime, Decimal, Deserializer, Utc};
 
     /// Calls `f` with a field's text: a string (`""` becomes `None`) or a JSON scalar written
     /// as text, so a field that OKX one day sends unquoted still decodes. No allocation for
@@ -32,7 +32,7 @@ pub mod de {
         F: FnOnce(Option<&str>) -> Result<T, String>,
     {
         struct Text<F>(F);
-        impl<'de, T, F: FnOnce(Option<&str>) -> Result<T, String>> serde::de::Visitor<'de> for Text<F> {
+        impl<T, F: FnOnce(Option<&str>) -> Result<T, String>> serde::de::Visitor<'_> for Text<F> {
             type Value = T;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a string")

@@ -77,7 +77,10 @@ impl Archives {
     /// POST: `(result, ts)` — `"false"` while generating (always the first time), `"true"`
     /// once the file exists.
     pub(crate) fn apply(&self, key: &str, q: Quarter, now_ms: i64, ready_after: u32) -> (bool, i64) {
-        let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut jobs = self
+            .jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match jobs.get(&(key.to_string(), q)) {
             None => {
                 let job = Job {
@@ -95,7 +98,10 @@ impl Archives {
     /// GET: the first `ready_after` polls after an apply answer "ongoing", later ones
     /// "finished" with a download token.
     pub(crate) fn poll(&self, key: &str, q: Quarter, ready_after: u32, seed: u64) -> PollState {
-        let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut jobs = self
+            .jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let Some(job) = jobs.get_mut(&(key.to_string(), q)) else {
             return PollState::NotApplied;
         };
@@ -108,7 +114,10 @@ impl Archives {
         let token = match &job.token {
             Some(t) => t.clone(),
             None => {
-                let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+                let mut files = self
+                    .files
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 let n = files.len() as u64 + 1;
                 let mix = (seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
                 let token = format!("{}Q{}-{:016x}", q.year, q.q, mix);
@@ -126,7 +135,7 @@ impl Archives {
     pub(crate) fn file(&self, token: &str) -> Option<Quarter> {
         self.files
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(token)
             .copied()
     }

@@ -287,12 +287,12 @@ timed!(SimDeposit, SimWithdrawal, SimConvert);
 /// Sorts by time and gives newest-first positions GROUP_FIRST..=GROUP_LAST one common ts
 /// (the one at the middle position), so the group straddles the 100-record page boundary.
 fn sort_and_group<T: Timed>(items: &mut [T]) {
-    items.sort_by_key(|x| x.ts());
+    items.sort_by_key(Timed::ts);
     let n = items.len();
     if n <= GROUP_LAST + 1 {
         return;
     }
-    let mid = n - 1 - (GROUP_FIRST + GROUP_LAST) / 2;
+    let mid = n - 1 - usize::midpoint(GROUP_FIRST, GROUP_LAST);
     let t = items[mid].ts();
     for item in &mut items[(n - 1 - GROUP_LAST)..=(n - 1 - GROUP_FIRST)] {
         *item.ts_mut() = t;
@@ -1425,20 +1425,7 @@ impl Gen {
         let ct = Decimal::from(FUT_CT_VAL);
         let inv = Decimal::ONE / px;
         let pos = self.fut.contracts;
-        let (n, sub, side, pnl) = if !close {
-            let n = contracts.abs();
-            let avg = (self.fut.avg * Decimal::from(pos.abs()) + inv * Decimal::from(n))
-                / Decimal::from(pos.abs() + n);
-            self.fut = Pos {
-                contracts: pos + contracts,
-                avg: avg.round_dp(20),
-            };
-            if contracts > 0 {
-                (n, "3", "buy", Decimal::ZERO)
-            } else {
-                (n, "4", "sell", Decimal::ZERO)
-            }
-        } else {
+        let (n, sub, side, pnl) = if close {
             if pos == 0 {
                 return;
             }
@@ -1450,6 +1437,19 @@ impl Gen {
                 (n, "5", "sell", pnl)
             } else {
                 (n, "6", "buy", pnl)
+            }
+        } else {
+            let n = contracts.abs();
+            let avg = (self.fut.avg * Decimal::from(pos.abs()) + inv * Decimal::from(n))
+                / Decimal::from(pos.abs() + n);
+            self.fut = Pos {
+                contracts: pos + contracts,
+                avg: avg.round_dp(20),
+            };
+            if contracts > 0 {
+                (n, "3", "buy", Decimal::ZERO)
+            } else {
+                (n, "4", "sell", Decimal::ZERO)
             }
         };
         let rate = if maker {
