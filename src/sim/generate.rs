@@ -1425,20 +1425,7 @@ impl Gen {
         let ct = Decimal::from(FUT_CT_VAL);
         let inv = Decimal::ONE / px;
         let pos = self.fut.contracts;
-        let (n, sub, side, pnl) = if close {
-            if pos == 0 {
-                return;
-            }
-            let n = contracts.abs().min(pos.abs());
-            let sign = Decimal::from(pos.signum());
-            let pnl = ((self.fut.avg - inv) * Decimal::from(n) * ct * sign).round_dp(8);
-            self.fut.contracts = pos - pos.signum() * n;
-            if pos > 0 {
-                (n, "5", "sell", pnl)
-            } else {
-                (n, "6", "buy", pnl)
-            }
-        } else {
+        let (n, sub, side, pnl) = if !close {
             let n = contracts.abs();
             let avg = (self.fut.avg * Decimal::from(pos.abs()) + inv * Decimal::from(n))
                 / Decimal::from(pos.abs() + n);
@@ -1450,6 +1437,19 @@ impl Gen {
                 (n, "3", "buy", Decimal::ZERO)
             } else {
                 (n, "4", "sell", Decimal::ZERO)
+            }
+        } else {
+            if pos == 0 {
+                return;
+            }
+            let n = contracts.abs().min(pos.abs());
+            let sign = Decimal::from(pos.signum());
+            let pnl = ((self.fut.avg - inv) * Decimal::from(n) * ct * sign).round_dp(8);
+            self.fut.contracts = pos - pos.signum() * n;
+            if pos > 0 {
+                (n, "5", "sell", pnl)
+            } else {
+                (n, "6", "buy", pnl)
             }
         };
         let rate = if maker {
