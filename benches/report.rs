@@ -72,7 +72,7 @@ fn build(dir: &Path, n: usize) -> f64 {
                     ts_ms: ts,
                     num: Some(id),
                     link: None,
-                    raw: format!(r#"{{"billId":"{id}","ccy":"USDT","balChg":"1","bal":"{}","type":"83","notes":"","ts":"{ts}"}}"#, written),
+                    raw: format!(r#"{{"billId":"{id}","ccy":"USDT","balChg":"1","bal":"{written}","type":"83","notes":"","ts":"{ts}"}}"#),
                 });
                 id += 1;
                 usdt -= rust_decimal::Decimal::ONE;

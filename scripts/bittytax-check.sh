@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Offline BittyTax checker for okx-export's bittytax.csv (see /work/shared/tax-formats.md §8).
+# Offline BittyTax checker for okx-export's bittytax.csv (see ../shared/tax-formats.md (relative to the repo) §8).
 #
 #   scripts/bittytax-check.sh install              create the venv and pip install bittytax
 #   scripts/bittytax-check.sh check FILE [--skipint]

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Offline DaLI checker for okx-export's DaLI files (see /work/shared/tax-formats.md §9).
+# Offline DaLI checker for okx-export's DaLI files (see ../shared/tax-formats.md (relative to the repo) §9).
 #
 #   scripts/dali-check.sh install                  create the venv and pip install dali-rp2 + rp2
 #   scripts/dali-check.sh check DIR [--out OUT]    run dali_us offline on DIR's DaLI files

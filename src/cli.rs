@@ -236,7 +236,9 @@ fn parse_formats(s: &str) -> Result<String, String> {
     if s.trim().is_empty() {
         return Err(format!(
             "the list is empty; give one or more of {}, or `all`",
-            crate::export::Format::ALL.map(|f| f.name()).join(",")
+            crate::export::Format::ALL
+                .map(crate::export::Format::name)
+                .join(",")
         ));
     }
     for part in s.split(',').map(str::trim) {
@@ -248,7 +250,7 @@ fn parse_formats(s: &str) -> Result<String, String> {
         if part.eq_ignore_ascii_case("all") || part.parse::<crate::export::Format>().is_ok() {
             continue;
         }
-        let names = crate::export::Format::ALL.map(|f| f.name());
+        let names = crate::export::Format::ALL.map(crate::export::Format::name);
         let best = names
             .iter()
             .chain(&["all"])

@@ -327,7 +327,7 @@ pub fn check_streams(
 
 /// `[a, b)` minus the union of `ranges`, as sorted disjoint pieces.
 fn subtract((a, b): (i64, i64), mut ranges: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
-    ranges.sort();
+    ranges.sort_unstable();
     let mut out = Vec::new();
     let mut at = a;
     for (x, y) in ranges {

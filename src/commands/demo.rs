@@ -26,7 +26,7 @@ pub const MARKER: &str = ".okx-export-demo";
 pub fn prepare_out_dir(out: &std::path::Path) -> Result<()> {
     let entries: Vec<String> = match std::fs::read_dir(out) {
         Ok(rd) => rd
-            .filter_map(|e| e.ok())
+            .filter_map(std::result::Result::ok)
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),

@@ -86,6 +86,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
     };
     // Blocking work that noticed the signal fails with `Interrupted`: same exit.
     let outcome = match (outcome, crate::interrupt::requested()) {
+        #[allow(clippy::redundant_closure_for_method_calls)] // the method path needs a `dyn` type spelled out
         (Err(e), Some(signal)) if e.chain().any(|c| c.is::<crate::interrupt::Interrupted>()) => {
             Ok(Exit::for_signal(signal))
         }

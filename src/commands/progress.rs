@@ -166,7 +166,7 @@ impl Progress for Bars {
     }
 
     fn on_done(&self, stream: &str, _report: &StreamReport) {
-        self.with_line(stream, |l, now| l.done(now));
+        self.with_line(stream, StreamLine::done);
         if let Some((bar, _)) = self.lines.lock().expect("bars lock").get(stream) {
             bar.finish();
         }

@@ -105,7 +105,7 @@ fn pending_and_refused_quarters_are_missing_with_their_fix() {
         .missing
         .iter()
         .filter(|m| m.group == Group::Trading)
-        .map(|m| m.to_string())
+        .map(std::string::ToString::to_string)
         .collect();
     assert_eq!(
         trading,
@@ -178,7 +178,7 @@ fn subtract_joins_overlapping_ranges() {
 fn a_quarter_never_fetched_says_so() {
     // `sync --no-archive`: no quarter state at all.
     let c = check_streams(Some(t(2025, 7, 1)), demo(&[]), &[], None, None);
-    let m: Vec<String> = c.missing.iter().map(|m| m.to_string()).collect();
+    let m: Vec<String> = c.missing.iter().map(std::string::ToString::to_string).collect();
     assert_eq!(
         m,
         [

@@ -4,7 +4,9 @@
 //! buy 0.02 BTC for 1900 USDT with a 0.00002 BTC fee; sell 0.005 BTC for 480 USDT with a
 //! 0.48 USDT fee; deposit 2000 USDT; withdraw 0.004 BTC with a 0.0001 BTC fee; …
 
-use super::{ExportOptions, Format, Records, Shared, Skip};
+use super::legs::Skip;
+use super::prep::Shared;
+use super::{ExportOptions, Format, Records};
 use crate::model::{Account, Amount, Kind, Transaction};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -245,6 +247,7 @@ pub fn lines(format: Format, tx: &Transaction) -> Result<Vec<String>, Skip> {
     let mut shared = Shared::default();
     let prep = shared.prepare(tx);
     let mut recs = Records::new(format.csv_files());
+    recs.per_record = true;
     recs.texts = prep.texts;
     format.encode(&prep, &ExportOptions::default(), &mut recs)?;
     let multi = format.csv_files().len() > 1;
@@ -252,7 +255,7 @@ pub fn lines(format: Format, tx: &Transaction) -> Result<Vec<String>, Skip> {
         .spans
         .iter()
         .map(|r| {
-            let line = std::str::from_utf8(&recs.bufs[r.file][r.start..r.end]).unwrap();
+            let line = std::str::from_utf8(&recs.text(r.file)[r.start..r.end]).unwrap();
             let line = line.strip_suffix('\n').unwrap();
             let width = format.csv_files()[r.file].header.len();
             assert_eq!(r.cells, width, "record width must match the header: {line}");

@@ -59,7 +59,7 @@ impl<'h> Funding<'h> {
 
     /// The row of one stored funding bill (funding bills never split or pair).
     pub fn push(&mut self, rec: RecordRef) -> Row {
-        let bill = match wire::decode_fast::<FundingBill>(rec.raw) {
+        let bill = match wire::decode::<FundingBill>(rec.raw) {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!("funding bill `{}` does not decode: {e}", rec.key);
@@ -112,9 +112,9 @@ impl<'h> Funding<'h> {
             };
         };
         *used = true;
-        tx.tx_hash = d.tx_id.clone();
-        tx.address = d.to.clone();
-        tx.chain = d.chain.clone();
+        tx.tx_hash.clone_from(&d.tx_id);
+        tx.address.clone_from(&d.to);
+        tx.chain.clone_from(&d.chain);
         let state = (d.state.as_deref() != Some("2")).then(|| format!("state: {}", deposit_state_text(d)));
         let from = d.from.as_ref().map(|f| format!("from {f}"));
         tx.note = join_note([Some(format!("depId {}", d.dep_id)), state, from, tx.note.take()]);
@@ -150,9 +150,9 @@ impl<'h> Funding<'h> {
         if fee_in_bill {
             tx.fee = Some(Amount::new(fee, &bill.ccy));
         }
-        tx.tx_hash = w.tx_id.clone();
-        tx.address = w.to.clone();
-        tx.chain = w.chain.clone();
+        tx.tx_hash.clone_from(&w.tx_id);
+        tx.address.clone_from(&w.to);
+        tx.chain.clone_from(&w.chain);
         let mut notes = vec![Some(format!("wdId {}", w.wd_id))];
         match withdrawal_rank(w) {
             0 => {}
@@ -208,7 +208,7 @@ fn distance(t: Option<DateTime<Utc>>, bill: DateTime<Utc>) -> i64 {
 fn base(bill: &FundingBill, time: DateTime<Utc>, kind: Kind) -> Transaction {
     let id = format!("fb-{}", bill.bill_id);
     let mut tx = Transaction::new(id, time, Account::Funding, kind, SOURCE, bill.bill_id.clone());
-    tx.note = bill.notes.clone();
+    tx.note.clone_from(&bill.notes);
     tx
 }
 

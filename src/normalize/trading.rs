@@ -152,7 +152,7 @@ impl<'a> Trading<'a> {
     /// Takes the next stored bill (in time order) and emits every row that can no longer be
     /// preceded by a later one.
     pub fn push(&mut self, rec: RecordRef, emit: &mut Emit) -> anyhow::Result<()> {
-        let time = match wire::decode_fast::<Bill>(rec.raw) {
+        let time = match wire::decode::<Bill>(rec.raw) {
             Ok(bill) => {
                 let time = bill.ts.unwrap_or_else(|| ms_time(rec.ts_ms));
                 self.evict(time)?;
@@ -325,7 +325,7 @@ impl<'a> Trading<'a> {
         if let Some(c) = convert {
             tx.instrument = c.inst_id.clone().or(tx.instrument.take());
             tx.price = c.fill_px;
-            tx.side = c.side.clone();
+            tx.side.clone_from(&c.side);
             tx.trade_id = Some(c.trade_id.clone());
         } else if let Some(fill) = self.fill(bills)? {
             tx.price = fill.fill_px;
@@ -446,10 +446,10 @@ fn is_derivative(bill: &Bill) -> bool {
 fn base(bill: &Bill, time: DateTime<Utc>, kind: Kind, suffix: &str) -> Transaction {
     let id = format!("tb-{}{suffix}", bill.bill_id);
     let mut tx = Transaction::new(id, time, Account::Trading, kind, SOURCE, bill.bill_id.clone());
-    tx.instrument = bill.inst_id.clone();
-    tx.order_id = bill.ord_id.clone();
+    tx.instrument.clone_from(&bill.inst_id);
+    tx.order_id.clone_from(&bill.ord_id);
     tx.trade_id = bill.trade_id.clone().filter(|t| t != "0");
-    tx.note = bill.notes.clone();
+    tx.note.clone_from(&bill.notes);
     tx
 }
 

@@ -277,7 +277,7 @@ impl OkxClient {
             .map(|(i, r)| {
                 wire::decode::<T>(r.get()).map_err(|detail| OkxError::Decode {
                     endpoint: ep.name,
-                    detail: format!("{} (record data[{i}])", detail),
+                    detail: format!("{detail} (record data[{i}])"),
                 })
             })
             .collect()
@@ -299,7 +299,7 @@ impl OkxClient {
             path.push('?');
             path.push_str(&ser.finish());
         }
-        let body_text = body.map(|b| b.to_string()).unwrap_or_default();
+        let body_text = body.map(std::string::ToString::to_string).unwrap_or_default();
         let mut tries = Tries::default();
         let mut resynced = false;
         loop {

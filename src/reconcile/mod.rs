@@ -240,9 +240,9 @@ pub fn reconcile(src: &dyn RecordSource, ranges: &LedgerRanges) -> anyhow::Resul
                         (kind.0.as_deref(), kind.1.as_deref()),
                     );
                     let link = Link {
-                        time,
                         bill_id,
                         ccy,
+                        time,
                         bal_chg,
                         bal,
                     };

@@ -31,7 +31,9 @@ impl SimAccount {
     /// A read guard on the whole ground truth. Do not hold it across `.await` in a test
     /// that also calls `add_activity`.
     pub fn data(&self) -> RwLockReadGuard<'_, AccountData> {
-        self.data.read().unwrap_or_else(|e| e.into_inner())
+        self.data
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// A copy of the whole ground truth.
@@ -88,7 +90,10 @@ impl SimAccount {
     /// consistent only in billId order. The funding bill is older than the 30-day
     /// `asset/bills` window, whose time cursor needs the bills in time order.
     pub(crate) fn disorder_bill_times(&self, before_ms: i64) {
-        let mut data = self.data.write().unwrap_or_else(|e| e.into_inner());
+        let mut data = self
+            .data
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         fn pick<T>(
             bills: &[T],
             before_ms: i64,
@@ -128,8 +133,14 @@ impl SimAccount {
 
     /// Appends `n` spot trades (2 bills each) and one deposit (with its bill) at `now_ms`.
     pub(crate) fn add_activity(&self, n: usize, now_ms: i64) {
-        let mut generator = self.generator.lock().unwrap_or_else(|e| e.into_inner());
-        let mut data = self.data.write().unwrap_or_else(|e| e.into_inner());
+        let mut generator = self
+            .generator
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut data = self
+            .data
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         generator.out = std::mem::take(&mut *data);
         generator.add_activity(n, now_ms);
         *data = std::mem::take(&mut generator.out);

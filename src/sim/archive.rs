@@ -80,7 +80,10 @@ impl Archives {
     /// once the file exists.
     pub(crate) fn apply(&self, key: &str, q: Quarter, now_ms: i64, ready_after: u32) -> (bool, i64) {
         self.event("apply", q);
-        let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut jobs = self
+            .jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         match jobs.get(&(key.to_string(), q)) {
             None => {
                 let job = Job {
@@ -98,7 +101,10 @@ impl Archives {
     /// GET: the first `ready_after` polls after an apply answer "ongoing", later ones
     /// "finished" with a download token.
     pub(crate) fn poll(&self, key: &str, q: Quarter, ready_after: u32, seed: u64) -> PollState {
-        let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut jobs = self
+            .jobs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let Some(job) = jobs.get_mut(&(key.to_string(), q)) else {
             return PollState::NotApplied;
         };
@@ -111,7 +117,10 @@ impl Archives {
         let token = match &job.token {
             Some(t) => t.clone(),
             None => {
-                let mut files = self.files.lock().unwrap_or_else(|e| e.into_inner());
+                let mut files = self
+                    .files
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
                 let n = files.len() as u64 + 1;
                 let mix = (seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
                 let token = format!("{}Q{}-{:016x}", q.year, q.q, mix);
@@ -130,7 +139,7 @@ impl Archives {
         let q = self
             .files
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(token)
             .copied();
         if let Some(q) = q {
@@ -142,12 +151,15 @@ impl Archives {
     fn event(&self, what: &str, q: Quarter) {
         self.events
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .push(format!("{what} {}Q{}", q.year, q.q));
     }
 
     pub(crate) fn events(&self) -> Vec<String> {
-        self.events.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.events
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 }
 

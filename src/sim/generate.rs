@@ -287,12 +287,12 @@ timed!(SimDeposit, SimWithdrawal, SimConvert);
 /// Sorts by time and gives newest-first positions GROUP_FIRST..=GROUP_LAST one common ts
 /// (the one at the middle position), so the group straddles the 100-record page boundary.
 fn sort_and_group<T: Timed>(items: &mut [T]) {
-    items.sort_by_key(|x| x.ts());
+    items.sort_by_key(Timed::ts);
     let n = items.len();
     if n <= GROUP_LAST + 1 {
         return;
     }
-    let mid = n - 1 - (GROUP_FIRST + GROUP_LAST) / 2;
+    let mid = n - 1 - usize::midpoint(GROUP_FIRST, GROUP_LAST);
     let t = items[mid].ts();
     for item in &mut items[(n - 1 - GROUP_LAST)..=(n - 1 - GROUP_FIRST)] {
         *item.ts_mut() = t;

@@ -43,7 +43,10 @@ pub(crate) struct Limiter {
 
 impl Limiter {
     pub(crate) fn try_acquire(&self, bucket: &str, endpoint: &'static str, limit: RateLimit) -> bool {
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let mut windows = self
+            .windows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         windows
             .entry((bucket.to_string(), endpoint))
             .or_default()

@@ -132,8 +132,8 @@ impl SimServer {
             stats: Mutex::new(BTreeMap::new()),
             faults: Mutex::new(faults),
             archives: Archives::default(),
-            applies: Default::default(),
-            corrupted: Default::default(),
+            applies: std::sync::atomic::AtomicU32::default(),
+            corrupted: std::sync::atomic::AtomicU32::default(),
             base_url: format!("http://{addr}"),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
@@ -179,7 +179,11 @@ impl SimServer {
     }
 
     pub fn stats(&self) -> SimStats {
-        let map = self.shared.stats.lock().unwrap_or_else(|e| e.into_inner());
+        let map = self
+            .shared
+            .stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut out = SimStats::default();
         for (name, s) in map.iter() {
             out.totals.add(s);
@@ -195,13 +199,17 @@ impl SimServer {
         self.shared
             .stats
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clear();
     }
 
     /// Replaces the fault configuration (and restarts its random sequence from its seed).
     pub fn set_faults(&self, faults: FaultConfig) {
-        let mut f = self.shared.faults.lock().unwrap_or_else(|e| e.into_inner());
+        let mut f = self
+            .shared
+            .faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         f.rng = SmallRng::seed_from_u64(faults.seed);
         f.config = faults;
     }
@@ -320,12 +328,18 @@ fn dropped_response() -> Response {
 
 impl Shared {
     fn count(&self, name: &'static str, f: impl FnOnce(&mut EndpointStats)) {
-        let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stats = self
+            .stats
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(stats.entry(name).or_default());
     }
 
     fn draw_fault(&self) -> Option<FaultKind> {
-        let mut f = self.faults.lock().unwrap_or_else(|e| e.into_inner());
+        let mut f = self
+            .faults
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if f.config.rate <= 0.0 || f.config.kinds.is_empty() {
             return None;
         }
@@ -649,7 +663,7 @@ fn dispatch(
                     && p.get("ordId").is_none_or(|o| o == f.ord_id.to_string())
             },
         );
-        return Ok(ok(rows.into_iter().map(|f| f.to_json()).collect()));
+        return Ok(ok(rows.into_iter().map(super::model::SimFill::to_json).collect()));
     }
     if e(endpoints::BILLS) || e(endpoints::BILLS_ARCHIVE) {
         check_inst_type(p, false)?;
@@ -681,7 +695,10 @@ fn dispatch(
                     )
             },
         );
-        return Ok(ok(rows.into_iter().map(|b| b.to_json()).collect()));
+        return Ok(ok(rows
+            .into_iter()
+            .map(super::model::TradingBill::to_json)
+            .collect()));
     }
     if e(endpoints::BILLS_HISTORY_ARCHIVE_APPLY) {
         let v: Value = serde_json::from_slice(body).map_err(|_| bad_param("body"))?;
@@ -764,7 +781,10 @@ fn dispatch(
             &cur,
             |b| p.matches("ccy", b.ccy) && p.matches("type", b.bill_type) && p.get("clientId").is_none(),
         );
-        return Ok(ok(rows.into_iter().map(|b| b.to_json()).collect()));
+        return Ok(ok(rows
+            .into_iter()
+            .map(super::model::FundingBill::to_json)
+            .collect()));
     }
     if e(endpoints::DEPOSIT_HISTORY) {
         let cur = p.cursor()?;
@@ -784,7 +804,10 @@ fn dispatch(
                     && p.get("fromWdId").is_none()
             },
         );
-        return Ok(ok(rows.into_iter().map(|d| d.to_json()).collect()));
+        return Ok(ok(rows
+            .into_iter()
+            .map(super::model::SimDeposit::to_json)
+            .collect()));
     }
     if e(endpoints::WITHDRAWAL_HISTORY) {
         let cur = p.cursor()?;
@@ -804,7 +827,10 @@ fn dispatch(
                     && p.get("clientId").is_none()
             },
         );
-        return Ok(ok(rows.into_iter().map(|w| w.to_json()).collect()));
+        return Ok(ok(rows
+            .into_iter()
+            .map(super::model::SimWithdrawal::to_json)
+            .collect()));
     }
     if e(endpoints::CONVERT_HISTORY) {
         let cur = p.cursor()?;
@@ -817,7 +843,10 @@ fn dispatch(
             &cur,
             |c| p.matches("clTReqId", &c.cl_t_req_id),
         );
-        return Ok(ok(rows.into_iter().map(|c| c.to_json()).collect()));
+        return Ok(ok(rows
+            .into_iter()
+            .map(super::model::SimConvert::to_json)
+            .collect()));
     }
     if e(endpoints::ACCOUNT_BALANCE) {
         return Ok(ok(vec![trading_balance(sh, p, now)]));

@@ -182,7 +182,7 @@ fn check_invariants(data: &AccountData) {
         *flows.entry(b.ccy).or_default() += b.bal_chg;
     }
     assert!(
-        flows.values().all(|v| v.is_zero()),
+        flows.values().all(rust_decimal::Decimal::is_zero),
         "transfers must net to zero: {flows:?}"
     );
 }
@@ -324,7 +324,7 @@ fn add_activity_appends_after_everything() {
 fn sliding_window_admits_exactly_count_per_window() {
     let limit = RateLimit {
         count: 3,
-        per: std::time::Duration::from_millis(1000),
+        per: std::time::Duration::from_secs(1),
     };
     let mut w = SlidingWindow::new();
     let t0 = Instant::now();

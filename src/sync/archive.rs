@@ -313,7 +313,7 @@ async fn poll_all(
         }
         if open {
             tokio::select! {
-                _ = tokio::time::sleep_until(due.into()) => {}
+                () = tokio::time::sleep_until(due.into()) => {}
                 got = rx.recv() => {
                     match got {
                         Some(q) => add(&mut active, q),

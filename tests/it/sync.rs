@@ -217,7 +217,7 @@ async fn killed_sync_resumes_to_the_same_store() {
             let mut child = command(&sync_args(&data, &[]), &env, dir.path()).spawn().unwrap();
             tokio::select! {
                 status = child.wait() => { status.unwrap(); }
-                _ = tokio::time::sleep(delay) => {
+                () = tokio::time::sleep(delay) => {
                     child.start_kill().unwrap(); // SIGKILL
                     child.wait().await.unwrap();
                     kills += 1;

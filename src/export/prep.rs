@@ -1,0 +1,186 @@
+//! [`Prep`]: what every format needs about one row (legs, dates in each format's style,
+//! descriptions, amount texts), worked out once per row instead of once per format.
+
+use super::dialect::Texts;
+use super::legs::{Leg, Skip, legs};
+use crate::model::Transaction;
+#[cfg(test)]
+use crate::model::plain;
+use chrono::format::{Item, StrftimeItems};
+use chrono::{DateTime, Utc};
+#[cfg(test)]
+use rust_decimal::Decimal;
+use std::fmt::Write as _;
+use std::sync::LazyLock;
+
+/// An amount cell: plain decimal, no exponent, no trailing zeros, never negative.
+#[cfg(test)]
+pub(crate) fn amount(d: Decimal) -> String {
+    debug_assert!(!d.is_sign_negative() || d.is_zero(), "negative amount {d}");
+    plain(d.abs())
+}
+
+/// `<kind> [<instrument>] <id>`: the free-text description most formats carry.
+#[cfg(test)]
+pub(crate) fn describe(tx: &Transaction) -> String {
+    let mut s = String::new();
+    describe_into(tx, &mut s);
+    s
+}
+
+fn describe_into(tx: &Transaction, out: &mut String) {
+    out.push_str(tx.kind.as_str());
+    out.push(' ');
+    if let Some(inst) = &tx.instrument {
+        out.push_str(inst);
+        out.push(' ');
+    }
+    out.push_str(&tx.id);
+}
+
+/// What every format needs about one transaction, computed once per row instead of once
+/// per format: the legs, the dates in each format's style, the descriptions.
+pub(crate) struct Prep<'a> {
+    pub tx: &'a Transaction,
+    legs: Result<Vec<Leg<'a>>, Skip>,
+    pub date: &'a Dates,
+    /// `<kind> [<instrument>] <id>`: the free-text description most formats carry.
+    pub describe: &'a str,
+    /// `describe` followed by ` tx <hash>` when the row has an on-chain hash, for formats
+    /// without a hash column.
+    pub describe_with_hash: &'a str,
+    /// The text of the row's amounts (as written: absolute) and price, for [`Records::texts`].
+    pub texts: Texts,
+}
+
+impl Prep<'_> {
+    /// The row's legs ([`legs`]), or why tax formats skip it.
+    pub fn legs(&self) -> Result<&[Leg<'_>], Skip> {
+        match &self.legs {
+            Ok(l) => Ok(l),
+            Err(s) => Err(*s),
+        }
+    }
+}
+
+/// Reused buffers behind [`Prep`].
+#[derive(Default)]
+pub(crate) struct Shared {
+    date: Dates,
+    describe: String,
+    describe_with_hash: String,
+}
+
+impl Shared {
+    pub fn prepare<'a>(&'a mut self, tx: &'a Transaction) -> Prep<'a> {
+        self.date.set(tx.time);
+        self.describe.clear();
+        describe_into(tx, &mut self.describe);
+        self.describe_with_hash.clear();
+        self.describe_with_hash.push_str(&self.describe);
+        if let Some(h) = &tx.tx_hash {
+            self.describe_with_hash.push_str(" tx ");
+            self.describe_with_hash.push_str(h);
+        }
+        let mut texts = Texts::default();
+        for a in [&tx.sent, &tx.received, &tx.fee].into_iter().flatten() {
+            texts.add(a.amount.abs());
+        }
+        if let Some(price) = tx.price {
+            texts.add(price);
+        }
+        Prep {
+            tx,
+            legs: legs(tx),
+            date: &self.date,
+            describe: &self.describe,
+            describe_with_hash: &self.describe_with_hash,
+            texts,
+        }
+    }
+}
+
+/// A row time in every style the formats use (all UTC), formatted once per distinct time.
+#[derive(Debug, Default)]
+pub(crate) struct Dates {
+    time: Option<DateTime<Utc>>,
+    /// `2025-01-02T03:04:05.678Z` (RFC 3339, milliseconds).
+    pub rfc3339_ms: String,
+    /// `2025-01-02 03:04:05`.
+    pub ymd_hms: String,
+    /// `2025-01-02 03:04:05 UTC`.
+    pub ymd_hms_utc: String,
+    /// `01/02/2025 03:04:05`.
+    pub mdy_hms: String,
+    /// `2025-01-02 03:04:05.678+00:00`.
+    pub ymd_hms_ms_offset: String,
+    /// `.678`, a piece of the others.
+    millis: String,
+}
+
+impl Dates {
+    pub fn set(&mut self, t: DateTime<Utc>) {
+        if self.time == Some(t) {
+            return;
+        }
+        self.time = Some(t);
+        // chrono writes each piece once; the five styles are those pieces in other orders
+        // (a profile showed five full patterns per row as the largest single cost).
+        let pieces: &'static DatePieces = &DATE_PIECES;
+        let piece = |items: &'static [Item<'static>]| t.format_with_items(items.iter());
+        let write = |out: &mut String, items| {
+            write!(out, "{}", piece(items)).expect("writing to a String");
+        };
+        // `ymd_hms` first; the other styles reuse its two halves.
+        let base = &mut self.ymd_hms;
+        base.clear();
+        write(base, &pieces.ymd);
+        let date_len = base.len();
+        base.push(' ');
+        write(base, &pieces.hms);
+        let (date, time) = (&base[..date_len], &base[date_len + 1..]);
+        let millis = &mut self.millis;
+        millis.clear();
+        write(millis, &pieces.millis);
+        self.mdy_hms.clear();
+        write(&mut self.mdy_hms, &pieces.mdy);
+        self.mdy_hms.push(' ');
+        self.mdy_hms.push_str(time);
+        for (out, parts) in [
+            (&mut self.rfc3339_ms, [date, "T", time, millis, "Z"]),
+            (&mut self.ymd_hms_utc, [base, " UTC", "", "", ""]),
+            (&mut self.ymd_hms_ms_offset, [base, millis, "+00:00", "", ""]),
+        ] {
+            out.clear();
+            for part in parts {
+                out.push_str(part);
+            }
+        }
+    }
+}
+
+/// The chrono format items of the pieces of every [`Dates`] style, parsed once.
+struct DatePieces {
+    /// `2025-01-02`.
+    ymd: Vec<Item<'static>>,
+    /// `03:04:05`.
+    hms: Vec<Item<'static>>,
+    /// `.678`.
+    millis: Vec<Item<'static>>,
+    /// `01/02/2025`.
+    mdy: Vec<Item<'static>>,
+}
+
+static DATE_PIECES: LazyLock<DatePieces> = LazyLock::new(|| {
+    let parse = |fmt: &'static str| {
+        StrftimeItems::new(fmt)
+            .parse_to_owned()
+            .expect("a valid strftime pattern")
+    };
+    DatePieces {
+        ymd: parse("%Y-%m-%d"),
+        hms: parse("%H:%M:%S"),
+        millis: parse("%.3f"),
+        mdy: parse("%m/%d/%Y"),
+    }
+});

@@ -1,0 +1,382 @@
+//! [`ExportWriter`]: streams rows into every selected format's temp files and renames them
+//! into place on [`ExportWriter::finish`]; [`write_csv_atomic`] / [`write_json_atomic`] for
+//! the other reports; the [`FormatReport`] counts.
+
+use super::combine::copy_into;
+use super::dialect::{Records, csv_writer_builder};
+use super::legs::Skip;
+use super::prep::{Prep, Shared};
+use super::{ExportOptions, Format, dali};
+use crate::model::Transaction;
+use anyhow::{Context, Result, bail};
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tempfile::NamedTempFile;
+
+/// What one format did with the rows it was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormatReport {
+    pub format: Format,
+    /// Final paths of the files written (CSV files first, then e.g. `dali.ini`).
+    pub paths: Vec<PathBuf>,
+    /// Transactions that produced at least one record.
+    pub exported: u64,
+    /// CSV data records written over all files of the format (a trade may give several).
+    pub records: u64,
+    /// Transactions of kind `transfer` left out (moves between the user's own OKX accounts).
+    pub skipped_transfers: u64,
+    /// Transactions of kind `unclassified` left out (kept only in `transactions.csv`).
+    pub skipped_unclassified: u64,
+    /// Transactions the format cannot represent: no non-zero amount (after the format's
+    /// rounding), or, for DaLI, fiat-only rows (RP2 tracks crypto only).
+    pub skipped_other: u64,
+}
+
+impl FormatReport {
+    pub fn skipped(&self) -> u64 {
+        self.skipped_transfers + self.skipped_unclassified + self.skipped_other
+    }
+}
+
+/// Result of [`ExportWriter::finish`]: one entry per requested format, in request order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportReport {
+    pub formats: Vec<FormatReport>,
+}
+
+impl ExportReport {
+    /// Every file written, in format order.
+    pub fn paths(&self) -> impl Iterator<Item = &Path> {
+        self.formats
+            .iter()
+            .flat_map(|f| f.paths.iter().map(PathBuf::as_path))
+    }
+
+    pub fn get(&self, format: Format) -> Option<&FormatReport> {
+        self.formats.iter().find(|f| f.format == format)
+    }
+}
+
+/// Streams transactions into every selected format; see the module doc.
+pub struct ExportWriter {
+    opts: ExportOptions,
+    outputs: Vec<Output>,
+    /// What every format shares about the current row (dates, descriptions), reused.
+    shared: Shared,
+}
+
+struct Output {
+    format: Format,
+    csvs: Vec<PendingCsv>,
+    /// The CSV text of each of `csvs` not yet written to its file.
+    records: Records,
+    extra: Vec<PendingFile>,
+    report: FormatReport,
+    /// A row held back by the format's [`Combine`] rules, and how many input rows it holds.
+    held: Option<Transaction>,
+    held_rows: u64,
+    /// The last released held row, kept so the next one reuses its allocations.
+    spare: Option<Transaction>,
+    /// Buffers behind the [`Prep`] of `held` (the writer's own are busy with the current row).
+    held_shared: Shared,
+}
+
+struct PendingCsv {
+    path: PathBuf,
+    file: NamedTempFile,
+}
+
+/// CSV text is handed to the temp files in chunks of about this size.
+const FLUSH_BYTES: usize = 64 * 1024;
+
+impl Output {
+    /// Encodes one prepared row (standing for `rows` input rows) and books the result.
+    fn emit(&mut self, prep: &Prep, opts: &ExportOptions, rows: u64) -> Result<()> {
+        self.records.spans.clear();
+        self.records.texts = prep.texts;
+        match self.format.encode(prep, opts, &mut self.records) {
+            Err(Skip::Transfer) => self.report.skipped_transfers += rows,
+            Err(Skip::Unclassified) => self.report.skipped_unclassified += rows,
+            Err(Skip::Other) => self.report.skipped_other += rows,
+            Ok(()) if self.records.spans.is_empty() => self.report.skipped_other += rows,
+            Ok(()) => {
+                // What the csv crate's writer refused: a record unlike the header.
+                if let Some(span) = self
+                    .records
+                    .spans
+                    .iter()
+                    .find(|s| s.cells != self.records.widths[s.file])
+                {
+                    let path = &self.csvs[span.file].path;
+                    bail!(
+                        "failed to write `{}`: row `{}` has {} fields, the header {}",
+                        path.display(),
+                        prep.tx.id,
+                        span.cells,
+                        self.records.widths[span.file]
+                    );
+                }
+                if let Some(e) = self.records.error.take() {
+                    bail!("failed to write `{}`: {e}", self.csvs[0].path.display());
+                }
+                self.report.exported += rows;
+                self.report.records += self.records.spans.len() as u64;
+                self.flush(FLUSH_BYTES)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the held row, if any.
+    fn release(&mut self, opts: &ExportOptions) -> Result<()> {
+        let Some(held) = self.held.take() else {
+            return Ok(());
+        };
+        let rows = std::mem::take(&mut self.held_rows);
+        let mut shared = std::mem::take(&mut self.held_shared);
+        let result = {
+            let prep = shared.prepare(&held);
+            self.emit(&prep, opts, rows)
+        };
+        self.held_shared = shared;
+        self.spare = Some(held);
+        result
+    }
+
+    /// Writes the buffered text of every file at least `min` bytes long to its temp file.
+    fn flush(&mut self, min: usize) -> Result<()> {
+        for (i, csv) in self.csvs.iter_mut().enumerate() {
+            self.records
+                .drain(i, min, &mut csv.file)
+                .with_context(|| format!("failed to write `{}`", csv.path.display()))?;
+        }
+        Ok(())
+    }
+}
+
+struct PendingFile {
+    path: PathBuf,
+    file: NamedTempFile,
+}
+
+impl ExportWriter {
+    /// Creates `out_dir` if needed and opens a temp file (with its header row written) for
+    /// every output of every format in `formats`.
+    pub fn create(out_dir: &Path, formats: &[Format], opts: ExportOptions) -> Result<ExportWriter> {
+        std::fs::create_dir_all(out_dir)
+            .with_context(|| format!("failed to create output directory `{}`", out_dir.display()))?;
+        let mut outputs: Vec<Output> = Vec::new();
+        for &format in formats {
+            if outputs.iter().any(|o| o.format == format) {
+                continue;
+            }
+            let mut csvs = Vec::new();
+            let mut records = Records::new(format.csv_files());
+            for (i, spec) in format.csv_files().iter().enumerate() {
+                let path = out_dir.join(spec.name);
+                let file = temp_in(out_dir, spec.name)?;
+                let mut row = records.row(i);
+                for cell in spec.header {
+                    row = row.s(cell);
+                }
+                row.end();
+                csvs.push(PendingCsv { path, file });
+            }
+            records.spans.clear();
+            let mut extra = Vec::new();
+            if format == Format::Dali {
+                let path = out_dir.join(dali::INI_NAME);
+                let mut file = temp_in(out_dir, dali::INI_NAME)?;
+                file.write_all(dali::ini().as_bytes())
+                    .with_context(|| format!("failed to write `{}`", path.display()))?;
+                extra.push(PendingFile { path, file });
+            }
+            let paths = csvs
+                .iter()
+                .map(|c| c.path.clone())
+                .chain(extra.iter().map(|e| e.path.clone()))
+                .collect();
+            outputs.push(Output {
+                format,
+                csvs,
+                records,
+                extra,
+                report: FormatReport {
+                    format,
+                    paths,
+                    exported: 0,
+                    records: 0,
+                    skipped_transfers: 0,
+                    skipped_unclassified: 0,
+                    skipped_other: 0,
+                },
+                held: None,
+                held_rows: 0,
+                spare: None,
+                held_shared: Shared::default(),
+            });
+        }
+        Ok(ExportWriter {
+            opts,
+            outputs,
+            shared: Shared::default(),
+        })
+    }
+
+    /// Writes one transaction to every format. Fails on a negative amount (the model says
+    /// amounts are positive; writing one would silently flip its direction).
+    ///
+    /// Formats whose `Combine` rules merge rows hold back a spot trade until the next row
+    /// shows whether it continues it (a maker rebate of the same fill, another fill of the
+    /// same order in the same second); everything else is written at once.
+    pub fn write(&mut self, tx: &Transaction) -> Result<()> {
+        check_amounts(tx)?;
+        if self.outputs.is_empty() {
+            return Ok(());
+        }
+        let prep = self.shared.prepare(tx);
+        for output in &mut self.outputs {
+            let combine = output.format.combine();
+            if !combine.any() {
+                output.emit(&prep, &self.opts, 1)?;
+                continue;
+            }
+            if let Some(held) = &mut output.held {
+                if combine.absorb(held, tx) {
+                    output.held_rows += 1;
+                    continue;
+                }
+                output.release(&self.opts)?;
+            }
+            if combine.may_absorb_into(tx) {
+                output.held = Some(match output.spare.take() {
+                    Some(mut t) => {
+                        copy_into(&mut t, tx);
+                        t
+                    }
+                    None => tx.clone(),
+                });
+                output.held_rows = 1;
+            } else {
+                output.emit(&prep, &self.opts, 1)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Flushes and fsyncs every temp file, then renames each into place.
+    pub fn finish(mut self) -> Result<ExportReport> {
+        let mut ready: Vec<(PathBuf, NamedTempFile)> = Vec::new();
+        let mut reports = Vec::new();
+        for output in &mut self.outputs {
+            output.release(&self.opts)?;
+            output.flush(0)?;
+        }
+        for output in self.outputs {
+            for csv in output.csvs {
+                ready.push((csv.path, csv.file));
+            }
+            for extra in output.extra {
+                ready.push((extra.path, extra.file));
+            }
+            reports.push(output.report);
+        }
+        // All files are complete on disk before the first rename, so a failure here can at
+        // worst leave a consistent older file in place, never a truncated one.
+        for (path, file) in &ready {
+            file.as_file()
+                .sync_all()
+                .with_context(|| format!("failed to sync `{}`", path.display()))?;
+        }
+        for (path, file) in ready {
+            persist(file, &path)?;
+        }
+        Ok(ExportReport { formats: reports })
+    }
+}
+
+/// Writes a CSV report atomically: `header`, then one record per item of `rows`. A row is
+/// anything serde can write as one record: `Vec<String>`, a tuple, or a struct (its field
+/// values, in order; the struct's names are not used, `header` is). Returns the row count.
+pub fn write_csv_atomic<S: serde::Serialize>(
+    path: &Path,
+    header: &[&str],
+    rows: impl IntoIterator<Item = S>,
+) -> Result<u64> {
+    let dir = parent_dir(path);
+    let mut writer = csv_writer_builder().from_writer(temp_in(dir, &file_name(path))?);
+    let err = || format!("failed to write `{}`", path.display());
+    writer.write_record(header).with_context(err)?;
+    let mut n = 0;
+    for row in rows {
+        writer.serialize(row).with_context(err)?;
+        n += 1;
+    }
+    let file = writer
+        .into_inner()
+        .map_err(|e| anyhow::anyhow!("{}", e.error()))
+        .with_context(err)?;
+    file.as_file().sync_all().with_context(err)?;
+    persist(file, path)?;
+    Ok(n)
+}
+
+/// Writes pretty-printed JSON (with a trailing newline) atomically.
+pub fn write_json_atomic<T: serde::Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
+    let err = || format!("failed to write `{}`", path.display());
+    let mut file = temp_in(parent_dir(path), &file_name(path))?;
+    serde_json::to_writer_pretty(&mut file, value).with_context(err)?;
+    file.write_all(b"\n").with_context(err)?;
+    file.as_file().sync_all().with_context(err)?;
+    persist(file, path)
+}
+
+fn check_amounts(tx: &Transaction) -> Result<()> {
+    for (col, a) in [("sent", &tx.sent), ("received", &tx.received), ("fee", &tx.fee)] {
+        if let Some(a) = a
+            && a.amount.is_sign_negative()
+            && !a.amount.is_zero()
+        {
+            bail!(
+                "row `{}`: negative {col} amount {} {} (amounts must be positive)",
+                tx.id,
+                a.amount,
+                a.asset
+            );
+        }
+    }
+    if tx.price.is_some_and(|p| p.is_sign_negative() && !p.is_zero()) {
+        bail!("row `{}`: negative price", tx.id);
+    }
+    Ok(())
+}
+
+fn temp_in(dir: &Path, name: &str) -> Result<NamedTempFile> {
+    tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .with_context(|| format!("failed to create a temp file in `{}`", dir.display()))
+}
+
+fn persist(file: NamedTempFile, path: &Path) -> Result<()> {
+    let _: File = file
+        .persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("failed to write `{}`", path.display()))?;
+    Ok(())
+}
+
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "out".to_string())
+}
