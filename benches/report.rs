@@ -62,38 +62,35 @@ fn build(dir: &Path, n: usize) -> f64 {
     let mut written = 0;
     while written < n {
         let ts = T0 + written as i64 * 1000;
-        match (written / 2) % 10 {
-            9 => {
-                // A funding bill (deposit-like) and a trading funding fee.
-                id += 1;
-                page.push(NewRecord {
-                    kind: RecordKind::FundingBill,
-                    key: id.to_string(),
-                    ts_ms: ts,
-                    num: Some(id),
-                    link: None,
-                    raw: format!(r#"{{"billId":"{id}","ccy":"USDT","balChg":"1","bal":"{written}","type":"83","notes":"","ts":"{ts}"}}"#),
-                });
-                id += 1;
-                usdt -= rust_decimal::Decimal::ONE;
-                page.push(bill(id, ts, "8", "173", "USDT", "-1", &usdt.to_string()));
-            }
-            _ => {
-                id += 2 - (id % 2); // even id: the pair shares id/2 as order and trade id
-                usdt -= spend;
-                page.push(bill(id, ts, "2", "1", "USDT", "-6", &usdt.to_string()));
-                btc += get - fee;
-                page.push(bill(
-                    id + 1,
-                    ts,
-                    "2",
-                    "1",
-                    "BTC",
-                    &(get - fee).to_string(),
-                    &btc.to_string(),
-                ));
-                id += 1;
-            }
+        if (written / 2) % 10 == 9 {
+            // A funding bill (deposit-like) and a trading funding fee.
+            id += 1;
+            page.push(NewRecord {
+                kind: RecordKind::FundingBill,
+                key: id.to_string(),
+                ts_ms: ts,
+                num: Some(id),
+                link: None,
+                raw: format!(r#"{{"billId":"{id}","ccy":"USDT","balChg":"1","bal":"{written}","type":"83","notes":"","ts":"{ts}"}}"#),
+            });
+            id += 1;
+            usdt -= rust_decimal::Decimal::ONE;
+            page.push(bill(id, ts, "8", "173", "USDT", "-1", &usdt.to_string()));
+        } else {
+            id += 2 - (id % 2); // even id: the pair shares id/2 as order and trade id
+            usdt -= spend;
+            page.push(bill(id, ts, "2", "1", "USDT", "-6", &usdt.to_string()));
+            btc += get - fee;
+            page.push(bill(
+                id + 1,
+                ts,
+                "2",
+                "1",
+                "BTC",
+                &(get - fee).to_string(),
+                &btc.to_string(),
+            ));
+            id += 1;
         }
         written += 2;
         if page.len() >= 10_000 {

@@ -184,7 +184,7 @@ fn print_reconciliation(settings: &Settings, rec: &Reconciliation) {
                         "{} {} reported {} ({})",
                         r.account.as_str(),
                         r.asset,
-                        r.reported.map(plain).unwrap_or_else(|| "nothing".into()),
+                        r.reported.map_or_else(|| "nothing".into(), plain),
                         r.reason.unwrap_or_default()
                     ))
                     .collect::<Vec<_>>()
@@ -211,7 +211,7 @@ fn print_reconciliation(settings: &Settings, rec: &Reconciliation) {
                 r.account.as_str(),
                 r.asset,
                 plain(r.computed),
-                r.reported.map(plain).unwrap_or_else(|| "nothing".into()),
+                r.reported.map_or_else(|| "nothing".into(), plain),
                 r.difference.map(plain).unwrap_or_default(),
                 r.status.as_str()
             ));
@@ -365,7 +365,7 @@ pub fn report_from(settings: &Settings, store: &Store, args: &ReportArgs) -> Res
         ("pending withdrawal", &summary.pending_withdrawals),
         ("failed/canceled", &summary.failed_or_canceled),
     ] {
-        for p in items.iter() {
+        for p in items {
             say(
                 settings,
                 format!(

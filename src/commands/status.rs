@@ -125,16 +125,14 @@ pub fn run(settings: &Settings) -> Result<Exit> {
 fn print_coverage(settings: &Settings, store: &Store) -> Result<()> {
     let cov = crate::coverage::check(store, None, None)?;
     let day = |t: Option<chrono::DateTime<chrono::Utc>>| {
-        t.map(|t| t.format("%Y-%m-%d %H:%M").to_string())
-            .unwrap_or_else(|| "-".into())
+        t.map_or_else(|| "-".into(), |t| t.format("%Y-%m-%d %H:%M").to_string())
     };
     say(
         settings,
         format!(
             "coverage (floor {}, as of the last sync {}):",
             cov.floor
-                .map(|f| f.format("%Y-%m-%d").to_string())
-                .unwrap_or_else(|| "not set".into()),
+                .map_or_else(|| "not set".into(), |f| f.format("%Y-%m-%d").to_string()),
             day(cov.as_of)
         ),
     );

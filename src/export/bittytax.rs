@@ -122,7 +122,7 @@ pub(crate) fn encode(p: &Prep, opts: &ExportOptions, out: &mut Records) -> Encod
         match leg.shape {
             Shape::Trade { sent, received, fee } => row("Trade", Some(received), Some(sent), fee),
             Shape::In { received, fee } => {
-                row(kind_type(leg.kind, true, derivative), Some(received), None, fee)
+                row(kind_type(leg.kind, true, derivative), Some(received), None, fee);
             }
             Shape::Out { sent, fee } => row(kind_type(leg.kind, false, derivative), None, Some(sent), fee),
         }

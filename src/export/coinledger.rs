@@ -107,7 +107,7 @@ pub(crate) fn encode(p: &Prep, opts: &ExportOptions, out: &mut Records) -> Encod
         match leg.shape {
             Shape::Trade { sent, received, fee } => row("Trade", Some(sent), Some(received), fee),
             Shape::In { received, fee } => {
-                row(kind_type(leg.kind, true, derivative), None, Some(received), fee)
+                row(kind_type(leg.kind, true, derivative), None, Some(received), fee);
             }
             Shape::Out { sent, fee } => row(kind_type(leg.kind, false, derivative), Some(sent), None, fee),
         }

@@ -186,7 +186,7 @@ pub(crate) fn encode(p: &Prep, _opts: &ExportOptions, out: &mut Records) -> Enco
                 }
                 Some(tag) => match fee {
                     Some(f) if f.asset == sent.asset => {
-                        emit((None, Some((sent.amount + f.amount, &sent.asset)), pair(f), tag))
+                        emit((None, Some((sent.amount + f.amount, &sent.asset)), pair(f), tag));
                     }
                     _ => {
                         emit((None, pair(sent), None, tag));

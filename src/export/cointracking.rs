@@ -128,25 +128,23 @@ pub(crate) fn encode(p: &Prep, opts: &ExportOptions, out: &mut Records) -> Encod
             }
             Shape::In { received, fee } => {
                 let ty = kind_type(leg.kind, true, derivative);
-                match fold_fee(received, fee, false) {
-                    Some(b) => row(ty, Some(&b), None, fee),
-                    None => {
-                        row(ty, Some(received), None, None);
-                        if let Some(f) = fee {
-                            row(fee_type, None, Some(f), None);
-                        }
+                if let Some(b) = fold_fee(received, fee, false) {
+                    row(ty, Some(&b), None, fee);
+                } else {
+                    row(ty, Some(received), None, None);
+                    if let Some(f) = fee {
+                        row(fee_type, None, Some(f), None);
                     }
                 }
             }
             Shape::Out { sent, fee } => {
                 let ty = kind_type(leg.kind, false, derivative);
-                match fold_fee(sent, fee, true) {
-                    Some(s) => row(ty, None, Some(&s), fee),
-                    None => {
-                        row(ty, None, Some(sent), None);
-                        if let Some(f) = fee {
-                            row(fee_type, None, Some(f), None);
-                        }
+                if let Some(s) = fold_fee(sent, fee, true) {
+                    row(ty, None, Some(&s), fee);
+                } else {
+                    row(ty, None, Some(sent), None);
+                    if let Some(f) = fee {
+                        row(fee_type, None, Some(f), None);
                     }
                 }
             }

@@ -146,12 +146,12 @@ pub(crate) fn encode(p: &Prep, _opts: &ExportOptions, out: &mut Records) -> Enco
             .s(&leg_id(tx, i))
             .s(p.describe_with_hash)
             .empty(2)
-            .end()
+            .end();
     };
     for (i, leg) in p.legs()?.iter().enumerate() {
         match leg.shape {
             Shape::Trade { sent, received, fee } if is_sell(tx, sent, received) => {
-                row(i, "sell", sent, Some(received), fee)
+                row(i, "sell", sent, Some(received), fee);
             }
             Shape::Trade { sent, received, fee } => row(i, "buy", received, Some(sent), fee),
             Shape::In { received, fee } => row(

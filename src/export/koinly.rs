@@ -108,7 +108,7 @@ pub(crate) fn encode(p: &Prep, _opts: &super::ExportOptions, out: &mut Records) 
                 .s(label)
                 .s(p.describe)
                 .s(&id)
-                .end()
+                .end();
         };
     let mut i = 0;
     let mut next = || {

@@ -377,6 +377,5 @@ fn parent_dir(path: &Path) -> &Path {
 
 fn file_name(path: &Path) -> String {
     path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "out".to_string())
+        .map_or_else(|| "out".to_string(), |n| n.to_string_lossy().into_owned())
 }

@@ -1089,7 +1089,7 @@ mod property {
                         &dec(b, scale),
                         &fee,
                         &pos,
-                    ))
+                    ));
                 }
                 4 => out.push(swap(
                     &id,

@@ -138,12 +138,11 @@ impl<'a> Trading<'a> {
                 ready.push_back(row);
                 Ok(())
             };
-            match bills.next_record()? {
-                Some(rec) => self.push(rec, &mut emit)?,
-                None => {
-                    self.finished = true;
-                    self.finish(&mut emit)?;
-                }
+            if let Some(rec) = bills.next_record()? {
+                self.push(rec, &mut emit)?;
+            } else {
+                self.finished = true;
+                self.finish(&mut emit)?;
             }
             self.ready = ready;
         }
@@ -242,15 +241,12 @@ impl<'a> Trading<'a> {
                     kind: rule.kind,
                     gross,
                 };
-                match self.pending.iter().position(|p| p.pairs_with(&leg)) {
-                    Some(i) => {
-                        let first = self.pending.remove(i).expect("index");
-                        self.pair(first, leg)?
-                    }
-                    None => {
-                        self.pending.push_back(leg);
-                        Vec::new()
-                    }
+                if let Some(i) = self.pending.iter().position(|p| p.pairs_with(&leg)) {
+                    let first = self.pending.remove(i).expect("index");
+                    self.pair(first, leg)?
+                } else {
+                    self.pending.push_back(leg);
+                    Vec::new()
                 }
             }
         };

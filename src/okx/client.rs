@@ -194,9 +194,8 @@ impl OkxClient {
             .user_agent(concat!("okx-export/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(build_err)?;
-        let host = url::Url::parse(&cfg.base_url)
-            .map(|u| host::host_of(&u))
-            .unwrap_or_else(|_| cfg.base_url.clone());
+        let host =
+            url::Url::parse(&cfg.base_url).map_or_else(|_| cfg.base_url.clone(), |u| host::host_of(&u));
         let limiters = endpoints::ALL
             .iter()
             .map(|e| {
@@ -442,8 +441,7 @@ impl OkxClient {
             let target = location
                 .as_deref()
                 .and_then(|l| url::Url::parse(&self.cfg.base_url).ok()?.join(l).ok())
-                .map(|u| host::host_of(&u))
-                .unwrap_or_else(|| "(no Location)".into());
+                .map_or_else(|| "(no Location)".into(), |u| host::host_of(&u));
             return Err(OkxError::Redirect {
                 endpoint: ep.name,
                 host: self.host.clone(),

@@ -52,6 +52,7 @@ impl RateLimit {
 
     /// The limit with `scale` times as many requests in the same window (benchmarks and
     /// tests run a simulator with every limit scaled up; production uses `scale = 1`).
+    #[must_use]
     pub fn scaled(self, scale: u32) -> Self {
         RateLimit {
             count: self.count * scale.max(1),

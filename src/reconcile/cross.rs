@@ -129,7 +129,7 @@ impl Transfers {
         for ((ccy, _, _), (mut trading, mut funding)) in self.sides {
             trading.sort_by_key(|s| s.ts);
             funding.sort_by_key(|s| s.ts);
-            for f in funding.iter_mut() {
+            for f in &mut funding {
                 let start = trading.partition_point(|t| t.ts < f.ts - TOLERANCE_MS);
                 let best = trading[start..]
                     .iter()
@@ -226,8 +226,7 @@ fn missing_side((before, after): (Option<i64>, Option<i64>), l: &Lone) -> CheckR
     let at = DateTime::from_timestamp_millis(s.ts);
     let t = |v: Option<i64>| {
         v.and_then(DateTime::from_timestamp_millis)
-            .map(rfc3339_ms)
-            .unwrap_or_else(|| "-".into())
+            .map_or_else(|| "-".into(), rfc3339_ms)
     };
     let expected = match (other, s.bal_chg > Decimal::ZERO) {
         (Account::Trading, true) => "type 1 subType 12",

@@ -37,7 +37,7 @@ pub fn funds_checks(
         let mut failed = 0;
         let mut outside = 0;
         for p in final_without_bill.iter().filter(|p| p.what == what) {
-            let t = p.time.map(|t| t.timestamp_millis()).unwrap_or(0);
+            let t = p.time.map_or(0, |t| t.timestamp_millis());
             if !covers(&ranges.funding, t) {
                 outside += 1;
                 continue;

@@ -259,7 +259,7 @@ pub fn reconcile(src: &dyn RecordSource, ranges: &LedgerRanges) -> anyhow::Resul
             Ok(())
         })?;
     }
-    for ((account, _), chain) in chains.iter_mut() {
+    for ((account, _), chain) in &mut chains {
         chain.finish(*account, snap_time, &mut gaps);
     }
 

@@ -114,20 +114,19 @@ impl Archives {
                 applied_ts: job.applied_ts,
             };
         }
-        let token = match &job.token {
-            Some(t) => t.clone(),
-            None => {
-                let mut files = self
-                    .files
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                let n = files.len() as u64 + 1;
-                let mix = (seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-                let token = format!("{}Q{}-{:016x}", q.year, q.q, mix);
-                files.insert(token.clone(), q);
-                job.token = Some(token.clone());
-                token
-            }
+        let token = if let Some(t) = &job.token {
+            t.clone()
+        } else {
+            let mut files = self
+                .files
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let n = files.len() as u64 + 1;
+            let mix = (seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            let token = format!("{}Q{}-{:016x}", q.year, q.q, mix);
+            files.insert(token.clone(), q);
+            job.token = Some(token.clone());
+            token
         };
         PollState::Finished {
             applied_ts: job.applied_ts,

@@ -433,8 +433,7 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
     let path_q = parts
         .uri
         .path_and_query()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| path.clone());
+        .map_or_else(|| path.clone(), |p| p.as_str().to_string());
     let params = Params::parse(parts.uri.query());
     let body = axum::body::to_bytes(body, 1 << 20).await.unwrap_or_default();
 
@@ -488,7 +487,7 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         None
     };
 
-    let bucket = key.as_ref().map(|k| k.api_key.as_str()).unwrap_or("");
+    let bucket = key.as_ref().map_or("", |k| k.api_key.as_str());
     if !sh
         .limiter
         .try_acquire(bucket, ep.name, ep.limit.scaled(sh.config.rate_scale))
@@ -632,7 +631,7 @@ fn dispatch(
     let name = ep.name;
     let e = |x: Endpoint| x.name == name;
     if e(endpoints::PUBLIC_TIME) {
-        let lie = sh.config.time_lie.map(|d| d.num_milliseconds()).unwrap_or(0);
+        let lie = sh.config.time_lie.map_or(0, |d| d.num_milliseconds());
         return Ok(ok(vec![obj! { "ts" => (now + lie).to_string() }]));
     }
     if e(endpoints::INSTRUMENTS) {

@@ -870,27 +870,25 @@ struct LinkKind<'c> {
 
 impl<'c> SqlLinks<'c> {
     fn kind(&mut self, kind: RecordKind) -> Result<&mut LinkKind<'c>> {
-        let i = match self.kinds.iter().position(|k| k.kind == kind) {
-            Some(i) => i,
-            None => {
-                let name = kind.as_str();
-                // CAST gives every text that Rust parses as an i64 the same value (and some
-                // other texts some value), so equal texts always fall inside the range.
-                let (lo, hi): (Option<i64>, Option<i64>) = self.conn.query_row(
-                    "SELECT min(CAST(link AS INTEGER)), max(CAST(link AS INTEGER))
-                     FROM records WHERE kind = ?1 AND link IS NOT NULL",
-                    [name],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )?;
-                let sql =
-                    format!("SELECT key, ts, link, raw FROM records WHERE kind = '{name}' AND link = ?1");
-                self.kinds.push(LinkKind {
-                    kind,
-                    lookup: self.conn.prepare(&sql)?,
-                    range: lo.zip(hi),
-                });
-                self.kinds.len() - 1
-            }
+        let i = if let Some(i) = self.kinds.iter().position(|k| k.kind == kind) {
+            i
+        } else {
+            let name = kind.as_str();
+            // CAST gives every text that Rust parses as an i64 the same value (and some
+            // other texts some value), so equal texts always fall inside the range.
+            let (lo, hi): (Option<i64>, Option<i64>) = self.conn.query_row(
+                "SELECT min(CAST(link AS INTEGER)), max(CAST(link AS INTEGER))
+                 FROM records WHERE kind = ?1 AND link IS NOT NULL",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            let sql = format!("SELECT key, ts, link, raw FROM records WHERE kind = '{name}' AND link = ?1");
+            self.kinds.push(LinkKind {
+                kind,
+                lookup: self.conn.prepare(&sql)?,
+                range: lo.zip(hi),
+            });
+            self.kinds.len() - 1
         };
         Ok(&mut self.kinds[i])
     }

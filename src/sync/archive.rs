@@ -45,6 +45,7 @@ impl Quarter {
         Utc.with_ymd_and_hms(self.year, (self.q - 1) * 3 + 1, 1, 0, 0, 0)
             .unwrap()
     }
+    #[must_use]
     pub fn next(self) -> Quarter {
         if self.q == 4 {
             Quarter {
@@ -429,7 +430,7 @@ pub async fn run_archive(
                     && s.applied_at
                         .is_some_and(|t| Utc::now() - t < ChronoDuration::days(30)) =>
             {
-                todo.push((q, true))
+                todo.push((q, true));
             }
             _ => todo.push((q, false)),
         }

@@ -228,6 +228,7 @@ pub fn parse_archive(bytes: &[u8]) -> Result<Vec<NewRecord>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fmt::Write as _;
     use std::io::Write;
 
     const CSV: &str = "instType,billId,subType,ts,balChg,posBalChg,bal,posBal,sz,px,ccy,pnl,fee,mgnMode,instId,ordId,execType,interest,tag,fillTime,tradeId,clOrdId,fillIdxPx,fillMarkPx,fillPxVol,fillPxUsd,fillMarkVol,fillFwdPx\nSPOT,700,1,1720000000000,0.5,0,1.5,0,0.5,100,BTC,0,0,cash,BTC-USDT,1,T,0,,1720000000000,9,,,,,,,\nSPOT,699,2,1719999999999,-50,0,50,0,50,100,USDT,0,0,cash,BTC-USDT,1,T,0,,1720000000000,9,,,,,,,\n";
@@ -269,7 +270,7 @@ mod tests {
     fn batches_cover_every_row() {
         let mut csv = String::from("billId,ts\n");
         for i in 0..(BATCH * 2 + 7) {
-            csv.push_str(&format!("{i},{}\n", 1_700_000_000_000u64 + i as u64));
+            writeln!(csv, "{i},{}", 1_700_000_000_000u64 + i as u64).unwrap();
         }
         let mut sizes = Vec::new();
         let n = read_archive(

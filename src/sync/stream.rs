@@ -392,9 +392,7 @@ async fn walk(
         Some(pred) => {
             let s = store.lock().expect("store lock");
             s.min_ts_where(spec.kind, |raw| {
-                serde_json::from_str::<Value>(raw)
-                    .map(|v| pred(&v))
-                    .unwrap_or(false)
+                serde_json::from_str::<Value>(raw).is_ok_and(|v| pred(&v))
             })?
         }
         None => None,
