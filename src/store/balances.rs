@@ -1,0 +1,66 @@
+//! Balance snapshots taken at sync time, and the record of each sync run.
+
+use super::{BalanceRow, DateTime, OptionalExtension, Result, RunInfo, Store, Utc, from_ms, ms, params};
+
+impl Store {
+    /// Saves a balance snapshot taken at `taken_at`.
+    pub fn save_balances(&mut self, taken_at: DateTime<Utc>, rows: &[BalanceRow]) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute(
+            "INSERT INTO balance_snapshots (taken_at) VALUES (?1)",
+            [ms(taken_at)],
+        )?;
+        let id = tx.last_insert_rowid();
+        {
+            let mut st = tx.prepare(
+                "INSERT OR REPLACE INTO balances (snapshot, account, ccy, total, available, frozen) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            for b in rows {
+                st.execute(params![
+                    id,
+                    b.account,
+                    b.ccy,
+                    b.total.to_string(),
+                    b.available.map(|d| d.to_string()),
+                    b.frozen.map(|d| d.to_string())
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records a run's summary JSON.
+    pub fn record_run(&mut self, started: DateTime<Utc>, status: &str, summary: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO runs (started_at, finished_at, status, summary) VALUES (?1, ?2, ?3, ?4)",
+            params![ms(started), ms(Utc::now()), status, summary],
+        )?;
+        Ok(())
+    }
+
+    /// (started, finished, status) of the last run.
+    pub fn last_run(&self) -> Result<Option<RunInfo>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT started_at, finished_at, status FROM runs ORDER BY id DESC LIMIT 1",
+                [],
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        r.get::<_, Option<i64>>(1)?,
+                        r.get::<_, String>(2)?,
+                    ))
+                },
+            )
+            .optional()?
+            .and_then(|(s, f, status)| {
+                Some(RunInfo {
+                    started_at: from_ms(s)?,
+                    finished_at: f.and_then(from_ms),
+                    status,
+                })
+            }))
+    }
+}

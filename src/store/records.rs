@@ -1,0 +1,181 @@
+//! Raw records and stream cursors: a page and the cursor after it in one transaction,
+//! counts, keys and the content digest the crash tests compare.
+
+use super::{
+    CursorInfo, InsertOutcome, KindStats, NewRecord, OptionalExtension, RecordKind, Result, Store, Utc,
+    from_ms, ms, params,
+};
+
+impl Store {
+    /// Stores a page of records and the cursor state that follows it, atomically.
+    /// A record already stored is updated only when its JSON changed (a pending deposit
+    /// that became final) and the new copy has at least the stored copy's priority (the API
+    /// copy of a bill wins over the archive-file copy).
+    pub fn insert_page(
+        &mut self,
+        stream: &str,
+        priority: i64,
+        records: &[NewRecord],
+        cursor: Option<&str>,
+    ) -> Result<InsertOutcome> {
+        let now = ms(Utc::now());
+        let tx = self.conn.transaction()?;
+        let mut outcome = InsertOutcome::default();
+        {
+            let mut exists =
+                tx.prepare_cached("SELECT raw, priority FROM records WHERE kind = ?1 AND key = ?2")?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO records (kind, key, ts, num, link, stream, priority, raw, fetched_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?;
+            let mut update = tx.prepare_cached(
+                "UPDATE records SET ts = ?3, num = ?4, link = ?5, stream = ?6, priority = ?7, raw = ?8, fetched_at = ?9
+                 WHERE kind = ?1 AND key = ?2",
+            )?;
+            for r in records {
+                let found: Option<(String, i64)> = exists
+                    .query_row(params![r.kind.as_str(), r.key], |row| {
+                        Ok((row.get(0)?, row.get(1)?))
+                    })
+                    .optional()?;
+                let args = params![
+                    r.kind.as_str(),
+                    r.key,
+                    r.ts_ms,
+                    r.num,
+                    r.link,
+                    stream,
+                    priority,
+                    r.raw,
+                    now
+                ];
+                match found {
+                    None => {
+                        insert.execute(args)?;
+                        outcome.new += 1;
+                    }
+                    Some((raw, p)) if raw != r.raw && priority >= p => {
+                        update.execute(args)?;
+                        outcome.updated += 1;
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        if let Some(state) = cursor {
+            tx.execute(
+                "INSERT INTO cursors (stream, state, updated_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(stream) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+                params![stream, state, now],
+            )?;
+        }
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    /// The saved cursor state of a stream.
+    pub fn cursor(&self, stream: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row("SELECT state FROM cursors WHERE stream = ?1", [stream], |r| {
+                r.get(0)
+            })
+            .optional()?)
+    }
+
+    /// All cursors with their update time.
+    pub fn cursors(&self) -> Result<Vec<CursorInfo>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT stream, state, updated_at FROM cursors ORDER BY stream")?;
+        let rows = st.query_map([], |r| {
+            Ok(CursorInfo {
+                stream: r.get(0)?,
+                state: r.get(1)?,
+                updated_at: from_ms(r.get(2)?),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The oldest time of the stored records of `kind` whose JSON matches `predicate`; used
+    /// to re-walk deposits and withdrawals down to their oldest non-final record.
+    pub fn min_ts_where(&self, kind: RecordKind, predicate: impl Fn(&str) -> bool) -> Result<Option<i64>> {
+        let mut st = self.conn.prepare("SELECT ts, raw FROM records WHERE kind = ?1")?;
+        let mut rows = st.query([kind.as_str()])?;
+        let mut min = None::<i64>;
+        while let Some(row) = rows.next()? {
+            let raw: String = row.get(1)?;
+            if predicate(&raw) {
+                let ts: i64 = row.get(0)?;
+                min = Some(min.map_or(ts, |m| m.min(ts)));
+            }
+        }
+        Ok(min)
+    }
+
+    /// How many stored records each stream holds (the stream that stored a record last).
+    pub fn stream_counts(&self) -> Result<std::collections::BTreeMap<String, u64>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT stream, count(*) FROM records GROUP BY stream")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn count(&self, kind: RecordKind) -> Result<u64> {
+        let n: i64 = self.conn.query_row(
+            "SELECT count(*) FROM records WHERE kind = ?1",
+            [kind.as_str()],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+
+    /// Every stored key of `kind`, sorted (tests compare these with the simulator's ids).
+    pub fn keys(&self, kind: RecordKind) -> Result<Vec<String>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT key FROM records WHERE kind = ?1 ORDER BY key")?;
+        let rows = st.query_map([kind.as_str()], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Count and time range per kind.
+    pub fn kind_stats(&self) -> Result<Vec<KindStats>> {
+        RecordKind::ALL
+            .iter()
+            .map(|&kind| {
+                let (count, min, max): (i64, Option<i64>, Option<i64>) = self.conn.query_row(
+                    "SELECT count(*), min(ts), max(ts) FROM records WHERE kind = ?1",
+                    [kind.as_str()],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )?;
+                Ok(KindStats {
+                    kind,
+                    count: count as u64,
+                    oldest: min.and_then(from_ms),
+                    newest: max.and_then(from_ms),
+                })
+            })
+            .collect()
+    }
+
+    /// A digest of every record (kind, key, raw) for "the store ends identical" tests.
+    pub fn content_digest(&self) -> Result<String> {
+        use sha2::Digest;
+        let mut h = sha2::Sha256::new();
+        let mut st = self
+            .conn
+            .prepare("SELECT kind, key, raw FROM records ORDER BY kind, key")?;
+        let mut rows = st.query([])?;
+        while let Some(r) = rows.next()? {
+            for i in 0..3 {
+                let s: String = r.get(i)?;
+                h.update(s.as_bytes());
+                h.update([0u8]);
+            }
+        }
+        Ok(format!("{:x}", h.finalize()))
+    }
+}

@@ -1,0 +1,126 @@
+//! The on-disk schema and its migrations: v1 (the first release) upgrades to v2 in place
+//! (per-stream coverage, the remembered floor, the id-order index); a newer or foreign
+//! schema is refused.
+
+use super::{OptionalExtension, Result, Store, bail, coverage, params};
+
+/// Current on-disk schema version. Bump it with a migration step in [`Store::migrate`].
+pub const SCHEMA_VERSION: i64 = 2;
+
+const SCHEMA_V1: &str = "
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE records (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    num INTEGER,
+    link TEXT,
+    stream TEXT NOT NULL,
+    priority INTEGER NOT NULL,
+    raw TEXT NOT NULL,
+    fetched_at INTEGER NOT NULL,
+    PRIMARY KEY (kind, key)
+);
+CREATE INDEX records_order ON records (kind, ts, num, key);
+CREATE INDEX records_link ON records (kind, link) WHERE link IS NOT NULL;
+CREATE TABLE cursors (stream TEXT PRIMARY KEY, state TEXT NOT NULL, updated_at INTEGER NOT NULL);
+CREATE TABLE archive_quarters (
+    quarter TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    applied_at INTEGER,
+    done_at INTEGER,
+    rows INTEGER,
+    detail TEXT
+);
+CREATE TABLE balance_snapshots (id INTEGER PRIMARY KEY, taken_at INTEGER NOT NULL);
+CREATE TABLE balances (
+    snapshot INTEGER NOT NULL REFERENCES balance_snapshots(id),
+    account TEXT NOT NULL,
+    ccy TEXT NOT NULL,
+    total TEXT NOT NULL,
+    available TEXT,
+    frozen TEXT,
+    PRIMARY KEY (snapshot, account, ccy)
+);
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    status TEXT NOT NULL,
+    summary TEXT
+);
+";
+
+impl Store {
+    pub(super) fn schema_version(&self) -> Result<Option<i64>> {
+        let has_meta: bool = self.conn.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_meta {
+            let tables: i64 = self.conn.query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+                [],
+                |r| r.get(0),
+            )?;
+            if tables > 0 {
+                bail!(
+                    "`{}` is not an okx-export store (or one too old to read): move it away and run `sync` again",
+                    self.path.display()
+                );
+            }
+            return Ok(None);
+        }
+        let v: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        match v.map(|v| v.parse::<i64>()) {
+            Some(Ok(v)) => Ok(Some(v)),
+            _ => bail!(
+                "`{}` has no readable schema version; move it away and run `sync` again",
+                self.path.display()
+            ),
+        }
+    }
+
+    /// Brings the schema to [`SCHEMA_VERSION`], one step at a time, or refuses.
+    pub(super) fn migrate(&mut self) -> Result<()> {
+        let version = self.schema_version()?;
+        match version {
+            None => {
+                let tx = self.conn.transaction()?;
+                tx.execute_batch(SCHEMA_V1)?;
+                tx.execute_batch(coverage::SCHEMA_V2)?;
+                tx.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?1), ('created_by', ?2)",
+                    params![
+                        SCHEMA_VERSION.to_string(),
+                        concat!("okx-export ", env!("CARGO_PKG_VERSION"))
+                    ],
+                )?;
+                tx.commit()?;
+            }
+            Some(v) if v == SCHEMA_VERSION => {}
+            Some(v) if v > SCHEMA_VERSION => bail!(
+                "store `{}` was written by a newer okx-export (schema {v}, this build reads {SCHEMA_VERSION}); upgrade okx-export",
+                self.path.display()
+            ),
+            Some(1) => {
+                let tx = self.conn.transaction()?;
+                coverage::migrate_v1(&tx)?;
+                tx.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'", [])?;
+                tx.commit()?;
+            }
+            // Future migrations go here as `Some(2) => { ...; set schema_version = 3 }`.
+            Some(v) => bail!(
+                "store `{}` has schema {v}, which this build cannot migrate; move it away and run `sync` again",
+                self.path.display()
+            ),
+        }
+        Ok(())
+    }
+}

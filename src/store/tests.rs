@@ -1,0 +1,252 @@
+use super::*;
+
+fn rec(kind: RecordKind, key: &str, ts: i64, raw: &str) -> NewRecord {
+    NewRecord {
+        kind,
+        key: key.into(),
+        ts_ms: ts,
+        num: key.parse().ok(),
+        link: None,
+        raw: raw.into(),
+    }
+}
+
+#[test]
+fn page_and_cursor_commit_together_and_dedupe() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path()).unwrap();
+    let page = [
+        rec(RecordKind::Bill, "2", 20, "{\"b\":2}"),
+        rec(RecordKind::Bill, "1", 10, "{\"b\":1}"),
+    ];
+    let out = s
+        .insert_page("bills", 1, &page, Some("{\"after\":\"1\"}"))
+        .unwrap();
+    assert_eq!(out, InsertOutcome { new: 2, updated: 0 });
+    let again = s.insert_page("bills", 1, &page, None).unwrap();
+    assert_eq!(again, InsertOutcome::default());
+    assert_eq!(s.cursor("bills").unwrap().as_deref(), Some("{\"after\":\"1\"}"));
+    // The archive copy (priority 0) must not overwrite the API copy.
+    let archived = [rec(RecordKind::Bill, "2", 20, "{\"b\":2,\"csv\":1}")];
+    assert_eq!(
+        s.insert_page("archive", 0, &archived, None).unwrap(),
+        InsertOutcome::default()
+    );
+    // A changed deposit (state 0 -> 2) replaces the stored one.
+    s.insert_page(
+        "deposits",
+        1,
+        &[rec(RecordKind::Deposit, "d1", 5, "{\"state\":\"0\"}")],
+        None,
+    )
+    .unwrap();
+    let upd = s
+        .insert_page(
+            "deposits",
+            1,
+            &[rec(RecordKind::Deposit, "d1", 5, "{\"state\":\"2\"}")],
+            None,
+        )
+        .unwrap();
+    assert_eq!(upd.updated, 1);
+    let mut seen = Vec::new();
+    s.for_each(RecordKind::Bill, &mut |r| {
+        seen.push(r.key);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(seen, ["1", "2"]);
+    assert_eq!(s.count(RecordKind::Deposit).unwrap(), 1);
+}
+
+/// Two cursors read at the same time, each in `for_each` order, while links are looked
+/// up (in rowid order, as `by_link`).
+#[test]
+fn cursors_and_links_while_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path()).unwrap();
+    let mut page = Vec::new();
+    for i in (0..50i64).rev() {
+        page.push(rec(RecordKind::Bill, &(100 + i).to_string(), 1000 + i / 3, "{}"));
+        page.push(rec(
+            RecordKind::FundingBill,
+            &(900 + i).to_string(),
+            1000 + i,
+            "{}",
+        ));
+    }
+    let fill = |key: &str, link: &str| NewRecord {
+        link: Some(link.to_string()),
+        ..rec(RecordKind::Fill, key, 1, &format!("{{\"k\":\"{key}\"}}"))
+    };
+    page.extend([
+        fill("f3", "101"),
+        fill("f1", "102"),
+        fill("f2", "101"),
+        fill("f4", "7"),
+        fill("f5", "x9"),
+        fill("f6", "0099"),
+        fill("f7", "+150"),
+    ]);
+    s.insert_page("t", 1, &page, None).unwrap();
+
+    let mem = MemorySource {
+        records: page
+            .iter()
+            .map(|r| StoredRecord {
+                kind: r.kind,
+                key: r.key.clone(),
+                ts_ms: r.ts_ms,
+                link: r.link.clone(),
+                raw: r.raw.clone(),
+            })
+            .collect(),
+        balances: Vec::new(),
+    };
+    for src in [&s as &dyn RecordSource, &mem] {
+        let mut expected = Vec::new();
+        for kind in [RecordKind::Bill, RecordKind::FundingBill] {
+            let mut keys = Vec::new();
+            src.for_each(kind, &mut |r| {
+                keys.push(r.key);
+                Ok(())
+            })
+            .unwrap();
+            expected.push(keys);
+        }
+        let mut seen = vec![Vec::new(), Vec::new()];
+        src.with_cursors(
+            &[RecordKind::Bill, RecordKind::FundingBill],
+            &mut |cursors, links| {
+                let keys = |v: Vec<StoredRecord>| v.into_iter().map(|r| r.key).collect::<Vec<_>>();
+                assert_eq!(keys(links.by_link(RecordKind::Fill, "101")?), ["f3", "f2"]);
+                assert_eq!(keys(links.by_link(RecordKind::Fill, "102")?), ["f1"]);
+                assert_eq!(keys(links.by_link(RecordKind::Fill, "7")?), ["f4"]);
+                assert!(links.by_link(RecordKind::Fill, "8")?.is_empty());
+                // Texts that are no plain integers, or equal as numbers but not as text.
+                assert_eq!(keys(links.by_link(RecordKind::Fill, "x9")?), ["f5"]);
+                assert_eq!(keys(links.by_link(RecordKind::Fill, "0099")?), ["f6"]);
+                assert!(links.by_link(RecordKind::Fill, "99")?.is_empty());
+                assert_eq!(keys(links.by_link(RecordKind::Fill, "+150")?), ["f7"]);
+                assert!(links.by_link(RecordKind::Fill, "150")?.is_empty());
+                assert!(links.by_link(RecordKind::Fill, "151")?.is_empty());
+                assert!(links.by_link(RecordKind::Fill, "-1")?.is_empty());
+                // A kind without links at all.
+                assert!(links.by_link(RecordKind::Deposit, "101")?.is_empty());
+                assert!(links.by_link(RecordKind::Deposit, "d")?.is_empty());
+                let mut done = [false, false];
+                while done != [true, true] {
+                    for (i, c) in cursors.iter_mut().enumerate() {
+                        match c.next_record()? {
+                            Some(r) => seen[i].push(r.key.to_string()),
+                            None => done[i] = true,
+                        }
+                    }
+                    links.by_link(RecordKind::Fill, "101")?;
+                }
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(seen, expected);
+        assert_eq!(seen[0].len(), 50);
+    }
+}
+
+#[test]
+fn newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(Store::open(dir.path()).unwrap());
+    let conn = Connection::open(dir.path().join(Store::FILE)).unwrap();
+    conn.execute("UPDATE meta SET value = '999' WHERE key = 'schema_version'", [])
+        .unwrap();
+    drop(conn);
+    let err = Store::open(dir.path()).err().unwrap().to_string();
+    assert!(err.contains("newer okx-export"), "{err}");
+    // A foreign SQLite file is refused, not misread.
+    let other = tempfile::tempdir().unwrap();
+    let conn = Connection::open(other.path().join(Store::FILE)).unwrap();
+    conn.execute("CREATE TABLE t (x)", []).unwrap();
+    drop(conn);
+    let err = Store::open(other.path()).err().unwrap().to_string();
+    assert!(err.contains("not an okx-export store"), "{err}");
+}
+
+/// A store written by the schema-v1 build (fixtures/store/v1.sql) opens, upgrades to v2
+/// in place and keeps every record; coverage and the floor are guessed from what v1 kept.
+#[test]
+fn v1_store_upgrades_to_v2() {
+    let dir = tempfile::tempdir().unwrap();
+    let sql = include_str!("../../fixtures/store/v1.sql");
+    Connection::open(dir.path().join(Store::FILE))
+        .unwrap()
+        .execute_batch(sql)
+        .unwrap();
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(s.schema_version().unwrap(), Some(2));
+    assert_eq!(s.count(RecordKind::Bill).unwrap(), 2);
+    assert_eq!(s.quarters().unwrap().len(), 2);
+    assert_eq!(s.latest_balances().unwrap().len(), 1);
+    let t = |ms: i64| DateTime::from_timestamp_millis(ms).unwrap();
+    // The oldest archive quarter asked for: 2025Q3.
+    assert_eq!(s.floor().unwrap(), Some(t(1_751_328_000_000)));
+    let cov = s.coverages().unwrap();
+    let streams: Vec<&str> = cov.iter().map(|c| c.stream.as_str()).collect();
+    // Idle cursors only: the convert walk never finished.
+    assert_eq!(
+        streams,
+        ["asset-bills-history", "bills-archive", "deposit-history"]
+    );
+    let dep = s.coverage("deposit-history").unwrap().unwrap();
+    assert_eq!(
+        (dep.from, dep.to, dep.reason, dep.bottom.as_deref()),
+        (
+            Some(t(1_751_399_000_000)),
+            Some(t(1_771_113_600_000)),
+            EndReason::Migrated,
+            Some("1751399000001")
+        )
+    );
+    let bills = s.coverage("bills-archive").unwrap().unwrap();
+    assert_eq!(
+        (bills.from, bills.bottom.as_deref()),
+        (Some(t(1_768_000_000_000)), Some("1002"))
+    );
+    // The id-order index of v2 exists, and a reopen is a no-op.
+    let idx: i64 = s
+        .conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'records_by_id'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(idx, 1);
+    drop(s);
+    assert_eq!(Store::open(dir.path()).unwrap().coverages().unwrap(), cov);
+}
+
+#[test]
+fn second_lock_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let _held = Store::lock(dir.path()).unwrap();
+    let err = Store::lock(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("already running"), "{err}");
+}
+
+#[test]
+fn balances_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path()).unwrap();
+    let t = DateTime::from_timestamp_millis(1_700_000_000_000).unwrap();
+    let row = BalanceRow {
+        account: "trading".into(),
+        ccy: "BTC".into(),
+        total: "1.5".parse().unwrap(),
+        available: Some("1".parse().unwrap()),
+        frozen: None,
+        as_of: t,
+    };
+    s.save_balances(t, std::slice::from_ref(&row)).unwrap();
+    assert_eq!(s.latest_balances().unwrap(), vec![row]);
+}
