@@ -96,6 +96,7 @@ pub async fn verify(client: &OkxClient, settings: &Settings, print: bool) -> Res
     }
     if cfg.ip.is_none() {
         super::advise(
+            settings,
             "this API key is not bound to any IP address; binding one (OKX → API → edit key) limits damage if it leaks",
         );
     }

@@ -14,7 +14,6 @@ use crate::secret::Credentials;
 use crate::settings::Settings;
 use anyhow::Result;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// Builds the OKX client from settings.
@@ -35,21 +34,11 @@ pub fn client(settings: &Settings, credentials: Option<Credentials>) -> Result<A
     Ok(Arc::new(OkxClient::new(cfg)?))
 }
 
-/// Writes a line for the user on stdout unless `--quiet`.
+/// Writes a line for the user on stdout unless `--quiet`: a quiet success prints nothing
+/// (cron mails only when there is output); the same numbers are in `summary.json` and
+/// `sync-summary.json`.
 pub fn say(settings: &Settings, line: impl AsRef<str>) {
     if !settings.quiet {
-        println!("{}", line.as_ref());
-    }
-}
-
-/// `--quiet` for the whole process (set once in [`run`]).
-static QUIET: AtomicBool = AtomicBool::new(false);
-
-/// A final-summary line on stdout. With `--quiet` nothing is printed on success (cron
-/// mails only when there is output); the same numbers are in `summary.json` and
-/// `sync-summary.json`.
-pub fn summary(line: impl AsRef<str>) {
-    if !QUIET.load(Ordering::Relaxed) {
         println!("{}", line.as_ref());
     }
 }
@@ -61,8 +50,8 @@ pub fn warn(line: impl AsRef<str>) {
 
 /// Advice that is not a problem with this run's data (e.g. an unbound key): stderr, but
 /// not with `--quiet`, so a nightly cron job stays silent.
-pub fn advise(line: impl AsRef<str>) {
-    if !QUIET.load(Ordering::Relaxed) {
+pub fn advise(settings: &Settings, line: impl AsRef<str>) {
+    if !settings.quiet {
         eprintln!("note: {}", line.as_ref());
     }
 }
@@ -70,7 +59,6 @@ pub fn advise(line: impl AsRef<str>) {
 /// Dispatches a parsed command line; the first Ctrl-C or SIGTERM stops the command (see
 /// [`crate::interrupt`]) and exits 130 or 143.
 pub async fn run(cli: Cli) -> Result<Exit> {
-    QUIET.store(cli.global.quiet, Ordering::Relaxed);
     if let Err(e) = crate::interrupt::install() {
         warn(format!(
             "cannot install signal handlers ({e}); Ctrl-C stops at once"

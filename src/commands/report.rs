@@ -193,11 +193,14 @@ fn print_reconciliation(settings: &Settings, rec: &Reconciliation) {
         );
     }
     if rec.ok() {
-        super::summary(format!(
-            "reconciliation: ok ({} account/asset balances match OKX, {} not compared)",
-            rec.rows.iter().filter(|r| r.status.is_match()).count(),
-            not_compared.len()
-        ));
+        say(
+            settings,
+            format!(
+                "reconciliation: ok ({} account/asset balances match OKX, {} not compared)",
+                rec.rows.iter().filter(|r| r.status.is_match()).count(),
+                not_compared.len()
+            ),
+        );
     } else {
         for c in rec.cross.iter().filter(|c| c.status != "ok") {
             warn(format!(
@@ -351,15 +354,18 @@ pub fn report_from(settings: &Settings, store: &Store, args: &ReportArgs) -> Res
     all_files.push(summary_path);
 
     let rows: u64 = summary.rows_by_kind.values().sum();
-    super::summary(format!(
-        "report: {rows} transactions ({})",
-        summary
-            .rows_by_kind
-            .iter()
-            .map(|(k, v)| format!("{v} {}", k.as_str()))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ));
+    say(
+        settings,
+        format!(
+            "report: {rows} transactions ({})",
+            summary
+                .rows_by_kind
+                .iter()
+                .map(|(k, v)| format!("{v} {}", k.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    );
     for (what, items) in [
         ("pending deposit", &summary.pending_deposits),
         ("pending withdrawal", &summary.pending_withdrawals),

@@ -138,18 +138,24 @@ pub fn print_summary(settings: &Settings, s: &SyncSummary) {
             ),
         );
     }
-    super::summary(format!(
-        "sync: {} new records ({} fetched) in {:.1} s",
-        group(s.totals.new_records),
-        group(s.totals.fetched_records),
-        s.elapsed_seconds,
-    ));
-    super::summary(format!(
-        "requests: {} ({} retries, {} rate-limited)",
-        group(s.totals.requests),
-        s.totals.retries,
-        s.totals.rate_limited,
-    ));
+    say(
+        settings,
+        format!(
+            "sync: {} new records ({} fetched) in {:.1} s",
+            group(s.totals.new_records),
+            group(s.totals.fetched_records),
+            s.elapsed_seconds,
+        ),
+    );
+    say(
+        settings,
+        format!(
+            "requests: {} ({} retries, {} rate-limited)",
+            group(s.totals.requests),
+            s.totals.retries,
+            s.totals.rate_limited,
+        ),
+    );
 }
 
 /// Runs a sync for `settings` and returns the summary (also written as
