@@ -189,21 +189,16 @@ impl Pairing {
             })
             .collect();
         let failed = rows.len();
-        rows.push(CheckRow {
-            check: "transfers",
-            account: "funding↔trading".into(),
-            asset: String::new(),
-            from: None,
-            to: None,
-            computed: None,
-            reported: None,
-            difference: None,
-            status: if failed == 0 { "ok" } else { "missing_side" }.into(),
-            detail: format!(
+        rows.push(CheckRow::summary(
+            "transfers",
+            "funding↔trading",
+            failed,
+            "missing_side",
+            format!(
                 "{} transfers have both sides; {failed} miss a side the other ledger should hold; {} fall outside the other ledger's stored history",
                 self.matched, self.outside
             ),
-        });
+        ));
         rows
     }
 }

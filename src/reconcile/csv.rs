@@ -37,6 +37,29 @@ pub struct CheckRow {
 }
 
 impl CheckRow {
+    /// The closing row of a check: `ok` when nothing failed, else `failure`, with the
+    /// counts in `detail` and no range or amounts.
+    pub fn summary(
+        check: &'static str,
+        account: &str,
+        failed: usize,
+        failure: &str,
+        detail: String,
+    ) -> CheckRow {
+        CheckRow {
+            check,
+            account: account.to_string(),
+            asset: String::new(),
+            from: None,
+            to: None,
+            computed: None,
+            reported: None,
+            difference: None,
+            status: if failed == 0 { "ok" } else { failure }.into(),
+            detail,
+        }
+    }
+
     pub fn fields(&self) -> Vec<String> {
         let t = |t: Option<DateTime<Utc>>| t.map(rfc3339_ms).unwrap_or_default();
         let d = |d: Option<Decimal>| d.map(plain).unwrap_or_default();

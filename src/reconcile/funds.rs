@@ -88,20 +88,15 @@ pub fn funds_checks(
                 ),
             });
         }
-        out.push(CheckRow {
-            check: if what == "deposit" { "deposits" } else { "withdrawals" },
-            account: "funding".into(),
-            asset: String::new(),
-            from: None,
-            to: None,
-            computed: None,
-            reported: None,
-            difference: None,
-            status: if failed == 0 { "ok" } else { "unmatched" }.into(),
-            detail: format!(
+        out.push(CheckRow::summary(
+            if what == "deposit" { "deposits" } else { "withdrawals" },
+            "funding",
+            failed,
+            "unmatched",
+            format!(
                 "{failed} successful {what}s or {what} bills lack their other side; {outside} fall outside the other side's stored history"
             ),
-        });
+        ));
     }
     out
 }

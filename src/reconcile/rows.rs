@@ -50,19 +50,12 @@ pub fn rows_checks(
         }
     }
     let failed = out.len();
-    out.push(CheckRow {
-        check: "rows",
-        account: String::new(),
-        asset: String::new(),
-        from: None,
-        to: None,
-        computed: None,
-        reported: None,
-        difference: None,
-        status: if failed == 0 { "ok" } else { "mismatch" }.into(),
-        detail: format!(
-            "{compared} account/asset row sums compared with the ledgers' Σ balChg; {failed} differ"
-        ),
-    });
+    out.push(CheckRow::summary(
+        "rows",
+        "",
+        failed,
+        "mismatch",
+        format!("{compared} account/asset row sums compared with the ledgers' Σ balChg; {failed} differ"),
+    ));
     out
 }

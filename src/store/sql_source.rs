@@ -16,19 +16,24 @@ const SELECT_ORDERED: &str = "SELECT key, ts, link, raw FROM records WHERE kind 
 /// The records of one kind in [`RecordSource::for_each_by_id`] order.
 const SELECT_BY_ID: &str = "SELECT key, ts, link, raw FROM records WHERE kind = ?1 ORDER BY num, ts, key";
 
+/// A `SELECT key, ts, link, raw` row as a record of `kind`.
+fn stored(kind: RecordKind, r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRecord> {
+    Ok(StoredRecord {
+        kind,
+        key: r.get(0)?,
+        ts_ms: r.get(1)?,
+        link: r.get(2)?,
+        raw: r.get(3)?,
+    })
+}
+
 impl Store {
     /// Calls `f` for each row of `sql` (one of the `SELECT_*` scans) for `kind`.
     fn scan(&self, sql: &str, kind: RecordKind, f: &mut dyn FnMut(StoredRecord) -> Result<()>) -> Result<()> {
         let mut st = self.conn.prepare_cached(sql)?;
         let mut rows = st.query([kind.as_str()])?;
         while let Some(r) = rows.next()? {
-            f(StoredRecord {
-                kind,
-                key: r.get(0)?,
-                ts_ms: r.get(1)?,
-                link: r.get(2)?,
-                raw: r.get(3)?,
-            })?;
+            f(stored(kind, r)?)?;
         }
         Ok(())
     }
@@ -111,13 +116,7 @@ impl LinkLookup for SqlLinks<'_> {
         let mut rows = k.lookup.query([link])?;
         let mut out = Vec::new();
         while let Some(r) = rows.next()? {
-            out.push(StoredRecord {
-                kind,
-                key: r.get(0)?,
-                ts_ms: r.get(1)?,
-                link: r.get(2)?,
-                raw: r.get(3)?,
-            });
+            out.push(stored(kind, r)?);
         }
         Ok(out)
     }
@@ -160,15 +159,7 @@ impl RecordSource for Store {
         let mut st = self
             .conn
             .prepare_cached("SELECT key, ts, link, raw FROM records WHERE kind = ?1 AND link = ?2")?;
-        let rows = st.query_map(params![kind.as_str(), link], |r| {
-            Ok(StoredRecord {
-                kind,
-                key: r.get(0)?,
-                ts_ms: r.get(1)?,
-                link: r.get(2)?,
-                raw: r.get(3)?,
-            })
-        })?;
+        let rows = st.query_map(params![kind.as_str(), link], |r| stored(kind, r))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
