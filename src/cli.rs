@@ -1,6 +1,7 @@
 //! Command-line definitions (clap derive). Doc comments are the `--help` text; this module
 //! only parses, [`crate::settings`] resolves.
 
+use crate::okx::client::DEFAULT_GIVE_UP_AFTER;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -84,7 +85,7 @@ pub struct ConnectArgs {
     #[arg(long)]
     pub demo_trading: bool,
     /// Give up on a request after this many seconds without a usable answer (all retries together)
-    #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = DEFAULT_GIVE_UP_AFTER.as_secs(), value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub give_up_after: u64,
     /// Use only this fraction of each OKX rate limit (e.g. 0.5 when a trading bot shares the UID)
     #[arg(long, default_value_t = 1.0, value_name = "FRACTION", value_parser = parse_share)]
@@ -110,7 +111,7 @@ impl Default for ConnectArgs {
             region: None,
             base_url: None,
             demo_trading: false,
-            give_up_after: 60,
+            give_up_after: DEFAULT_GIVE_UP_AFTER.as_secs(),
             rate_share: 1.0,
             allow_trading_key: false,
         }

@@ -103,7 +103,7 @@ pub async fn run(g: &GlobalArgs, args: &DemoArgs) -> Result<Exit> {
         allow_trading_key: false,
         rate_scale: 1,
         backoff_ms: None,
-        give_up_after: std::time::Duration::from_secs(60),
+        give_up_after: crate::okx::client::DEFAULT_GIVE_UP_AFTER,
         rate_share: 1.0,
     };
     say(
