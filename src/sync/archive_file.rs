@@ -175,6 +175,13 @@ fn parse_csv(
         .iter()
         .map(|h| h.trim().to_string())
         .collect();
+    // An empty or cut-off download, or another kind of file, must not pass for a quarter
+    // without bills: only a CSV whose header names `billId` is read.
+    if !headers.iter().any(|h| h == "billId") {
+        bail!(
+            "the archive file is not an OKX bills CSV (no `billId` column in its first line); it is downloaded again on the next run"
+        );
+    }
     let mut row = csv::StringRecord::new();
     let mut batch = Vec::with_capacity(BATCH);
     let mut n = 0u64;
@@ -317,6 +324,17 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("line longer than 1024 KiB"), "{err}");
+    }
+
+    /// An empty (or header-less) file is an error, never a quarter without bills; a header
+    /// alone is a quarter without bills.
+    #[test]
+    fn empty_file_is_not_an_empty_quarter() {
+        for bytes in [Vec::new(), gzip(b""), b"hello,world\n1,2\n".to_vec()] {
+            let err = parse_archive(&bytes).unwrap_err().to_string();
+            assert!(err.contains("not an OKX bills CSV"), "{err}");
+        }
+        assert_eq!(parse_archive(b"billId,ts\n").unwrap().len(), 0);
     }
 
     #[test]
