@@ -408,11 +408,23 @@ fn interleaved_trades_in_one_millisecond_pair_by_ids() {
     );
 }
 
+/// A convert-history record at T0.
+fn convert(id: &str, inst: &str, side: &str, px: &str, base: &str, quote: &str) -> StoredRecord {
+    let (b, q) = inst.split_once('-').unwrap();
+    let raw = json!({"tradeId": id, "clTReqId": "", "state": "fullyFilled", "instId": inst,
+                     "baseCcy": b, "quoteCcy": q, "side": side, "fillPx": px,
+                     "fillBaseSz": base, "fillQuoteSz": quote, "ts": T0.to_string()});
+    StoredRecord {
+        kind: RecordKind::Convert,
+        key: id.into(),
+        ts_ms: T0,
+        link: None,
+        raw: raw.to_string(),
+    }
+}
+
 #[test]
 fn convert_legs_pair_and_take_convert_history() {
-    let conv = json!({"tradeId": "C1", "clTReqId": "", "state": "fullyFilled", "instId": "BTC-USDT",
-                      "baseCcy": "BTC", "quoteCcy": "USDT", "side": "buy", "fillPx": "60000",
-                      "fillBaseSz": "0.001", "fillQuoteSz": "60", "ts": T0.to_string()});
     let src = source(vec![
         tb(
             "601",
@@ -432,13 +444,7 @@ fn convert_legs_pair_and_take_convert_history() {
             "0.0010000000000000",
             json!({"tradeId": "C1"}),
         ),
-        StoredRecord {
-            kind: RecordKind::Convert,
-            key: "C1".into(),
-            ts_ms: T0,
-            link: None,
-            raw: conv.to_string(),
-        },
+        convert("C1", "BTC-USDT", "buy", "60000", "0.001", "60"),
     ]);
     let (rows, _) = run(&src);
     assert_eq!(rows.len(), 1);
@@ -455,9 +461,6 @@ fn convert_legs_pair_and_take_convert_history() {
 /// its own price and side; convert history is only for convert bills.
 #[test]
 fn convert_history_is_only_for_convert_bills() {
-    let conv = json!({"tradeId": "77", "clTReqId": "", "state": "fullyFilled", "instId": "ETH-USDT",
-                      "baseCcy": "ETH", "quoteCcy": "USDT", "side": "sell", "fillPx": "9999",
-                      "fillBaseSz": "1", "fillQuoteSz": "9999", "ts": T0.to_string()});
     let src = source(vec![
         tb(
             "701",
@@ -477,13 +480,7 @@ fn convert_history_is_only_for_convert_bills() {
             "-60",
             json!({"tradeId": "77", "instId": "BTC-USDT", "px": "60000"}),
         ),
-        StoredRecord {
-            kind: RecordKind::Convert,
-            key: "77".into(),
-            ts_ms: T0,
-            link: None,
-            raw: conv.to_string(),
-        },
+        convert("77", "ETH-USDT", "sell", "9999", "1", "9999"),
     ]);
     let (rows, _) = run(&src);
     assert_eq!(rows.len(), 1);
