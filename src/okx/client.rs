@@ -315,24 +315,13 @@ impl OkxClient {
                     let delay = self.backoff(tries.count);
                     if tries.count > self.cfg.max_retries || tries.elapsed() + delay >= self.cfg.give_up_after
                     {
-                        return Err(self.gave_up(ep.name, &tries, reason));
+                        return Err(gave_up(ep.name, &self.host, &tries, reason));
                     }
                     self.bump(ep.name, |s| s.retries += 1);
                     self.on_retry(ep.name, tries.count + 1, delay, &reason);
                     tokio::time::sleep(delay).await;
                 }
             }
-        }
-    }
-
-    fn gave_up(&self, endpoint: &'static str, tries: &Tries, last: String) -> OkxError {
-        OkxError::GaveUp {
-            endpoint,
-            host: self.host.clone(),
-            attempts: tries.count,
-            elapsed: tries.elapsed(),
-            tried: tries.summary(),
-            last,
         }
     }
 
@@ -594,11 +583,7 @@ impl OkxClient {
             tries.failed(&reason);
             let delay = self.backoff(tries.count);
             if tries.count > self.cfg.max_retries || tries.elapsed() + delay >= stall {
-                let mut err = self.gave_up(endpoint, &tries, reason);
-                if let OkxError::GaveUp { host, .. } = &mut err {
-                    host.clone_from(&link_host);
-                }
-                return Err(err);
+                return Err(gave_up(endpoint, &link_host, &tries, reason));
             }
             self.bump(endpoint, |s| s.retries += 1);
             self.on_retry(endpoint, tries.count + 1, delay, &reason);
@@ -631,6 +616,18 @@ async fn read_capped(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>,
         out.extend_from_slice(&chunk);
     }
     Ok(out)
+}
+
+/// The final error of a request that got no usable answer from `host`.
+fn gave_up(endpoint: &'static str, host: &str, tries: &Tries, last: String) -> OkxError {
+    OkxError::GaveUp {
+        endpoint,
+        host: host.to_string(),
+        attempts: tries.count,
+        elapsed: tries.elapsed(),
+        tried: tries.summary(),
+        last,
+    }
 }
 
 /// An error and its sources on one line ("a: b: c").
