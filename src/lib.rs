@@ -16,6 +16,7 @@ pub mod logging;
 pub mod model;
 pub mod normalize;
 pub mod okx;
+pub mod prices;
 pub mod reconcile;
 pub mod secret;
 pub mod settings;

@@ -1,0 +1,139 @@
+//! Fiat values for normalized rows, from OKX's own public market data (issue 11).
+//!
+//! This file is the contract between the two halves of the price work:
+//!
+//! * the **price side** (fetching candles and reference rates, the machine-wide price cache,
+//!   the valuation rules, `missing_prices.csv` and `--prices FILE`) implements [`Valuer`];
+//! * the **export side** (value columns in `transactions.csv` and every tax format,
+//!   `tax-summary.csv`) only consumes [`RowValue`]s through that trait.
+//!
+//! Money stays `Decimal`; a value is never made up: an asset without a price is `None` and the
+//! row is reported as missing, never valued at zero.
+
+use crate::model::Transaction;
+use rust_decimal::Decimal;
+use std::fmt;
+
+/// The fiat currency values are expressed in (`--fiat`, default `USD`): an ISO 4217 code in
+/// upper case, e.g. `USD`, `EUR`, `GBP`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Fiat(String);
+
+impl Fiat {
+    /// The default valuation currency.
+    pub fn usd() -> Fiat {
+        Fiat("USD".to_string())
+    }
+
+    /// Parses a three-letter code (case-insensitive), e.g. `eur` → `EUR`.
+    pub fn parse(s: &str) -> Result<Fiat, String> {
+        let code = s.trim().to_ascii_uppercase();
+        if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
+            Ok(Fiat(code))
+        } else {
+            Err(format!(
+                "`{s}` is not a fiat currency code; use a three-letter ISO code such as USD, EUR or GBP"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Fiat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The fiat value of one normalized row and the unit prices behind it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowValue {
+    /// The currency of `value` and of every unit price.
+    pub fiat: Fiat,
+    /// What the row is worth in `fiat`: for a trade, the value of what changed hands (one
+    /// number for both legs); for a one-sided row (deposit, income, fee, pnl, …), its amount
+    /// times its asset's unit price. `None` when it cannot be valued.
+    pub value: Option<Decimal>,
+    /// How `value` was found, in one short machine-readable text, e.g.
+    /// `leg:USDT` (a trade valued by its stablecoin leg), `index:BTC-USD:1m:close`,
+    /// `route:SOL-USDT:1H:close*index:USDT-USD:1H:close`, `ecb:2025-03-03`, `file:prices.csv`.
+    /// Empty when `value` is `None`.
+    pub source: String,
+    /// The unit price in `fiat` at the row's time of every asset the row touches (sent,
+    /// received and fee assets), `None` for an asset that has no price. Formats that value
+    /// legs or fees separately (BittyTax fee value, DaLI `spot_price`) read these.
+    pub unit_prices: Vec<(String, Option<Decimal>)>,
+}
+
+impl RowValue {
+    /// The unit price of `asset` in this row, if it has one.
+    pub fn unit_price(&self, asset: &str) -> Option<Decimal> {
+        self.unit_prices
+            .iter()
+            .find(|(a, _)| a == asset)
+            .and_then(|(_, p)| *p)
+    }
+}
+
+/// Values rows, one at a time, in the order they are exported (time order).
+///
+/// Implementations look prices up in what the price stage stored; they do no network I/O.
+/// A row whose assets have no price gets a [`RowValue`] with `value: None` and is remembered
+/// for `missing_prices.csv`.
+pub trait Valuer {
+    /// The fiat every value is in.
+    fn fiat(&self) -> &Fiat;
+
+    /// The value of `tx`.
+    fn value(&mut self, tx: &Transaction) -> anyhow::Result<RowValue>;
+}
+
+/// A [`Valuer`] that knows no prices: every row is `value: None`. For exports run without a
+/// price stage, and as the placeholder until one exists.
+#[derive(Debug, Clone)]
+pub struct NoPrices {
+    fiat: Fiat,
+}
+
+impl NoPrices {
+    pub fn new(fiat: Fiat) -> NoPrices {
+        NoPrices { fiat }
+    }
+}
+
+impl Valuer for NoPrices {
+    fn fiat(&self) -> &Fiat {
+        &self.fiat
+    }
+
+    fn value(&mut self, tx: &Transaction) -> anyhow::Result<RowValue> {
+        let mut unit_prices: Vec<(String, Option<Decimal>)> = Vec::new();
+        for a in [&tx.sent, &tx.received, &tx.fee].into_iter().flatten() {
+            if !unit_prices.iter().any(|(x, _)| *x == a.asset) {
+                unit_prices.push((a.asset.clone(), None));
+            }
+        }
+        Ok(RowValue {
+            fiat: self.fiat.clone(),
+            value: None,
+            source: String::new(),
+            unit_prices,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fiat_codes() {
+        assert_eq!(Fiat::parse("eur").unwrap().as_str(), "EUR");
+        assert_eq!(Fiat::usd().to_string(), "USD");
+        assert!(Fiat::parse("EURO").is_err());
+        assert!(Fiat::parse("U1D").is_err());
+    }
+}
