@@ -192,7 +192,10 @@ pub fn streams(store: &Store) -> Result<Vec<StreamCoverage>> {
         };
         let unbounded = c.reason == EndReason::ApiExhausted;
         let mut detail = match c.reason {
-            EndReason::FloorReached => "reached the floor".to_string(),
+            EndReason::FloorReached => c
+                .detail
+                .clone()
+                .unwrap_or_else(|| "reached the floor".to_string()),
             EndReason::ApiExhausted => "OKX returned nothing older".to_string(),
             EndReason::ApiWindow => {
                 "OKX returned nothing older: the endpoint's window starts here".to_string()

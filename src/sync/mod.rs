@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod archive_file;
 pub mod money;
+pub mod plan;
 pub mod stream;
 
 use crate::okx::endpoints::{self, INST_TYPES};
@@ -352,15 +353,24 @@ pub async fn sync(
         }
     };
 
+    let boundary = {
+        let s = store.lock().expect("store lock");
+        plan::archive_boundary(since, server_time, opts.archive, |q| plan::file_stored(&s, q))?
+    };
     let mut tasks = tokio::task::JoinSet::new();
     for spec in streams() {
         let (client, store, progress) = (client.clone(), store.clone(), progress.clone());
+        // The planner's boundary: older trading bills come from the archive file.
+        let floor = match boundary {
+            Some(b) if spec.name == plan::BILLS_ARCHIVE => b.at,
+            _ => since,
+        };
         tasks.spawn(async move {
             let r = stream::run_stream(
                 &client,
                 &store,
                 &spec,
-                Some(since),
+                Some(floor),
                 server_time,
                 progress.as_ref(),
             )
@@ -410,6 +420,37 @@ pub async fn sync(
         },
         None => None,
     };
+    if let Some(b) = boundary
+        && reports.iter().any(|r| r.stream == plan::BILLS_ARCHIVE)
+    {
+        let stored = plan::file_stored(&store.lock().expect("store lock"), b.quarter)?;
+        if stored {
+            plan::note_boundary(&mut store.lock().expect("store lock"), b)?;
+        } else {
+            // The file could not be had within --archive-wait: page the rest of the window.
+            let spec = streams()
+                .into_iter()
+                .find(|s| s.name == plan::BILLS_ARCHIVE)
+                .expect("bills-archive is a stream");
+            match stream::run_stream(
+                &client,
+                &store,
+                &spec,
+                Some(since),
+                server_time,
+                progress.as_ref(),
+            )
+            .await
+            {
+                Ok(more) => {
+                    if let Some(r) = reports.iter_mut().find(|r| r.stream == plan::BILLS_ARCHIVE) {
+                        r.absorb(&more);
+                    }
+                }
+                Err(e) => errors.push(e.context(format!("stream `{}`", plan::BILLS_ARCHIVE))),
+            }
+        }
+    }
     let mut instruments = instruments;
     let instruments = match (&mut instruments.0)
         .await

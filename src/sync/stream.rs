@@ -100,6 +100,22 @@ pub struct StreamReport {
     pub warnings: Vec<String>,
 }
 
+impl StreamReport {
+    /// Adds a later walk of the same stream in the same run (the planner's fallback).
+    pub fn absorb(&mut self, more: &StreamReport) {
+        self.pages += more.pages;
+        self.fetched += more.fetched;
+        self.new += more.new;
+        self.updated += more.updated;
+        self.oldest = match (self.oldest, more.oldest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.newest = self.newest.max(more.newest);
+        self.warnings.extend(more.warnings.iter().cloned());
+    }
+}
+
 /// Receives progress events (the CLI draws bars from them).
 pub trait Progress: Send + Sync {
     fn on_page(&self, stream: &str, fetched: u64, new: u64);
