@@ -353,25 +353,34 @@ pub async fn sync(
         }
     };
 
-    let boundary = {
+    let planner = {
         let s = store.lock().expect("store lock");
-        plan::archive_boundary(since, server_time, opts.archive, |q| plan::file_stored(&s, q))?
+        plan::Planner::new(&s, since, server_time, opts.archive)?
     };
+    let mut plans = BTreeMap::new();
+    let mut reports = Vec::new();
     let mut tasks = tokio::task::JoinSet::new();
     for spec in streams() {
+        let (spec, p) = planner.spec(spec);
+        plans.insert(spec.name.clone(), p.clone());
+        if p.skip {
+            // Its stored range already meets the recent stream's: nothing to fetch.
+            reports.push(StreamReport {
+                stream: spec.name.clone(),
+                endpoint: spec.endpoint.name,
+                ..Default::default()
+            });
+            continue;
+        }
         let (client, store, progress) = (client.clone(), store.clone(), progress.clone());
-        // The planner's boundary: older trading bills come from the archive file.
-        let floor = match boundary {
-            Some(b) if spec.name == plan::BILLS_ARCHIVE => b.at,
-            _ => since,
-        };
         tasks.spawn(async move {
-            let r = stream::run_stream(
+            let r = stream::run_stream_upto(
                 &client,
                 &store,
                 &spec,
-                Some(floor),
+                Some(p.floor),
                 server_time,
+                p.upto,
                 progress.as_ref(),
             )
             .await;
@@ -401,7 +410,6 @@ pub async fn sync(
         ))
     };
 
-    let mut reports = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         let (name, result) = joined.context("a sync task panicked")?;
         match result {
@@ -420,35 +428,39 @@ pub async fn sync(
         },
         None => None,
     };
-    if let Some(b) = boundary
+    if let Some(b) = planner.boundary
         && reports.iter().any(|r| r.stream == plan::BILLS_ARCHIVE)
+        && !plan::file_stored(&store.lock().expect("store lock"), b.quarter)?
     {
-        let stored = plan::file_stored(&store.lock().expect("store lock"), b.quarter)?;
-        if stored {
-            plan::note_boundary(&mut store.lock().expect("store lock"), b)?;
-        } else {
-            // The file could not be had within --archive-wait: page the rest of the window.
-            let spec = streams()
+        // The file could not be had within --archive-wait: page the rest of the window.
+        let (spec, p) = planner.spec(
+            streams()
                 .into_iter()
                 .find(|s| s.name == plan::BILLS_ARCHIVE)
-                .expect("bills-archive is a stream");
-            match stream::run_stream(
-                &client,
-                &store,
-                &spec,
-                Some(since),
-                server_time,
-                progress.as_ref(),
-            )
-            .await
-            {
-                Ok(more) => {
-                    if let Some(r) = reports.iter_mut().find(|r| r.stream == plan::BILLS_ARCHIVE) {
-                        r.absorb(&more);
-                    }
+                .expect("bills-archive is a stream"),
+        );
+        let more = stream::run_stream_upto(
+            &client,
+            &store,
+            &spec,
+            Some(since),
+            server_time,
+            p.upto,
+            progress.as_ref(),
+        )
+        .await;
+        match more {
+            Ok(more) => {
+                if let Some(r) = reports.iter_mut().find(|r| r.stream == plan::BILLS_ARCHIVE) {
+                    r.absorb(&more);
                 }
-                Err(e) => errors.push(e.context(format!("stream `{}`", plan::BILLS_ARCHIVE))),
             }
+            Err(e) => errors.push(e.context(format!("stream `{}`", plan::BILLS_ARCHIVE))),
+        }
+    }
+    for r in &reports {
+        if let Some(p) = plans.get(&r.stream) {
+            planner.note(&mut store.lock().expect("store lock"), &r.stream, p)?;
         }
     }
     let mut instruments = instruments;

@@ -68,25 +68,143 @@ pub fn archive_boundary(
     }))
 }
 
+/// Streams whose newest part another endpoint serves (issue 10 item 2): the recent
+/// endpoint (its own, faster limit) covers its window, the older one pages only below it.
+/// `(recent stream, older stream or prefix, the recent endpoint's window in days)`.
+/// Funding bills are not split: `asset/bills-history` has no `end` filter, so its walk
+/// cannot start below the month `asset/bills` serves.
+const SPLITS: [(&str, &str, i64); 2] = [("bills", "bills-archive", 7), ("fills", "fills-history/", 3)];
+
+/// How far past the split the older stream still reads. The recent endpoint's window is
+/// measured from the time of each of its requests, not from the run's start: a record just
+/// older than `as_of - window` may be out of its reach by the walk's last page, so the
+/// older stream covers up to an hour past the split (the overlap merges by key).
+pub fn split_overlap() -> Duration {
+    Duration::hours(1)
+}
+
+/// What one stream does in this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamPlan {
+    /// How far back it walks (the archive boundary for `bills-archive`).
+    pub floor: DateTime<Utc>,
+    /// It serves records up to here only (`end` filter); a newer endpoint serves the rest.
+    pub upto: Option<DateTime<Utc>>,
+    /// Nothing to fetch: its stored range already meets the recent stream's, which
+    /// continues its own range in this run.
+    pub skip: bool,
+    /// The recent stream serving what is newer than `upto`.
+    pub recent: Option<&'static str>,
+}
+
+/// The planner's choices for one run.
+#[derive(Debug, Clone)]
+pub struct Planner {
+    pub since: DateTime<Utc>,
+    pub as_of: DateTime<Utc>,
+    pub boundary: Option<ArchiveBoundary>,
+    coverages: Vec<Coverage>,
+}
+
+impl Planner {
+    pub fn new(
+        store: &Store,
+        since: DateTime<Utc>,
+        as_of: DateTime<Utc>,
+        archive_runs: bool,
+    ) -> Result<Planner> {
+        Ok(Planner {
+            since,
+            as_of,
+            boundary: archive_boundary(since, as_of, archive_runs, |q| file_stored(store, q))?,
+            coverages: store.coverages()?,
+        })
+    }
+
+    fn coverage(&self, stream: &str) -> Option<&Coverage> {
+        self.coverages.iter().find(|c| c.stream == stream)
+    }
+
+    pub fn for_stream(&self, name: &str) -> StreamPlan {
+        let floor = match self.boundary {
+            Some(b) if name == BILLS_ARCHIVE => b.at,
+            _ => self.since,
+        };
+        let mut plan = StreamPlan {
+            floor,
+            upto: None,
+            skip: false,
+            recent: None,
+        };
+        let Some(&(recent, _, days)) = SPLITS
+            .iter()
+            .find(|(_, older, _)| name == *older || (older.ends_with('/') && name.starts_with(older)))
+        else {
+            return plan;
+        };
+        let split = self.as_of - Duration::days(days);
+        plan.upto = Some(split + split_overlap());
+        plan.recent = Some(recent);
+        // Skip when this stream's stored range reaches the recent stream's, which reaches
+        // past the split (so this run's recent walk joins it), and no backfill is due.
+        let ok = |c: &&Coverage| c.error.is_none() && c.reason != EndReason::StreamFailed;
+        if let (Some(older), Some(newer)) = (self.coverage(name).filter(ok), self.coverage(recent).filter(ok))
+            && let (Some(of), Some(ot), Some(nf), Some(nt)) = (older.from, older.to, newer.from, newer.to)
+            && ot >= nf
+            && nt >= split + split_overlap()
+            && (of <= floor || matches!(older.reason, EndReason::ApiWindow | EndReason::ApiExhausted))
+        {
+            plan.skip = true;
+        }
+        plan
+    }
+
+    /// The spec as this run walks it (the `end` filter of a split stream).
+    pub fn spec(&self, mut spec: super::stream::StreamSpec) -> (super::stream::StreamSpec, StreamPlan) {
+        let plan = self.for_stream(&spec.name);
+        if let Some(upto) = plan.upto {
+            spec.query.push(("end", upto.timestamp_millis().to_string()));
+        }
+        (spec, plan)
+    }
+
+    /// After the stream's walk: the coverage detail names the sources serving its other
+    /// parts, so `status` and `coverage.csv` show the planner's choices. The archive part
+    /// is named only while the range really ends at the boundary.
+    pub fn note(&self, store: &mut Store, name: &str, plan: &StreamPlan) -> Result<()> {
+        let Some(c) = store.coverage(name)? else {
+            return Ok(());
+        };
+        if c.error.is_some() || c.reason == EndReason::StreamFailed {
+            return Ok(());
+        }
+        let mut parts = Vec::new();
+        if let Some(b) = self.boundary
+            && name == BILLS_ARCHIVE
+            && c.reason == EndReason::FloorReached
+            && c.from == Some(b.at)
+        {
+            parts.push(b.detail());
+        }
+        if let (Some(upto), Some(recent)) = (plan.upto, plan.recent) {
+            parts.push(format!(
+                "planned: newer than {} comes from `{recent}`",
+                (upto - split_overlap()).format("%Y-%m-%d %H:%M")
+            ));
+        }
+        if parts.is_empty() {
+            return Ok(());
+        }
+        store.set_coverage(&Coverage {
+            detail: Some(parts.join("; ")),
+            ..c
+        })
+    }
+}
+
 /// Whether the store holds the quarter's file.
 pub fn file_stored(store: &Store, q: Quarter) -> Result<bool> {
     Ok(store.quarter(&q.label())?.is_some_and(|s| s.state == "done"))
-}
-
-/// After the walk to the boundary: names the file serving the older part in the stream's
-/// coverage detail, so `status` and `coverage.csv` show the planner's choice.
-pub fn note_boundary(store: &mut Store, b: ArchiveBoundary) -> Result<()> {
-    if let Some(c) = store.coverage(BILLS_ARCHIVE)?
-        && c.error.is_none()
-        && c.reason == EndReason::FloorReached
-        && c.from == Some(b.at)
-    {
-        store.set_coverage(&Coverage {
-            detail: Some(b.detail()),
-            ..c
-        })?;
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -150,5 +268,97 @@ mod tests {
         })
         .unwrap();
         assert_eq!(b.map(|b| b.quarter.label()), Some("2025Q4".into()));
+    }
+
+    fn cov(stream: &str, from: &str, to: &str, reason: EndReason) -> Coverage {
+        Coverage {
+            stream: stream.into(),
+            from: Some(t(from)),
+            to: Some(t(to)),
+            reason,
+            detail: None,
+            error: None,
+            bottom: None,
+            updated_at: None,
+        }
+    }
+
+    /// The older stream of a split pair reads only below the recent window (plus the
+    /// overlap), and nothing once its range meets the recent stream's; never when that
+    /// stream failed or a backfill below its range is due.
+    #[test]
+    fn split_streams_stop_below_the_recent_window() {
+        let since = t("2025-07-01T00:00:00Z");
+        let as_of = t("2026-02-15T00:00:00Z");
+        let planner = |coverages| Planner {
+            since,
+            as_of,
+            boundary: None,
+            coverages,
+        };
+        let first = planner(vec![]).for_stream("fills-history/SPOT");
+        assert_eq!(first.upto, Some(t("2026-02-12T01:00:00Z")));
+        assert_eq!((first.skip, first.recent), (false, Some("fills")));
+        assert_eq!(planner(vec![]).for_stream("deposit-history").upto, None);
+
+        let older = cov(
+            "fills-history/SPOT",
+            "2025-11-17T00:00:00Z",
+            "2026-02-11T01:00:00Z",
+            EndReason::ApiWindow,
+        );
+        let recent = cov(
+            "fills",
+            "2026-02-08T00:00:00Z",
+            "2026-02-14T00:00:00Z",
+            EndReason::ApiWindow,
+        );
+        assert!(
+            planner(vec![older.clone(), recent.clone()])
+                .for_stream("fills-history/SPOT")
+                .skip
+        );
+        // The recent stream's range ends before this run's split: its walk cannot join it.
+        let stale = cov(
+            "fills",
+            "2026-02-01T00:00:00Z",
+            "2026-02-11T00:00:00Z",
+            EndReason::ApiWindow,
+        );
+        assert!(
+            !planner(vec![older.clone(), stale])
+                .for_stream("fills-history/SPOT")
+                .skip
+        );
+        // A gap between the two ranges.
+        let gap = cov(
+            "fills",
+            "2026-02-11T02:00:00Z",
+            "2026-02-14T00:00:00Z",
+            EndReason::ApiWindow,
+        );
+        assert!(
+            !planner(vec![older.clone(), gap])
+                .for_stream("fills-history/SPOT")
+                .skip
+        );
+        // The recent stream's last walk failed.
+        let failed = Coverage {
+            error: Some("boom".into()),
+            ..recent.clone()
+        };
+        assert!(!planner(vec![older, failed]).for_stream("fills-history/SPOT").skip);
+        // A backfill is due below the range.
+        let shallow = cov(
+            "fills-history/SPOT",
+            "2026-01-01T00:00:00Z",
+            "2026-02-11T01:00:00Z",
+            EndReason::FloorReached,
+        );
+        assert!(
+            !planner(vec![shallow, recent])
+                .for_stream("fills-history/SPOT")
+                .skip
+        );
     }
 }
