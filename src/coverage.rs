@@ -84,7 +84,8 @@ pub struct StreamCoverage {
     pub unbounded: bool,
     /// Why the range ends where it does (`floor_reached`, `api_exhausted`, `api_window`,
     /// `migrated`, `stream_failed`, `quarter_done`, `quarter_pending`, `quarter_refused`,
-    /// `quarter_failed`, `quarter_not_applied`).
+    /// `quarter_failed`, `quarter_not_applied`, `quarter_before_activity`: no application,
+    /// the quarter is older than the account's first activity).
     pub end_reason: String,
     pub detail: String,
 }
@@ -162,6 +163,8 @@ fn quarter_reason(q: &QuarterState) -> (&'static str, String) {
     let label = &q.quarter;
     match q.state.as_str() {
         "done" => ("quarter_done", format!("{} rows", q.rows.unwrap_or(0))),
+        // Covered by rule, not by a file: the detail says which rule (issue 10 item 5).
+        crate::sync::plan::QUARTER_SKIPPED => ("quarter_before_activity", detail),
         "applied" => (
             "quarter_pending",
             format!(
@@ -225,7 +228,7 @@ pub fn streams(store: &Store) -> Result<Vec<StreamCoverage>> {
             continue;
         };
         let (reason, detail) = quarter_reason(&q);
-        let done = reason == "quarter_done";
+        let done = matches!(reason, "quarter_done" | "quarter_before_activity");
         out.push(StreamCoverage {
             group: Group::Trading,
             stream: format!("bills-history-archive/{}", q.quarter),

@@ -357,6 +357,8 @@ pub async fn sync(
         let s = store.lock().expect("store lock");
         plan::Planner::new(&s, since, server_time, opts.archive)?
     };
+    let (funding_tx, funding_rx) = tokio::sync::watch::channel(false);
+    let mut funding_tx = Some(funding_tx);
     let mut plans = BTreeMap::new();
     let mut reports = Vec::new();
     let mut tasks = tokio::task::JoinSet::new();
@@ -373,6 +375,11 @@ pub async fn sync(
             continue;
         }
         let (client, store, progress) = (client.clone(), store.clone(), progress.clone());
+        // The archive waits for the funding walk before skipping a quarter as older than
+        // the account's first activity.
+        let done_tx = (spec.name == "asset-bills-history")
+            .then(|| funding_tx.take())
+            .flatten();
         tasks.spawn(async move {
             let r = stream::run_stream_upto(
                 &client,
@@ -384,6 +391,9 @@ pub async fn sync(
                 progress.as_ref(),
             )
             .await;
+            if let Some(tx) = done_tx {
+                let _ = tx.send(true);
+            }
             (spec.name.clone(), r)
         });
     }
@@ -398,6 +408,7 @@ pub async fn sync(
             first_poll: opts.archive_first_poll,
             max_poll: Duration::from_secs(60),
             limits: opts.archive_limits,
+            funding_done: Some(funding_rx),
         };
         AbortOnDrop(tokio::spawn(async move {
             archive::run_archive(&client, &store, server_time, &aopts, progress.as_ref()).await

@@ -252,3 +252,99 @@ async fn without_the_file_paging_goes_back_the_whole_window() {
         }
     }
 }
+
+/// Issue 10 item 5: the simulated account begins on 2025-07-01, so with `--since
+/// 2025-01-01` the quarters 2025Q1 and 2025Q2 lie before its first activity: no
+/// application is made for them, and coverage counts them only under that rule, saying so.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_applications_for_quarters_before_the_first_activity() {
+    let sim = sim(fast_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let r = sync_from_2025(&sim, &data).await;
+    assert_code(&r, 0);
+    let mut events = sim.archive_events();
+    events.sort();
+    assert_eq!(
+        events,
+        [
+            "apply 2025Q3",
+            "apply 2025Q4",
+            "download 2025Q3",
+            "download 2025Q4"
+        ]
+    );
+    for q in ["2025Q1", "2025Q2"] {
+        assert_eq!(state_of(&data, q).map(|s| s.0).as_deref(), Some("skipped"), "{q}");
+    }
+    let s = store(&data);
+    let check = okx_export::coverage::check(&s, None, None).unwrap();
+    assert!(check.complete(), "{:?}", check.missing);
+    let q1 = check
+        .streams
+        .iter()
+        .find(|c| c.stream == "bills-history-archive/2025Q1")
+        .unwrap();
+    assert_eq!(q1.end_reason, "quarter_before_activity");
+    assert!(
+        q1.detail
+            .starts_with("before the account's first activity (oldest stored record 2025-07-01"),
+        "{}",
+        q1.detail
+    );
+    let st = run(&["--data-dir", data.to_str().unwrap(), "status"], &[], dir.path()).await;
+    assert!(
+        st.stdout.contains(
+            "archive quarters not applied for (before the account's first activity): 2025Q1, 2025Q2"
+        ),
+        "{}",
+        st.stdout
+    );
+    // A second run decides again from the store and still applies for nothing.
+    let r = sync_from_2025(&sim, &data).await;
+    assert_code(&r, 0);
+    assert_eq!(sim.archive_events().len(), 4, "{:?}", sim.archive_events());
+}
+
+/// The guard: when the oldest stored trading bills do not open at zero (here the sim
+/// withholds the account's first three days of trading bills, so the oldest stored ones
+/// carry a balance from before), the older quarters are applied for after all.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trading_bill_not_opening_at_zero_applies_for_older_quarters() {
+    const START: i64 = 1_751_328_000_000; // 2025-07-01, the sim account's first activity
+    let sim = sim(SimConfig {
+        withhold_bills: Some((START, START + 3 * 86_400_000)),
+        ..fast_config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let r = sync_from_2025(&sim, &data).await;
+    let mut events = sim.archive_events();
+    events.sort();
+    assert!(
+        events.contains(&"apply 2025Q2".to_string()),
+        "{events:?}\n{}",
+        r.all()
+    );
+    assert!(events.contains(&"apply 2025Q1".to_string()), "{events:?}");
+    for q in ["2025Q1", "2025Q2"] {
+        assert_eq!(state_of(&data, q).map(|s| s.0).as_deref(), Some("done"), "{q}");
+    }
+}
+
+/// `sync --since 2025-01-01` (two quarters before the sim account's first activity).
+async fn sync_from_2025(sim: &okx_export::sim::SimServer, data: &std::path::Path) -> Run {
+    let env = env_for(sim, &okx_export::sim::SimKey::demo(), sim.config().rate_scale);
+    let args = [
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--no-progress",
+        "sync",
+        "--since",
+        "2025-01-01",
+        "--archive-poll-ms",
+        "50",
+    ];
+    run(&args, &env, data.parent().unwrap()).await
+}
