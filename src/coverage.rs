@@ -206,6 +206,10 @@ pub fn streams(store: &Store) -> Result<Vec<StreamCoverage>> {
             EndReason::Migrated => c.detail.clone().unwrap_or_default(),
             EndReason::StreamFailed => "no walk has completed".to_string(),
         };
+        // The planner's note on which other source serves the rest (issue 10).
+        if let (Some(d), EndReason::ApiWindow | EndReason::ApiExhausted) = (&c.detail, c.reason) {
+            detail = format!("{detail}; {d}");
+        }
         if let Some(e) = &c.error {
             detail = format!("the last sync of this stream failed: {e}");
         }

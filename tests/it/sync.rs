@@ -302,6 +302,15 @@ async fn each_endpoint_serves_its_own_part() {
     let detail = s.coverage("fills-history/SPOT").unwrap().unwrap().detail.unwrap();
     assert!(detail.starts_with("planned: newer than "), "{detail}");
     assert!(detail.ends_with(" comes from `fills`"), "{detail}");
+    // `status` and `coverage.csv` show it beside the end reason.
+    let check = okx_export::coverage::check(&s, None, None).unwrap();
+    let row = check
+        .streams
+        .iter()
+        .find(|c| c.stream == "fills-history/SPOT")
+        .unwrap();
+    assert_eq!(row.end_reason, "api_window");
+    assert!(row.detail.ends_with(&format!("; {detail}")), "{}", row.detail);
 }
 
 /// SIGKILL at random points, then rerun: the store ends identical to an uninterrupted run.
