@@ -427,4 +427,82 @@ mod tests {
                 .skip
         );
     }
+
+    /// The first-activity rule: wait for the trading ledger, skip when every opening is
+    /// zero, apply on a non-zero opening or an unproven funding ledger.
+    #[test]
+    fn quarters_before_the_first_activity() {
+        use crate::store::{NewRecord, RecordKind};
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Store::open(dir.path()).unwrap();
+        let q2 = Quarter { year: 2025, q: 2 };
+        let rec = |kind, key: &str, ts: &str, raw: &str| NewRecord {
+            kind,
+            key: key.into(),
+            ts_ms: t(ts).timestamp_millis(),
+            num: key.parse().ok(),
+            link: None,
+            raw: raw.into(),
+        };
+        // Nothing proven about the funding ledger: apply.
+        assert_eq!(before_first_activity(&s, q2).unwrap(), Activity::Apply);
+        let funding = cov(
+            "asset-bills-history",
+            "2021-02-01T00:00:00Z",
+            "2026-02-15T00:00:00Z",
+            EndReason::ApiExhausted,
+        );
+        s.set_coverage(&funding).unwrap();
+        s.insert_page(
+            "asset-bills-history",
+            1,
+            &[rec(RecordKind::FundingBill, "5", "2025-07-02T00:00:00Z", "{}")],
+            None,
+        )
+        .unwrap();
+        s.insert_page(
+            "bills-history-archive/2025Q3",
+            0,
+            &[rec(
+                RecordKind::Bill,
+                "20",
+                "2025-07-03T00:00:00Z",
+                r#"{"ccy":"USDT","bal":"100","balChg":"100"}"#,
+            )],
+            None,
+        )
+        .unwrap();
+        // The quarter holding the first activity is not stored yet: the guard must wait.
+        assert_eq!(before_first_activity(&s, q2).unwrap(), Activity::Wait);
+        s.mark_quarter_done("2025Q3", 1).unwrap();
+        assert!(
+            matches!(before_first_activity(&s, q2).unwrap(), Activity::Skip(w) if w.contains("2025-07-02"))
+        );
+        // 2025Q3 itself holds activity: apply.
+        assert_eq!(
+            before_first_activity(&s, Quarter { year: 2025, q: 3 }).unwrap(),
+            Activity::Apply
+        );
+        // An older bill of another currency that opens with a balance: apply.
+        s.insert_page(
+            "bills-history-archive/2025Q3",
+            0,
+            &[rec(
+                RecordKind::Bill,
+                "10",
+                "2025-07-04T00:00:00Z",
+                r#"{"ccy":"BTC","bal":"2","balChg":"1"}"#,
+            )],
+            None,
+        )
+        .unwrap();
+        assert_eq!(before_first_activity(&s, q2).unwrap(), Activity::Apply);
+        // A failed funding walk proves nothing.
+        s.set_coverage(&Coverage {
+            error: Some("boom".into()),
+            ..funding
+        })
+        .unwrap();
+        assert_eq!(before_first_activity(&s, q2).unwrap(), Activity::Apply);
+    }
 }
