@@ -84,7 +84,8 @@ pub struct StreamCoverage {
     pub unbounded: bool,
     /// Why the range ends where it does (`floor_reached`, `api_exhausted`, `api_window`,
     /// `migrated`, `stream_failed`, `quarter_done`, `quarter_pending`, `quarter_refused`,
-    /// `quarter_failed`, `quarter_not_applied`).
+    /// `quarter_failed`, `quarter_not_applied`, `quarter_before_activity`: no application,
+    /// the quarter is older than the account's first activity).
     pub end_reason: String,
     pub detail: String,
 }
@@ -162,6 +163,8 @@ fn quarter_reason(q: &QuarterState) -> (&'static str, String) {
     let label = &q.quarter;
     match q.state.as_str() {
         "done" => ("quarter_done", format!("{} rows", q.rows.unwrap_or(0))),
+        // Covered by rule, not by a file: the detail says which rule (issue 10 item 5).
+        crate::sync::plan::QUARTER_SKIPPED => ("quarter_before_activity", detail),
         "applied" => (
             "quarter_pending",
             format!(
@@ -192,7 +195,10 @@ pub fn streams(store: &Store) -> Result<Vec<StreamCoverage>> {
         };
         let unbounded = c.reason == EndReason::ApiExhausted;
         let mut detail = match c.reason {
-            EndReason::FloorReached => "reached the floor".to_string(),
+            EndReason::FloorReached => c
+                .detail
+                .clone()
+                .unwrap_or_else(|| "reached the floor".to_string()),
             EndReason::ApiExhausted => "OKX returned nothing older".to_string(),
             EndReason::ApiWindow => {
                 "OKX returned nothing older: the endpoint's window starts here".to_string()
@@ -200,6 +206,10 @@ pub fn streams(store: &Store) -> Result<Vec<StreamCoverage>> {
             EndReason::Migrated => c.detail.clone().unwrap_or_default(),
             EndReason::StreamFailed => "no walk has completed".to_string(),
         };
+        // The planner's note on which other source serves the rest (issue 10).
+        if let (Some(d), EndReason::ApiWindow | EndReason::ApiExhausted) = (&c.detail, c.reason) {
+            detail = format!("{detail}; {d}");
+        }
         if let Some(e) = &c.error {
             detail = format!("the last sync of this stream failed: {e}");
         }
@@ -222,7 +232,7 @@ pub fn streams(store: &Store) -> Result<Vec<StreamCoverage>> {
             continue;
         };
         let (reason, detail) = quarter_reason(&q);
-        let done = reason == "quarter_done";
+        let done = matches!(reason, "quarter_done" | "quarter_before_activity");
         out.push(StreamCoverage {
             group: Group::Trading,
             stream: format!("bills-history-archive/{}", q.quarter),

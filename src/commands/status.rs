@@ -90,9 +90,14 @@ pub fn run(settings: &Settings) -> Result<Exit> {
         .filter(|q| q.state == "done")
         .map(|q| q.quarter.clone())
         .collect();
+    let skipped: Vec<_> = quarters
+        .iter()
+        .filter(|q| q.state == crate::sync::plan::QUARTER_SKIPPED)
+        .map(|q| q.quarter.clone())
+        .collect();
     let pending: Vec<_> = quarters
         .iter()
-        .filter(|q| q.state != "done")
+        .filter(|q| q.state != "done" && q.state != crate::sync::plan::QUARTER_SKIPPED)
         .map(|q| format!("{} ({})", q.quarter, q.state))
         .collect();
     say(
@@ -117,6 +122,15 @@ pub fn run(settings: &Settings) -> Result<Exit> {
             }
         ),
     );
+    if !skipped.is_empty() {
+        say(
+            settings,
+            format!(
+                "archive quarters not applied for (before the account's first activity): {}",
+                skipped.join(", ")
+            ),
+        );
+    }
     print_coverage(settings, &store)?;
     Ok(Exit::Success)
 }

@@ -10,6 +10,9 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 
+/// A currency's oldest stored trading bill: `(ccy, bal, balChg)` as stored.
+pub type Opening = (String, Option<String>, Option<String>);
+
 /// Why a stream's covered range ends where it does at its old end.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum EndReason {
@@ -128,6 +131,34 @@ impl Store {
             ],
         )?;
         Ok(())
+    }
+
+    /// The oldest stored record's time (ms, instruments aside): the account's first
+    /// activity as far as the store shows it (issue 10 item 5).
+    pub fn first_activity_ms(&self) -> Result<Option<i64>> {
+        Ok(self.conn.query_row(
+            "SELECT min(ts) FROM records WHERE kind != 'instrument' AND ts > 0",
+            [],
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Per currency, `bal` and `balChg` of its oldest stored trading bill (lowest billId):
+    /// a bill that does not open at zero means trading activity before it.
+    pub fn oldest_trading_openings(&self) -> Result<Vec<Opening>> {
+        // SQLite returns the bare columns of the row holding min(num) in each group.
+        let mut st = self.conn.prepare(
+            "SELECT json_extract(raw, '$.ccy') AS c, json_extract(raw, '$.bal'), json_extract(raw, '$.balChg'), min(num)
+             FROM records WHERE kind = 'bill' GROUP BY c",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The store's floor: how far back its history is meant to reach.

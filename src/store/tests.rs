@@ -250,3 +250,42 @@ fn balances_round_trip() {
     s.save_balances(t, std::slice::from_ref(&row)).unwrap();
     assert_eq!(s.latest_balances().unwrap(), vec![row]);
 }
+
+/// Issue 10 item 5: the planner reads each currency's oldest trading bill (lowest billId,
+/// not the oldest `ts`) and the oldest stored record of any kind but instruments.
+#[test]
+fn oldest_trading_openings_and_first_activity() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path()).unwrap();
+    assert_eq!(s.first_activity_ms().unwrap(), None);
+    let bill = |id: &str, ts: i64, ccy: &str, bal: &str, chg: &str| {
+        rec(
+            RecordKind::Bill,
+            id,
+            ts,
+            &format!(r#"{{"ccy":"{ccy}","bal":"{bal}","balChg":"{chg}"}}"#),
+        )
+    };
+    let page = [
+        bill("30", 300, "BTC", "1.5", "0.5"),
+        bill("20", 310, "BTC", "1", "1"),
+        bill("25", 200, "USDT", "90", "-10"),
+        rec(RecordKind::Instrument, "SPOT:BTC-USDT", 0, "{}"),
+        rec(RecordKind::FundingBill, "7", 150, "{}"),
+    ];
+    s.insert_page("x", 1, &page, None).unwrap();
+    let mut got = s.oldest_trading_openings().unwrap();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("BTC".to_string(), Some("1".to_string()), Some("1".to_string())),
+            (
+                "USDT".to_string(),
+                Some("90".to_string()),
+                Some("-10".to_string())
+            ),
+        ]
+    );
+    assert_eq!(s.first_activity_ms().unwrap(), Some(150));
+}

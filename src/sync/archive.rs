@@ -88,6 +88,8 @@ pub struct ArchiveReport {
     pub quarters_needed: Vec<String>,
     pub quarters_done: Vec<String>,
     pub quarters_pending: Vec<String>,
+    /// Not applied for: before the account's first activity.
+    pub quarters_skipped: Vec<String>,
     pub rows: u64,
     pub new: u64,
     pub notes: Vec<String>,
@@ -101,6 +103,10 @@ pub struct ArchiveOptions {
     pub first_poll: Duration,
     pub max_poll: Duration,
     pub limits: ArchiveLimits,
+    /// Turns `true` when this run's `asset-bills-history` walk has ended: quarters that may
+    /// lie before the account's first activity wait for it (see
+    /// [`super::plan::before_first_activity`]). `None`: decide from the store as it is.
+    pub funding_done: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// Downloads one quarter's file into a private temporary file in the data directory,
@@ -188,12 +194,61 @@ async fn apply_one(client: &OkxClient, store: &Arc<Mutex<Store>>, q: Quarter) ->
     }
 }
 
+/// Why `q` needs no application (before the account's first activity), or `None`. As
+/// long as this run's funding walk is under way and no stream has yet stored a record
+/// older than `q`'s end, waits for it (until `deadline`); a record stored before the end
+/// means an application at once (the streams' first pages usually prove it at once).
+async fn skip_reason(
+    store: &Arc<Mutex<Store>>,
+    q: Quarter,
+    funding_done: Option<&tokio::sync::watch::Receiver<bool>>,
+    deadline: Instant,
+) -> Result<Option<String>> {
+    use super::plan::{Activity, before_first_activity};
+    let decide = || before_first_activity(&store.lock().expect("store lock"), q);
+    let Some(done) = funding_done else {
+        return Ok(match decide()? {
+            Activity::Skip(why) => Some(why),
+            Activity::Apply | Activity::Wait => None,
+        });
+    };
+    let mut done = done.clone();
+    let mut finished = *done.borrow();
+    let end = q.end().timestamp_millis();
+    loop {
+        let first = store.lock().expect("store lock").first_activity_ms()?;
+        if first.is_some_and(|f| f < end) {
+            return Ok(None);
+        }
+        match decide()? {
+            Activity::Skip(why) => return Ok(Some(why)),
+            Activity::Apply if finished => return Ok(None),
+            Activity::Apply | Activity::Wait => {}
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        let nap = tokio::time::sleep(Duration::from_millis(100));
+        if finished {
+            nap.await;
+        } else {
+            tokio::select! {
+                // An error: the funding task is gone; decide from what it stored.
+                changed = done.changed() => finished = changed.is_err() || *done.borrow(),
+                () = nap => {}
+            }
+        }
+    }
+}
+
 /// Applies for every quarter of `todo` that needs it (newest first) and sends each
 /// applied quarter to the polling loop.
+#[allow(clippy::too_many_arguments)] // the two loops' shared state, each used once
 async fn apply_all(
     client: &OkxClient,
     store: &Arc<Mutex<Store>>,
     todo: &[(Quarter, bool)],
+    funding_done: Option<&tokio::sync::watch::Receiver<bool>>,
     deadline: Instant,
     report: &Mutex<ArchiveReport>,
     progress: &dyn Progress,
@@ -221,6 +276,17 @@ async fn apply_all(
                 .lock()
                 .expect("store lock")
                 .set_quarter(&label, "pending", Some(why))?;
+            continue;
+        }
+        if let Some(why) = skip_reason(store, *q, funding_done, deadline).await? {
+            store.lock().expect("store lock").set_quarter(
+                &label,
+                super::plan::QUARTER_SKIPPED,
+                Some(&why),
+            )?;
+            let mut r = report.lock().expect("report lock");
+            r.notes.push(format!("{label}: {why}"));
+            r.quarters_skipped.push(label);
             continue;
         }
         progress.on_state(ARCHIVE, &format!("applying {label}"));
@@ -444,13 +510,27 @@ pub async fn run_archive(
     // Two loops run together: applications (paced at OKX's 1 per 10 s) hand each applied
     // quarter to the polling loop at once, so the newest file is fetched while older
     // quarters are still being applied for.
-    let applying = apply_all(client, store, &todo, deadline, &report, progress, tx);
+    let applying = apply_all(
+        client,
+        store,
+        &todo,
+        opts.funding_done.as_ref(),
+        deadline,
+        &report,
+        progress,
+        tx,
+    );
     let polling = poll_all(client, store, opts, deadline, &report, progress, rx);
     let (applied, polled) = tokio::join!(applying, polling);
     applied?;
     polled?;
     let mut report = report.into_inner().expect("report lock");
-    let done: std::collections::BTreeSet<_> = report.quarters_done.iter().cloned().collect();
+    let done: std::collections::BTreeSet<_> = report
+        .quarters_done
+        .iter()
+        .chain(&report.quarters_skipped)
+        .cloned()
+        .collect();
     report.quarters_pending = report
         .quarters_needed
         .iter()

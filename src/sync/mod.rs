@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod archive_file;
 pub mod money;
+pub mod plan;
 pub mod stream;
 
 use crate::okx::endpoints::{self, INST_TYPES};
@@ -352,19 +353,47 @@ pub async fn sync(
         }
     };
 
+    let planner = {
+        let s = store.lock().expect("store lock");
+        plan::Planner::new(&s, since, server_time, opts.archive)?
+    };
+    let (funding_tx, funding_rx) = tokio::sync::watch::channel(false);
+    let mut funding_tx = Some(funding_tx);
+    let mut plans = BTreeMap::new();
+    let mut reports = Vec::new();
     let mut tasks = tokio::task::JoinSet::new();
     for spec in streams() {
+        let (spec, p) = planner.spec(spec);
+        plans.insert(spec.name.clone(), p.clone());
+        if p.skip {
+            // Its stored range already meets the recent stream's: nothing to fetch.
+            reports.push(StreamReport {
+                stream: spec.name.clone(),
+                endpoint: spec.endpoint.name,
+                ..Default::default()
+            });
+            continue;
+        }
         let (client, store, progress) = (client.clone(), store.clone(), progress.clone());
+        // The archive waits for the funding walk before skipping a quarter as older than
+        // the account's first activity.
+        let done_tx = (spec.name == "asset-bills-history")
+            .then(|| funding_tx.take())
+            .flatten();
         tasks.spawn(async move {
-            let r = stream::run_stream(
+            let r = stream::run_stream_upto(
                 &client,
                 &store,
                 &spec,
-                Some(since),
+                Some(p.floor),
                 server_time,
+                p.upto,
                 progress.as_ref(),
             )
             .await;
+            if let Some(tx) = done_tx {
+                let _ = tx.send(true);
+            }
             (spec.name.clone(), r)
         });
     }
@@ -379,6 +408,7 @@ pub async fn sync(
             first_poll: opts.archive_first_poll,
             max_poll: Duration::from_secs(60),
             limits: opts.archive_limits,
+            funding_done: Some(funding_rx),
         };
         AbortOnDrop(tokio::spawn(async move {
             archive::run_archive(&client, &store, server_time, &aopts, progress.as_ref()).await
@@ -391,7 +421,6 @@ pub async fn sync(
         ))
     };
 
-    let mut reports = Vec::new();
     while let Some(joined) = tasks.join_next().await {
         let (name, result) = joined.context("a sync task panicked")?;
         match result {
@@ -410,6 +439,41 @@ pub async fn sync(
         },
         None => None,
     };
+    if let Some(b) = planner.boundary
+        && reports.iter().any(|r| r.stream == plan::BILLS_ARCHIVE)
+        && !plan::file_stored(&store.lock().expect("store lock"), b.quarter)?
+    {
+        // The file could not be had within --archive-wait: page the rest of the window.
+        let (spec, p) = planner.spec(
+            streams()
+                .into_iter()
+                .find(|s| s.name == plan::BILLS_ARCHIVE)
+                .expect("bills-archive is a stream"),
+        );
+        let more = stream::run_stream_upto(
+            &client,
+            &store,
+            &spec,
+            Some(since),
+            server_time,
+            p.upto,
+            progress.as_ref(),
+        )
+        .await;
+        match more {
+            Ok(more) => {
+                if let Some(r) = reports.iter_mut().find(|r| r.stream == plan::BILLS_ARCHIVE) {
+                    r.absorb(&more);
+                }
+            }
+            Err(e) => errors.push(e.context(format!("stream `{}`", plan::BILLS_ARCHIVE))),
+        }
+    }
+    for r in &reports {
+        if let Some(p) = plans.get(&r.stream) {
+            planner.note(&mut store.lock().expect("store lock"), &r.stream, p)?;
+        }
+    }
     let mut instruments = instruments;
     let instruments = match (&mut instruments.0)
         .await

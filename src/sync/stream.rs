@@ -100,6 +100,22 @@ pub struct StreamReport {
     pub warnings: Vec<String>,
 }
 
+impl StreamReport {
+    /// Adds a later walk of the same stream in the same run (the planner's fallback).
+    pub fn absorb(&mut self, more: &StreamReport) {
+        self.pages += more.pages;
+        self.fetched += more.fetched;
+        self.new += more.new;
+        self.updated += more.updated;
+        self.oldest = match (self.oldest, more.oldest) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.newest = self.newest.max(more.newest);
+        self.warnings.extend(more.warnings.iter().cloned());
+    }
+}
+
 /// Receives progress events (the CLI draws bars from them).
 pub trait Progress: Send + Sync {
     fn on_page(&self, stream: &str, fetched: u64, new: u64);
@@ -335,12 +351,27 @@ pub async fn run_stream(
     as_of: DateTime<Utc>,
     progress: &dyn Progress,
 ) -> Result<StreamReport> {
+    run_stream_upto(client, store, spec, since, as_of, None, progress).await
+}
+
+/// [`run_stream`] for a stream that serves only records up to `upto` (the planner puts
+/// the matching `end` filter into the spec's query): a new walk covers up to `upto`
+/// instead of `as_of`, since a newer part comes from another endpoint.
+pub async fn run_stream_upto(
+    client: &OkxClient,
+    store: &Arc<Mutex<Store>>,
+    spec: &StreamSpec,
+    since: Option<DateTime<Utc>>,
+    as_of: DateTime<Utc>,
+    upto: Option<DateTime<Utc>>,
+    progress: &dyn Progress,
+) -> Result<StreamReport> {
     let mut report = StreamReport {
         stream: spec.name.clone(),
         endpoint: spec.endpoint.name,
         ..Default::default()
     };
-    let result = walk(client, store, spec, since, as_of, progress, &mut report).await;
+    let result = walk(client, store, spec, (since, as_of, upto), progress, &mut report).await;
     if let Err(e) = &result {
         let mut s = store.lock().expect("store lock");
         // The range earlier walks proved stays; the error says why it ends early.
@@ -367,15 +398,17 @@ pub async fn run_stream(
     Ok(report)
 }
 
+/// `range`: the floor, the server time of this run, and what a new walk covers up to.
 async fn walk(
     client: &OkxClient,
     store: &Arc<Mutex<Store>>,
     spec: &StreamSpec,
-    since: Option<DateTime<Utc>>,
-    as_of: DateTime<Utc>,
+    range: (Option<DateTime<Utc>>, DateTime<Utc>, Option<DateTime<Utc>>),
     progress: &dyn Progress,
     report: &mut StreamReport,
 ) -> Result<()> {
+    let (since, as_of, upto) = range;
+    let covers_to = upto.unwrap_or(as_of).timestamp_millis();
     let (saved, prev_cov) = {
         let s = store.lock().expect("store lock");
         (s.cursor(&spec.name)?, s.coverage(&spec.name)?)
@@ -410,9 +443,9 @@ async fn walk(
                 (Some(t), Some(f), CursorKind::Time(_)) => Some(t.min(f)),
                 (t, _, _) => t,
             };
-            (None, stop, None, prev, Some(as_of.timestamp_millis()))
+            (None, stop, None, prev, Some(covers_to))
         }
-        None => (None, None, None, None, Some(as_of.timestamp_millis())),
+        None => (None, None, None, None, Some(covers_to)),
     };
     let since_ms = since.map(|t| t.timestamp_millis());
 
