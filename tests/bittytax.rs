@@ -11,6 +11,7 @@
 
 use okx_export::export::{ExportOptions, ExportWriter, Format};
 use okx_export::model::{Account, Amount, Kind, Transaction};
+use okx_export::prices::{Fiat, NoPrices, Valuer};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -321,7 +322,8 @@ fn bittytax_accepts_every_kind() {
     let dir = tempfile::tempdir().unwrap();
     let mut w = ExportWriter::create(dir.path(), &[Format::BittyTax], ExportOptions::default()).unwrap();
     for tx in &txs {
-        w.write(tx).unwrap();
+        w.write(tx, &NoPrices::new(Fiat::usd()).value(tx).unwrap())
+            .unwrap();
     }
     let report = w.finish().unwrap();
     let bt = report.get(Format::BittyTax).unwrap();

@@ -74,6 +74,14 @@ async fn export_demo(dir: &Path, cfg: SimConfig, extra: &[&str]) -> (Run, okx_ex
 
 /// Every format's output for the simulator's account equals the reviewed file in
 /// `tests/expected/`. `UPDATE_EXPECT=1 cargo test` rewrites them (review the diff!).
+///
+/// The files come from the real pipeline, so their value columns are whatever the report's
+/// valuer gives (`valuer_for` in `src/commands/report.rs`: `NoPrices` until the price stage
+/// is merged, so they are empty). After switching it, regenerate with
+/// `UPDATE_EXPECT=1 cargo test --test it golden_files_and_balances`, then run the test again
+/// without `UPDATE_EXPECT` and read `git diff tests/expected/`: only the value columns
+/// (`value`, `value_currency`, `price_source`, Koinly Net Worth, CoinTracking Buy/Sell
+/// Value, CTC Reference Price, DaLI `spot_price`; BittyTax only with `--fiat GBP`) may change.
 #[tokio::test(flavor = "multi_thread")]
 async fn golden_files_and_balances() {
     let dir = tempfile::tempdir().unwrap();
