@@ -4,7 +4,7 @@ use super::{say, warn};
 use crate::cli::{ExportArgs, ReconcileArgs, ReportArgs};
 use crate::coverage::{self, CoverageCheck, Group};
 use crate::error::{Exit, usage};
-use crate::export::{ExportOptions, ExportWriter, Format, write_csv_atomic, write_json_atomic};
+use crate::export::{ExportOptions, ExportWriter, Format, TaxSummary, write_csv_atomic, write_json_atomic};
 use crate::model::{plain, rfc3339_ms};
 use crate::normalize::{NormalizeOptions, NormalizeSummary, PendingItem, normalize};
 use crate::prices::{Fiat, NoPrices, Valuer};
@@ -332,6 +332,7 @@ pub fn report_with(
     )?;
     let fiat = valuer.fiat().clone();
     let (mut valued, mut unvalued) = (0u64, 0u64);
+    let mut tax = TaxSummary::new();
     let summary: NormalizeSummary = normalize(store, &NormalizeOptions { from, to }, &mut |tx| {
         let value = valuer.value(&tx)?;
         if value.value.is_some() {
@@ -339,6 +340,7 @@ pub fn report_with(
         } else {
             unvalued += 1;
         }
+        tax.add(&tx, &value);
         writer.write(&tx, &value)
     })?;
     let exported = writer.finish()?;
@@ -366,6 +368,13 @@ pub fn report_with(
             }),
         )?;
         all_files.push(p);
+        // tax-summary.csv: a period report's overview in the fiat (holdings at both ends).
+        if let Some(start) = from {
+            let opening = crate::reconcile::closing::holdings_at(store, start)?;
+            tax.add_holdings(&opening, start, false, valuer.as_mut())?;
+        }
+        tax.add_holdings(&holdings, at, true, valuer.as_mut())?;
+        all_files.push(tax.write(&out, fiat.as_str())?);
     }
     let balances_as_of = store.latest_balances()?.iter().map(|b| b.as_of).max();
 

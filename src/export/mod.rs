@@ -41,6 +41,7 @@ mod legs;
 mod prep;
 #[cfg(test)]
 mod proof;
+mod tax_summary;
 #[cfg(test)]
 mod testdata;
 mod values;
@@ -50,6 +51,7 @@ pub use dialect::csv_writer_builder;
 pub use fixed_prices::FixedPrices;
 pub use format::{Format, UnknownFormat};
 pub use generic::{HEADER as TRANSACTIONS_HEADER, VALUE_COLUMNS};
+pub use tax_summary::{Line as TaxLine, TaxSummary};
 pub use writer::{ExportReport, ExportWriter, FormatReport, write_csv_atomic, write_json_atomic};
 
 pub(crate) use combine::fold_fee;

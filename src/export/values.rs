@@ -16,7 +16,7 @@
 //! * Nothing is made up: a missing price gives an empty cell (`__unknown` in DaLI), never 0.
 
 use super::prep::Prep;
-use crate::model::{Amount, Kind};
+use crate::model::{Amount, Kind, Transaction};
 use crate::prices::RowValue;
 use rust_decimal::{Decimal, RoundingStrategy};
 
@@ -51,39 +51,42 @@ impl Prep<'_> {
     /// Falls back to the row's value when the valuer gave no unit price and `amount` is the
     /// row's only amount.
     pub fn worth(&self, amount: &Amount) -> Option<Decimal> {
-        if let Some(p) = self.exact_unit_price(&amount.asset) {
-            return Some(round_total(p * amount.amount));
-        }
-        let tx = self.tx;
-        let only = match (&tx.sent, &tx.received, &tx.fee) {
-            (Some(a), None, None) | (None, Some(a), None) | (None, None, Some(a)) => Some(a),
-            _ => None,
-        };
-        match (only, self.value.value) {
-            (Some(a), Some(v)) if a == amount => Some(round_total(v)),
-            _ => None,
-        }
+        worth(self.tx, self.value, amount)
     }
 
     /// The unit price of `asset` in this row (see the module doc), rounded for a cell.
     pub fn unit_price(&self, asset: &str) -> Option<Decimal> {
-        self.exact_unit_price(asset).map(round_unit)
+        exact_unit_price(self.tx, self.value, asset).map(round_unit)
     }
+}
 
-    /// The unit price of `asset`: derived from the trade's value for a trade leg's coin,
-    /// else the valuer's.
-    fn exact_unit_price(&self, asset: &str) -> Option<Decimal> {
-        let tx = self.tx;
-        let traded = matches!(tx.kind, Kind::Trade | Kind::Liquidation);
-        if let (true, Some(s), Some(r), Some(v)) = (traded, &tx.sent, &tx.received, self.value.value) {
-            for leg in [r, s] {
-                if leg.asset == asset && !leg.amount.is_zero() {
-                    return v.checked_div(leg.amount);
-                }
+/// What `amount` of row `tx` is worth ([`Prep::worth`]).
+pub(crate) fn worth(tx: &Transaction, value: &RowValue, amount: &Amount) -> Option<Decimal> {
+    if let Some(p) = exact_unit_price(tx, value, &amount.asset) {
+        return Some(round_total(p * amount.amount));
+    }
+    let only = match (&tx.sent, &tx.received, &tx.fee) {
+        (Some(a), None, None) | (None, Some(a), None) | (None, None, Some(a)) => Some(a),
+        _ => None,
+    };
+    match (only, value.value) {
+        (Some(a), Some(v)) if a == amount => Some(round_total(v)),
+        _ => None,
+    }
+}
+
+/// The unit price of `asset` in row `tx`: derived from the trade's value for a trade leg's
+/// coin, else the valuer's.
+fn exact_unit_price(tx: &Transaction, value: &RowValue, asset: &str) -> Option<Decimal> {
+    let traded = matches!(tx.kind, Kind::Trade | Kind::Liquidation);
+    if let (true, Some(s), Some(r), Some(v)) = (traded, &tx.sent, &tx.received, value.value) {
+        for leg in [r, s] {
+            if leg.asset == asset && !leg.amount.is_zero() {
+                return v.checked_div(leg.amount);
             }
         }
-        self.value.unit_price(asset)
     }
+    value.unit_price(asset)
 }
 
 /// Folds the value of `next` into `held` when a format merges the two rows: values add up,
