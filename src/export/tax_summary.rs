@@ -79,10 +79,20 @@ impl Line {
     }
 }
 
+/// The total of some lines (amounts of different assets are not added).
+fn sum<'a>(lines: impl Iterator<Item = &'a Line>) -> Line {
+    let mut t = Line::default();
+    for l in lines {
+        t.priced_value += l.priced_value;
+        (t.rows, t.missing) = (t.rows + l.rows, t.missing + l.missing);
+    }
+    t
+}
+
 /// Collects the summary row by row (memory: one entry per (section, item, asset)).
 #[derive(Debug, Default)]
 pub struct TaxSummary {
-    lines: BTreeMap<(usize, &'static str, String), Line>,
+    lines: BTreeMap<(usize, &'static str), BTreeMap<String, Line>>,
 }
 
 impl TaxSummary {
@@ -95,22 +105,15 @@ impl TaxSummary {
         let s = SECTIONS.iter().position(|x| *x == section)?;
         self.lines
             .iter()
-            .find(|((ls, li, la), _)| *ls == s && *li == item && la == asset)
-            .map(|(_, l)| l)
+            .find(|((ls, li), _)| *ls == s && *li == item)
+            .and_then(|(_, assets)| assets.get(asset))
     }
 
     /// The total of (section, item) over all assets (`None` if nothing was booked).
     pub fn total(&self, section: &str, item: &str) -> Option<Line> {
         let s = SECTIONS.iter().position(|x| *x == section)?;
-        let mut total: Option<Line> = None;
-        for ((ls, li, _), l) in &self.lines {
-            if *ls == s && *li == item {
-                let t = total.get_or_insert_with(Line::default);
-                t.priced_value += l.priced_value;
-                (t.rows, t.missing) = (t.rows + l.rows, t.missing + l.missing);
-            }
-        }
-        total
+        let (_, assets) = self.lines.iter().find(|((ls, li), _)| *ls == s && *li == item)?;
+        Some(sum(assets.values()))
     }
 
     fn book(
@@ -121,7 +124,14 @@ impl TaxSummary {
         amount: Decimal,
         value: Option<Decimal>,
     ) {
-        let line = self.lines.entry((section, item, asset.to_string())).or_default();
+        // No key allocation for a line that exists (a lookup per booked amount per row).
+        let assets = self.lines.entry((section, item)).or_default();
+        if !assets.contains_key(asset) {
+            assets.insert(asset.to_string(), Line::default());
+        }
+        let Some(line) = assets.get_mut(asset) else {
+            return;
+        };
         line.amount += amount;
         line.rows += 1;
         match value {
@@ -260,21 +270,11 @@ impl TaxSummary {
             ]
         };
         let mut out = Vec::new();
-        let mut current: Option<(usize, &str)> = None;
-        let mut total = Line::default();
-        for ((s, item, asset), l) in &self.lines {
-            if current.is_some_and(|c| c != (*s, *item)) {
-                let (cs, ci) = current.expect("checked");
-                out.push(cells(cs, ci, "*", None, &total));
-                total = Line::default();
+        for ((s, item), assets) in &self.lines {
+            for (asset, l) in assets {
+                out.push(cells(*s, item, asset, Some(l.amount), l));
             }
-            current = Some((*s, item));
-            total.priced_value += l.priced_value;
-            (total.rows, total.missing) = (total.rows + l.rows, total.missing + l.missing);
-            out.push(cells(*s, item, asset, Some(l.amount), l));
-        }
-        if let Some((cs, ci)) = current {
-            out.push(cells(cs, ci, "*", None, &total));
+            out.push(cells(*s, item, "*", None, &sum(assets.values())));
         }
         out
     }
@@ -349,7 +349,14 @@ mod tests {
         );
         assert_eq!(line("disposals", "gross_proceeds", "BTC").amount, dec("0.005"));
         // Deposits, transfers and unclassified rows book nothing.
-        assert_eq!(t.lines.values().map(|l| l.rows).sum::<u64>(), 12);
+        assert_eq!(
+            t.lines
+                .values()
+                .flat_map(|a| a.values())
+                .map(|l| l.rows)
+                .sum::<u64>(),
+            12
+        );
     }
 
     #[test]
