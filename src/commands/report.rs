@@ -333,6 +333,12 @@ pub fn report_with(
     let fiat = valuer.fiat().clone();
     let (mut valued, mut unvalued) = (0u64, 0u64);
     let mut tax = TaxSummary::new();
+    // The valuer sees rows in time order: the opening holdings (at the period's start)
+    // first, then the period's rows, then the closing holdings.
+    if let (Some(start), Some(_)) = (from, to) {
+        let opening = crate::reconcile::closing::holdings_at(store, start)?;
+        tax.add_holdings(&opening, start, false, valuer.as_mut())?;
+    }
     let summary: NormalizeSummary = normalize(store, &NormalizeOptions { from, to }, &mut |tx| {
         let value = valuer.value(&tx)?;
         if value.value.is_some() {
@@ -369,10 +375,6 @@ pub fn report_with(
         )?;
         all_files.push(p);
         // tax-summary.csv: a period report's overview in the fiat (holdings at both ends).
-        if let Some(start) = from {
-            let opening = crate::reconcile::closing::holdings_at(store, start)?;
-            tax.add_holdings(&opening, start, false, valuer.as_mut())?;
-        }
         tax.add_holdings(&holdings, at, true, valuer.as_mut())?;
         all_files.push(tax.write(&out, fiat.as_str())?);
     }
