@@ -5,8 +5,9 @@
 //! formats in a fresh child process, printing records/s and the child's peak RSS, so
 //! memory can be seen to stay flat as N grows. `BENCH_SIZES=1000000` picks sizes.
 
-use okx_export::export::{ExportOptions, ExportWriter, Format};
+use okx_export::export::{ExportOptions, ExportWriter, FixedPrices, Format};
 use okx_export::normalize::{NormalizeOptions, normalize};
+use okx_export::prices::{Fiat, NoPrices, Valuer};
 use okx_export::store::{NewRecord, RecordKind, Store};
 use std::path::Path;
 use std::time::Instant;
@@ -119,11 +120,18 @@ fn child(dir: &Path, n: usize) {
     } else {
         Format::parse_list(&formats).unwrap()
     };
+    // BENCH_VALUER=fixed values every row (FixedPrices: the value columns are filled);
+    // the default is NoPrices, what `report` uses until the price stage is merged.
+    let mut valuer: Box<dyn Valuer> = match std::env::var("BENCH_VALUER").as_deref() {
+        Ok("fixed") => Box::new(FixedPrices::demo(Fiat::usd())),
+        _ => Box::new(NoPrices::new(Fiat::usd())),
+    };
     let mut writer = ExportWriter::create(&out, &formats, ExportOptions::default()).unwrap();
     let mut rows = 0u64;
     let summary = normalize(&store, &NormalizeOptions::default(), &mut |tx| {
         rows += 1;
-        writer.write(&tx)
+        let value = valuer.value(&tx)?;
+        writer.write(&tx, &value)
     })
     .unwrap();
     writer.finish().unwrap();

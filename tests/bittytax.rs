@@ -5,12 +5,19 @@
 //! network) and reads the output: BittyTax exits 0 even when rows fail, so every verdict comes
 //! from its text. The wallet balances BittyTax computes must equal the balances our model
 //! implies (Σ received − Σ sent − Σ fee per asset), which checks the gross/net fee rules.
+//! `bittytax_computes_gains_from_our_gbp_values` (issue 11) runs BittyTax's UK report on the
+//! demo rows exported with GBP values (`support/valued_demo.rs` says where they come from)
+//! and prints the gains it reports.
 //!
 //! Needs the venv from `scripts/bittytax-check.sh install` (or `BITTYTAX_BIN`). Without it
 //! the test is skipped with a visible message, except under `CI`, where it fails.
 
 use okx_export::export::{ExportOptions, ExportWriter, Format};
 use okx_export::model::{Account, Amount, Kind, Transaction};
+use okx_export::prices::{Fiat, NoPrices, Valuer};
+
+#[path = "support/valued_demo.rs"]
+mod valued_demo;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -321,7 +328,8 @@ fn bittytax_accepts_every_kind() {
     let dir = tempfile::tempdir().unwrap();
     let mut w = ExportWriter::create(dir.path(), &[Format::BittyTax], ExportOptions::default()).unwrap();
     for tx in &txs {
-        w.write(tx).unwrap();
+        w.write(tx, &NoPrices::new(Fiat::usd()).value(tx).unwrap())
+            .unwrap();
     }
     let report = w.finish().unwrap();
     let bt = report.get(Format::BittyTax).unwrap();
@@ -450,4 +458,86 @@ fn bittytax_accepts_the_demo_export() {
         mismatched, external,
         "BittyTax's transfer mismatches must be exactly the external deposits − withdrawals:\n{output}"
     );
+}
+
+/// Issue 11: the demo export with our GBP values (`--fiat GBP`, from the valuer of
+/// `support/valued_demo.rs`) goes through BittyTax with its price data sources disabled
+/// (`scripts/bittytax-check.sh`, inside `unshare -rn`): every row imports, the tax report is
+/// produced, and BittyTax never had to fall back to a £0 price. Prints the gains it reports.
+#[test]
+fn bittytax_computes_gains_from_our_gbp_values() {
+    if !bittytax_available() {
+        return;
+    }
+    let export = valued_demo::valued_demo("GBP", &[Format::BittyTax]);
+    let csv = export.path().join("bittytax.csv");
+    let text = std::fs::read_to_string(&csv).unwrap();
+    let records = text.lines().count() as u64 - 1;
+    let mut rdr = csv::Reader::from_reader(text.as_bytes());
+    for row in rdr.records() {
+        let row = row.unwrap();
+        let needs_value = !matches!(&row[0], "Deposit" | "Withdrawal");
+        assert!(
+            !needs_value || !row[3].is_empty() || !row[6].is_empty(),
+            "no GBP value: {row:?}"
+        );
+        assert!(
+            row[7].is_empty() || !row[9].is_empty(),
+            "fee without a GBP value: {row:?}"
+        );
+    }
+    let (output, _) = check_bittytax(&csv, records);
+    assert!(
+        !output.contains("using price of"),
+        "a row had no GBP value:\n{output}"
+    );
+    // No price was looked up: the appendix of looked-up prices is empty.
+    let appendix = &output[output.find("Price Data").expect("price appendix")..];
+    let looked_up = appendix
+        .lines()
+        .skip_while(|l| !l.starts_with("Asset"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("Current Holdings"))
+        .filter(|l| !l.trim().is_empty())
+        .count();
+    assert_eq!(looked_up, 0, "BittyTax looked prices up:\n{appendix}");
+    // Its wallet balances are ours: Σ received − sent − fee of the exported rows.
+    let mut ours: BTreeMap<String, Decimal> = BTreeMap::new();
+    for t in valued_demo::demo_rows() {
+        if matches!(t.kind, Kind::Transfer | Kind::Unclassified) {
+            continue;
+        }
+        for (a, sign) in [
+            (&t.received, Decimal::ONE),
+            (&t.sent, -Decimal::ONE),
+            (&t.fee, -Decimal::ONE),
+        ] {
+            if let Some(a) = a {
+                *ours.entry(a.asset.clone()).or_default() += sign * a.amount;
+            }
+        }
+    }
+    let ours: BTreeMap<String, Decimal> = ours.into_iter().map(|(a, q)| (a, q.normalize())).collect();
+    assert_eq!(wallet_balances(&output, "OKX"), ours, "{output}");
+    let line = |label: &str| {
+        output.lines().find(|l| l.starts_with(label)).map_or_else(
+            || panic!("no `{label}` in:\n{output}"),
+            |l| l[label.len()..].trim().to_string(),
+        )
+    };
+    let total_income = output
+        .lines()
+        .skip_while(|l| !l.starts_with("Income Type"))
+        .find(|l| l.starts_with("Total"))
+        .map(|l| l.split_whitespace().nth(1).unwrap_or_default().to_string())
+        .unwrap_or_default();
+    visible(&format!(
+        "BittyTax (UK, GBP, fixed test prices, no price sources): disposals {}, proceeds {}, gains {}, losses {}, taxable gain {}, income {}",
+        line("Number of disposals:"),
+        line("Disposal proceeds:"),
+        line("Gains in the year, before losses:"),
+        line("Losses in the year:"),
+        line("Taxable Gain*:"),
+        total_income
+    ));
 }

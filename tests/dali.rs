@@ -10,8 +10,12 @@
 //! (none dropped, none merged), and the generated RP2 config must list exactly our assets,
 //! exchange and holder.
 //!
-//! RP2 cannot run on our files as written (the spot prices stay `__unknown` without `-s`,
-//! which needs the network). `rp2_reports_the_demo_export_offline` puts fixture prices into
+//! `rp2_computes_gains_from_our_values_offline` (issue 11) exports the demo rows with fiat
+//! values (`support/valued_demo.rs`: the one place that says where values come from) and
+//! runs DaLI and RP2 offline on them: no `__unknown`, RP2's holdings equal ours, and the
+//! gains it reports are printed. The golden `tests/expected/dali-*.csv` come from `export`
+//! without a price stage, so their spot prices are `__unknown`;
+//! `rp2_reports_the_demo_export_offline` puts fixture prices into
 //! the spot_price column and runs DaLI and then RP2 offline to its tax report (issue 9):
 //! every deposit and withdrawal is an IN/OUT row, so DaLI has no half-transfer to stop at,
 //! and every derivatives loss shows up in RP2's investment expenses.
@@ -20,6 +24,11 @@
 //! skipped with a visible message, except under `CI`, where it fails.
 
 use okx_export::export::{ExportOptions, ExportWriter, Format};
+use okx_export::model::Kind;
+use rust_decimal::Decimal;
+
+#[path = "support/valued_demo.rs"]
+mod valued_demo;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -249,6 +258,40 @@ const FIXTURE_PRICES: [(&str, &str); 7] = [
     ("LUNC", "0.0001"),
 ];
 
+/// Runs `rp2_us` offline (`unshare -rn` where allowed) on the workbook DaLI wrote into
+/// `out`, writing its reports to `dir/rp2` with prefix `okx_`; returns its output.
+fn run_rp2(dir: &Path, out: &Path) -> String {
+    let bin = dali_bin().with_file_name("rp2_us");
+    let mut cmd = if Command::new("unshare")
+        .args(["-rn", "true"])
+        .status()
+        .is_ok_and(|s| s.success())
+    {
+        let mut c = Command::new("unshare");
+        c.arg("-rn").arg(&bin);
+        c
+    } else {
+        Command::new(&bin)
+    };
+    let rp2 = cmd
+        .args(["-o", "rp2", "-p", "okx_"])
+        .arg(out.join("okx_crypto_data.ini"))
+        .arg(out.join("okx_crypto_data.ods"))
+        .current_dir(dir)
+        .env("HOME", dir)
+        .output()
+        .expect("run rp2_us");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&rp2.stdout),
+        String::from_utf8_lossy(&rp2.stderr)
+    );
+    assert!(rp2.status.success(), "rp2_us failed:\n{text}");
+    assert!(text.lines().any(|l| l == "INFO: Done"), "{text}");
+    assert!(!text.contains("ERROR") && !text.contains("Traceback"), "{text}");
+    text
+}
+
 /// `csv` with every `spot_price` replaced by the fixture price of the row's asset, leaving
 /// out the rows of `drop`.
 fn with_prices(csv: &str, drop: &str) -> String {
@@ -309,34 +352,7 @@ fn rp2_reports_the_demo_export_offline() {
     assert!(ok, "dali-check.sh failed:\n{output}");
     assert!(!output.contains("unresolved"), "{output}");
 
-    let bin = dali_bin().with_file_name("rp2_us");
-    let mut cmd = if Command::new("unshare")
-        .args(["-rn", "true"])
-        .status()
-        .is_ok_and(|s| s.success())
-    {
-        let mut c = Command::new("unshare");
-        c.arg("-rn").arg(&bin);
-        c
-    } else {
-        Command::new(&bin)
-    };
-    let rp2 = cmd
-        .args(["-o", "rp2", "-p", "okx_"])
-        .arg(out.join("okx_crypto_data.ini"))
-        .arg(out.join("okx_crypto_data.ods"))
-        .current_dir(dir.path())
-        .env("HOME", dir.path())
-        .output()
-        .expect("run rp2_us");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&rp2.stdout),
-        String::from_utf8_lossy(&rp2.stderr)
-    );
-    assert!(rp2.status.success(), "rp2_us failed:\n{text}");
-    assert!(text.lines().any(|l| l == "INFO: Done"), "{text}");
-    assert!(!text.contains("ERROR") && !text.contains("Traceback"), "{text}");
+    run_rp2(dir.path(), &out);
     let report = dir.path().join("rp2/okx_fifo_tax_report_us.ods");
     non_empty(&report);
 
@@ -415,4 +431,141 @@ fn dali_check_reports_bad_rows() {
     assert!(output.contains("Invalid keyword: TRADE"), "{output}");
     assert!(output.contains("error: DaLI reported an error"), "{output}");
     assert!(!dir.path().join("rp2/okx_crypto_data.ods").exists(), "{output}");
+}
+
+/// `csv` without the rows of asset `drop` (column 3).
+fn without(csv: &str, drop: &str) -> String {
+    let mut out = Vec::new();
+    {
+        let mut w = csv::WriterBuilder::new()
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_writer(&mut out);
+        let mut r = csv::Reader::from_reader(csv.as_bytes());
+        w.write_record(r.headers().unwrap()).unwrap();
+        for rec in r.records() {
+            let rec = rec.unwrap();
+            if &rec[2] != drop {
+                w.write_record(&rec).unwrap();
+            }
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// Issue 11: with the values our exporter writes (`spot_price` in the native fiat, from
+/// the valuer of `support/valued_demo.rs`), DaLI (no `-s`) and RP2 compute RP2's full
+/// report offline with no `__unknown`, and RP2's holdings per asset equal ours (Σ received
+/// − sent − fee over the demo rows). LUNC is left out for RP2's float limit (see
+/// `rp2_reports_the_demo_export_offline`). Prints the gains RP2 reports.
+#[test]
+fn rp2_computes_gains_from_our_values_offline() {
+    if !dali_available() {
+        return;
+    }
+    let export = valued_demo::valued_demo("USD", &[Format::Dali]);
+    let csvs: Vec<(&str, String)> = CSVS
+        .iter()
+        .map(|(_, f)| {
+            let text = std::fs::read_to_string(export.path().join(f)).unwrap();
+            assert!(
+                !text.contains("__unknown"),
+                "{f}: every row must have a spot_price"
+            );
+            (*f, without(&text, "LUNC"))
+        })
+        .collect();
+    let ini = std::fs::read_to_string(export.path().join("dali.ini")).unwrap();
+    assert!(ini.contains("native_fiat = USD\n"), "{ini}");
+    let dir = dali_dir(&csvs);
+    let out = dir.path().join("dali-out");
+    let (ok, output) = run_dali(dir.path(), &out);
+    assert!(ok, "dali-check.sh failed:\n{output}");
+    run_rp2(dir.path(), &out);
+
+    // RP2's full report: per `<ASSET> Tax` sheet, the gain / loss summary rows (year,
+    // asset, gain, type) and the final balance of the account-balances table.
+    let py = dali_bin().with_file_name("python");
+    let dump = Command::new(py)
+        .arg("-c")
+        .arg(
+            "import sys, ezodf\n\
+             for s in ezodf.opendoc(sys.argv[1]).sheets:\n\
+             \x20   if not s.name.endswith(' Tax'): continue\n\
+             \x20   rows = [[s[r, c].value for c in range(7)] for r in range(s.nrows())]\n\
+             \x20   r = 3\n\
+             \x20   while r < len(rows) and rows[r][0] not in (None, ''):\n\
+             \x20       print('GAIN', int(rows[r][0]), rows[r][1], rows[r][4], repr(rows[r][2])); r += 1\n\
+             \x20   for i, x in enumerate(rows):\n\
+             \x20       if x[0] == 'Account Balances': print('BAL', rows[i + 3][2], repr(rows[i + 3][6]))\n",
+        )
+        .arg(dir.path().join("rp2/okx_fifo_rp2_full_report.ods"))
+        .output()
+        .expect("read the RP2 report");
+    assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+    let dump = String::from_utf8_lossy(&dump.stdout).into_owned();
+    let number = |s: &str| -> Decimal { Decimal::from_scientific(s).or_else(|_| s.parse()).unwrap() };
+    let mut rp2_holdings: BTreeMap<String, Decimal> = BTreeMap::new();
+    let mut gains: BTreeMap<(String, String), Decimal> = BTreeMap::new();
+    for line in dump.lines() {
+        let f: Vec<&str> = line.split(' ').collect();
+        match f[0] {
+            "BAL" => {
+                rp2_holdings.insert(f[1].to_string(), number(f[2]));
+            }
+            "GAIN" => *gains.entry((f[1].to_string(), f[3].to_string())).or_default() += number(f[4]),
+            _ => {}
+        }
+    }
+
+    // Ours: Σ received − sent − fee per crypto asset over the demo rows the tax formats
+    // export (transfers between the user's own OKX accounts, earn included, and
+    // unclassified rows are left out), i.e. what the user holds at OKX in all accounts.
+    let mut ours: BTreeMap<String, Decimal> = BTreeMap::new();
+    for t in valued_demo::demo_rows() {
+        if matches!(t.kind, Kind::Transfer | Kind::Unclassified) {
+            continue;
+        }
+        for (a, sign) in [
+            (&t.received, Decimal::ONE),
+            (&t.sent, -Decimal::ONE),
+            (&t.fee, -Decimal::ONE),
+        ] {
+            if let Some(a) = a {
+                *ours.entry(a.asset.clone()).or_default() += sign * a.amount;
+            }
+        }
+    }
+    ours.retain(|a, q| a != "LUNC" && !q.is_zero());
+    assert_eq!(
+        rp2_holdings.keys().collect::<Vec<_>>(),
+        ours.keys().collect::<Vec<_>>(),
+        "assets RP2 holds:\n{dump}"
+    );
+    for (asset, q) in &ours {
+        // RP2 computes in floats (11 decimal places read from the workbook).
+        let diff = (rp2_holdings[asset] - q).abs();
+        assert!(
+            diff < Decimal::new(1, 6),
+            "{asset}: RP2 holds {} but we {q}",
+            rp2_holdings[asset]
+        );
+    }
+    assert!(
+        gains.keys().any(|(_, t)| t == "SELL"),
+        "RP2 reports capital gains:\n{dump}"
+    );
+    let summary = gains
+        .iter()
+        .map(|((year, ty), g)| format!("{year} {ty} {g:.2}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let summary = format!("RP2 (FIFO, USD, fixed test prices) gains by year and type: {summary}");
+    visible(&summary);
+    visible(&format!(
+        "RP2 holdings = ours for {}",
+        ours.iter()
+            .map(|(a, q)| format!("{q} {a}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ));
 }

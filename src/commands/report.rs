@@ -4,9 +4,10 @@ use super::{say, warn};
 use crate::cli::{ExportArgs, ReconcileArgs, ReportArgs};
 use crate::coverage::{self, CoverageCheck, Group};
 use crate::error::{Exit, usage};
-use crate::export::{ExportOptions, ExportWriter, Format, write_csv_atomic, write_json_atomic};
+use crate::export::{ExportOptions, ExportWriter, Format, TaxSummary, write_csv_atomic, write_json_atomic};
 use crate::model::{plain, rfc3339_ms};
 use crate::normalize::{NormalizeOptions, NormalizeSummary, PendingItem, normalize};
+use crate::prices::{Fiat, NoPrices, Valuer};
 use crate::reconcile::{
     FundsRanges, Reconciliation, Status, check_rows, funds_checks, reconcile as reconcile_store, rows_checks,
 };
@@ -256,8 +257,42 @@ fn write_coverage(cov: &CoverageCheck, out: &Path) -> Result<PathBuf> {
     Ok(p)
 }
 
+/// The fiat values are reported in. The CLI has no `--fiat` on this branch yet: the price
+/// side adds it to `cli.rs`; at merge this becomes `Fiat::parse(&args.fiat)`.
+// MERGE(issue 11): connect `--fiat` here.
+#[allow(clippy::unnecessary_wraps)] // Result: parsing `--fiat` will fail on a bad code
+fn report_fiat(_args: &ReportArgs) -> Result<Fiat> {
+    Ok(Fiat::usd())
+}
+
+/// The valuer behind every value column and `tax-summary.csv`: the one place where the
+/// export gets its prices.
+// MERGE(issue 11): switch to the price side's valuer (over the price cache, `--prices`).
+#[allow(clippy::unnecessary_wraps)] // Result: the real valuer opens the price cache
+fn valuer_for(
+    _settings: &Settings,
+    _store: &Store,
+    _args: &ReportArgs,
+    fiat: Fiat,
+) -> Result<Box<dyn Valuer>> {
+    Ok(Box::new(NoPrices::new(fiat)))
+}
+
 /// Normalizes and writes every report; returns the exit code.
 pub fn report_from(settings: &Settings, store: &Store, args: &ReportArgs) -> Result<Exit> {
+    let fiat = report_fiat(args)?;
+    let valuer = valuer_for(settings, store, args, fiat)?;
+    report_with(settings, store, args, valuer)
+}
+
+/// [`report_from`] with the given valuer (tests drive it with
+/// [`crate::export::FixedPrices`]); every value is in `valuer.fiat()`.
+pub fn report_with(
+    settings: &Settings,
+    store: &Store,
+    args: &ReportArgs,
+    mut valuer: Box<dyn Valuer>,
+) -> Result<Exit> {
     let Period { from, to, tz } = period(args)?;
     let formats = Format::parse_list(&args.format).map_err(|e| usage(format!("--format: {e}")))?;
     let out = args.out.clone().unwrap_or_else(|| settings.data_dir.clone());
@@ -291,11 +326,29 @@ pub fn report_from(settings: &Settings, store: &Store, args: &ReportArgs) -> Res
         &formats,
         ExportOptions {
             tz,
+            fiat: valuer.fiat().clone(),
             ..ExportOptions::default()
         },
     )?;
-    let summary: NormalizeSummary =
-        normalize(store, &NormalizeOptions { from, to }, &mut |tx| writer.write(&tx))?;
+    let fiat = valuer.fiat().clone();
+    let (mut valued, mut unvalued) = (0u64, 0u64);
+    let mut tax = TaxSummary::new();
+    // The valuer sees rows in time order: the opening holdings (at the period's start)
+    // first, then the period's rows, then the closing holdings.
+    if let (Some(start), Some(_)) = (from, to) {
+        let opening = crate::reconcile::closing::holdings_at(store, start)?;
+        tax.add_holdings(&opening, start, false, valuer.as_mut())?;
+    }
+    let summary: NormalizeSummary = normalize(store, &NormalizeOptions { from, to }, &mut |tx| {
+        let value = valuer.value(&tx)?;
+        if value.value.is_some() {
+            valued += 1;
+        } else {
+            unvalued += 1;
+        }
+        tax.add(&tx, &value);
+        writer.write(&tx, &value)
+    })?;
     let exported = writer.finish()?;
     let (rec, mut files) = write_reconciliation(store, &summary, &cov, &out)?;
     let mut all_files: Vec<PathBuf> = exported.paths().map(Path::to_path_buf).collect();
@@ -321,6 +374,9 @@ pub fn report_from(settings: &Settings, store: &Store, args: &ReportArgs) -> Res
             }),
         )?;
         all_files.push(p);
+        // tax-summary.csv: a period report's overview in the fiat (holdings at both ends).
+        tax.add_holdings(&holdings, at, true, valuer.as_mut())?;
+        all_files.push(tax.write(&out, fiat.as_str())?);
     }
     let balances_as_of = store.latest_balances()?.iter().map(|b| b.as_of).max();
 
@@ -342,6 +398,7 @@ pub fn report_from(settings: &Settings, store: &Store, args: &ReportArgs) -> Res
             "exported": f.exported, "records": f.records, "skipped_transfers": f.skipped_transfers,
             "skipped_unclassified": f.skipped_unclassified, "skipped_other": f.skipped_other,
         })).collect::<Vec<_>>(),
+        "values": {"fiat": fiat.as_str(), "valued": valued, "missing": unvalued},
         "reconciliation": reconciliation_json(&rec),
         "balances_as_of": balances_as_of.map(rfc3339_ms),
         "closing_balances_as_of": closing_at.map(rfc3339_ms),
@@ -385,6 +442,20 @@ pub fn report_from(settings: &Settings, store: &Store, args: &ReportArgs) -> Res
                 ),
             );
         }
+    }
+    say(
+        settings,
+        format!(
+            "values: {valued} rows valued in {fiat}, {unvalued} without a price (their value cells are empty)"
+        ),
+    );
+    if formats.contains(&Format::BittyTax) && fiat.as_str() != "GBP" {
+        say(
+            settings,
+            format!(
+                "bittytax.csv: value columns left empty: BittyTax takes GBP values only, this report is in {fiat} (use --fiat GBP)"
+            ),
+        );
     }
     print_reconciliation(settings, &rec);
     if !cov.complete() {

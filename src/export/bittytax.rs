@@ -6,8 +6,14 @@
 //!   BittyTax reads the 13 columns by position and skips the header row.
 //! * Timestamp: ISO 8601 UTC with milliseconds and `Z`, e.g. `2025-01-02T03:04:05.678Z`
 //!   (dateutil reads it; keeping the milliseconds keeps same-second rows in order).
-//! * Value columns stay empty: we have no GBP prices (BittyTax prices rows itself, or uses
-//!   £0 offline).
+//! * Values (issue 11): totals in GBP, written only when the export's fiat is GBP
+//!   (`--fiat GBP`: BittyTax's `local_currency`; in any other fiat the three value columns
+//!   stay empty, and the report says so once). A trade's value in both Buy and Sell Value
+//!   (a GBP leg fixes it: a GBP cell's value is its quantity, which BittyTax requires);
+//!   any other acquisition / disposal its amount × unit price; a fee its own value (the fee
+//!   is a disposal of the fee coin). `Deposit` / `Withdrawal` (transfers in BittyTax) carry
+//!   no Buy/Sell value (§8a: leave them empty), only a fee value. Empty without a price;
+//!   offline BittyTax then uses £0 with a warning, so the report lists missing prices.
 //! * Fees (§8a): the fee is always an extra outflow. Buy Quantity is gross when the fee is in
 //!   the buy asset, Sell Quantity is net when the fee is in the sell asset, a withdrawal is net
 //!   and a deposit gross. Our model has exactly these meanings (received = gross, sent excludes
@@ -48,6 +54,10 @@
 
 use super::{CsvFile, Encoded, ExportOptions, Prep, Records, Shape, is_derivative, leg_id};
 use crate::model::{Amount, Kind};
+use rust_decimal::Decimal;
+
+/// The only currency BittyTax's value columns take (its default `local_currency`).
+pub(crate) const LOCAL_CURRENCY: &str = "GBP";
 
 pub(crate) const FILES: &[CsvFile] = &[CsvFile {
     name: "bittytax.csv",
@@ -98,19 +108,33 @@ pub(crate) fn encode(p: &Prep, opts: &ExportOptions, out: &mut Records) -> Encod
     let tx = p.tx;
     let derivative = is_derivative(tx.instrument.as_deref());
     let mut i = 0;
-    let mut row = |ty: &str, buy: Option<&Amount>, sell: Option<&Amount>, fee: Option<&Amount>| {
+    let valued = p.fiat() == LOCAL_CURRENCY;
+    // A value, only in GBP; a GBP amount is worth itself.
+    let gbp = |a: Option<&Amount>, v: Option<Decimal>| match a {
+        _ if !valued => None,
+        Some(a) if a.asset == LOCAL_CURRENCY => Some(a.amount),
+        Some(_) => v,
+        None => None,
+    };
+    let mut row = |ty: &str,
+                   buy: Option<&Amount>,
+                   sell: Option<&Amount>,
+                   fee: Option<&Amount>,
+                   [buy_value, sell_value]: [Option<Decimal>; 2]| {
         let note = match (ty.starts_with("Margin-"), &tx.instrument) {
             (true, Some(inst)) => inst,
             _ => &tx.id,
         };
+        let transfer = matches!(ty, "Deposit" | "Withdrawal");
+        let value = |a: Option<&Amount>, v: Option<Decimal>| gbp(a, v).filter(|_| !transfer);
         out.row(0)
             .s(ty)
             .amt_asset(buy)
-            .empty(1)
+            .opt_amt(value(buy, buy_value))
             .amt_asset(sell)
-            .empty(1)
+            .opt_amt(value(sell, sell_value))
             .amt_asset(fee)
-            .empty(1)
+            .opt_amt(gbp(fee, fee.and_then(|f| p.worth(f))))
             .s(&opts.wallet_name)
             .s(&p.date.rfc3339_ms)
             .s(note)
@@ -120,11 +144,29 @@ pub(crate) fn encode(p: &Prep, opts: &ExportOptions, out: &mut Records) -> Encod
     };
     for leg in p.legs()? {
         match leg.shape {
-            Shape::Trade { sent, received, fee } => row("Trade", Some(received), Some(sent), fee),
-            Shape::In { received, fee } => {
-                row(kind_type(leg.kind, true, derivative), Some(received), None, fee);
+            Shape::Trade { sent, received, fee } => {
+                // A GBP leg is the trade's value.
+                let v = [received, sent]
+                    .into_iter()
+                    .find(|a| a.asset == LOCAL_CURRENCY)
+                    .map(|a| a.amount)
+                    .or_else(|| p.trade_value());
+                row("Trade", Some(received), Some(sent), fee, [v, v]);
             }
-            Shape::Out { sent, fee } => row(kind_type(leg.kind, false, derivative), None, Some(sent), fee),
+            Shape::In { received, fee } => {
+                let v = [p.worth(received), None];
+                row(
+                    kind_type(leg.kind, true, derivative),
+                    Some(received),
+                    None,
+                    fee,
+                    v,
+                );
+            }
+            Shape::Out { sent, fee } => {
+                let v = [None, p.worth(sent)];
+                row(kind_type(leg.kind, false, derivative), None, Some(sent), fee, v);
+            }
         }
     }
     Ok(())
@@ -171,6 +213,46 @@ mod tests {
             [
                 "Margin-Fee-Rebate,0.0102,USDT,,,,,,,,OKX,2025-01-10T00:00:00.000Z,ETH-USDT-SWAP,tb-1008:rebate"
             ]
+        );
+    }
+
+    /// Issue 11: GBP values in the three value columns with `--fiat GBP`; none otherwise.
+    #[test]
+    fn gbp_values() {
+        let l = |tx: &crate::model::Transaction| valued_lines(Format::BittyTax, tx, "GBP").unwrap();
+        assert_eq!(
+            l(&buy()),
+            [
+                "Trade,0.02,BTC,1520,1900,USDT,1520,0.00002,BTC,1.52,OKX,2025-01-02T03:04:05.678Z,tb-1001,tb-1001"
+            ]
+        );
+        // A transfer carries only the fee's value.
+        assert_eq!(
+            l(&withdrawal()),
+            ["Withdrawal,,,,0.004,BTC,,0.0001,BTC,7.6,OKX,2025-01-05T12:00:00.000Z,fb-2002,fb-2002"]
+        );
+        assert_eq!(
+            l(&staking_reward()),
+            ["Staking,0.0123,ETH,33.456,,,,,,,OKX,2025-01-06T00:00:00.000Z,fb-2003,fb-2003"]
+        );
+        assert_eq!(
+            l(&pnl_loss()),
+            ["Margin-Loss,,,,12.5,USDT,10,,,,OKX,2025-01-08T09:00:00.000Z,BTC-USDT-SWAP,tb-1006:pnl"]
+        );
+        // A GBP leg fixes the trade's value, and a GBP cell's value is its quantity.
+        let mut t = sell();
+        t.received = Some(crate::model::Amount::new(dec("380.123"), "GBP"));
+        t.fee = Some(crate::model::Amount::new(dec("0.381"), "GBP"));
+        assert_eq!(
+            l(&t),
+            [
+                "Trade,380.123,GBP,380.123,0.005,BTC,380.123,0.381,GBP,0.381,OKX,2025-01-03T10:00:00.000Z,tb-1003,tb-1003"
+            ]
+        );
+        // In USD the value columns stay empty (BittyTax reads GBP only).
+        assert_eq!(
+            valued_lines(Format::BittyTax, &buy(), "USD").unwrap(),
+            lines(Format::BittyTax, &buy()).unwrap()
         );
     }
 }

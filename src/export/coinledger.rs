@@ -39,6 +39,8 @@
 //! | interest_paid             | `Income`          | `Interest Payment` |
 //! | realized_pnl, liquidation | `Income`          | `Investment Loss`  |
 //! | transfer, unclassified    | skipped                                ||
+//! * No value column: the template has none (§3, §13), so no fiat values are written;
+//!   CoinLedger prices rows itself.
 
 use super::{CsvFile, Encoded, ExportOptions, Prep, Records, Shape, is_derivative, leg_id};
 use crate::model::{Amount, Kind};

@@ -1,7 +1,9 @@
 //! `cointracker.csv`: CoinTracker's 8-column CSV (tax-formats.md §5, §10).
 //!
 //! * Header (exact, nothing added or removed): `Date,Received Quantity,Received Currency,
-//!   Sent Quantity,Sent Currency,Fee Amount,Fee Currency,Tag`.
+//!   Sent Quantity,Sent Currency,Fee Amount,Fee Currency,Tag`. No value column exists
+//!   (§5, §13: "all columns must be present, nothing may be added"), so no fiat values are
+//!   written; CoinTracker prices rows itself.
 //! * Date: `MM/DD/YYYY HH:MM:SS`, UTC.
 //! * Quantities: at most 8 decimal places (§5), so every quantity is rounded half away from
 //!   zero to 8 places *after* the fee arithmetic below. A row whose main quantity rounds to 0

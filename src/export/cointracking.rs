@@ -1,9 +1,14 @@
 //! `cointracking.csv`: CoinTracking CSV import (tax-formats.md §2, §10).
 //!
 //! * Header: the 11 required columns `Type,Buy Amount,Buy Currency,Sell Amount,Sell Currency,
-//!   Fee,Fee Currency,Exchange,Trade-Group,Comment,Date`, plus the optional `Tx-ID`.
-//!   Decision: no `Buy/Sell Value` columns (we have no prices); `Tx-ID` = our row id, which
-//!   is stable across re-exports and is what CoinTracking uses to drop duplicates.
+//!   Fee,Fee Currency,Exchange,Trade-Group,Comment,Date`, plus the optional `Tx-ID`,
+//!   `Buy Value in Account Currency`, `Sell Value in Account Currency` (§2, §13). `Tx-ID` =
+//!   our row id, which is stable across re-exports and is what CoinTracking uses to drop
+//!   duplicates.
+//! * Values (issue 11): totals, not unit prices, in the export's fiat, which must be the
+//!   CoinTracking account currency (run with `--fiat` set to it): a trade's value in both
+//!   cells, otherwise the written amount × unit price in its own side's cell
+//!   (`values.rs`). Empty without a price (CoinTracking then prices the row itself).
 //! * Date: `YYYY-MM-DD HH:MM:SS` in UTC; the user picks that format and UTC in the import
 //!   wizard (the wizard maps columns, so header spelling is low-risk).
 //! * Fees: CoinTracking does *not* deduct the Fee column. Its help page "Entering fees"
@@ -47,6 +52,7 @@
 
 use super::{CsvFile, Encoded, ExportOptions, Prep, Records, Shape, fold_fee, is_derivative, leg_id};
 use crate::model::{Amount, Kind};
+use rust_decimal::Decimal;
 
 pub(crate) const FILES: &[CsvFile] = &[CsvFile {
     name: "cointracking.csv",
@@ -63,6 +69,8 @@ pub(crate) const FILES: &[CsvFile] = &[CsvFile {
         "Comment",
         "Date",
         "Tx-ID",
+        "Buy Value in Account Currency",
+        "Sell Value in Account Currency",
     ],
 }];
 
@@ -96,7 +104,11 @@ pub(crate) fn encode(p: &Prep, opts: &ExportOptions, out: &mut Records) -> Encod
     let derivative = is_derivative(tx.instrument.as_deref());
     let fee_type = kind_type(Kind::Fee, false, derivative);
     let mut i = 0;
-    let mut row = |ty: &str, buy: Option<&Amount>, sell: Option<&Amount>, fee: Option<&Amount>| {
+    let mut row = |ty: &str,
+                   buy: Option<&Amount>,
+                   sell: Option<&Amount>,
+                   fee: Option<&Amount>,
+                   [buy_value, sell_value]: [Option<Decimal>; 2]| {
         out.row(0)
             .s(ty)
             .amt_asset(buy)
@@ -107,44 +119,48 @@ pub(crate) fn encode(p: &Prep, opts: &ExportOptions, out: &mut Records) -> Encod
             .s(p.describe_with_hash)
             .s(&p.date.ymd_hms)
             .s(&leg_id(tx, i))
+            .opt_amt(buy_value)
+            .opt_amt(sell_value)
             .end();
         i += 1;
     };
     for leg in p.legs()? {
         // The fee is informational: a fee in the row's own coin is folded into the amount
         // (and shown), a fee in a third coin is its own outgoing row.
+        let fee_row = |f: &Amount| [None, p.worth(f)];
         match leg.shape {
             Shape::Trade { sent, received, fee } => {
+                let v = p.trade_value();
                 if let Some(b) = fold_fee(received, fee, false) {
-                    row("Trade", Some(&b), Some(sent), fee);
+                    row("Trade", Some(&b), Some(sent), fee, [v, v]);
                 } else if let Some(s) = fold_fee(sent, fee, true) {
-                    row("Trade", Some(received), Some(&s), fee);
+                    row("Trade", Some(received), Some(&s), fee, [v, v]);
                 } else {
-                    row("Trade", Some(received), Some(sent), None);
+                    row("Trade", Some(received), Some(sent), None, [v, v]);
                     if let Some(f) = fee {
-                        row(fee_type, None, Some(f), None);
+                        row(fee_type, None, Some(f), None, fee_row(f));
                     }
                 }
             }
             Shape::In { received, fee } => {
                 let ty = kind_type(leg.kind, true, derivative);
                 if let Some(b) = fold_fee(received, fee, false) {
-                    row(ty, Some(&b), None, fee);
+                    row(ty, Some(&b), None, fee, [p.worth(&b), None]);
                 } else {
-                    row(ty, Some(received), None, None);
+                    row(ty, Some(received), None, None, [p.worth(received), None]);
                     if let Some(f) = fee {
-                        row(fee_type, None, Some(f), None);
+                        row(fee_type, None, Some(f), None, fee_row(f));
                     }
                 }
             }
             Shape::Out { sent, fee } => {
                 let ty = kind_type(leg.kind, false, derivative);
                 if let Some(s) = fold_fee(sent, fee, true) {
-                    row(ty, None, Some(&s), fee);
+                    row(ty, None, Some(&s), fee, [None, p.worth(&s)]);
                 } else {
-                    row(ty, None, Some(sent), None);
+                    row(ty, None, Some(sent), None, [None, p.worth(sent)]);
                     if let Some(f) = fee {
-                        row(fee_type, None, Some(f), None);
+                        row(fee_type, None, Some(f), None, fee_row(f));
                     }
                 }
             }
@@ -162,7 +178,7 @@ mod tests {
     fn header() {
         assert_eq!(
             super::FILES[0].header.join(","),
-            "Type,Buy Amount,Buy Currency,Sell Amount,Sell Currency,Fee,Fee Currency,Exchange,Trade-Group,Comment,Date,Tx-ID"
+            "Type,Buy Amount,Buy Currency,Sell Amount,Sell Currency,Fee,Fee Currency,Exchange,Trade-Group,Comment,Date,Tx-ID,Buy Value in Account Currency,Sell Value in Account Currency"
         );
     }
 
@@ -172,29 +188,29 @@ mod tests {
             Format::CoinTracking,
             [
                 &[
-                    "Trade,0.01998,BTC,1900,USDT,0.00002,BTC,OKX,trading,trade BTC-USDT tb-1001,2025-01-02 03:04:05,tb-1001",
+                    "Trade,0.01998,BTC,1900,USDT,0.00002,BTC,OKX,trading,trade BTC-USDT tb-1001,2025-01-02 03:04:05,tb-1001,,",
                 ],
                 &[
-                    "Trade,479.52,USDT,0.005,BTC,0.48,USDT,OKX,trading,trade BTC-USDT tb-1003,2025-01-03 10:00:00,tb-1003",
+                    "Trade,479.52,USDT,0.005,BTC,0.48,USDT,OKX,trading,trade BTC-USDT tb-1003,2025-01-03 10:00:00,tb-1003,,",
                 ],
-                &["Deposit,2000,USDT,,,,,OKX,funding,deposit fb-2001 tx 0xdep,2025-01-01 00:00:00,fb-2001"],
+                &["Deposit,2000,USDT,,,,,OKX,funding,deposit fb-2001 tx 0xdep,2025-01-01 00:00:00,fb-2001,,"],
                 &[
-                    "Withdrawal,,,0.0041,BTC,0.0001,BTC,OKX,funding,withdrawal fb-2002 tx 0xwd,2025-01-05 12:00:00,fb-2002",
+                    "Withdrawal,,,0.0041,BTC,0.0001,BTC,OKX,funding,withdrawal fb-2002 tx 0xwd,2025-01-05 12:00:00,fb-2002,,",
                 ],
-                &["Staking,0.0123,ETH,,,,,OKX,earn,staking_reward fb-2003,2025-01-06 00:00:00,fb-2003"],
+                &["Staking,0.0123,ETH,,,,,OKX,earn,staking_reward fb-2003,2025-01-06 00:00:00,fb-2003,,"],
                 &[
-                    "Margin Fee,,,0.25,USDT,,,OKX,trading,funding_fee BTC-USDT-SWAP tb-1005,2025-01-07 08:00:00,tb-1005",
-                ],
-                &[
-                    "Derivatives / Futures Loss,,,12.5,USDT,,,OKX,trading,realized_pnl BTC-USDT-SWAP tb-1006:pnl,2025-01-08 09:00:00,tb-1006:pnl",
+                    "Margin Fee,,,0.25,USDT,,,OKX,trading,funding_fee BTC-USDT-SWAP tb-1005,2025-01-07 08:00:00,tb-1005,,",
                 ],
                 &[
-                    "Derivatives / Futures Profit,30.75,USDT,,,,,OKX,trading,realized_pnl BTC-USDT-SWAP tb-1007:pnl,2025-01-09 09:00:00,tb-1007:pnl",
+                    "Derivatives / Futures Loss,,,12.5,USDT,,,OKX,trading,realized_pnl BTC-USDT-SWAP tb-1006:pnl,2025-01-08 09:00:00,tb-1006:pnl,,",
                 ],
                 &[
-                    "Income (non taxable),0.0102,USDT,,,,,OKX,trading,rebate BTC-USDT tb-1008:rebate,2025-01-10 00:00:00,tb-1008:rebate",
+                    "Derivatives / Futures Profit,30.75,USDT,,,,,OKX,trading,realized_pnl BTC-USDT-SWAP tb-1007:pnl,2025-01-09 09:00:00,tb-1007:pnl,,",
                 ],
-                &["Other Fee,,,0.1,OKB,,,OKX,trading,fee tb-1010:fee,2025-01-12 00:00:00,tb-1010:fee"],
+                &[
+                    "Income (non taxable),0.0102,USDT,,,,,OKX,trading,rebate BTC-USDT tb-1008:rebate,2025-01-10 00:00:00,tb-1008:rebate,,",
+                ],
+                &["Other Fee,,,0.1,OKB,,,OKX,trading,fee tb-1010:fee,2025-01-12 00:00:00,tb-1010:fee,,"],
             ],
         );
     }
@@ -204,5 +220,31 @@ mod tests {
         let mut t = pnl_gain();
         t.instrument = Some("BTC-USDT".into());
         assert!(lines(Format::CoinTracking, &t).unwrap()[0].starts_with("Margin Profit,30.75,USDT,"));
+    }
+
+    /// Issue 11: Buy / Sell Value are totals: a trade's value in both, else the amount's.
+    #[test]
+    fn values() {
+        let l = |tx: &crate::model::Transaction| valued_lines(Format::CoinTracking, tx, "USD").unwrap();
+        assert_eq!(
+            l(&buy()),
+            [
+                "Trade,0.01998,BTC,1900,USDT,0.00002,BTC,OKX,trading,trade BTC-USDT tb-1001,2025-01-02 03:04:05,tb-1001,1900,1900"
+            ]
+        );
+        assert_eq!(
+            l(&withdrawal()),
+            [
+                "Withdrawal,,,0.0041,BTC,0.0001,BTC,OKX,funding,withdrawal fb-2002 tx 0xwd,2025-01-05 12:00:00,fb-2002,,389.5"
+            ]
+        );
+        assert_eq!(
+            l(&staking_reward()),
+            ["Staking,0.0123,ETH,,,,,OKX,earn,staking_reward fb-2003,2025-01-06 00:00:00,fb-2003,41.82,"]
+        );
+        assert_eq!(
+            l(&fee_only_okb()),
+            ["Other Fee,,,0.1,OKB,,,OKX,trading,fee tb-1010:fee,2025-01-12 00:00:00,tb-1010:fee,,5"]
+        );
     }
 }

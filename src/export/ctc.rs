@@ -14,7 +14,11 @@
 //!   else `buy` (also for converts without an instrument). `buy`: Base = bought coin, Quote =
 //!   paid coin; `sell`: Base = sold coin, Quote = proceeds.
 //! * ID = our row id (CTC wants it unique). Description = `<kind> [<instrument>] <id>` and
-//!   the tx hash. The reference price stays empty (we have no fiat prices).
+//!   the tx hash.
+//! * Reference Price Per Unit / Currency (issue 11): the unit price of the **Base
+//!   Currency** in the export's fiat (CTC: "overrides the market price"; its currency must
+//!   be fiat, §4), for a trade the trade's value ÷ the base amount (`values.rs`). Both
+//!   empty without a price, so CTC uses its own.
 //! * Deposits and withdrawals (`receive`/`send`) carry the chain and address: Blockchain =
 //!   the network part of OKX's chain name, in lower case (`USDT-TRC20` → `tron`,
 //!   `ETH-ERC20` → `ethereum`, `BTC-Bitcoin` → `bitcoin`; an unknown network is written as
@@ -134,7 +138,8 @@ pub(crate) fn encode(p: &Prep, _opts: &ExportOptions, out: &mut Records) -> Enco
     let to = tx.address.as_deref().filter(|_| onchain);
     let chain = tx.chain.as_deref().filter(|_| onchain).map(blockchain);
     let mut row = |i: usize, ty: &str, base: &Amount, quote: Option<&Amount>, fee: Option<&Amount>| {
-        out.row(0)
+        let row = out
+            .row(0)
             .s(&p.date.ymd_hms)
             .s(ty)
             .asset_amt(Some(base))
@@ -144,9 +149,12 @@ pub(crate) fn encode(p: &Prep, _opts: &ExportOptions, out: &mut Records) -> Enco
             .opt(to)
             .opt(chain.as_deref())
             .s(&leg_id(tx, i))
-            .s(p.describe_with_hash)
-            .empty(2)
-            .end();
+            .s(p.describe_with_hash);
+        match p.unit_price(&base.asset) {
+            Some(price) => row.dec(price).s(p.fiat()),
+            None => row.empty(2),
+        }
+        .end();
     };
     for (i, leg) in p.legs()?.iter().enumerate() {
         match leg.shape {
@@ -234,5 +242,20 @@ mod tests {
         assert!(
             lines(Format::Ctc, &c).unwrap()[0].starts_with("2025-01-02 03:04:05,buy,BTC,0.02,USDT,1900,")
         );
+    }
+
+    /// Issue 11: Reference Price Per Unit is the base coin's unit price (a trade's price in
+    /// the fiat), with the fiat as its currency.
+    #[test]
+    fn reference_price() {
+        let l = |tx: &crate::model::Transaction, fiat: &str| valued_lines(Format::Ctc, tx, fiat).unwrap();
+        assert!(l(&buy(), "USD")[0].ends_with(",tb-1001,trade BTC-USDT tb-1001,95000,USD"));
+        assert!(l(&sell(), "USD")[0].ends_with(",tb-1003,trade BTC-USDT tb-1003,96000,USD"));
+        assert!(l(&sell(), "EUR")[0].ends_with(",tb-1003,trade BTC-USDT tb-1003,88888.8888889,EUR"));
+        assert!(l(&staking_reward(), "USD")[0].ends_with(",fb-2003,staking_reward fb-2003,3400,USD"));
+        assert!(l(&fee_only_okb(), "GBP")[0].ends_with(",tb-1010:fee,fee tb-1010:fee,40,GBP"));
+        let mut t = fee_only_okb();
+        t.fee.as_mut().unwrap().asset = "XYZ".into();
+        assert!(l(&t, "USD")[0].ends_with(",tb-1010:fee,fee tb-1010:fee,,"));
     }
 }

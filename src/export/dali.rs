@@ -10,12 +10,14 @@
 //!   - intra: `unique_id,timestamp,asset,from_exchange,from_holder,to_exchange,to_holder,
 //!     spot_price,crypto_sent,crypto_received,notes`
 //! * Timestamp: `YYYY-MM-DD HH:MM:SS.mmm+00:00` (DaLI requires an explicit offset).
-//! * `spot_price` is `__unknown`: we have no USD prices, so DaLI must be run with `-s` to
-//!   fetch them (network). That is why BittyTax, not DaLI, is our offline oracle.
+//! * `spot_price`: the unit price of the row's asset in the export's fiat (`--fiat`,
+//!   `native_fiat` in `dali.ini`), for a trade leg the trade's value ÷ that leg's amount
+//!   (`values.rs`). A row without a price gets `__unknown`, which DaLI fills only when run
+//!   with `-s` (network); with every price present DaLI and RP2 run offline.
 //! * exchange = `ExportOptions::wallet_name`; holder = `user` (Decision: we do not know the
 //!   person's name; edit the column and the generated RP2 config if several holders exist).
-//! * RP2 tracks crypto only (native fiat USD): a fiat side of a trade becomes
-//!   `fiat_in_no_fee` / `fiat_out_no_fee` when it is USD and is dropped otherwise; fiat-only
+//! * RP2 tracks crypto only: a fiat side of a trade becomes `fiat_in_no_fee` /
+//!   `fiat_out_no_fee` when it is the native fiat and is dropped otherwise; fiat-only
 //!   rows (fiat deposits) are skipped and counted as `skipped_other`.
 //! * Fees: a trade is two rows, OUT `SELL` of the sent coin and IN `BUY` of the received coin.
 //!   `crypto_fee` sits on the row of the coin it is paid in (IN: `crypto_in` gross + fee, the
@@ -55,6 +57,7 @@
 
 use super::{CsvFile, Encoded, ExportOptions, Prep, Records, Shape, is_fiat, leg_id};
 use crate::model::{Amount, Kind};
+use crate::prices::Fiat;
 use rust_decimal::Decimal;
 
 pub(crate) const FILES: &[CsvFile] = &[
@@ -117,23 +120,23 @@ const OUT: usize = 1;
 const INTRA: usize = 2;
 
 pub(crate) const INI_NAME: &str = "dali.ini";
-const NATIVE_FIAT: &str = "USD";
 const HOLDER: &str = "user";
 const UNKNOWN: &str = "__unknown";
 
 /// The DaLI configuration written next to the CSVs (paths are relative: run DaLI from the
-/// output directory).
-pub(crate) fn ini() -> String {
+/// output directory); `native_fiat` is the fiat of the `spot_price` cells.
+pub(crate) fn ini(native_fiat: &Fiat) -> String {
     format!(
         "# DaLI configuration written by okx-export for the manual CSV plugin.\n\
-         # Run from this directory; -s fetches the missing USD spot prices (needs network):\n\
-         #   dali_us -s -o rp2 -p okx_ {INI_NAME}\n\
+         # Run from this directory. With every spot_price given no network is needed; rows\n\
+         # marked __unknown need -s (fetches {native_fiat} prices from the network):\n\
+         #   dali_us -o rp2 -p okx_ {INI_NAME}\n\
          #   rp2_us -o rp2 -p okx_ rp2/okx_crypto_data.ini rp2/okx_crypto_data.ods\n\
          [dali.plugin.input.csv.manual]\n\
          in_csv_file = {}\n\
          out_csv_file = {}\n\
          intra_csv_file = {}\n\
-         native_fiat = {NATIVE_FIAT}\n",
+         native_fiat = {native_fiat}\n",
         FILES[IN].name, FILES[OUT].name, FILES[INTRA].name
     )
 }
@@ -166,16 +169,20 @@ impl Rows<'_, '_> {
         fiat: [Option<Decimal>; 2],
     ) {
         let [fiat_in_no_fee, fiat_fee] = fiat;
-        self.out
+        let row = self
+            .out
             .row(IN)
             .s(id)
             .s(&self.p.date.ymd_hms_ms_offset)
             .s(&received.asset)
             .s(&self.opts.wallet_name)
             .s(HOLDER)
-            .s(in_type(kind))
-            .s(UNKNOWN)
-            .amt(received.amount)
+            .s(in_type(kind));
+        let row = match self.p.unit_price(&received.asset) {
+            Some(p) => row.dec(p),
+            None => row.s(UNKNOWN),
+        };
+        row.amt(received.amount)
             .opt_amt(crypto_fee)
             .opt_amt(fiat_in_no_fee)
             .empty(1)
@@ -194,16 +201,20 @@ impl Rows<'_, '_> {
         fiat: [Option<Decimal>; 2],
     ) {
         let [fiat_out_no_fee, fiat_fee] = fiat;
-        self.out
+        let row = self
+            .out
             .row(OUT)
             .s(id)
             .s(&self.p.date.ymd_hms_ms_offset)
             .s(asset)
             .s(&self.opts.wallet_name)
             .s(HOLDER)
-            .s(ty)
-            .s(UNKNOWN)
-            .amt(no_fee)
+            .s(ty);
+        let row = match self.p.unit_price(asset) {
+            Some(p) => row.dec(p),
+            None => row.s(UNKNOWN),
+        };
+        row.amt(no_fee)
             .amt(fee)
             .empty(1)
             .opt_amt(fiat_out_no_fee)
@@ -227,9 +238,9 @@ impl Rows<'_, '_> {
     }
 }
 
-/// `[fiat amount, fiat fee]` cells for a USD side / USD fee, empty otherwise.
-fn usd(side: Option<&Amount>, fee: Option<&Amount>) -> [Option<Decimal>; 2] {
-    let cell = |a: Option<&Amount>| a.filter(|a| a.asset == NATIVE_FIAT).map(|a| a.amount);
+/// `[fiat amount, fiat fee]` cells for a side / fee in the native fiat, empty otherwise.
+fn native(fiat: &str, side: Option<&Amount>, fee: Option<&Amount>) -> [Option<Decimal>; 2] {
+    let cell = |a: Option<&Amount>| a.filter(|a| a.asset == fiat).map(|a| a.amount);
     [cell(side), cell(fee)]
 }
 
@@ -245,7 +256,7 @@ pub(crate) fn encode(p: &Prep, opts: &ExportOptions, out: &mut Records) -> Encod
                 let fee_in = |a: &Amount| fee.filter(|f| f.asset == a.asset).map(|f| f.amount);
                 let fiat_fee = fee.filter(|f| is_fiat(&f.asset));
                 if !is_fiat(&sent.asset) {
-                    let fiat = usd(Some(received), fiat_fee);
+                    let fiat = native(p.fiat(), Some(received), fiat_fee);
                     rows.push_out(
                         id,
                         "SELL",
@@ -260,7 +271,13 @@ pub(crate) fn encode(p: &Prep, opts: &ExportOptions, out: &mut Records) -> Encod
                     // A fiat fee goes on one row only (the OUT row if there is one), and an IN
                     // row may not carry both a crypto and a fiat fee.
                     let fiat_fee = fiat_fee.filter(|_| is_fiat(&sent.asset) && crypto_fee.is_none());
-                    rows.push_in(id, Kind::Trade, received, crypto_fee, usd(Some(sent), fiat_fee));
+                    rows.push_in(
+                        id,
+                        Kind::Trade,
+                        received,
+                        crypto_fee,
+                        native(p.fiat(), Some(sent), fiat_fee),
+                    );
                 }
                 if let Some(f) = fee.filter(|f| f.asset != sent.asset && f.asset != received.asset) {
                     rows.push_fee(id, f);
@@ -315,7 +332,7 @@ mod tests {
         assert_eq!(super::FILES[0].header.len(), 13);
         assert_eq!(super::FILES[1].header.len(), 13);
         assert_eq!(super::FILES[2].header.len(), 11);
-        assert!(super::ini().contains("[dali.plugin.input.csv.manual]\nin_csv_file = dali-in.csv\nout_csv_file = dali-out.csv\nintra_csv_file = dali-intra.csv\nnative_fiat = USD\n"));
+        assert!(super::ini(&crate::prices::Fiat::usd()).contains("[dali.plugin.input.csv.manual]\nin_csv_file = dali-in.csv\nout_csv_file = dali-out.csv\nintra_csv_file = dali-intra.csv\nnative_fiat = USD\n"));
     }
 
     #[test]
@@ -380,5 +397,43 @@ mod tests {
         let mut t = deposit();
         t.received = Some(Amount::new(dec("100"), "EUR"));
         assert_eq!(lines(Format::Dali, &t).unwrap(), Vec::<String>::new());
+    }
+
+    /// Issue 11: `spot_price` is the unit price in the native fiat (a trade leg's price is
+    /// the trade's value ÷ its amount); `__unknown` only without a price.
+    #[test]
+    fn spot_prices() {
+        let l = |tx: &crate::model::Transaction, fiat: &str| valued_lines(Format::Dali, tx, fiat).unwrap();
+        assert_eq!(
+            l(&buy(), "USD"),
+            [
+                "1:tb-1001,2025-01-02 03:04:05.678+00:00,USDT,OKX,user,SELL,1,1900,0,,,,trade BTC-USDT tb-1001",
+                "0:tb-1001,2025-01-02 03:04:05.678+00:00,BTC,OKX,user,BUY,95000,0.02,0.00002,,,,trade BTC-USDT tb-1001",
+            ]
+        );
+        assert_eq!(
+            l(&withdrawal(), "GBP"),
+            [
+                "1:fb-2002,2025-01-05 12:00:00.000+00:00,BTC,OKX,user,SELL,76000,0.004,0.0001,,,,withdrawal fb-2002 tx 0xwd"
+            ]
+        );
+        let mut t = staking_reward();
+        t.received.as_mut().unwrap().asset = "XYZ".into();
+        assert_eq!(
+            l(&t, "USD"),
+            [
+                "0:fb-2003,2025-01-06 00:00:00.000+00:00,XYZ,OKX,user,STAKING,__unknown,0.0123,,,,,staking_reward fb-2003"
+            ]
+        );
+        // A fiat side in the native fiat is its fiat column.
+        let mut e = buy();
+        e.sent = Some(Amount::new(dec("1900"), "EUR"));
+        assert_eq!(
+            l(&e, "EUR"),
+            [
+                "0:tb-1001,2025-01-02 03:04:05.678+00:00,BTC,OKX,user,BUY,95000,0.02,0.00002,1900,,,trade BTC-USDT tb-1001"
+            ]
+        );
+        assert!(super::ini(&crate::prices::Fiat::parse("EUR").unwrap()).contains("native_fiat = EUR\n"));
     }
 }

@@ -17,7 +17,10 @@
 //!   fee in a third coin (e.g. OKB) is written in the fee columns, where every reading
 //!   deducts it. A deposit/income row cannot carry a fee in Koinly's model (§1d), so a
 //!   third-coin fee there becomes a second row: Sent = fee, Label `cost`.
-//! * Net Worth columns stay empty (Koinly prices rows itself). TxHash = the on-chain hash
+//! * Net Worth Amount / Currency (issue 11): what the row is worth in the export's fiat,
+//!   a total, not a unit price (Koinly: "the fiat value of the transaction"): a trade row
+//!   gets the trade's value, any other row its written amount × unit price (`values.rs`).
+//!   Both empty when there is no price, so Koinly prices the row itself. TxHash = the on-chain hash
 //!   (Koinly uses it to match transfers), else the row id (`#n` for extra rows), so two
 //!   fills that differ only in Description still carry different ids for Koinly's
 //!   (undocumented) duplicate check; the row id is also in Description.
@@ -47,6 +50,7 @@
 
 use super::{CsvFile, Encoded, Prep, Records, Shape, fold_fee, is_derivative, leg_id};
 use crate::model::{Amount, Kind};
+use rust_decimal::Decimal;
 use std::borrow::Cow;
 
 pub(crate) const FILES: &[CsvFile] = &[CsvFile {
@@ -91,25 +95,31 @@ fn label(kind: Kind, incoming: bool, derivative: bool) -> &'static str {
 pub(crate) fn encode(p: &Prep, _opts: &super::ExportOptions, out: &mut Records) -> Encoded {
     let tx = p.tx;
     let derivative = is_derivative(tx.instrument.as_deref());
-    let mut row =
-        |i: usize, sent: Option<&Amount>, received: Option<&Amount>, fee: Option<&Amount>, label: &str| {
-            let id = match &tx.tx_hash {
-                // The extra `cost` row of a deposit must not repeat the deposit's hash, or Koinly
-                // takes it for a duplicate.
-                Some(h) if i == 0 => Cow::Borrowed(h.as_str()),
-                _ => leg_id(tx, i),
-            };
-            out.row(0)
-                .s(&p.date.ymd_hms_utc)
-                .amt_asset(sent)
-                .amt_asset(received)
-                .amt_asset(fee)
-                .empty(2)
-                .s(label)
-                .s(p.describe)
-                .s(&id)
-                .end();
+    let fiat = p.fiat();
+    let mut row = |i: usize,
+                   sent: Option<&Amount>,
+                   received: Option<&Amount>,
+                   fee: Option<&Amount>,
+                   label: &str,
+                   worth: Option<Decimal>| {
+        let id = match &tx.tx_hash {
+            // The extra `cost` row of a deposit must not repeat the deposit's hash, or Koinly
+            // takes it for a duplicate.
+            Some(h) if i == 0 => Cow::Borrowed(h.as_str()),
+            _ => leg_id(tx, i),
         };
+        out.row(0)
+            .s(&p.date.ymd_hms_utc)
+            .amt_asset(sent)
+            .amt_asset(received)
+            .amt_asset(fee)
+            .opt_amt(worth)
+            .s(if worth.is_some() { fiat } else { "" })
+            .s(label)
+            .s(p.describe)
+            .s(&id)
+            .end();
+    };
     let mut i = 0;
     let mut next = || {
         i += 1;
@@ -122,33 +132,35 @@ pub(crate) fn encode(p: &Prep, _opts: &super::ExportOptions, out: &mut Records) 
         let fee_label = label(Kind::Fee, false, derivative);
         match leg.shape {
             Shape::Trade { sent, received, fee } => {
+                let v = p.trade_value();
                 if let Some(r) = fold_fee(received, fee, false) {
-                    row(next(), Some(sent), Some(&r), None, "");
+                    row(next(), Some(sent), Some(&r), None, "", v);
                 } else if let Some(f) = fee.filter(|f| f.asset == received.asset) {
-                    row(next(), Some(sent), Some(received), None, "");
-                    row(next(), Some(f), None, None, fee_label);
+                    row(next(), Some(sent), Some(received), None, "", v);
+                    row(next(), Some(f), None, None, fee_label, p.worth(f));
                 } else if let Some(s) = fold_fee(sent, fee, true) {
-                    row(next(), Some(&s), Some(received), None, "");
+                    row(next(), Some(&s), Some(received), None, "", v);
                 } else {
-                    row(next(), Some(sent), Some(received), fee, "");
+                    row(next(), Some(sent), Some(received), fee, "", v);
                 }
             }
             Shape::In { received, fee } => {
                 let label = label(leg.kind, true, derivative);
                 if let Some(r) = fold_fee(received, fee, false) {
-                    row(next(), None, Some(&r), None, label);
+                    row(next(), None, Some(&r), None, label, p.worth(&r));
                 } else {
-                    row(next(), None, Some(received), None, label);
+                    row(next(), None, Some(received), None, label, p.worth(received));
                     if let Some(fee) = fee {
-                        row(next(), Some(fee), None, None, fee_label);
+                        row(next(), Some(fee), None, None, fee_label, p.worth(fee));
                     }
                 }
             }
             Shape::Out { sent, fee } => {
                 let label = label(leg.kind, false, derivative);
                 match fold_fee(sent, fee, true) {
-                    Some(s) => row(next(), Some(&s), None, None, label),
-                    None => row(next(), Some(sent), None, fee, label),
+                    Some(s) => row(next(), Some(&s), None, None, label, p.worth(&s)),
+                    // The third-coin fee rides in the fee columns; the worth is of `sent`.
+                    None => row(next(), Some(sent), None, fee, label, p.worth(sent)),
                 }
             }
         }
@@ -219,6 +231,40 @@ mod tests {
         assert_eq!(
             lines(Format::Koinly, &b).unwrap(),
             ["2025-01-02 03:04:05 UTC,1900,USDT,0.02,BTC,0.01,OKB,,,,trade BTC-USDT tb-1001,tb-1001"]
+        );
+    }
+
+    /// Issue 11: Net Worth is the row's total in the fiat (the trade's value; otherwise the
+    /// written amount × unit price); empty without a price.
+    #[test]
+    fn net_worth() {
+        let l = |tx: &crate::model::Transaction| valued_lines(Format::Koinly, tx, "USD").unwrap();
+        assert_eq!(
+            l(&buy()),
+            ["2025-01-02 03:04:05 UTC,1900,USDT,0.01998,BTC,,,1900,USD,,trade BTC-USDT tb-1001,tb-1001"]
+        );
+        assert_eq!(
+            l(&withdrawal()),
+            ["2025-01-05 12:00:00 UTC,0.0041,BTC,,,,,389.5,USD,,withdrawal fb-2002,0xwd"]
+        );
+        assert_eq!(
+            l(&staking_reward()),
+            ["2025-01-06 00:00:00 UTC,,,0.0123,ETH,,,41.82,USD,reward,staking_reward fb-2003,fb-2003"]
+        );
+        // A third-coin fee on a deposit is its own `cost` row, worth the fee.
+        let mut t = deposit();
+        t.fee = Some(crate::model::Amount::new(dec("0.5"), "OKB"));
+        assert_eq!(
+            l(&t),
+            [
+                "2025-01-01 00:00:00 UTC,,,2000,USDT,,,2000,USD,,deposit fb-2001,0xdep",
+                "2025-01-01 00:00:00 UTC,0.5,OKB,,,,,25,USD,cost,deposit fb-2001,fb-2001#2",
+            ]
+        );
+        t.fee.as_mut().unwrap().asset = "XYZ".into();
+        assert_eq!(
+            l(&t)[1],
+            "2025-01-01 00:00:00 UTC,0.5,XYZ,,,,,,,cost,deposit fb-2001,fb-2001#2"
         );
     }
 }

@@ -33,6 +33,7 @@ mod combine;
 mod ctc;
 mod dali;
 mod dialect;
+mod fixed_prices;
 mod format;
 mod generic;
 mod koinly;
@@ -40,12 +41,17 @@ mod legs;
 mod prep;
 #[cfg(test)]
 mod proof;
+mod tax_summary;
 #[cfg(test)]
 mod testdata;
+mod values;
 mod writer;
 
 pub use dialect::csv_writer_builder;
+pub use fixed_prices::FixedPrices;
 pub use format::{Format, UnknownFormat};
+pub use generic::{HEADER as TRANSACTIONS_HEADER, VALUE_COLUMNS};
+pub use tax_summary::{Line as TaxLine, TaxSummary};
 pub use writer::{ExportReport, ExportWriter, FormatReport, write_csv_atomic, write_json_atomic};
 
 pub(crate) use combine::fold_fee;
@@ -53,6 +59,7 @@ pub(crate) use dialect::{CsvFile, Records, Row};
 pub(crate) use legs::{Encoded, Shape, is_derivative, is_fiat, leg_id};
 pub(crate) use prep::Prep;
 
+use crate::prices::Fiat;
 use chrono::{DateTime, SecondsFormat, Utc};
 
 /// Options shared by all formats.
@@ -64,6 +71,9 @@ pub struct ExportOptions {
     pub tz: chrono_tz::Tz,
     /// Wallet / exchange / platform name written where a format has such a column.
     pub wallet_name: String,
+    /// The fiat of every value (`--fiat`); each row's [`crate::prices::RowValue`] must be in
+    /// it. DaLI's `native_fiat`, and BittyTax writes values only when it is GBP.
+    pub fiat: Fiat,
 }
 
 impl Default for ExportOptions {
@@ -71,6 +81,7 @@ impl Default for ExportOptions {
         ExportOptions {
             tz: chrono_tz::UTC,
             wallet_name: "OKX".to_string(),
+            fiat: Fiat::usd(),
         }
     }
 }
@@ -148,19 +159,22 @@ mod tests {
                 .map(|s| s.as_str().unwrap().to_string())
                 .collect()
         };
-        assert_eq!(strings(&schema["required"]), Transaction::COLUMNS);
+        assert_eq!(strings(&schema["required"]), TRANSACTIONS_HEADER);
         let props = schema["properties"].as_object().unwrap();
-        assert_eq!(props.len(), Transaction::COLUMNS.len());
-        assert!(Transaction::COLUMNS.iter().all(|c| props.contains_key(*c)));
+        assert_eq!(props.len(), TRANSACTIONS_HEADER.len());
+        assert!(TRANSACTIONS_HEADER.iter().all(|c| props.contains_key(*c)));
         let kinds: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
         assert_eq!(strings(&props["kind"]["enum"]), kinds);
         let accounts: Vec<&str> = crate::model::Account::ALL.iter().map(|a| a.as_str()).collect();
         assert_eq!(strings(&props["account"]["enum"]), accounts);
     }
 
+    /// The first 21 columns stay the model's (issue 11); the three value columns follow.
     #[test]
-    fn generic_header_is_the_model_columns() {
-        assert_eq!(generic::FILES[0].header, Transaction::COLUMNS.as_slice());
+    fn generic_header_is_the_model_columns_then_the_values() {
+        let h = generic::FILES[0].header;
+        assert_eq!(&h[..21], Transaction::COLUMNS.as_slice());
+        assert_eq!(&h[21..], ["value", "value_currency", "price_source"]);
     }
 
     #[test]
@@ -224,7 +238,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut w = ExportWriter::create(dir.path(), &Format::ALL, ExportOptions::default()).unwrap();
         for tx in sample() {
-            w.write(&tx).unwrap();
+            w.write(&tx, &no_value(&tx)).unwrap();
         }
         let report = w.finish().unwrap();
         let mut names: Vec<String> = std::fs::read_dir(dir.path())
@@ -265,6 +279,44 @@ mod tests {
         assert!(ini.contains("in_csv_file = dali-in.csv"));
     }
 
+    /// Issue 11: a row a format merges carries the sum of its parts' values; one part
+    /// without a price makes the merged row's value missing, never a partial sum.
+    #[test]
+    fn merged_rows_merge_their_values() {
+        let mut fill = buy();
+        fill.fee = None;
+        let mut rebate = rebate();
+        (rebate.order_id, rebate.time) = (fill.order_id.clone(), fill.time);
+        rebate.received = Some(crate::model::Amount::new(dec("0.0000001"), "BTC"));
+        let write = |rebate_value: &crate::prices::RowValue| {
+            let dir = tempfile::tempdir().unwrap();
+            let mut w =
+                ExportWriter::create(dir.path(), &[Format::CoinTracking], ExportOptions::default()).unwrap();
+            w.write(&fill, &fixed_value(&fill, "USD")).unwrap();
+            w.write(&rebate, rebate_value).unwrap();
+            let report = w.finish().unwrap();
+            assert_eq!(report.formats[0].records, 1, "the rebate is netted into its fill");
+            let text = std::fs::read_to_string(dir.path().join("cointracking.csv")).unwrap();
+            text.lines().nth(1).unwrap().to_string()
+        };
+        assert!(
+            write(&fixed_value(&rebate, "USD")).ends_with(",tb-1001,1900.0095,1900.0095"),
+            "1900 + 0.0000001 BTC × 95000"
+        );
+        assert!(write(&no_value(&rebate)).ends_with(",tb-1001,,"));
+    }
+
+    #[test]
+    fn value_in_another_fiat_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = ExportWriter::create(dir.path(), &[Format::Generic], ExportOptions::default()).unwrap();
+        let err = w
+            .write(&buy(), &fixed_value(&buy(), "EUR"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("valued in EUR but the export is in USD"), "{err}");
+    }
+
     #[test]
     fn empty_export_still_has_headers() {
         let dir = tempfile::tempdir().unwrap();
@@ -280,7 +332,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut w = ExportWriter::create(dir.path(), &Format::ALL, ExportOptions::default()).unwrap();
         for tx in sample() {
-            w.write(&tx).unwrap();
+            w.write(&tx, &no_value(&tx)).unwrap();
         }
         assert!(
             std::fs::read_dir(dir.path()).unwrap().count() > 0,
@@ -296,7 +348,7 @@ mod tests {
         let mut w = ExportWriter::create(dir.path(), &[Format::Generic], ExportOptions::default()).unwrap();
         let mut tx = deposit();
         tx.received.as_mut().unwrap().amount = dec("-1");
-        let err = w.write(&tx).unwrap_err().to_string();
+        let err = w.write(&tx, &no_value(&tx)).unwrap_err().to_string();
         assert!(err.contains("negative received amount"), "{err}");
     }
 
@@ -306,7 +358,7 @@ mod tests {
         let path = dir.path().join("koinly.csv");
         std::fs::write(&path, "old\n").unwrap();
         let mut w = ExportWriter::create(dir.path(), &[Format::Koinly], ExportOptions::default()).unwrap();
-        w.write(&deposit()).unwrap();
+        w.write(&deposit(), &no_value(&deposit())).unwrap();
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "old\n");
         drop(w);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "old\n");

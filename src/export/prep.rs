@@ -6,6 +6,7 @@ use super::legs::{Leg, Skip, legs};
 use crate::model::Transaction;
 #[cfg(test)]
 use crate::model::plain;
+use crate::prices::RowValue;
 use chrono::format::{Item, StrftimeItems};
 use chrono::{DateTime, Utc};
 #[cfg(test)]
@@ -42,6 +43,8 @@ fn describe_into(tx: &Transaction, out: &mut String) {
 /// per format: the legs, the dates in each format's style, the descriptions.
 pub(crate) struct Prep<'a> {
     pub tx: &'a Transaction,
+    /// The row's fiat value and unit prices (read through the helpers in `values.rs`).
+    pub value: &'a RowValue,
     legs: Result<Vec<Leg<'a>>, Skip>,
     pub date: &'a Dates,
     /// `<kind> [<instrument>] <id>`: the free-text description most formats carry.
@@ -72,7 +75,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn prepare<'a>(&'a mut self, tx: &'a Transaction) -> Prep<'a> {
+    pub fn prepare<'a>(&'a mut self, tx: &'a Transaction, value: &'a RowValue) -> Prep<'a> {
         self.date.set(tx.time);
         self.describe.clear();
         describe_into(tx, &mut self.describe);
@@ -91,6 +94,7 @@ impl Shared {
         }
         Prep {
             tx,
+            value,
             legs: legs(tx),
             date: &self.date,
             describe: &self.describe,

@@ -6,8 +6,9 @@
 
 use super::legs::Skip;
 use super::prep::Shared;
-use super::{ExportOptions, Format, Records};
+use super::{ExportOptions, FixedPrices, Format, Records};
 use crate::model::{Account, Amount, Kind, Transaction};
+use crate::prices::{Fiat, NoPrices, RowValue, Valuer};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use std::str::FromStr;
@@ -244,12 +245,42 @@ pub fn sample() -> Vec<Transaction> {
 /// Encodes one transaction with `format` and returns each record as a CSV line (no header),
 /// prefixed by `<file index>:` when the format has several files.
 pub fn lines(format: Format, tx: &Transaction) -> Result<Vec<String>, Skip> {
+    let value = no_value(tx);
+    lines_valued(format, tx, &value, &ExportOptions::default())
+}
+
+/// The value [`NoPrices`] gives `tx` (in USD).
+pub fn no_value(tx: &Transaction) -> RowValue {
+    NoPrices::new(Fiat::usd()).value(tx).unwrap()
+}
+
+/// The value [`FixedPrices::demo`] gives `tx` in `fiat`.
+pub fn fixed_value(tx: &Transaction, fiat: &str) -> RowValue {
+    FixedPrices::demo(Fiat::parse(fiat).unwrap()).value(tx).unwrap()
+}
+
+/// [`lines`] of `tx` valued by [`FixedPrices::demo`] in `fiat`.
+pub fn valued_lines(format: Format, tx: &Transaction, fiat: &str) -> Result<Vec<String>, Skip> {
+    let opts = ExportOptions {
+        fiat: Fiat::parse(fiat).unwrap(),
+        ..ExportOptions::default()
+    };
+    lines_valued(format, tx, &fixed_value(tx, fiat), &opts)
+}
+
+/// [`lines`] with a given value and options.
+pub fn lines_valued(
+    format: Format,
+    tx: &Transaction,
+    value: &RowValue,
+    opts: &ExportOptions,
+) -> Result<Vec<String>, Skip> {
     let mut shared = Shared::default();
-    let prep = shared.prepare(tx);
+    let prep = shared.prepare(tx, value);
     let mut recs = Records::new(format.csv_files());
     recs.per_record = true;
     recs.texts = prep.texts;
-    format.encode(&prep, &ExportOptions::default(), &mut recs)?;
+    format.encode(&prep, opts, &mut recs)?;
     let multi = format.csv_files().len() > 1;
     Ok(recs
         .spans

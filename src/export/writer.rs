@@ -6,8 +6,9 @@ use super::combine::copy_into;
 use super::dialect::{Records, csv_writer_builder};
 use super::legs::Skip;
 use super::prep::{Prep, Shared};
-use super::{ExportOptions, Format, dali};
+use super::{ExportOptions, Format, dali, values};
 use crate::model::Transaction;
+use crate::prices::RowValue;
 use anyhow::{Context, Result, bail};
 use std::fs::File;
 use std::io::Write;
@@ -76,6 +77,9 @@ struct Output {
     /// A row held back by the format's [`Combine`] rules, and how many input rows it holds.
     held: Option<Transaction>,
     held_rows: u64,
+    /// The value of `held` (the merged value of the rows it holds); kept after release so
+    /// its buffers are reused.
+    held_value: Option<RowValue>,
     /// The last released held row, kept so the next one reuses its allocations.
     spare: Option<Transaction>,
     /// Buffers behind the [`Prep`] of `held` (the writer's own are busy with the current row).
@@ -135,10 +139,14 @@ impl Output {
         };
         let rows = std::mem::take(&mut self.held_rows);
         let mut shared = std::mem::take(&mut self.held_shared);
+        let Some(value) = self.held_value.take() else {
+            bail!("internal error: held row `{}` has no value", held.id);
+        };
         let result = {
-            let prep = shared.prepare(&held);
+            let prep = shared.prepare(&held, &value);
             self.emit(&prep, opts, rows)
         };
+        self.held_value = Some(value);
         self.held_shared = shared;
         self.spare = Some(held);
         result
@@ -188,7 +196,7 @@ impl ExportWriter {
             if format == Format::Dali {
                 let path = out_dir.join(dali::INI_NAME);
                 let mut file = temp_in(out_dir, dali::INI_NAME)?;
-                file.write_all(dali::ini().as_bytes())
+                file.write_all(dali::ini(&opts.fiat).as_bytes())
                     .with_context(|| format!("failed to write `{}`", path.display()))?;
                 extra.push(PendingFile { path, file });
             }
@@ -213,6 +221,7 @@ impl ExportWriter {
                 },
                 held: None,
                 held_rows: 0,
+                held_value: None,
                 spare: None,
                 held_shared: Shared::default(),
             });
@@ -224,18 +233,29 @@ impl ExportWriter {
         })
     }
 
-    /// Writes one transaction to every format. Fails on a negative amount (the model says
-    /// amounts are positive; writing one would silently flip its direction).
+    /// Writes one transaction, with its fiat value (from the [`crate::prices::Valuer`]), to
+    /// every format. Fails on a negative amount (the model says amounts are positive;
+    /// writing one would silently flip its direction) and on a value in another fiat than
+    /// the writer's ([`ExportOptions::fiat`]).
     ///
     /// Formats whose `Combine` rules merge rows hold back a spot trade until the next row
     /// shows whether it continues it (a maker rebate of the same fill, another fill of the
-    /// same order in the same second); everything else is written at once.
-    pub fn write(&mut self, tx: &Transaction) -> Result<()> {
+    /// same order in the same second); everything else is written at once. A merged row's
+    /// value is the sum of its parts' values, missing if any part's is ([`values::merge`]).
+    pub fn write(&mut self, tx: &Transaction, value: &RowValue) -> Result<()> {
         check_amounts(tx)?;
+        if value.fiat != self.opts.fiat {
+            bail!(
+                "row `{}`: valued in {} but the export is in {} (the valuer and the export must use the same --fiat)",
+                tx.id,
+                value.fiat,
+                self.opts.fiat
+            );
+        }
         if self.outputs.is_empty() {
             return Ok(());
         }
-        let prep = self.shared.prepare(tx);
+        let prep = self.shared.prepare(tx, value);
         for output in &mut self.outputs {
             let combine = output.format.combine();
             if !combine.any() {
@@ -245,6 +265,9 @@ impl ExportWriter {
             if let Some(held) = &mut output.held {
                 if combine.absorb(held, tx) {
                     output.held_rows += 1;
+                    if let Some(v) = &mut output.held_value {
+                        values::merge(v, value);
+                    }
                     continue;
                 }
                 output.release(&self.opts)?;
@@ -258,6 +281,10 @@ impl ExportWriter {
                     None => tx.clone(),
                 });
                 output.held_rows = 1;
+                match &mut output.held_value {
+                    Some(v) => v.clone_from(value),
+                    None => output.held_value = Some(value.clone()),
+                }
             } else {
                 output.emit(&prep, &self.opts, 1)?;
             }

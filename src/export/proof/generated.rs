@@ -11,7 +11,7 @@ use std::path::Path;
 pub(super) fn demo() -> Vec<Transaction> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/expected/transactions.csv");
     let (h, rows) = records(&std::fs::read_to_string(path).unwrap());
-    assert_eq!(h.iter().collect::<Vec<_>>(), Transaction::COLUMNS);
+    assert_eq!(h.iter().collect::<Vec<_>>(), crate::export::TRANSACTIONS_HEADER);
     let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
     let amt = |a: &str, c: &str| (!a.is_empty()).then(|| Amount::new(dec(a), c));
     rows.iter()

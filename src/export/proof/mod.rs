@@ -221,7 +221,7 @@ fn read(tool: &str, txs: &[Transaction]) -> Vec<(String, Reading)> {
     let dir = tempfile::tempdir().unwrap();
     let mut w = ExportWriter::create(dir.path(), &Format::ALL, ExportOptions::default()).unwrap();
     for tx in txs {
-        w.write(tx).unwrap();
+        w.write(tx, &crate::export::testdata::no_value(tx)).unwrap();
     }
     w.finish().unwrap();
     let file = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap();
@@ -426,7 +426,7 @@ fn file_rows(format: Format, txs: &[Transaction]) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let mut w = ExportWriter::create(dir.path(), &[format], ExportOptions::default()).unwrap();
     for tx in txs {
-        w.write(tx).unwrap();
+        w.write(tx, &crate::export::testdata::no_value(tx)).unwrap();
     }
     let report = w.finish().unwrap();
     report
@@ -513,7 +513,7 @@ fn issue9_maker_rebates_are_fee_refunds_not_income() {
     assert_eq!(
         file_rows(Format::CoinTracking, &both),
         [
-            "cointracking.csv:Trade,0.0200001,BTC,1900,USDT,,,OKX,trading,trade BTC-USDT tb-1001,2025-01-02 03:04:05,tb-1001"
+            "cointracking.csv:Trade,0.0200001,BTC,1900,USDT,,,OKX,trading,trade BTC-USDT tb-1001,2025-01-02 03:04:05,tb-1001,,"
         ]
     );
     assert_eq!(
