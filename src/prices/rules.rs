@@ -158,15 +158,51 @@ pub fn windows(points: impl IntoIterator<Item = i64>, step: i64) -> Vec<i64> {
     out
 }
 
-/// The bar rule: 1-minute bars when they need at most twice the pages 1-hour bars need
-/// (minute precision for a small request cost), else 1-hour bars. `minutes` are the
-/// distinct minute open times an instrument must price, sorted.
-pub fn choose_bar(minutes: &[i64]) -> (&'static str, i64) {
-    let m = windows(minutes.iter().copied(), BAR_1M.1).len();
+/// One page to request: bars of `bar` (`step` ms) opening in `[start, start + PAGE·step)`;
+/// `last_needed` is the newest bar in it a row needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub bar: &'static str,
+    pub step: i64,
+    pub start: i64,
+    pub last_needed: i64,
+}
+
+/// The bar rule: lay 1-hour pages greedily over the hours the rows need (the fewest
+/// 1-hour pages); inside each such page, if all of its minutes fit in one 1-minute page,
+/// fetch that instead. So minute precision costs no request more than hour precision, and
+/// 1-hour bars are used exactly where minute bars would cost more. `minutes` are the
+/// distinct minute open times still to be priced, sorted.
+pub fn plan(minutes: &[i64]) -> Vec<Window> {
     let mut hours: Vec<i64> = minutes.iter().map(|t| bar_open(*t, BAR_1H.1)).collect();
     hours.dedup();
-    let h = windows(hours, BAR_1H.1).len();
-    if m <= 2 * h { BAR_1M } else { BAR_1H }
+    let mut out = Vec::new();
+    for hs in windows(hours.iter().copied(), BAR_1H.1) {
+        let he = hs + PAGE * BAR_1H.1;
+        let lo = minutes.partition_point(|m| *m < hs);
+        let hi = minutes.partition_point(|m| *m < he);
+        let mins = &minutes[lo..hi];
+        let mw = windows(mins.iter().copied(), BAR_1M.1);
+        if mw.len() <= 1 {
+            for start in mw {
+                out.push(Window {
+                    bar: BAR_1M.0,
+                    step: BAR_1M.1,
+                    start,
+                    last_needed: mins.last().copied().unwrap_or(start),
+                });
+            }
+        } else {
+            let last_hour = mins.last().map_or(hs, |m| bar_open(*m, BAR_1H.1));
+            out.push(Window {
+                bar: BAR_1H.0,
+                step: BAR_1H.1,
+                start: hs,
+                last_needed: last_hour,
+            });
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -219,11 +255,33 @@ mod tests {
             vec![0, 100 * m, 250 * m]
         );
         assert!(windows([], m).is_empty());
-        // A few minutes close together: 1m (one page either way).
-        assert_eq!(choose_bar(&[0, m, 5 * m]).0, "1m");
-        // One row a day for 400 days: 400 minute pages vs 4 hour pages → 1H.
-        let daily: Vec<i64> = (0..400).map(|d| d * 86_400_000).collect();
-        assert_eq!(choose_bar(&daily).0, "1H");
+        let h = 3_600_000;
+        // A few minutes close together: one 1m page (as cheap as one 1H page).
+        let p = plan(&[0, m, 5 * m]);
+        assert_eq!(
+            p,
+            vec![Window {
+                bar: "1m",
+                step: m,
+                start: 0,
+                last_needed: 5 * m
+            }]
+        );
+        // One row a day for 8 days: 8 minute pages vs 2 hour pages → 1H: hours 0..99 hold
+        // days 0-4 (hour 96 the last), the next page starts at day 5's hour.
+        let daily: Vec<i64> = (0..8).map(|d| d * 86_400_000 + 30 * m).collect();
+        let p = plan(&daily);
+        assert_eq!(
+            p.iter().map(|w| (w.bar, w.start)).collect::<Vec<_>>(),
+            vec![("1H", 0), ("1H", 96 * h)]
+        );
+        assert_eq!(p[0].last_needed, 72 * h);
+        // Busy hours far apart: each gets its own 1m page.
+        let p = plan(&[0, 10 * m, 200 * h, 200 * h + m]);
+        assert_eq!(
+            p.iter().map(|w| (w.bar, w.start)).collect::<Vec<_>>(),
+            vec![("1m", 0), ("1m", 200 * h)]
+        );
         assert_eq!(bar_open(3_599_999, 3_600_000), 0);
         assert_eq!(bar_open(-1, 60_000), -60_000);
     }

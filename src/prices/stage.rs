@@ -124,30 +124,24 @@ pub async fn run(client: Arc<OkxClient>, cache: &mut PriceCache, needs: &Needs) 
                 if matches!(state, State::Absent | State::Probing) {
                     continue;
                 }
-                let minutes: Vec<i64> = minutes.into_iter().collect();
-                let (bar, step) = rules::choose_bar(&minutes);
-                let mut points: Vec<i64> = minutes.iter().map(|t| rules::bar_open(*t, step)).collect();
-                points.dedup();
-                let covered = cache.covered(&inst, bar)?.to_vec();
-                let flying = inflight.entry((inst.clone(), bar)).or_default();
-                points.retain(|p| !is_covered(&covered, *p) && !is_covered(flying, *p));
-                let starts = rules::windows(points.iter().copied(), step);
-                for start in &starts {
-                    let end = start + PAGE * step;
-                    let last_needed = points
-                        .iter()
-                        .copied()
-                        .filter(|p| *p >= *start && *p < end)
-                        .max()
-                        .unwrap_or(*start);
-                    let probe = state == State::Unknown;
-                    flying.push((*start, end));
+                let mut todo = Vec::new();
+                for m in minutes {
+                    if !satisfied(cache, &inflight, &inst, m)? {
+                        todo.push(m);
+                    }
+                }
+                let probe = state == State::Unknown;
+                for w in rules::plan(&todo) {
+                    inflight
+                        .entry((inst.clone(), w.bar))
+                        .or_default()
+                        .push((w.start, w.start + PAGE * w.step));
                     let job = Job {
                         inst: inst.clone(),
-                        bar,
-                        step,
-                        start: *start,
-                        last_needed,
+                        bar: w.bar,
+                        step: w.step,
+                        start: w.start,
+                        last_needed: w.last_needed,
                         probe,
                     };
                     let client = client.clone();
@@ -197,6 +191,27 @@ pub async fn run(client: Arc<OkxClient>, cache: &mut PriceCache, needs: &Needs) 
     Ok(stats)
 }
 
+/// Whether minute `m` of `inst` is already priced: its 1-minute bar or its 1-hour bar is
+/// stored or on its way.
+fn satisfied(
+    cache: &mut PriceCache,
+    inflight: &HashMap<(Inst, &'static str), Vec<(i64, i64)>>,
+    inst: &Inst,
+    m: i64,
+) -> Result<bool> {
+    for (bar, step) in [rules::BAR_1M, rules::BAR_1H] {
+        let t = rules::bar_open(m, step);
+        if is_covered(cache.covered(inst, bar)?, t)
+            || inflight
+                .get(&(inst.clone(), bar))
+                .is_some_and(|r| is_covered(r, t))
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// The greedy page count for `needs` with the routes `states` resolve to, from nothing.
 fn fewest_pages(needs: &Needs, states: &HashMap<Inst, State>) -> u64 {
     let mut wanted = BTreeMap::new();
@@ -205,13 +220,7 @@ fn fewest_pages(needs: &Needs, states: &HashMap<Inst, State>) -> u64 {
     }
     wanted
         .into_values()
-        .map(|m| {
-            let m: Vec<i64> = m.into_iter().collect();
-            let (_, step) = rules::choose_bar(&m);
-            let mut p: Vec<i64> = m.iter().map(|t| rules::bar_open(*t, step)).collect();
-            p.dedup();
-            rules::windows(p, step).len() as u64
-        })
+        .map(|m| rules::plan(&m.into_iter().collect::<Vec<_>>()).len() as u64)
         .sum()
 }
 
