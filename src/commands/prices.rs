@@ -49,7 +49,7 @@ pub async fn stage(
 /// The price stage after a successful sync (`fiats` as the report will use them).
 pub async fn after_sync(settings: &Settings, fiats: &[Fiat]) -> Result<PriceSummary> {
     let out = settings.data_dir.join("missing_prices.csv");
-    stage(settings, fiats, None, Some(out), ecb::ecb_url())
+    stage(settings, fiats, None, Some(out), ecb::ecb_url(&settings.base_url))
         .await
         .context("the sync is complete, but the price stage failed; run `okx-export prices` to retry")
 }
@@ -69,7 +69,7 @@ pub async fn run(settings: &Settings, args: &PricesArgs) -> Result<Exit> {
         std::slice::from_ref(&args.price.fiat),
         args.price.prices_file.clone(),
         Some(out.join("missing_prices.csv")),
-        ecb::ecb_url(),
+        ecb::ecb_url(&settings.base_url),
     )
     .await?;
     Ok(Exit::Success)

@@ -2,8 +2,8 @@
 //!
 //! The ECB is not an OKX host: requests go through their own plain client, with no OKX
 //! headers, no redirect except to https, a timeout and a size cap. The base URL is the
-//! ECB data API unless `OKX_EXPORT_ECB_URL` says otherwise (the demo and the tests point it
-//! at the simulator's stub).
+//! ECB data API unless `OKX_EXPORT_ECB_URL` says otherwise or OKX is the local simulator
+//! (see [`ecb_url`]).
 
 use super::cache::PriceCache;
 use anyhow::{Context, Result, bail};
@@ -17,12 +17,25 @@ pub const ECB_URL_ENV: &str = "OKX_EXPORT_ECB_URL";
 /// An answer larger than this is refused (a year of one series is ~40 KiB).
 const MAX_BYTES: usize = 8 << 20;
 
-/// The ECB base URL to use.
-pub fn ecb_url() -> String {
-    std::env::var(ECB_URL_ENV)
+/// The ECB base URL to use: `OKX_EXPORT_ECB_URL`; else, when the OKX host is a loopback
+/// one (the simulator: demo, tests), its ECB stub, so nothing leaves the machine; else the
+/// ECB's own API.
+pub fn ecb_url(okx_base_url: &str) -> String {
+    if let Some(u) = std::env::var(ECB_URL_ENV).ok().filter(|s| !s.is_empty()) {
+        return u;
+    }
+    let loopback = url::Url::parse(okx_base_url)
         .ok()
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| DEFAULT_ECB_URL.to_string())
+        .and_then(|u| {
+            u.host_str()
+                .map(|h| matches!(h, "127.0.0.1" | "localhost" | "[::1]"))
+        })
+        .unwrap_or(false);
+    if loopback {
+        format!("{}/sim-ecb", okx_base_url.trim_end_matches('/'))
+    } else {
+        DEFAULT_ECB_URL.to_string()
+    }
 }
 
 pub struct Ecb {
@@ -148,5 +161,9 @@ mod tests {
             )]
         );
         assert!(parse_csv(b"DATE,VALUE\n").is_err());
+        if std::env::var_os(ECB_URL_ENV).is_none() {
+            assert_eq!(ecb_url("http://127.0.0.1:4000"), "http://127.0.0.1:4000/sim-ecb");
+            assert_eq!(ecb_url("https://www.okx.com"), DEFAULT_ECB_URL);
+        }
     }
 }

@@ -52,10 +52,12 @@ impl PriceSummary {
     /// The one-line summary the commands print.
     pub fn line(&self) -> String {
         let mut s = format!(
-            "prices: {} candle requests ({} index, {} spot), {} bars stored, {} ECB requests; {} rows valued, {} without a value",
+            "prices: {} candle requests ({} index, {} spot; fewest covering pages {}, {} absent probes), {} bars stored, {} ECB requests; {} rows valued, {} without a value",
             self.stage.requests,
             self.stage.index_requests,
             self.stage.spot_requests,
+            self.stage.fewest_pages,
+            self.stage.absent_probes,
             self.stage.bars_stored,
             self.ecb_requests,
             self.rows_valued,
