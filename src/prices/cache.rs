@@ -150,7 +150,7 @@ impl PriceCache {
                     Ok((r.get(0)?, r.get(1)?))
                 })?
                 .collect::<rusqlite::Result<Vec<(i64, i64)>>>()?;
-            self.covered.insert(key.clone(), ranges);
+            self.covered.insert(key.clone(), merged(ranges));
         }
         Ok(self.covered.get(&key).map_or(&[], Vec::as_slice))
     }
@@ -190,6 +190,7 @@ impl PriceCache {
             self.covered(inst, bar)?;
             if let Some(v) = self.covered.get_mut(&(inst.clone(), bar)) {
                 v.push(range);
+                *v = merged(std::mem::take(v));
             }
         }
         Ok(())
@@ -284,7 +285,34 @@ impl PriceCache {
     }
 }
 
-/// Whether `ts` lies in one of `ranges`.
+/// `ranges` sorted and merged into disjoint `[from, to)` ranges.
+pub fn merged(mut ranges: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
+    ranges.sort_unstable();
+    let mut out: Vec<(i64, i64)> = Vec::with_capacity(ranges.len());
+    for (a, b) in ranges {
+        match out.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
+/// Whether `ts` lies in one of `ranges` (sorted and disjoint, as [`merged`] makes them).
 pub fn is_covered(ranges: &[(i64, i64)], ts: i64) -> bool {
-    ranges.iter().any(|(a, b)| *a <= ts && ts < *b)
+    let i = ranges.partition_point(|r| r.0 <= ts);
+    i > 0 && ts < ranges[i - 1].1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_merge_and_cover() {
+        let r = merged(vec![(10, 20), (0, 5), (5, 8), (15, 30)]);
+        assert_eq!(r, vec![(0, 8), (10, 30)]);
+        assert!(is_covered(&r, 0) && is_covered(&r, 7) && is_covered(&r, 29));
+        assert!(!is_covered(&r, 8) && !is_covered(&r, 30) && !is_covered(&r, -1));
+    }
 }

@@ -273,9 +273,9 @@ mod tests {
         let p = plan(&daily);
         assert_eq!(
             p.iter().map(|w| (w.bar, w.start)).collect::<Vec<_>>(),
-            vec![("1H", 0), ("1H", 96 * h)]
+            vec![("1H", 0), ("1H", 120 * h)]
         );
-        assert_eq!(p[0].last_needed, 72 * h);
+        assert_eq!(p[0].last_needed, 96 * h);
         // Busy hours far apart: each gets its own 1m page.
         let p = plan(&[0, 10 * m, 200 * h, 200 * h + m]);
         assert_eq!(

@@ -75,6 +75,9 @@ fn add_route(
     }
 }
 
+/// Windows in flight: (instrument, bar) → start → end.
+type Inflight = HashMap<(Inst, &'static str), BTreeMap<i64, i64>>;
+
 /// One request to make.
 #[derive(Debug, Clone)]
 struct Job {
@@ -96,7 +99,9 @@ struct Done {
 /// Runs the stage for `needs`, storing into `cache`.
 pub async fn run(client: Arc<OkxClient>, cache: &mut PriceCache, needs: &Needs) -> Result<StageStats> {
     let mut states: HashMap<Inst, State> = HashMap::new();
-    let mut inflight: HashMap<(Inst, &'static str), Vec<(i64, i64)>> = HashMap::new();
+    // Windows on their way, by start (all of one bar have the same length, so the nearest
+    // start at or before a time is the only one that can hold it).
+    let mut inflight: Inflight = HashMap::new();
     let mut stats = StageStats::default();
     let mut set: JoinSet<Done> = JoinSet::new();
     let mut replan = true;
@@ -135,7 +140,7 @@ pub async fn run(client: Arc<OkxClient>, cache: &mut PriceCache, needs: &Needs) 
                     inflight
                         .entry((inst.clone(), w.bar))
                         .or_default()
-                        .push((w.start, w.start + PAGE * w.step));
+                        .insert(w.start, w.start + PAGE * w.step);
                     let job = Job {
                         inst: inst.clone(),
                         bar: w.bar,
@@ -164,7 +169,7 @@ pub async fn run(client: Arc<OkxClient>, cache: &mut PriceCache, needs: &Needs) 
             InstKind::Spot => stats.spot_requests += 1,
         }
         if let Some(v) = inflight.get_mut(&(job.inst.clone(), job.bar)) {
-            v.retain(|r| r.0 != job.start);
+            v.remove(&job.start);
         }
         match result {
             Err(OkxError::Api { code, .. }) if code == "51001" => {
@@ -193,19 +198,14 @@ pub async fn run(client: Arc<OkxClient>, cache: &mut PriceCache, needs: &Needs) 
 
 /// Whether minute `m` of `inst` is already priced: its 1-minute bar or its 1-hour bar is
 /// stored or on its way.
-fn satisfied(
-    cache: &mut PriceCache,
-    inflight: &HashMap<(Inst, &'static str), Vec<(i64, i64)>>,
-    inst: &Inst,
-    m: i64,
-) -> Result<bool> {
+fn satisfied(cache: &mut PriceCache, inflight: &Inflight, inst: &Inst, m: i64) -> Result<bool> {
     for (bar, step) in [rules::BAR_1M, rules::BAR_1H] {
         let t = rules::bar_open(m, step);
-        if is_covered(cache.covered(inst, bar)?, t)
-            || inflight
-                .get(&(inst.clone(), bar))
-                .is_some_and(|r| is_covered(r, t))
-        {
+        let flying = inflight
+            .get(&(inst.clone(), bar))
+            .and_then(|w| w.range(..=t).next_back())
+            .is_some_and(|(_, end)| t < *end);
+        if flying || is_covered(cache.covered(inst, bar)?, t) {
             return Ok(true);
         }
     }
