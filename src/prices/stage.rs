@@ -112,21 +112,27 @@ pub async fn run(client: Arc<OkxClient>, cache: &mut PriceCache, needs: &Needs) 
             for (asset, minutes) in needs {
                 add_route(asset, minutes, &states, 0, &mut wanted);
             }
-            for (inst, minutes) in wanted {
-                let state = if let Some(s) = states.get(&inst) {
-                    *s
-                } else {
-                    let s = if cache.is_absent(&inst)? {
+            for inst in wanted.keys() {
+                if !states.contains_key(inst) {
+                    let s = if cache.is_absent(inst)? {
                         State::Absent
-                    } else if cache.is_known(&inst)? {
+                    } else if cache.is_known(inst)? {
                         State::Present
                     } else {
                         State::Unknown
                     };
                     states.insert(inst.clone(), s);
-                    s
-                };
-                if matches!(state, State::Absent | State::Probing) {
+                }
+            }
+            // While some route is still being resolved, only probes go out: the pages of
+            // the others are laid once every route (and so every instrument's set of
+            // minutes) is known, so no page is planned twice over shifting needs.
+            let resolving = wanted
+                .keys()
+                .any(|i| matches!(states.get(i), Some(State::Unknown | State::Probing)));
+            for (inst, minutes) in wanted {
+                let state = states.get(&inst).copied().unwrap_or(State::Unknown);
+                if matches!(state, State::Absent | State::Probing) || (resolving && state == State::Present) {
                     continue;
                 }
                 let mut todo = Vec::new();
