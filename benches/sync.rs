@@ -76,6 +76,7 @@ async fn sync(sim: &SimServer, data: &std::path::Path, scale: u32) -> (Duration,
             "2025-07-01",
             "--archive-poll-ms",
             "100",
+            "--no-prices", // the price stage has its own bench (benches/prices.rs)
         ])
         .env("OKX_BASE_URL", sim.base_url())
         .env("OKX_API_KEY", &key.api_key)

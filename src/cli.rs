@@ -149,6 +149,16 @@ Examples:
   okx-export status
   okx-export --data-dir /srv/taxes/okx status";
 
+const PRICES_EXAMPLES: &str = "\
+Examples:
+  okx-export prices                       # fetch what the stored rows need (USD)
+  okx-export prices --fiat EUR            # also ECB rates for EUR values
+  okx-export prices --prices filled.csv   # your prices for rows OKX has none for
+
+Prices are public data, cached machine-wide in $OKX_EXPORT_PRICE_CACHE, else
+$XDG_CACHE_HOME/okx-export/prices.sqlite, else ~/.cache/okx-export/prices.sqlite
+(shared by every profile, so nothing is fetched twice).";
+
 const DEMO_EXAMPLES: &str = "\
 Examples:
   okx-export demo                 # files under output/demo/
@@ -177,6 +187,11 @@ pub enum Command {
     /// What the store holds
     #[command(after_long_help = STATUS_EXAMPLES)]
     Status,
+    /// Fetch the prices the stored rows need (OKX public candles, ECB rates) into the
+    /// price cache and list rows without one in missing_prices.csv. Also runs at the
+    /// end of `sync` (unless --no-prices).
+    #[command(after_long_help = PRICES_EXAMPLES)]
+    Prices(PricesArgs),
     /// Run the OKX simulator standalone (for scripts and benchmarks)
     #[command(hide = true)]
     Simulate(SimulateArgs),
@@ -189,6 +204,7 @@ impl Command {
             Command::CheckKey(a) => Some(&a.connect),
             Command::Sync(a) => Some(&a.connect),
             Command::Export(a) => Some(&a.sync.connect),
+            Command::Prices(a) => Some(&a.connect),
             _ => None,
         }
     }
@@ -220,6 +236,9 @@ pub struct SyncArgs {
     /// First wait between archive polls, in milliseconds (doubles up to 60 s)
     #[arg(long, default_value_t = 2000, value_name = "MS", hide = true)]
     pub archive_poll_ms: u64,
+    /// Do not run the price stage after the sync (run `okx-export prices` later).
+    #[arg(long)]
+    pub no_prices: bool,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }
@@ -296,6 +315,45 @@ pub struct ReportArgs {
     /// incomplete in summary.json and on stderr; the exit code stays 0)
     #[arg(long)]
     pub allow_incomplete: bool,
+    #[command(flatten)]
+    pub price: PriceArgs,
+}
+
+fn parse_fiat(s: &str) -> Result<crate::prices::Fiat, String> {
+    crate::prices::Fiat::parse(s)
+}
+
+/// Valuation options (report, export, prices).
+#[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Valuation options")]
+pub struct PriceArgs {
+    /// The fiat currency values are in (USD from OKX index prices; others through ECB
+    /// reference rates).
+    #[arg(long, default_value = "USD", value_name = "CCY", value_parser = parse_fiat)]
+    pub fiat: crate::prices::Fiat,
+    /// A filled-in missing_prices.csv: its prices win over fetched ones.
+    #[arg(long = "prices", value_name = "FILE")]
+    pub prices_file: Option<PathBuf>,
+}
+
+impl Default for PriceArgs {
+    fn default() -> Self {
+        PriceArgs {
+            fiat: crate::prices::Fiat::usd(),
+            prices_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct PricesArgs {
+    #[command(flatten)]
+    pub price: PriceArgs,
+    /// Where to write missing_prices.csv (default: the data dir).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub connect: ConnectArgs,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -125,6 +125,17 @@ pub async fn run(g: &GlobalArgs, args: &DemoArgs) -> Result<Exit> {
         ..SyncOptions::default()
     };
     super::sync::run_with(&settings, creds, opts).await?;
+    // Values for every format: USD, plus ECB rates (the simulator's stub) for GBP and EUR.
+    let fiats = ["USD", "GBP", "EUR"].map(|f| crate::prices::Fiat::parse(f).expect("fiat code"));
+    let missing = out.join("missing_prices.csv");
+    super::prices::stage(
+        &settings,
+        &fiats,
+        None,
+        Some(missing),
+        format!("{}/sim-ecb", sim.base_url()),
+    )
+    .await?;
     let report = ReportArgs {
         year: None,
         from: None,
@@ -134,6 +145,7 @@ pub async fn run(g: &GlobalArgs, args: &DemoArgs) -> Result<Exit> {
         out: Some(out.clone()),
         allow_unclassified: false,
         allow_incomplete: false,
+        price: crate::cli::PriceArgs::default(),
     };
     let store = crate::store::Store::open(&settings.data_dir)?;
     let exit = super::report::report_from(&settings, &store, &report)?;

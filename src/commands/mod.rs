@@ -2,6 +2,7 @@
 
 pub mod check_key;
 pub mod demo;
+pub mod prices;
 pub mod progress;
 pub mod report;
 pub mod status;
@@ -106,6 +107,7 @@ async fn dispatch(cli: Cli) -> Result<Exit> {
         Command::Export(args) => report::export(&settings, &args).await,
         Command::Reconcile(args) => report::reconcile(&settings, &args),
         Command::Status => status::run(&settings),
+        Command::Prices(args) => prices::run(&settings, &args).await,
         Command::Demo(_) | Command::Simulate(_) => unreachable!("handled above"),
     }
 }

@@ -503,7 +503,12 @@ pub fn run(settings: &Settings, args: &ReportArgs) -> Result<Exit> {
 pub async fn export(settings: &Settings, args: &ExportArgs) -> Result<Exit> {
     period(&args.report)?; // fail on a bad flag before spending time syncing
     Format::parse_list(&args.report.format).map_err(|e| usage(format!("--format: {e}")))?;
-    super::sync::run(settings, &args.sync).await?;
+    super::sync::run_priced(
+        settings,
+        &args.sync,
+        std::slice::from_ref(&args.report.price.fiat),
+    )
+    .await?;
     run(settings, &args.report)
 }
 

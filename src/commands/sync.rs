@@ -161,9 +161,22 @@ pub fn print_summary(settings: &Settings, s: &SyncSummary) {
 /// Runs a sync for `settings` and returns the summary (also written as
 /// `sync-summary.json` in the data dir).
 pub async fn run(settings: &Settings, args: &SyncArgs) -> Result<(Exit, SyncSummary)> {
+    run_priced(settings, args, &[crate::prices::Fiat::usd()]).await
+}
+
+/// [`run`], then the price stage (unless `--no-prices`) with ECB rates for `fiats`.
+pub async fn run_priced(
+    settings: &Settings,
+    args: &SyncArgs,
+    fiats: &[crate::prices::Fiat],
+) -> Result<(Exit, SyncSummary)> {
     let opts = options(args)?;
     let creds = settings.credentials()?;
-    run_with(settings, creds, opts).await
+    let done = run_with(settings, creds, opts).await?;
+    if !args.no_prices {
+        super::prices::after_sync(settings, fiats).await?;
+    }
+    Ok(done)
 }
 
 pub async fn run_with(

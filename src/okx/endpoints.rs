@@ -111,6 +111,9 @@ endpoints! {
     ACCOUNT_BALANCE = "account-balance", Get, "/api/v5/account/balance", RateLimit::per_2s(10), true;
     ASSET_BALANCES = "asset-balances", Get, "/api/v5/asset/balances", RateLimit::per_1s(6), true;
     SAVINGS_BALANCE = "savings-balance", Get, "/api/v5/finance/savings/balance", RateLimit::per_1s(6), true;
+    // Public market data for valuation (okx-api.md §4.13, §11): limits per IP, limit ≤ 100.
+    INDEX_CANDLES = "history-index-candles", Get, "/api/v5/market/history-index-candles", RateLimit::per_2s(10), false;
+    CANDLES = "history-candles", Get, "/api/v5/market/history-candles", RateLimit::per_2s(20), false;
 }
 
 /// Looks an endpoint up by method and path (the simulator routes with this).

@@ -10,6 +10,17 @@
 //! Money stays `Decimal`; a value is never made up: an asset without a price is `None` and the
 //! row is reported as missing, never valued at zero.
 
+pub mod cache;
+pub mod ecb;
+pub mod file;
+pub mod pipeline;
+pub mod rules;
+pub mod stage;
+pub mod valuer;
+
+pub use pipeline::{PriceOptions, PriceSummary, open_valuer};
+pub use valuer::CachedValuer;
+
 use crate::model::Transaction;
 use rust_decimal::Decimal;
 use std::fmt;

@@ -18,8 +18,14 @@ const ASSETS: [(&str, i64, u32, i64); 5] = [
     ("OKB", 4_800, 2, 35),
 ];
 
+/// The assets that have a price path (and so a `CCY-USD` index in the simulator).
+pub(crate) fn priced_assets() -> impl Iterator<Item = &'static str> {
+    ASSETS.iter().map(|a| a.0)
+}
+
 /// Daily USD prices from `start_ms`, linearly interpolated inside a day.
 pub(crate) struct PriceBook {
+    /// Prices exist from here (the first day of the path).
     start_ms: i64,
     days: Vec<[Decimal; ASSETS.len()]>,
 }
@@ -47,6 +53,11 @@ impl PriceBook {
             }
         }
         PriceBook { start_ms, days }
+    }
+
+    /// The first instant with a price.
+    pub(crate) fn start_ms(&self) -> i64 {
+        self.start_ms
     }
 
     /// USD price of `ccy` at `ts` (USDT = 1; unknown assets = 1).

@@ -19,6 +19,7 @@
 
 mod account;
 mod archive;
+mod candles;
 mod generate;
 mod limiter;
 mod market;
@@ -182,6 +183,12 @@ pub struct SimConfig {
     /// The first record of the first `times` answers of an endpoint carries a bad money
     /// field (missing, `""`, `NaN`, `abc`, exponent form).
     pub bad_money: Option<BadMoney>,
+    /// Assets with no market at all: no `ASSET-USD` index and no candles for any pair that
+    /// has them as base or quote (as a token OKX never listed). For `missing_prices.csv`.
+    pub no_market: Vec<&'static str>,
+    /// Serve a `USDT-USD` index (real OKX: unverified, so the default is without one and
+    /// USDT is priced through `BTC-USD` ÷ `BTC-USDT`).
+    pub usdt_index: bool,
 }
 
 /// A money field the simulator corrupts (see [`SimConfig::bad_money`]).
@@ -215,6 +222,8 @@ impl Default for SimConfig {
             archive_empty_quarters: Vec::new(),
             bill_time_disorder: false,
             bad_money: None,
+            no_market: Vec::new(),
+            usdt_index: false,
         }
     }
 }

@@ -99,6 +99,8 @@ struct Shared {
     /// Answers corrupted so far (for `bad_money`).
     corrupted: std::sync::atomic::AtomicU32,
     base_url: String,
+    /// The account's price path, for market data (same seed and span as the generator's).
+    book: market::PriceBook,
 }
 
 /// A running simulator. Dropping it stops the server too (without waiting).
@@ -135,6 +137,7 @@ impl SimServer {
             applies: std::sync::atomic::AtomicU32::default(),
             corrupted: std::sync::atomic::AtomicU32::default(),
             base_url: format!("http://{addr}"),
+            book: market::PriceBook::new(seed, super::generate::START_MS - 30 * DAY_MS, 420),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let (tx, rx) = oneshot::channel::<()>();
@@ -447,6 +450,19 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         return download(&sh, token);
     }
 
+    if parts.method == axum::http::Method::GET
+        && let Some(key) = path.strip_prefix("/sim-ecb/service/data/EXR/")
+    {
+        sh.count("ecb", |s| s.requests += 1);
+        return match super::candles::ecb_csv(key, params.get("startPeriod"), params.get("endPeriod")) {
+            Some(csv) => Response::builder()
+                .header(header::CONTENT_TYPE, "text/csv")
+                .body(Body::from(csv))
+                .unwrap_or_default(),
+            None => error(StatusCode::NOT_FOUND, "404", "No results found."),
+        };
+    }
+
     let method = match parts.method {
         axum::http::Method::GET => Some(Method::Get),
         axum::http::Method::POST => Some(Method::Post),
@@ -620,6 +636,33 @@ fn check_inst_type(p: &Params, required: bool) -> Result<(), Reject> {
     }
 }
 
+/// `market/history-(index-)candles` (see `sim/candles.rs`).
+fn market_candles(sh: &Shared, p: &Params, index: bool, now: i64) -> Result<Response, Reject> {
+    let inst_id = p.get("instId").ok_or_else(|| missing_param("instId"))?;
+    let limit = match p.get("limit") {
+        None => 100,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=100).contains(&n) => n,
+            _ => return Err(bad_param("limit")),
+        },
+    };
+    let q = super::candles::CandleQuery {
+        inst_id,
+        bar: p.get("bar").unwrap_or("1m"),
+        after: p.int("after")?,
+        before: p.int("before")?,
+        limit,
+        index,
+    };
+    super::candles::candles(&sh.book, &q, now, &sh.config.no_market, sh.config.usdt_index)
+        .map(ok)
+        .map_err(|(code, msg)| Reject {
+            status: StatusCode::BAD_REQUEST,
+            code,
+            msg,
+        })
+}
+
 fn dispatch(
     sh: &Shared,
     ep: Endpoint,
@@ -638,6 +681,9 @@ fn dispatch(
         let t = p.get("instType").ok_or_else(|| missing_param("instType"))?;
         check_inst_type(p, true)?;
         return Ok(ok(market::instruments(t, p.get("instId"))));
+    }
+    if e(endpoints::INDEX_CANDLES) || e(endpoints::CANDLES) {
+        return market_candles(sh, p, e(endpoints::INDEX_CANDLES), now);
     }
     let key = key.ok_or_else(|| unauthorized("50103", "Request header OK-ACCESS-KEY cannot be empty."))?;
     if e(endpoints::ACCOUNT_CONFIG) {

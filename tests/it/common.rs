@@ -96,6 +96,8 @@ pub fn sync_args<'a>(data: &'a Path, extra: &[&'a str]) -> Vec<&'a str> {
         "2025-07-01",
         "--archive-poll-ms",
         "50",
+        // The price stage has its own tests (prices.rs); request counts here are the sync's.
+        "--no-prices",
     ];
     args.extend_from_slice(extra);
     args

@@ -7,6 +7,7 @@ mod client;
 mod common;
 mod coverage;
 mod cron;
+mod prices;
 mod report;
 mod security;
 mod sync;
