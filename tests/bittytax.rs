@@ -470,7 +470,7 @@ fn bittytax_computes_gains_from_our_gbp_values() {
         return;
     }
     let export = valued_demo::valued_demo("GBP", &[Format::BittyTax]);
-    let csv = export.path().join("bittytax.csv");
+    let csv = valued_demo::out_dir(&export).join("bittytax.csv");
     let text = std::fs::read_to_string(&csv).unwrap();
     let records = text.lines().count() as u64 - 1;
     let mut rdr = csv::Reader::from_reader(text.as_bytes());
@@ -532,7 +532,7 @@ fn bittytax_computes_gains_from_our_gbp_values() {
         .map(|l| l.split_whitespace().nth(1).unwrap_or_default().to_string())
         .unwrap_or_default();
     visible(&format!(
-        "BittyTax (UK, GBP, fixed test prices, no price sources): disposals {}, proceeds {}, gains {}, losses {}, taxable gain {}, income {}",
+        "BittyTax (UK, GBP, simulator OKX prices, no price sources): disposals {}, proceeds {}, gains {}, losses {}, taxable gain {}, income {}",
         line("Number of disposals:"),
         line("Disposal proceeds:"),
         line("Gains in the year, before losses:"),

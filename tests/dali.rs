@@ -466,7 +466,7 @@ fn rp2_computes_gains_from_our_values_offline() {
     let csvs: Vec<(&str, String)> = CSVS
         .iter()
         .map(|(_, f)| {
-            let text = std::fs::read_to_string(export.path().join(f)).unwrap();
+            let text = std::fs::read_to_string(valued_demo::out_dir(&export).join(f)).unwrap();
             assert!(
                 !text.contains("__unknown"),
                 "{f}: every row must have a spot_price"
@@ -474,7 +474,7 @@ fn rp2_computes_gains_from_our_values_offline() {
             (*f, without(&text, "LUNC"))
         })
         .collect();
-    let ini = std::fs::read_to_string(export.path().join("dali.ini")).unwrap();
+    let ini = std::fs::read_to_string(valued_demo::out_dir(&export).join("dali.ini")).unwrap();
     assert!(ini.contains("native_fiat = USD\n"), "{ini}");
     let dir = dali_dir(&csvs);
     let out = dir.path().join("dali-out");
@@ -559,7 +559,7 @@ fn rp2_computes_gains_from_our_values_offline() {
         .map(|((year, ty), g)| format!("{year} {ty} {g:.2}"))
         .collect::<Vec<_>>()
         .join("; ");
-    let summary = format!("RP2 (FIFO, USD, fixed test prices) gains by year and type: {summary}");
+    let summary = format!("RP2 (FIFO, USD, simulator OKX prices) gains by year and type: {summary}");
     visible(&summary);
     visible(&format!(
         "RP2 holdings = ours for {}",

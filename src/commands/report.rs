@@ -7,7 +7,7 @@ use crate::error::{Exit, usage};
 use crate::export::{ExportOptions, ExportWriter, Format, TaxSummary, write_csv_atomic, write_json_atomic};
 use crate::model::{plain, rfc3339_ms};
 use crate::normalize::{NormalizeOptions, NormalizeSummary, PendingItem, normalize};
-use crate::prices::{Fiat, NoPrices, Valuer};
+use crate::prices::Valuer;
 use crate::reconcile::{
     FundsRanges, Reconciliation, Status, check_rows, funds_checks, reconcile as reconcile_store, rows_checks,
 };
@@ -257,31 +257,21 @@ fn write_coverage(cov: &CoverageCheck, out: &Path) -> Result<PathBuf> {
     Ok(p)
 }
 
-/// The fiat values are reported in. The CLI has no `--fiat` on this branch yet: the price
-/// side adds it to `cli.rs`; at merge this becomes `Fiat::parse(&args.fiat)`.
-// MERGE(issue 11): connect `--fiat` here.
-#[allow(clippy::unnecessary_wraps)] // Result: parsing `--fiat` will fail on a bad code
-fn report_fiat(_args: &ReportArgs) -> Result<Fiat> {
-    Ok(Fiat::usd())
-}
-
 /// The valuer behind every value column and `tax-summary.csv`: the one place where the
-/// export gets its prices.
-// MERGE(issue 11): switch to the price side's valuer (over the price cache, `--prices`).
-#[allow(clippy::unnecessary_wraps)] // Result: the real valuer opens the price cache
-fn valuer_for(
-    _settings: &Settings,
-    _store: &Store,
-    _args: &ReportArgs,
-    fiat: Fiat,
-) -> Result<Box<dyn Valuer>> {
-    Ok(Box::new(NoPrices::new(fiat)))
+/// export gets its prices. It reads the price cache the price stage filled (`sync`,
+/// `okx-export prices`) and `--prices FILE`; it does no network I/O.
+fn valuer_for(settings: &Settings, args: &ReportArgs) -> Result<Box<dyn Valuer>> {
+    let valuer = crate::prices::open_valuer(
+        settings,
+        args.price.fiat.clone(),
+        args.price.prices_file.as_deref(),
+    )?;
+    Ok(Box::new(valuer))
 }
 
 /// Normalizes and writes every report; returns the exit code.
 pub fn report_from(settings: &Settings, store: &Store, args: &ReportArgs) -> Result<Exit> {
-    let fiat = report_fiat(args)?;
-    let valuer = valuer_for(settings, store, args, fiat)?;
+    let valuer = valuer_for(settings, args)?;
     report_with(settings, store, args, valuer)
 }
 
@@ -377,6 +367,16 @@ pub fn report_with(
         // tax-summary.csv: a period report's overview in the fiat (holdings at both ends).
         tax.add_holdings(&holdings, at, true, valuer.as_mut())?;
         all_files.push(tax.write(&out, fiat.as_str())?);
+    }
+    // Rows without a value are listed for the user to fill in (`--prices FILE`).
+    let missing_path = out.join("missing_prices.csv");
+    if valuer.write_missing_prices(&missing_path)? {
+        warn(format!(
+            "values: {unvalued} of {} rows have no {fiat} value; they are listed in {}. Run `okx-export prices` to fetch what OKX has, or fill in that file's price column and pass --prices FILE",
+            valued + unvalued,
+            missing_path.display()
+        ));
+        all_files.push(missing_path);
     }
     let balances_as_of = store.latest_balances()?.iter().map(|b| b.as_of).max();
 

@@ -100,6 +100,13 @@ pub trait Valuer {
 
     /// The value of `tx`.
     fn value(&mut self, tx: &Transaction) -> anyhow::Result<RowValue>;
+
+    /// Writes `missing_prices.csv` (the rows valued so far without a price) to `path`, or
+    /// removes a stale one when nothing is missing; returns whether a file was written.
+    /// A valuer that keeps no such list writes nothing.
+    fn write_missing_prices(&self, _path: &std::path::Path) -> anyhow::Result<bool> {
+        Ok(false)
+    }
 }
 
 /// A [`Valuer`] that knows no prices: every row is `value: None`. For exports run without a

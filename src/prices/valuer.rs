@@ -54,12 +54,6 @@ impl CachedValuer {
         (self.valued, self.unvalued)
     }
 
-    /// Writes `missing_prices.csv` to `path` (removes an old one when nothing is missing);
-    /// returns whether a file was written.
-    pub fn write_missing_prices(&self, path: &Path) -> Result<bool> {
-        super::file::write_missing(path, &self.fiat, &self.missing)
-    }
-
     fn is_absent(&mut self, inst: &Inst) -> Result<bool> {
         if let Some(a) = self.absent.get(inst) {
             return Ok(*a);
@@ -218,6 +212,10 @@ fn trade_leg<'a>(sent: &'a Amount, received: &'a Amount, priced: impl Fn(&str) -
 impl Valuer for CachedValuer {
     fn fiat(&self) -> &Fiat {
         &self.fiat
+    }
+
+    fn write_missing_prices(&self, path: &Path) -> Result<bool> {
+        super::file::write_missing(path, &self.fiat, &self.missing)
     }
 
     fn value(&mut self, tx: &Transaction) -> Result<RowValue> {

@@ -415,6 +415,7 @@ async fn tax_summary_of_a_period() {
         out: Some(out.to_path_buf()),
         allow_unclassified: false,
         allow_incomplete: true,
+        price: okx_export::cli::PriceArgs::default(),
     };
     let read = |p: &Path| -> Vec<Vec<String>> {
         let mut rdr = csv::Reader::from_path(p).unwrap();

@@ -1,26 +1,18 @@
 //! The demo account's export **with fiat values**, for the offline tax-engine checks
 //! (`tests/dali.rs`, `tests/bittytax.rs`; issue 11).
 //!
-//! The rows are the reviewed `tests/expected/transactions.csv` (which `tests/it/report.rs`
-//! proves equal to what `export` writes for the simulator), read back and written again
-//! through the real [`ExportWriter`], each valued by [`valuer`].
-//!
-//! **The one place to switch to the real prices** is [`valuer`]: today the deterministic
-//! [`FixedPrices`] (the price stage is another branch); after the merge, return the price
-//! side's valuer over a price cache filled from the simulator's candles (or replace
-//! [`valued_demo`] by the output of `okx-export demo --fiat <FIAT>`, whose files carry the
-//! real values). Nothing else in the engine tests depends on where the values come from.
+//! [`valued_demo`] runs the real pipeline: the binary's `export` against the simulator on
+//! 127.0.0.1 (the demo account, `--since 2025-07-01`), so the values are the ones a user
+//! gets, from the simulator's index and spot candles through the price stage and the price
+//! cache (and the simulator's ECB stub for `--fiat GBP`). [`demo_rows`] are the same rows,
+//! read from the reviewed `tests/expected/transactions.csv` (which `tests/it/report.rs`
+//! proves equal to what `export` writes for the simulator).
 
-use okx_export::export::{ExportOptions, ExportWriter, FixedPrices, Format};
+use okx_export::export::Format;
 use okx_export::model::{Account, Amount, Kind, Transaction};
-use okx_export::prices::{Fiat, Valuer};
+use okx_export::sim::{SimConfig, SimKey, SimServer};
 use rust_decimal::Decimal;
 use std::path::Path;
-
-/// The valuer of the engine checks (see the module doc).
-pub fn valuer(fiat: &Fiat) -> Box<dyn Valuer> {
-    Box::new(FixedPrices::demo(fiat.clone()))
-}
 
 /// The demo rows (`tests/expected/transactions.csv`, its first 21 columns).
 pub fn demo_rows() -> Vec<Transaction> {
@@ -50,20 +42,74 @@ pub fn demo_rows() -> Vec<Transaction> {
         .collect()
 }
 
-/// Writes the demo rows in `formats` with values in `fiat` into a new temp dir.
+/// Runs `okx-export export --fiat <fiat> --format <formats>` against a fresh simulator
+/// and returns the temp dir whose `out/` holds the files (with `transactions.csv`).
 pub fn valued_demo(fiat: &str, formats: &[Format]) -> tempfile::TempDir {
-    let fiat = Fiat::parse(fiat).unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let opts = ExportOptions {
-        fiat: fiat.clone(),
-        ..ExportOptions::default()
-    };
-    let mut valuer = valuer(&fiat);
-    let mut w = ExportWriter::create(dir.path(), formats, opts).unwrap();
-    for tx in demo_rows() {
-        let value = valuer.value(&tx).unwrap();
-        w.write(&tx, &value).unwrap();
+    let data = dir.path().join("data");
+    let out = dir.path().join("out");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    // Limits 10× OKX's, as the integration tests run them: the values do not depend on it.
+    let sim: SimServer = rt
+        .block_on(SimServer::start(SimConfig {
+            rate_scale: 10,
+            ..SimConfig::default()
+        }))
+        .expect("simulator starts");
+    let key = SimKey::demo();
+    let mut names: Vec<&str> = formats.iter().map(|f| f.name()).collect();
+    names.push("transactions");
+    let formats = names.join(",");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_okx-export"));
+    cmd.args(["--data-dir", data.to_str().unwrap(), "--no-progress", "export"])
+        .args(["--since", "2025-07-01", "--archive-poll-ms", "50"])
+        .args([
+            "--fiat",
+            fiat,
+            "--format",
+            &formats,
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .current_dir(dir.path());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("OKX_") || k == "XDG_CONFIG_HOME" || k == "XDG_CACHE_HOME" {
+            cmd.env_remove(k);
+        }
     }
-    w.finish().unwrap();
+    cmd.env("HOME", dir.path())
+        .env("NO_COLOR", "1")
+        .env("OKX_BASE_URL", sim.base_url())
+        .env("OKX_API_KEY", &key.api_key)
+        .env("OKX_API_SECRET", &key.secret)
+        .env("OKX_API_PASSPHRASE", &key.passphrase)
+        .env("OKX_EXPORT_RATE_SCALE", "10")
+        .env("OKX_EXPORT_BACKOFF_MS", "20")
+        .env("OKX_EXPORT_ECB_URL", format!("{}/sim-ecb", sim.base_url()));
+    let run = cmd.output().expect("the binary runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    assert_eq!(
+        run.status.code(),
+        Some(0),
+        "export --fiat {fiat} failed:\n{}\n{}",
+        text(&run.stdout),
+        text(&run.stderr)
+    );
+    assert!(
+        !out.join("missing_prices.csv").exists(),
+        "every demo row has a {fiat} value: {}",
+        text(&run.stderr)
+    );
+    drop(sim);
+    drop(rt);
     dir
+}
+
+/// The directory [`valued_demo`] wrote the files into.
+pub fn out_dir(dir: &tempfile::TempDir) -> std::path::PathBuf {
+    dir.path().join("out")
 }
