@@ -1,5 +1,5 @@
-//! Funding-account bills (`asset/bills`) → rows, one bill at a time (funding bills never
-//! pair). Deposit (type 1) and withdrawal (type 2) bills are enriched from deposit and
+//! Funding-account bills (`asset/bills`) → rows, one bill at a time; the two legs of a
+//! crypto↔fiat convert (272/273) are handed back for pairing ([`super::fiat_convert`]). Deposit (type 1) and withdrawal (type 2) bills are enriched from deposit and
 //! withdrawal history; OKX gives no common id, so a bill is matched to the record of the same
 //! currency and amount, each record used at most once: a final record first, then one dated
 //! no later than the bill (the record comes first: a deposit is credited, a withdrawal debited
@@ -7,6 +7,7 @@
 //! time window: a deposit credited hours after its record still matches and keeps its hash.
 
 use super::codes;
+use super::fiat_convert::FiatLeg;
 use super::{History, PendingItem, Row, join_note, salvage, set_gross};
 use crate::model::{Account, Amount, Kind, Transaction};
 use crate::okx::wire::{self, Deposit, FundingBill, Withdrawal};
@@ -29,6 +30,13 @@ pub struct UnmatchedBill {
     pub asset: String,
     /// The bill's signed `balChg`.
     pub amount: Decimal,
+}
+
+/// What one funding bill becomes.
+pub(super) enum Pushed {
+    Row(Row),
+    /// A crypto↔fiat convert leg (272/273) that waits for its partner.
+    Leg(FiatLeg),
 }
 
 pub(super) struct Funding<'h> {
@@ -57,14 +65,22 @@ impl<'h> Funding<'h> {
         });
     }
 
-    /// The row of one stored funding bill (funding bills never split or pair).
-    pub fn push(&mut self, rec: RecordRef) -> Row {
+    /// The row of one stored funding bill, or a convert leg to pair.
+    pub fn push(&mut self, rec: RecordRef) -> Pushed {
+        match self.row(rec) {
+            Ok(row) => Pushed::Row(row),
+            Err(leg) => Pushed::Leg(*leg),
+        }
+    }
+
+    /// The row of one bill; `Err` is a convert leg (with its single-leg row).
+    fn row(&mut self, rec: RecordRef) -> Result<Row, Box<FiatLeg>> {
         let bill = match wire::decode::<FundingBill>(rec.raw) {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!("funding bill `{}` does not decode: {e}", rec.key);
                 self.decode_errors += 1;
-                return undecodable(&rec);
+                return Ok(undecodable(&rec));
             }
         };
         let time = bill
@@ -75,14 +91,25 @@ impl<'h> Funding<'h> {
             let mut tx = base(&bill, time, Kind::Unclassified);
             set_gross(&mut tx, bill.bal_chg, &bill.ccy);
             tx.note = Some(rec.raw.to_string());
-            return Row {
+            return Ok(Row {
                 code: Some(codes::funding_code_label(code)),
                 ..Row::new(tx)
-            };
+            });
         };
         match code {
-            Some("1") if bill.bal_chg > Decimal::ZERO => self.deposit(&bill, time),
-            Some("2") if bill.bal_chg < Decimal::ZERO => self.withdrawal(&bill, time),
+            Some("1") if bill.bal_chg > Decimal::ZERO => Ok(self.deposit(&bill, time)),
+            Some("2") if bill.bal_chg < Decimal::ZERO => Ok(self.withdrawal(&bill, time)),
+            Some("272" | "273") if !bill.bal_chg.is_zero() => {
+                let mut tx = base(&bill, time, kind);
+                set_gross(&mut tx, bill.bal_chg, &bill.ccy);
+                let why = "single leg: no partner convert bill found";
+                tx.note = join_note([tx.note.take(), Some(why.into())]);
+                let single = Row {
+                    unmatched: true,
+                    ..Row::new(tx)
+                };
+                Err(Box::new(FiatLeg { bill, time, single }))
+            }
             _ => {
                 let mut tx = base(&bill, time, kind);
                 set_gross(&mut tx, bill.bal_chg, &bill.ccy);
@@ -90,7 +117,7 @@ impl<'h> Funding<'h> {
                     let why = "structured product collection: may be in another currency than subscribed";
                     tx.note = join_note([tx.note.take(), Some(why.into())]);
                 }
-                Row::new(tx)
+                Ok(Row::new(tx))
             }
         }
     }

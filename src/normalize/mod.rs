@@ -16,6 +16,9 @@
 //! bare-id row: they split into `:pnl`, `:fee`/`:rebate` and `:residual` rows, none of which
 //! is "the" bill. A bill that changes no balance still gets one (empty) bare-id row.
 //!
+//! Funding bills of a crypto↔fiat convert (272/273) pair into one `trade` row the same way
+//! ([`fiat_convert`]).
+//!
 //! Streaming: memory stays flat in the number of bills. Both ledgers are read at the same
 //! time through two cursors ([`RecordSource::with_cursors`]): trading bills are paired with a
 //! small bounded buffer and re-ordered with a small heap, and their rows are merged with the
@@ -37,6 +40,7 @@
 //!   trade rows with no price from fills, bills or converts.
 
 pub mod codes;
+mod fiat_convert;
 mod funding;
 
 pub use funding::UnmatchedBill;
@@ -116,7 +120,7 @@ pub fn normalize(
     let mut summary = NormalizeSummary::default();
     let mut history = History::load(src, &mut summary)?;
     let converts = std::mem::take(&mut history.converts);
-    let mut fp = funding::Funding::new(&mut history);
+    let mut fp = fiat_convert::FundingRows::new(funding::Funding::new(&mut history), &converts);
     let mut out = Output {
         opts,
         summary: &mut summary,
@@ -136,8 +140,8 @@ pub fn normalize(
             merged
         },
     )?;
-    let lone_bills = std::mem::take(&mut fp.unmatched);
-    let decode_errors = trading_errors + fp.decode_errors + history.decode_errors;
+    let lone_bills = std::mem::take(&mut fp.fp.unmatched);
+    let decode_errors = trading_errors + fp.fp.decode_errors + history.decode_errors;
     summary.decode_errors += decode_errors;
     summary.bills_without_record = lone_bills;
     summary.final_without_bill.extend(history.unbooked());
@@ -148,7 +152,7 @@ pub fn normalize(
 fn merge(
     tp: &mut trading::Trading,
     bills: &mut dyn RecordCursor,
-    fp: &mut funding::Funding,
+    fp: &mut fiat_convert::FundingRows,
     funding: &mut dyn RecordCursor,
     out: &mut Output,
 ) -> anyhow::Result<()> {
@@ -158,10 +162,7 @@ fn merge(
             t_next = tp.next_row(bills).context("reading trading bills")?;
         }
         if f_next.is_none() {
-            f_next = funding
-                .next_record()
-                .context("reading funding bills")?
-                .map(|rec| fp.push(rec));
+            f_next = fp.next_row(funding).context("reading funding bills")?;
         }
         let row = match (&t_next, &f_next) {
             (Some(t), Some(f)) if SortKey::of(&t.tx) < SortKey::of(&f.tx) => t_next.take(),

@@ -966,6 +966,79 @@ fn funding_income_and_transfers() {
     );
 }
 
+// ---- crypto↔fiat converts in the funding account (272/273) ------------------------------
+
+/// Issue 8 item 9: a EUR→BTC buy is two funding bills (272) and one convert-history record;
+/// it is one `trade` row with the cost basis in EUR, not a withdrawal plus a deposit.
+#[test]
+fn fiat_convert_legs_pair_into_one_trade_with_history() {
+    let mut c = convert("F1", "BTC-EUR", "buy", "60000", "0.0166", "996");
+    let mut other = convert("F2", "BTC-EUR", "buy", "61000", "0.0166", "996");
+    // A second record of the same pair, 10 s away: outside the pairing window.
+    other.raw = other.raw.replace(&T0.to_string(), &(T0 + 10_000).to_string());
+    c.ts_ms = T0;
+    let src = source(vec![
+        fb("1401", T0, "272", "EUR", "-996"),
+        fb("1402", T0, "83", "ETH", "0.001"),
+        fb("1403", T0, "272", "BTC", "0.0166"),
+        c,
+        other,
+    ]);
+    let (rows, summary) = run(&src);
+    assert_eq!(
+        rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["fb-1402", "fb-1403"]
+    );
+    let t = row(&rows, "fb-1403");
+    assert_eq!((t.kind, t.account), (Kind::Trade, Account::Funding));
+    assert_eq!(amt(&t.received), Some((d("0.0166"), "BTC")));
+    assert_eq!(amt(&t.sent), Some((d("996"), "EUR")));
+    assert_eq!(t.fee, None);
+    assert_eq!(t.price, Some(d("60000")));
+    assert_eq!(t.side.as_deref(), Some("buy"));
+    assert_eq!(t.instrument.as_deref(), Some("BTC-EUR"));
+    assert_eq!(t.trade_id.as_deref(), Some("F1"));
+    assert_eq!(t.source_id, "1403;1401");
+    assert_eq!(summary.unmatched_enrichment, 0);
+    assert_eq!(summary.rows_by_kind.get(&Kind::Trade), Some(&1));
+}
+
+/// A crypto→fiat sell (273) pairs the same way; without a convert-history record the pair
+/// still books both sides (the cost basis is there) but has no price and is counted.
+#[test]
+fn fiat_convert_without_history_is_paired_and_counted() {
+    let src = source(vec![
+        fb("1411", T0, "273", "BTC", "-0.1"),
+        fb("1412", T0 + 3, "273", "EUR", "5600.5"),
+    ]);
+    let (rows, summary) = run(&src);
+    assert_eq!(rows.len(), 1);
+    let t = &rows[0];
+    assert_eq!((t.id.as_str(), t.kind), ("fb-1412", Kind::Trade));
+    assert_eq!(amt(&t.received), Some((d("5600.5"), "EUR")));
+    assert_eq!(amt(&t.sent), Some((d("0.1"), "BTC")));
+    assert_eq!(t.price, None);
+    assert!(t.note.as_deref().unwrap().contains("no convert-history record"));
+    assert_eq!(summary.unmatched_enrichment, 1);
+}
+
+/// Legs too far apart, or of one currency, do not pair: each stays a single-leg trade.
+#[test]
+fn fiat_convert_legs_that_do_not_fit_stay_single() {
+    let src = source(vec![
+        fb("1421", T0, "272", "EUR", "-100"),
+        fb("1422", T0 + 6_000, "272", "BTC", "0.001"),
+        fb("1423", T0 + 7_000, "273", "BTC", "0.002"),
+    ]);
+    let (rows, summary) = run(&src);
+    assert_eq!(rows.len(), 3);
+    for r in &rows {
+        assert_eq!(r.kind, Kind::Trade);
+        assert!(r.note.as_deref().unwrap().contains("single leg"), "{r:?}");
+    }
+    assert_eq!(summary.unmatched_enrichment, 3);
+}
+
 // ---- ordering and windows ----------------------------------------------------------------
 
 #[test]

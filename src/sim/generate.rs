@@ -150,6 +150,8 @@ enum Ev {
     Delivery,
     Interest,
     Convert(usize),
+    /// A crypto↔fiat convert in the funding account (bills 272/273).
+    FiatConvert(usize),
     EarnSubscribe,
     EarnRedeem,
     Income {
@@ -172,6 +174,7 @@ impl Ev {
             Ev::TransferOut { to_trading, .. } => usize::from(*to_trading),
             Ev::TransferIn { to_trading, .. } => usize::from(!*to_trading),
             Ev::IncomeBatch => INCOME_BATCH.len(),
+            Ev::FiatConvert(_) => 2,
             _ => 0,
         }
     }
@@ -283,6 +286,11 @@ macro_rules! timed {
     )*};
 }
 timed!(SimDeposit, SimWithdrawal, SimConvert);
+
+/// The seed-dependent part of an id range start (the last 7 digits).
+fn seed_part(id: u64) -> u64 {
+    id % 10_000_000
+}
 
 /// Sorts by time and gives newest-first positions GROUP_FIRST..=GROUP_LAST one common ts
 /// (the one at the middle position), so the group straddles the 100-record page boundary.
@@ -592,8 +600,37 @@ impl Gen {
             self.next_convert_id += self.rng.random_range(1..50_000);
             c.trade_id = self.next_convert_id;
         }
+        // Crypto↔fiat converts in the funding account: BTC sold for EUR from the first
+        // deposit, and the EUR bought back into BTC three weeks later. Their ids come from
+        // their own range and they draw nothing from the generator, so the rest of the
+        // account does not shift.
+        let fiat_id = 1_190_000_000 + seed_part(self.next_convert_id);
+        for (k, (at, side)) in [
+            (START_MS + 45 * MIN_MS, "sell"),
+            (START_MS + 20 * DAY_MS + 7 * HOUR_MS, "buy"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            converts.push(SimConvert {
+                trade_id: fiat_id + k as u64,
+                cl_t_req_id: String::new(),
+                state: "fullyFilled",
+                inst_id: "BTC-EUR",
+                base_ccy: "BTC",
+                quote_ccy: "EUR",
+                side,
+                fill_px: Decimal::ZERO,
+                fill_base_sz: Decimal::ZERO,
+                fill_quote_sz: Decimal::ZERO,
+                ts: at,
+            });
+        }
+        converts.sort_by_key(|c| c.ts);
         for (i, c) in converts.iter().enumerate() {
-            if c.state == "fullyFilled" {
+            if c.quote_ccy == "EUR" {
+                evs.push((c.ts, Ev::FiatConvert(i)));
+            } else if c.state == "fullyFilled" {
                 evs.push((c.ts, Ev::Convert(i)));
             }
         }
@@ -1026,6 +1063,7 @@ impl Gen {
                 self.out.trading_bills.push(b);
             }
             Ev::Convert(i) => self.convert(ts, i),
+            Ev::FiatConvert(i) => self.fiat_convert(ts, i),
             Ev::EarnSubscribe => {
                 let avail = self.balance(FUNDING, "USDT") - reserve("USDT");
                 let f = self.pct(10, 25);
@@ -1552,6 +1590,49 @@ impl Gen {
             b.pnl = Some(Decimal::ZERO);
             b.trade_id = Some(rec.trade_id as i64);
             self.out.trading_bills.push(b);
+        }
+        self.out.converts[i] = rec;
+    }
+
+    /// A crypto↔fiat convert in the funding account: two bills of one type (272 buy crypto,
+    /// 273 sell crypto) at one millisecond and its convert-history record. A sell converts
+    /// a tenth of the funding BTC (at most 0.1), a buy spends all funding EUR; with nothing
+    /// to convert the record is `rejected` and there are no bills.
+    fn fiat_convert(&mut self, ts: i64, i: usize) {
+        let mut rec = self.out.converts[i].clone();
+        // EUR per USD, fixed: the simulator's price book has no fiat.
+        let eur_per_usd = Decimal::new(92, 2);
+        let px = (self.prices.usd(rec.base_ccy, ts) * eur_per_usd).round_dp(2);
+        let buy = rec.side == "buy";
+        let (base, quote) = if buy {
+            let quote = self.balance(FUNDING, rec.quote_ccy);
+            (floor_dp(quote / px, 8), quote)
+        } else {
+            let base =
+                floor_dp(self.balance(FUNDING, rec.base_ccy) / Decimal::TEN, 8).min(Decimal::new(1, 1));
+            (base, floor_dp(base * px, 2))
+        };
+        rec.fill_px = px;
+        if base <= Decimal::ZERO || quote <= Decimal::ZERO {
+            rec.state = "rejected";
+            self.out.converts[i] = rec;
+            return;
+        }
+        rec.fill_base_sz = base;
+        rec.fill_quote_sz = quote;
+        let t = self.at(ts);
+        let (ty, legs) = if buy {
+            ("272", [(rec.quote_ccy, -quote), (rec.base_ccy, base)])
+        } else {
+            ("273", [(rec.base_ccy, -base), (rec.quote_ccy, quote)])
+        };
+        let notes = if buy {
+            "Convert: buy crypto"
+        } else {
+            "Convert: sell crypto"
+        };
+        for (ccy, chg) in legs {
+            self.funding_bill(t, ty, ccy, chg, notes);
         }
         self.out.converts[i] = rec;
     }

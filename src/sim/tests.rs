@@ -157,7 +157,35 @@ fn check_invariants(data: &AccountData) {
     debits.sort();
     wds.sort();
     assert_eq!(debits, wds);
-    for c in &data.converts {
+    for c in data.converts.iter().filter(|c| c.quote_ccy == "EUR") {
+        // Crypto↔fiat converts: two funding bills of one type at the record's time.
+        let legs: Vec<_> = data
+            .funding_bills
+            .iter()
+            .filter(|b| matches!(b.bill_type, "272" | "273") && b.ts == c.ts)
+            .collect();
+        let want = if c.state == "fullyFilled" { 2 } else { 0 };
+        assert_eq!(legs.len(), want, "fiat convert {}", c.trade_id);
+        if want == 2 {
+            let base: Decimal = legs
+                .iter()
+                .filter(|b| b.ccy == c.base_ccy)
+                .map(|b| b.bal_chg.abs())
+                .sum();
+            let quote: Decimal = legs
+                .iter()
+                .filter(|b| b.ccy == c.quote_ccy)
+                .map(|b| b.bal_chg.abs())
+                .sum();
+            assert_eq!(
+                (base, quote),
+                (c.fill_base_sz, c.fill_quote_sz),
+                "fiat convert {}",
+                c.trade_id
+            );
+        }
+    }
+    for c in data.converts.iter().filter(|c| c.quote_ccy != "EUR") {
         let n = data
             .trading_bills
             .iter()

@@ -9,4 +9,5 @@ mod coverage;
 mod cron;
 mod report;
 mod security;
+mod semantics;
 mod sync;

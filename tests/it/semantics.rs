@@ -1,0 +1,120 @@
+//! Tax semantics end to end against the simulator's demo account: crypto↔fiat converts in
+//! the funding account, withdrawals retried after a cancel.
+
+use crate::common::*;
+use okx_export::sim::{SimConfig, SimKey};
+use rust_decimal::Decimal;
+use std::collections::HashMap;
+use std::path::Path;
+use std::str::FromStr;
+
+async fn export_demo(dir: &Path, cfg: SimConfig) -> (Run, okx_export::sim::SimServer) {
+    let sim = sim(cfg).await;
+    let data = dir.join("data");
+    let args = [
+        "--data-dir",
+        data.to_str().unwrap(),
+        "--no-progress",
+        "export",
+        "--since",
+        "2025-07-01",
+        "--archive-poll-ms",
+        "50",
+    ];
+    let rate = sim.config().rate_scale;
+    let r = run(&args, &env_for(&sim, &SimKey::demo(), rate), dir).await;
+    (r, sim)
+}
+
+/// The rows of a CSV file as header → value maps.
+fn rows(path: &Path) -> Vec<HashMap<String, String>> {
+    let mut rd = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let headers = rd.headers().unwrap().clone();
+    rd.records()
+        .map(|r| {
+            let r = r.unwrap();
+            headers
+                .iter()
+                .zip(r.iter())
+                .map(|(h, v)| (h.to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+fn d(s: &str) -> Decimal {
+    Decimal::from_str(s).unwrap_or_else(|e| panic!("`{s}`: {e}"))
+}
+
+/// Issue 8 item 9: the demo's EUR→BTC buy in the funding account (bills 272) is one `trade`
+/// row with EUR sent, BTC received and the convert's price, and every tax file has it as a
+/// trade (not a withdrawal plus a deposit).
+#[tokio::test(flavor = "multi_thread")]
+async fn fiat_convert_is_one_trade_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, sim) = export_demo(dir.path(), fast_config()).await;
+    assert_code(&r, 0);
+    let data = dir.path().join("data");
+    let account = sim.account().snapshot();
+    let buy = account
+        .converts
+        .iter()
+        .find(|c| c.quote_ccy == "EUR" && c.side == "buy" && c.state == "fullyFilled")
+        .expect("the demo account has a EUR→BTC buy");
+
+    let tx = rows(&data.join("transactions.csv"));
+    let eur: Vec<_> = tx
+        .iter()
+        .filter(|r| r["sent_asset"] == "EUR" || r["received_asset"] == "EUR")
+        .collect();
+    assert_eq!(eur.len(), 2, "one sell and one buy row: {eur:#?}");
+    let row = eur
+        .iter()
+        .find(|r| r["sent_asset"] == "EUR")
+        .expect("the buy row");
+    assert_eq!(row["kind"], "trade");
+    assert_eq!(row["account"], "funding");
+    assert_eq!(d(&row["sent_amount"]), buy.fill_quote_sz);
+    assert_eq!(row["received_asset"], "BTC");
+    assert_eq!(d(&row["received_amount"]), buy.fill_base_sz);
+    assert_eq!(d(&row["price"]), buy.fill_px);
+    assert_eq!(row["side"], "buy");
+    assert_eq!(row["instrument"], "BTC-EUR");
+    assert_eq!(row["trade_id"], buy.trade_id.to_string());
+    assert!(row["source_id"].contains(';'), "both bills: {}", row["source_id"]);
+    assert!(
+        !tx.iter()
+            .any(|r| (r["kind"] == "deposit" || r["kind"] == "withdrawal")
+                && (r["sent_asset"] == "EUR" || r["received_asset"] == "EUR")),
+        "no EUR deposit or withdrawal rows"
+    );
+    let id = row["id"].clone();
+    let btc = row["received_amount"].clone();
+
+    // (file, what its trade row contains: the trade type or description)
+    let formats: [(&str, &str); 7] = [
+        ("koinly.csv", "trade BTC-EUR"),
+        ("cointracking.csv", "Trade"),
+        ("ctc.csv", "buy"),
+        ("bittytax.csv", "Trade"),
+        ("cointracker.csv", ""),
+        ("coinledger.csv", "Trade"),
+        ("dali-in.csv", "BUY"),
+    ];
+    for (file, marker) in formats {
+        let text = std::fs::read_to_string(data.join(file)).unwrap();
+        let line = text
+            .lines()
+            .find(|l| {
+                (l.contains(&id) || file == "cointracker.csv")
+                    && l.contains(&btc)
+                    && (file.starts_with("dali") || l.contains("EUR"))
+            })
+            .unwrap_or_else(|| panic!("{file} has no row for the EUR→BTC buy {id}"));
+        assert!(line.contains(marker), "{file}: not a trade: {line}");
+        assert!(
+            !line.to_lowercase().contains("deposit") && !line.to_lowercase().contains("withdraw"),
+            "{file}: {line}"
+        );
+    }
+}
