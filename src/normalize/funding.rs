@@ -161,7 +161,10 @@ impl<'h> Funding<'h> {
                     && not_after(w.ts, time)
                     && (w.amt == total || w.amt + included_fee(w, &bill.ccy) == total)
             })
-            .min_by_key(|(w, _)| (withdrawal_rank(w), distance(w.ts, time)));
+            // A record dated after the debit (only within the clock slack) comes last: a
+            // withdrawal retried seconds after a cancel has a successful record dated
+            // after the canceled attempt's debit, and must not take that debit.
+            .min_by_key(|(w, _)| (dated_after(w.ts, time), withdrawal_rank(w), distance(w.ts, time)));
         let Some((w, used)) = best else {
             self.lone("withdrawal", bill, time);
             tx.sent = Some(Amount::new(total, &bill.ccy));
@@ -185,8 +188,11 @@ impl<'h> Funding<'h> {
             0 => {}
             1 => notes.push(Some(format!("state: {}", withdrawal_state_text(w)))),
             _ => {
-                // The debit was a hold; a canceled-withdrawal bill (type 13) returns it.
+                // The debit was a hold; a canceled-withdrawal bill (type 13) returns it,
+                // fee included: no fee was paid, the whole debit is the transfer.
                 tx.kind = Kind::Transfer;
+                tx.sent = Some(Amount::new(total, &bill.ccy));
+                tx.fee = None;
                 notes.push(Some(format!(
                     "withdrawal {}: balance held and returned by a canceled-withdrawal bill",
                     withdrawal_state_text(w)
@@ -226,6 +232,10 @@ fn withdrawal_rank(w: &Withdrawal) -> u8 {
 /// The record is dated no later than the bill (plus [`SLACK_MS`]).
 fn not_after(t: Option<DateTime<Utc>>, bill: DateTime<Utc>) -> bool {
     t.is_some_and(|t| (t - bill).num_milliseconds() <= SLACK_MS)
+}
+
+fn dated_after(t: Option<DateTime<Utc>>, bill: DateTime<Utc>) -> bool {
+    t.is_some_and(|t| t > bill)
 }
 
 fn distance(t: Option<DateTime<Utc>>, bill: DateTime<Utc>) -> i64 {

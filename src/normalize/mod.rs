@@ -31,9 +31,12 @@
 //!   is not income); `trade` for OPTION bills (the premium paid or received); otherwise
 //!   `realized_pnl` (or `funding_fee` for funding-fee bills).
 //! - Standalone `fee` rows carry the amount in `sent` (as tax tools expect a cost row).
-//! - Withdrawal bills are matched against successful withdrawal records first, then pending,
-//!   then failed/canceled ones. A bill matching a failed/canceled record is a `transfer`
-//!   (a hold that a type-13 "canceled withdrawal" bill, also `transfer`, returns).
+//! - Withdrawal bills are matched against records dated no later than the bill first (a
+//!   record dated up to [`funding::SLACK_MS`] later only as a fallback), then successful
+//!   records before pending, before failed/canceled ones. A bill matching a failed/canceled
+//!   record is a `transfer` (a hold that a type-13 "canceled withdrawal" bill, also
+//!   `transfer`, returns: the pair nets to zero). So a withdrawal retried after a cancel
+//!   (debit, refund, debit) is booked on the second debit with the successful record's hash.
 //! - Deposits in states 11/12/13 (blacklisted, frozen, intercepted) are listed as
 //!   failed_or_canceled; other non-final deposit states as pending.
 //! - `unmatched_enrichment` counts deposit/withdrawal bills without a history record and

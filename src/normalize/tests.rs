@@ -929,6 +929,41 @@ fn withdrawal_states_pending_and_canceled() {
     assert!(summary.final_without_bill.is_empty());
 }
 
+/// Issue 8 item 11: debit (canceled attempt), refund, debit (retry 15 s later, inside the
+/// clock slack of the first debit). The successful record books the second debit; the first
+/// debit and the refund are transfers that cancel out.
+#[test]
+fn withdrawal_retried_after_cancel_books_the_second_debit() {
+    let src = source(vec![
+        withdrawal("W6", T0, "USDT", "100", "1", "-2"),
+        fb("1211", T0 + 500, "2", "USDT", "-101"),
+        fb("1212", T0 + 8_000, "13", "USDT", "101"),
+        withdrawal("W7", T0 + 15_000, "USDT", "100", "1", "2"),
+        fb("1213", T0 + 15_500, "2", "USDT", "-101"),
+    ]);
+    let (rows, summary) = run(&src);
+    let w = row(&rows, "fb-1213");
+    assert_eq!(w.kind, Kind::Withdrawal);
+    assert_eq!(w.tx_hash.as_deref(), Some("0xwdW7"));
+    assert_eq!(
+        (amt(&w.sent), amt(&w.fee)),
+        (Some((d("100"), "USDT")), Some((d("1"), "USDT")))
+    );
+    let hold = row(&rows, "fb-1211");
+    assert_eq!(
+        (hold.kind, amt(&hold.sent), amt(&hold.fee)),
+        (Kind::Transfer, Some((d("101"), "USDT")), None),
+        "the whole hold, fee included, is the transfer the refund returns"
+    );
+    assert!(hold.note.as_deref().unwrap().contains("wdId W6"));
+    let back = row(&rows, "fb-1212");
+    assert_eq!(
+        (back.kind, amt(&back.received)),
+        (Kind::Transfer, Some((d("101"), "USDT")))
+    );
+    assert!(summary.final_without_bill.is_empty() && summary.bills_without_record.is_empty());
+}
+
 #[test]
 fn funding_income_and_transfers() {
     let src = source(vec![

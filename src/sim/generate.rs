@@ -28,6 +28,8 @@ pub(crate) const END_MS: i64 = SIM_NOW_MS - 60_000;
 const HOUR_MS: i64 = 3_600_000;
 const MIN_MS: i64 = 60_000;
 const ID_EPOCH_MS: i64 = 1_483_228_800_000; // 2017-01-01
+/// How long after a canceled withdrawal its retry is requested.
+const RETRY_AFTER_MS: i64 = 15_000;
 /// Newest-first positions (0-based) that share one millisecond in the time-cursored streams.
 pub(crate) const GROUP_FIRST: usize = 97;
 pub(crate) const GROUP_LAST: usize = 101;
@@ -152,6 +154,15 @@ enum Ev {
     Convert(usize),
     /// A crypto↔fiat convert in the funding account (bills 272/273).
     FiatConvert(usize),
+    /// The debit of a withdrawal that is canceled later; sets the retry's amount too.
+    RetryHold {
+        canceled: usize,
+        retried: usize,
+    },
+    /// The canceled withdrawal's balance returned (funding type 13).
+    RetryRefund(usize),
+    /// The debit of the successful retry (amount fixed by [`Ev::RetryHold`]).
+    RetryDebit(usize),
     EarnSubscribe,
     EarnRedeem,
     Income {
@@ -168,6 +179,9 @@ impl Ev {
         match self {
             Ev::DepositCredit(_)
             | Ev::WithdrawalDebit(_)
+            | Ev::RetryHold { .. }
+            | Ev::RetryRefund(_)
+            | Ev::RetryDebit(_)
             | Ev::EarnSubscribe
             | Ev::EarnRedeem
             | Ev::Income { .. } => 1,
@@ -549,16 +563,41 @@ impl Gen {
             let w = self.new_withdrawal(ts, ccy, state);
             wds.push(w);
         }
+        // A withdrawal canceled after its debit and retried 15 s later: the canceled record
+        // holds the balance (debit), a type-13 bill returns it, the retry debits again.
+        // (Late enough not to fall into the same-ms group at the 100-record page boundary.)
+        let retry_at = START_MS + 150 * DAY_MS + 11 * HOUR_MS;
+        let mut canceled = self.new_withdrawal(retry_at, "USDT", "-2");
+        canceled.wd_type = "4";
+        canceled.chain = "USDT-TRC20";
+        canceled.fee = chain_fee(canceled.chain);
+        canceled.to = self.address(canceled.chain);
+        let mut retried = canceled.clone();
+        retried.state = "2";
+        retried.ts = retry_at + RETRY_AFTER_MS;
+        retried.tx_id = self.tx_id(retried.chain);
+        wds.push(canceled);
+        wds.push(retried);
         sort_and_group(&mut wds);
         for w in &mut wds {
             self.next_wd_id += self.rng.random_range(1..5000);
             w.wd_id = self.next_wd_id;
         }
+        let retry = |ts: i64| ts == retry_at || ts == retry_at + RETRY_AFTER_MS;
+        let canceled = wds.iter().position(|w| w.state == "-2" && w.ts == retry_at);
         for (i, w) in wds.iter().enumerate() {
-            if w.state == "2" {
+            if w.state == "2" && !retry(w.ts) {
                 let at = w.ts + self.rng.random_range(200..3000);
                 evs.push((at, Ev::WithdrawalDebit(i)));
             }
+        }
+        let retried = wds
+            .iter()
+            .position(|w| w.state == "2" && w.ts == retry_at + RETRY_AFTER_MS);
+        if let (Some(canceled), Some(retried)) = (canceled, retried) {
+            evs.push((retry_at + 500, Ev::RetryHold { canceled, retried }));
+            evs.push((retry_at + 8_000, Ev::RetryRefund(canceled)));
+            evs.push((retry_at + RETRY_AFTER_MS + 500, Ev::RetryDebit(retried)));
         }
         self.out.withdrawals = wds;
 
@@ -1064,6 +1103,26 @@ impl Gen {
             }
             Ev::Convert(i) => self.convert(ts, i),
             Ev::FiatConvert(i) => self.fiat_convert(ts, i),
+            Ev::RetryHold { canceled, retried } => {
+                let avail = self.balance(FUNDING, "USDT") - reserve("USDT");
+                let w = &self.out.withdrawals[canceled];
+                let amt = floor_dp((avail - w.fee) / Decimal::TEN, 4).max(Decimal::from(10));
+                self.out.withdrawals[canceled].amt = amt;
+                self.out.withdrawals[retried].amt = amt;
+                let total = amt + self.out.withdrawals[canceled].fee;
+                let t = self.at(ts);
+                self.funding_bill(t, "2", "USDT", -total, "Withdrawal");
+            }
+            Ev::RetryRefund(i) => {
+                let total = self.out.withdrawals[i].amt + self.out.withdrawals[i].fee;
+                let t = self.at(ts);
+                self.funding_bill(t, "13", "USDT", total, "Canceled withdrawal");
+            }
+            Ev::RetryDebit(i) => {
+                let total = self.out.withdrawals[i].amt + self.out.withdrawals[i].fee;
+                let t = self.at(ts);
+                self.funding_bill(t, "2", "USDT", -total, "Withdrawal");
+            }
             Ev::EarnSubscribe => {
                 let avail = self.balance(FUNDING, "USDT") - reserve("USDT");
                 let f = self.pct(10, 25);

@@ -148,10 +148,17 @@ fn check_invariants(data: &AccountData) {
         .filter(|b| b.bill_type == "2")
         .map(|b| (b.ccy, b.bal_chg))
         .collect();
+    // Successful withdrawals, plus canceled ones whose hold a type-13 bill returned.
+    let refunds: Vec<(&str, Decimal)> = data
+        .funding_bills
+        .iter()
+        .filter(|b| b.bill_type == "13")
+        .map(|b| (b.ccy, b.bal_chg))
+        .collect();
     let mut wds: Vec<(&str, Decimal)> = data
         .withdrawals
         .iter()
-        .filter(|w| w.state == "2")
+        .filter(|w| w.state == "2" || (w.state == "-2" && refunds.contains(&(w.ccy, w.amt + w.fee))))
         .map(|w| (w.ccy, -(w.amt + w.fee)))
         .collect();
     debits.sort();
@@ -258,7 +265,7 @@ fn demo_account_has_every_stream_and_code() {
     assert!(types.iter().any(|t| t.0 == "5" && (t.1 == "104" || t.1 == "105")));
     let ftypes: BTreeSet<&str> = d.funding_bills.iter().map(|b| b.bill_type).collect();
     for t in [
-        "1", "2", "68", "75", "76", "83", "130", "131", "151", "229", "400",
+        "1", "2", "13", "68", "75", "76", "83", "130", "131", "151", "229", "272", "273", "400",
     ] {
         assert!(ftypes.contains(t), "missing funding bill type {t}");
     }

@@ -118,3 +118,80 @@ async fn fiat_convert_is_one_trade_in_every_format() {
         );
     }
 }
+
+/// Issue 8 item 11: a withdrawal canceled after its debit and retried 15 s later (debit,
+/// type-13 refund, debit) is booked once, on the successful record (its time, hash and
+/// wdId); the canceled hold and its refund are two `transfer` rows that cancel out.
+#[tokio::test(flavor = "multi_thread")]
+async fn withdrawal_retried_after_cancel_is_booked_on_the_successful_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, sim) = export_demo(dir.path(), fast_config()).await;
+    assert_code(&r, 0);
+    let account = sim.account().snapshot();
+    let canceled = account
+        .withdrawals
+        .iter()
+        .find(|w| {
+            w.state == "-2"
+                && account
+                    .funding_bills
+                    .iter()
+                    .any(|b| b.bill_type == "13" && b.bal_chg == w.amt + w.fee)
+        })
+        .expect("the demo account has a canceled withdrawal with a refund");
+    let retried = account
+        .withdrawals
+        .iter()
+        .find(|w| w.state == "2" && w.ccy == canceled.ccy && w.amt == canceled.amt && w.ts > canceled.ts)
+        .expect("and its retry");
+    let debits: Vec<_> = account
+        .funding_bills
+        .iter()
+        .filter(|b| b.bill_type == "2" && b.bal_chg == -(retried.amt + retried.fee) && b.ts >= canceled.ts)
+        .collect();
+    assert_eq!(debits.len(), 2, "debit, refund, debit");
+    let second = debits[1];
+
+    let tx = rows(&dir.path().join("data/transactions.csv"));
+    let booked: Vec<_> = tx
+        .iter()
+        .filter(|r| r["kind"] == "withdrawal" && r["note"].contains(&format!("wdId {}", retried.wd_id)))
+        .collect();
+    assert_eq!(booked.len(), 1, "the retry is booked once: {booked:#?}");
+    let w = booked[0];
+    assert_eq!(w["id"], format!("fb-{}", second.bill_id), "on the second debit");
+    assert_eq!(w["tx_hash"], retried.tx_id);
+    assert_eq!(d(&w["sent_amount"]), retried.amt);
+    assert_eq!(d(&w["fee_amount"]), retried.fee);
+    let millis = chrono::DateTime::parse_from_rfc3339(&w["time"])
+        .unwrap()
+        .timestamp_millis();
+    assert_eq!(millis, second.ts);
+    assert!(
+        !tx.iter()
+            .any(|r| r["kind"] == "withdrawal" && r["note"].contains(&format!("wdId {}", canceled.wd_id))),
+        "the canceled record books no withdrawal"
+    );
+    // The hold and the refund: two transfer rows of the same amount that net to zero.
+    let hold = tx
+        .iter()
+        .find(|r| r["id"] == format!("fb-{}", debits[0].bill_id))
+        .expect("the first debit has a row");
+    assert_eq!(hold["kind"], "transfer");
+    assert!(
+        hold["note"].contains(&format!("wdId {}", canceled.wd_id)),
+        "{hold:?}"
+    );
+    let refund = account
+        .funding_bills
+        .iter()
+        .find(|b| b.bill_type == "13" && b.bal_chg == canceled.amt + canceled.fee)
+        .unwrap();
+    let back = tx
+        .iter()
+        .find(|r| r["id"] == format!("fb-{}", refund.bill_id))
+        .expect("the refund has a row");
+    assert_eq!(back["kind"], "transfer");
+    let held = d(&hold["sent_amount"]) + hold["fee_amount"].parse::<Decimal>().unwrap_or_default();
+    assert_eq!(held, d(&back["received_amount"]), "hold and refund cancel out");
+}
