@@ -89,6 +89,14 @@ impl<'h, 'c> FundingRows<'h, 'c> {
                     self.queue(row);
                     time
                 }
+                Pushed::Many(rows) => {
+                    let time = rows.iter().map(|r| r.tx.time).min().unwrap_or_default();
+                    self.evict(time);
+                    for row in rows {
+                        self.queue(row);
+                    }
+                    time
+                }
                 Pushed::Leg(leg) => {
                     let time = leg.time;
                     self.evict(time);

@@ -35,6 +35,8 @@ pub struct UnmatchedBill {
 /// What one funding bill becomes.
 pub(super) enum Pushed {
     Row(Row),
+    /// Several rows of one bill (a converted Dual Investment collection).
+    Many(Vec<Row>),
     /// A crypto↔fiat convert leg (272/273) that waits for its partner.
     Leg(FiatLeg),
 }
@@ -44,6 +46,8 @@ pub(super) struct Funding<'h> {
     pub decode_errors: u64,
     /// Every deposit/withdrawal bill without its record, inside the period or not.
     pub unmatched: Vec<UnmatchedBill>,
+    /// Further rows of the bill just pushed.
+    extra: Vec<Row>,
 }
 
 impl<'h> Funding<'h> {
@@ -52,6 +56,7 @@ impl<'h> Funding<'h> {
             h,
             decode_errors: 0,
             unmatched: Vec::new(),
+            extra: Vec::new(),
         }
     }
 
@@ -68,7 +73,12 @@ impl<'h> Funding<'h> {
     /// The row of one stored funding bill, or a convert leg to pair.
     pub fn push(&mut self, rec: RecordRef) -> Pushed {
         match self.row(rec) {
-            Ok(row) => Pushed::Row(row),
+            Ok(row) if self.extra.is_empty() => Pushed::Row(row),
+            Ok(row) => {
+                let mut rows = vec![row];
+                rows.append(&mut self.extra);
+                Pushed::Many(rows)
+            }
             Err(leg) => Pushed::Leg(*leg),
         }
     }
@@ -110,6 +120,8 @@ impl<'h> Funding<'h> {
                 };
                 Err(Box::new(FiatLeg { bill, time, single }))
             }
+            Some("160") if bill.bal_chg < Decimal::ZERO => Ok(self.dcd_subscription(&bill, time, kind)),
+            Some("161") if bill.bal_chg > Decimal::ZERO => Ok(self.dcd_collection(&bill, time, kind)),
             _ => {
                 let mut tx = base(&bill, time, kind);
                 set_gross(&mut tx, bill.bal_chg, &bill.ccy);
@@ -120,6 +132,71 @@ impl<'h> Funding<'h> {
                 Ok(Row::new(tx))
             }
         }
+    }
+
+    /// A Dual Investment subscription: a `transfer` into the product, with its order.
+    fn dcd_subscription(&mut self, bill: &FundingBill, time: DateTime<Utc>, kind: Kind) -> Row {
+        let mut tx = base(bill, time, kind);
+        set_gross(&mut tx, bill.bal_chg, &bill.ccy);
+        if let Some(o) = self.h.dcd.subscription(&bill.ccy, -bill.bal_chg, time) {
+            let what = format!("dual investment order {}: subscribed", o.ord_id);
+            tx.note = join_note([tx.note.take(), Some(what)]);
+        }
+        Row::new(tx)
+    }
+
+    /// A Dual Investment collection, booked by its order (see [`super::dual`]).
+    fn dcd_collection(&mut self, bill: &FundingBill, time: DateTime<Utc>, kind: Kind) -> Row {
+        let mut tx = base(bill, time, kind);
+        set_gross(&mut tx, bill.bal_chg, &bill.ccy);
+        let Some(o) = self.h.dcd.collection(&bill.ccy, bill.bal_chg, time) else {
+            let why = "structured product collection: may be in another currency than subscribed; \
+                       no Dual Investment order (finance/sfp/dcd/order-history) matches it, so an \
+                       exchange at settlement is not booked: check this row";
+            tx.note = join_note([tx.note.take(), Some(why.into())]);
+            return Row {
+                unmatched: true,
+                ..Row::new(tx)
+            };
+        };
+        if !o.converted() {
+            let what = format!(
+                "dual investment order {}: principal returned unconverted",
+                o.ord_id
+            );
+            tx.note = join_note([tx.note.take(), Some(what)]);
+            return Row::new(tx);
+        }
+        tx.kind = Kind::Trade;
+        tx.sent = Some(Amount::new(o.notional_sz, &o.notional_ccy));
+        tx.price = o.strike;
+        tx.instrument.clone_from(&o.product_id);
+        tx.trade_id = Some(o.ord_id.clone());
+        let what = format!(
+            "dual investment order {}: {} {} settled as {} {} at strike {}",
+            o.ord_id,
+            o.notional_sz,
+            o.notional_ccy,
+            bill.bal_chg,
+            bill.ccy,
+            o.strike.map(|s| s.to_string()).unwrap_or_default()
+        );
+        tx.note = join_note([tx.note.take(), Some(what)]);
+        let mut back = Transaction::new(
+            format!("fb-{}:principal", bill.bill_id),
+            time,
+            Account::Funding,
+            Kind::Transfer,
+            SOURCE,
+            bill.bill_id.clone(),
+        );
+        back.received = Some(Amount::new(o.notional_sz, &o.notional_ccy));
+        back.note = Some(format!(
+            "dual investment order {}: principal back from the product, exchanged in fb-{}",
+            o.ord_id, bill.bill_id
+        ));
+        self.extra.push(Row::new(back));
+        Row::new(tx)
     }
 
     fn deposit(&mut self, bill: &FundingBill, time: DateTime<Utc>) -> Row {

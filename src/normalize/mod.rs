@@ -17,7 +17,8 @@
 //! is "the" bill. A bill that changes no balance still gets one (empty) bare-id row.
 //!
 //! Funding bills of a crypto↔fiat convert (272/273) pair into one `trade` row the same way
-//! ([`fiat_convert`]).
+//! ([`fiat_convert`]). Dual Investment collections settled in another currency are booked by
+//! their order as a trade ([`dual`]).
 //!
 //! Streaming: memory stays flat in the number of bills. Both ledgers are read at the same
 //! time through two cursors ([`RecordSource::with_cursors`]): trading bills are paired with a
@@ -43,6 +44,7 @@
 //!   trade rows with no price from fills, bills or converts.
 
 pub mod codes;
+mod dual;
 mod fiat_convert;
 mod funding;
 
@@ -273,6 +275,7 @@ pub(crate) struct History {
     pub deposits: Vec<(Deposit, bool)>,
     pub withdrawals: Vec<(Withdrawal, bool)>,
     pub converts: HashMap<String, Convert>,
+    pub dcd: dual::DcdBook,
     decode_errors: u64,
 }
 
@@ -282,6 +285,7 @@ impl History {
             deposits: Vec::new(),
             withdrawals: Vec::new(),
             converts: HashMap::new(),
+            dcd: dual::DcdBook::default(),
             decode_errors: 0,
         };
         src.for_each(RecordKind::Deposit, &mut |rec| {
@@ -313,6 +317,15 @@ impl History {
                     tracing::warn!("convert `{}` does not decode: {e}", rec.key);
                     h.decode_errors += 1;
                 }
+            }
+            Ok(())
+        })?;
+        src.for_each(RecordKind::DualInvestment, &mut |rec| {
+            if let Some(o) = dual::DcdOrder::decode(&rec.raw) {
+                h.dcd.push(o);
+            } else {
+                tracing::warn!("dual investment order `{}` does not decode", rec.key);
+                h.decode_errors += 1;
             }
             Ok(())
         })?;

@@ -1074,6 +1074,103 @@ fn fiat_convert_legs_that_do_not_fit_stay_single() {
     assert_eq!(summary.unmatched_enrichment, 3);
 }
 
+// ---- Dual Investment (160/161/162) -------------------------------------------------------
+
+/// A Dual Investment order record as assumed for `finance/sfp/dcd/order-history`.
+fn dcd(
+    id: &str,
+    notional: (&str, &str),
+    settle: (&str, &str),
+    strike: &str,
+    times: (i64, i64),
+) -> StoredRecord {
+    let raw = json!({"ordId": id, "productId": "BTC-USDT-250817-60000-P", "state": "settled",
+                     "baseCcy": "BTC", "quoteCcy": "USDT", "optType": "P",
+                     "notionalSz": notional.0, "notionalCcy": notional.1, "strike": strike,
+                     "annualizedYield": "0.45", "settlePx": "59000", "settleSz": settle.0,
+                     "settleCcy": settle.1, "yieldSz": "0.0001", "cTime": times.0.to_string(),
+                     "settleTime": times.1.to_string(), "uTime": times.1.to_string()});
+    StoredRecord {
+        kind: RecordKind::DualInvestment,
+        key: id.into(),
+        ts_ms: times.0,
+        link: None,
+        raw: raw.to_string(),
+    }
+}
+
+/// Issue 8 item 10: subscribed 3000 USDT, settled as 0.05 BTC (converted at the strike):
+/// a trade USDT→BTC at settlement, the yield as income, and every balance still sums to its
+/// bills (the subscription transfer out and the principal transfer back cancel).
+#[test]
+fn dual_investment_settled_in_another_currency_is_a_trade() {
+    let week = 7 * 86_400_000;
+    let src = source(vec![
+        fb("1501", T0, "160", "USDT", "-3000"),
+        fb("1502", T0 + week, "161", "BTC", "0.05"),
+        fb("1503", T0 + week, "162", "BTC", "0.0001"),
+        dcd("D1", ("3000", "USDT"), ("0.05", "BTC"), "60000", (T0, T0 + week)),
+    ]);
+    let (rows, summary) = run(&src);
+    assert_eq!(
+        rows.iter().map(|r| (r.id.as_str(), r.kind)).collect::<Vec<_>>(),
+        [
+            ("fb-1501", Kind::Transfer),
+            ("fb-1502", Kind::Trade),
+            ("fb-1502:principal", Kind::Transfer),
+            ("fb-1503", Kind::EarnInterest)
+        ]
+    );
+    let t = row(&rows, "fb-1502");
+    assert_eq!(amt(&t.sent), Some((d("3000"), "USDT")));
+    assert_eq!(amt(&t.received), Some((d("0.05"), "BTC")));
+    assert_eq!(t.price, Some(d("60000")));
+    assert_eq!(t.trade_id.as_deref(), Some("D1"));
+    assert_eq!(t.instrument.as_deref(), Some("BTC-USDT-250817-60000-P"));
+    let back = row(&rows, "fb-1502:principal");
+    assert_eq!(amt(&back.received), Some((d("3000"), "USDT")));
+    assert_eq!(amt(&row(&rows, "fb-1503").received), Some((d("0.0001"), "BTC")));
+    assert!(
+        row(&rows, "fb-1501")
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("order D1")
+    );
+    assert_eq!(summary.unmatched_enrichment, 0);
+}
+
+/// Settled in the subscribed currency: the principal comes back as a transfer; without an
+/// order record a collection keeps that booking but is marked and counted, never dropped.
+#[test]
+fn dual_investment_unconverted_or_without_order() {
+    let week = 7 * 86_400_000;
+    let src = source(vec![
+        fb("1511", T0, "160", "USDT", "-1000"),
+        fb("1512", T0 + week, "161", "USDT", "1000"),
+        fb("1513", T0 + week + 1, "161", "ETH", "0.4"),
+        dcd("D2", ("1000", "USDT"), ("1000", "USDT"), "60000", (T0, T0 + week)),
+    ]);
+    let (rows, summary) = run(&src);
+    let same = row(&rows, "fb-1512");
+    assert_eq!(
+        (same.kind, amt(&same.received)),
+        (Kind::Transfer, Some((d("1000"), "USDT")))
+    );
+    assert!(same.note.as_deref().unwrap().contains("unconverted"));
+    let lone = row(&rows, "fb-1513");
+    assert_eq!(
+        (lone.kind, amt(&lone.received)),
+        (Kind::Transfer, Some((d("0.4"), "ETH")))
+    );
+    assert!(
+        lone.note.as_deref().unwrap().contains("no Dual Investment order"),
+        "{lone:?}"
+    );
+    assert_eq!(summary.unmatched_enrichment, 1);
+    assert_eq!(rows.len(), 3);
+}
+
 // ---- ordering and windows ----------------------------------------------------------------
 
 #[test]

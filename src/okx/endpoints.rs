@@ -111,6 +111,7 @@ endpoints! {
     ACCOUNT_BALANCE = "account-balance", Get, "/api/v5/account/balance", RateLimit::per_2s(10), true;
     ASSET_BALANCES = "asset-balances", Get, "/api/v5/asset/balances", RateLimit::per_1s(6), true;
     SAVINGS_BALANCE = "savings-balance", Get, "/api/v5/finance/savings/balance", RateLimit::per_1s(6), true;
+    DCD_ORDER_HISTORY = "dcd-order-history", Get, "/api/v5/finance/sfp/dcd/order-history", RateLimit::per_1s(1), true;
 }
 
 /// Looks an endpoint up by method and path (the simulator routes with this).

@@ -13,8 +13,8 @@ use super::market::{
     DAY_MS, FUT_CT_VAL, FUT_EXPIRY_MS, FUT_ID, LUNC, PriceBook, SPOT, SWAP_CT_VAL, SWAP_ID, SpotDef,
 };
 use super::model::{
-    AccountData, EARN, FUNDING, FundingBill, SavingsHolding, SimConvert, SimDeposit, SimFill, SimPosition,
-    SimWithdrawal, TRADING, TradingBill,
+    AccountData, EARN, FUNDING, FundingBill, SavingsHolding, SimConvert, SimDcdOrder, SimDeposit, SimFill,
+    SimPosition, SimWithdrawal, TRADING, TradingBill,
 };
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -163,6 +163,10 @@ enum Ev {
     RetryRefund(usize),
     /// The debit of the successful retry (amount fixed by [`Ev::RetryHold`]).
     RetryDebit(usize),
+    /// A Dual Investment subscription (funding 160).
+    DcdSubscribe(usize),
+    /// Its settlement (funding 161 principal in the settle currency, 162 yield).
+    DcdSettle(usize),
     EarnSubscribe,
     EarnRedeem,
     Income {
@@ -182,13 +186,14 @@ impl Ev {
             | Ev::RetryHold { .. }
             | Ev::RetryRefund(_)
             | Ev::RetryDebit(_)
+            | Ev::DcdSubscribe(_)
             | Ev::EarnSubscribe
             | Ev::EarnRedeem
             | Ev::Income { .. } => 1,
             Ev::TransferOut { to_trading, .. } => usize::from(*to_trading),
             Ev::TransferIn { to_trading, .. } => usize::from(!*to_trading),
             Ev::IncomeBatch => INCOME_BATCH.len(),
-            Ev::FiatConvert(_) => 2,
+            Ev::FiatConvert(_) | Ev::DcdSettle(_) => 2,
             _ => 0,
         }
     }
@@ -675,6 +680,38 @@ impl Gen {
         }
         self.out.converts = converts;
 
+        // Dual Investment: a BTC "buy low" settled in BTC (converted), an ETH "sell high"
+        // settled in USDT (converted), a BTC "buy low" settled unconverted. Amounts come
+        // from the balances when subscribed; nothing here draws from the generator.
+        let dcd: [(i64, &'static str, &'static str, bool); 3] = [
+            (40, "BTC", "P", true),
+            (75, "ETH", "C", true),
+            (110, "BTC", "P", false),
+        ];
+        for (k, (day, base, opt, converted)) in dcd.into_iter().enumerate() {
+            let c_time = START_MS + day * DAY_MS + 9 * HOUR_MS;
+            let settle_time = c_time + 7 * DAY_MS - HOUR_MS;
+            self.out.dcd_orders.push(SimDcdOrder {
+                ord_id: snowflake(c_time) + k as u64,
+                product_id: String::new(),
+                base_ccy: base,
+                quote_ccy: "USDT",
+                opt_type: opt,
+                notional_ccy: if opt == "P" { "USDT" } else { base },
+                notional_sz: Decimal::ZERO,
+                strike: Decimal::ZERO,
+                annualized_yield: Decimal::new(if converted { 45 } else { 18 }, 2),
+                settle_px: Decimal::ZERO,
+                settle_ccy: "",
+                settle_sz: Decimal::ZERO,
+                yield_sz: Decimal::ZERO,
+                c_time,
+                settle_time: if converted { settle_time } else { settle_time + 1 },
+            });
+            evs.push((c_time, Ev::DcdSubscribe(k)));
+            evs.push((settle_time, Ev::DcdSettle(k)));
+        }
+
         // Transfers: the first ones stock the trading account, then random both ways.
         let mut transfer = |g: &mut Gen, ts: i64, to_trading: bool, ccy: &'static str| {
             let slot = g.slots.len();
@@ -1103,6 +1140,8 @@ impl Gen {
             }
             Ev::Convert(i) => self.convert(ts, i),
             Ev::FiatConvert(i) => self.fiat_convert(ts, i),
+            Ev::DcdSubscribe(i) => self.dcd_subscribe(ts, i),
+            Ev::DcdSettle(i) => self.dcd_settle(ts, i),
             Ev::RetryHold { canceled, retried } => {
                 let avail = self.balance(FUNDING, "USDT") - reserve("USDT");
                 let w = &self.out.withdrawals[canceled];
@@ -1694,6 +1733,84 @@ impl Gen {
             self.funding_bill(t, ty, ccy, chg, notes);
         }
         self.out.converts[i] = rec;
+    }
+
+    /// Subscribes a tenth of the funding balance of the notional currency at a strike 3 %
+    /// below (put) or above (call) the price.
+    fn dcd_subscribe(&mut self, ts: i64, i: usize) {
+        let o = self.out.dcd_orders[i].clone();
+        let px = self.prices.usd(o.base_ccy, ts);
+        let put = o.opt_type == "P";
+        let strike = if put {
+            px * Decimal::new(97, 2)
+        } else {
+            px * Decimal::new(103, 2)
+        }
+        .round_dp(0);
+        let notional = floor_dp(
+            self.balance(FUNDING, o.notional_ccy) / Decimal::TEN,
+            ccy_dp(o.notional_ccy),
+        );
+        let t = self.at(ts);
+        let o = &mut self.out.dcd_orders[i];
+        o.strike = strike;
+        o.notional_sz = notional;
+        o.c_time = t;
+        let expiry = chrono::DateTime::from_timestamp_millis(o.settle_time).unwrap_or_default();
+        o.product_id = format!(
+            "{}-USDT-{}-{}-{}",
+            o.base_ccy,
+            expiry.format("%y%m%d"),
+            strike,
+            o.opt_type
+        );
+        if notional > Decimal::ZERO {
+            let ccy = self.out.dcd_orders[i].notional_ccy;
+            self.funding_bill(t, "160", ccy, -notional, "Dual investment subscribe");
+        }
+    }
+
+    /// Settles: the `converted` orders (odd `settle_time`: no) exchange the notional at the
+    /// strike; the yield is paid in the settle currency.
+    fn dcd_settle(&mut self, ts: i64, i: usize) {
+        let o = self.out.dcd_orders[i].clone();
+        if o.notional_sz.is_zero() {
+            return;
+        }
+        let converted = o.settle_time == ts;
+        let put = o.opt_type == "P";
+        let other = if put { o.base_ccy } else { o.quote_ccy };
+        let (settle_ccy, settle_sz, settle_px) = match (converted, put) {
+            (true, true) => (
+                other,
+                floor_dp(o.notional_sz / o.strike, 8),
+                o.strike * Decimal::new(98, 2),
+            ),
+            (true, false) => (
+                other,
+                floor_dp(o.notional_sz * o.strike, 4),
+                o.strike * Decimal::new(102, 2),
+            ),
+            (false, true) => (o.notional_ccy, o.notional_sz, o.strike * Decimal::new(101, 2)),
+            (false, false) => (o.notional_ccy, o.notional_sz, o.strike * Decimal::new(99, 2)),
+        };
+        // 7 days of the annualized yield.
+        let dp = ccy_dp(settle_ccy);
+        let yield_sz = floor_dp(
+            settle_sz * o.annualized_yield * Decimal::from(7) / Decimal::from(365),
+            dp,
+        );
+        let t = self.at(ts);
+        let o = &mut self.out.dcd_orders[i];
+        o.settle_ccy = settle_ccy;
+        o.settle_sz = settle_sz;
+        o.settle_px = settle_px.round_dp(2);
+        o.yield_sz = yield_sz;
+        o.settle_time = t;
+        self.funding_bill(t, "161", settle_ccy, settle_sz, "Dual investment collection");
+        if yield_sz > Decimal::ZERO {
+            self.funding_bill(t, "162", settle_ccy, yield_sz, "Dual investment profit");
+        }
     }
 
     // ---- after generation --------------------------------------------------------------

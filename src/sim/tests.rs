@@ -265,7 +265,8 @@ fn demo_account_has_every_stream_and_code() {
     assert!(types.iter().any(|t| t.0 == "5" && (t.1 == "104" || t.1 == "105")));
     let ftypes: BTreeSet<&str> = d.funding_bills.iter().map(|b| b.bill_type).collect();
     for t in [
-        "1", "2", "13", "68", "75", "76", "83", "130", "131", "151", "229", "272", "273", "400",
+        "1", "2", "13", "68", "75", "76", "83", "130", "131", "151", "160", "161", "162", "229", "272",
+        "273", "400",
     ] {
         assert!(ftypes.contains(t), "missing funding bill type {t}");
     }

@@ -8,6 +8,22 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 
+/// The rows of `file` (a tax format) that mention `id`, or for CoinTracker (no id column)
+/// the rows holding both amounts.
+fn format_lines(data: &Path, file: &str, id: &str, amounts: [&str; 2]) -> Vec<String> {
+    let text = std::fs::read_to_string(data.join(file)).unwrap();
+    text.lines()
+        .filter(|l| {
+            if file == "cointracker.csv" {
+                amounts.iter().all(|a| l.contains(a))
+            } else {
+                l.contains(&format!("{id},")) || l.ends_with(id) || l.contains(&format!("{id} "))
+            }
+        })
+        .map(str::to_string)
+        .collect()
+}
+
 async fn export_demo(dir: &Path, cfg: SimConfig) -> (Run, okx_export::sim::SimServer) {
     let sim = sim(cfg).await;
     let data = dir.join("data");
@@ -194,4 +210,104 @@ async fn withdrawal_retried_after_cancel_is_booked_on_the_successful_record() {
     assert_eq!(back["kind"], "transfer");
     let held = d(&hold["sent_amount"]) + hold["fee_amount"].parse::<Decimal>().unwrap_or_default();
     assert_eq!(held, d(&back["received_amount"]), "hold and refund cancel out");
+}
+
+/// Issue 8 item 10: Dual Investment orders settled in another currency than subscribed are
+/// a trade (notional sent, settled amount received, at the strike) in transactions.csv and
+/// in every tax file, with the yield as `earn_interest`; the unconverted one stays a
+/// transfer pair that the tax files drop.
+#[tokio::test(flavor = "multi_thread")]
+async fn dual_investment_is_booked_by_its_order_in_every_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, sim) = export_demo(dir.path(), fast_config()).await;
+    assert_code(&r, 0);
+    let data = dir.path().join("data");
+    let account = sim.account().snapshot();
+    let tx = rows(&data.join("transactions.csv"));
+    let converted: Vec<_> = account
+        .dcd_orders
+        .iter()
+        .filter(|o| o.settle_ccy != o.notional_ccy)
+        .collect();
+    assert_eq!(converted.len(), 2, "{:?}", account.dcd_orders);
+    for o in converted {
+        let trade: Vec<_> = tx
+            .iter()
+            .filter(|r| r["trade_id"] == o.ord_id.to_string())
+            .collect();
+        assert_eq!(trade.len(), 1, "order {}: {trade:#?}", o.ord_id);
+        let t = trade[0];
+        assert_eq!(t["kind"], "trade");
+        assert_eq!(
+            (d(&t["sent_amount"]), t["sent_asset"].as_str()),
+            (o.notional_sz, o.notional_ccy)
+        );
+        assert_eq!(
+            (d(&t["received_amount"]), t["received_asset"].as_str()),
+            (o.settle_sz, o.settle_ccy)
+        );
+        assert_eq!(d(&t["price"]), o.strike);
+        let income = tx
+            .iter()
+            .find(|r| {
+                r["kind"] == "earn_interest"
+                    && r["received_asset"] == o.settle_ccy
+                    && d(&r["received_amount"]) == o.yield_sz
+            })
+            .unwrap_or_else(|| panic!("order {}: no yield row", o.ord_id));
+        assert_eq!(income["time"], t["time"]);
+        let (sent, recv) = (t["sent_amount"].clone(), t["received_amount"].clone());
+        for file in [
+            "koinly.csv",
+            "cointracking.csv",
+            "ctc.csv",
+            "bittytax.csv",
+            "cointracker.csv",
+            "coinledger.csv",
+        ] {
+            let lines = format_lines(&data, file, &t["id"], [&sent, &recv]);
+            assert_eq!(lines.len(), 1, "{file}: order {} {lines:#?}", o.ord_id);
+            assert!(
+                lines[0].contains(&sent) && lines[0].contains(&recv),
+                "{file}: {}",
+                lines[0]
+            );
+        }
+        // DaLI: the crypto side of the trade (BTC bought, or ETH sold).
+        let dali = if o.settle_ccy == "USDT" {
+            "dali-out.csv"
+        } else {
+            "dali-in.csv"
+        };
+        let lines = format_lines(&data, dali, &t["id"], ["", ""]);
+        assert_eq!(lines.len(), 1, "{dali}: order {}", o.ord_id);
+    }
+}
+
+/// Without the order-history endpoint (a region without the product) the sync warns and
+/// succeeds; the collections keep their transfer booking, marked in the note.
+#[tokio::test(flavor = "multi_thread")]
+async fn dual_investment_without_order_history_is_marked() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = SimConfig {
+        unavailable: vec!["dcd-order-history"],
+        ..fast_config()
+    };
+    let (r, sim) = export_demo(dir.path(), cfg).await;
+    assert!(
+        r.stderr
+            .contains("warning: Dual Investment order history unavailable"),
+        "{}",
+        r.all()
+    );
+    let account = sim.account().snapshot();
+    let tx = rows(&dir.path().join("data/transactions.csv"));
+    let marked: Vec<_> = tx
+        .iter()
+        .filter(|r| r["note"].contains("no Dual Investment order"))
+        .collect();
+    assert_eq!(marked.len(), account.dcd_orders.len(), "{marked:#?}");
+    assert!(marked.iter().all(|r| r["kind"] == "transfer"));
+    assert!(!tx.iter().any(|r| r["id"].ends_with(":principal")));
+    assert_code(&r, 0);
 }

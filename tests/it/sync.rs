@@ -43,6 +43,10 @@ fn keys_where(sim: &SimServer, kind: RecordKind, keep: impl Fn(i64) -> bool) -> 
             .converts
             .iter()
             .filter_map(|c| pick(c.ts, c.trade_id.to_string()))),
+        RecordKind::DualInvestment => set(a
+            .dcd_orders
+            .iter()
+            .filter_map(|o| pick(o.c_time, o.ord_id.to_string()))),
         RecordKind::Instrument => BTreeSet::new(),
     }
 }
@@ -149,8 +153,9 @@ async fn second_run_fetches_only_what_is_new() {
     assert_code(&r, 0);
     let stats = sim.stats();
     // Exactly one page per stream (fills-history is one endpoint for five instTypes), plus
-    // fixed costs: server time, account config, 3 balance snapshots
-    // and 4 instrument lists. No archive request: every quarter is done.
+    // fixed costs: server time, account config, 3 balance snapshots, 4 instrument lists
+    // and the Dual Investment order history (re-read whole: one page). No archive request:
+    // every quarter is done.
     println!(
         "second run: {} requests for {n_streams} streams",
         stats.total_requests
@@ -168,7 +173,8 @@ async fn second_run_fetches_only_what_is_new() {
             stats.endpoints
         );
     }
-    assert_eq!(stats.total_requests, n_streams + 9, "{:?}", stats.endpoints);
+    assert_eq!(stats.get("dcd-order-history").requests, 1);
+    assert_eq!(stats.total_requests, n_streams + 10, "{:?}", stats.endpoints);
     assert_eq!(
         store(&data).content_digest().unwrap(),
         before,
@@ -192,7 +198,8 @@ async fn second_run_fetches_only_what_is_new() {
     // The new records fit in the first page of each stream: still one request per stream.
     let stats = sim.stats();
     println!("run with new activity: {} requests", stats.total_requests);
-    assert_eq!(stats.total_requests, n_streams + 9, "{:?}", stats.endpoints);
+    assert_eq!(stats.get("dcd-order-history").requests, 1);
+    assert_eq!(stats.total_requests, n_streams + 10, "{:?}", stats.endpoints);
 }
 
 /// SIGKILL at random points, then rerun: the store ends identical to an uninterrupted run.
