@@ -220,6 +220,9 @@ pub struct SyncArgs {
     /// First wait between archive polls, in milliseconds (doubles up to 60 s)
     #[arg(long, default_value_t = 2000, value_name = "MS", hide = true)]
     pub archive_poll_ms: u64,
+    /// Repair: re-read STREAM[:FROM..TO] (dates YYYY-MM-DD, TO exclusive) and replace what is stored there
+    #[arg(long, value_name = "SPEC")]
+    pub refetch: Option<String>,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }

@@ -5,6 +5,7 @@ pub mod archive;
 pub mod archive_file;
 pub mod dcd;
 pub mod money;
+pub mod refetch;
 pub mod stream;
 
 use crate::okx::endpoints::{self, INST_TYPES};
