@@ -239,6 +239,12 @@ pub struct SyncArgs {
     /// Do not run the price stage after the sync (run `okx-export prices` later).
     #[arg(long)]
     pub no_prices: bool,
+    /// Repair: re-read a stream (or a range of it) and replace what is stored there.
+    ///
+    /// SPEC is STREAM[:FROM..TO], stream names as `status` lists them, dates YYYY-MM-DD
+    /// (UTC, TO exclusive).
+    #[arg(long, value_name = "SPEC")]
+    pub refetch: Option<String>,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }

@@ -102,6 +102,7 @@ async fn dispatch(cli: Cli) -> Result<Exit> {
     let settings = Settings::resolve(&cli.global, &connect)?;
     match cli.command {
         Command::CheckKey(_) => check_key::run(&settings).await,
+        Command::Sync(args) if args.refetch.is_some() => sync::refetch(&settings, &args).await,
         Command::Sync(args) => sync::run(&settings, &args).await.map(|(exit, _)| exit),
         Command::Report(args) => report::run(&settings, &args),
         Command::Export(args) => report::export(&settings, &args).await,

@@ -371,12 +371,14 @@ pub fn report_with(
     // Rows without a value are listed for the user to fill in (`--prices FILE`).
     let missing_path = out.join("missing_prices.csv");
     if valuer.write_missing_prices(&missing_path)? {
+        all_files.push(missing_path.clone());
+    }
+    if unvalued > 0 {
         warn(format!(
             "values: {unvalued} of {} rows have no {fiat} value; they are listed in {}. Run `okx-export prices` to fetch what OKX has, or fill in that file's price column and pass --prices FILE",
             valued + unvalued,
             missing_path.display()
         ));
-        all_files.push(missing_path);
     }
     let balances_as_of = store.latest_balances()?.iter().map(|b| b.as_of).max();
 

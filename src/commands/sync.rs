@@ -170,6 +170,11 @@ pub async fn run_priced(
     args: &SyncArgs,
     fiats: &[crate::prices::Fiat],
 ) -> Result<(Exit, SyncSummary)> {
+    if args.refetch.is_some() {
+        return Err(usage(
+            "--refetch is a repair of the store: run it as `sync --refetch …`, then `report`",
+        ));
+    }
     let opts = options(args)?;
     let creds = settings.credentials()?;
     let done = run_with(settings, creds, opts).await?;
@@ -212,4 +217,33 @@ pub async fn run_with(
         Some(e) => Err(e),
         None => Ok((Exit::Success, summary)),
     }
+}
+
+/// `sync --refetch STREAM[:FROM..TO]` (see [`crate::sync::refetch`]).
+pub async fn refetch(settings: &Settings, args: &SyncArgs) -> Result<Exit> {
+    let value = args.refetch.as_deref().unwrap_or_default();
+    let req = crate::sync::refetch::parse(value).map_err(usage)?;
+    let creds = settings.credentials()?;
+    let _lock = Store::lock(&settings.data_dir)?;
+    let store = Arc::new(Mutex::new(Store::open(&settings.data_dir)?));
+    let client = super::client(settings, Some(creds))?;
+    super::check_key::verify(&client, settings, false).await?;
+    let now = client.server_time().await?;
+    let r = crate::sync::refetch::run(&client, &store, &req, now).await?;
+    for w in &r.warnings {
+        warn(w);
+    }
+    say(
+        settings,
+        format!(
+            "refetch {} {} .. {}: {} records fetched; {} stored records replaced by {}",
+            r.stream,
+            r.from.format("%Y-%m-%d %H:%M"),
+            r.to.format("%Y-%m-%d %H:%M"),
+            r.fetched,
+            r.removed,
+            r.inserted
+        ),
+    );
+    Ok(Exit::Success)
 }

@@ -1,5 +1,5 @@
-//! Funding-account bills (`asset/bills`) → rows, one bill at a time (funding bills never
-//! pair). Deposit (type 1) and withdrawal (type 2) bills are enriched from deposit and
+//! Funding-account bills (`asset/bills`) → rows, one bill at a time; the two legs of a
+//! crypto↔fiat convert (272/273) are handed back for pairing ([`super::fiat_convert`]). Deposit (type 1) and withdrawal (type 2) bills are enriched from deposit and
 //! withdrawal history; OKX gives no common id, so a bill is matched to the record of the same
 //! currency and amount, each record used at most once: a final record first, then one dated
 //! no later than the bill (the record comes first: a deposit is credited, a withdrawal debited
@@ -7,6 +7,7 @@
 //! time window: a deposit credited hours after its record still matches and keeps its hash.
 
 use super::codes;
+use super::fiat_convert::FiatLeg;
 use super::{History, PendingItem, Row, join_note, salvage, set_gross};
 use crate::model::{Account, Amount, Kind, Transaction};
 use crate::okx::wire::{self, Deposit, FundingBill, Withdrawal};
@@ -31,11 +32,22 @@ pub struct UnmatchedBill {
     pub amount: Decimal,
 }
 
+/// What one funding bill becomes.
+pub(super) enum Pushed {
+    Row(Row),
+    /// Several rows of one bill (a converted Dual Investment collection).
+    Many(Vec<Row>),
+    /// A crypto↔fiat convert leg (272/273) that waits for its partner.
+    Leg(FiatLeg),
+}
+
 pub(super) struct Funding<'h> {
     h: &'h mut History,
     pub decode_errors: u64,
     /// Every deposit/withdrawal bill without its record, inside the period or not.
     pub unmatched: Vec<UnmatchedBill>,
+    /// Further rows of the bill just pushed.
+    extra: Vec<Row>,
 }
 
 impl<'h> Funding<'h> {
@@ -44,6 +56,7 @@ impl<'h> Funding<'h> {
             h,
             decode_errors: 0,
             unmatched: Vec::new(),
+            extra: Vec::new(),
         }
     }
 
@@ -57,14 +70,27 @@ impl<'h> Funding<'h> {
         });
     }
 
-    /// The row of one stored funding bill (funding bills never split or pair).
-    pub fn push(&mut self, rec: RecordRef) -> Row {
+    /// The row of one stored funding bill, or a convert leg to pair.
+    pub fn push(&mut self, rec: RecordRef) -> Pushed {
+        match self.row(rec) {
+            Ok(row) if self.extra.is_empty() => Pushed::Row(row),
+            Ok(row) => {
+                let mut rows = vec![row];
+                rows.append(&mut self.extra);
+                Pushed::Many(rows)
+            }
+            Err(leg) => Pushed::Leg(*leg),
+        }
+    }
+
+    /// The row of one bill; `Err` is a convert leg (with its single-leg row).
+    fn row(&mut self, rec: RecordRef) -> Result<Row, Box<FiatLeg>> {
         let bill = match wire::decode::<FundingBill>(rec.raw) {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!("funding bill `{}` does not decode: {e}", rec.key);
                 self.decode_errors += 1;
-                return undecodable(&rec);
+                return Ok(undecodable(&rec));
             }
         };
         let time = bill
@@ -75,14 +101,27 @@ impl<'h> Funding<'h> {
             let mut tx = base(&bill, time, Kind::Unclassified);
             set_gross(&mut tx, bill.bal_chg, &bill.ccy);
             tx.note = Some(rec.raw.to_string());
-            return Row {
+            return Ok(Row {
                 code: Some(codes::funding_code_label(code)),
                 ..Row::new(tx)
-            };
+            });
         };
         match code {
-            Some("1") if bill.bal_chg > Decimal::ZERO => self.deposit(&bill, time),
-            Some("2") if bill.bal_chg < Decimal::ZERO => self.withdrawal(&bill, time),
+            Some("1") if bill.bal_chg > Decimal::ZERO => Ok(self.deposit(&bill, time)),
+            Some("2") if bill.bal_chg < Decimal::ZERO => Ok(self.withdrawal(&bill, time)),
+            Some("272" | "273") if !bill.bal_chg.is_zero() => {
+                let mut tx = base(&bill, time, kind);
+                set_gross(&mut tx, bill.bal_chg, &bill.ccy);
+                let why = "single leg: no partner convert bill found";
+                tx.note = join_note([tx.note.take(), Some(why.into())]);
+                let single = Row {
+                    unmatched: true,
+                    ..Row::new(tx)
+                };
+                Err(Box::new(FiatLeg { bill, time, single }))
+            }
+            Some("160") if bill.bal_chg < Decimal::ZERO => Ok(self.dcd_subscription(&bill, time, kind)),
+            Some("161") if bill.bal_chg > Decimal::ZERO => Ok(self.dcd_collection(&bill, time, kind)),
             _ => {
                 let mut tx = base(&bill, time, kind);
                 set_gross(&mut tx, bill.bal_chg, &bill.ccy);
@@ -90,9 +129,74 @@ impl<'h> Funding<'h> {
                     let why = "structured product collection: may be in another currency than subscribed";
                     tx.note = join_note([tx.note.take(), Some(why.into())]);
                 }
-                Row::new(tx)
+                Ok(Row::new(tx))
             }
         }
+    }
+
+    /// A Dual Investment subscription: a `transfer` into the product, with its order.
+    fn dcd_subscription(&mut self, bill: &FundingBill, time: DateTime<Utc>, kind: Kind) -> Row {
+        let mut tx = base(bill, time, kind);
+        set_gross(&mut tx, bill.bal_chg, &bill.ccy);
+        if let Some(o) = self.h.dcd.subscription(&bill.ccy, -bill.bal_chg, time) {
+            let what = format!("dual investment order {}: subscribed", o.ord_id);
+            tx.note = join_note([tx.note.take(), Some(what)]);
+        }
+        Row::new(tx)
+    }
+
+    /// A Dual Investment collection, booked by its order (see [`super::dual`]).
+    fn dcd_collection(&mut self, bill: &FundingBill, time: DateTime<Utc>, kind: Kind) -> Row {
+        let mut tx = base(bill, time, kind);
+        set_gross(&mut tx, bill.bal_chg, &bill.ccy);
+        let Some(o) = self.h.dcd.collection(&bill.ccy, bill.bal_chg, time) else {
+            let why = "structured product collection: may be in another currency than subscribed; \
+                       no Dual Investment order (finance/sfp/dcd/order-history) matches it, so an \
+                       exchange at settlement is not booked: check this row";
+            tx.note = join_note([tx.note.take(), Some(why.into())]);
+            return Row {
+                unmatched: true,
+                ..Row::new(tx)
+            };
+        };
+        if !o.converted() {
+            let what = format!(
+                "dual investment order {}: principal returned unconverted",
+                o.ord_id
+            );
+            tx.note = join_note([tx.note.take(), Some(what)]);
+            return Row::new(tx);
+        }
+        tx.kind = Kind::Trade;
+        tx.sent = Some(Amount::new(o.notional_sz, &o.notional_ccy));
+        tx.price = o.strike;
+        tx.instrument.clone_from(&o.product_id);
+        tx.trade_id = Some(o.ord_id.clone());
+        let what = format!(
+            "dual investment order {}: {} {} settled as {} {} at strike {}",
+            o.ord_id,
+            o.notional_sz,
+            o.notional_ccy,
+            bill.bal_chg,
+            bill.ccy,
+            o.strike.map(|s| s.to_string()).unwrap_or_default()
+        );
+        tx.note = join_note([tx.note.take(), Some(what)]);
+        let mut back = Transaction::new(
+            format!("fb-{}:principal", bill.bill_id),
+            time,
+            Account::Funding,
+            Kind::Transfer,
+            SOURCE,
+            bill.bill_id.clone(),
+        );
+        back.received = Some(Amount::new(o.notional_sz, &o.notional_ccy));
+        back.note = Some(format!(
+            "dual investment order {}: principal back from the product, exchanged in fb-{}",
+            o.ord_id, bill.bill_id
+        ));
+        self.extra.push(Row::new(back));
+        Row::new(tx)
     }
 
     fn deposit(&mut self, bill: &FundingBill, time: DateTime<Utc>) -> Row {
@@ -134,7 +238,10 @@ impl<'h> Funding<'h> {
                     && not_after(w.ts, time)
                     && (w.amt == total || w.amt + included_fee(w, &bill.ccy) == total)
             })
-            .min_by_key(|(w, _)| (withdrawal_rank(w), distance(w.ts, time)));
+            // A record dated after the debit (only within the clock slack) comes last: a
+            // withdrawal retried seconds after a cancel has a successful record dated
+            // after the canceled attempt's debit, and must not take that debit.
+            .min_by_key(|(w, _)| (dated_after(w.ts, time), withdrawal_rank(w), distance(w.ts, time)));
         let Some((w, used)) = best else {
             self.lone("withdrawal", bill, time);
             tx.sent = Some(Amount::new(total, &bill.ccy));
@@ -158,8 +265,11 @@ impl<'h> Funding<'h> {
             0 => {}
             1 => notes.push(Some(format!("state: {}", withdrawal_state_text(w)))),
             _ => {
-                // The debit was a hold; a canceled-withdrawal bill (type 13) returns it.
+                // The debit was a hold; a canceled-withdrawal bill (type 13) returns it,
+                // fee included: no fee was paid, the whole debit is the transfer.
                 tx.kind = Kind::Transfer;
+                tx.sent = Some(Amount::new(total, &bill.ccy));
+                tx.fee = None;
                 notes.push(Some(format!(
                     "withdrawal {}: balance held and returned by a canceled-withdrawal bill",
                     withdrawal_state_text(w)
@@ -199,6 +309,10 @@ fn withdrawal_rank(w: &Withdrawal) -> u8 {
 /// The record is dated no later than the bill (plus [`SLACK_MS`]).
 fn not_after(t: Option<DateTime<Utc>>, bill: DateTime<Utc>) -> bool {
     t.is_some_and(|t| (t - bill).num_milliseconds() <= SLACK_MS)
+}
+
+fn dated_after(t: Option<DateTime<Utc>>, bill: DateTime<Utc>) -> bool {
+    t.is_some_and(|t| t > bill)
 }
 
 fn distance(t: Option<DateTime<Utc>>, bill: DateTime<Utc>) -> i64 {

@@ -16,6 +16,10 @@
 //! bare-id row: they split into `:pnl`, `:fee`/`:rebate` and `:residual` rows, none of which
 //! is "the" bill. A bill that changes no balance still gets one (empty) bare-id row.
 //!
+//! Funding bills of a crypto↔fiat convert (272/273) pair into one `trade` row the same way
+//! ([`fiat_convert`]). Dual Investment collections settled in another currency are booked by
+//! their order as a trade ([`dual`]).
+//!
 //! Streaming: memory stays flat in the number of bills. Both ledgers are read at the same
 //! time through two cursors ([`RecordSource::with_cursors`]): trading bills are paired with a
 //! small bounded buffer and re-ordered with a small heap, and their rows are merged with the
@@ -28,15 +32,20 @@
 //!   is not income); `trade` for OPTION bills (the premium paid or received); otherwise
 //!   `realized_pnl` (or `funding_fee` for funding-fee bills).
 //! - Standalone `fee` rows carry the amount in `sent` (as tax tools expect a cost row).
-//! - Withdrawal bills are matched against successful withdrawal records first, then pending,
-//!   then failed/canceled ones. A bill matching a failed/canceled record is a `transfer`
-//!   (a hold that a type-13 "canceled withdrawal" bill, also `transfer`, returns).
+//! - Withdrawal bills are matched against records dated no later than the bill first (a
+//!   record dated up to [`funding::SLACK_MS`] later only as a fallback), then successful
+//!   records before pending, before failed/canceled ones. A bill matching a failed/canceled
+//!   record is a `transfer` (a hold that a type-13 "canceled withdrawal" bill, also
+//!   `transfer`, returns: the pair nets to zero). So a withdrawal retried after a cancel
+//!   (debit, refund, debit) is booked on the second debit with the successful record's hash.
 //! - Deposits in states 11/12/13 (blacklisted, frozen, intercepted) are listed as
 //!   failed_or_canceled; other non-final deposit states as pending.
 //! - `unmatched_enrichment` counts deposit/withdrawal bills without a history record and
 //!   trade rows with no price from fills, bills or converts.
 
 pub mod codes;
+mod dual;
+mod fiat_convert;
 mod funding;
 
 pub use funding::UnmatchedBill;
@@ -116,7 +125,7 @@ pub fn normalize(
     let mut summary = NormalizeSummary::default();
     let mut history = History::load(src, &mut summary)?;
     let converts = std::mem::take(&mut history.converts);
-    let mut fp = funding::Funding::new(&mut history);
+    let mut fp = fiat_convert::FundingRows::new(funding::Funding::new(&mut history), &converts);
     let mut out = Output {
         opts,
         summary: &mut summary,
@@ -136,8 +145,8 @@ pub fn normalize(
             merged
         },
     )?;
-    let lone_bills = std::mem::take(&mut fp.unmatched);
-    let decode_errors = trading_errors + fp.decode_errors + history.decode_errors;
+    let lone_bills = std::mem::take(&mut fp.fp.unmatched);
+    let decode_errors = trading_errors + fp.fp.decode_errors + history.decode_errors;
     summary.decode_errors += decode_errors;
     summary.bills_without_record = lone_bills;
     summary.final_without_bill.extend(history.unbooked());
@@ -148,7 +157,7 @@ pub fn normalize(
 fn merge(
     tp: &mut trading::Trading,
     bills: &mut dyn RecordCursor,
-    fp: &mut funding::Funding,
+    fp: &mut fiat_convert::FundingRows,
     funding: &mut dyn RecordCursor,
     out: &mut Output,
 ) -> anyhow::Result<()> {
@@ -158,10 +167,7 @@ fn merge(
             t_next = tp.next_row(bills).context("reading trading bills")?;
         }
         if f_next.is_none() {
-            f_next = funding
-                .next_record()
-                .context("reading funding bills")?
-                .map(|rec| fp.push(rec));
+            f_next = fp.next_row(funding).context("reading funding bills")?;
         }
         let row = match (&t_next, &f_next) {
             (Some(t), Some(f)) if SortKey::of(&t.tx) < SortKey::of(&f.tx) => t_next.take(),
@@ -269,6 +275,7 @@ pub(crate) struct History {
     pub deposits: Vec<(Deposit, bool)>,
     pub withdrawals: Vec<(Withdrawal, bool)>,
     pub converts: HashMap<String, Convert>,
+    pub dcd: dual::DcdBook,
     decode_errors: u64,
 }
 
@@ -278,6 +285,7 @@ impl History {
             deposits: Vec::new(),
             withdrawals: Vec::new(),
             converts: HashMap::new(),
+            dcd: dual::DcdBook::default(),
             decode_errors: 0,
         };
         src.for_each(RecordKind::Deposit, &mut |rec| {
@@ -309,6 +317,15 @@ impl History {
                     tracing::warn!("convert `{}` does not decode: {e}", rec.key);
                     h.decode_errors += 1;
                 }
+            }
+            Ok(())
+        })?;
+        src.for_each(RecordKind::DualInvestment, &mut |rec| {
+            if let Some(o) = dual::DcdOrder::decode(&rec.raw) {
+                h.dcd.push(o);
+            } else {
+                tracing::warn!("dual investment order `{}` does not decode", rec.key);
+                h.decode_errors += 1;
             }
             Ok(())
         })?;

@@ -929,6 +929,41 @@ fn withdrawal_states_pending_and_canceled() {
     assert!(summary.final_without_bill.is_empty());
 }
 
+/// Issue 8 item 11: debit (canceled attempt), refund, debit (retry 15 s later, inside the
+/// clock slack of the first debit). The successful record books the second debit; the first
+/// debit and the refund are transfers that cancel out.
+#[test]
+fn withdrawal_retried_after_cancel_books_the_second_debit() {
+    let src = source(vec![
+        withdrawal("W6", T0, "USDT", "100", "1", "-2"),
+        fb("1211", T0 + 500, "2", "USDT", "-101"),
+        fb("1212", T0 + 8_000, "13", "USDT", "101"),
+        withdrawal("W7", T0 + 15_000, "USDT", "100", "1", "2"),
+        fb("1213", T0 + 15_500, "2", "USDT", "-101"),
+    ]);
+    let (rows, summary) = run(&src);
+    let w = row(&rows, "fb-1213");
+    assert_eq!(w.kind, Kind::Withdrawal);
+    assert_eq!(w.tx_hash.as_deref(), Some("0xwdW7"));
+    assert_eq!(
+        (amt(&w.sent), amt(&w.fee)),
+        (Some((d("100"), "USDT")), Some((d("1"), "USDT")))
+    );
+    let hold = row(&rows, "fb-1211");
+    assert_eq!(
+        (hold.kind, amt(&hold.sent), amt(&hold.fee)),
+        (Kind::Transfer, Some((d("101"), "USDT")), None),
+        "the whole hold, fee included, is the transfer the refund returns"
+    );
+    assert!(hold.note.as_deref().unwrap().contains("wdId W6"));
+    let back = row(&rows, "fb-1212");
+    assert_eq!(
+        (back.kind, amt(&back.received)),
+        (Kind::Transfer, Some((d("101"), "USDT")))
+    );
+    assert!(summary.final_without_bill.is_empty() && summary.bills_without_record.is_empty());
+}
+
 #[test]
 fn funding_income_and_transfers() {
     let src = source(vec![
@@ -964,6 +999,176 @@ fn funding_income_and_transfers() {
             .unwrap()
             .contains("another currency")
     );
+}
+
+// ---- crypto↔fiat converts in the funding account (272/273) ------------------------------
+
+/// Issue 8 item 9: a EUR→BTC buy is two funding bills (272) and one convert-history record;
+/// it is one `trade` row with the cost basis in EUR, not a withdrawal plus a deposit.
+#[test]
+fn fiat_convert_legs_pair_into_one_trade_with_history() {
+    let mut c = convert("F1", "BTC-EUR", "buy", "60000", "0.0166", "996");
+    let mut other = convert("F2", "BTC-EUR", "buy", "61000", "0.0166", "996");
+    // A second record of the same pair, 10 s away: outside the pairing window.
+    other.raw = other.raw.replace(&T0.to_string(), &(T0 + 10_000).to_string());
+    c.ts_ms = T0;
+    let src = source(vec![
+        fb("1401", T0, "272", "EUR", "-996"),
+        fb("1402", T0, "83", "ETH", "0.001"),
+        fb("1403", T0, "272", "BTC", "0.0166"),
+        c,
+        other,
+    ]);
+    let (rows, summary) = run(&src);
+    assert_eq!(
+        rows.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        ["fb-1402", "fb-1403"]
+    );
+    let t = row(&rows, "fb-1403");
+    assert_eq!((t.kind, t.account), (Kind::Trade, Account::Funding));
+    assert_eq!(amt(&t.received), Some((d("0.0166"), "BTC")));
+    assert_eq!(amt(&t.sent), Some((d("996"), "EUR")));
+    assert_eq!(t.fee, None);
+    assert_eq!(t.price, Some(d("60000")));
+    assert_eq!(t.side.as_deref(), Some("buy"));
+    assert_eq!(t.instrument.as_deref(), Some("BTC-EUR"));
+    assert_eq!(t.trade_id.as_deref(), Some("F1"));
+    assert_eq!(t.source_id, "1403;1401");
+    assert_eq!(summary.unmatched_enrichment, 0);
+    assert_eq!(summary.rows_by_kind.get(&Kind::Trade), Some(&1));
+}
+
+/// A crypto→fiat sell (273) pairs the same way; without a convert-history record the pair
+/// still books both sides (the cost basis is there) but has no price and is counted.
+#[test]
+fn fiat_convert_without_history_is_paired_and_counted() {
+    let src = source(vec![
+        fb("1411", T0, "273", "BTC", "-0.1"),
+        fb("1412", T0 + 3, "273", "EUR", "5600.5"),
+    ]);
+    let (rows, summary) = run(&src);
+    assert_eq!(rows.len(), 1);
+    let t = &rows[0];
+    assert_eq!((t.id.as_str(), t.kind), ("fb-1412", Kind::Trade));
+    assert_eq!(amt(&t.received), Some((d("5600.5"), "EUR")));
+    assert_eq!(amt(&t.sent), Some((d("0.1"), "BTC")));
+    assert_eq!(t.price, None);
+    assert!(t.note.as_deref().unwrap().contains("no convert-history record"));
+    assert_eq!(summary.unmatched_enrichment, 1);
+}
+
+/// Legs too far apart, or of one currency, do not pair: each stays a single-leg trade.
+#[test]
+fn fiat_convert_legs_that_do_not_fit_stay_single() {
+    let src = source(vec![
+        fb("1421", T0, "272", "EUR", "-100"),
+        fb("1422", T0 + 6_000, "272", "BTC", "0.001"),
+        fb("1423", T0 + 7_000, "273", "BTC", "0.002"),
+    ]);
+    let (rows, summary) = run(&src);
+    assert_eq!(rows.len(), 3);
+    for r in &rows {
+        assert_eq!(r.kind, Kind::Trade);
+        assert!(r.note.as_deref().unwrap().contains("single leg"), "{r:?}");
+    }
+    assert_eq!(summary.unmatched_enrichment, 3);
+}
+
+// ---- Dual Investment (160/161/162) -------------------------------------------------------
+
+/// A Dual Investment order record as assumed for `finance/sfp/dcd/order-history`.
+fn dcd(
+    id: &str,
+    notional: (&str, &str),
+    settle: (&str, &str),
+    strike: &str,
+    times: (i64, i64),
+) -> StoredRecord {
+    let raw = json!({"ordId": id, "productId": "BTC-USDT-250817-60000-P", "state": "settled",
+                     "baseCcy": "BTC", "quoteCcy": "USDT", "optType": "P",
+                     "notionalSz": notional.0, "notionalCcy": notional.1, "strike": strike,
+                     "annualizedYield": "0.45", "settlePx": "59000", "settleSz": settle.0,
+                     "settleCcy": settle.1, "yieldSz": "0.0001", "cTime": times.0.to_string(),
+                     "settleTime": times.1.to_string(), "uTime": times.1.to_string()});
+    StoredRecord {
+        kind: RecordKind::DualInvestment,
+        key: id.into(),
+        ts_ms: times.0,
+        link: None,
+        raw: raw.to_string(),
+    }
+}
+
+/// Issue 8 item 10: subscribed 3000 USDT, settled as 0.05 BTC (converted at the strike):
+/// a trade USDT→BTC at settlement, the yield as income, and every balance still sums to its
+/// bills (the subscription transfer out and the principal transfer back cancel).
+#[test]
+fn dual_investment_settled_in_another_currency_is_a_trade() {
+    let week = 7 * 86_400_000;
+    let src = source(vec![
+        fb("1501", T0, "160", "USDT", "-3000"),
+        fb("1502", T0 + week, "161", "BTC", "0.05"),
+        fb("1503", T0 + week, "162", "BTC", "0.0001"),
+        dcd("D1", ("3000", "USDT"), ("0.05", "BTC"), "60000", (T0, T0 + week)),
+    ]);
+    let (rows, summary) = run(&src);
+    assert_eq!(
+        rows.iter().map(|r| (r.id.as_str(), r.kind)).collect::<Vec<_>>(),
+        [
+            ("fb-1501", Kind::Transfer),
+            ("fb-1502", Kind::Trade),
+            ("fb-1502:principal", Kind::Transfer),
+            ("fb-1503", Kind::EarnInterest)
+        ]
+    );
+    let t = row(&rows, "fb-1502");
+    assert_eq!(amt(&t.sent), Some((d("3000"), "USDT")));
+    assert_eq!(amt(&t.received), Some((d("0.05"), "BTC")));
+    assert_eq!(t.price, Some(d("60000")));
+    assert_eq!(t.trade_id.as_deref(), Some("D1"));
+    assert_eq!(t.instrument.as_deref(), Some("BTC-USDT-250817-60000-P"));
+    let back = row(&rows, "fb-1502:principal");
+    assert_eq!(amt(&back.received), Some((d("3000"), "USDT")));
+    assert_eq!(amt(&row(&rows, "fb-1503").received), Some((d("0.0001"), "BTC")));
+    assert!(
+        row(&rows, "fb-1501")
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("order D1")
+    );
+    assert_eq!(summary.unmatched_enrichment, 0);
+}
+
+/// Settled in the subscribed currency: the principal comes back as a transfer; without an
+/// order record a collection keeps that booking but is marked and counted, never dropped.
+#[test]
+fn dual_investment_unconverted_or_without_order() {
+    let week = 7 * 86_400_000;
+    let src = source(vec![
+        fb("1511", T0, "160", "USDT", "-1000"),
+        fb("1512", T0 + week, "161", "USDT", "1000"),
+        fb("1513", T0 + week + 1, "161", "ETH", "0.4"),
+        dcd("D2", ("1000", "USDT"), ("1000", "USDT"), "60000", (T0, T0 + week)),
+    ]);
+    let (rows, summary) = run(&src);
+    let same = row(&rows, "fb-1512");
+    assert_eq!(
+        (same.kind, amt(&same.received)),
+        (Kind::Transfer, Some((d("1000"), "USDT")))
+    );
+    assert!(same.note.as_deref().unwrap().contains("unconverted"));
+    let lone = row(&rows, "fb-1513");
+    assert_eq!(
+        (lone.kind, amt(&lone.received)),
+        (Kind::Transfer, Some((d("0.4"), "ETH")))
+    );
+    assert!(
+        lone.note.as_deref().unwrap().contains("no Dual Investment order"),
+        "{lone:?}"
+    );
+    assert_eq!(summary.unmatched_enrichment, 1);
+    assert_eq!(rows.len(), 3);
 }
 
 // ---- ordering and windows ----------------------------------------------------------------

@@ -66,13 +66,13 @@ impl Leg {
 }
 
 /// A row in the re-ordering heap, ordered by its [`SortKey`] only.
-struct Keyed {
-    ms: i64,
-    row: Row,
+pub(super) struct Keyed {
+    pub ms: i64,
+    pub row: Row,
 }
 
 impl Keyed {
-    fn new(row: Row) -> Keyed {
+    pub(super) fn new(row: Row) -> Keyed {
         Keyed {
             ms: row.tx.time.timestamp_millis(),
             row,

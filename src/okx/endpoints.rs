@@ -114,6 +114,7 @@ endpoints! {
     // Public market data for valuation (okx-api.md §4.13, §11): limits per IP, limit ≤ 100.
     INDEX_CANDLES = "history-index-candles", Get, "/api/v5/market/history-index-candles", RateLimit::per_2s(10), false;
     CANDLES = "history-candles", Get, "/api/v5/market/history-candles", RateLimit::per_2s(20), false;
+    DCD_ORDER_HISTORY = "dcd-order-history", Get, "/api/v5/finance/sfp/dcd/order-history", RateLimit::per_1s(1), true;
 }
 
 /// Looks an endpoint up by method and path (the simulator routes with this).

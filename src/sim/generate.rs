@@ -13,8 +13,8 @@ use super::market::{
     DAY_MS, FUT_CT_VAL, FUT_EXPIRY_MS, FUT_ID, LUNC, PriceBook, SPOT, SWAP_CT_VAL, SWAP_ID, SpotDef,
 };
 use super::model::{
-    AccountData, EARN, FUNDING, FundingBill, SavingsHolding, SimConvert, SimDeposit, SimFill, SimPosition,
-    SimWithdrawal, TRADING, TradingBill,
+    AccountData, EARN, FUNDING, FundingBill, SavingsHolding, SimConvert, SimDcdOrder, SimDeposit, SimFill,
+    SimPosition, SimWithdrawal, TRADING, TradingBill,
 };
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -28,6 +28,8 @@ pub(crate) const END_MS: i64 = SIM_NOW_MS - 60_000;
 const HOUR_MS: i64 = 3_600_000;
 const MIN_MS: i64 = 60_000;
 const ID_EPOCH_MS: i64 = 1_483_228_800_000; // 2017-01-01
+/// How long after a canceled withdrawal its retry is requested.
+const RETRY_AFTER_MS: i64 = 15_000;
 /// Newest-first positions (0-based) that share one millisecond in the time-cursored streams.
 pub(crate) const GROUP_FIRST: usize = 97;
 pub(crate) const GROUP_LAST: usize = 101;
@@ -150,6 +152,21 @@ enum Ev {
     Delivery,
     Interest,
     Convert(usize),
+    /// A crypto↔fiat convert in the funding account (bills 272/273).
+    FiatConvert(usize),
+    /// The debit of a withdrawal that is canceled later; sets the retry's amount too.
+    RetryHold {
+        canceled: usize,
+        retried: usize,
+    },
+    /// The canceled withdrawal's balance returned (funding type 13).
+    RetryRefund(usize),
+    /// The debit of the successful retry (amount fixed by [`Ev::RetryHold`]).
+    RetryDebit(usize),
+    /// A Dual Investment subscription (funding 160).
+    DcdSubscribe(usize),
+    /// Its settlement (funding 161 principal in the settle currency, 162 yield).
+    DcdSettle(usize),
     EarnSubscribe,
     EarnRedeem,
     Income {
@@ -166,12 +183,17 @@ impl Ev {
         match self {
             Ev::DepositCredit(_)
             | Ev::WithdrawalDebit(_)
+            | Ev::RetryHold { .. }
+            | Ev::RetryRefund(_)
+            | Ev::RetryDebit(_)
+            | Ev::DcdSubscribe(_)
             | Ev::EarnSubscribe
             | Ev::EarnRedeem
             | Ev::Income { .. } => 1,
             Ev::TransferOut { to_trading, .. } => usize::from(*to_trading),
             Ev::TransferIn { to_trading, .. } => usize::from(!*to_trading),
             Ev::IncomeBatch => INCOME_BATCH.len(),
+            Ev::FiatConvert(_) | Ev::DcdSettle(_) => 2,
             _ => 0,
         }
     }
@@ -283,6 +305,27 @@ macro_rules! timed {
     )*};
 }
 timed!(SimDeposit, SimWithdrawal, SimConvert);
+
+/// A bill a few milliseconds after the start of an API window (`SIM_NOW` − 3, 7, 30 or
+/// 90 days, all at 00:00 UTC like the 8-hourly funding marks) is inside the window for the
+/// first request after the simulator starts and outside it a moment later (the sim clock
+/// runs in real time), so two syncs would store different copies of it (API vs archive
+/// file). Such a time moves one second before the edge, where it is outside the window
+/// for good.
+fn clear_of_window_edges(t: i64) -> i64 {
+    for days in [3, 7, 30, 90] {
+        let edge = SIM_NOW_MS - days * DAY_MS;
+        if (edge..edge + 10 * MIN_MS).contains(&t) {
+            return edge - 1_000;
+        }
+    }
+    t
+}
+
+/// The seed-dependent part of an id range start (the last 7 digits).
+fn seed_part(id: u64) -> u64 {
+    id % 10_000_000
+}
 
 /// Sorts by time and gives newest-first positions GROUP_FIRST..=GROUP_LAST one common ts
 /// (the one at the middle position), so the group straddles the 100-record page boundary.
@@ -541,16 +584,41 @@ impl Gen {
             let w = self.new_withdrawal(ts, ccy, state);
             wds.push(w);
         }
+        // A withdrawal canceled after its debit and retried 15 s later: the canceled record
+        // holds the balance (debit), a type-13 bill returns it, the retry debits again.
+        // (Late enough not to fall into the same-ms group at the 100-record page boundary.)
+        let retry_at = START_MS + 150 * DAY_MS + 11 * HOUR_MS;
+        let mut canceled = self.new_withdrawal(retry_at, "USDT", "-2");
+        canceled.wd_type = "4";
+        canceled.chain = "USDT-TRC20";
+        canceled.fee = chain_fee(canceled.chain);
+        canceled.to = self.address(canceled.chain);
+        let mut retried = canceled.clone();
+        retried.state = "2";
+        retried.ts = retry_at + RETRY_AFTER_MS;
+        retried.tx_id = self.tx_id(retried.chain);
+        wds.push(canceled);
+        wds.push(retried);
         sort_and_group(&mut wds);
         for w in &mut wds {
             self.next_wd_id += self.rng.random_range(1..5000);
             w.wd_id = self.next_wd_id;
         }
+        let retry = |ts: i64| ts == retry_at || ts == retry_at + RETRY_AFTER_MS;
+        let canceled = wds.iter().position(|w| w.state == "-2" && w.ts == retry_at);
         for (i, w) in wds.iter().enumerate() {
-            if w.state == "2" {
+            if w.state == "2" && !retry(w.ts) {
                 let at = w.ts + self.rng.random_range(200..3000);
                 evs.push((at, Ev::WithdrawalDebit(i)));
             }
+        }
+        let retried = wds
+            .iter()
+            .position(|w| w.state == "2" && w.ts == retry_at + RETRY_AFTER_MS);
+        if let (Some(canceled), Some(retried)) = (canceled, retried) {
+            evs.push((retry_at + 500, Ev::RetryHold { canceled, retried }));
+            evs.push((retry_at + 8_000, Ev::RetryRefund(canceled)));
+            evs.push((retry_at + RETRY_AFTER_MS + 500, Ev::RetryDebit(retried)));
         }
         self.out.withdrawals = wds;
 
@@ -592,12 +660,73 @@ impl Gen {
             self.next_convert_id += self.rng.random_range(1..50_000);
             c.trade_id = self.next_convert_id;
         }
+        // Crypto↔fiat converts in the funding account: BTC sold for EUR from the first
+        // deposit, and the EUR bought back into BTC three weeks later. Their ids come from
+        // their own range and they draw nothing from the generator, so the rest of the
+        // account does not shift.
+        let fiat_id = 1_190_000_000 + seed_part(self.next_convert_id);
+        for (k, (at, side)) in [
+            (START_MS + 45 * MIN_MS, "sell"),
+            (START_MS + 20 * DAY_MS + 7 * HOUR_MS, "buy"),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            converts.push(SimConvert {
+                trade_id: fiat_id + k as u64,
+                cl_t_req_id: String::new(),
+                state: "fullyFilled",
+                inst_id: "BTC-EUR",
+                base_ccy: "BTC",
+                quote_ccy: "EUR",
+                side,
+                fill_px: Decimal::ZERO,
+                fill_base_sz: Decimal::ZERO,
+                fill_quote_sz: Decimal::ZERO,
+                ts: at,
+            });
+        }
+        converts.sort_by_key(|c| c.ts);
         for (i, c) in converts.iter().enumerate() {
-            if c.state == "fullyFilled" {
+            if c.quote_ccy == "EUR" {
+                evs.push((c.ts, Ev::FiatConvert(i)));
+            } else if c.state == "fullyFilled" {
                 evs.push((c.ts, Ev::Convert(i)));
             }
         }
         self.out.converts = converts;
+
+        // Dual Investment: a BTC "buy low" settled in BTC (converted), an ETH "sell high"
+        // settled in USDT (converted), a BTC "buy low" settled unconverted. Amounts come
+        // from the balances when subscribed; nothing here draws from the generator.
+        let dcd: [(i64, &'static str, &'static str, bool); 3] = [
+            (40, "BTC", "P", true),
+            (75, "ETH", "C", true),
+            (110, "BTC", "P", false),
+        ];
+        for (k, (day, base, opt, converted)) in dcd.into_iter().enumerate() {
+            let c_time = START_MS + day * DAY_MS + 9 * HOUR_MS;
+            let settle_time = c_time + 7 * DAY_MS - HOUR_MS;
+            self.out.dcd_orders.push(SimDcdOrder {
+                ord_id: snowflake(c_time) + k as u64,
+                product_id: String::new(),
+                base_ccy: base,
+                quote_ccy: "USDT",
+                opt_type: opt,
+                notional_ccy: if opt == "P" { "USDT" } else { base },
+                notional_sz: Decimal::ZERO,
+                strike: Decimal::ZERO,
+                annualized_yield: Decimal::new(if converted { 45 } else { 18 }, 2),
+                settle_px: Decimal::ZERO,
+                settle_ccy: "",
+                settle_sz: Decimal::ZERO,
+                yield_sz: Decimal::ZERO,
+                c_time,
+                settle_time: if converted { settle_time } else { settle_time + 1 },
+            });
+            evs.push((c_time, Ev::DcdSubscribe(k)));
+            evs.push((settle_time, Ev::DcdSettle(k)));
+        }
 
         // Transfers: the first ones stock the trading account, then random both ways.
         let mut transfer = |g: &mut Gen, ts: i64, to_trading: bool, ccy: &'static str| {
@@ -761,7 +890,7 @@ impl Gen {
             let period = 8 * HOUR_MS;
             let mut mark = (open_t / period + 1) * period;
             while mark < close_t {
-                let t = mark + self.rng.random_range(0..300);
+                let t = clear_of_window_edges(mark + self.rng.random_range(0..300));
                 evs.push((t, Ev::SwapFunding));
                 mark += period;
             }
@@ -1026,6 +1155,29 @@ impl Gen {
                 self.out.trading_bills.push(b);
             }
             Ev::Convert(i) => self.convert(ts, i),
+            Ev::FiatConvert(i) => self.fiat_convert(ts, i),
+            Ev::DcdSubscribe(i) => self.dcd_subscribe(ts, i),
+            Ev::DcdSettle(i) => self.dcd_settle(ts, i),
+            Ev::RetryHold { canceled, retried } => {
+                let avail = self.balance(FUNDING, "USDT") - reserve("USDT");
+                let w = &self.out.withdrawals[canceled];
+                let amt = floor_dp((avail - w.fee) / Decimal::TEN, 4).max(Decimal::from(10));
+                self.out.withdrawals[canceled].amt = amt;
+                self.out.withdrawals[retried].amt = amt;
+                let total = amt + self.out.withdrawals[canceled].fee;
+                let t = self.at(ts);
+                self.funding_bill(t, "2", "USDT", -total, "Withdrawal");
+            }
+            Ev::RetryRefund(i) => {
+                let total = self.out.withdrawals[i].amt + self.out.withdrawals[i].fee;
+                let t = self.at(ts);
+                self.funding_bill(t, "13", "USDT", total, "Canceled withdrawal");
+            }
+            Ev::RetryDebit(i) => {
+                let total = self.out.withdrawals[i].amt + self.out.withdrawals[i].fee;
+                let t = self.at(ts);
+                self.funding_bill(t, "2", "USDT", -total, "Withdrawal");
+            }
             Ev::EarnSubscribe => {
                 let avail = self.balance(FUNDING, "USDT") - reserve("USDT");
                 let f = self.pct(10, 25);
@@ -1554,6 +1706,127 @@ impl Gen {
             self.out.trading_bills.push(b);
         }
         self.out.converts[i] = rec;
+    }
+
+    /// A crypto↔fiat convert in the funding account: two bills of one type (272 buy crypto,
+    /// 273 sell crypto) at one millisecond and its convert-history record. A sell converts
+    /// a tenth of the funding BTC (at most 0.1), a buy spends all funding EUR; with nothing
+    /// to convert the record is `rejected` and there are no bills.
+    fn fiat_convert(&mut self, ts: i64, i: usize) {
+        let mut rec = self.out.converts[i].clone();
+        // EUR per USD, fixed: the simulator's price book has no fiat.
+        let eur_per_usd = Decimal::new(92, 2);
+        let px = (self.prices.usd(rec.base_ccy, ts) * eur_per_usd).round_dp(2);
+        let buy = rec.side == "buy";
+        let (base, quote) = if buy {
+            let quote = self.balance(FUNDING, rec.quote_ccy);
+            (floor_dp(quote / px, 8), quote)
+        } else {
+            let base =
+                floor_dp(self.balance(FUNDING, rec.base_ccy) / Decimal::TEN, 8).min(Decimal::new(1, 1));
+            (base, floor_dp(base * px, 2))
+        };
+        rec.fill_px = px;
+        if base <= Decimal::ZERO || quote <= Decimal::ZERO {
+            rec.state = "rejected";
+            self.out.converts[i] = rec;
+            return;
+        }
+        rec.fill_base_sz = base;
+        rec.fill_quote_sz = quote;
+        let t = self.at(ts);
+        let (ty, legs) = if buy {
+            ("272", [(rec.quote_ccy, -quote), (rec.base_ccy, base)])
+        } else {
+            ("273", [(rec.base_ccy, -base), (rec.quote_ccy, quote)])
+        };
+        let notes = if buy {
+            "Convert: buy crypto"
+        } else {
+            "Convert: sell crypto"
+        };
+        for (ccy, chg) in legs {
+            self.funding_bill(t, ty, ccy, chg, notes);
+        }
+        self.out.converts[i] = rec;
+    }
+
+    /// Subscribes a tenth of the funding balance of the notional currency at a strike 3 %
+    /// below (put) or above (call) the price.
+    fn dcd_subscribe(&mut self, ts: i64, i: usize) {
+        let o = self.out.dcd_orders[i].clone();
+        let px = self.prices.usd(o.base_ccy, ts);
+        let put = o.opt_type == "P";
+        let strike = if put {
+            px * Decimal::new(97, 2)
+        } else {
+            px * Decimal::new(103, 2)
+        }
+        .round_dp(0);
+        let notional = floor_dp(
+            self.balance(FUNDING, o.notional_ccy) / Decimal::TEN,
+            ccy_dp(o.notional_ccy),
+        );
+        let t = self.at(ts);
+        let o = &mut self.out.dcd_orders[i];
+        o.strike = strike;
+        o.notional_sz = notional;
+        o.c_time = t;
+        let expiry = chrono::DateTime::from_timestamp_millis(o.settle_time).unwrap_or_default();
+        o.product_id = format!(
+            "{}-USDT-{}-{}-{}",
+            o.base_ccy,
+            expiry.format("%y%m%d"),
+            strike,
+            o.opt_type
+        );
+        if notional > Decimal::ZERO {
+            let ccy = self.out.dcd_orders[i].notional_ccy;
+            self.funding_bill(t, "160", ccy, -notional, "Dual investment subscribe");
+        }
+    }
+
+    /// Settles: the `converted` orders (odd `settle_time`: no) exchange the notional at the
+    /// strike; the yield is paid in the settle currency.
+    fn dcd_settle(&mut self, ts: i64, i: usize) {
+        let o = self.out.dcd_orders[i].clone();
+        if o.notional_sz.is_zero() {
+            return;
+        }
+        let converted = o.settle_time == ts;
+        let put = o.opt_type == "P";
+        let other = if put { o.base_ccy } else { o.quote_ccy };
+        let (settle_ccy, settle_sz, settle_px) = match (converted, put) {
+            (true, true) => (
+                other,
+                floor_dp(o.notional_sz / o.strike, 8),
+                o.strike * Decimal::new(98, 2),
+            ),
+            (true, false) => (
+                other,
+                floor_dp(o.notional_sz * o.strike, 4),
+                o.strike * Decimal::new(102, 2),
+            ),
+            (false, true) => (o.notional_ccy, o.notional_sz, o.strike * Decimal::new(101, 2)),
+            (false, false) => (o.notional_ccy, o.notional_sz, o.strike * Decimal::new(99, 2)),
+        };
+        // 7 days of the annualized yield.
+        let dp = ccy_dp(settle_ccy);
+        let yield_sz = floor_dp(
+            settle_sz * o.annualized_yield * Decimal::from(7) / Decimal::from(365),
+            dp,
+        );
+        let t = self.at(ts);
+        let o = &mut self.out.dcd_orders[i];
+        o.settle_ccy = settle_ccy;
+        o.settle_sz = settle_sz;
+        o.settle_px = settle_px.round_dp(2);
+        o.yield_sz = yield_sz;
+        o.settle_time = t;
+        self.funding_bill(t, "161", settle_ccy, settle_sz, "Dual investment collection");
+        if yield_sz > Decimal::ZERO {
+            self.funding_bill(t, "162", settle_ccy, yield_sz, "Dual investment profit");
+        }
     }
 
     // ---- after generation --------------------------------------------------------------

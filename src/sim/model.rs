@@ -397,6 +397,58 @@ impl SimConvert {
     }
 }
 
+/// One Dual Investment order (`finance/sfp/dcd/order-history`). Assumption: OKX's docs name
+/// the order's notional, strike, settle price, settle currency and yield but not every field
+/// name; the shape below (`ordId`, `productId`, `notionalSz`/`notionalCcy`, `strike`,
+/// `settlePx`, `settleCcy`, `settleSz` = principal settled excluding yield, `yieldSz` paid in
+/// `settleCcy`, `cTime`/`settleTime`/`uTime` in ms) is assumed. Its funding bills: 160
+/// (−notional) at `cTime`; 161 (+`settleSz` of `settleCcy`) and 162 (+`yieldSz`) at
+/// `settleTime`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimDcdOrder {
+    pub ord_id: u64,
+    pub product_id: String,
+    pub base_ccy: &'static str,
+    pub quote_ccy: &'static str,
+    /// `P` (buy low: USDT in, base out when below strike) or `C` (sell high).
+    pub opt_type: &'static str,
+    pub notional_ccy: &'static str,
+    pub notional_sz: Decimal,
+    pub strike: Decimal,
+    pub annualized_yield: Decimal,
+    pub settle_px: Decimal,
+    pub settle_ccy: &'static str,
+    pub settle_sz: Decimal,
+    pub yield_sz: Decimal,
+    pub c_time: i64,
+    pub settle_time: i64,
+}
+
+impl SimDcdOrder {
+    pub fn to_json(&self) -> Value {
+        obj! {
+            "ordId" => self.ord_id.to_string(),
+            "clOrdId" => "",
+            "productId" => self.product_id.clone(),
+            "state" => "settled",
+            "baseCcy" => self.base_ccy,
+            "quoteCcy" => self.quote_ccy,
+            "optType" => self.opt_type,
+            "notionalCcy" => self.notional_ccy,
+            "notionalSz" => dec(self.notional_sz),
+            "strike" => dec(self.strike),
+            "annualizedYield" => dec(self.annualized_yield),
+            "settlePx" => dec(self.settle_px),
+            "settleCcy" => self.settle_ccy,
+            "settleSz" => dec(self.settle_sz),
+            "yieldSz" => dec(self.yield_sz),
+            "cTime" => self.c_time.to_string(),
+            "settleTime" => self.settle_time.to_string(),
+            "uTime" => self.settle_time.to_string(),
+        }
+    }
+}
+
 /// Simple-earn holding of one currency: `amt` = subscribed − redeemed; `earnings` = the
 /// type-400 interest paid to the funding account.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -436,6 +488,8 @@ pub struct AccountData {
     pub deposits: Vec<SimDeposit>,
     pub withdrawals: Vec<SimWithdrawal>,
     pub converts: Vec<SimConvert>,
+    /// Dual Investment orders, oldest first (by `ordId`, which grows with `cTime`).
+    pub dcd_orders: Vec<SimDcdOrder>,
     /// Final balance per (`trading`/`funding`/`earn`, ccy); zero balances are kept out.
     pub balances: BTreeMap<(&'static str, &'static str), Decimal>,
     /// Last bill time per (account, ccy), for `uTime`.

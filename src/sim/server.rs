@@ -893,6 +893,29 @@ fn dispatch(
             .map(super::model::SimConvert::to_json)
             .collect()));
     }
+    if e(endpoints::DCD_ORDER_HISTORY) {
+        // Assumed paging (see `SimDcdOrder`): newest first; `endId` = older than that ordId,
+        // `beginId` = newer; `begin`/`end` on `cTime` (ms); `limit` ≤ 100.
+        let base = p.cursor()?;
+        let cur = Cursor {
+            after: p.int("endId")?,
+            before: p.int("beginId")?,
+            ..base
+        };
+        let data = sh.account.data();
+        let rows = page(
+            &data.dcd_orders,
+            |o| o.ord_id as i64,
+            |o| o.c_time,
+            i64::MIN,
+            &cur,
+            |_| true,
+        );
+        return Ok(ok(rows
+            .into_iter()
+            .map(super::model::SimDcdOrder::to_json)
+            .collect()));
+    }
     if e(endpoints::ACCOUNT_BALANCE) {
         return Ok(ok(vec![trading_balance(sh, p, now)]));
     }

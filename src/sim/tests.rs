@@ -148,16 +148,51 @@ fn check_invariants(data: &AccountData) {
         .filter(|b| b.bill_type == "2")
         .map(|b| (b.ccy, b.bal_chg))
         .collect();
+    // Successful withdrawals, plus canceled ones whose hold a type-13 bill returned.
+    let refunds: Vec<(&str, Decimal)> = data
+        .funding_bills
+        .iter()
+        .filter(|b| b.bill_type == "13")
+        .map(|b| (b.ccy, b.bal_chg))
+        .collect();
     let mut wds: Vec<(&str, Decimal)> = data
         .withdrawals
         .iter()
-        .filter(|w| w.state == "2")
+        .filter(|w| w.state == "2" || (w.state == "-2" && refunds.contains(&(w.ccy, w.amt + w.fee))))
         .map(|w| (w.ccy, -(w.amt + w.fee)))
         .collect();
     debits.sort();
     wds.sort();
     assert_eq!(debits, wds);
-    for c in &data.converts {
+    for c in data.converts.iter().filter(|c| c.quote_ccy == "EUR") {
+        // Crypto↔fiat converts: two funding bills of one type at the record's time.
+        let legs: Vec<_> = data
+            .funding_bills
+            .iter()
+            .filter(|b| matches!(b.bill_type, "272" | "273") && b.ts == c.ts)
+            .collect();
+        let want = if c.state == "fullyFilled" { 2 } else { 0 };
+        assert_eq!(legs.len(), want, "fiat convert {}", c.trade_id);
+        if want == 2 {
+            let base: Decimal = legs
+                .iter()
+                .filter(|b| b.ccy == c.base_ccy)
+                .map(|b| b.bal_chg.abs())
+                .sum();
+            let quote: Decimal = legs
+                .iter()
+                .filter(|b| b.ccy == c.quote_ccy)
+                .map(|b| b.bal_chg.abs())
+                .sum();
+            assert_eq!(
+                (base, quote),
+                (c.fill_base_sz, c.fill_quote_sz),
+                "fiat convert {}",
+                c.trade_id
+            );
+        }
+    }
+    for c in data.converts.iter().filter(|c| c.quote_ccy != "EUR") {
         let n = data
             .trading_bills
             .iter()
@@ -230,7 +265,8 @@ fn demo_account_has_every_stream_and_code() {
     assert!(types.iter().any(|t| t.0 == "5" && (t.1 == "104" || t.1 == "105")));
     let ftypes: BTreeSet<&str> = d.funding_bills.iter().map(|b| b.bill_type).collect();
     for t in [
-        "1", "2", "68", "75", "76", "83", "130", "131", "151", "229", "400",
+        "1", "2", "13", "68", "75", "76", "83", "130", "131", "151", "160", "161", "162", "229", "272",
+        "273", "400",
     ] {
         assert!(ftypes.contains(t), "missing funding bill type {t}");
     }

@@ -48,10 +48,12 @@ pub enum RecordKind {
     Convert,
     /// Key = instId.
     Instrument,
+    /// Dual Investment order (`finance/sfp/dcd/order-history`); key = ordId.
+    DualInvestment,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 7] = [
+    pub const ALL: [RecordKind; 8] = [
         RecordKind::Fill,
         RecordKind::Bill,
         RecordKind::FundingBill,
@@ -59,6 +61,7 @@ impl RecordKind {
         RecordKind::Withdrawal,
         RecordKind::Convert,
         RecordKind::Instrument,
+        RecordKind::DualInvestment,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +73,7 @@ impl RecordKind {
             RecordKind::Withdrawal => "withdrawal",
             RecordKind::Convert => "convert",
             RecordKind::Instrument => "instrument",
+            RecordKind::DualInvestment => "dcd_order",
         }
     }
 

@@ -73,6 +73,52 @@ impl Store {
         Ok(outcome)
     }
 
+    /// Replaces, in one transaction, the stored records of `kind` with `from_ms <= ts <
+    /// to_ms` (and, when given, a key starting with `key_prefix`) by `records` (a
+    /// `sync --refetch`; API copies, priority 1 like the stream pages). Returns (removed, inserted). Nothing changes if it fails.
+    pub fn replace_range(
+        &mut self,
+        stream: &str,
+        kind: RecordKind,
+        key_prefix: Option<&str>,
+        (from_ms, to_ms): (i64, i64),
+        records: &[NewRecord],
+    ) -> Result<(u64, u64)> {
+        let now = ms(Utc::now());
+        let tx = self.conn.transaction()?;
+        // `substr` instead of LIKE: keys may hold `%` or `_`.
+        let prefix = key_prefix.unwrap_or("");
+        let removed = tx.execute(
+            "DELETE FROM records WHERE kind = ?1 AND ts >= ?2 AND ts < ?3
+             AND substr(key, 1, length(?4)) = ?4",
+            params![kind.as_str(), from_ms, to_ms, prefix],
+        )? as u64;
+        let mut inserted = 0;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO records (kind, key, ts, num, link, stream, priority, raw, fetched_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, 1, ?7, ?8)
+                 ON CONFLICT(kind, key) DO UPDATE SET ts = excluded.ts, num = excluded.num,
+                   link = excluded.link, stream = excluded.stream, priority = 1, raw = excluded.raw,
+                   fetched_at = excluded.fetched_at",
+            )?;
+            for r in records {
+                inserted += insert.execute(params![
+                    r.kind.as_str(),
+                    r.key,
+                    r.ts_ms,
+                    r.num,
+                    r.link,
+                    stream,
+                    r.raw,
+                    now
+                ])? as u64;
+            }
+        }
+        tx.commit()?;
+        Ok((removed, inserted))
+    }
+
     /// The saved cursor state of a stream.
     pub fn cursor(&self, stream: &str) -> Result<Option<String>> {
         Ok(self

@@ -6,6 +6,14 @@
 //! the store a batch at a time. Two caps stop a hostile file (issue 7): the total size it
 //! expands to, and the length of one line (an archive row is a few hundred bytes; a
 //! "line" of gigabytes would otherwise be buffered whole by the CSV reader).
+//!
+//! Money fields are checked like those of JSON bills ([`super::money`]): a row whose
+//! `balChg`/`bal` is missing, or whose `balChg`, `bal`, `sz`, `px`, `pnl`, `fee`, … is
+//! `""` where required, `NaN`, `abc` or in exponent form refuses the whole file, naming the
+//! row's line, billId and field. So that nothing of a refused file is stored, the file is
+//! read twice: a checking pass over every row, then the storing pass. The second read of the
+//! local temporary file costs CPU only (no second download); a file is checked in full
+//! before its first batch reaches the store.
 
 use crate::store::{NewRecord, RecordKind};
 use anyhow::{Context, Result, bail};
@@ -106,8 +114,19 @@ fn capped<'a, R: Read + 'a>(inner: R, max: u64) -> Box<dyn Read + 'a> {
 }
 
 /// Reads an archive file (zip, gzip or CSV) and calls `on_batch` with up to [`BATCH`]
-/// bill records at a time. Returns the number of rows.
+/// bill records at a time, after a first pass has checked every row: a bad row fails
+/// before `on_batch` is ever called. Returns the number of rows.
 pub fn read_archive<F: Read + Seek>(
+    mut file: F,
+    max_expanded: u64,
+    on_batch: &mut dyn FnMut(Vec<NewRecord>) -> Result<()>,
+) -> Result<u64> {
+    read_pass(&mut file, max_expanded, &mut |_| Ok(()))?;
+    read_pass(&mut file, max_expanded, on_batch)
+}
+
+/// One pass over the file.
+fn read_pass<F: Read + Seek>(
     mut file: F,
     max_expanded: u64,
     on_batch: &mut dyn FnMut(Vec<NewRecord>) -> Result<()>,
@@ -212,13 +231,17 @@ fn to_bill(headers: &[String], row: &csv::StringRecord, line: u64) -> Result<New
         bail!("archive row {line} has no billId");
     };
     let ts = field("ts").and_then(|s| s.parse().ok()).unwrap_or(0);
+    let value = serde_json::Value::Object(obj);
+    if let Err(bad) = super::money::check(RecordKind::Bill, &value) {
+        bail!("archive row {line} (billId {bill_id}): {bad}; nothing of this file is stored");
+    }
     Ok(NewRecord {
         kind: RecordKind::Bill,
         num: bill_id.parse().ok(),
         key: bill_id,
         ts_ms: ts,
         link: None,
-        raw: serde_json::Value::Object(obj).to_string(),
+        raw: value.to_string(),
     })
 }
 
@@ -275,9 +298,9 @@ mod tests {
 
     #[test]
     fn batches_cover_every_row() {
-        let mut csv = String::from("billId,ts\n");
+        let mut csv = String::from("billId,ts,balChg,bal\n");
         for i in 0..(BATCH * 2 + 7) {
-            writeln!(csv, "{i},{}", 1_700_000_000_000u64 + i as u64).unwrap();
+            writeln!(csv, "{i},{},1,{i}", 1_700_000_000_000u64 + i as u64).unwrap();
         }
         let mut sizes = Vec::new();
         let n = read_archive(
@@ -339,7 +362,55 @@ mod tests {
 
     #[test]
     fn row_without_bill_id_names_its_line() {
-        let err = parse_archive(b"billId,ts\n5,1\n,2\n").unwrap_err().to_string();
+        let err = parse_archive(b"billId,ts,balChg,bal\n5,1,1,1\n,2,1,1\n")
+            .unwrap_err()
+            .to_string();
         assert_eq!(err, "archive row 3 has no billId");
+    }
+
+    /// Issue 8 item 6: a bad money field in any row refuses the file, naming line, billId and
+    /// field, and no batch (not even the rows before it) reaches the store.
+    #[test]
+    fn bad_money_field_refuses_the_whole_file() {
+        let mut good = String::from("billId,ts,balChg,bal,sz,fee,pnl\n");
+        for i in 0..(BATCH + 3) {
+            writeln!(good, "{i},{},1.5,{i},1.5,0,", 1_700_000_000_000u64 + i as u64).unwrap();
+        }
+        let line = BATCH + 5; // header is line 1, rows start at line 2
+        let cases: [(&str, &str, &str); 7] = [
+            ("balChg", "", "9,1,,1,1,0,"),
+            ("balChg", "NaN", "9,1,NaN,1,1,0,"),
+            ("bal", "abc", "9,1,1,abc,1,0,"),
+            ("balChg", "1e5", "9,1,1e5,1,1,0,"),
+            ("sz", "1E2", "9,1,1,1,1E2,0,"),
+            ("fee", "-1e-4", "9,1,1,1,1,-1e-4,"),
+            ("pnl", "abc", "9,1,1,1,1,0,abc"),
+        ];
+        for (field, value, row) in cases {
+            let mut csv = good.clone();
+            writeln!(csv, "{row}").unwrap();
+            let mut batches = 0;
+            let err = read_archive(
+                std::io::Cursor::new(gzip(csv.as_bytes())),
+                DEFAULT_MAX_EXPANDED,
+                &mut |_| {
+                    batches += 1;
+                    Ok(())
+                },
+            )
+            .unwrap_err()
+            .to_string();
+            assert_eq!(batches, 0, "{field}={value}: nothing stored");
+            let want =
+                format!("archive row {line} (billId 9): field `{field}` is `{value}`, not a plain decimal");
+            assert!(err.starts_with(&want), "{err}");
+        }
+        let mut missing = String::from("billId,ts,bal\n");
+        missing.push_str("3,1,1\n");
+        let err = parse_archive(missing.as_bytes()).unwrap_err().to_string();
+        assert!(
+            err.starts_with("archive row 2 (billId 3): field `balChg` is missing"),
+            "{err}"
+        );
     }
 }

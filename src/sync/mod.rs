@@ -3,8 +3,10 @@
 
 pub mod archive;
 pub mod archive_file;
+pub mod dcd;
 pub mod money;
 pub mod plan;
+pub mod refetch;
 pub mod stream;
 
 use crate::okx::endpoints::{self, INST_TYPES};
@@ -420,6 +422,10 @@ pub async fn sync(
             async move { fetch_instruments(&client, &store).await },
         ))
     };
+    let dcd_task = {
+        let (client, store) = (client.clone(), store.clone());
+        AbortOnDrop(tokio::spawn(async move { dcd::fetch(&client, &store).await }))
+    };
 
     while let Some(joined) = tasks.join_next().await {
         let (name, result) = joined.context("a sync task panicked")?;
@@ -427,6 +433,15 @@ pub async fn sync(
             Ok(r) => reports.push(r),
             Err(e) => errors.push(e.context(format!("stream `{name}`"))),
         }
+    }
+    // Dual Investment is optional, like Simple Earn (see `dcd`).
+    let mut dcd_task = dcd_task;
+    match (&mut dcd_task.0).await.context("the dual-investment task panicked")? {
+        Ok(r) => reports.push(r),
+        Err(e) if e.downcast_ref::<OkxError>().is_some_and(OkxError::is_credentials) => errors.push(e.context(dcd::STREAM)),
+        Err(e) => warnings.push(format!(
+            "Dual Investment order history unavailable, structured-product collections are booked without their orders: {e:#}"
+        )),
     }
     reports.sort_by(|a, b| a.stream.cmp(&b.stream));
     let archive = match archive_task {

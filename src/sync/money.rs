@@ -13,6 +13,7 @@ fn required(kind: RecordKind) -> &'static [&'static str] {
         RecordKind::Fill => &["fillSz", "fillPx", "fee"],
         RecordKind::Deposit | RecordKind::Withdrawal => &["amt"],
         RecordKind::Convert | RecordKind::Instrument => &[],
+        RecordKind::DualInvestment => &["notionalSz"],
     }
 }
 
@@ -33,6 +34,7 @@ fn optional(kind: RecordKind) -> &'static [&'static str] {
         RecordKind::Fill => &["fillPnl"],
         RecordKind::Withdrawal => &["fee"],
         RecordKind::Convert => &["fillPx", "fillBaseSz", "fillQuoteSz"],
+        RecordKind::DualInvestment => &["strike", "settlePx", "settleSz", "yieldSz", "annualizedYield"],
         RecordKind::FundingBill | RecordKind::Deposit | RecordKind::Instrument => &[],
     }
 }

@@ -196,13 +196,13 @@ pub fn to_record(spec: &StreamSpec, raw: &str, v: &Value, at: impl Fn() -> Strin
 }
 
 /// One fetched page, turned into store rows.
-struct Page {
-    records: Vec<NewRecord>,
+pub(super) struct Page {
+    pub records: Vec<NewRecord>,
     /// Rows OKX returned (a short page means nothing older).
-    len: usize,
+    pub len: usize,
     oldest_cursor: Option<i64>,
     newest_cursor: Option<i64>,
-    oldest_ts: Option<i64>,
+    pub oldest_ts: Option<i64>,
 }
 
 /// How often a page with a bad money field is fetched before the stream fails.
@@ -210,7 +210,7 @@ pub const BAD_PAGE_ATTEMPTS: u32 = 3;
 
 /// Fetches one page; a page with a bad money field is fetched again (it is never stored),
 /// and after [`BAD_PAGE_ATTEMPTS`] the stream fails naming the endpoint, record and field.
-async fn fetch_page(
+pub(super) async fn fetch_page(
     client: &OkxClient,
     spec: &StreamSpec,
     after: Option<&str>,
@@ -289,7 +289,7 @@ async fn fetch_page_once(
 }
 
 /// The `after` cursor for the page older than `page` (`prev_after`: this page's own).
-fn next_after(
+pub(super) fn next_after(
     spec: &StreamSpec,
     page: &Page,
     prev_after: Option<&str>,

@@ -348,3 +348,54 @@ async fn sync_from_2025(sim: &okx_export::sim::SimServer, data: &std::path::Path
     ];
     run(&args, &env, data.parent().unwrap()).await
 }
+
+/// Issue 8 item 6: an archive file with a bad money field in one row (after more than one
+/// batch of good rows) fails its quarter naming the endpoint, quarter, line, billId and
+/// field; none of that file's rows is stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn archive_row_with_bad_money_field_refuses_the_file() {
+    use std::fmt::Write as _;
+    use std::io::Write as _;
+    let mut csv = String::from("billId,ts,type,subType,ccy,balChg,bal,sz,px,pnl,fee\n");
+    let good_rows = okx_export::sync::archive_file::BATCH + 10;
+    for i in 0..good_rows {
+        let id = 900_000_000_000_000_000u64 + i as u64;
+        writeln!(
+            csv,
+            "{id},{},2,1,USDT,1.5,{i},1.5,1,0,0",
+            1_752_000_000_000u64 + i as u64
+        )
+        .unwrap();
+    }
+    csv.push_str("900000000000999999,1752100000000,2,1,USDT,1e5,1,1,1,0,0\n");
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(csv.as_bytes()).unwrap();
+    let sim = sim(SimConfig {
+        archive_file_override: Some(std::sync::Arc::new(gz.finish().unwrap())),
+        ..fast_config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let r = sync(&sim, &data, &[]).await;
+    assert_ne!(r.code, 0, "{}", r.all());
+    let line = good_rows + 2;
+    let want = format!(
+        "archive row {line} (billId 900000000000999999): field `balChg` is `1e5`, not a plain decimal"
+    );
+    assert!(r.all().contains(&want), "{}", r.all());
+    // Endpoint and quarter head the error chain.
+    assert!(r.stderr.contains("error: bills-history-archive"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("caused by: archive file for 20"),
+        "{}",
+        r.stderr
+    );
+    let keys = store(&data).keys(okx_export::store::RecordKind::Bill).unwrap();
+    assert!(
+        !keys.iter().any(|k| k.starts_with("9000000000000")),
+        "nothing of the refused file is stored"
+    );
+    let quarters = store(&data).quarters().unwrap();
+    assert!(quarters.iter().all(|q| q.state != "done"), "{quarters:?}");
+}

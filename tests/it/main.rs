@@ -10,4 +10,5 @@ mod cron;
 mod prices;
 mod report;
 mod security;
+mod semantics;
 mod sync;

@@ -43,6 +43,10 @@ fn keys_where(sim: &SimServer, kind: RecordKind, keep: impl Fn(i64) -> bool) -> 
             .converts
             .iter()
             .filter_map(|c| pick(c.ts, c.trade_id.to_string()))),
+        RecordKind::DualInvestment => set(a
+            .dcd_orders
+            .iter()
+            .filter_map(|o| pick(o.c_time, o.ord_id.to_string()))),
         RecordKind::Instrument => BTreeSet::new(),
     }
 }
@@ -149,8 +153,9 @@ async fn second_run_fetches_only_what_is_new() {
     assert_code(&r, 0);
     let stats = sim.stats();
     // Exactly one page per stream (fills-history is one endpoint for five instTypes), plus
-    // fixed costs: server time, account config, 3 balance snapshots
-    // and 4 instrument lists. No archive request: every quarter is done.
+    // fixed costs: server time, account config, 3 balance snapshots, 4 instrument lists
+    // and the Dual Investment order history (re-read whole: one page). No archive request:
+    // every quarter is done.
     println!(
         "second run: {} requests for {n_streams} streams",
         stats.total_requests
@@ -169,7 +174,8 @@ async fn second_run_fetches_only_what_is_new() {
     }
     let active: u64 = expected.values().sum();
     assert!(active < n_streams, "{active} of {n_streams} streams");
-    assert_eq!(stats.total_requests, active + 9, "{:?}", stats.endpoints);
+    assert_eq!(stats.total_requests, active + 10, "{:?}", stats.endpoints);
+    assert_eq!(stats.get("dcd-order-history").requests, 1);
     assert_eq!(
         store(&data).content_digest().unwrap(),
         before,
@@ -193,7 +199,7 @@ async fn second_run_fetches_only_what_is_new() {
     // The new records fit in the first page of each stream: still one request per stream.
     let stats = sim.stats();
     println!("run with new activity: {} requests", stats.total_requests);
-    assert_eq!(stats.total_requests, active + 9, "{:?}", stats.endpoints);
+    assert_eq!(stats.total_requests, active + 10, "{:?}", stats.endpoints);
 }
 
 /// Requests per endpoint of a run with nothing (or a little) new: one per stream, none
@@ -647,4 +653,93 @@ async fn bad_money_fields_never_enter_the_store() {
         set(store(&data).keys(RecordKind::Deposit).unwrap()),
         expected_keys(&sim, RecordKind::Deposit)
     );
+}
+
+/// Issue 8 item 6: `sync --refetch STREAM:FROM..TO` repairs a range: records deleted from
+/// or corrupted in the store there come back exactly as a clean sync stored them, records
+/// outside the range and of other streams are untouched; bad values get a one-line error
+/// naming the valid streams, and change nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn refetch_replaces_a_range_with_what_okx_has() {
+    let sim = sim(fast_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert_code(&sync(&sim, &data, &[]).await, 0);
+    let clean = store(&data).content_digest().unwrap();
+
+    let (from, to) = (1_754_006_400_000i64, 1_759_276_800_000i64); // 2025-08-01 .. 2025-10-01
+    let db = rusqlite::Connection::open(data.join(okx_export::store::Store::FILE)).unwrap();
+    let deleted = db
+        .execute(
+            "DELETE FROM records WHERE kind = 'deposit' AND ts >= ?1 AND ts < ?2 AND key IN
+             (SELECT key FROM records WHERE kind = 'deposit' AND ts >= ?1 AND ts < ?2 LIMIT 5)",
+            [from, to],
+        )
+        .unwrap();
+    assert_eq!(deleted, 5);
+    let corrupted = db
+        .execute(
+            "UPDATE records SET raw = replace(raw, '\"state\":\"2\"', '\"state\":\"0\"')
+             WHERE kind = 'deposit' AND ts >= ?1 AND ts < ?2",
+            [from, to],
+        )
+        .unwrap();
+    assert!(corrupted > 0);
+    // A made-up deposit inside the range that OKX does not have goes too.
+    db.execute(
+        "INSERT INTO records (kind, key, ts, num, link, stream, priority, raw, fetched_at)
+         VALUES ('deposit', '1', ?1, 1, NULL, 'deposit-history', 1, '{}', 0)",
+        [from + 1000],
+    )
+    .unwrap();
+    drop(db);
+    assert_ne!(store(&data).content_digest().unwrap(), clean);
+
+    let env = env_for(&sim, &okx_export::sim::SimKey::demo(), sim.config().rate_scale);
+    let bad = run(
+        &sync_args(&data, &["--refetch", "deposits:2025-08-01..2025-10-01"]),
+        &env,
+        dir.path(),
+    )
+    .await;
+    assert_code(&bad, 2);
+    assert!(
+        bad.stderr.contains("unknown stream `deposits`") && bad.stderr.contains("deposit-history"),
+        "{}",
+        bad.stderr
+    );
+
+    let r = run(
+        &sync_args(&data, &["--refetch", "deposit-history:2025-08-01..2025-10-01"]),
+        &env,
+        dir.path(),
+    )
+    .await;
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("refetch deposit-history"), "{}", r.stdout);
+    assert_eq!(
+        store(&data).content_digest().unwrap(),
+        clean,
+        "the store equals a clean sync"
+    );
+
+    // A refetch that fails (the endpoint answers 404) leaves the store as it was.
+    let broken = crate::common::sim(SimConfig {
+        unavailable: vec!["deposit-history"],
+        ..fast_config()
+    })
+    .await;
+    let env = env_for(
+        &broken,
+        &okx_export::sim::SimKey::demo(),
+        broken.config().rate_scale,
+    );
+    let failed = run(
+        &sync_args(&data, &["--refetch", "deposit-history"]),
+        &env,
+        dir.path(),
+    )
+    .await;
+    assert_ne!(failed.code, 0, "{}", failed.all());
+    assert_eq!(store(&data).content_digest().unwrap(), clean, "nothing replaced");
 }

@@ -1,0 +1,212 @@
+//! `sync --refetch STREAM[:FROM..TO]`: re-reads one stream (or a time range of it) and
+//! replaces what is stored there, for repairs.
+//!
+//! STREAM is a stream name as `status` prints it (see [`super::streams`]); FROM and TO are
+//! `YYYY-MM-DD` (UTC midnight, TO exclusive). Without a range the stream's whole reach is
+//! re-read: its window (e.g. 7 days for `bills`) or, for a stream without one, everything
+//! from the store's floor. A range older than the stream's window is refused (OKX would
+//! answer nothing, and the stored copy from a longer-reaching stream would be deleted).
+//!
+//! Every page of the range is fetched first (money fields checked, a bad page re-fetched,
+//! as in a sync); only then are the stored records of the stream's kind in the range
+//! deleted and the fetched ones inserted, in one transaction. A failed refetch leaves the
+//! store as it was. Records of one kind that other streams own are left alone where the
+//! key tells them apart (`fills-history/SPOT` only replaces `SPOT:` fills).
+
+use super::stream::{self, CursorKind, StreamReport, StreamSpec};
+use crate::okx::OkxClient;
+use crate::store::Store;
+use anyhow::{Result, bail};
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use std::sync::{Arc, Mutex};
+
+/// A parsed `--refetch` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refetch {
+    pub stream: String,
+    /// `[from, to)`; `None`: the stream's whole reach.
+    pub range: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+fn valid_streams() -> String {
+    super::streams()
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn date(s: &str) -> Result<DateTime<Utc>, String> {
+    let d = NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("`{s}` is not a date; use YYYY-MM-DD, e.g. 2025-07-01"))?;
+    Ok(Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight exists")))
+}
+
+/// Parses `STREAM[:FROM..TO]`; the error is one line naming the fix.
+pub fn parse(value: &str) -> Result<Refetch, String> {
+    let (name, range) = match value.split_once(':') {
+        Some((n, r)) => (n, Some(r)),
+        None => (value, None),
+    };
+    if !super::streams().iter().any(|s| s.name == name) {
+        return Err(format!(
+            "--refetch: unknown stream `{name}`; use one of {} (optionally :YYYY-MM-DD..YYYY-MM-DD)",
+            valid_streams()
+        ));
+    }
+    let range = match range {
+        None => None,
+        Some(r) => {
+            let Some((a, b)) = r.split_once("..") else {
+                return Err(format!(
+                    "--refetch: range `{r}` must be FROM..TO, e.g. {name}:2025-07-01..2025-08-01"
+                ));
+            };
+            let (from, to) = (
+                date(a).map_err(|e| format!("--refetch: {e}"))?,
+                date(b).map_err(|e| format!("--refetch: {e}"))?,
+            );
+            if from >= to {
+                return Err(format!("--refetch: FROM {a} must be before TO {b}"));
+            }
+            Some((from, to))
+        }
+    };
+    Ok(Refetch {
+        stream: name.to_string(),
+        range,
+    })
+}
+
+/// What a refetch did.
+#[derive(Debug, Clone)]
+pub struct RefetchReport {
+    pub stream: String,
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub fetched: u64,
+    pub removed: u64,
+    pub inserted: u64,
+    pub warnings: Vec<String>,
+}
+
+/// Fetches the range, then replaces it in the store atomically.
+pub async fn run(
+    client: &OkxClient,
+    store: &Arc<Mutex<Store>>,
+    req: &Refetch,
+    now: DateTime<Utc>,
+) -> Result<RefetchReport> {
+    let spec = super::streams()
+        .into_iter()
+        .find(|s| s.name == req.stream)
+        .expect("parse checked the name");
+    let floor = store.lock().expect("store lock").floor()?;
+    let reach = spec.window.map(|w| now - w);
+    let (from, to) = match req.range {
+        Some((f, t)) => (f, t.min(now + chrono::Duration::days(1))),
+        None => (
+            reach.or(floor).unwrap_or_else(super::archive::archive_start),
+            now + chrono::Duration::milliseconds(1),
+        ),
+    };
+    if let Some(r) = reach
+        && from < r
+    {
+        bail!(
+            "--refetch: `{}` reaches back only to {} (its {}-day window); use a later FROM or a stream without a window",
+            spec.name,
+            r.format("%Y-%m-%d %H:%M UTC"),
+            spec.window.map_or(0, |w| w.num_days())
+        );
+    }
+    let (from_ms, to_ms) = (from.timestamp_millis(), to.timestamp_millis());
+    let records = fetch_range(client, &spec, from_ms, to_ms).await?;
+    let prefix = spec
+        .query
+        .iter()
+        .find(|(k, _)| *k == "instType")
+        .map(|(_, v)| format!("{v}:"));
+    let fetched = records.0.len() as u64;
+    let (removed, inserted) = store.lock().expect("store lock").replace_range(
+        &spec.name,
+        spec.kind,
+        prefix.as_deref(),
+        (from_ms, to_ms),
+        &records.0,
+    )?;
+    Ok(RefetchReport {
+        stream: spec.name,
+        from,
+        to,
+        fetched,
+        removed,
+        inserted,
+        warnings: records.1.warnings,
+    })
+}
+
+/// Every record of `spec` with `from_ms <= ts < to_ms`, walking newest → oldest.
+async fn fetch_range(
+    client: &OkxClient,
+    spec: &StreamSpec,
+    from_ms: i64,
+    to_ms: i64,
+) -> Result<(Vec<crate::store::NewRecord>, StreamReport)> {
+    let mut report = StreamReport {
+        stream: spec.name.clone(),
+        endpoint: spec.endpoint.name,
+        ..StreamReport::default()
+    };
+    // A time cursor starts just below TO; an id cursor from the newest page.
+    let mut after = match spec.cursor {
+        CursorKind::Time(_) => Some(to_ms.to_string()),
+        CursorKind::Id(_) => None,
+    };
+    let mut out = Vec::new();
+    loop {
+        crate::interrupt::check()?;
+        let page = stream::fetch_page(client, spec, after.as_deref(), &mut report).await?;
+        let next = stream::next_after(spec, &page, after.as_deref(), &mut report);
+        let short = page.len < stream::PAGE_LIMIT;
+        let below = page.oldest_ts.is_some_and(|t| t < from_ms);
+        out.extend(
+            page.records
+                .into_iter()
+                .filter(|r| r.ts_ms >= from_ms && r.ts_ms < to_ms),
+        );
+        if short || below || next.is_none() || next == after {
+            break;
+        }
+        after = next;
+    }
+    // A time cursor overlaps pages by one millisecond: keep each key once.
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|r| seen.insert(r.key.clone()));
+    Ok((out, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_checked_with_one_line_errors() {
+        let r = parse("deposit-history:2025-07-01..2025-08-01").unwrap();
+        assert_eq!(r.stream, "deposit-history");
+        assert_eq!(r.range.unwrap().0, date("2025-07-01").unwrap());
+        assert_eq!(parse("fills-history/SPOT").unwrap().range, None);
+        let e = parse("deposits").unwrap_err();
+        assert!(
+            e.contains("unknown stream `deposits`") && e.contains("deposit-history"),
+            "{e}"
+        );
+        assert!(!e.contains('\n'));
+        let e = parse("bills:2025-07-01").unwrap_err();
+        assert!(e.contains("FROM..TO"), "{e}");
+        let e = parse("bills:2025-13-01..2025-14-01").unwrap_err();
+        assert!(e.contains("not a date"), "{e}");
+        let e = parse("bills:2025-08-01..2025-07-01").unwrap_err();
+        assert!(e.contains("must be before"), "{e}");
+    }
+}
