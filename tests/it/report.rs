@@ -75,13 +75,11 @@ async fn export_demo(dir: &Path, cfg: SimConfig, extra: &[&str]) -> (Run, okx_ex
 /// Every format's output for the simulator's account equals the reviewed file in
 /// `tests/expected/`. `UPDATE_EXPECT=1 cargo test` rewrites them (review the diff!).
 ///
-/// The files come from the real pipeline, so their value columns are whatever the report's
-/// valuer gives (`valuer_for` in `src/commands/report.rs`: `NoPrices` until the price stage
-/// is merged, so they are empty). After switching it, regenerate with
-/// `UPDATE_EXPECT=1 cargo test --test it golden_files_and_balances`, then run the test again
-/// without `UPDATE_EXPECT` and read `git diff tests/expected/`: only the value columns
-/// (`value`, `value_currency`, `price_source`, Koinly Net Worth, CoinTracking Buy/Sell
-/// Value, CTC Reference Price, DaLI `spot_price`; BittyTax only with `--fiat GBP`) may change.
+/// The files come from the real pipeline, values included: the price stage fetches the
+/// simulator's candles and the report's valuer (`valuer_for` in `src/commands/report.rs`)
+/// reads them from the price cache. After a change, regenerate with
+/// `UPDATE_EXPECT=1 cargo test --test it golden_files_and_balances`, run the test again
+/// without `UPDATE_EXPECT` and read `git diff tests/expected/` before committing.
 #[tokio::test(flavor = "multi_thread")]
 async fn golden_files_and_balances() {
     let dir = tempfile::tempdir().unwrap();
@@ -377,7 +375,7 @@ async fn year_report_in_a_time_zone() {
 }
 
 /// Issue 11: `tax-summary.csv` of a period report, valued by the fixed test valuer (the
-/// report's own valuer is `NoPrices` until the price stage is merged): income, derivatives
+/// report's own valuer reads the price cache): income, derivatives
 /// PnL and fees equal the sums of the matching `transactions.csv` rows (the demo settles
 /// derivatives in USDT, worth 1), and the closing holdings equal `closing_balances.csv`,
 /// each valued at the fixed price. With `NoPrices` no value is written, and nothing reads 0.
