@@ -134,7 +134,7 @@ fn child(dir: &Path, n: usize) {
         writer.write(&tx, &value)
     })
     .unwrap();
-    writer.finish().unwrap();
+    let exported = writer.finish().unwrap();
     let secs = t.elapsed().as_secs_f64();
     println!(
         "report bench: {n:>9} stored records -> {rows:>9} rows, {:.2}s, {:>9.0} records/s, peak RSS {:.1} MB (at start {:.1} MB), unclassified {}",
@@ -143,6 +143,18 @@ fn child(dir: &Path, n: usize) {
         peak_rss_mb(),
         rss_before,
         summary.unclassified
+    );
+    // What `report` does next on every run: read every written file back as its tool reads
+    // it and compare the sums (issue 8, item 4).
+    let t = Instant::now();
+    let checks = okx_export::reconcile::files_checks(&out, &exported, None, None);
+    let check_s = t.elapsed().as_secs_f64();
+    println!(
+        "file checks bench: {n:>9} stored records, {} files read back in {check_s:.2}s ({:+.0}% of the export's {secs:.2}s), {} check rows not ok, peak RSS {:.1} MB",
+        exported.formats.len(),
+        100.0 * check_s / secs,
+        checks.iter().filter(|c| c.status != "ok").count(),
+        peak_rss_mb()
     );
     // BENCH_RECONCILE=1 also times the reconciliation (continuity in billId order, balance
     // and cross-ledger checks) on the same store.

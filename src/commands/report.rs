@@ -9,7 +9,8 @@ use crate::model::{plain, rfc3339_ms};
 use crate::normalize::{NormalizeOptions, NormalizeSummary, PendingItem, normalize};
 use crate::prices::Valuer;
 use crate::reconcile::{
-    FundsRanges, Reconciliation, Status, check_rows, funds_checks, reconcile as reconcile_store, rows_checks,
+    CheckRow, FundsRanges, Reconciliation, Status, check_rows, files_checks, funds_checks,
+    reconcile as reconcile_store, rows_checks,
 };
 use crate::settings::Settings;
 use crate::store::{RecordSource, Store};
@@ -96,11 +97,13 @@ fn pending_json(items: &[PendingItem]) -> serde_json::Value {
 /// Writes balances.csv, reconciliation.csv and opening_balances.csv into `out`.
 /// The checks are the balance chains, the snapshot match and the cross-ledger proofs
 /// (transfers; deposits and withdrawals from the normalizer's pairing in `summary`), each
-/// trusted only where `cov` says the other side is stored.
+/// trusted only where `cov` says the other side is stored, then `file_checks` (the written
+/// files read back, [`files_checks`]).
 fn write_reconciliation(
     src: &dyn RecordSource,
     summary: &NormalizeSummary,
     cov: &CoverageCheck,
+    file_checks: Vec<CheckRow>,
     out: &Path,
 ) -> Result<(Reconciliation, Vec<PathBuf>)> {
     let mut rec = reconcile_store(src, &cov.ledger_ranges())?;
@@ -116,6 +119,7 @@ fn write_reconciliation(
     ));
     let rows = rows_checks(&rec, &summary.row_sums);
     rec.cross.extend(rows);
+    rec.cross.extend(file_checks);
     let balances = src.latest_balances()?;
     let mut files = Vec::new();
     let p = out.join("balances.csv");
@@ -194,12 +198,22 @@ fn print_reconciliation(settings: &Settings, rec: &Reconciliation) {
         );
     }
     if rec.ok() {
+        let files = rec
+            .cross
+            .iter()
+            .filter(|c| c.check.starts_with("file:") && c.asset.is_empty() && c.account.is_empty())
+            .count();
         say(
             settings,
             format!(
-                "reconciliation: ok ({} account/asset balances match OKX, {} not compared)",
+                "reconciliation: ok ({} account/asset balances match OKX, {} not compared{})",
                 rec.rows.iter().filter(|r| r.status.is_match()).count(),
-                not_compared.len()
+                not_compared.len(),
+                if files > 0 {
+                    format!("; {files} files read back sum to the rows")
+                } else {
+                    String::new()
+                }
             ),
         );
     } else {
@@ -340,7 +354,9 @@ pub fn report_with(
         writer.write(&tx, &value)
     })?;
     let exported = writer.finish()?;
-    let (rec, mut files) = write_reconciliation(store, &summary, &cov, &out)?;
+    // Every file just written is read back as its tool reads it and must sum to the rows.
+    let file_checks = files_checks(&out, &exported, from, to);
+    let (rec, mut files) = write_reconciliation(store, &summary, &cov, file_checks, &out)?;
     let mut all_files: Vec<PathBuf> = exported.paths().map(Path::to_path_buf).collect();
     all_files.append(&mut files);
     all_files.push(coverage_path);
@@ -521,7 +537,7 @@ pub fn reconcile(settings: &Settings, args: &ReconcileArgs) -> Result<Exit> {
         .with_context(|| format!("cannot create output directory `{}`", out.display()))?;
     let cov = coverage::check(&store, None, None)?;
     let summary = normalize(&store, &NormalizeOptions::default(), &mut |_| Ok(()))?;
-    let (rec, files) = write_reconciliation(&store, &summary, &cov, &out)?;
+    let (rec, files) = write_reconciliation(&store, &summary, &cov, Vec::new(), &out)?;
     print_reconciliation(settings, &rec);
     for f in files {
         say(settings, format!("  {}", f.display()));

@@ -22,6 +22,7 @@
 //! | `legs.rs` | the split of a row into legs; where transfers/unclassified are skipped |
 //! | `combine.rs` | the row-combining rules: rebate netting, fill merging, `fold_fee`, `copy_into` |
 //! | `prep.rs` | what every format needs of a row (legs, dates, descriptions), once per row |
+//! | `readback/` | each tax file read back the way its tool reads it (the per-run file check) |
 //!
 //! One spot trade is held back per format whose `Combine` rules may merge it with the next.
 
@@ -40,10 +41,11 @@ mod koinly;
 mod legs;
 mod prep;
 #[cfg(test)]
-mod proof;
+pub(crate) mod proof;
+pub mod readback;
 mod tax_summary;
 #[cfg(test)]
-mod testdata;
+pub(crate) mod testdata;
 mod values;
 mod writer;
 

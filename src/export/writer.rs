@@ -7,9 +7,11 @@ use super::dialect::{Records, csv_writer_builder};
 use super::legs::Skip;
 use super::prep::{Prep, Shared};
 use super::{ExportOptions, Format, dali, values};
-use crate::model::Transaction;
+use crate::model::{Account, Transaction};
 use crate::prices::RowValue;
 use anyhow::{Context, Result, bail};
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -32,6 +34,9 @@ pub struct FormatReport {
     /// Transactions the format cannot represent: no non-zero amount (after the format's
     /// rounding), or, for DaLI, fiat-only rows (RP2 tracks crypto only).
     pub skipped_other: u64,
+    /// Per asset, the net balance change (received − sent − fee) of the rows left out above:
+    /// what this format's files lack, by rule, against `transactions.csv`.
+    pub dropped: BTreeMap<String, Decimal>,
 }
 
 impl FormatReport {
@@ -44,6 +49,10 @@ impl FormatReport {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExportReport {
     pub formats: Vec<FormatReport>,
+    /// Per account and asset, the net balance change (received − sent − fee) of every row
+    /// written, i.e. of `transactions.csv`; each tax file should hold this (summed over the
+    /// accounts) minus its `dropped`.
+    pub written: BTreeMap<Account, BTreeMap<String, Decimal>>,
 }
 
 impl ExportReport {
@@ -57,6 +66,16 @@ impl ExportReport {
     pub fn get(&self, format: Format) -> Option<&FormatReport> {
         self.formats.iter().find(|f| f.format == format)
     }
+
+    /// [`ExportReport::written`] summed over the accounts.
+    pub fn written_by_asset(&self) -> BTreeMap<String, Decimal> {
+        let mut out: BTreeMap<String, Decimal> = BTreeMap::new();
+        for (asset, w) in self.written.values().flatten() {
+            *out.entry(asset.clone()).or_default() += w;
+        }
+        out.values_mut().for_each(|w| *w = w.normalize());
+        out
+    }
 }
 
 /// Streams transactions into every selected format; see the module doc.
@@ -65,6 +84,8 @@ pub struct ExportWriter {
     outputs: Vec<Output>,
     /// What every format shares about the current row (dates, descriptions), reused.
     shared: Shared,
+    /// [`ExportReport::written`], filled as rows come.
+    written: HashMap<Account, HashMap<String, Decimal>>,
 }
 
 struct Output {
@@ -84,6 +105,8 @@ struct Output {
     spare: Option<Transaction>,
     /// Buffers behind the [`Prep`] of `held` (the writer's own are busy with the current row).
     held_shared: Shared,
+    /// [`FormatReport::dropped`], filled as rows are left out.
+    dropped: HashMap<String, Decimal>,
 }
 
 struct PendingCsv {
@@ -99,36 +122,40 @@ impl Output {
     fn emit(&mut self, prep: &Prep, opts: &ExportOptions, rows: u64) -> Result<()> {
         self.records.spans.clear();
         self.records.texts = prep.texts;
-        match self.format.encode(prep, opts, &mut self.records) {
-            Err(Skip::Transfer) => self.report.skipped_transfers += rows,
-            Err(Skip::Unclassified) => self.report.skipped_unclassified += rows,
-            Err(Skip::Other) => self.report.skipped_other += rows,
-            Ok(()) if self.records.spans.is_empty() => self.report.skipped_other += rows,
-            Ok(()) => {
-                // What the csv crate's writer refused: a record unlike the header.
-                if let Some(span) = self
-                    .records
-                    .spans
-                    .iter()
-                    .find(|s| s.cells != self.records.widths[s.file])
-                {
-                    let path = &self.csvs[span.file].path;
-                    bail!(
-                        "failed to write `{}`: row `{}` has {} fields, the header {}",
-                        path.display(),
-                        prep.tx.id,
-                        span.cells,
-                        self.records.widths[span.file]
-                    );
-                }
-                if let Some(e) = self.records.error.take() {
-                    bail!("failed to write `{}`: {e}", self.csvs[0].path.display());
-                }
-                self.report.exported += rows;
-                self.report.records += self.records.spans.len() as u64;
-                self.flush(FLUSH_BYTES)?;
-            }
+        let skipped = match self.format.encode(prep, opts, &mut self.records) {
+            Err(Skip::Transfer) => Some(&mut self.report.skipped_transfers),
+            Err(Skip::Unclassified) => Some(&mut self.report.skipped_unclassified),
+            Err(Skip::Other) => Some(&mut self.report.skipped_other),
+            Ok(()) if self.records.spans.is_empty() => Some(&mut self.report.skipped_other),
+            Ok(()) => None,
+        };
+        if let Some(count) = skipped {
+            *count += rows;
+            add_net_change(&mut self.dropped, prep.tx);
+            return Ok(());
         }
+        // What the csv crate's writer refused: a record unlike the header.
+        if let Some(span) = self
+            .records
+            .spans
+            .iter()
+            .find(|s| s.cells != self.records.widths[s.file])
+        {
+            let path = &self.csvs[span.file].path;
+            bail!(
+                "failed to write `{}`: row `{}` has {} fields, the header {}",
+                path.display(),
+                prep.tx.id,
+                span.cells,
+                self.records.widths[span.file]
+            );
+        }
+        if let Some(e) = self.records.error.take() {
+            bail!("failed to write `{}`: {e}", self.csvs[0].path.display());
+        }
+        self.report.exported += rows;
+        self.report.records += self.records.spans.len() as u64;
+        self.flush(FLUSH_BYTES)?;
         Ok(())
     }
 
@@ -218,18 +245,21 @@ impl ExportWriter {
                     skipped_transfers: 0,
                     skipped_unclassified: 0,
                     skipped_other: 0,
+                    dropped: BTreeMap::new(),
                 },
                 held: None,
                 held_rows: 0,
                 held_value: None,
                 spare: None,
                 held_shared: Shared::default(),
+                dropped: HashMap::new(),
             });
         }
         Ok(ExportWriter {
             opts,
             outputs,
             shared: Shared::default(),
+            written: HashMap::new(),
         })
     }
 
@@ -255,6 +285,7 @@ impl ExportWriter {
         if self.outputs.is_empty() {
             return Ok(());
         }
+        add_net_change(self.written.entry(tx.account).or_default(), tx);
         let prep = self.shared.prepare(tx, value);
         for output in &mut self.outputs {
             let combine = output.format.combine();
@@ -300,7 +331,8 @@ impl ExportWriter {
             output.release(&self.opts)?;
             output.flush(0)?;
         }
-        for output in self.outputs {
+        for mut output in self.outputs {
+            output.report.dropped = sorted(std::mem::take(&mut output.dropped));
             for csv in output.csvs {
                 ready.push((csv.path, csv.file));
             }
@@ -319,8 +351,36 @@ impl ExportWriter {
         for (path, file) in ready {
             persist(file, &path)?;
         }
-        Ok(ExportReport { formats: reports })
+        let written = self
+            .written
+            .into_iter()
+            .map(|(account, sums)| (account, sorted(sums)))
+            .collect();
+        Ok(ExportReport {
+            formats: reports,
+            written,
+        })
     }
+}
+
+/// Adds `tx`'s net balance change per asset to `sums`: received +, sent and fee −. Looked
+/// up by `&str`, so an asset already there costs no allocation.
+fn add_net_change(sums: &mut HashMap<String, Decimal>, tx: &Transaction) {
+    let amounts = [(&tx.received, false), (&tx.sent, true), (&tx.fee, true)];
+    for (a, out) in amounts {
+        let Some(a) = a else { continue };
+        let change = if out { -a.amount } else { a.amount };
+        if let Some(v) = sums.get_mut(a.asset.as_str()) {
+            *v += change;
+        } else {
+            sums.insert(a.asset.clone(), change);
+        }
+    }
+}
+
+/// `sums` in asset order, each normalized.
+fn sorted(sums: HashMap<String, Decimal>) -> BTreeMap<String, Decimal> {
+    sums.into_iter().map(|(a, v)| (a, v.normalize())).collect()
 }
 
 /// Writes a CSV report atomically: `header`, then one record per item of `rows`. A row is

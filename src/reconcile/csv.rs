@@ -23,7 +23,7 @@ pub const OPENING_BALANCE_COLUMNS: &[&str] = &["account", "asset", "opening_bala
 /// One row of `reconciliation.csv`: which check, on what, over which time range, verdict.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckRow {
-    /// `continuity`, `balance`, `transfer`, `deposit`, `withdrawal`.
+    /// `continuity`, `balance`, `transfers`, `deposits`, `withdrawals`, `rows`, `file:<format>`.
     pub check: &'static str,
     pub account: String,
     pub asset: String,

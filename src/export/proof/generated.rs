@@ -1,17 +1,18 @@
 //! The accounts the proof runs on: the demo account and a generated one with every kind
 //! and shape.
 
-use super::readers::records;
 use crate::export::testdata::{dec, ts};
 use crate::model::{Account, Amount, Kind, Transaction};
 use rust_decimal::Decimal;
 use std::path::Path;
 
 /// `tests/expected/transactions.csv` (the demo account) parsed back into rows.
-pub(super) fn demo() -> Vec<Transaction> {
+pub(crate) fn demo() -> Vec<Transaction> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/expected/transactions.csv");
-    let (h, rows) = records(&std::fs::read_to_string(path).unwrap());
+    let mut reader = csv::Reader::from_path(path).unwrap();
+    let h = reader.headers().unwrap().clone();
     assert_eq!(h.iter().collect::<Vec<_>>(), crate::export::TRANSACTIONS_HEADER);
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
     let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
     let amt = |a: &str, c: &str| (!a.is_empty()).then(|| Amount::new(dec(a), c));
     rows.iter()

@@ -17,87 +17,16 @@
 //! written out next to each reader with its source. The accounts proved on are in
 //! `generated.rs`.
 
-mod generated;
-mod readers;
+pub(crate) mod generated;
 
 use super::legs::legs;
+use super::readback::{Balances, Class, KoinlyFees, Reading, read_format};
 use super::testdata::dec;
 use super::{ExportOptions, ExportWriter, Format, Shape, is_derivative, is_fiat};
 use crate::model::{Amount, Kind, Transaction};
 use generated::{demo, generated};
-use readers::{
-    read_bittytax, read_coinledger, read_cointracker, read_cointracking, read_ctc, read_dali, read_koinly,
-};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
-
-type Balances = BTreeMap<String, Decimal>;
-
-/// What a row (or its fee cell) means to the tool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-enum Class {
-    /// Part of a trade, a deposit/withdrawal, or a plain acquisition/disposal.
-    Movement,
-    /// Taxed as income when received.
-    Income,
-    /// Derivatives result: profit (in) or loss/fee (out).
-    DerivIn,
-    DerivOut,
-    /// An expense / cost that is not a derivatives result.
-    Expense,
-    /// A received fee refund or other untaxed acquisition.
-    Refund,
-}
-
-/// One signed balance effect read from a file.
-#[derive(Debug, Clone)]
-struct Effect {
-    class: Class,
-    asset: String,
-    /// Positive = into the account.
-    amount: Decimal,
-}
-
-#[derive(Debug, Default)]
-struct Reading {
-    effects: Vec<Effect>,
-    /// The id each data row carries (where the tool has an id column).
-    ids: Vec<String>,
-    /// Whole rows, for tools without an id column.
-    rows: Vec<String>,
-}
-
-impl Reading {
-    fn add(&mut self, class: Class, asset: &str, amount: Decimal) {
-        if !amount.is_zero() {
-            self.effects.push(Effect {
-                class,
-                asset: asset.to_string(),
-                amount,
-            });
-        }
-    }
-
-    fn balances(&self) -> Balances {
-        let mut b = Balances::new();
-        for e in &self.effects {
-            *b.entry(e.asset.clone()).or_default() += e.amount;
-        }
-        b.retain(|_, v| !v.is_zero());
-        b.values_mut().for_each(|v| *v = v.normalize());
-        b
-    }
-
-    /// Σ of the effects of `class`, per asset, as positive numbers.
-    fn total(&self, class: Class) -> Balances {
-        let mut b = Balances::new();
-        for e in self.effects.iter().filter(|e| e.class == class) {
-            *b.entry(e.asset.clone()).or_default() += e.amount.abs();
-        }
-        b.values_mut().for_each(|v| *v = v.normalize());
-        b
-    }
-}
 
 /// What the ledger says, from the rows a tax file carries.
 struct Ledger {
@@ -216,7 +145,8 @@ fn assert_unique(name: &str, ids: &[String]) {
     );
 }
 
-/// Exports `txs` in every format into a temp dir and reads `tool`'s file(s) back.
+/// Exports `txs` in every format into a temp dir and reads `tool`'s file(s) back with the
+/// production readers ([`super::readback`]).
 fn read(tool: &str, txs: &[Transaction]) -> Vec<(String, Reading)> {
     let dir = tempfile::tempdir().unwrap();
     let mut w = ExportWriter::create(dir.path(), &Format::ALL, ExportOptions::default()).unwrap();
@@ -224,26 +154,23 @@ fn read(tool: &str, txs: &[Transaction]) -> Vec<(String, Reading)> {
         w.write(tx, &crate::export::testdata::no_value(tx)).unwrap();
     }
     w.finish().unwrap();
-    let file = |f: &str| std::fs::read_to_string(dir.path().join(f)).unwrap();
-    match tool {
-        "koinly" => vec![
-            (
-                "koinly (fee deducted)".into(),
-                read_koinly(&file("koinly.csv"), false),
-            ),
-            (
-                "koinly (same-coin fee ignored)".into(),
-                read_koinly(&file("koinly.csv"), true),
-            ),
-        ],
-        "cointracking" => vec![(tool.into(), read_cointracking(&file("cointracking.csv")))],
-        "ctc" => vec![(tool.into(), read_ctc(&file("ctc.csv")))],
-        "bittytax" => vec![(tool.into(), read_bittytax(&file("bittytax.csv")))],
-        "cointracker" => vec![(tool.into(), read_cointracker(&file("cointracker.csv")))],
-        "coinledger" => vec![(tool.into(), read_coinledger(&file("coinledger.csv")))],
-        "dali" => vec![(tool.into(), read_dali(dir.path()))],
-        _ => unreachable!("{tool}"),
-    }
+    let format: Format = tool.parse().unwrap();
+    let readings: &[(&str, KoinlyFees)] = if format == Format::Koinly {
+        &[
+            ("koinly (fee deducted)", KoinlyFees::Deducted),
+            ("koinly (same-coin fee ignored)", KoinlyFees::SameCoinIgnored),
+        ]
+    } else {
+        &[(tool, KoinlyFees::Deducted)]
+    };
+    readings
+        .iter()
+        .map(|(name, fees)| {
+            let mut r = Reading::keeping_rows();
+            read_format(format, dir.path(), *fees, &mut r).unwrap();
+            ((*name).to_string(), r)
+        })
+        .collect()
 }
 
 /// Checks `tool`'s reading of `txs` against the ledger: balances per asset, derivatives

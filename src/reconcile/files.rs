@@ -1,0 +1,487 @@
+//! The written files reconcile on every run (issue 8, item 4), closing the chain
+//! ledger → `transactions.csv` → each tax file:
+//!
+//! * `file:transactions`: `transactions.csv`, read back from disk, sums per (account,
+//!   asset) to the rows the writer was given (the normalizer's rows of the period; the
+//!   `rows` check compares all of them with the ledgers' Σ balChg).
+//! * `file:<format>`: each tax file, read back as its tool reads it
+//!   ([`crate::export::readback`]), gives per asset the balance of `transactions.csv`
+//!   minus the rows that format drops by rule (transfers between the user's own accounts,
+//!   `unclassified` rows, rows it cannot represent; DaLI also tracks no fiat). CoinTracker
+//!   takes 8 decimals per quantity, so there a difference of up to 1e-8 per record is
+//!   rounding and passes, with the difference shown.
+//!
+//! One row per asset that differs and one summary row per file, over the report's period.
+//! A file that cannot be read back (a type the reader does not know, a bad cell) fails its
+//! check with the reason.
+
+use super::CheckRow;
+use crate::export::readback::{KoinlyFees, Reading, read_format, read_transactions};
+use crate::export::{ExportReport, Format, FormatReport, is_fiat};
+use crate::model::{Account, plain};
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use std::collections::BTreeMap;
+#[cfg(test)]
+use std::collections::BTreeSet;
+use std::path::Path;
+
+/// The period the files cover, for the rows' range columns.
+#[derive(Debug, Clone, Copy)]
+struct Period {
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+}
+
+/// The checks of every file in `exported`, written into `dir` for the period `from..to`.
+pub fn files_checks(
+    dir: &Path,
+    exported: &ExportReport,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Vec<CheckRow> {
+    let period = Period { from, to };
+    // Each file is read on its own thread: reading back is most of this check's cost.
+    let readings: Vec<(&FormatReport, anyhow::Result<Reading>)> = std::thread::scope(|s| {
+        let handles: Vec<_> = exported
+            .formats
+            .iter()
+            .filter(|f| f.format != Format::Generic)
+            .map(|f| {
+                let handle = s.spawn(move || {
+                    let mut r = Reading::default();
+                    read_format(f.format, dir, KoinlyFees::Deducted, &mut r).map(|()| r)
+                });
+                (f, handle)
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|(f, h)| {
+                let r = h
+                    .join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("the reader of {} panicked", f.format.name())));
+                (f, r)
+            })
+            .collect()
+    });
+    let mut out = Vec::new();
+    if exported.get(Format::Generic).is_some() {
+        out.extend(transactions_check(dir, &exported.written, period));
+    }
+    let written = exported.written_by_asset();
+    for (f, reading) in readings {
+        out.extend(tax_file_check(f, &written, reading, period));
+    }
+    out
+}
+
+fn check_name(format: Format) -> &'static str {
+    match format {
+        Format::Generic => "file:transactions",
+        Format::Koinly => "file:koinly",
+        Format::CoinTracking => "file:cointracking",
+        Format::Ctc => "file:ctc",
+        Format::BittyTax => "file:bittytax",
+        Format::CoinTracker => "file:cointracker",
+        Format::CoinLedger => "file:coinledger",
+        Format::Dali => "file:dali",
+    }
+}
+
+fn row(check: &'static str, account: &str, asset: &str, period: Period) -> CheckRow {
+    CheckRow {
+        check,
+        account: account.to_string(),
+        asset: asset.to_string(),
+        from: period.from,
+        to: period.to,
+        computed: None,
+        reported: None,
+        difference: None,
+        status: "ok".into(),
+        detail: String::new(),
+    }
+}
+
+fn unreadable(check: &'static str, period: Period, e: &anyhow::Error) -> CheckRow {
+    CheckRow {
+        status: "unreadable".into(),
+        detail: format!("could not be read back as its tool reads it: {e:#}"),
+        ..row(check, "", "", period)
+    }
+}
+
+fn transactions_check(
+    dir: &Path,
+    written: &BTreeMap<Account, BTreeMap<String, Decimal>>,
+    period: Period,
+) -> Vec<CheckRow> {
+    let check = check_name(Format::Generic);
+    let file = match read_transactions(&dir.join("transactions.csv")) {
+        Ok(f) => f,
+        Err(e) => return vec![unreadable(check, period, &e)],
+    };
+    let mut want: BTreeMap<(String, String), Decimal> = BTreeMap::new();
+    for (account, sums) in written {
+        for (asset, v) in sums.iter().filter(|(_, v)| !v.is_zero()) {
+            want.insert((account.as_str().to_string(), asset.clone()), v.normalize());
+        }
+    }
+    let mut keys: Vec<&(String, String)> = want.keys().chain(file.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    let mut out = Vec::new();
+    for key in &keys {
+        let got = file.get(*key).copied().unwrap_or_default();
+        let rows = want.get(*key).copied().unwrap_or_default();
+        if got != rows {
+            out.push(CheckRow {
+                computed: Some(got),
+                reported: Some(rows),
+                difference: Some(got - rows),
+                status: "mismatch".into(),
+                detail: format!(
+                    "transactions.csv sums to {} but the rows written to {}",
+                    plain(got),
+                    plain(rows)
+                ),
+                ..row(check, &key.0, &key.1, period)
+            });
+        }
+    }
+    let failed = out.len();
+    let mut summary = CheckRow::summary(
+        check,
+        "",
+        failed,
+        "mismatch",
+        format!(
+            "transactions.csv read back: {} account/asset sums compared with the rows written; {failed} differ",
+            keys.len()
+        ),
+    );
+    (summary.from, summary.to) = (period.from, period.to);
+    out.push(summary);
+    out
+}
+
+fn tax_file_check(
+    f: &FormatReport,
+    written: &BTreeMap<String, Decimal>,
+    reading: anyhow::Result<Reading>,
+    period: Period,
+) -> Vec<CheckRow> {
+    let check = check_name(f.format);
+    let reading = match reading {
+        Ok(r) => r,
+        Err(e) => return vec![unreadable(check, period, &e)],
+    };
+    let got = reading.balances();
+    let dali = f.format == Format::Dali;
+    let mut want: BTreeMap<String, Decimal> = BTreeMap::new();
+    for (asset, w) in written {
+        let v = (w - f.dropped.get(asset).copied().unwrap_or_default()).normalize();
+        let carried = !(dali && is_fiat(asset));
+        if !v.is_zero() && carried {
+            want.insert(asset.clone(), v);
+        }
+    }
+    // CoinTracker's quantities are rounded to 8 decimals: each record's (at most two) are
+    // off by less than 0.5e-8.
+    let tolerance = if f.format == Format::CoinTracker {
+        Decimal::new(1, 8) * Decimal::from(reading.records)
+    } else {
+        Decimal::ZERO
+    };
+    let mut assets: Vec<&String> = want.keys().chain(got.keys()).collect();
+    assets.sort();
+    assets.dedup();
+    let mut out = Vec::new();
+    let mut rounded = 0;
+    for asset in &assets {
+        let g = got.get(*asset).copied().unwrap_or_default();
+        let w = want.get(*asset).copied().unwrap_or_default();
+        if g == w {
+            continue;
+        }
+        let written = written.get(*asset).copied().unwrap_or_default();
+        let dropped = f.dropped.get(*asset).copied().unwrap_or_default();
+        let within = (g - w).abs() <= tolerance;
+        rounded += usize::from(within);
+        out.push(CheckRow {
+            computed: Some(g),
+            reported: Some(w),
+            difference: Some(g - w),
+            status: if within { "ok" } else { "mismatch" }.into(),
+            detail: format!(
+                "{} reads {} {asset}; transactions.csv has {} minus {} in rows this format drops by rule{}{}",
+                file_names(f),
+                plain(g),
+                plain(written),
+                plain(dropped),
+                if dali && is_fiat(asset) {
+                    " (and DaLI tracks no fiat)"
+                } else {
+                    ""
+                },
+                if within {
+                    format!(
+                        ": within CoinTracker's 8-decimal rounding (up to {})",
+                        plain(tolerance)
+                    )
+                } else {
+                    String::new()
+                }
+            ),
+            ..row(check, "", asset, period)
+        });
+    }
+    let failed = out.len() - rounded;
+    let mut summary = CheckRow::summary(
+        check,
+        "",
+        failed,
+        "mismatch",
+        format!(
+            "{} read back as the tool reads it: {} assets compared with transactions.csv minus the {} rows this format drops by rule ({} transfer, {} unclassified, {} it cannot represent){}; {failed} differ",
+            file_names(f),
+            assets.len(),
+            f.skipped(),
+            f.skipped_transfers,
+            f.skipped_unclassified,
+            f.skipped_other,
+            if dali { ", fiat left out" } else { "" },
+        ),
+    );
+    (summary.from, summary.to) = (period.from, period.to);
+    out.push(summary);
+    out
+}
+
+fn file_names(f: &FormatReport) -> String {
+    f.paths
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "csv"))
+        .filter_map(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::export::proof::generated::{demo, generated};
+    use crate::export::testdata::no_value;
+    use crate::export::{ExportOptions, ExportWriter};
+    use crate::model::Transaction;
+
+    /// Exports `txs` in every format into `dir`.
+    fn export(dir: &Path, txs: &[Transaction]) -> ExportReport {
+        let mut w = ExportWriter::create(dir, &Format::ALL, ExportOptions::default()).unwrap();
+        for tx in txs {
+            w.write(tx, &no_value(tx)).unwrap();
+        }
+        w.finish().unwrap()
+    }
+
+    fn checks(dir: &Path, report: &ExportReport) -> Vec<CheckRow> {
+        files_checks(dir, report, None, None)
+    }
+
+    fn failures(rows: &[CheckRow]) -> Vec<&CheckRow> {
+        rows.iter().filter(|r| r.status != "ok").collect()
+    }
+
+    /// Replaces the first occurrence of `from` in `name` by `to`.
+    fn edit(dir: &Path, name: &str, from: &str, to: &str) {
+        let p = dir.join(name);
+        let text = std::fs::read_to_string(&p).unwrap();
+        assert!(text.contains(from), "{name} has no `{from}`");
+        std::fs::write(&p, text.replacen(from, to, 1)).unwrap();
+    }
+
+    #[test]
+    fn every_file_of_a_complete_export_sums_to_the_rows() {
+        for (label, txs) in [("generated", generated(9, 3000)), ("demo", demo())] {
+            let dir = tempfile::tempdir().unwrap();
+            let report = export(dir.path(), &txs);
+            let rows = checks(dir.path(), &report);
+            assert_eq!(failures(&rows), Vec::<&CheckRow>::new(), "{label}");
+            // One summary row per file, in format order, each over real content.
+            let summaries: Vec<&str> = rows
+                .iter()
+                .filter(|r| r.asset.is_empty() && r.account.is_empty())
+                .map(|r| r.check)
+                .collect();
+            assert_eq!(
+                summaries,
+                [
+                    "file:transactions",
+                    "file:koinly",
+                    "file:cointracking",
+                    "file:ctc",
+                    "file:bittytax",
+                    "file:cointracker",
+                    "file:coinledger",
+                    "file:dali"
+                ],
+                "{label}"
+            );
+            let koinly = rows.iter().find(|r| r.check == "file:koinly").unwrap();
+            let f = report.get(Format::Koinly).unwrap();
+            assert!(f.skipped_transfers > 0, "{label}: the account has transfers");
+            assert!(
+                koinly.detail.contains(&format!(
+                    "the {} rows this format drops by rule ({} transfer,",
+                    f.skipped(),
+                    f.skipped_transfers
+                )),
+                "{}",
+                koinly.detail
+            );
+            assert!(!f.dropped.is_empty(), "{label}: dropped rows have amounts");
+        }
+    }
+
+    #[test]
+    fn a_changed_amount_in_a_tax_file_is_a_mismatch_naming_the_asset() {
+        let dir = tempfile::tempdir().unwrap();
+        let txs = demo();
+        let report = export(dir.path(), &txs);
+        // A USDT deposit whose amount gains a trailing digit in ctc.csv.
+        let text = std::fs::read_to_string(dir.path().join("ctc.csv")).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.contains(",receive,USDT,"))
+            .unwrap()
+            .to_string();
+        let amount = line.split(',').nth(3).unwrap().to_string();
+        let changed = line.replacen(&format!(",USDT,{amount},"), &format!(",USDT,{amount}1,"), 1);
+        edit(dir.path(), "ctc.csv", &line, &changed);
+        let rows = checks(dir.path(), &report);
+        let bad = failures(&rows);
+        assert_eq!(bad.len(), 2, "{bad:#?}");
+        assert_eq!((bad[0].check, bad[0].asset.as_str()), ("file:ctc", "USDT"));
+        let got: Decimal =
+            format!("{amount}1").parse::<Decimal>().unwrap() - amount.parse::<Decimal>().unwrap();
+        assert_eq!(bad[0].difference, Some(got));
+        assert_eq!(bad[0].status, "mismatch");
+        assert!(bad[0].detail.starts_with("ctc.csv reads "), "{}", bad[0].detail);
+        assert_eq!((bad[1].check, bad[1].status.as_str()), ("file:ctc", "mismatch"));
+        assert!(bad[1].detail.ends_with("; 1 differ"), "{}", bad[1].detail);
+    }
+
+    #[test]
+    fn a_lost_row_is_a_mismatch_in_its_file_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = export(dir.path(), &demo());
+        for name in ["transactions.csv", "koinly.csv", "dali-out.csv"] {
+            let p = dir.path().join(name);
+            let text = std::fs::read_to_string(&p).unwrap();
+            let mut lines: Vec<&str> = text.lines().collect();
+            lines.remove(lines.len() / 2);
+            std::fs::write(&p, lines.join("\n") + "\n").unwrap();
+        }
+        let rows = checks(dir.path(), &report);
+        let failed: BTreeSet<&str> = failures(&rows).iter().map(|r| r.check).collect();
+        assert_eq!(
+            failed,
+            BTreeSet::from(["file:transactions", "file:koinly", "file:dali"]),
+            "{:#?}",
+            failures(&rows)
+        );
+        // transactions.csv is compared per (account, asset).
+        let t = rows
+            .iter()
+            .find(|r| r.check == "file:transactions" && !r.asset.is_empty())
+            .unwrap();
+        assert!(
+            ["trading", "funding", "earn"].contains(&t.account.as_str()),
+            "{t:?}"
+        );
+    }
+
+    #[test]
+    fn a_row_the_reader_does_not_know_makes_the_file_unreadable() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = export(dir.path(), &demo());
+        edit(dir.path(), "cointracking.csv", "\nTrade,", "\nSwap,");
+        edit(dir.path(), "bittytax.csv", "\nDeposit,", "\nDeposit,abc");
+        let rows = checks(dir.path(), &report);
+        let bad = failures(&rows);
+        assert_eq!(bad.len(), 2, "{bad:#?}");
+        assert_eq!(
+            (bad[0].check, bad[0].status.as_str()),
+            ("file:cointracking", "unreadable")
+        );
+        assert!(
+            bad[0].detail.contains("cointracking.csv line ")
+                && bad[0].detail.contains("CoinTracking type `Swap`"),
+            "{}",
+            bad[0].detail
+        );
+        assert_eq!(
+            (bad[1].check, bad[1].status.as_str()),
+            ("file:bittytax", "unreadable")
+        );
+        assert!(
+            bad[1].detail.contains("is not a plain decimal"),
+            "{}",
+            bad[1].detail
+        );
+        // A missing file is unreadable too, never a pass.
+        std::fs::remove_file(dir.path().join("coinledger.csv")).unwrap();
+        let rows = checks(dir.path(), &report);
+        let r = rows.iter().find(|r| r.check == "file:coinledger").unwrap();
+        assert_eq!(r.status, "unreadable", "{r:?}");
+    }
+
+    #[test]
+    fn cointracker_rounding_passes_within_its_8_decimals_and_no_further() {
+        use crate::export::testdata::{buy, dec};
+        let mut a = buy();
+        a.received = Some(crate::model::Amount::new(dec("0.123456784"), "BTC"));
+        a.fee = None;
+        let dir = tempfile::tempdir().unwrap();
+        let report = export(dir.path(), &[a]);
+        let rows = checks(dir.path(), &report);
+        assert_eq!(failures(&rows), Vec::<&CheckRow>::new());
+        let r = rows
+            .iter()
+            .find(|r| r.check == "file:cointracker" && r.asset == "BTC")
+            .unwrap();
+        assert_eq!(r.difference, Some(dec("-0.000000004")));
+        assert!(
+            r.detail.contains("within CoinTracker's 8-decimal rounding"),
+            "{}",
+            r.detail
+        );
+        // Off by more than the rounding: a mismatch.
+        edit(dir.path(), "cointracker.csv", "0.12345678,BTC", "0.1234568,BTC");
+        let rows = checks(dir.path(), &report);
+        let bad = failures(&rows);
+        assert_eq!(bad[0].check, "file:cointracker");
+        assert_eq!(bad[0].difference, Some(dec("0.000000016")));
+    }
+
+    #[test]
+    fn dali_leaves_fiat_out_and_checks_the_crypto() {
+        let dir = tempfile::tempdir().unwrap();
+        let txs = generated(9, 3000);
+        assert!(
+            txs.iter()
+                .any(|t| t.received.as_ref().is_some_and(|a| is_fiat(&a.asset)))
+        );
+        let report = export(dir.path(), &txs);
+        let rows = checks(dir.path(), &report);
+        let dali: Vec<&CheckRow> = rows.iter().filter(|r| r.check == "file:dali").collect();
+        assert_eq!(dali.len(), 1, "{dali:#?}");
+        assert!(
+            dali[0].detail.contains(", fiat left out; 0 differ"),
+            "{}",
+            dali[0].detail
+        );
+    }
+}
