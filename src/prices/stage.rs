@@ -108,22 +108,33 @@ pub async fn run(client: Arc<OkxClient>, cache: &mut PriceCache, needs: &Needs) 
     loop {
         if replan {
             replan = false;
-            let mut wanted = BTreeMap::new();
-            for (asset, minutes) in needs {
-                add_route(asset, minutes, &states, 0, &mut wanted);
-            }
-            for inst in wanted.keys() {
-                if !states.contains_key(inst) {
-                    let s = if cache.is_absent(inst)? {
-                        State::Absent
-                    } else if cache.is_known(inst)? {
-                        State::Present
-                    } else {
-                        State::Unknown
-                    };
-                    states.insert(inst.clone(), s);
+            // Routes are chosen with what is known of their instruments; an instrument seen
+            // for the first time takes its state from the cache, and when the cache knows it
+            // is absent the routes are chosen again (else the assets routed through it would
+            // be planned on an instrument that is never fetched, and stay unpriced).
+            let wanted = loop {
+                let mut wanted = BTreeMap::new();
+                for (asset, minutes) in needs {
+                    add_route(asset, minutes, &states, 0, &mut wanted);
                 }
-            }
+                let mut absent_found = false;
+                for inst in wanted.keys() {
+                    if !states.contains_key(inst) {
+                        let s = if cache.is_absent(inst)? {
+                            absent_found = true;
+                            State::Absent
+                        } else if cache.is_known(inst)? {
+                            State::Present
+                        } else {
+                            State::Unknown
+                        };
+                        states.insert(inst.clone(), s);
+                    }
+                }
+                if !absent_found {
+                    break wanted;
+                }
+            };
             // While some route is still being resolved, only probes go out: the pages of
             // the others are laid once every route (and so every instrument's set of
             // minutes) is known, so no page is planned twice over shifting needs.

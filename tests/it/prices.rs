@@ -119,6 +119,62 @@ async fn sync_prices_every_row_and_a_second_run_fetches_nothing() {
     println!("first run {first} candle requests, second run 0");
 }
 
+/// New rows after a warm cache: the cache already knows every instrument, including that
+/// there is no USDT-USD index, but not the new rows' times; the USDT rows must still be
+/// priced through BTC-USD ÷ BTC-USDT. Before the fix the stage planned them on the absent
+/// index, fetched nothing and left them unpriced whenever no new instrument was probed, so
+/// a nightly run could lose the values of its new USDT rows.
+#[tokio::test(flavor = "multi_thread")]
+async fn new_rows_after_a_warm_cache_are_priced() {
+    let sim = sim(fast_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert_code(&sync(&sim, &data, &[]).await, 0);
+    let r = prices(&sim, &data, &[]).await;
+    assert_code(&r, 0);
+    assert!(r.stdout.contains(", 0 without a value"), "{}", r.stdout);
+    // As if the rows before 2026 were new: BTC-USDT stays known (its 2026 bars are kept) but
+    // the cache holds nothing of it before; USDT-USD stays marked absent.
+    let cutoff = 1_767_225_600_000i64; // 2026-01-01
+    let db = rusqlite::Connection::open(data.join("price-cache.sqlite")).unwrap();
+    let gone = db
+        .execute(
+            "DELETE FROM covered WHERE inst = 'BTC-USDT' AND from_ts < ?1",
+            [cutoff],
+        )
+        .unwrap();
+    db.execute("DELETE FROM bars WHERE inst = 'BTC-USDT' AND ts < ?1", [cutoff])
+        .unwrap();
+    let known: i64 = db
+        .query_row("SELECT COUNT(*) FROM covered WHERE inst = 'BTC-USDT'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    let absent: i64 = db
+        .query_row("SELECT COUNT(*) FROM absent WHERE inst = 'USDT-USD'", [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+    drop(db);
+    assert!(gone > 0 && known > 0 && absent == 1, "{gone} {known} {absent}");
+
+    sim.reset_stats();
+    let r = prices(&sim, &data, &[]).await;
+    assert_code(&r, 0);
+    assert!(r.stdout.contains(", 0 without a value"), "{}", r.stdout);
+    assert!(
+        sim.stats().get("history-candles").requests > 0,
+        "BTC-USDT pages fetched again"
+    );
+    let rows = values(&data, "USD", UserPrices::default());
+    let unpriced: Vec<&str> = rows
+        .iter()
+        .filter(|(_, v)| v.value.is_none())
+        .map(|(t, _)| t.id.as_str())
+        .collect();
+    assert_eq!(unpriced, Vec::<&str>::new());
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn usdt_index_when_okx_has_one_and_ecb_for_eur() {
     let sim = sim(SimConfig {
