@@ -38,16 +38,18 @@ pub fn prepare_out_dir(out: &std::path::Path) -> Result<()> {
         }
     };
     if entries.iter().any(|n| n == MARKER) {
-        // An earlier demo: a fresh store every time, because a store left by an older
-        // build's simulated account would not reconcile with today's.
-        for suffix in ["", "-wal", "-shm"] {
-            let p = out.join(format!("{}{suffix}", crate::store::Store::FILE));
+        // An earlier demo: a fresh store and price cache every time, because what an
+        // older build's simulated account left would not match today's (its prices would
+        // leave today's rows unvalued or valued at yesterday's simulated prices).
+        let files = [crate::store::Store::FILE, crate::prices::cache::DATA_DIR_CACHE];
+        for (file, suffix) in files.iter().flat_map(|f| ["", "-wal", "-shm"].map(|s| (f, s))) {
+            let p = out.join(format!("{file}{suffix}"));
             match std::fs::remove_file(&p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => {
                     return Err(anyhow::Error::new(e)
-                        .context(format!("cannot remove old demo store `{}`", p.display())));
+                        .context(format!("cannot remove old demo file `{}`", p.display())));
                 }
             }
         }

@@ -1,11 +1,13 @@
 //! The machine-wide price cache: one SQLite file shared by every profile and data dir, so
 //! many client profiles on one machine never fetch the same public bar twice.
 //!
-//! It holds public market data only (no account data, no secrets). Location, first match:
-//! `OKX_EXPORT_PRICE_CACHE`; for an OKX host, `$XDG_CACHE_HOME/okx-export/prices.sqlite`,
-//! else `~/.cache/okx-export/prices.sqlite`; for any other host (the simulator, a custom
-//! `--base-url`) `<data dir>/price-cache.sqlite`, so simulated prices never mix with real
-//! ones. Two processes may use it at once (WAL, busy timeout).
+//! It holds public market data only (no account data, no secrets). Location: for an OKX
+//! host, `OKX_EXPORT_PRICE_CACHE`, else `$XDG_CACHE_HOME/okx-export/prices.sqlite`, else
+//! `~/.cache/okx-export/prices.sqlite`; for any other host (the simulator, a custom
+//! `--base-url`) always `<data dir>/price-cache.sqlite`, whatever the environment says, so
+//! simulated prices never mix with real ones (`demo` with `OKX_EXPORT_PRICE_CACHE` set must
+//! not write the simulator's prices into the real cache). Two processes may use it at once
+//! (WAL, busy timeout).
 //!
 //! Tables: `bars` (instrument, source kind, bar, open time, open, close), `covered`
 //! (the `[from, to)` ranges of open times already asked for, with or without bars),
@@ -24,17 +26,20 @@ use std::time::Duration;
 /// Environment variable naming the cache file (tests always set it, or use a sim host).
 pub const CACHE_ENV: &str = "OKX_EXPORT_PRICE_CACHE";
 
+/// The cache's file name in the data dir, for hosts other than OKX's.
+pub const DATA_DIR_CACHE: &str = "price-cache.sqlite";
+
 /// Where the cache lives for `base_url` and `data_dir` (see the module docs).
 pub fn cache_path(base_url: &str, data_dir: &Path) -> PathBuf {
-    if let Some(p) = std::env::var_os(CACHE_ENV).filter(|p| !p.is_empty()) {
-        return PathBuf::from(p);
-    }
     let official = ["global", "eea", "us"]
         .iter()
         .filter_map(|r| crate::okx::client::region_url(r))
         .any(|u| u == base_url.trim_end_matches('/'));
     if !official {
-        return data_dir.join("price-cache.sqlite");
+        return data_dir.join(DATA_DIR_CACHE);
+    }
+    if let Some(p) = std::env::var_os(CACHE_ENV).filter(|p| !p.is_empty()) {
+        return PathBuf::from(p);
     }
     let base = std::env::var_os("XDG_CACHE_HOME")
         .filter(|p| !p.is_empty())

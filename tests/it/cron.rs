@@ -141,18 +141,47 @@ async fn demo_never_deletes_what_it_did_not_make() {
     let r = run(&["--data-dir", "a", "demo", "--out", "b"], &[], dir.path()).await;
     assert_code(&r, 2);
 
-    // Its own directory, twice: the second run replaces its store.
+    // Its own directory, twice: the second run replaces its store and its price cache (a
+    // stale cache of an older simulator would leave rows unvalued), and the simulator's
+    // prices never go to the machine's real cache, even when the environment names one.
     let demo = dir.path().join("demo");
-    for _ in 0..2 {
+    let real_cache = dir.path().join("real-prices.sqlite");
+    let env = [(
+        "OKX_EXPORT_PRICE_CACHE".to_string(),
+        real_cache.to_str().unwrap().to_string(),
+    )];
+    for i in 0..2 {
+        if i == 1 {
+            let db = rusqlite::Connection::open(demo.join("price-cache.sqlite")).unwrap();
+            db.execute(
+                "INSERT INTO absent (inst, kind, checked_at) VALUES ('BTC-USD', 'index', 0)",
+                [],
+            )
+            .unwrap();
+        }
         let r = run(
             &["--quiet", "demo", "--out", demo.to_str().unwrap()],
-            &[],
+            &env,
             dir.path(),
         )
         .await;
         assert_code(&r, 0);
         assert!(demo.join(".okx-export-demo").exists());
         assert!(demo.join("koinly.csv").exists());
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(demo.join("summary.json")).unwrap()).unwrap();
+        assert_eq!(summary["values"]["missing"], 0, "run {i}");
+        assert!(
+            !real_cache.exists(),
+            "run {i} wrote simulated prices to the real cache"
+        );
+        let db = rusqlite::Connection::open(demo.join("price-cache.sqlite")).unwrap();
+        let stale: i64 = db
+            .query_row("SELECT COUNT(*) FROM absent WHERE inst = 'BTC-USD'", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(stale, 0, "run {i} kept the earlier run's price cache");
     }
 }
 
