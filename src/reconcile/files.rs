@@ -151,18 +151,15 @@ fn transactions_check(
         }
     }
     let failed = out.len();
-    let mut summary = CheckRow::summary(
+    out.push(summary(
         check,
-        "",
         failed,
-        "mismatch",
         format!(
             "transactions.csv read back: {} account/asset sums compared with the rows written; {failed} differ",
             keys.len()
         ),
-    );
-    (summary.from, summary.to) = (period.from, period.to);
-    out.push(summary);
+        period,
+    ));
     out
 }
 
@@ -238,11 +235,9 @@ fn tax_file_check(
         });
     }
     let failed = out.len() - rounded;
-    let mut summary = CheckRow::summary(
+    out.push(summary(
         check,
-        "",
         failed,
-        "mismatch",
         format!(
             "{} read back as the tool reads it: {} assets compared with transactions.csv minus the {} rows this format drops by rule ({} transfer, {} unclassified, {} it cannot represent){}; {failed} differ",
             file_names(f),
@@ -253,10 +248,18 @@ fn tax_file_check(
             f.skipped_other,
             if dali { ", fiat left out" } else { "" },
         ),
-    );
-    (summary.from, summary.to) = (period.from, period.to);
-    out.push(summary);
+        period,
+    ));
     out
+}
+
+/// The closing row of one file's check, over the period.
+fn summary(check: &'static str, failed: usize, detail: String, period: Period) -> CheckRow {
+    CheckRow {
+        from: period.from,
+        to: period.to,
+        ..CheckRow::summary(check, "", failed, "mismatch", detail)
+    }
 }
 
 fn file_names(f: &FormatReport) -> String {
