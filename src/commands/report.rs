@@ -218,9 +218,23 @@ fn print_reconciliation(settings: &Settings, rec: &Reconciliation) {
         );
     } else {
         for c in rec.cross.iter().filter(|c| c.status != "ok") {
+            let what = [c.check, c.account.as_str(), c.asset.as_str()]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            warn(format!("reconciliation: {what}: {}", c.detail));
+        }
+        let bad_files: Vec<&str> = rec
+            .cross
+            .iter()
+            .filter(|c| c.status != "ok" && c.asset.is_empty() && c.account.is_empty())
+            .filter_map(|c| c.check.strip_prefix("file:"))
+            .collect();
+        if !bad_files.is_empty() {
             warn(format!(
-                "reconciliation: {} {} {}: {}",
-                c.check, c.account, c.asset, c.detail
+                "reconciliation: the {} file(s) above do not read back as transactions.csv says: do not import them. This is a defect of okx-export, not missing history; please report it with reconciliation.csv",
+                bad_files.join(", ")
             ));
         }
         for r in rec.rows.iter().filter(|r| r.status.is_failure()) {
