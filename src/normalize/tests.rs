@@ -124,6 +124,7 @@ fn source(records: Vec<StoredRecord>) -> MemorySource {
     MemorySource {
         records,
         balances: Vec::new(),
+        unavailable: Vec::new(),
     }
 }
 

@@ -242,9 +242,11 @@ async fn snapshot_balances(
     );
     let (trading, funding) = (trading?, funding?);
     // Simple Earn is optional: not every region or account has it. Its failure is a
-    // warning (earn balances are then not compared), never a failed sync; a credentials
-    // problem still fails, since it explains everything else.
+    // warning, never a failed sync; it is stored with the snapshot so that `report` lists
+    // the earn balances as not compared (unknown, not zero). A credentials problem still
+    // fails, since it explains everything else.
     let mut warnings = Vec::new();
+    let mut unavailable = Vec::new();
     let savings = match savings {
         Ok(s) => s,
         Err(e) if e.is_credentials() => return Err(e.into()),
@@ -252,6 +254,7 @@ async fn snapshot_balances(
             warnings.push(format!(
                 "Simple Earn balances unavailable, earn balances are not compared: {e}"
             ));
+            unavailable.push(("earn", e.to_string()));
             Vec::new()
         }
     };
@@ -286,7 +289,10 @@ async fn snapshot_balances(
             as_of: at,
         });
     }
-    store.lock().expect("store lock").save_balances(at, &rows)?;
+    store
+        .lock()
+        .expect("store lock")
+        .save_balances(at, &rows, &unavailable)?;
     Ok((rows.len() as u64, warnings))
 }
 
