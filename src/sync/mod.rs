@@ -619,4 +619,26 @@ mod tests {
         assert!(!withdrawal_not_final(&st("-2")));
         assert!(withdrawal_not_final(&st("4")));
     }
+
+    /// Issue 8 item 3: the first run without `--since` starts at 2021-02-01 (OKX's oldest
+    /// history); a stored floor is kept, lowered by an earlier `--since`, never raised.
+    #[test]
+    fn floor_defaults_to_2021_02_01_and_is_remembered() {
+        let day = |y, m, d| chrono::TimeZone::with_ymd_and_hms(&Utc, y, m, d, 0, 0, 0).unwrap();
+        assert_eq!(resolve_floor(None, None), day(2021, 2, 1));
+        assert_eq!(
+            resolve_floor(None, None).to_rfc3339(),
+            "2021-02-01T00:00:00+00:00"
+        );
+        assert_eq!(resolve_floor(None, Some(day(2025, 7, 1))), day(2025, 7, 1));
+        assert_eq!(resolve_floor(Some(day(2025, 7, 1)), None), day(2025, 7, 1));
+        assert_eq!(
+            resolve_floor(Some(day(2025, 7, 1)), Some(day(2024, 1, 1))),
+            day(2024, 1, 1)
+        );
+        assert_eq!(
+            resolve_floor(Some(day(2025, 7, 1)), Some(day(2025, 9, 1))),
+            day(2025, 7, 1)
+        );
+    }
 }
