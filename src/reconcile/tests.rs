@@ -507,6 +507,47 @@ fn any_consistent_order_is_accepted_but_a_hole_is_a_gap() {
 /// same currency and amount, nearest time. A side without its partner fails where the other
 /// ledger is covered and names the range it is missing from; outside, it is left to the
 /// coverage check.
+/// Two equal transfers 2 s apart, the first missing its trading side: the sides booked at
+/// the same ms pair first, so the lone side reported is the first one and the range named
+/// is around it (nearest-time pairing in time order took the second transfer's trading
+/// side for the first and reported the wrong bill and range).
+#[test]
+fn same_ms_sides_pair_first_and_the_right_side_is_lone() {
+    let records = vec![
+        tb_typed("90", T0 - 60_000, "USDT", "500", "500", "2", "1"),
+        fb_typed("60", T0 - 60_000, "USDT", "1000", "1000", "1"),
+        fb_typed("61", T0, "USDT", "-100", "900", "131"),
+        tb_typed("91", T0 + 1_000, "USDT", "-1", "499", "2", "1"),
+        fb_typed("62", T0 + 2_000, "USDT", "-100", "800", "131"),
+        tb_typed("92", T0 + 2_000, "USDT", "100", "599", "1", "11"),
+        // One pair booked 40 ms apart: the fallback, reported in the summary.
+        fb_typed("63", T0 + 9_000, "USDT", "-10", "790", "131"),
+        tb_typed("93", T0 + 9_040, "USDT", "10", "609", "1", "11"),
+    ];
+    let src = MemorySource {
+        records,
+        ..MemorySource::default()
+    };
+    let r = reconcile(&src, &LedgerRanges::all()).unwrap();
+    let lone: Vec<&CheckRow> = r.cross.iter().filter(|c| c.check == "transfer").collect();
+    assert_eq!(lone.len(), 1, "{:#?}", r.cross);
+    assert!(
+        lone[0].detail.starts_with("funding bill 61 "),
+        "{}",
+        lone[0].detail
+    );
+    // Between the trading USDT bills before and after T0.
+    assert_eq!(
+        (lone[0].from, lone[0].to),
+        (Some(at(T0 - 60_000)), Some(at(T0 + 1_000)))
+    );
+    let summary = r.cross.last().unwrap();
+    assert_eq!(
+        summary.detail,
+        "2 transfers have both sides (1 booked at the same ms, 1 up to 40 ms apart); 1 miss a side the other ledger should hold; 0 fall outside the other ledger's stored history"
+    );
+}
+
 #[test]
 fn every_transfer_has_both_sides() {
     let records = vec![
@@ -554,9 +595,9 @@ fn every_transfer_has_both_sides() {
         ("transfers", "missing_side")
     );
     assert!(
-        summary
-            .detail
-            .starts_with("2 transfers have both sides; 1 miss a side"),
+        summary.detail.starts_with(
+            "2 transfers have both sides (1 booked at the same ms, 1 up to 300 ms apart); 1 miss a side"
+        ),
         "{}",
         summary.detail
     );
