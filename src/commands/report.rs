@@ -186,9 +186,9 @@ fn print_reconciliation(settings: &Settings, rec: &Reconciliation) {
                 not_compared
                     .iter()
                     .map(|r| format!(
-                        "{} {} reported {} ({})",
-                        r.account.as_str(),
-                        r.asset,
+                        "{} reported {} ({})",
+                        // An account-wide row has no asset.
+                        format!("{} {}", r.account.as_str(), r.asset).trim_end(),
                         r.reported.map_or_else(|| "nothing".into(), plain),
                         r.reason.unwrap_or_default()
                     ))

@@ -124,6 +124,7 @@ fn source(records: Vec<StoredRecord>) -> MemorySource {
     MemorySource {
         records,
         balances: Vec::new(),
+        unavailable: Vec::new(),
     }
 }
 
@@ -927,6 +928,100 @@ fn withdrawal_states_pending_and_canceled() {
         .collect();
     assert_eq!(failed, [("W4", "canceled"), ("W5", "failed")]);
     assert!(summary.final_without_bill.is_empty());
+}
+
+/// Issue 8 item 4: a successful withdrawal record without its bill lands in
+/// `final_without_bill`, a withdrawal bill without its record in `bills_without_record`,
+/// and both fail the `withdrawal` check where the other side's history is stored (and are
+/// only counted where it is not).
+#[test]
+fn lone_withdrawal_record_and_lone_withdrawal_bill_fail_the_check() {
+    let hour = 3_600_000;
+    let src = source(vec![
+        // W9 and bill 1401 pair; W8 has no bill; bill 1402 has no record.
+        withdrawal("W9", T0, "SOL", "2", "0.01", "2"),
+        fb("1401", T0 + 400, "2", "SOL", "-2.0100000000000000"),
+        withdrawal("W8", T0 + hour, "SOL", "5", "0.01", "2"),
+        fb("1402", T0 + 2 * hour, "2", "ADA", "-7.0000000000000000"),
+    ]);
+    let (rows, summary) = run(&src);
+    assert_eq!(row(&rows, "fb-1401").tx_hash.as_deref(), Some("0xwdW9"));
+    let lone_record: Vec<_> = summary
+        .final_without_bill
+        .iter()
+        .map(|p| (p.what, p.id.as_str(), p.asset.as_str(), p.amount, p.time))
+        .collect();
+    assert_eq!(
+        lone_record,
+        [(
+            "withdrawal",
+            "W8",
+            "SOL",
+            d("5"),
+            DateTime::from_timestamp_millis(T0 + hour)
+        )]
+    );
+    let lone_bill: Vec<_> = summary
+        .bills_without_record
+        .iter()
+        .map(|b| (b.what, b.bill_id.as_str(), b.asset.as_str(), b.amount))
+        .collect();
+    assert_eq!(lone_bill, [("withdrawal", "1402", "ADA", d("-7"))]);
+    // The lone bill is still booked (a withdrawal without its hash): nothing is dropped.
+    let b = row(&rows, "fb-1402");
+    assert_eq!((b.kind, b.tx_hash.clone()), (Kind::Withdrawal, None));
+
+    let everything = vec![(i64::MIN, i64::MAX)];
+    let covered = crate::reconcile::FundsRanges {
+        funding: everything.clone(),
+        deposits: everything.clone(),
+        withdrawals: everything,
+    };
+    let checks = crate::reconcile::funds_checks(
+        &summary.final_without_bill,
+        &summary.bills_without_record,
+        &covered,
+    );
+    let got: Vec<(&str, &str, &str)> = checks
+        .iter()
+        .filter(|c| c.check.starts_with("withdrawal"))
+        .map(|c| (c.check, c.asset.as_str(), c.status.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("withdrawal", "SOL", "missing_bill"),
+            ("withdrawal", "ADA", "missing_record"),
+            ("withdrawals", "", "unmatched"),
+        ]
+    );
+    assert!(
+        checks[checks.len() - 1].detail.starts_with(
+            "2 successful withdrawals or withdrawal bills lack their other side; 0 fall outside"
+        ),
+        "{:?}",
+        checks.last()
+    );
+    assert!(
+        checks.iter().any(|c| c.detail
+            == "withdrawal W8 (5 SOL, tx 0xwdW8) is successful in withdrawal-history but the funding ledger has no withdrawal bill (type 2) for it"),
+        "{checks:#?}"
+    );
+    // The deposits check is untouched.
+    assert!(checks.iter().any(|c| c.check == "deposits" && c.status == "ok"));
+
+    // Where the other side's history is not stored, the lone sides are only counted: the
+    // coverage check names those ranges.
+    let uncovered = crate::reconcile::FundsRanges::default();
+    let checks = crate::reconcile::funds_checks(
+        &summary.final_without_bill,
+        &summary.bills_without_record,
+        &uncovered,
+    );
+    let w = checks.iter().find(|c| c.check == "withdrawals").unwrap();
+    assert_eq!(w.status, "ok");
+    assert!(w.detail.contains("; 2 fall outside"), "{}", w.detail);
+    assert!(!checks.iter().any(|c| c.check == "withdrawal"));
 }
 
 /// Issue 8 item 11: debit (canceled attempt), refund, debit (retry 15 s later, inside the

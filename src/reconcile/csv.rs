@@ -112,7 +112,14 @@ pub fn check_rows(r: &Reconciliation) -> Vec<CheckRow> {
             });
         }
         let detail = match row.status {
-            Status::NotCompared => row.reason.unwrap_or_default().to_string(),
+            Status::NotCompared => {
+                let reason = row.reason.unwrap_or_default();
+                // What the endpoint answered, as the sync stored it.
+                match r.unavailable.iter().find(|u| u.account == row.account.as_str()) {
+                    Some(u) if reason == super::ENDPOINT_UNAVAILABLE => format!("{reason} ({})", u.error),
+                    _ => reason.to_string(),
+                }
+            }
             Status::OpeningBalance => format!(
                 "history starts with a balance of {} (see opening_balances.csv)",
                 plain(row.opening_balance)

@@ -14,7 +14,11 @@
 //!    simply starts after the account's first activity. It is reported (status
 //!    `opening_balance`, and in `opening_balances.csv`) so tax tools can be given it.
 //!
-//! The earn account has no ledger: its snapshot lines are listed with status `no_history`.
+//! The earn account has no ledger: its snapshot lines are `not_compared` ([`NO_LEDGER`]).
+//! An account whose balance endpoint failed when the snapshot was taken (Simple Earn in a
+//! region without it) has no reported balance: each of its assets, or the account as a whole
+//! (asset empty) when none is known, is `not_compared` ([`ENDPOINT_UNAVAILABLE`]), never a
+//! match and never a zero balance.
 //! Memory is per (account, asset), never per bill.
 
 mod chain;
@@ -32,12 +36,12 @@ pub use rows::rows_checks;
 
 use crate::model::Account;
 use crate::okx::wire::{self, Bill, FundingBill};
-use crate::store::{RecordKind, RecordSource};
+use crate::store::{RecordKind, RecordSource, UnavailableBalance};
 use chain::{Chain, Link};
 use chrono::{DateTime, Utc};
 use cross::Transfers;
 use rust_decimal::Decimal;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 /// (ts, billId, ccy, balChg, bal, (type, subType)) of one ledger row, whichever ledger it
@@ -96,6 +100,8 @@ impl Status {
 pub const NO_LEDGER: &str = "no ledger: OKX has no history endpoint for the earn account";
 /// Why a balance was not compared.
 pub const NO_SNAPSHOT: &str = "no balance snapshot stored: the balance endpoints failed or no sync finished";
+/// Why a balance was not compared.
+pub const ENDPOINT_UNAVAILABLE: &str = "endpoint unavailable: OKX did not answer this account's balance endpoint when the last snapshot was taken";
 
 impl fmt::Display for Status {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -112,10 +118,11 @@ pub struct ReconcileRow {
     /// matches it, that balance.
     pub computed: Decimal,
     /// Balance according to the latest snapshot (0 when the snapshot omits the asset);
-    /// `None` when no snapshot was ever taken.
+    /// `None` when no snapshot was ever taken or the account's balance endpoint was
+    /// unavailable.
     pub reported: Option<Decimal>,
     /// computed − reported, also when the balance was not compared (earn: 0 − reported);
-    /// `None` without a snapshot.
+    /// `None` without a reported balance.
     pub difference: Option<Decimal>,
     /// Why the balance was not compared ([`Status::NotCompared`]).
     pub reason: Option<&'static str>,
@@ -160,6 +167,8 @@ pub struct Reconciliation {
     pub decode_errors: u64,
     /// Cross-ledger checks that failed or summarize (transfers, deposits, withdrawals).
     pub cross: Vec<CheckRow>,
+    /// The accounts whose balance endpoint failed when the latest snapshot was taken.
+    pub unavailable: Vec<UnavailableBalance>,
 }
 
 impl Reconciliation {
@@ -204,6 +213,17 @@ pub fn reconcile(src: &dyn RecordSource, ranges: &LedgerRanges) -> anyhow::Resul
         if b.as_of >= e.0 {
             *e = (b.as_of, b.total);
         }
+    }
+    // Accounts the snapshot could not read: their balances are unknown, not zero.
+    let unavailable = src.unavailable_balances()?;
+    let mut unread: BTreeSet<Account> = BTreeSet::new();
+    for u in &unavailable {
+        let Some(account) = Account::parse(&u.account) else {
+            tracing::warn!("unavailable balance for unknown account `{}`", u.account);
+            continue;
+        };
+        snap_time = snap_time.max(Some(u.as_of));
+        unread.insert(account);
     }
 
     let time = |ts: Option<DateTime<Utc>>, ms: i64| {
@@ -267,6 +287,12 @@ pub fn reconcile(src: &dyn RecordSource, ranges: &LedgerRanges) -> anyhow::Resul
 
     let mut keys: Vec<(Account, String)> = chains.keys().cloned().collect();
     keys.extend(snapshot.keys().filter(|k| !chains.contains_key(*k)).cloned());
+    // An unread account without any known asset is one row for the whole account.
+    for account in &unread {
+        if !keys.iter().any(|k| k.0 == *account) {
+            keys.push((*account, String::new()));
+        }
+    }
     keys.sort();
 
     let rows = keys
@@ -275,7 +301,8 @@ pub fn reconcile(src: &dyn RecordSource, ranges: &LedgerRanges) -> anyhow::Resul
             let chain = chains.remove(&key).unwrap_or_default();
             let (account, asset) = key;
             let snap = snapshot.get(&(account, asset.clone())).map(|s| s.1);
-            let reported = snap_time.map(|_| snap.unwrap_or_default());
+            let not_read = unread.contains(&account);
+            let reported = snap_time.filter(|_| !not_read).map(|_| snap.unwrap_or_default());
             // Normally the snapshot is newer than every bill. If bills dated after it were
             // stored later, the snapshot is compared with the balance as of its time.
             let computed = match (reported, chain.at_snapshot) {
@@ -283,10 +310,14 @@ pub fn reconcile(src: &dyn RecordSource, ranges: &LedgerRanges) -> anyhow::Resul
                 _ => chain.bal,
             };
             let difference = reported.map(|r| computed - r);
-            let (status, reason) = if account == Account::Earn {
+            let (status, reason) = if account == Account::Earn && not_read {
+                (Status::NotCompared, Some(ENDPOINT_UNAVAILABLE))
+            } else if account == Account::Earn {
                 (Status::NotCompared, Some(NO_LEDGER))
             } else if chain.first_gap.is_some() {
                 (Status::Gap, None)
+            } else if not_read {
+                (Status::NotCompared, Some(ENDPOINT_UNAVAILABLE))
             } else if reported.is_none() {
                 (Status::NotCompared, Some(NO_SNAPSHOT))
             } else if difference.is_some_and(|d| !d.is_zero()) {
@@ -321,6 +352,7 @@ pub fn reconcile(src: &dyn RecordSource, ranges: &LedgerRanges) -> anyhow::Resul
         gaps,
         decode_errors,
         cross: transfer_rows(src, transfers, ranges)?,
+        unavailable,
     })
 }
 

@@ -1,5 +1,5 @@
 use super::*;
-use crate::store::{BalanceRow, MemorySource, StoredRecord};
+use crate::store::{BalanceRow, MemorySource, StoredRecord, UnavailableBalance};
 use serde_json::json;
 use std::str::FromStr;
 
@@ -91,6 +91,7 @@ fn intact_chain_and_matching_snapshot_is_ok() {
             snap("trading", "BTC", "0.001"),
             snap("earn", "DOT", "5"),
         ],
+        unavailable: Vec::new(),
     };
     let r = reconcile(&src, &LedgerRanges::all()).unwrap();
     assert!(r.ok(), "{r:#?}");
@@ -170,6 +171,7 @@ fn missing_bill_is_a_gap_with_its_time_range() {
     let src = MemorySource {
         records,
         balances: vec![snap("trading", "USDT", "70"), snap("trading", "BTC", "0.001")],
+        unavailable: Vec::new(),
     };
     let r = reconcile(&src, &LedgerRanges::all()).unwrap();
     assert!(!r.ok());
@@ -208,6 +210,7 @@ fn snapshot_difference_is_a_mismatch() {
             snap("trading", "ETH", "2"),
             snap("funding", "BTC", "1"),
         ],
+        unavailable: Vec::new(),
     };
     let r = reconcile(&src, &LedgerRanges::all()).unwrap();
     assert!(!r.ok());
@@ -240,6 +243,7 @@ fn history_starting_mid_way_reports_an_opening_balance() {
     let src = MemorySource {
         records,
         balances: vec![snap("trading", "USDT", "995"), snap("trading", "ETH", "1")],
+        unavailable: Vec::new(),
     };
     let r = reconcile(&src, &LedgerRanges::all()).unwrap();
     assert!(r.ok(), "{r:#?}");
@@ -278,6 +282,7 @@ fn bills_without_bal_are_summed_and_undecodable_counted() {
     let src = MemorySource {
         records,
         balances: vec![snap("trading", "USDT", "21")],
+        unavailable: Vec::new(),
     };
     let r = reconcile(&src, &LedgerRanges::all()).unwrap();
     let u = row(&r, Account::Trading, "USDT");
@@ -289,11 +294,103 @@ fn bills_without_bal_are_summed_and_undecodable_counted() {
     assert!(r.ok());
 }
 
+/// Issue 8 item 4: an account whose balance endpoint failed when the snapshot was taken is
+/// `not_compared` (endpoint unavailable), never a match and never a zero balance; an earn
+/// account without any known asset is one row for the whole account.
+#[test]
+fn unavailable_balance_endpoint_is_not_compared() {
+    let unavailable = |account: &str| UnavailableBalance {
+        account: account.into(),
+        error: "HTTP 404 Not Found".into(),
+        as_of: at(T0 + 1_000_000),
+    };
+    let src = MemorySource {
+        records: intact(),
+        balances: vec![snap("trading", "USDT", "70"), snap("trading", "BTC", "0.001")],
+        unavailable: vec![unavailable("earn"), unavailable("funding")],
+    };
+    let r = reconcile(&src, &LedgerRanges::all()).unwrap();
+    assert!(r.ok(), "not compared is no failure: {r:#?}");
+    let earn = row(&r, Account::Earn, "");
+    assert_eq!(
+        (
+            earn.status,
+            earn.computed,
+            earn.reported,
+            earn.difference,
+            earn.reason
+        ),
+        (
+            Status::NotCompared,
+            d("0"),
+            None,
+            None,
+            Some(ENDPOINT_UNAVAILABLE)
+        )
+    );
+    // A ledger account whose endpoint failed: computed from its bills, reported unknown
+    // (not the 0 a missing snapshot line would mean).
+    let f = row(&r, Account::Funding, "USDT");
+    assert_eq!(
+        (f.status, f.computed, f.reported, f.difference, f.reason),
+        (
+            Status::NotCompared,
+            d("0"),
+            None,
+            None,
+            Some(ENDPOINT_UNAVAILABLE)
+        )
+    );
+    assert_eq!(row(&r, Account::Trading, "USDT").status, Status::Ok);
+    let matched = r.rows.iter().filter(|x| x.status.is_match()).count();
+    assert_eq!(matched, 2, "trading USDT and BTC only");
+    let (_, rows) = r.reconciliation_csv();
+    let earn_row = rows.iter().find(|x| x[0] == "balance" && x[1] == "earn").unwrap();
+    assert_eq!(
+        earn_row[2..].to_vec(),
+        [
+            "",
+            "",
+            "2024-04-06T13:58:21.851Z",
+            "0",
+            "",
+            "",
+            "not_compared",
+            &format!("{ENDPOINT_UNAVAILABLE} (HTTP 404 Not Found)")
+        ]
+    );
+
+    // A known earn asset (here from a snapshot line that survived) is listed by asset, and
+    // a gap still wins over the missing snapshot.
+    let mut records = intact();
+    records.remove(1);
+    let src = MemorySource {
+        records,
+        balances: vec![snap("earn", "DOT", "5")],
+        unavailable: vec![unavailable("earn"), unavailable("trading")],
+    };
+    let r = reconcile(&src, &LedgerRanges::all()).unwrap();
+    assert_eq!(row(&r, Account::Trading, "USDT").status, Status::Gap);
+    let btc = row(&r, Account::Trading, "BTC");
+    assert_eq!(
+        (btc.status, btc.reported, btc.reason),
+        (Status::NotCompared, None, Some(ENDPOINT_UNAVAILABLE))
+    );
+    assert!(
+        r.rows
+            .iter()
+            .all(|x| !(x.account == Account::Earn && x.asset.is_empty()))
+    );
+    let dot = row(&r, Account::Earn, "DOT");
+    assert_eq!((dot.status, dot.reported), (Status::NotCompared, None));
+}
+
 #[test]
 fn without_any_snapshot_nothing_is_compared() {
     let src = MemorySource {
         records: intact(),
         balances: vec![],
+        unavailable: Vec::new(),
     };
     let r = reconcile(&src, &LedgerRanges::all()).unwrap();
     assert!(r.ok());
@@ -317,6 +414,7 @@ fn bills_after_the_snapshot_compare_as_of_the_snapshot() {
     let src = MemorySource {
         records,
         balances: vec![snap("trading", "USDT", "70"), snap("trading", "BTC", "0.001")],
+        unavailable: Vec::new(),
     };
     let r = reconcile(&src, &LedgerRanges::all()).unwrap();
     assert!(r.ok(), "{r:#?}");
@@ -348,6 +446,7 @@ fn bill_id_order_and_time_order_disagree_in_both_ledgers() {
     let mem = MemorySource {
         records: records.clone(),
         balances: balances.clone(),
+        unavailable: Vec::new(),
     };
     let dir = tempfile::tempdir().unwrap();
     let mut store = crate::store::Store::open(dir.path()).unwrap();
@@ -363,7 +462,7 @@ fn bill_id_order_and_time_order_disagree_in_both_ledgers() {
         })
         .collect();
     store.insert_page("t", 1, &page, None).unwrap();
-    store.save_balances(at(T0 + 1_000_000), &balances).unwrap();
+    store.save_balances(at(T0 + 1_000_000), &balances, &[]).unwrap();
     for src in [&mem as &dyn RecordSource, &store] {
         let r = reconcile(src, &LedgerRanges::all()).unwrap();
         assert!(r.gaps.is_empty(), "{:#?}", r.gaps);
@@ -394,6 +493,7 @@ fn any_consistent_order_is_accepted_but_a_hole_is_a_gap() {
     let src = MemorySource {
         records,
         balances: vec![snap("trading", "ETH", "5")],
+        unavailable: Vec::new(),
     };
     let r = reconcile(&src, &LedgerRanges::all()).unwrap();
     assert_eq!(r.gaps.len(), 1, "{:#?}", r.gaps);
@@ -407,6 +507,47 @@ fn any_consistent_order_is_accepted_but_a_hole_is_a_gap() {
 /// same currency and amount, nearest time. A side without its partner fails where the other
 /// ledger is covered and names the range it is missing from; outside, it is left to the
 /// coverage check.
+/// Two equal transfers 2 s apart, the first missing its trading side: the sides booked at
+/// the same ms pair first, so the lone side reported is the first one and the range named
+/// is around it (nearest-time pairing in time order took the second transfer's trading
+/// side for the first and reported the wrong bill and range).
+#[test]
+fn same_ms_sides_pair_first_and_the_right_side_is_lone() {
+    let records = vec![
+        tb_typed("90", T0 - 60_000, "USDT", "500", "500", "2", "1"),
+        fb_typed("60", T0 - 60_000, "USDT", "1000", "1000", "1"),
+        fb_typed("61", T0, "USDT", "-100", "900", "131"),
+        tb_typed("91", T0 + 1_000, "USDT", "-1", "499", "2", "1"),
+        fb_typed("62", T0 + 2_000, "USDT", "-100", "800", "131"),
+        tb_typed("92", T0 + 2_000, "USDT", "100", "599", "1", "11"),
+        // One pair booked 40 ms apart: the fallback, reported in the summary.
+        fb_typed("63", T0 + 9_000, "USDT", "-10", "790", "131"),
+        tb_typed("93", T0 + 9_040, "USDT", "10", "609", "1", "11"),
+    ];
+    let src = MemorySource {
+        records,
+        ..MemorySource::default()
+    };
+    let r = reconcile(&src, &LedgerRanges::all()).unwrap();
+    let lone: Vec<&CheckRow> = r.cross.iter().filter(|c| c.check == "transfer").collect();
+    assert_eq!(lone.len(), 1, "{:#?}", r.cross);
+    assert!(
+        lone[0].detail.starts_with("funding bill 61 "),
+        "{}",
+        lone[0].detail
+    );
+    // Between the trading USDT bills before and after T0.
+    assert_eq!(
+        (lone[0].from, lone[0].to),
+        (Some(at(T0 - 60_000)), Some(at(T0 + 1_000)))
+    );
+    let summary = r.cross.last().unwrap();
+    assert_eq!(
+        summary.detail,
+        "2 transfers have both sides (1 booked at the same ms, 1 up to 40 ms apart); 1 miss a side the other ledger should hold; 0 fall outside the other ledger's stored history"
+    );
+}
+
 #[test]
 fn every_transfer_has_both_sides() {
     let records = vec![
@@ -424,6 +565,7 @@ fn every_transfer_has_both_sides() {
     let src = MemorySource {
         records,
         balances: vec![],
+        unavailable: Vec::new(),
     };
     let r = reconcile(&src, &LedgerRanges::all()).unwrap();
     assert!(!r.ok());
@@ -453,9 +595,9 @@ fn every_transfer_has_both_sides() {
         ("transfers", "missing_side")
     );
     assert!(
-        summary
-            .detail
-            .starts_with("2 transfers have both sides; 1 miss a side"),
+        summary.detail.starts_with(
+            "2 transfers have both sides (1 booked at the same ms, 1 up to 300 ms apart); 1 miss a side"
+        ),
         "{}",
         summary.detail
     );
@@ -540,6 +682,7 @@ fn exported_rows_must_sum_to_the_ledger() {
     let src = MemorySource {
         records: intact(),
         balances: vec![],
+        unavailable: Vec::new(),
     };
     let r = reconcile(&src, &LedgerRanges::all()).unwrap();
     let mut sums: BTreeMap<Account, BTreeMap<String, Decimal>> = BTreeMap::new();

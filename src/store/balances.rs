@@ -1,10 +1,28 @@
-//! Balance snapshots taken at sync time, and the record of each sync run.
+//! Balance snapshots taken at sync time, the accounts a snapshot could not read (schema
+//! v3), and the record of each sync run.
 
 use super::{BalanceRow, DateTime, OptionalExtension, Result, RunInfo, Store, Utc, from_ms, ms, params};
 
+/// Schema v3: per snapshot, the accounts whose balance endpoint failed (their balances are
+/// unknown, not zero).
+pub(super) const SCHEMA_V3: &str = "
+CREATE TABLE balances_unavailable (
+    snapshot INTEGER NOT NULL REFERENCES balance_snapshots(id),
+    account TEXT NOT NULL,
+    error TEXT NOT NULL,
+    PRIMARY KEY (snapshot, account)
+);
+";
+
 impl Store {
-    /// Saves a balance snapshot taken at `taken_at`.
-    pub fn save_balances(&mut self, taken_at: DateTime<Utc>, rows: &[BalanceRow]) -> Result<()> {
+    /// Saves a balance snapshot taken at `taken_at`; `unavailable` lists (account, error)
+    /// of the accounts whose balance endpoint failed, in the same transaction.
+    pub fn save_balances(
+        &mut self,
+        taken_at: DateTime<Utc>,
+        rows: &[BalanceRow],
+        unavailable: &[(&str, String)],
+    ) -> Result<()> {
         let tx = self.conn.transaction()?;
         tx.execute(
             "INSERT INTO balance_snapshots (taken_at) VALUES (?1)",
@@ -24,6 +42,12 @@ impl Store {
                     b.available.map(|d| d.to_string()),
                     b.frozen.map(|d| d.to_string())
                 ])?;
+            }
+            let mut st = tx.prepare(
+                "INSERT OR REPLACE INTO balances_unavailable (snapshot, account, error) VALUES (?1, ?2, ?3)",
+            )?;
+            for (account, error) in unavailable {
+                st.execute(params![id, account, error])?;
             }
         }
         tx.commit()?;

@@ -12,7 +12,7 @@
 //! | `schema.rs` | the schema and its migrations |
 //! | `records.rs` | raw records and cursors (a page and its cursor in one transaction) |
 //! | `archive.rs` | archive quarter states |
-//! | `balances.rs` | balance snapshots and sync runs |
+//! | `balances.rs` | balance snapshots (and the endpoints they could not read) and sync runs |
 //! | `coverage.rs` | per-stream coverage and the remembered floor |
 //! | `source.rs` / `sql_source.rs` | the read interface and its SQLite implementation |
 //! | `private.rs` | 0700/0600 permissions |
@@ -120,6 +120,17 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::fs::File;
 use std::path::{Path, PathBuf};
+
+/// An account whose balance endpoint failed when a snapshot was taken: its balances are
+/// unknown at that time (not zero), so they cannot be compared.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnavailableBalance {
+    /// `trading`, `funding` or `earn`.
+    pub account: String,
+    /// What the endpoint answered (the sync's warning), e.g. an HTTP 404.
+    pub error: String,
+    pub as_of: chrono::DateTime<chrono::Utc>,
+}
 
 /// A record about to be stored.
 #[derive(Debug, Clone)]

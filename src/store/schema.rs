@@ -1,11 +1,11 @@
-//! The on-disk schema and its migrations: v1 (the first release) upgrades to v2 in place
-//! (per-stream coverage, the remembered floor, the id-order index); a newer or foreign
-//! schema is refused.
+//! The on-disk schema and its migrations, one step at a time and in place: v1 (the first
+//! release) → v2 (per-stream coverage, the remembered floor, the id-order index) → v3 (the
+//! balance endpoints a snapshot could not read). A newer or foreign schema is refused.
 
-use super::{OptionalExtension, Result, Store, bail, coverage, params};
+use super::{OptionalExtension, Result, Store, bail, balances, coverage, params};
 
 /// Current on-disk schema version. Bump it with a migration step in [`Store::migrate`].
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -89,12 +89,24 @@ impl Store {
 
     /// Brings the schema to [`SCHEMA_VERSION`], one step at a time, or refuses.
     pub(super) fn migrate(&mut self) -> Result<()> {
-        let version = self.schema_version()?;
+        loop {
+            let version = self.schema_version()?;
+            if version == Some(SCHEMA_VERSION) {
+                return Ok(());
+            }
+            self.migrate_step(version)?;
+        }
+    }
+
+    /// Creates a new store at [`SCHEMA_VERSION`], or upgrades `version` by one step, or
+    /// refuses.
+    fn migrate_step(&mut self, version: Option<i64>) -> Result<()> {
         match version {
             None => {
                 let tx = self.conn.transaction()?;
                 tx.execute_batch(SCHEMA_V1)?;
                 tx.execute_batch(coverage::SCHEMA_V2)?;
+                tx.execute_batch(balances::SCHEMA_V3)?;
                 tx.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema_version', ?1), ('created_by', ?2)",
                     params![
@@ -104,7 +116,6 @@ impl Store {
                 )?;
                 tx.commit()?;
             }
-            Some(v) if v == SCHEMA_VERSION => {}
             Some(v) if v > SCHEMA_VERSION => bail!(
                 "store `{}` was written by a newer okx-export (schema {v}, this build reads {SCHEMA_VERSION}); upgrade okx-export",
                 self.path.display()
@@ -115,7 +126,13 @@ impl Store {
                 tx.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'", [])?;
                 tx.commit()?;
             }
-            // Future migrations go here as `Some(2) => { ...; set schema_version = 3 }`.
+            Some(2) => {
+                let tx = self.conn.transaction()?;
+                tx.execute_batch(balances::SCHEMA_V3)?;
+                tx.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'", [])?;
+                tx.commit()?;
+            }
+            // Future migrations go here as `Some(3) => { ...; set schema_version = 4 }`.
             Some(v) => bail!(
                 "store `{}` has schema {v}, which this build cannot migrate; move it away and run `sync` again",
                 self.path.display()

@@ -1,7 +1,7 @@
 //! Read access to stored records as normalization and reconciliation need it: the
 //! [`RecordSource`] trait, its cursors and link lookups, and [`MemorySource`] for tests.
 
-use super::{BalanceRow, RecordKind, StoredRecord};
+use super::{BalanceRow, RecordKind, StoredRecord, UnavailableBalance};
 
 /// One stored record borrowed from the source while a [`RecordCursor`] is on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +61,10 @@ pub trait RecordSource {
 
     /// The latest balance snapshot (all accounts), empty if none was taken.
     fn latest_balances(&self) -> anyhow::Result<Vec<BalanceRow>>;
+
+    /// The accounts whose balance endpoint failed when the latest snapshot was taken: their
+    /// balances are missing from [`RecordSource::latest_balances`], not zero.
+    fn unavailable_balances(&self) -> anyhow::Result<Vec<UnavailableBalance>>;
 }
 
 /// An in-memory [`RecordSource`] for unit tests.
@@ -68,6 +72,7 @@ pub trait RecordSource {
 pub struct MemorySource {
     pub records: Vec<StoredRecord>,
     pub balances: Vec<BalanceRow>,
+    pub unavailable: Vec<UnavailableBalance>,
 }
 
 impl MemorySource {
@@ -153,5 +158,9 @@ impl RecordSource for MemorySource {
 
     fn latest_balances(&self) -> anyhow::Result<Vec<BalanceRow>> {
         Ok(self.balances.clone())
+    }
+
+    fn unavailable_balances(&self) -> anyhow::Result<Vec<UnavailableBalance>> {
+        Ok(self.unavailable.clone())
     }
 }

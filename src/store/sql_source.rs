@@ -3,7 +3,7 @@
 
 use super::{
     BalanceRow, Connection, Context, LinkLookup, OptionalExtension, RecordCursor, RecordKind, RecordRef,
-    RecordSource, Result, ScanFn, Store, StoredRecord, from_ms, params,
+    RecordSource, Result, ScanFn, Store, StoredRecord, UnavailableBalance, from_ms, params,
 };
 
 fn parse_dec(s: &str) -> Result<rust_decimal::Decimal> {
@@ -195,6 +195,31 @@ impl RecordSource for Store {
                 available: opt(3)?,
                 frozen: opt(4)?,
                 as_of,
+            });
+        }
+        Ok(out)
+    }
+
+    fn unavailable_balances(&self) -> Result<Vec<UnavailableBalance>> {
+        let mut st = self.conn.prepare(
+            "SELECT u.account, u.error, s.taken_at FROM balances_unavailable u
+             JOIN balance_snapshots s ON s.id = u.snapshot
+             WHERE u.snapshot = (SELECT max(id) FROM balance_snapshots) ORDER BY u.account",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (account, error, taken_at) = row?;
+            out.push(UnavailableBalance {
+                account,
+                error,
+                as_of: from_ms(taken_at).context("bad snapshot time in store")?,
             });
         }
         Ok(out)

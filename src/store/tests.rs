@@ -102,6 +102,7 @@ fn cursors_and_links_while_reading() {
             })
             .collect(),
         balances: Vec::new(),
+        unavailable: Vec::new(),
     };
     for src in [&s as &dyn RecordSource, &mem] {
         let mut expected = Vec::new();
@@ -173,7 +174,7 @@ fn newer_schema_is_refused() {
 }
 
 /// A store written by the schema-v1 build (fixtures/store/v1.sql) opens, upgrades to v2
-/// in place and keeps every record; coverage and the floor are guessed from what v1 kept.
+/// (and on to v3) in place and keeps every record; coverage and the floor are guessed from what v1 kept.
 #[test]
 fn v1_store_upgrades_to_v2() {
     let dir = tempfile::tempdir().unwrap();
@@ -183,7 +184,9 @@ fn v1_store_upgrades_to_v2() {
         .execute_batch(sql)
         .unwrap();
     let s = Store::open(dir.path()).unwrap();
-    assert_eq!(s.schema_version().unwrap(), Some(2));
+    // v1 → v2 → v3 (v3 only adds a table).
+    assert_eq!(s.schema_version().unwrap(), Some(SCHEMA_VERSION));
+    assert_eq!(SCHEMA_VERSION, 3);
     assert_eq!(s.count(RecordKind::Bill).unwrap(), 2);
     assert_eq!(s.quarters().unwrap().len(), 2);
     assert_eq!(s.latest_balances().unwrap().len(), 1);
@@ -247,8 +250,55 @@ fn balances_round_trip() {
         frozen: None,
         as_of: t,
     };
-    s.save_balances(t, std::slice::from_ref(&row)).unwrap();
+    s.save_balances(t, std::slice::from_ref(&row), &[]).unwrap();
+    assert_eq!(s.latest_balances().unwrap(), vec![row.clone()]);
+    assert_eq!(s.unavailable_balances().unwrap(), []);
+    // A later snapshot whose earn endpoint failed: the failure is the latest snapshot's.
+    let t2 = DateTime::from_timestamp_millis(1_700_000_060_000).unwrap();
+    let row2 = BalanceRow { as_of: t2, ..row };
+    s.save_balances(t2, std::slice::from_ref(&row2), &[("earn", "HTTP 404".into())])
+        .unwrap();
+    assert_eq!(s.latest_balances().unwrap(), vec![row2.clone()]);
+    assert_eq!(
+        s.unavailable_balances().unwrap(),
+        [UnavailableBalance {
+            account: "earn".into(),
+            error: "HTTP 404".into(),
+            as_of: t2
+        }]
+    );
+    // A snapshot that read everything clears it.
+    let t3 = DateTime::from_timestamp_millis(1_700_000_120_000).unwrap();
+    s.save_balances(t3, &[], &[]).unwrap();
+    assert_eq!(s.unavailable_balances().unwrap(), []);
+}
+
+/// A schema-v2 store (v3 without the table of unavailable balance endpoints) upgrades to
+/// v3 in place, keeping its snapshot.
+#[test]
+fn v2_store_upgrades_to_v3() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path()).unwrap();
+    let t = DateTime::from_timestamp_millis(1_700_000_000_000).unwrap();
+    let row = BalanceRow {
+        account: "funding".into(),
+        ccy: "USDT".into(),
+        total: "12.5".parse().unwrap(),
+        available: None,
+        frozen: None,
+        as_of: t,
+    };
+    s.save_balances(t, std::slice::from_ref(&row), &[]).unwrap();
+    s.conn
+        .execute_batch(
+            "DROP TABLE balances_unavailable; UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+        )
+        .unwrap();
+    drop(s);
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(s.schema_version().unwrap(), Some(3));
     assert_eq!(s.latest_balances().unwrap(), vec![row]);
+    assert_eq!(s.unavailable_balances().unwrap(), []);
 }
 
 /// Issue 10 item 5: the planner reads each currency's oldest trading bill (lowest billId,

@@ -242,9 +242,11 @@ async fn snapshot_balances(
     );
     let (trading, funding) = (trading?, funding?);
     // Simple Earn is optional: not every region or account has it. Its failure is a
-    // warning (earn balances are then not compared), never a failed sync; a credentials
-    // problem still fails, since it explains everything else.
+    // warning, never a failed sync; it is stored with the snapshot so that `report` lists
+    // the earn balances as not compared (unknown, not zero). A credentials problem still
+    // fails, since it explains everything else.
     let mut warnings = Vec::new();
+    let mut unavailable = Vec::new();
     let savings = match savings {
         Ok(s) => s,
         Err(e) if e.is_credentials() => return Err(e.into()),
@@ -252,6 +254,7 @@ async fn snapshot_balances(
             warnings.push(format!(
                 "Simple Earn balances unavailable, earn balances are not compared: {e}"
             ));
+            unavailable.push(("earn", e.to_string()));
             Vec::new()
         }
     };
@@ -286,7 +289,10 @@ async fn snapshot_balances(
             as_of: at,
         });
     }
-    store.lock().expect("store lock").save_balances(at, &rows)?;
+    store
+        .lock()
+        .expect("store lock")
+        .save_balances(at, &rows, &unavailable)?;
     Ok((rows.len() as u64, warnings))
 }
 
@@ -612,5 +618,27 @@ mod tests {
         assert!(deposit_not_final(&serde_json::json!({})));
         assert!(!withdrawal_not_final(&st("-2")));
         assert!(withdrawal_not_final(&st("4")));
+    }
+
+    /// Issue 8 item 3: the first run without `--since` starts at 2021-02-01 (OKX's oldest
+    /// history); a stored floor is kept, lowered by an earlier `--since`, never raised.
+    #[test]
+    fn floor_defaults_to_2021_02_01_and_is_remembered() {
+        let day = |y, m, d| chrono::TimeZone::with_ymd_and_hms(&Utc, y, m, d, 0, 0, 0).unwrap();
+        assert_eq!(resolve_floor(None, None), day(2021, 2, 1));
+        assert_eq!(
+            resolve_floor(None, None).to_rfc3339(),
+            "2021-02-01T00:00:00+00:00"
+        );
+        assert_eq!(resolve_floor(None, Some(day(2025, 7, 1))), day(2025, 7, 1));
+        assert_eq!(resolve_floor(Some(day(2025, 7, 1)), None), day(2025, 7, 1));
+        assert_eq!(
+            resolve_floor(Some(day(2025, 7, 1)), Some(day(2024, 1, 1))),
+            day(2024, 1, 1)
+        );
+        assert_eq!(
+            resolve_floor(Some(day(2025, 7, 1)), Some(day(2025, 9, 1))),
+            day(2025, 7, 1)
+        );
     }
 }

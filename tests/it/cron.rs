@@ -110,6 +110,61 @@ async fn unavailable_earn_endpoint_is_a_warning() {
     // JSON numbers carry no float noise.
     let secs = summary["elapsed_seconds"].to_string();
     assert!(secs.split('.').nth(1).is_none_or(|d| d.len() <= 3), "{secs}");
+
+    // Issue 8 item 4: the report lists the earn balances as not compared because the
+    // endpoint was unavailable (they used to vanish from reconciliation.csv), never as a
+    // match, and says so; the rest still reconciles.
+    let r = run(
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "report",
+            "--allow-incomplete",
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_code(&r, 0);
+    assert!(
+        r.stdout.contains(&format!(
+            "not compared (neither a match nor a failure): earn reported nothing ({}",
+            okx_export::reconcile::ENDPOINT_UNAVAILABLE
+        )),
+        "{}",
+        r.stdout
+    );
+    let matched = r
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("reconciliation: ok ("))
+        .unwrap_or_else(|| panic!("{}", r.all()));
+    assert!(matched.ends_with(", 1 not compared)"), "{matched}");
+    let rec = std::fs::read_to_string(data.join("reconciliation.csv")).unwrap();
+    let earn: Vec<Vec<String>> = csv::Reader::from_reader(rec.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .filter(|r: &Vec<String>| r[1] == "earn")
+        .collect();
+    assert_eq!(earn.len(), 1, "{rec}");
+    let earn = &earn[0];
+    assert_eq!(
+        (
+            &earn[0][..],
+            &earn[2][..],
+            &earn[5][..],
+            &earn[6][..],
+            &earn[7][..],
+            &earn[8][..]
+        ),
+        ("balance", "", "0", "", "", "not_compared"),
+        "{rec}"
+    );
+    assert!(
+        earn[9].starts_with(okx_export::reconcile::ENDPOINT_UNAVAILABLE) && earn[9].contains("404"),
+        "{}",
+        earn[9]
+    );
 }
 
 /// `demo` refuses a directory holding a store it did not make, or other files; it reuses

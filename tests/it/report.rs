@@ -237,6 +237,117 @@ async fn withheld_bills_are_reported_as_a_gap() {
     );
 }
 
+/// Issue 8 item 4: one trading-side transfer bill (type 1 subType 11) withheld from the
+/// store: its funding 131 bill has no trading side. The `transfer` row is `missing_side`,
+/// names the trading ledger's range around it (its neighbouring bills in the currency) and
+/// `report` exits 4.
+#[tokio::test(flavor = "multi_thread")]
+async fn transfer_without_its_trading_side_fails_and_names_the_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let (r, _sim) = export_demo(dir.path(), fast_config(), &[]).await;
+    assert_code(&r, 0);
+    let data = dir.path().join("data");
+    let db = rusqlite::Connection::open(data.join(okx_export::store::Store::FILE)).unwrap();
+    // The fifth funding→trading transfer after 2025-09-01 (inside every ledger's range).
+    let (key, ts, ccy, chg): (String, i64, String, String) = db
+        .query_row(
+            "SELECT key, ts, json_extract(raw, '$.ccy'), json_extract(raw, '$.balChg') FROM records
+             WHERE kind = 'bill' AND json_extract(raw, '$.type') = '1'
+               AND json_extract(raw, '$.subType') = '11' AND ts > 1756684800000
+             ORDER BY ts LIMIT 1 OFFSET 4",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap();
+    let chg: Decimal = chg.parse().unwrap();
+    // Its funding side: type 131, −amount, booked at or just before it.
+    let (fund_id, fund_ts): (String, i64) = db
+        .query_row(
+            "SELECT key, ts FROM records WHERE kind = 'funding_bill'
+               AND json_extract(raw, '$.type') = '131' AND json_extract(raw, '$.ccy') = ?1
+               AND ts BETWEEN ?2 - 5000 AND ?2 + 5000
+             ORDER BY abs(ts - ?2) LIMIT 1",
+            rusqlite::params![ccy, ts],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(
+        db.execute("DELETE FROM records WHERE kind = 'bill' AND key = ?1", [&key])
+            .unwrap(),
+        1
+    );
+    // The trading bills of that currency on either side of the funding side's time.
+    let near = |sql: &str| -> i64 {
+        db.query_row(sql, rusqlite::params![ccy, fund_ts], |r| r.get(0))
+            .unwrap()
+    };
+    let before = near(
+        "SELECT max(ts) FROM records WHERE kind = 'bill' AND json_extract(raw, '$.ccy') = ?1 AND ts <= ?2",
+    );
+    let after = near(
+        "SELECT min(ts) FROM records WHERE kind = 'bill' AND json_extract(raw, '$.ccy') = ?1 AND ts > ?2",
+    );
+    drop(db);
+    let t = |ms: i64| {
+        chrono::DateTime::from_timestamp_millis(ms)
+            .unwrap()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+
+    let r = run(&["--data-dir", data.to_str().unwrap(), "report"], &[], dir.path()).await;
+    assert_code(&r, 4);
+    let rec = std::fs::read_to_string(data.join("reconciliation.csv")).unwrap();
+    let rows: Vec<Vec<String>> = csv::Reader::from_reader(rec.as_bytes())
+        .records()
+        .map(|r| r.unwrap().iter().map(String::from).collect())
+        .collect();
+    let lone: Vec<&Vec<String>> = rows.iter().filter(|r| r[0] == "transfer").collect();
+    assert_eq!(lone.len(), 1, "exactly the withheld transfer:\n{rec}");
+    let row = lone[0];
+    assert_eq!(
+        row[..9].to_vec(),
+        [
+            "transfer".to_string(),
+            "funding".into(),
+            ccy.clone(),
+            t(before),
+            t(after),
+            okx_export::model::plain(-chg),
+            String::new(),
+            String::new(),
+            "missing_side".into(),
+        ],
+        "{rec}"
+    );
+    let detail = &row[9];
+    assert!(
+        detail.starts_with(&format!("funding bill {fund_id} ("))
+            && detail.contains("has no trading side (type 1 subType 11"),
+        "{detail}"
+    );
+    assert!(
+        detail.ends_with(&format!(
+            "the trading ledger is missing history between {} and {}",
+            t(before),
+            t(after)
+        )),
+        "{detail}"
+    );
+    let summary = rows.iter().find(|r| r[0] == "transfers").unwrap();
+    assert_eq!(summary[8], "missing_side", "{summary:?}");
+    assert!(
+        summary[9].contains("; 1 miss a side the other ledger should hold;"),
+        "{summary:?}"
+    );
+    assert!(
+        r.stderr.contains(&format!(
+            "reconciliation: transfer funding {ccy}: funding bill {fund_id}"
+        )),
+        "{}",
+        r.stderr
+    );
+}
+
 /// Issue 8: on complete data, a bill with a smaller billId but a later `ts` than the next
 /// bill of its currency (in both ledgers) is no gap: continuity is judged in billId order.
 #[tokio::test(flavor = "multi_thread")]
