@@ -236,6 +236,20 @@ impl SimServer {
         self.shared.account.add_activity(n, self.shared.clock.now_ms());
     }
 
+    /// Adds a USDT deposit record dated `ts_ms` in a non-final `state` (`12` frozen, `14`
+    /// KYC-limited, …), not credited yet; returns its depId.
+    pub fn add_held_deposit(&self, ts_ms: i64, state: &'static str) -> u64 {
+        self.shared.account.add_held_deposit(ts_ms, state)
+    }
+
+    /// Deposit `dep_id` turns final (state `2`) and is credited now (sim clock): a funding
+    /// bill after every other, balances follow. `false` if it is unknown or final already.
+    pub fn credit_deposit(&self, dep_id: u64) -> bool {
+        self.shared
+            .account
+            .credit_deposit(dep_id, self.shared.clock.now_ms())
+    }
+
     /// Stops the server and waits (briefly) for it to finish.
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
