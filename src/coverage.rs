@@ -171,6 +171,17 @@ fn quarter_reason(q: &QuarterState) -> (&'static str, String) {
                 "wait for OKX to generate the {label} archive (it can take hours), then rerun `okx-export sync`"
             ),
         ),
+        // Given up by the last sync, with the reason it recorded (issue 8 item 7).
+        crate::sync::archive::QUARTER_REFUSED => (
+            "quarter_refused",
+            format!("OKX refused the {label} application ({detail}); rerun `okx-export sync` to apply again"),
+        ),
+        crate::sync::archive::QUARTER_FAILED => (
+            "quarter_failed",
+            format!(
+                "the {label} archive could not be fetched ({detail}); rerun `okx-export sync` to apply for it again"
+            ),
+        ),
         _ if detail.contains("refused") => (
             "quarter_refused",
             format!("OKX refused the {label} application for now; rerun `okx-export sync` later"),

@@ -113,6 +113,12 @@ pub fn print_summary(settings: &Settings, s: &SyncSummary) {
                 format!("{:<49}quarters pending: {}", "", list(&a.quarters_pending)),
             );
         }
+        if !a.quarters_failed.is_empty() {
+            say(
+                settings,
+                format!("{:<49}quarters failed: {}", "", list(&a.quarters_failed)),
+            );
+        }
         for n in &a.notes {
             warn(n);
         }

@@ -187,3 +187,58 @@ fn a_quarter_never_fetched_says_so() {
         ]
     );
 }
+
+#[test]
+fn failed_and_refused_quarters_are_missing_with_their_reason_and_fix() {
+    // Issue 8 item 7: a quarter the last sync gave up keeps its state and reason; the
+    // other quarter was fetched.
+    let qs = [
+        q(
+            "2025Q3",
+            "failed",
+            Some("archive file for 2025Q3: HTTP 403: archive download refused"),
+        ),
+        q("2025Q4", "refused", Some("OKX refused the application: 51000")),
+    ];
+    let streams = demo(&qs);
+    let all = streams_of(&qs);
+    let c = check_streams(Some(t(2025, 7, 1)), streams, &qs, None, None);
+    let m: Vec<String> = c.missing.iter().map(std::string::ToString::to_string).collect();
+    assert_eq!(
+        m,
+        [
+            "trading ledger: 2025-07-01T00:00:00.000Z .. 2025-10-01T00:00:00.000Z is not covered (archive quarter 2025Q3 is failed); fix: the 2025Q3 archive could not be fetched (archive file for 2025Q3: HTTP 403: archive download refused); rerun `okx-export sync` to apply for it again",
+            "trading ledger: 2025-10-01T00:00:00.000Z .. 2025-11-17T00:00:00.000Z is not covered (archive quarter 2025Q4 is refused); fix: OKX refused the 2025Q4 application (OKX refused the application: 51000); rerun `okx-export sync` to apply again",
+        ]
+    );
+    assert_eq!(
+        all,
+        [
+            ("2025Q3".to_string(), "quarter_failed"),
+            ("2025Q4".to_string(), "quarter_refused"),
+        ]
+    );
+    // One quarter failed, the older one done: only the failed one is missing.
+    let qs = [
+        q("2025Q3", "done", None),
+        q(
+            "2025Q4",
+            "failed",
+            Some("OKX failed the archive application twice"),
+        ),
+    ];
+    let c = check_streams(Some(t(2025, 7, 1)), demo(&qs), &qs, None, None);
+    assert_eq!(c.missing.len(), 1, "{:#?}", c.missing);
+    assert_eq!(
+        (c.missing[0].from, c.missing[0].to),
+        (t(2025, 10, 1), t(2025, 11, 17))
+    );
+    assert_eq!(c.missing[0].why, "archive quarter 2025Q4 is failed");
+}
+
+/// The end reason each quarter's state gives (as `status` and `coverage.csv` show it).
+fn streams_of(qs: &[QuarterState]) -> Vec<(String, &'static str)> {
+    qs.iter()
+        .map(|x| (x.quarter.clone(), quarter_reason(x).0))
+        .collect()
+}

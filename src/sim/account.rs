@@ -133,6 +133,23 @@ impl SimAccount {
 
     /// Appends `n` spot trades (2 bills each) and one deposit (with its bill) at `now_ms`.
     pub(crate) fn add_activity(&self, n: usize, now_ms: i64) {
+        self.with_generator(|g| g.add_activity(n, now_ms));
+    }
+
+    /// A deposit record dated `ts_ms` in a non-final `state`, not credited (see
+    /// [`Gen::add_held_deposit`]); returns its depId.
+    pub(crate) fn add_held_deposit(&self, ts_ms: i64, state: &'static str) -> u64 {
+        self.with_generator(|g| g.add_held_deposit(ts_ms, state))
+    }
+
+    /// Deposit `dep_id` turns final and is credited at `now_ms` (see
+    /// [`Gen::credit_deposit`]).
+    pub(crate) fn credit_deposit(&self, dep_id: u64, now_ms: i64) -> bool {
+        self.with_generator(|g| g.credit_deposit(dep_id, now_ms))
+    }
+
+    /// Runs `f` on the generator holding the current data, under the write lock.
+    fn with_generator<T>(&self, f: impl FnOnce(&mut Gen) -> T) -> T {
         let mut generator = self
             .generator
             .lock()
@@ -142,7 +159,8 @@ impl SimAccount {
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         generator.out = std::mem::take(&mut *data);
-        generator.add_activity(n, now_ms);
+        let out = f(&mut generator);
         *data = std::mem::take(&mut generator.out);
+        out
     }
 }

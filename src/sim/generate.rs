@@ -1867,6 +1867,40 @@ impl Gen {
             .collect();
     }
 
+    /// Adds a USDT deposit record dated `ts_ms` in the non-final `state` (e.g. `12`,
+    /// frozen): on chain, with a tx hash, but not credited (no bill, no balance). Returns
+    /// its depId.
+    pub(crate) fn add_held_deposit(&mut self, ts_ms: i64, state: &'static str) -> u64 {
+        let amt = self.deposit_amount("USDT");
+        let mut d = self.new_deposit(ts_ms, "USDT", amt, state);
+        self.next_dep_id += self.rng.random_range(1..5000);
+        d.dep_id = self.next_dep_id;
+        let at = self.out.deposits.partition_point(|x| x.ts <= ts_ms);
+        self.out.deposits.insert(at, d);
+        self.next_dep_id
+    }
+
+    /// Deposit `dep_id` turns final (state `2`) and is credited at `now_ms` (sim clock):
+    /// its funding bill comes after every existing bill, and the balances follow. `false`
+    /// when there is no such deposit or it is final already.
+    pub(crate) fn credit_deposit(&mut self, dep_id: u64, now_ms: i64) -> bool {
+        let Some(d) = self
+            .out
+            .deposits
+            .iter_mut()
+            .find(|d| d.dep_id == dep_id && !matches!(d.state, "2" | "11"))
+        else {
+            return false;
+        };
+        d.state = "2";
+        d.actual_dep_blk_confirm = confirmations(d.chain);
+        let (ccy, amt) = (d.ccy, d.amt);
+        let t = self.at(now_ms.max(self.last_bill_ts + 1));
+        self.funding_bill(t, "1", ccy, amt, "Deposit");
+        self.finish();
+        true
+    }
+
     /// Appends `n` spot trades and one USDT deposit at `now_ms` (sim clock), updating the
     /// balances. Everything gets ids and times after all existing records.
     pub(crate) fn add_activity(&mut self, n: usize, now_ms: i64) {

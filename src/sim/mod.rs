@@ -189,6 +189,20 @@ pub struct SimConfig {
     /// Serve a `USDT-USD` index (real OKX: unverified, so the default is without one and
     /// USDT is priced through `BTC-USD` ÷ `BTC-USDT`).
     pub usdt_index: bool,
+    /// Archive quarters (e.g. `2025Q3`) broken on purpose, each in its own way; the other
+    /// quarters are served normally.
+    pub archive_faults: Vec<(String, ArchiveFault)>,
+}
+
+/// How one archive quarter is broken (see [`SimConfig::archive_faults`]).
+#[derive(Debug, Clone)]
+pub enum ArchiveFault {
+    /// Every poll after an application answers `state: failed` (OKX could not generate it).
+    GenerationFails,
+    /// Its download link answers HTTP 403, as an expired or revoked pre-signed link does.
+    DownloadRefused,
+    /// Served (as gzip) instead of the quarter's generated file.
+    File(std::sync::Arc<Vec<u8>>),
 }
 
 /// A money field the simulator corrupts (see [`SimConfig::bad_money`]).
@@ -224,6 +238,7 @@ impl Default for SimConfig {
             bad_money: None,
             no_market: Vec::new(),
             usdt_index: false,
+            archive_faults: Vec::new(),
         }
     }
 }

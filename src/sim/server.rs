@@ -3,7 +3,9 @@
 use super::archive::{self, Archives, PollState, Quarter};
 use super::limiter::Limiter;
 use super::model::{FUNDING, TRADING, dec, obj};
-use super::{ArchiveFormat, FaultConfig, FaultKind, SIM_NOW_MS, SimAccount, SimConfig, SimKey, market};
+use super::{
+    ArchiveFault, ArchiveFormat, FaultConfig, FaultKind, SIM_NOW_MS, SimAccount, SimConfig, SimKey, market,
+};
 use crate::okx::endpoints::{self, Endpoint, Method};
 use crate::okx::sign;
 use axum::Router;
@@ -108,6 +110,17 @@ pub struct SimServer {
     shared: Arc<Shared>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+}
+
+impl Shared {
+    /// How the configuration breaks archive quarter `label`, if it does.
+    fn archive_fault(&self, label: &str) -> Option<&ArchiveFault> {
+        self.config
+            .archive_faults
+            .iter()
+            .find(|(q, _)| q == label)
+            .map(|(_, f)| f)
+    }
 }
 
 impl SimServer {
@@ -221,6 +234,20 @@ impl SimServer {
     /// now; balances follow.
     pub fn add_activity(&self, n: usize) {
         self.shared.account.add_activity(n, self.shared.clock.now_ms());
+    }
+
+    /// Adds a USDT deposit record dated `ts_ms` in a non-final `state` (`12` frozen, `14`
+    /// KYC-limited, …), not credited yet; returns its depId.
+    pub fn add_held_deposit(&self, ts_ms: i64, state: &'static str) -> u64 {
+        self.shared.account.add_held_deposit(ts_ms, state)
+    }
+
+    /// Deposit `dep_id` turns final (state `2`) and is credited now (sim clock): a funding
+    /// bill after every other, balances follow. `false` if it is unknown or final already.
+    pub fn credit_deposit(&self, dep_id: u64) -> bool {
+        self.shared
+            .account
+            .credit_deposit(dep_id, self.shared.clock.now_ms())
     }
 
     /// Stops the server and waits (briefly) for it to finish.
@@ -777,6 +804,11 @@ fn dispatch(
         let q = quarter_checked(year, quarter, now)?;
         let ready_after = sh.config.archive_ready_after_polls;
         let label = format!("{}Q{}", q.year, q.q);
+        if matches!(sh.archive_fault(&label), Some(ArchiveFault::GenerationFails)) {
+            return Ok(ok(vec![
+                obj! { "fileHref" => "", "state" => "failed", "ts" => now.to_string() },
+            ]));
+        }
         let row = match sh.archives.poll(&key.api_key, q, ready_after, sh.config.seed) {
             PollState::NotApplied if sh.config.archive_forgets => {
                 // As OKX answers a poll long after (or without) an application.
@@ -1094,7 +1126,15 @@ fn download(sh: &Shared, token: &str) -> Response {
     let Some(q) = sh.archives.file(token) else {
         return error(StatusCode::NOT_FOUND, "50115", "No such file.");
     };
-    if let Some(bytes) = &sh.config.archive_file_override {
+    let fault = sh.archive_fault(&format!("{}Q{}", q.year, q.q));
+    if let Some(ArchiveFault::DownloadRefused) = fault {
+        return error(StatusCode::FORBIDDEN, "AccessDenied", "Request has expired");
+    }
+    let bytes = match fault {
+        Some(ArchiveFault::File(bytes)) => Some(bytes),
+        _ => sh.config.archive_file_override.as_ref(),
+    };
+    if let Some(bytes) = bytes {
         return Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "application/gzip")

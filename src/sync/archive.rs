@@ -88,6 +88,11 @@ pub struct ArchiveReport {
     pub quarters_needed: Vec<String>,
     pub quarters_done: Vec<String>,
     pub quarters_pending: Vec<String>,
+    /// Given up in this run, each with its state and reason in the store (`failed`: OKX
+    /// failed to generate it, the download or the file was refused; `refused`: OKX refused
+    /// the application with a code other than rate limiting). The other quarters went on;
+    /// the sync fails, naming them.
+    pub quarters_failed: Vec<String>,
     /// Not applied for: before the account's first activity.
     pub quarters_skipped: Vec<String>,
     pub rows: u64,
@@ -251,6 +256,7 @@ async fn apply_all(
     funding_done: Option<&tokio::sync::watch::Receiver<bool>>,
     deadline: Instant,
     report: &Mutex<ArchiveReport>,
+    failures: &Mutex<Vec<anyhow::Error>>,
     progress: &dyn Progress,
     tx: tokio::sync::mpsc::UnboundedSender<Quarter>,
 ) -> Result<()> {
@@ -305,17 +311,62 @@ async fn apply_all(
                 budget_spent = true;
             }
             Applied::Refused(e) => {
-                let msg = format!(
-                    "{label}: OKX refused the application ({e}); older quarters are still applied for, this one is retried on the next run"
-                );
-                store
-                    .lock()
-                    .expect("store lock")
-                    .set_quarter(&label, "pending", Some(&msg))?;
-                note(msg);
+                give_up(
+                    store,
+                    report,
+                    failures,
+                    &label,
+                    QUARTER_REFUSED,
+                    anyhow::anyhow!("OKX refused the application: {e}"),
+                )?;
             }
         }
     }
+    Ok(())
+}
+
+/// A quarter's state when OKX refused its application for a reason other than its rate
+/// limit (that one is `pending`: the application is made again on the next run).
+pub const QUARTER_REFUSED: &str = "refused";
+/// A quarter's state when OKX failed to generate its file, or its download or file was
+/// refused.
+pub const QUARTER_FAILED: &str = "failed";
+
+/// Whether `e` must stop the whole sync, not only its quarter: a signal, rejected
+/// credentials, a clock OKX refuses.
+fn stops_everything(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.is::<crate::interrupt::Interrupted>()
+            || c.downcast_ref::<OkxError>()
+                .is_some_and(|o| o.is_credentials() || matches!(o, OkxError::Clock { .. }))
+    })
+}
+
+/// Gives up `label` for this run: records `state` (`failed` or `refused`) and the reason in
+/// the store (coverage shows it, `report` names it and the fix), notes it in the report and
+/// keeps the error for the sync's exit code. Older quarters go on.
+fn give_up(
+    store: &Arc<Mutex<Store>>,
+    report: &Mutex<ArchiveReport>,
+    failures: &Mutex<Vec<anyhow::Error>>,
+    label: &str,
+    state: &str,
+    err: anyhow::Error,
+) -> Result<()> {
+    let why = format!("{err:#}").replace('\n', " ");
+    store
+        .lock()
+        .expect("store lock")
+        .set_quarter(label, state, Some(&why))?;
+    let mut r = report.lock().expect("report lock");
+    r.notes.push(format!(
+        "{label}: {state}: {why}; the other quarters went on, rerun `okx-export sync` to apply for it again"
+    ));
+    r.quarters_failed.push(label.to_string());
+    failures
+        .lock()
+        .expect("failures lock")
+        .push(err.context(format!("archive quarter {label} {state}")));
     Ok(())
 }
 
@@ -329,13 +380,17 @@ struct Polling {
 
 /// Polls each applied quarter from the moment it arrives (fast first poll, then
 /// doubling up to `max_poll`), downloads finished files, re-applies once when OKX says
-/// `failed` or has forgotten the application (51604), until `deadline`.
+/// `failed` or has forgotten the application (51604), until `deadline`. A quarter that
+/// cannot be had (its poll or download fails, its file is refused, OKX fails it twice) is
+/// given up alone (see [`give_up`]); the others go on.
+#[allow(clippy::too_many_arguments)] // the loop's shared state, each used once
 async fn poll_all(
     client: &OkxClient,
     store: &Arc<Mutex<Store>>,
     opts: &ArchiveOptions,
     deadline: Instant,
     report: &Mutex<ArchiveReport>,
+    failures: &Mutex<Vec<anyhow::Error>>,
     progress: &dyn Progress,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<Quarter>,
 ) -> Result<()> {
@@ -408,7 +463,15 @@ async fn poll_all(
         let poll = match answer {
             Ok(rows) => rows.into_iter().next(),
             Err(OkxError::Api { code, .. }) if code.starts_with("51604") => None,
-            Err(e) => return Err(e.into()),
+            Err(e) => {
+                let e = anyhow::Error::new(e).context(format!("polling the archive for {label}"));
+                if stops_everything(&e) {
+                    return Err(e);
+                }
+                active.swap_remove(i);
+                give_up(store, report, failures, &label, QUARTER_FAILED, e)?;
+                continue;
+            }
         };
         let state = match &poll {
             Some(p) => p.state.as_deref().unwrap_or("ongoing"),
@@ -424,7 +487,14 @@ async fn poll_all(
                     (0, 0)
                 } else {
                     progress.on_state(ARCHIVE, &format!("downloading {label}"));
-                    fetch_file(client, store, &label, &href, opts.limits).await?
+                    match fetch_file(client, store, &label, &href, opts.limits).await {
+                        Ok(got) => got,
+                        Err(e) if stops_everything(&e) => return Err(e),
+                        Err(e) => {
+                            give_up(store, report, failures, &label, QUARTER_FAILED, e)?;
+                            continue;
+                        }
+                    }
                 };
                 let mut r = report.lock().expect("report lock");
                 r.rows += rows;
@@ -440,10 +510,11 @@ async fn poll_all(
                         active[i].wait = opts.first_poll;
                         active[i].next = Instant::now() + opts.first_poll;
                     }
-                    Applied::BudgetSpent(e) | Applied::Refused(e) => {
+                    Applied::BudgetSpent(e) => {
+                        // Rate limited: a wait, not a failure (as for a first application).
                         active.swap_remove(i);
                         let msg = format!(
-                            "{label}: OKX {} the application and refused a new one ({e}); it is retried on the next run",
+                            "{label}: OKX {} the application and refused a new one for now ({e}); it is retried on the next run",
                             if state == "failed" { "failed" } else { "forgot" }
                         );
                         store
@@ -452,16 +523,23 @@ async fn poll_all(
                             .set_quarter(&label, "pending", Some(&msg))?;
                         report.lock().expect("report lock").notes.push(msg);
                     }
+                    Applied::Refused(e) => {
+                        active.swap_remove(i);
+                        let err = anyhow::anyhow!(
+                            "OKX {} the application and refused a new one: {e}",
+                            if state == "failed" { "failed" } else { "forgot" }
+                        );
+                        give_up(store, report, failures, &label, QUARTER_REFUSED, err)?;
+                    }
                 }
             }
             "failed" | "forgotten" => {
                 active.swap_remove(i);
-                let msg = format!("{label}: OKX failed to generate the archive twice; rerun later");
-                store
-                    .lock()
-                    .expect("store lock")
-                    .set_quarter(&label, "pending", Some(&msg))?;
-                report.lock().expect("report lock").notes.push(msg);
+                let err = anyhow::anyhow!(
+                    "OKX {} the archive application twice (state `{state}` after applying again)",
+                    if state == "failed" { "failed" } else { "forgot" }
+                );
+                give_up(store, report, failures, &label, QUARTER_FAILED, err)?;
             }
             _ => {
                 let p = &mut active[i];
@@ -473,14 +551,23 @@ async fn poll_all(
     Ok(())
 }
 
-/// Applies for, waits for, downloads and stores every needed quarter.
+/// What the archive stage did, and each quarter it gave up in this run with the error
+/// that names why (the sync fails with them, after every other quarter was tried).
+pub struct ArchiveRun {
+    pub report: ArchiveReport,
+    pub failures: Vec<anyhow::Error>,
+}
+
+/// Applies for, waits for, downloads and stores every needed quarter. A quarter that
+/// fails is recorded as such and the others go on; only a store error, a signal or a
+/// credentials or clock problem fails the whole stage.
 pub async fn run_archive(
     client: &OkxClient,
     store: &Arc<Mutex<Store>>,
     now: DateTime<Utc>,
     opts: &ArchiveOptions,
     progress: &dyn Progress,
-) -> Result<ArchiveReport> {
+) -> Result<ArchiveRun> {
     let needed = quarters_needed(opts.since, now, ChronoDuration::days(90));
     let mut report = ArchiveReport {
         quarters_needed: needed.iter().map(|q| q.label()).collect(),
@@ -506,6 +593,7 @@ pub async fn run_archive(
     let started = Instant::now();
     let deadline = started + opts.max_wait;
     let report = Mutex::new(report);
+    let failures = Mutex::new(Vec::new());
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     // Two loops run together: applications (paced at OKX's 1 per 10 s) hand each applied
     // quarter to the polling loop at once, so the newest file is fetched while older
@@ -517,10 +605,11 @@ pub async fn run_archive(
         opts.funding_done.as_ref(),
         deadline,
         &report,
+        &failures,
         progress,
         tx,
     );
-    let polling = poll_all(client, store, opts, deadline, &report, progress, rx);
+    let polling = poll_all(client, store, opts, deadline, &report, &failures, progress, rx);
     let (applied, polled) = tokio::join!(applying, polling);
     applied?;
     polled?;
@@ -529,6 +618,7 @@ pub async fn run_archive(
         .quarters_done
         .iter()
         .chain(&report.quarters_skipped)
+        .chain(&report.quarters_failed)
         .cloned()
         .collect();
     report.quarters_pending = report
@@ -538,6 +628,7 @@ pub async fn run_archive(
         .cloned()
         .collect();
     report.quarters_done.sort();
+    report.quarters_failed.sort();
     progress.on_done(
         "bills-history-archive",
         &StreamReport {
@@ -548,7 +639,10 @@ pub async fn run_archive(
             ..Default::default()
         },
     );
-    Ok(report)
+    Ok(ArchiveRun {
+        report,
+        failures: failures.into_inner().expect("failures lock"),
+    })
 }
 
 #[cfg(test)]

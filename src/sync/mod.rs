@@ -452,7 +452,15 @@ pub async fn sync(
     reports.sort_by(|a, b| a.stream.cmp(&b.stream));
     let archive = match archive_task {
         Some(mut t) => match (&mut t.0).await.context("the archive task panicked")? {
-            Ok(r) => Some(r),
+            Ok(run) => {
+                // Each quarter given up fails the sync (after every other was fetched).
+                errors.extend(
+                    run.failures
+                        .into_iter()
+                        .map(|e| e.context("bills-history-archive")),
+                );
+                Some(run.report)
+            }
             Err(e) => {
                 errors.push(e.context("bills-history-archive"));
                 None

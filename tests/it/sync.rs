@@ -743,3 +743,115 @@ async fn refetch_replaces_a_range_with_what_okx_has() {
     assert_ne!(failed.code, 0, "{}", failed.all());
     assert_eq!(store(&data).content_digest().unwrap(), clean, "nothing replaced");
 }
+
+/// The deposit records stored under `dep_id`: (state, amt, txId) of each.
+fn stored_deposit(data: &std::path::Path, dep_id: u64) -> Vec<(String, String, String)> {
+    let found = std::cell::RefCell::new(Vec::new());
+    let id = dep_id.to_string();
+    store(data)
+        .min_ts_where(RecordKind::Deposit, |raw| {
+            let v: serde_json::Value = serde_json::from_str(raw).unwrap();
+            let field = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+            if field("depId") == id {
+                found
+                    .borrow_mut()
+                    .push((field("state"), field("amt"), field("txId")));
+            }
+            false
+        })
+        .unwrap();
+    found.into_inner()
+}
+
+/// The `transactions.csv` rows (kind, received amount, asset) whose `tx_hash` is `tx`.
+fn rows_with_hash(data: &std::path::Path, tx: &str) -> Vec<(String, String, String)> {
+    let mut rdr = csv::Reader::from_path(data.join("transactions.csv")).unwrap();
+    let h = rdr.headers().unwrap().clone();
+    let col = |name: &str| h.iter().position(|c| c == name).unwrap();
+    let (kind, amt, asset, hash) = (
+        col("kind"),
+        col("received_amount"),
+        col("received_asset"),
+        col("tx_hash"),
+    );
+    rdr.records()
+        .map(Result::unwrap)
+        .filter(|r| &r[hash] == tx)
+        .map(|r| (r[kind].to_string(), r[amt].to_string(), r[asset].to_string()))
+        .collect()
+}
+
+/// Issue 8 item 8: a deposit frozen (12) or KYC-limited (14) at the first sync, deep enough
+/// in history that an incremental run would not read it again by accident (more than one
+/// page of newer deposits), is re-read by the next sync once OKX credits it: the store then
+/// holds it once, final, and the report books it once with its amount and tx hash.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_held_deposit_is_read_again_until_final_and_booked_once() {
+    const HELD_AT: i64 = 1_753_012_800_000; // 2025-07-20T12:00:00Z
+    for state in ["12", "14"] {
+        let sim = sim(fast_config()).await;
+        let dep_id = sim.add_held_deposit(HELD_AT, state);
+        let held = sim
+            .account()
+            .deposits()
+            .into_iter()
+            .find(|d| d.dep_id == dep_id)
+            .unwrap();
+        let newer = sim.account().deposits().iter().filter(|d| d.ts > HELD_AT).count();
+        assert!(
+            newer > okx_export::sync::stream::PAGE_LIMIT,
+            "{newer} newer deposits: the first page of a later run does not reach it"
+        );
+        assert!(!held.tx_id.is_empty());
+        let amt = held.amt.normalize().to_string();
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let report = || async {
+            run(
+                &[
+                    "--data-dir",
+                    data.to_str().unwrap(),
+                    "report",
+                    "--format",
+                    "transactions",
+                ],
+                &[],
+                dir.path(),
+            )
+            .await
+        };
+        assert_code(&sync(&sim, &data, &[]).await, 0);
+        assert_eq!(
+            stored_deposit(&data, dep_id),
+            [(state.to_string(), amt.clone(), held.tx_id.clone())],
+            "state {state}: stored as OKX has it"
+        );
+        assert_code(&report().await, 0);
+        assert_eq!(
+            rows_with_hash(&data, &held.tx_id),
+            [],
+            "state {state}: not credited, not booked"
+        );
+
+        assert!(sim.credit_deposit(dep_id));
+        let r = sync(&sim, &data, &[]).await;
+        assert_code(&r, 0);
+        assert_eq!(
+            stored_deposit(&data, dep_id),
+            [("2".to_string(), amt.clone(), held.tx_id.clone())],
+            "state {state}: read again, now final"
+        );
+        assert_eq!(
+            set(store(&data).keys(RecordKind::Deposit).unwrap()),
+            expected_keys(&sim, RecordKind::Deposit)
+        );
+        let rep = report().await;
+        assert_code(&rep, 0);
+        assert_eq!(
+            rows_with_hash(&data, &held.tx_id),
+            [("deposit".to_string(), amt.clone(), "USDT".to_string())],
+            "state {state}: booked once, with its hash\n{}",
+            rep.all()
+        );
+    }
+}
