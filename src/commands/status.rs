@@ -95,10 +95,24 @@ pub fn run(settings: &Settings) -> Result<Exit> {
         .filter(|q| q.state == crate::sync::plan::QUARTER_SKIPPED)
         .map(|q| q.quarter.clone())
         .collect();
+    let given_up = |q: &&crate::store::QuarterState| {
+        matches!(
+            q.state.as_str(),
+            crate::sync::archive::QUARTER_FAILED | crate::sync::archive::QUARTER_REFUSED
+        )
+    };
     let pending: Vec<_> = quarters
         .iter()
-        .filter(|q| q.state != "done" && q.state != crate::sync::plan::QUARTER_SKIPPED)
+        .filter(|q| q.state != "done" && q.state != crate::sync::plan::QUARTER_SKIPPED && !given_up(q))
         .map(|q| format!("{} ({})", q.quarter, q.state))
+        .collect();
+    let failed: Vec<_> = quarters
+        .iter()
+        .filter(given_up)
+        .map(|q| match &q.detail {
+            Some(d) if !d.is_empty() => format!("{} ({}: {d})", q.quarter, q.state),
+            _ => format!("{} ({})", q.quarter, q.state),
+        })
         .collect();
     say(
         settings,
@@ -122,6 +136,15 @@ pub fn run(settings: &Settings) -> Result<Exit> {
             }
         ),
     );
+    if !failed.is_empty() {
+        say(
+            settings,
+            format!(
+                "archive quarters failed or refused (the next `okx-export sync` applies for them again): {}",
+                failed.join("; ")
+            ),
+        );
+    }
     if !skipped.is_empty() {
         say(
             settings,

@@ -533,7 +533,13 @@ async fn one_failed_quarter_does_not_block_the_older_ones() {
         );
         drop(s);
         let st = run(&["--data-dir", data.to_str().unwrap(), "status"], &[], dir.path()).await;
-        assert!(st.stdout.contains("2025Q4 (failed)"), "{name}: {}", st.stdout);
+        assert!(
+            st.stdout.contains(
+                "archive quarters failed or refused (the next `okx-export sync` applies for them again): 2025Q4 (failed: "
+            ) && st.stdout.contains("archive quarters pending: -"),
+            "{name}: {}",
+            st.stdout
+        );
         let rep = run(&["--data-dir", data.to_str().unwrap(), "report"], &[], dir.path()).await;
         assert_code(&rep, 4);
         assert!(
