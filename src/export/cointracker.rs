@@ -128,6 +128,16 @@ pub(crate) fn encode(p: &Prep, _opts: &ExportOptions, out: &mut Records) -> Enco
         fn round(p: Option<(Decimal, &str)>) -> Option<(Decimal, &str)> {
             p.map(|(q, c)| (round8(q), c)).filter(|(q, _)| !q.is_zero())
         }
+        // What rounding changes in the balance CoinTracker derives (received in, sent out;
+        // the fee is inside `sent`), for the per-run file check (`reconcile::files`).
+        for (p, sign) in [(received, Decimal::ONE), (sent, -Decimal::ONE)] {
+            if let Some((q, c)) = p {
+                let r = round(p).map_or(Decimal::ZERO, |(r, _)| r);
+                if r != q {
+                    out.rounding.push((c.to_string(), sign * (r - q)));
+                }
+            }
+        }
         let (received, sent, fee) = (round(received), round(sent), round(fee));
         if received.is_none() && sent.is_none() {
             return; // dust: every quantity rounds to 0 at 8 places

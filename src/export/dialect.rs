@@ -37,6 +37,9 @@ pub(crate) struct Records {
     pub widths: Vec<usize>,
     /// The first error a writer reported (a record unlike the header), taken by the caller.
     pub error: Option<csv::Error>,
+    /// Per asset, how much the format's rounding of the current row changes the balance
+    /// its tool derives (rounded − exact, signed as a balance change); cleared per row.
+    pub rounding: Vec<(String, Decimal)>,
     /// The current row's amounts, formatted once for all formats ([`Prep::texts`]).
     pub texts: Texts,
     /// Flush every record into its `Vec` so [`Span`] `start..end` locate its text (tests).
@@ -118,6 +121,7 @@ impl Records {
             spans: Vec::new(),
             widths: files.iter().map(|f| f.header.len()).collect(),
             error: None,
+            rounding: Vec::new(),
             texts: Texts::default(),
             per_record: false,
         }

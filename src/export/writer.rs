@@ -37,6 +37,9 @@ pub struct FormatReport {
     /// Per asset, the net balance change (received − sent − fee) of the rows left out above:
     /// what this format's files lack, by rule, against `transactions.csv`.
     pub dropped: BTreeMap<String, Decimal>,
+    /// Per asset, how much the format's rounding changes the balance its tool derives from
+    /// the rows written (rounded − exact; only CoinTracker rounds, to 8 decimals).
+    pub rounding: BTreeMap<String, Decimal>,
 }
 
 impl FormatReport {
@@ -107,6 +110,8 @@ struct Output {
     held_shared: Shared,
     /// [`FormatReport::dropped`], filled as rows are left out.
     dropped: HashMap<String, Decimal>,
+    /// [`FormatReport::rounding`], filled as rows are written.
+    rounding: HashMap<String, Decimal>,
 }
 
 struct PendingCsv {
@@ -121,6 +126,7 @@ impl Output {
     /// Encodes one prepared row (standing for `rows` input rows) and books the result.
     fn emit(&mut self, prep: &Prep, opts: &ExportOptions, rows: u64) -> Result<()> {
         self.records.spans.clear();
+        self.records.rounding.clear();
         self.records.texts = prep.texts;
         let skipped = match self.format.encode(prep, opts, &mut self.records) {
             Err(Skip::Transfer) => Some(&mut self.report.skipped_transfers),
@@ -152,6 +158,9 @@ impl Output {
         }
         if let Some(e) = self.records.error.take() {
             bail!("failed to write `{}`: {e}", self.csvs[0].path.display());
+        }
+        for (asset, r) in self.records.rounding.drain(..) {
+            *self.rounding.entry(asset).or_default() += r;
         }
         self.report.exported += rows;
         self.report.records += self.records.spans.len() as u64;
@@ -246,6 +255,7 @@ impl ExportWriter {
                     skipped_unclassified: 0,
                     skipped_other: 0,
                     dropped: BTreeMap::new(),
+                    rounding: BTreeMap::new(),
                 },
                 held: None,
                 held_rows: 0,
@@ -253,6 +263,7 @@ impl ExportWriter {
                 spare: None,
                 held_shared: Shared::default(),
                 dropped: HashMap::new(),
+                rounding: HashMap::new(),
             });
         }
         Ok(ExportWriter {
@@ -333,6 +344,8 @@ impl ExportWriter {
         }
         for mut output in self.outputs {
             output.report.dropped = sorted(std::mem::take(&mut output.dropped));
+            output.report.rounding = sorted(std::mem::take(&mut output.rounding));
+            output.report.rounding.retain(|_, r| !r.is_zero());
             for csv in output.csvs {
                 ready.push((csv.path, csv.file));
             }

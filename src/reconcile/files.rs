@@ -8,8 +8,8 @@
 //!   ([`crate::export::readback`]), gives per asset the balance of `transactions.csv`
 //!   minus the rows that format drops by rule (transfers between the user's own accounts,
 //!   `unclassified` rows, rows it cannot represent; DaLI also tracks no fiat). CoinTracker
-//!   takes 8 decimals per quantity, so there a difference of up to 1e-8 per record is
-//!   rounding and passes, with the difference shown.
+//!   takes 8 decimals per quantity: the writer books, per asset, exactly what its rounding
+//!   changes, and the file must hold that too, to the last digit (no tolerance).
 //!
 //! One row per asset that differs and one summary row per file, over the report's period.
 //! A file that cannot be read back (a type the reader does not know, a bad cell) fails its
@@ -176,70 +176,69 @@ fn tax_file_check(
     };
     let got = reading.balances();
     let dali = f.format == Format::Dali;
+    let get = |m: &BTreeMap<String, Decimal>, a: &str| m.get(a).copied().unwrap_or_default();
     let mut want: BTreeMap<String, Decimal> = BTreeMap::new();
-    for (asset, w) in written {
-        let v = (w - f.dropped.get(asset).copied().unwrap_or_default()).normalize();
+    for asset in written.keys().chain(f.rounding.keys()) {
+        let v = (get(written, asset) - get(&f.dropped, asset) + get(&f.rounding, asset)).normalize();
         let carried = !(dali && is_fiat(asset));
         if !v.is_zero() && carried {
             want.insert(asset.clone(), v);
         }
     }
-    // CoinTracker's quantities are rounded to 8 decimals: each record's (at most two) are
-    // off by less than 0.5e-8.
-    let tolerance = if f.format == Format::CoinTracker {
-        Decimal::new(1, 8) * Decimal::from(reading.records)
-    } else {
-        Decimal::ZERO
-    };
     let mut assets: Vec<&String> = want.keys().chain(got.keys()).collect();
     assets.sort();
     assets.dedup();
     let mut out = Vec::new();
-    let mut rounded = 0;
     for asset in &assets {
-        let g = got.get(*asset).copied().unwrap_or_default();
-        let w = want.get(*asset).copied().unwrap_or_default();
+        let g = get(&got, asset);
+        let w = get(&want, asset);
         if g == w {
             continue;
         }
-        let written = written.get(*asset).copied().unwrap_or_default();
-        let dropped = f.dropped.get(*asset).copied().unwrap_or_default();
-        let within = (g - w).abs() <= tolerance;
-        rounded += usize::from(within);
+        let rounding = get(&f.rounding, asset);
         out.push(CheckRow {
             computed: Some(g),
             reported: Some(w),
             difference: Some(g - w),
-            status: if within { "ok" } else { "mismatch" }.into(),
+            status: "mismatch".into(),
             detail: format!(
                 "{} reads {} {asset}; transactions.csv has {} minus {} in rows this format drops by rule{}{}",
                 file_names(f),
                 plain(g),
-                plain(written),
-                plain(dropped),
+                plain(get(written, asset)),
+                plain(get(&f.dropped, asset)),
+                if rounding.is_zero() {
+                    String::new()
+                } else {
+                    format!(", plus {} from rounding to 8 decimals", plain(rounding))
+                },
                 if dali && is_fiat(asset) {
                     " (and DaLI tracks no fiat)"
                 } else {
                     ""
                 },
-                if within {
-                    format!(
-                        ": within CoinTracker's 8-decimal rounding (up to {})",
-                        plain(tolerance)
-                    )
-                } else {
-                    String::new()
-                }
             ),
             ..row(check, "", asset, period)
         });
     }
-    let failed = out.len() - rounded;
+    let failed = out.len();
+    let rounded = if f.rounding.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ", plus the format's rounding to 8 decimals ({})",
+            f.rounding
+                .iter()
+                .map(|(a, r)| format!("{} {a}", plain(*r)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
     out.push(summary(
         check,
         failed,
         format!(
-            "{} read back as the tool reads it: {} assets compared with transactions.csv minus the {} rows this format drops by rule ({} transfer, {} unclassified, {} it cannot represent){}; {failed} differ",
+            "{} read back as the tool reads it: {} assets compared with transactions.csv minus the {} rows this format drops by rule ({} transfer, {} unclassified, {} it cannot represent){}{rounded}; {failed} differ",
             file_names(f),
             assets.len(),
             f.skipped(),
@@ -442,31 +441,54 @@ mod tests {
     }
 
     #[test]
-    fn cointracker_rounding_passes_within_its_8_decimals_and_no_further() {
+    fn cointracker_rounding_is_booked_exactly_and_nothing_else_passes() {
         use crate::export::testdata::{buy, dec};
         let mut a = buy();
         a.received = Some(crate::model::Amount::new(dec("0.123456784"), "BTC"));
         a.fee = None;
         let dir = tempfile::tempdir().unwrap();
         let report = export(dir.path(), &[a]);
+        let ct = report.get(Format::CoinTracker).unwrap();
+        assert_eq!(ct.rounding.get("BTC"), Some(&dec("-0.000000004")));
         let rows = checks(dir.path(), &report);
         assert_eq!(failures(&rows), Vec::<&CheckRow>::new());
-        let r = rows
-            .iter()
-            .find(|r| r.check == "file:cointracker" && r.asset == "BTC")
-            .unwrap();
-        assert_eq!(r.difference, Some(dec("-0.000000004")));
+        let s = rows.iter().find(|r| r.check == "file:cointracker").unwrap();
         assert!(
-            r.detail.contains("within CoinTracker's 8-decimal rounding"),
+            s.detail
+                .contains("plus the format's rounding to 8 decimals (-0.000000004 BTC)"),
             "{}",
-            r.detail
+            s.detail
         );
-        // Off by more than the rounding: a mismatch.
-        edit(dir.path(), "cointracker.csv", "0.12345678,BTC", "0.1234568,BTC");
+        // One unit in the last place more than the rounding gave: a mismatch.
+        edit(dir.path(), "cointracker.csv", "0.12345678,BTC", "0.12345679,BTC");
         let rows = checks(dir.path(), &report);
         let bad = failures(&rows);
-        assert_eq!(bad[0].check, "file:cointracker");
-        assert_eq!(bad[0].difference, Some(dec("0.000000016")));
+        assert_eq!((bad[0].check, bad[0].asset.as_str()), ("file:cointracker", "BTC"));
+        assert_eq!(bad[0].difference, Some(dec("0.00000001")));
+    }
+
+    /// The tolerance this replaced grew with the file (1e-8 per record, per asset), so on
+    /// the demo an extra 0.00001 BTC in one row passed as "rounding".
+    #[test]
+    fn a_small_change_in_a_large_cointracker_file_is_a_mismatch() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = export(dir.path(), &demo());
+        assert!(failures(&checks(dir.path(), &report)).is_empty());
+        let text = std::fs::read_to_string(dir.path().join("cointracker.csv")).unwrap();
+        let line = text
+            .lines()
+            .skip(1)
+            .find(|l| l.split(',').nth(2) == Some("BTC") && !l.split(',').nth(1).unwrap().is_empty())
+            .unwrap()
+            .to_string();
+        let q = line.split(',').nth(1).unwrap().to_string();
+        let more = (q.parse::<Decimal>().unwrap() + Decimal::new(1, 5)).to_string();
+        edit(dir.path(), "cointracker.csv", &line, &line.replacen(&q, &more, 1));
+        let rows = checks(dir.path(), &report);
+        let bad = failures(&rows);
+        assert_eq!(bad.len(), 2, "{bad:#?}");
+        assert_eq!((bad[0].check, bad[0].asset.as_str()), ("file:cointracker", "BTC"));
+        assert_eq!(bad[0].difference, Some(Decimal::new(1, 5)));
     }
 
     #[test]
