@@ -44,8 +44,6 @@ const CLASSES: usize = 6;
 pub struct Reading {
     /// Per asset and class: Σ of the positive effects, then Σ of the negative ones.
     sums: HashMap<String, [[Decimal; 2]; CLASSES]>,
-    /// Data records read, over all files of the format.
-    pub records: u64,
     /// The id each data row carries (where the tool has an id column); kept only when asked.
     pub ids: Vec<String>,
     /// Whole rows, for tools without an id column; kept only when asked.

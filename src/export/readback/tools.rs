@@ -45,7 +45,6 @@ pub(super) fn koinly(path: &Path, fees: KoinlyFees, r: &mut Reading) -> Result<(
             r.add(class, &row[fc], -t.num(&row[fa])?);
         }
         r.id(&row[id]);
-        r.records += 1;
     }
     Ok(())
 }
@@ -88,7 +87,6 @@ pub(super) fn cointracking(path: &Path, r: &mut Reading) -> Result<()> {
         r.add(class, &row[bc], t.num(&row[ba])?);
         r.add(class, &row[sc], -t.num(&row[sa])?);
         r.id(&row[id]);
-        r.records += 1;
     }
     Ok(())
 }
@@ -127,7 +125,6 @@ pub(super) fn ctc(path: &Path, r: &mut Reading) -> Result<()> {
             r.add(class, &row[fc], -t.num(&row[fa])?);
         }
         r.id(&row[id]);
-        r.records += 1;
     }
     Ok(())
 }
@@ -173,7 +170,6 @@ pub(super) fn bittytax(path: &Path, r: &mut Reading) -> Result<()> {
             r.add(class, &row[fa], -t.num(&row[fq])?);
         }
         r.id(&row[id]);
-        r.records += 1;
     }
     Ok(())
 }
@@ -221,7 +217,6 @@ pub(super) fn cointracker(path: &Path, r: &mut Reading) -> Result<()> {
         r.add(class, &row[rc], t.num(&row[rq])?);
         r.add(class, &row[sc], -t.num(&row[sq])?);
         r.row(row);
-        r.records += 1;
     }
     Ok(())
 }
@@ -255,7 +250,6 @@ pub(super) fn coinledger(path: &Path, r: &mut Reading) -> Result<()> {
             r.add(class, &row[fc], -t.num(&row[fa])?);
         }
         r.id(&row[id]);
-        r.records += 1;
     }
     Ok(())
 }
@@ -284,7 +278,6 @@ pub(super) fn dali(dir: &Path, r: &mut Reading) -> Result<()> {
         r.add(class, &row[asset], t.num(&row[crypto_in])?);
         r.add(Class::Expense, &row[asset], -t.num(&row[fee])?);
         r.id(&format!("in {} {}", &row[asset], &row[id]));
-        r.records += 1;
     }
 
     let mut t = Table::open(&dir.join("dali-out.csv"))?;
@@ -310,7 +303,6 @@ pub(super) fn dali(dir: &Path, r: &mut Reading) -> Result<()> {
         };
         r.add(class, &row[asset], -t.num(&row[out])? - t.num(&row[fee])?);
         r.id(&format!("out {} {}", &row[asset], &row[id]));
-        r.records += 1;
     }
 
     let mut t = Table::open(&dir.join("dali-intra.csv"))?;
@@ -323,7 +315,6 @@ pub(super) fn dali(dir: &Path, r: &mut Reading) -> Result<()> {
             t.num(&row[received])? - t.num(&row[sent])?,
         );
         r.id(&format!("intra {} {}", &row[asset], &row[id]));
-        r.records += 1;
     }
     Ok(())
 }
