@@ -18,6 +18,7 @@ pub mod normalize;
 pub mod okx;
 pub mod prices;
 pub mod reconcile;
+pub mod report;
 pub mod secret;
 pub mod settings;
 pub mod sim;
