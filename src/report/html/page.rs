@@ -1,0 +1,573 @@
+//! The page's markup (maud): one function per section, in the order the page shows them.
+//! Every total that `tax-summary.csv` holds is printed exactly (the CSV's digits) in an
+//! element with `data-tax="section/item"`, so a browser test can read it back.
+
+use super::guide;
+use super::svg;
+use super::view::{self, Money};
+use crate::error::Exit;
+use crate::export::TaxSummary;
+use crate::model::plain;
+use crate::reconcile::{Status, check_rows};
+use crate::report::{ReportOutcome, Written};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use maud::{Markup, PreEscaped, html};
+use rust_decimal::Decimal;
+
+fn when(t: DateTime<Utc>, tz: Tz) -> String {
+    if tz == chrono_tz::UTC {
+        t.format("%Y-%m-%d %H:%M UTC").to_string()
+    } else {
+        format!(
+            "{} ({})",
+            t.with_timezone(&tz).format("%Y-%m-%d %H:%M %Z"),
+            t.format("%Y-%m-%d %H:%M UTC")
+        )
+    }
+}
+
+fn opt_when(t: Option<DateTime<Utc>>, tz: Tz) -> String {
+    t.map_or_else(|| "—".to_string(), |t| when(t, tz))
+}
+
+/// A fiat value cell: the exact value, or a dash with the partial sum when rows lack a price.
+fn money(m: Option<Money>, tax_key: Option<&str>) -> Markup {
+    let m = m.unwrap_or_default();
+    html! {
+        @match m.value() {
+            Some(v) => span.num data-tax=[tax_key] { (plain(v)) },
+            None => {
+                span.num.nop data-tax=[tax_key] title={(m.missing) " of " (m.rows) " rows have no price; the priced rows sum to " (plain(m.priced))} { "—" }
+                small.nop { " (" (m.missing) " unpriced; priced rows: " (plain(m.priced)) ")" }
+            }
+        }
+    }
+}
+
+fn num(d: Decimal) -> Markup {
+    html! { span.num { (plain(d)) } }
+}
+
+fn exit_meaning(e: Exit) -> &'static str {
+    match e {
+        Exit::Success => "0: complete, reconciled, every row classified",
+        Exit::Data => {
+            "4: data problem (incomplete period, unclassified rows or a failed reconciliation); see above"
+        }
+        _ => "an error",
+    }
+}
+
+pub fn page(o: &ReportOutcome, css: &str, js: &str, csp: &str) -> Markup {
+    let tz = o.period.tz;
+    let fiat = o.written.as_ref().map_or("", |w| w.values.fiat.as_str());
+    let title = format!(
+        "OKX report {} – {}",
+        o.period.from.or(o.coverage.from).map_or_else(
+            || "beginning".into(),
+            |t| t.with_timezone(&tz).format("%Y-%m-%d").to_string()
+        ),
+        o.period.to.or(o.coverage.to).map_or_else(
+            || "now".into(),
+            |t| t.with_timezone(&tz).format("%Y-%m-%d").to_string()
+        )
+    );
+    html! {
+        (maud::DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="Content-Security-Policy" content=(csp);
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                meta name="color-scheme" content="light dark";
+                meta name="generator" content={"okx-export " (env!("CARGO_PKG_VERSION"))};
+                title { (title) }
+                style { (PreEscaped(css)) }
+            }
+            body {
+                header {
+                    h1 { (title) }
+                    nav {
+                        @for (id, name) in [("verdict", "Verdict"), ("coverage", "Coverage"), ("holdings", "Holdings"), ("income", "Income"), ("derivatives", "Derivatives"), ("fees", "Fees"), ("disposals", "Disposals"), ("audit", "Balance audit"), ("files", "Files"), ("prices", "Prices")] {
+                            a href={"#" (id)} { (name) }
+                        }
+                    }
+                }
+                main {
+                    (verdict(o, fiat))
+                    (coverage(o))
+                    @match &o.written {
+                        Some(w) => {
+                            (holdings(o, w))
+                            (income(w))
+                            (derivatives(w))
+                            (fees(w))
+                            (disposals(w))
+                            (audit(w, tz))
+                            (files(o, w))
+                            (prices(w))
+                        }
+                        None => {
+                            @for (id, name) in [("holdings", "Holdings over time"), ("income", "Income"), ("derivatives", "Derivatives"), ("fees", "Fees"), ("disposals", "Disposals"), ("audit", "Balance audit"), ("files", "Files and how to import them"), ("prices", "Price appendix")] {
+                                section id=(id) {
+                                    h2 { (name) }
+                                    p.bad { "Not computed: the store does not cover the period, so no tax file was written (see the verdict)." }
+                                }
+                            }
+                        }
+                    }
+                }
+                footer {
+                    "Written by okx-export " (env!("CARGO_PKG_VERSION")) " at " (when(o.generated_at, chrono_tz::UTC)) ". This page loads nothing: it is the whole report."
+                }
+                script { (PreEscaped(js)) }
+            }
+        }
+    }
+}
+
+fn verdict(o: &ReportOutcome, fiat: &str) -> Markup {
+    let tz = o.period.tz;
+    let complete = o.complete();
+    html! {
+        section #verdict {
+            h2 { "Verdict" }
+            div.verdict.(if complete { "good" } else { "bad" }) {
+                p.big #verdict-word { (if complete { "complete" } else { "incomplete" }) }
+                @if complete {
+                    p { "The store covers every ledger (trading, funding, deposits, withdrawals, converts) for the whole period, up to the last sync." }
+                } @else {
+                    p { (o.coverage.missing.len()) " range(s) of the period are not in the store: the totals below miss whatever happened there." }
+                    ul.missing {
+                        @for m in &o.coverage.missing {
+                            li { b { (m.group.name()) } " " (when(m.from, tz)) " .. " (when(m.to, tz)) ": " (m.why) ". " span.fix { "Fix: " (m.fix) } }
+                        }
+                    }
+                    @if o.written.is_none() {
+                        p { b { "No tax file was written." } " Fix the ranges above and rerun, or pass --allow-incomplete to write them anyway (marked incomplete)." }
+                    } @else {
+                        p { "Written anyway (--allow-incomplete)." }
+                    }
+                }
+            }
+            dl.facts {
+                @if let Some(w) = &o.written {
+                    dt { "Reconciliation" }
+                    dd.(if w.reconciliation.ok() { "good" } else { "bad" }) #reconciliation-status {
+                        @if w.reconciliation.ok() {
+                            "ok: " (w.reconciliation.rows.iter().filter(|r| r.status.is_match()).count()) " balances match OKX, "
+                            (w.reconciliation.rows.iter().filter(|r| r.status == Status::NotCompared).count()) " not compared"
+                        } @else {
+                            "FAILED: " (w.reconciliation.rows.iter().filter(|r| r.status.is_failure()).count()) " balance(s), "
+                            (w.reconciliation.gaps.len()) " gap(s), " (w.reconciliation.cross.iter().filter(|c| c.status != "ok").count()) " check(s) failed (see the balance audit)"
+                        }
+                    }
+                    dt { "Rows without a value" }
+                    dd.(if w.values.missing == 0 { "good" } else { "bad" }) {
+                        (w.values.missing) " of " (w.values.valued + w.values.missing) " rows"
+                        @if w.values.missing > 0 { " (listed in missing_prices.csv and the price appendix)" }
+                    }
+                    dt { "Unclassified rows" }
+                    dd.(if w.normalized.unclassified == 0 { "good" } else { "bad" }) { (w.normalized.unclassified) }
+                }
+                dt { "Exit code" }
+                dd { (exit_meaning(o.exit)) }
+                dt { "Period" }
+                dd { (opt_when(o.period.from.or(o.coverage.from), tz)) " .. " (opt_when(o.period.to.or(o.coverage.to), tz)) " (end excluded)" }
+                dt { "Time zone" }
+                dd { (tz.name()) }
+                @if !fiat.is_empty() {
+                    dt { "Fiat" }
+                    dd #fiat { (fiat) }
+                }
+                dt { "Data synced up to" }
+                dd { (opt_when(o.coverage.as_of, tz)) }
+                @if let Some(Some(t)) = o.written.as_ref().map(|w| w.balances_as_of) {
+                    dt { "Balance snapshot" }
+                    dd { (when(t, tz)) }
+                }
+                dt { "Tool" }
+                dd { "okx-export " (env!("CARGO_PKG_VERSION")) }
+                dt { "Generated" }
+                dd { (when(o.generated_at, tz)) }
+            }
+        }
+    }
+}
+
+fn coverage(o: &ReportOutcome) -> Markup {
+    let c = &o.coverage;
+    let from = o.period.from.or(c.from).or(c.floor);
+    let to = o.period.to.or(c.to).or(c.as_of);
+    html! {
+        section #coverage {
+            h2 { "Coverage timeline" }
+            p.note { "One bar per ledger (bold) and per stream, across the period. Green: stored; red: missing (hover for the cause and the fix); orange: an archive quarter OKX is still preparing; grey: not needed for completeness (fills: the trading ledger carries every trade)." }
+            @if let (Some(a), Some(b)) = (from, to) {
+                (svg::timeline(a.timestamp_millis(), b.timestamp_millis(), o.period.tz, &view::timeline(c, a.timestamp_millis(), b.timestamp_millis())))
+            }
+            @if !c.missing.is_empty() {
+                table.missing {
+                    thead { tr { th { "ledger" } th { "from" } th { "to" } th { "why" } th { "fix" } } }
+                    tbody {
+                        @for m in &c.missing {
+                            tr.bad { td { (m.group.name()) } td { (when(m.from, o.period.tz)) } td { (when(m.to, o.period.tz)) } td { (m.why) } td { (m.fix) } }
+                        }
+                    }
+                }
+            }
+            details {
+                summary { "Every stream and archive quarter (" (c.streams.len()) ")" }
+                table {
+                    thead { tr { th { "ledger" } th { "stream" } th { "from" } th { "to" } th { "ends because" } th { "detail" } } }
+                    tbody {
+                        @for s in &c.streams {
+                            tr { td { (s.group.name()) } td { (s.stream) } td { @if s.unbounded { "beginning" } @else { (opt_when(s.from, chrono_tz::UTC)) } } td { (opt_when(s.to, chrono_tz::UTC)) } td { (s.end_reason) } td { (s.detail) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn holdings_table(title: &str, section: &str, at: DateTime<Utc>, tz: Tz, tax: Option<&TaxSummary>) -> Markup {
+    let Some(tax) = tax else {
+        return html! {};
+    };
+    let lines = view::lines(tax, section);
+    html! {
+        div.half {
+            h3 { (title) " at " (when(at, tz)) }
+            table {
+                thead { tr { th { "account" } th { "asset" } th.r { "balance" } th.r { "value" } } }
+                tbody {
+                    @for (item, asset, l) in &lines {
+                        tr { td { (item) } td { (asset) } td.r { (num(l.amount)) } td.r { (money(Some(Money::of(l)), None)) } }
+                    }
+                }
+                tfoot {
+                    @for item in ["trading", "funding"] {
+                        @if let Some(t) = view::total(tax, section, item) {
+                            tr { th colspan="3" { (item) " total" } td.r { (money(Some(t), Some(&format!("{section}/{item}")))) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn holdings(o: &ReportOutcome, w: &Written) -> Markup {
+    let tz = o.period.tz;
+    let fiat = w.values.fiat.as_str();
+    html! {
+        section #holdings {
+            h2 { "Holdings over time" }
+            @if let Some(s) = &w.series {
+                @let (xs, bands) = view::holdings_bands(s);
+                @let unpriced = s.points.iter().flat_map(|(_, h)| h).filter(|h| h.value.is_none()).count();
+                p.note { "Trading and funding holdings at the start of each " @if s.step_days > 1 { (s.step_days) " days" } @else { "day" } " (" (tz.name()) "), from the ledgers' running balances, valued in " (fiat) " by the report's valuer (the same valuation as the closing holdings). "
+                    @if unpriced > 0 { (unpriced) " holding-day(s) have no price in the cache at that instant: the chart bridges them from the nearest priced days (marked ▲ under the axis); the tables hold only exact values." } }
+                (svg::stacked_area(&xs, tz, &bands, fiat))
+                ul.legend {
+                    @for (i, (label, _)) in bands.iter().enumerate() {
+                        li { span class={"sw c" (i % 10)} {} (label) }
+                    }
+                }
+            } @else {
+                p.note { "No chart: the period has no start or end." }
+            }
+            div.pair {
+                @if let Some((at, _)) = &w.opening {
+                    (holdings_table("Opening holdings", "holdings_opening", *at, tz, w.tax.as_ref()))
+                }
+                @if let Some((at, _)) = &w.closing {
+                    (holdings_table("Closing holdings", "holdings_closing", *at, tz, w.tax.as_ref()))
+                }
+            }
+        }
+    }
+}
+
+fn no_tax() -> Markup {
+    html! { p.note { "A report without an end date has no tax summary: give --year or --to." } }
+}
+
+fn income(w: &Written) -> Markup {
+    let fiat = w.values.fiat.as_str();
+    let Some(tax) = &w.tax else {
+        return html! { section #income { h2 { "Income" } (no_tax()) } };
+    };
+    let items = view::items(tax, "income", &view::INCOME_ITEMS);
+    let (months, cells) = view::by_month(tax, "income");
+    let series: Vec<(String, Vec<f64>)> = items
+        .iter()
+        .map(|i| {
+            (
+                (*i).to_string(),
+                months
+                    .iter()
+                    .map(|m| cells.get(&(m.clone(), *i)).map_or(0.0, Money::f64))
+                    .collect(),
+            )
+        })
+        .collect();
+    html! {
+        section #income {
+            h2 { "Income by month and kind" }
+            p.note { "Staking, Earn, airdrops, referral and other income, valued in " (fiat) " at each row's time; the totals are tax-summary.csv's income lines." }
+            @if !months.is_empty() {
+                (svg::stacked_bars(&months, &series, fiat))
+                ul.legend { @for (i, item) in items.iter().enumerate() { li { span class={"sw c" (i % 10)} {} (item) } } }
+            }
+            table {
+                thead { tr { th { "month" } @for i in &items { th.r { (i) } } } }
+                tbody {
+                    @for m in &months {
+                        tr { td { (m) } @for i in &items { td.r { @if let Some(c) = cells.get(&(m.clone(), *i)) { (money(Some(*c), None)) } } } }
+                    }
+                }
+                tfoot {
+                    tr { th { "total" } @for i in &items { td.r { @if let Some(t) = view::total(tax, "income", i) { (money(Some(t), Some(&format!("income/{i}")))) } @else { "0" } } } }
+                }
+            }
+            (asset_lines(tax, "income"))
+        }
+    }
+}
+
+/// A section's lines per item and asset (amounts in the asset), collapsed.
+fn asset_lines(tax: &TaxSummary, section: &str) -> Markup {
+    let lines = view::lines(tax, section);
+    html! {
+        @if !lines.is_empty() {
+            details {
+                summary { "Per asset (" (lines.len()) " lines)" }
+                table {
+                    thead { tr { th { "item" } th { "asset" } th.r { "amount" } th.r { "value" } th.r { "rows" } } }
+                    tbody {
+                        @for (item, asset, l) in &lines {
+                            tr { td { (item) } td { (asset) } td.r { (num(l.amount)) } td.r { (money(Some(Money::of(l)), None)) } td.r { (l.rows) } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn derivatives(w: &Written) -> Markup {
+    let fiat = w.values.fiat.as_str();
+    let Some(tax) = &w.tax else {
+        return html! { section #derivatives { h2 { "Derivatives" } (no_tax()) } };
+    };
+    let rows = view::instruments(tax);
+    let sum = |f: fn(&view::InstrumentRow) -> Money| {
+        let mut t = Money::default();
+        rows.iter().for_each(|r| t.add(f(r)));
+        t
+    };
+    html! {
+        section #derivatives {
+            h2 { "Derivatives per instrument" }
+            p.note { "Realized PnL, funding received and paid, liquidations and trading fees per instrument, in " (fiat) " (gains +, losses −; fees as costs +). The totals are tax-summary.csv's derivatives lines; fees are in the fees section's derivatives line." }
+            @if rows.is_empty() {
+                p { "No derivatives activity in the period." }
+            } @else {
+                table {
+                    thead { tr { th { "instrument" } th { "settled in" } th.r { "realized PnL" } th.r { "funding received" } th.r { "funding paid" } th.r { "liquidation" } th.r { "fees" } } }
+                    tbody {
+                        @for r in &rows {
+                            tr { td { (r.instrument) } td { (r.asset) } td.r { (money(Some(r.pnl), None)) } td.r { (money(Some(r.funding_received), None)) } td.r { (money(Some(r.funding_paid), None)) } td.r { (money(Some(r.liquidation), None)) } td.r { (money(Some(r.fees), None)) } }
+                        }
+                    }
+                    tfoot {
+                        tr { th colspan="2" { "total" } td.r { (money(view::total(tax, "derivatives", "trading"), Some("derivatives/trading"))) } td.r { (money(Some(sum(|r| r.funding_received)), None)) } td.r { (money(Some(sum(|r| r.funding_paid)), None)) } td.r { (money(view::total(tax, "derivatives", "liquidation"), Some("derivatives/liquidation"))) } td.r { (money(Some(sum(|r| r.fees)), None)) } }
+                        tr { th colspan="2" { "funding, net" } td {} td.r colspan="2" { (money(view::total(tax, "derivatives", "funding"), Some("derivatives/funding"))) } td {} td {} }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn fees(w: &Written) -> Markup {
+    let Some(tax) = &w.tax else {
+        return html! { section #fees { h2 { "Fees" } (no_tax()) } };
+    };
+    let items = view::items(tax, "fees", &view::FEE_ITEMS);
+    html! {
+        section #fees {
+            h2 { "Fees by kind" }
+            p.note { "Trading fees (spot and derivatives), withdrawal fees, interest paid, and rebates (money back, +), in " (w.values.fiat) "." }
+            table {
+                thead { tr { th { "kind" } th.r { "value" } th.r { "rows" } } }
+                tbody {
+                    @for i in &items {
+                        @if let Some(t) = view::total(tax, "fees", i) {
+                            tr { td { (i) } td.r { (money(Some(t), Some(&format!("fees/{i}")))) } td.r { (t.rows) } }
+                        }
+                    }
+                }
+            }
+            (asset_lines(tax, "fees"))
+        }
+    }
+}
+
+fn disposals(w: &Written) -> Markup {
+    let Some(tax) = &w.tax else {
+        return html! { section #disposals { h2 { "Disposals" } (no_tax()) } };
+    };
+    let lines = view::lines(tax, "disposals");
+    html! {
+        section #disposals {
+            h2 { "Disposals (gross proceeds)" }
+            p.note { "Every trade whose sent side is not fiat, valued as the trade, in " (w.values.fiat) ": what was disposed of. Gains need lot matching: your tax tool computes them from the files." }
+            table {
+                thead { tr { th { "asset disposed of" } th.r { "amount" } th.r { "proceeds" } th.r { "trades" } } }
+                tbody {
+                    @for (_, asset, l) in &lines {
+                        tr { td { (asset) } td.r { (num(l.amount)) } td.r { (money(Some(Money::of(l)), None)) } td.r { (l.rows) } }
+                    }
+                }
+                tfoot {
+                    tr { th { "total" } td {} td.r { @if let Some(t) = view::total(tax, "disposals", "gross_proceeds") { (money(Some(t), Some("disposals/gross_proceeds"))) } @else { "0" } } td.r { (lines.iter().map(|l| l.2.rows).sum::<u64>()) } }
+                }
+            }
+        }
+    }
+}
+
+fn audit(w: &Written, tz: Tz) -> Markup {
+    let rec = &w.reconciliation;
+    let mut checks = check_rows(rec);
+    checks.sort_by_key(|c| c.status == "ok");
+    let shown = checks.len().min(view::MAX_ROWS);
+    html! {
+        section #audit {
+            h2 { "Balance audit" }
+            p.note { "Per account and asset: the balance computed from the stored ledger (its running balance) beside the balance OKX reports, then every reconciliation check. A gap means history is missing between two ledger rows." }
+            table {
+                thead { tr { th { "account" } th { "asset" } th.r { "computed" } th.r { "OKX reports" } th.r { "difference" } th { "status" } th { "note" } } }
+                tbody {
+                    @for r in &rec.rows {
+                        tr.(if r.status.is_failure() { "bad" } else { "" }) {
+                            td { (r.account.as_str()) } td { (r.asset) } td.r { (num(r.computed)) }
+                            td.r { @if let Some(x) = r.reported { (num(x)) } @else { "—" } }
+                            td.r { @if let Some(x) = r.difference { (num(x)) } @else { "—" } }
+                            td { span class={"st " (r.status.as_str())} { (r.status.as_str()) } }
+                            td { (r.reason.unwrap_or_default()) }
+                        }
+                    }
+                }
+            }
+            @if !rec.gaps.is_empty() {
+                h3 { "Gaps in the ledgers" }
+                ul.missing { @for g in rec.gaps.iter().take(view::MAX_ROWS) { li { (g.account.as_str()) " " (g.asset) ": history missing between " (when(g.from, tz)) " and " (when(g.to, tz)) } } }
+            }
+            details open[checks.iter().any(|c| c.status != "ok")] {
+                summary { "Reconciliation checks (" (checks.len()) ", " (checks.iter().filter(|c| c.status != "ok").count()) " not ok)" }
+                table {
+                    thead { tr { th { "check" } th { "account" } th { "asset" } th { "status" } th { "detail" } } }
+                    tbody {
+                        @for c in &checks[..shown] {
+                            tr.(if c.status == "ok" { "" } else { "bad" }) { td { (c.check) } td { (c.account) } td { (c.asset) } td { span class={"st " (c.status)} { (c.status) } } td { (c.detail) } }
+                        }
+                    }
+                }
+                @if shown < checks.len() { p.note { (checks.len() - shown) " more in reconciliation.csv." } }
+            }
+        }
+    }
+}
+
+fn files(o: &ReportOutcome, w: &Written) -> Markup {
+    let name = |p: &std::path::Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    let tax_files: Vec<String> = w.exported.paths().map(name).collect();
+    html! {
+        section #files {
+            h2 { "Files and how to import them" }
+            table.files {
+                thead { tr { th { "file" } th { "for" } th.r { "records" } th { "left out" } th { "how to import" } } }
+                tbody {
+                    @for f in &w.exported.formats {
+                        @let (tool, steps) = guide::import(f.format);
+                        tr {
+                            td { @for p in &f.paths { a href=(name(p)) { (name(p)) } br; } }
+                            td { (tool) }
+                            td.r { (f.records) small { br; "(" (f.exported) " transactions)" } }
+                            td {
+                                @if f.skipped() == 0 { "nothing" } @else {
+                                    @if f.skipped_transfers > 0 { (f.skipped_transfers) " transfers between your own accounts" br; }
+                                    @if f.skipped_unclassified > 0 { span.bad { (f.skipped_unclassified) " unclassified (only in transactions.csv)" } br; }
+                                    @if f.skipped_other > 0 { (f.skipped_other) " the format cannot represent" }
+                                }
+                            }
+                            td.steps { (steps) }
+                        }
+                    }
+                }
+            }
+            h3 { "The other files" }
+            ul {
+                @for p in o.files.iter().filter(|p| !tax_files.contains(&name(p))) {
+                    li { a href=(name(p)) { (name(p)) } @if let Some(d) = guide::other_file(&name(p)) { ": " (d) } }
+                }
+            }
+        }
+    }
+}
+
+fn prices(w: &Written) -> Markup {
+    let groups = view::price_groups(&w.prices);
+    let shown: usize = groups.iter().map(|g| g.shown.len()).sum();
+    let missing = &w.prices.missing;
+    html! {
+        section #prices {
+            h2 { "Price appendix" }
+            p.note { "Every unit price the values above were found with, in " (w.values.fiat) ", per asset: the minute it prices (UTC), the price and its source (instrument, candle and field, e.g. index:BTC-USD:1m:close; route: a pair times its quote's price; ecb: the ECB reference rate; file: --prices)." }
+            @if w.prices.used.is_empty() {
+                p { "This report's valuer keeps no list of prices." }
+            } @else {
+                @if shown < w.prices.used.len() {
+                    p.note { "Showing " (shown) " of " (w.prices.used.len()) " prices, evenly spread per asset; every row's value and price_source are in transactions.csv." }
+                }
+                p.noprint { button type="button" #expand { "expand all" } " " button type="button" #collapse { "collapse all" } }
+                @for g in &groups {
+                    details.prices {
+                        summary { b { (g.asset) } " — " (g.total) " price(s): " @for (i, (src, n)) in g.sources.iter().enumerate() { @if i > 0 { ", " } code { (src) } " ×" (n) } }
+                        table {
+                            thead { tr { th { "minute (UTC)" } th.r { "price" } th { "source" } } }
+                            tbody {
+                                @for (m, p, s) in &g.shown {
+                                    tr { td { (DateTime::<Utc>::from_timestamp_millis(*m).map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()) } td.r { (num(*p)) } td { code { (s) } } }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            h3 { "Rows without a price" }
+            @if missing.is_empty() {
+                p.good { "None: every row has a value." }
+            } @else {
+                table {
+                    thead { tr { th { "asset" } th { "minute (UTC)" } th.r { "rows" } th { "why" } } }
+                    tbody {
+                        @for m in missing.iter().take(view::MAX_ROWS) {
+                            tr.bad { td { (m.asset) } td { (DateTime::<Utc>::from_timestamp_millis(m.minute).map(|t| t.format("%Y-%m-%d %H:%M").to_string()).unwrap_or_default()) } td.r { (m.row_ids.len()) } td { (m.why) } }
+                        }
+                    }
+                }
+                @if missing.len() > view::MAX_ROWS { p.note { (missing.len() - view::MAX_ROWS) " more in missing_prices.csv." } }
+            }
+        }
+    }
+}
