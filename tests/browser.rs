@@ -62,6 +62,9 @@ fn okx_export(args: &[&str], code: i32) -> String {
         .args(args)
         .current_dir(repo())
         .env("NO_COLOR", "1")
+        // Reports of the demo's store read the demo's price cache (the demo itself keeps
+        // its simulated prices in its own directory whatever this says).
+        .env("OKX_EXPORT_PRICE_CACHE", work().join("demo/price-cache.sqlite"))
         .env_remove("OKX_API_KEY")
         .env_remove("OKX_API_SECRET")
         .env_remove("OKX_API_PASSPHRASE")

@@ -49,14 +49,20 @@ fn num(d: Decimal) -> Markup {
     html! { span.num { (plain(d)) } }
 }
 
-fn exit_meaning(e: Exit) -> &'static str {
+fn exit_meaning(e: Exit, complete: bool) -> &'static str {
     match e {
-        Exit::Success => "0: complete, reconciled, every row classified",
+        Exit::Success if complete => "0: complete, reconciled, every row classified",
+        Exit::Success => "0: written as asked (--allow-incomplete), but the period is NOT complete",
         Exit::Data => {
             "4: data problem (incomplete period, unclassified rows or a failed reconciliation); see above"
         }
         _ => "an error",
     }
+}
+
+/// A reconciliation check's status that is neither a pass nor a plain "not compared".
+fn failed(status: &str) -> bool {
+    !matches!(status, "ok" | "not_compared" | "opening_balance")
 }
 
 pub fn page(o: &ReportOutcome, css: &str, js: &str, csp: &str) -> Markup {
@@ -172,7 +178,7 @@ fn verdict(o: &ReportOutcome, fiat: &str) -> Markup {
                     dd.(if w.normalized.unclassified == 0 { "good" } else { "bad" }) { (w.normalized.unclassified) }
                 }
                 dt { "Exit code" }
-                dd { (exit_meaning(o.exit)) }
+                dd { (exit_meaning(o.exit, complete)) }
                 dt { "Period" }
                 dd { (opt_when(o.period.from.or(o.coverage.from), tz)) " .. " (opt_when(o.period.to.or(o.coverage.to), tz)) " (end excluded)" }
                 dt { "Time zone" }
@@ -245,6 +251,9 @@ fn holdings_table(title: &str, section: &str, at: DateTime<Utc>, tz: Tz, tax: Op
                 tbody {
                     @for (item, asset, l) in &lines {
                         tr { td { (item) } td { (asset) } td.r { (num(l.amount)) } td.r { (money(Some(Money::of(l)), None)) } }
+                    }
+                    @if lines.is_empty() {
+                        tr { td colspan="4" { "nothing held" } }
                     }
                 }
                 tfoot {
@@ -444,7 +453,8 @@ fn disposals(w: &Written) -> Markup {
 fn audit(w: &Written, tz: Tz) -> Markup {
     let rec = &w.reconciliation;
     let mut checks = check_rows(rec);
-    checks.sort_by_key(|c| c.status == "ok");
+    checks.sort_by_key(|c| (!failed(&c.status), c.status != "not_compared"));
+    let not_ok = checks.iter().filter(|c| failed(&c.status)).count();
     let shown = checks.len().min(view::MAX_ROWS);
     html! {
         section #audit {
@@ -468,13 +478,13 @@ fn audit(w: &Written, tz: Tz) -> Markup {
                 h3 { "Gaps in the ledgers" }
                 ul.missing { @for g in rec.gaps.iter().take(view::MAX_ROWS) { li { (g.account.as_str()) " " (g.asset) ": history missing between " (when(g.from, tz)) " and " (when(g.to, tz)) } } }
             }
-            details open[checks.iter().any(|c| c.status != "ok")] {
-                summary { "Reconciliation checks (" (checks.len()) ", " (checks.iter().filter(|c| c.status != "ok").count()) " not ok)" }
+            details open[not_ok > 0] {
+                summary { "Reconciliation checks (" (checks.len()) ", " (not_ok) " failed)" }
                 table {
                     thead { tr { th { "check" } th { "account" } th { "asset" } th { "status" } th { "detail" } } }
                     tbody {
                         @for c in &checks[..shown] {
-                            tr.(if c.status == "ok" { "" } else { "bad" }) { td { (c.check) } td { (c.account) } td { (c.asset) } td { span class={"st " (c.status)} { (c.status) } } td { (c.detail) } }
+                            tr.(if failed(&c.status) { "bad" } else { "" }) { td { (c.check) } td { (c.account) } td { (c.asset) } td { span class={"st " (c.status)} { (c.status) } } td { (c.detail) } }
                         }
                     }
                 }
