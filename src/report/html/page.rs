@@ -474,6 +474,7 @@ fn audit(w: &Written, tz: Tz) -> Markup {
                     }
                 }
             }
+            (not_booked(w, tz))
             @if !rec.gaps.is_empty() {
                 h3 { "Gaps in the ledgers" }
                 ul.missing { @for g in rec.gaps.iter().take(view::MAX_ROWS) { li { (g.account.as_str()) " " (g.asset) ": history missing between " (when(g.from, tz)) " and " (when(g.to, tz)) } } }
@@ -489,6 +490,34 @@ fn audit(w: &Written, tz: Tz) -> Markup {
                     }
                 }
                 @if shown < checks.len() { p.note { (checks.len() - shown) " more in reconciliation.csv." } }
+            }
+        }
+    }
+}
+
+/// Deposits and withdrawals OKX reports that are not in the ledgers (pending, failed,
+/// canceled): not booked, listed so a reader knows they were seen.
+fn not_booked(w: &Written, tz: Tz) -> Markup {
+    let s = &w.normalized;
+    let items: Vec<(&str, &crate::normalize::PendingItem)> = [
+        ("pending deposit", &s.pending_deposits),
+        ("pending withdrawal", &s.pending_withdrawals),
+        ("failed or canceled", &s.failed_or_canceled),
+    ]
+    .into_iter()
+    .flat_map(|(what, v)| v.iter().map(move |p| (what, p)))
+    .collect();
+    html! {
+        @if !items.is_empty() {
+            h3 { "Seen but not booked" }
+            p.note { "OKX lists these deposits and withdrawals, but they moved no balance in the period (still pending, failed or canceled), so no file books them." }
+            table {
+                thead { tr { th { "what" } th { "id" } th { "time" } th.r { "amount" } th { "asset" } th { "state" } } }
+                tbody {
+                    @for (what, p) in items.iter().take(view::MAX_ROWS) {
+                        tr { td { (what) } td { (p.id) } td { (opt_when(p.time, tz)) } td.r { (num(p.amount)) } td { (p.asset) } td { (p.state) " " (p.state_text) } }
+                    }
+                }
             }
         }
     }
