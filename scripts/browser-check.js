@@ -1,7 +1,8 @@
 // Opens a report.html in headless Chromium and prints, as JSON, what a reader would see:
 // console messages and page errors, every request the page made, the sections present,
 // the verdict, the totals (elements with data-tax) and the timeline's missing ranges, all
-// read from the DOM after rendering. Writes a screenshot of the first page (1280×900).
+// read from the DOM after rendering; the background in light and dark mode; the page
+// breaks and page count when printed. Writes a screenshot of the first page (1280×900).
 // Usage: node browser-check.js FILE SHOT.png (see browser-check.sh).
 "use strict";
 const path = require("path");
@@ -56,6 +57,17 @@ const { chromium } = require("playwright-core");
       };
     }));
     await page.screenshot({ path: shot });
+    // The reader's dark preference and the print stylesheet (A4 here; the page leaves the
+    // paper size to the printer).
+    const background = () => getComputedStyle(document.body).backgroundColor;
+    out.background_light = await page.evaluate(background);
+    await page.emulateMedia({ colorScheme: "dark" });
+    out.background_dark = await page.evaluate(background);
+    await page.emulateMedia({ media: "print", colorScheme: "light" });
+    out.print_breaks = await page.evaluate(() =>
+      Array.from(document.querySelectorAll("main > section")).map((s) => getComputedStyle(s).breakBefore));
+    const pdf = await page.pdf({ format: "A4" });
+    out.pdf_pages = (pdf.toString("latin1").match(/\/Type\s*\/Page[^s]/g) || []).length;
   } finally {
     await browser.close();
   }

@@ -3,8 +3,9 @@
 //! `okx-export demo` writes and reports what it rendered, read from the DOM after
 //! rendering. The page must render without a console message or page error, make no
 //! request but the file itself (every other request is recorded and refused), show every
-//! section in order, and show each `tax-summary.csv` total with the CSV's exact digits. A
-//! screenshot of the first page is written to `target/report-html/`.
+//! section in order, and show each `tax-summary.csv` total with the CSV's exact digits; it
+//! must follow the reader's dark preference and print with a page break before each
+//! section. A screenshot of the first page is written to `target/report-html/`.
 //!
 //! A report of a period the store does not fully cover (2025, before the demo's floor
 //! 2025-07-01) must say "incomplete" in red and show the missing range on the timeline,
@@ -124,6 +125,23 @@ fn assert_offline_and_clean(seen: &serde_json::Value, page: &Path) {
     assert_eq!(seen["requests"], serde_json::json!([url]));
     let csp = seen["csp"].as_str().unwrap_or_default();
     assert!(csp.starts_with("default-src 'none';"), "{csp}");
+    // Light and dark follow the reader's preference.
+    assert_eq!(seen["background_light"], "rgb(255, 255, 255)");
+    assert_eq!(seen["background_dark"], "rgb(21, 24, 28)");
+    // Printed: a page break before every section but the first, so at least one page each.
+    let breaks: Vec<&str> = seen["print_breaks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_str().unwrap())
+        .collect();
+    assert_eq!(breaks.len(), SECTIONS.len());
+    assert!(breaks[1..].iter().all(|b| *b == "page"), "{breaks:?}");
+    assert!(
+        seen["pdf_pages"].as_u64().unwrap() >= SECTIONS.len() as u64,
+        "{}",
+        seen["pdf_pages"]
+    );
 }
 
 const SECTIONS: [&str; 10] = [
