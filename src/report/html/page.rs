@@ -45,6 +45,16 @@ fn money(m: Option<Money>, tax_key: Option<&str>) -> Markup {
     }
 }
 
+/// The `*` total of (section, item) with its `data-tax` key, or `0` when nothing was booked
+/// (then `tax-summary.csv` has no such line either).
+fn total_cell(tax: &TaxSummary, section: &str, item: &str) -> Markup {
+    if let Some(t) = view::total(tax, section, item) {
+        money(Some(t), Some(&format!("{section}/{item}")))
+    } else {
+        html! { span.num { "0" } }
+    }
+}
+
 fn num(d: Decimal) -> Markup {
     html! { span.num { (plain(d)) } }
 }
@@ -339,7 +349,7 @@ fn income(w: &Written) -> Markup {
                     }
                 }
                 tfoot {
-                    tr { th { "total" } @for i in &items { td.r { @if let Some(t) = view::total(tax, "income", i) { (money(Some(t), Some(&format!("income/{i}")))) } @else { "0" } } } }
+                    tr { th { "total" } @for i in &items { td.r { (total_cell(tax, "income", i)) } } }
                 }
             }
             (asset_lines(tax, "income"))
@@ -393,8 +403,11 @@ fn derivatives(w: &Written) -> Markup {
                         }
                     }
                     tfoot {
-                        tr { th colspan="2" { "total" } td.r { (money(view::total(tax, "derivatives", "trading"), Some("derivatives/trading"))) } td.r { (money(Some(sum(|r| r.funding_received)), None)) } td.r { (money(Some(sum(|r| r.funding_paid)), None)) } td.r { (money(view::total(tax, "derivatives", "liquidation"), Some("derivatives/liquidation"))) } td.r { (money(Some(sum(|r| r.fees)), None)) } }
-                        tr { th colspan="2" { "funding, net" } td {} td.r colspan="2" { (money(view::total(tax, "derivatives", "funding"), Some("derivatives/funding"))) } td {} td {} }
+                        tr { th colspan="2" { "total" } td.r { (total_cell(tax, "derivatives", "trading")) } td.r { (money(Some(sum(|r| r.funding_received)), None)) } td.r { (money(Some(sum(|r| r.funding_paid)), None)) } td.r { (total_cell(tax, "derivatives", "liquidation")) } td.r { (money(Some(sum(|r| r.fees)), None)) } }
+                        tr { th colspan="2" { "funding, net" } td {} td.r colspan="2" { (total_cell(tax, "derivatives", "funding")) } td {} td {} }
+                        @for item in view::items(tax, "derivatives", &["trading", "funding", "liquidation"]).into_iter().skip(3) {
+                            tr { th colspan="2" { (item) } td.r colspan="5" { (total_cell(tax, "derivatives", item)) } }
+                        }
                     }
                 }
             }
@@ -443,7 +456,7 @@ fn disposals(w: &Written) -> Markup {
                     }
                 }
                 tfoot {
-                    tr { th { "total" } td {} td.r { @if let Some(t) = view::total(tax, "disposals", "gross_proceeds") { (money(Some(t), Some("disposals/gross_proceeds"))) } @else { "0" } } td.r { (lines.iter().map(|l| l.2.rows).sum::<u64>()) } }
+                    tr { th { "total" } td {} td.r { (total_cell(tax, "disposals", "gross_proceeds")) } td.r { (lines.iter().map(|l| l.2.rows).sum::<u64>()) } }
                 }
             }
         }

@@ -108,7 +108,11 @@ pub fn instruments(tax: &TaxSummary) -> Vec<InstrumentRow> {
         let r = rows
             .entry((e.key.to_string(), e.asset.to_string()))
             .or_insert_with(|| InstrumentRow {
-                instrument: e.key.to_string(),
+                instrument: if e.key.is_empty() {
+                    "(no instrument)".to_string()
+                } else {
+                    e.key.to_string()
+                },
                 asset: e.asset.to_string(),
                 ..InstrumentRow::default()
             });
