@@ -621,7 +621,10 @@ async fn tax_summary_of_a_period() {
     }
     assert!(page.contains("Content-Security-Policy\" content=\"default-src 'none';"));
     for external in ["http://", "https://", " src=", "url("] {
-        assert!(!page.contains(external), "report.html refers to something outside: {external}");
+        assert!(
+            !page.contains(external),
+            "report.html refers to something outside: {external}"
+        );
     }
 
     let unvalued = dir.path().join("unvalued");
