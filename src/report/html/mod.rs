@@ -8,6 +8,7 @@
 //! | `view.rs` | data assembly: the outcome's numbers grouped for the page (no recomputation) |
 //! | `svg.rs` | the charts, as inline SVG |
 //! | `page.rs` | the markup, one function per section ([maud]) |
+//! | `totals.rs` | the sections of `tax-summary.csv`'s lines (income, derivatives, fees, disposals) |
 //! | `guide.rs` | what each file is and how to import it |
 //! | `style.css`, `script.js` | inlined as they are |
 //!
@@ -19,6 +20,7 @@
 mod guide;
 mod page;
 mod svg;
+mod totals;
 mod view;
 
 use super::ReportOutcome;
