@@ -156,6 +156,39 @@ fn child(dir: &Path, n: usize) {
         checks.iter().filter(|c| c.status != "ok").count(),
         peak_rss_mb()
     );
+    // BENCH_HTML=1 also runs the whole report pipeline (report::run: every format,
+    // reconciliation, tax summary, report.html) for the store's days as one period, valued
+    // by FixedPrices (which lists every (asset, minute) it priced, as the real valuer
+    // does), and prints the size of report.html.
+    if std::env::var_os("BENCH_HTML").is_some() {
+        let out = dir.join("html");
+        let from = chrono::DateTime::from_timestamp_millis(T0).unwrap();
+        let days = (n as i64 * 1000) / 86_400_000 + 1;
+        let req = okx_export::report::ReportRequest {
+            period: okx_export::report::Period {
+                from: Some(from),
+                to: Some(from + chrono::Duration::days(days)),
+                tz: chrono_tz::UTC,
+            },
+            formats: Format::ALL.to_vec(),
+            out: out.clone(),
+            allow_unclassified: false,
+            allow_incomplete: true,
+        };
+        let t = Instant::now();
+        let mut valuer = FixedPrices::demo(Fiat::usd());
+        let o = okx_export::report::run(&store, &req, &mut valuer).unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        let size = std::fs::metadata(out.join("report.html")).unwrap().len();
+        let w = o.written.as_ref().unwrap();
+        println!(
+            "html bench: {n:>9} stored records, report::run in {secs:.2}s, report.html {size} bytes ({:.2} MB), {} prices used, {} holdings instants, peak RSS {:.1} MB",
+            size as f64 / 1_048_576.0,
+            w.prices.used.len(),
+            w.series.as_ref().map_or(0, |s| s.points.len()),
+            peak_rss_mb()
+        );
+    }
     // BENCH_RECONCILE=1 also times the reconciliation (continuity in billId order, balance
     // and cross-ledger checks) on the same store.
     if std::env::var_os("BENCH_RECONCILE").is_some() {

@@ -163,7 +163,7 @@ $XDG_CACHE_HOME/okx-export/prices.sqlite, else ~/.cache/okx-export/prices.sqlite
 
 const DEMO_EXAMPLES: &str = "\
 Examples:
-  okx-export demo                 # files under output/demo/
+  okx-export demo                 # files under output/demo/; open output/demo/report.html
   okx-export demo --out /tmp/d    # a new or empty directory, or an earlier demo's";
 
 #[derive(Debug, Subcommand)]
@@ -177,7 +177,7 @@ pub enum Command {
     /// Fetch new history into the local store
     #[command(after_long_help = SYNC_EXAMPLES)]
     Sync(SyncArgs),
-    /// Write CSV reports from the store
+    /// Write CSV reports and report.html (one page to open in a browser) from the store
     #[command(after_long_help = REPORT_EXAMPLES)]
     Report(ReportArgs),
     /// Sync, then report: the one-liner for cron

@@ -138,10 +138,12 @@ pub async fn run(g: &GlobalArgs, args: &DemoArgs) -> Result<Exit> {
         format!("{}/sim-ecb", sim.base_url()),
     )
     .await?;
+    // The simulated account's whole history as one period, so the demo writes what a
+    // period report adds (tax-summary.csv, closing_balances.csv) and report.html.
     let report = ReportArgs {
         year: None,
-        from: None,
-        to: None,
+        from: Some(demo_since().format("%Y-%m-%d").to_string()),
+        to: Some(crate::sim::SIM_NOW.format("%Y-%m-%d").to_string()),
         tz: "UTC".into(),
         format: "all".into(),
         out: Some(out.clone()),
@@ -155,11 +157,16 @@ pub async fn run(g: &GlobalArgs, args: &DemoArgs) -> Result<Exit> {
     say(
         &settings,
         format!(
-            "demo: done; the simulator served {} requests with {} rate-limit rejections. Open {} to see the files.",
+            "demo: done; the simulator served {} requests with {} rate-limit rejections; every file is in {}. Open the report in a browser:",
             stats.total_requests,
             stats.total_rate_limited,
             out.display()
         ),
+    );
+    // Last, so a first run ends with something to open.
+    say(
+        &settings,
+        format!("  {}", out.join(crate::report::html::FILE_NAME).display()),
     );
     sim.shutdown().await;
     Ok(exit)

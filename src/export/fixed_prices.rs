@@ -9,7 +9,7 @@
 //! the table has no price, and a row that needs it has no value.
 
 use crate::model::{Amount, Transaction};
-use crate::prices::{Fiat, RowValue, Valuer};
+use crate::prices::{Fiat, RowValue, UsedPrice, Valuer};
 use rust_decimal::Decimal;
 
 /// See the module doc.
@@ -17,6 +17,8 @@ use rust_decimal::Decimal;
 pub struct FixedPrices {
     fiat: Fiat,
     prices: Vec<(String, Decimal)>,
+    /// (asset, minute) of every price given, for [`Valuer::used_prices`].
+    used: std::collections::BTreeSet<(String, i64)>,
 }
 
 impl FixedPrices {
@@ -25,6 +27,7 @@ impl FixedPrices {
         FixedPrices {
             fiat,
             prices: prices.iter().map(|(a, p)| ((*a).to_string(), *p)).collect(),
+            used: std::collections::BTreeSet::new(),
         }
     }
 
@@ -70,11 +73,29 @@ impl Valuer for FixedPrices {
         &self.fiat
     }
 
+    fn used_prices(&self) -> Vec<UsedPrice> {
+        self.used
+            .iter()
+            .filter_map(|(asset, minute)| {
+                Some(UsedPrice {
+                    asset: asset.clone(),
+                    minute: *minute,
+                    price: self.price(asset)?,
+                    source: format!("fixed:{asset}"),
+                })
+            })
+            .collect()
+    }
+
     fn value(&mut self, tx: &Transaction) -> anyhow::Result<RowValue> {
         let mut unit_prices: Vec<(String, Option<Decimal>)> = Vec::new();
+        let minute = tx.time.timestamp_millis().div_euclid(60_000) * 60_000;
         for a in [&tx.sent, &tx.received, &tx.fee].into_iter().flatten() {
             if !unit_prices.iter().any(|(x, _)| *x == a.asset) {
                 unit_prices.push((a.asset.clone(), self.price(&a.asset)));
+                if self.price(&a.asset).is_some() {
+                    self.used.insert((a.asset.clone(), minute));
+                }
             }
         }
         let fiat = self.fiat.as_str();

@@ -43,6 +43,7 @@ mod prep;
 #[cfg(test)]
 pub(crate) mod proof;
 pub mod readback;
+mod tax_detail;
 mod tax_summary;
 #[cfg(test)]
 pub(crate) mod testdata;
@@ -53,6 +54,7 @@ pub use dialect::csv_writer_builder;
 pub use fixed_prices::FixedPrices;
 pub use format::{Format, UnknownFormat};
 pub use generic::{HEADER as TRANSACTIONS_HEADER, VALUE_COLUMNS};
+pub use tax_detail::{DetailEntry, TaxDetail};
 pub use tax_summary::{Line as TaxLine, TaxSummary};
 pub use writer::{ExportReport, ExportWriter, FormatReport, write_csv_atomic, write_json_atomic};
 

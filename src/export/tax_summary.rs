@@ -25,6 +25,7 @@
 //! valuer's rules (index price at that minute, routes, `--prices`) apply unchanged.
 
 use super::legs::is_derivative;
+use super::tax_detail::{RowContext, TaxDetail};
 use super::values::worth;
 use super::{is_fiat, write_csv_atomic};
 use crate::model::{Account, Amount, Kind, Transaction, plain};
@@ -93,11 +94,37 @@ fn sum<'a>(lines: impl Iterator<Item = &'a Line>) -> Line {
 #[derive(Debug, Default)]
 pub struct TaxSummary {
     lines: BTreeMap<(usize, &'static str), BTreeMap<String, Line>>,
+    /// The same bookings by month and instrument, when asked for ([`TaxSummary::with_detail`]).
+    detail: Option<TaxDetail>,
+    /// The row being booked (set by [`TaxSummary::add`] while it books, for `detail`).
+    row: Option<RowContext>,
 }
 
 impl TaxSummary {
     pub fn new() -> TaxSummary {
         TaxSummary::default()
+    }
+
+    /// A summary that also keeps every flow booking by month (in `tz`) and instrument.
+    pub fn with_detail(tz: chrono_tz::Tz) -> TaxSummary {
+        TaxSummary {
+            detail: Some(TaxDetail::new(tz)),
+            ..TaxSummary::default()
+        }
+    }
+
+    /// Every (section, item, asset) line in file order (without the `*` totals).
+    pub fn lines(&self) -> impl Iterator<Item = (&'static str, &'static str, &str, &Line)> {
+        self.lines.iter().flat_map(|((s, item), assets)| {
+            assets
+                .iter()
+                .map(move |(asset, l)| (SECTIONS[*s], *item, asset.as_str(), l))
+        })
+    }
+
+    /// The monthly and per-instrument breakdown, when kept.
+    pub fn detail(&self) -> Option<&TaxDetail> {
+        self.detail.as_ref()
     }
 
     /// The line of (section, item, asset), if anything was booked on it.
@@ -138,6 +165,9 @@ impl TaxSummary {
             Some(v) => line.priced_value += v,
             None => line.missing += 1,
         }
+        if let (Some(d), Some(row)) = (&mut self.detail, &self.row) {
+            d.book(row, SECTIONS[section], item, asset, amount, value);
+        }
     }
 
     /// Books `a` of `tx` with sign `+` (`incoming`) or `−`, valued as an amount of the row.
@@ -164,6 +194,17 @@ impl TaxSummary {
 
     /// Books one exported row with its value.
     pub fn add(&mut self, tx: &Transaction, value: &RowValue) {
+        if self.detail.is_some() {
+            self.row = Some(RowContext {
+                time: tx.time,
+                instrument: tx.instrument.clone(),
+            });
+        }
+        self.add_row(tx, value);
+        self.row = None;
+    }
+
+    fn add_row(&mut self, tx: &Transaction, value: &RowValue) {
         use Kind::*;
         let (income, derivatives, fees, disposals) = (0, 1, 2, 3);
         let fee_item = if tx.kind == Withdrawal {

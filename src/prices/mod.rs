@@ -107,6 +107,28 @@ pub trait Valuer {
     fn write_missing_prices(&self, _path: &std::path::Path) -> anyhow::Result<bool> {
         Ok(false)
     }
+
+    /// Every unit price looked up so far, by (asset, minute), with its source: the report
+    /// page's price appendix (issue 21). A valuer that keeps no such list gives none.
+    fn used_prices(&self) -> Vec<UsedPrice> {
+        Vec::new()
+    }
+
+    /// The (asset, minute)s without a price so far, with the rows that need them: what
+    /// `missing_prices.csv` lists.
+    fn missing_prices(&self) -> Vec<file::MissingPrice> {
+        Vec::new()
+    }
+}
+
+/// A unit price a [`Valuer`] looked up: `asset` at the minute opening at `minute` (Unix
+/// ms) was `price` in the fiat, found as `source` (see [`RowValue::source`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsedPrice {
+    pub asset: String,
+    pub minute: i64,
+    pub price: Decimal,
+    pub source: String,
 }
 
 /// A [`Valuer`] that knows no prices: every row is `value: None`. For exports run without a

@@ -218,6 +218,28 @@ impl Valuer for CachedValuer {
         super::file::write_missing(path, &self.fiat, &self.missing)
     }
 
+    fn used_prices(&self) -> Vec<super::UsedPrice> {
+        let mut out: Vec<super::UsedPrice> = self
+            .memo
+            .iter()
+            .filter_map(|((asset, minute), p)| {
+                let (price, source) = p.as_ref().ok()?;
+                Some(super::UsedPrice {
+                    asset: asset.clone(),
+                    minute: *minute,
+                    price: *price,
+                    source: source.clone(),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.asset, a.minute).cmp(&(&b.asset, b.minute)));
+        out
+    }
+
+    fn missing_prices(&self) -> Vec<MissingPrice> {
+        self.missing.values().cloned().collect()
+    }
+
     fn value(&mut self, tx: &Transaction) -> Result<RowValue> {
         let ts = tx.time.timestamp_millis();
         let mut unit_prices: Vec<(String, Option<Decimal>)> = Vec::new();

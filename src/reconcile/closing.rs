@@ -31,15 +31,29 @@ struct BalOnly<'a> {
 /// Holdings at `at` per (account, asset), for the trading and funding ledgers; assets
 /// whose last bill before `at` left them at zero are left out.
 pub fn holdings_at(src: &dyn RecordSource, at: DateTime<Utc>) -> Result<Vec<Holding>> {
-    let cutoff = at.timestamp_millis();
-    let mut out = Vec::new();
+    Ok(holdings_series(src, &[at])?.pop().unwrap_or_default())
+}
+
+/// [`holdings_at`] at each of the sorted instants `ats`, in one walk of each ledger (the
+/// report's opening and closing holdings and its daily holdings chart, issue 21). Memory
+/// is per (asset, instant), never per bill.
+pub fn holdings_series(src: &dyn RecordSource, ats: &[DateTime<Utc>]) -> Result<Vec<Vec<Holding>>> {
+    let cutoffs: Vec<i64> = ats.iter().map(DateTime::timestamp_millis).collect();
+    debug_assert!(cutoffs.is_sorted());
+    let mut out = vec![Vec::new(); cutoffs.len()];
     for (kind, account) in [
         (RecordKind::Bill, "trading"),
         (RecordKind::FundingBill, "funding"),
     ] {
-        let mut last: BTreeMap<String, (Decimal, i64)> = BTreeMap::new();
+        // Per asset and per first instant a bill counts for (the bill's ts < the instant):
+        // the last such bill in billId order, as (its position in that order, bal, ts).
+        // An instant's holding is then the latest of the entries at or before it.
+        let mut last: BTreeMap<String, BTreeMap<usize, (u64, Decimal, i64)>> = BTreeMap::new();
+        let mut seq = 0u64;
         src.for_each_by_id(kind, &mut |r| {
-            if r.ts_ms >= cutoff {
+            seq += 1;
+            let first = cutoffs.partition_point(|c| *c <= r.ts_ms);
+            if first == cutoffs.len() {
                 return Ok(());
             }
             let b: BalOnly<'_> = serde_json::from_str(&r.raw)
@@ -48,19 +62,38 @@ pub fn holdings_at(src: &dyn RecordSource, at: DateTime<Utc>) -> Result<Vec<Hold
                 .bal
                 .parse()
                 .with_context(|| format!("{account} bill `{}`: bal `{}` is not a number", r.key, b.bal))?;
-            last.insert(b.ccy.to_string(), (bal, r.ts_ms));
+            match last.get_mut(b.ccy) {
+                Some(m) => {
+                    m.insert(first, (seq, bal, r.ts_ms));
+                }
+                None => {
+                    last.insert(b.ccy.to_string(), BTreeMap::from([(first, (seq, bal, r.ts_ms))]));
+                }
+            }
             Ok(())
         })?;
-        for (asset, (balance, ts)) in last {
-            if balance.is_zero() {
-                continue;
+        for (asset, entries) in last {
+            let mut best: Option<(u64, Decimal, i64)> = None;
+            let mut entries = entries.into_iter().peekable();
+            for (i, holdings) in out.iter_mut().enumerate() {
+                while let Some((_, e)) = entries.next_if(|(first, _)| *first <= i) {
+                    if best.is_none_or(|b| e.0 > b.0) {
+                        best = Some(e);
+                    }
+                }
+                let Some((_, balance, ts)) = best else {
+                    continue;
+                };
+                if balance.is_zero() {
+                    continue;
+                }
+                holdings.push(Holding {
+                    account,
+                    asset: asset.clone(),
+                    balance: balance.normalize(),
+                    last_bill_at: DateTime::from_timestamp_millis(ts).unwrap_or_default(),
+                });
             }
-            out.push(Holding {
-                account,
-                asset,
-                balance: balance.normalize(),
-                last_bill_at: DateTime::from_timestamp_millis(ts).unwrap_or_default(),
-            });
         }
     }
     Ok(out)
@@ -101,5 +134,63 @@ mod tests {
         assert_eq!(h[0].last_bill_at.timestamp_millis(), 2_000);
         assert_eq!((h[1].account, h[1].asset.as_str()), ("funding", "EUR"));
         assert_eq!(h[1].balance.to_string(), "100.5");
+    }
+
+    /// Each instant of a series holds what `holdings_at` gives for it alone, also when
+    /// billId order and time order disagree.
+    #[test]
+    fn series_equals_one_instant_at_a_time() {
+        let src = MemorySource {
+            records: vec![
+                bill(RecordKind::Bill, "1", 1_000, "BTC", "1.5"),
+                bill(RecordKind::Bill, "2", 2_500, "BTC", "2.25"),
+                // Booked before bill 2 in time, after it in billId order.
+                bill(RecordKind::Bill, "3", 2_000, "BTC", "0.1"),
+                bill(RecordKind::Bill, "4", 1_500, "USDT", "5"),
+                bill(RecordKind::Bill, "5", 3_500, "USDT", "0"),
+                bill(RecordKind::FundingBill, "9", 2_500, "EUR", "100.50"),
+            ],
+            ..MemorySource::default()
+        };
+        let ats: Vec<DateTime<Utc>> = [500, 1_000, 1_800, 2_200, 3_000, 4_000]
+            .into_iter()
+            .map(|t| DateTime::from_timestamp_millis(t).unwrap())
+            .collect();
+        let series = holdings_series(&src, &ats).unwrap();
+        for (at, h) in ats.iter().zip(&series) {
+            let mut one = Vec::new();
+            // The reference: the last bill before `at` in billId order, asset by asset.
+            for (kind, account) in [
+                (RecordKind::Bill, "trading"),
+                (RecordKind::FundingBill, "funding"),
+            ] {
+                let mut last: BTreeMap<String, (Decimal, i64)> = BTreeMap::new();
+                for r in src
+                    .records
+                    .iter()
+                    .filter(|r| r.kind == kind && r.ts_ms < at.timestamp_millis())
+                {
+                    let b: BalOnly<'_> = serde_json::from_str(&r.raw).unwrap();
+                    last.insert(b.ccy.to_string(), (b.bal.parse().unwrap(), r.ts_ms));
+                }
+                one.extend(
+                    last.into_iter()
+                        .filter(|(_, (b, _))| !b.is_zero())
+                        .map(|(asset, (b, ts))| Holding {
+                            account,
+                            asset,
+                            balance: b.normalize(),
+                            last_bill_at: DateTime::from_timestamp_millis(ts).unwrap(),
+                        }),
+                );
+            }
+            assert_eq!(h, &one, "at {at}");
+        }
+        // At 3000: BTC is bill 3's 0.1 (last in billId order, though older than bill 2).
+        assert_eq!(series[4][0].balance, Decimal::new(1, 1));
+        assert!(
+            series[5].iter().all(|h| h.asset != "USDT"),
+            "a zero balance is left out"
+        );
     }
 }

@@ -4,6 +4,8 @@
 //! `summary.json` are written here; the console lines are printed by `commands::report`.
 //! Nothing here prints.
 
+pub mod holdings;
+pub mod html;
 pub mod period;
 mod summary;
 
@@ -14,7 +16,8 @@ use crate::error::Exit;
 use crate::export::{ExportOptions, ExportReport, ExportWriter, Format, TaxSummary, write_csv_atomic};
 use crate::model::{plain, rfc3339_ms};
 use crate::normalize::{NormalizeOptions, NormalizeSummary, normalize};
-use crate::prices::{Fiat, Valuer};
+use crate::prices::file::MissingPrice;
+use crate::prices::{Fiat, UsedPrice, Valuer};
 use crate::reconcile::closing::{Holding, holdings_at};
 use crate::reconcile::{
     CheckRow, FundsRanges, Reconciliation, files_checks, funds_checks, reconcile as reconcile_store,
@@ -23,6 +26,7 @@ use crate::reconcile::{
 use crate::store::{RecordSource, Store};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
+use holdings::HoldingsSeries;
 use std::path::{Path, PathBuf};
 
 /// What to report and where.
@@ -69,6 +73,18 @@ pub struct Written {
     pub balances_as_of: Option<DateTime<Utc>>,
     /// Unclassified rows make the exit 4 (no `--allow-unclassified`).
     pub unclassified_fail: bool,
+    /// The prices the values above were found with, and the ones that were missing.
+    pub prices: PriceLog,
+    /// The holdings at each day of the period, valued (the report page's chart).
+    pub series: Option<HoldingsSeries>,
+}
+
+/// The unit prices a report's values came from (taken from the valuer after the rows and
+/// the boundary holdings were valued, before anything else is).
+#[derive(Debug, Clone, Default)]
+pub struct PriceLog {
+    pub used: Vec<UsedPrice>,
+    pub missing: Vec<MissingPrice>,
 }
 
 /// How many rows got a value.
@@ -109,6 +125,7 @@ pub fn run(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Resul
             exit: Exit::Data,
         };
         outcome.files.push(summary::write(&outcome)?);
+        outcome.files.push(html::write(&outcome)?);
         return Ok(outcome);
     }
     let rows = write_rows(store, req, valuer)?;
@@ -136,6 +153,22 @@ pub fn run(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Resul
         .write_missing_prices(&missing_path)?
         .then_some(missing_path);
     files.extend(missing_file.clone());
+    let prices = PriceLog {
+        used: valuer.used_prices(),
+        missing: valuer.missing_prices(),
+    };
+    // The page's holdings chart, valued after the log above: its daily instants are not
+    // rows, and their prices are not the files' (nor are their gaps missing_prices.csv's).
+    let series = match (
+        from.or(cov.from),
+        req.period.closing_at(generated_at).or(cov.as_of),
+    ) {
+        (Some(a), Some(b)) if a < b => {
+            let (step, ats) = holdings::instants(a, b, req.period.tz);
+            Some(holdings::series(store, step, &ats, valuer)?)
+        }
+        _ => None,
+    };
     let unclassified_fail = rows.normalized.unclassified > 0 && !req.allow_unclassified;
     let exit = if unclassified_fail || !rec.ok() {
         Exit::Data
@@ -157,6 +190,8 @@ pub fn run(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Resul
         exported: rows.exported,
         reconciliation: rec,
         unclassified_fail,
+        prices,
+        series,
     };
     let mut outcome = ReportOutcome {
         period: req.period,
@@ -168,6 +203,7 @@ pub fn run(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Resul
         exit,
     };
     outcome.files.push(summary::write(&outcome)?);
+    outcome.files.push(html::write(&outcome)?);
     Ok(outcome)
 }
 
@@ -204,7 +240,7 @@ fn write_rows(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Re
         },
     )?;
     let (mut valued, mut unvalued) = (0u64, 0u64);
-    let mut tax = TaxSummary::new();
+    let mut tax = TaxSummary::with_detail(tz);
     let opening = match (from, to) {
         (Some(start), Some(_)) => {
             let holdings = holdings_at(store, start)?;

@@ -609,6 +609,24 @@ async fn tax_summary_of_a_period() {
         line("disposals", "gross_proceeds", "*")[4]
     );
 
+    // report.html (issue 21) prints every total with the CSV's digits and loads nothing
+    // (tests/browser.rs checks the same in a real browser).
+    let page = std::fs::read_to_string(valued.join("report.html")).unwrap();
+    let totals: Vec<&Vec<String>> = summary.iter().filter(|r| r[2] == "*").collect();
+    assert!(totals.len() >= 8, "{totals:?}");
+    for r in totals {
+        let shown = if r[4].is_empty() { "—" } else { r[4].as_str() };
+        let needle = format!("data-tax=\"{}/{}\">{shown}</span>", r[0], r[1]);
+        assert!(page.contains(&needle), "{needle} not in report.html");
+    }
+    assert!(page.contains("Content-Security-Policy\" content=\"default-src 'none';"));
+    for external in ["http://", "https://", " src=", "url("] {
+        assert!(
+            !page.contains(external),
+            "report.html refers to something outside: {external}"
+        );
+    }
+
     let unvalued = dir.path().join("unvalued");
     let valuer: Box<dyn Valuer> = Box::new(NoPrices::new(Fiat::usd()));
     okx_export::commands::report::report_with(&settings, &store, &args(&unvalued), valuer).unwrap();
