@@ -335,8 +335,8 @@ fn parse_fiat(s: &str) -> Result<crate::prices::Fiat, String> {
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = "Valuation options")]
 pub struct PriceArgs {
-    /// The fiat currency values are in (USD from OKX index prices; others through ECB
-    /// reference rates).
+    /// The fiat currency values are in: USD (OKX index prices) or a currency the ECB
+    /// publishes a reference rate for (EUR, GBP, CHF, JPY, …; converted through those rates).
     #[arg(long, default_value = "USD", value_name = "CCY", value_parser = parse_fiat)]
     pub fiat: crate::prices::Fiat,
     /// A filled-in missing_prices.csv: its prices win over fetched ones.

@@ -36,14 +36,17 @@ impl Fiat {
         Fiat("USD".to_string())
     }
 
-    /// Parses a three-letter code (case-insensitive), e.g. `eur` → `EUR`.
+    /// Parses a code (case-insensitive), e.g. `eur` → `EUR`: USD (OKX's own index prices)
+    /// or a currency the ECB publishes a euro reference rate for ([`ecb::CURRENCIES`]),
+    /// since every other value is converted through those rates.
     pub fn parse(s: &str) -> Result<Fiat, String> {
         let code = s.trim().to_ascii_uppercase();
-        if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
+        if ecb::CURRENCIES.contains(&code.as_str()) {
             Ok(Fiat(code))
         } else {
             Err(format!(
-                "`{s}` is not a fiat currency code; use a three-letter ISO code such as USD, EUR or GBP"
+                "`{s}` is not a currency values can be given in; use USD or one of the ECB's reference currencies: {}",
+                ecb::CURRENCIES.join(", ")
             ))
         }
     }
@@ -150,8 +153,16 @@ mod tests {
     #[test]
     fn fiat_codes() {
         assert_eq!(Fiat::parse("eur").unwrap().as_str(), "EUR");
+        assert_eq!(Fiat::parse(" gbp ").unwrap().as_str(), "GBP");
         assert_eq!(Fiat::usd().to_string(), "USD");
         assert!(Fiat::parse("EURO").is_err());
         assert!(Fiat::parse("U1D").is_err());
+        // Issue 19 item 7: a code the ECB does not publish is refused, listing those it does.
+        let e = Fiat::parse("XYZ").unwrap_err();
+        assert!(
+            e.contains("`XYZ`") && e.contains("USD") && e.contains("CHF, CNY"),
+            "{e}"
+        );
+        assert!(Fiat::parse("RUB").is_err());
     }
 }

@@ -12,7 +12,7 @@ use crate::normalize::{NormalizeOptions, normalize};
 use crate::okx::OkxClient;
 use crate::settings::Settings;
 use crate::store::Store;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -92,6 +92,24 @@ pub fn open_valuer(settings: &Settings, fiat: Fiat, prices_file: Option<&Path>) 
     Ok(CachedValuer::new(fiat, cache, user))
 }
 
+/// What the ECB series of `ccy` is fetched for, naming the currencies asked for (an error
+/// about the USD series of EUR values must say EUR).
+fn ecb_purpose(ccy: &str, opts: &PriceOptions) -> String {
+    let fiats: Vec<&str> = std::iter::once(&opts.fiat)
+        .chain(&opts.extra_fiats)
+        .map(Fiat::as_str)
+        .filter(|f| *f != "USD")
+        .collect();
+    if ccy == "USD" || fiats.contains(&ccy) {
+        format!(
+            "ECB rates for {} values (the euro reference rate of {ccy})",
+            fiats.join("/")
+        )
+    } else {
+        format!("ECB rates for the rows in {ccy} (the euro reference rate of {ccy})")
+    }
+}
+
 /// Every (asset, minute) the rows of `store` touch.
 pub fn collect_needs(store: &Store) -> Result<Needs> {
     let mut needs = Needs::new();
@@ -144,7 +162,9 @@ pub async fn run(
             let (from, to) = (day(lo) - chrono::Duration::days(7), day(hi));
             let mut ecb = Ecb::new(opts.ecb_url.clone())?;
             for c in &ccys {
-                ecb.ensure(&mut cache, c, from, to).await?;
+                ecb.ensure(&mut cache, c, from, to)
+                    .await
+                    .with_context(|| ecb_purpose(c, opts))?;
             }
             ecb_requests = ecb.requests;
         }

@@ -90,7 +90,7 @@ impl CachedValuer {
         Ok(match self.cache.ecb_rate(ccy, day)? {
             Some((d, r)) => Ok((r, d)),
             None => Err(format!(
-                "no ECB rate for {ccy} on or before {day} in the price cache (run `okx-export prices --fiat …`)"
+                "no ECB rate for {ccy} on or before {day} in the price cache"
             )),
         })
     }
@@ -119,7 +119,10 @@ impl CachedValuer {
             Route::Usd => Ok((Decimal::ONE, "usd".into())),
             Route::Ecb(ccy) => match (self.ecb("USD", ts)?, self.ecb(&ccy, ts)?) {
                 (Ok((usd, d)), Ok((c, _))) => Ok((usd / c, format!("ecb:{d}"))),
-                (Err(e), _) | (_, Err(e)) => Err(e),
+                (Err(e), _) | (_, Err(e)) => Err(format!(
+                    "{e} (needed for the {ccy} amount; run `{}`)",
+                    self.prices_command()
+                )),
             },
             Route::Index(i) => self.close(&i, ts)?,
             Route::Pair { pair, quote } => match self.close(&pair, ts)? {
@@ -148,8 +151,19 @@ impl CachedValuer {
         }
         Ok(match (self.ecb("USD", ts)?, self.ecb(f, ts)?) {
             (Ok((usd, d)), Ok((c, _))) => Ok((c / usd, format!("*ecb:{d}"))),
-            (Err(e), _) | (_, Err(e)) => Err(e),
+            (Err(e), _) | (_, Err(e)) => Err(format!(
+                "{e} (needed for {f} values; run `{}`)",
+                self.prices_command()
+            )),
         })
+    }
+
+    /// The command that fetches what this valuer's fiat needs.
+    fn prices_command(&self) -> String {
+        match self.fiat.as_str() {
+            "USD" => "okx-export prices".to_string(),
+            f => format!("okx-export prices --fiat {f}"),
+        }
     }
 
     /// Unit price of `asset` in the valuation fiat at `ts` (memoized per minute).
@@ -269,5 +283,32 @@ impl Valuer for CachedValuer {
             source,
             unit_prices,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Account;
+
+    fn row(asset: &str, amount: &str) -> Transaction {
+        let t = DateTime::from_timestamp_millis(1_756_000_000_000).unwrap();
+        let mut tx = Transaction::new("r1", t, Account::Funding, Kind::Deposit, "test", "1");
+        tx.received = Some(Amount::new(amount.parse().unwrap(), asset));
+        tx
+    }
+
+    /// Issue 19 item 7: a EUR value lacking the ECB's USD series says EUR, and its fix is
+    /// `prices --fiat EUR`.
+    #[test]
+    fn a_missing_ecb_rate_names_the_fiat_asked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = PriceCache::open(&dir.path().join("c.sqlite")).unwrap();
+        let mut v = CachedValuer::new(Fiat::parse("EUR").unwrap(), cache, UserPrices::default());
+        let rv = v.value(&row("USD", "10")).unwrap();
+        assert_eq!(rv.value, None);
+        let why = &v.missing().next().unwrap().why;
+        assert!(why.contains("EUR values"), "{why}");
+        assert!(why.contains("okx-export prices --fiat EUR"), "{why}");
     }
 }

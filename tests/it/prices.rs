@@ -293,3 +293,91 @@ async fn missing_prices_round_trip() {
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("pass --fiat USD"), "{}", r.stderr);
 }
+
+/// Issue 19 item 7: `--fiat XYZ` is refused when the flags are parsed (exit 2, the
+/// currencies listed), before any file is touched: the good files already in `--out` stay.
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_fiat_is_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = dir.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("transactions.csv"), "the good USD file\n").unwrap();
+    let (d, o) = (data.to_str().unwrap(), out.to_str().unwrap());
+    for args in [
+        vec!["--data-dir", d, "report", "--fiat", "XYZ", "--out", o],
+        vec![
+            "--data-dir",
+            d,
+            "report",
+            "--fiat",
+            "xyz",
+            "--year",
+            "2025",
+            "--out",
+            o,
+        ],
+        vec!["--data-dir", d, "prices", "--fiat", "XYZ", "--out", o],
+        vec!["--data-dir", d, "export", "--fiat", "XYZ", "--out", o],
+    ] {
+        let r = run(&args, &[], dir.path()).await;
+        assert_code(&r, 2);
+        assert!(
+            r.stderr.contains("`XYZ`") || r.stderr.contains("`xyz`"),
+            "{args:?}: {}",
+            r.stderr
+        );
+        for ccy in ["USD", "EUR", "GBP", "CHF", "JPY"] {
+            assert!(
+                r.stderr.contains(ccy),
+                "{args:?} does not list {ccy}: {}",
+                r.stderr
+            );
+        }
+        assert!(
+            !data.exists(),
+            "{args:?} opened the store before checking its flags"
+        );
+        assert_eq!(
+            std::fs::read_to_string(out.join("transactions.csv")).unwrap(),
+            "the good USD file\n"
+        );
+    }
+    // An ECB currency in lower case is fine.
+    let r = run(&["--data-dir", d, "report", "--fiat", "chf"], &[], dir.path()).await;
+    assert!(!r.stderr.contains("--fiat"), "{}", r.stderr);
+}
+
+/// Issue 19 item 7: with `--fiat EUR` an error about the ECB's USD series (rates are per
+/// euro, so EUR values need USD per EUR) names EUR, the currency asked for.
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_for_eur_values_name_eur() {
+    let sim = sim(fast_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert_code(&sync(&sim, &data, &[]).await, 0);
+    // The ECB cannot be reached: the error names EUR.
+    let mut e = env(&sim);
+    e.retain(|(k, _)| k != "OKX_EXPORT_ECB_URL");
+    e.push(("OKX_EXPORT_ECB_URL".into(), "http://127.0.0.1:9".into()));
+    let r = run(
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--no-progress",
+            "prices",
+            "--fiat",
+            "EUR",
+        ],
+        &e,
+        dir.path(),
+    )
+    .await;
+    assert_code(&r, 1);
+    let error = r
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default();
+    assert!(error.contains("EUR values"), "{}", r.stderr);
+}
