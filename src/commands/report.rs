@@ -179,6 +179,18 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
     for m in &o.coverage.missing {
         warn(format!("incomplete: {m}"));
     }
+    // A period reaching past the last sync holds what the store knew then.
+    if let Some(a) = o.coverage.as_of
+        && o.period.to.is_none_or(|t| t > a)
+    {
+        say(
+            settings,
+            format!(
+                "report: data as of {} (the last sync); run `okx-export sync` for what happened since",
+                rfc3339_ms(a)
+            ),
+        );
+    }
     let coverage_path = o.out.join("coverage.csv");
     let Some(w) = &o.written else {
         warn(format!(
