@@ -192,6 +192,10 @@ pub struct SimConfig {
     /// Archive quarters (e.g. `2025Q3`) broken on purpose, each in its own way; the other
     /// quarters are served normally.
     pub archive_faults: Vec<(String, ArchiveFault)>,
+    /// A volatile market: about one hour in twelve of each asset swings 1.5% and back over
+    /// two hours (their 1-hour bars span 1.5%), so a value taken from an hour bar's close
+    /// can be that far off the row's minute. The account is generated on the same prices.
+    pub volatile_hours: bool,
 }
 
 /// How one archive quarter is broken (see [`SimConfig::archive_faults`]).
@@ -239,6 +243,7 @@ impl Default for SimConfig {
             no_market: Vec::new(),
             usdt_index: false,
             archive_faults: Vec::new(),
+            volatile_hours: false,
         }
     }
 }

@@ -127,7 +127,10 @@ impl SimServer {
     /// Generates the account and starts serving on 127.0.0.1 (ephemeral port).
     pub async fn start(config: SimConfig) -> anyhow::Result<SimServer> {
         let (seed, size, unknown) = (config.seed, config.size, config.unknown_bill_type);
-        let account = tokio::task::spawn_blocking(move || SimAccount::generate(seed, size, unknown)).await?;
+        let volatile = config.volatile_hours;
+        let account =
+            tokio::task::spawn_blocking(move || SimAccount::generate_on(seed, size, unknown, volatile))
+                .await?;
         if config.bill_time_disorder {
             account.disorder_bill_times(super::SIM_NOW_MS - 40 * DAY_MS);
         }
@@ -150,7 +153,10 @@ impl SimServer {
             applies: std::sync::atomic::AtomicU32::default(),
             corrupted: std::sync::atomic::AtomicU32::default(),
             base_url: format!("http://{addr}"),
-            book: market::PriceBook::new(seed, super::generate::START_MS - 30 * DAY_MS, 420),
+            book: {
+                let book = market::PriceBook::new(seed, super::generate::START_MS - 30 * DAY_MS, 420);
+                if volatile { book.volatile(seed) } else { book }
+            },
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let (tx, rx) = oneshot::channel::<()>();
@@ -182,6 +188,18 @@ impl SimServer {
     /// The configuration the server was started with (faults as at start).
     pub fn config(&self) -> &SimConfig {
         &self.shared.config
+    }
+
+    /// The market's USD price of `asset` at `ts_ms`, the truth its candles are cut from
+    /// (USDT and USDC are 1): what a value at the row's minute should be. `None` for an
+    /// asset without a price path.
+    pub fn usd_price(&self, asset: &str, ts_ms: i64) -> Option<rust_decimal::Decimal> {
+        if matches!(asset, "USDT" | "USDC" | "USD") {
+            return Some(rust_decimal::Decimal::ONE);
+        }
+        market::priced_assets()
+            .any(|a| a == asset)
+            .then(|| self.shared.book.usd(asset, ts_ms))
     }
 
     /// The sim clock now, Unix ms (without `time_lie`).
