@@ -6,7 +6,7 @@
 //!   assets in `SimConfig::no_market`); `USDT-USD` only with `SimConfig::usdt_index`.
 //! * `history-candles`: the spot pairs of [`SPOT`] (the delisted `LUNC-USDT` keeps its
 //!   history), none whose base or quote has no market.
-//! * Bars `1m`, `1H`, `1Dutc`, aligned to UTC; a bar's open is the path at its start, its
+//! * Bars `1m`, `15m`, `1H`, `1Dutc`, aligned to UTC; a bar's open is the path at its start, its
 //!   close the path at its end; the path bends only on whole hours (linear inside a day,
 //!   plus the swings of `SimConfig::volatile_hours`), so high/low are the two ends and, for
 //!   a day bar, its whole hours.
@@ -26,6 +26,7 @@ use std::fmt::Write as _;
 pub(crate) fn bar_ms(bar: &str) -> Option<i64> {
     match bar {
         "1m" => Some(60_000),
+        "15m" => Some(900_000),
         "1H" => Some(3_600_000),
         "1Dutc" => Some(86_400_000),
         _ => None,

@@ -77,14 +77,18 @@ struct Faults {
     rng: SmallRng,
 }
 
-/// Sim clock: `SIM_NOW` at start, advancing in real time.
+/// Sim clock: `SIM_NOW` (plus `SimConfig::clock_offset_ms`) at start, advancing in real time.
 struct Clock {
     started: Instant,
+    /// Moved on by `SimConfig::clock_offset_ms` and [`SimServer::advance_clock`].
+    offset_ms: std::sync::atomic::AtomicI64,
 }
 
 impl Clock {
     fn now_ms(&self) -> i64 {
-        SIM_NOW_MS + self.started.elapsed().as_millis() as i64
+        SIM_NOW_MS
+            + self.offset_ms.load(std::sync::atomic::Ordering::Relaxed)
+            + self.started.elapsed().as_millis() as i64
     }
 }
 
@@ -128,6 +132,7 @@ impl SimServer {
     pub async fn start(config: SimConfig) -> anyhow::Result<SimServer> {
         let (seed, size, unknown) = (config.seed, config.size, config.unknown_bill_type);
         let volatile = config.volatile_hours;
+        let clock_offset = config.clock_offset_ms;
         let account =
             tokio::task::spawn_blocking(move || SimAccount::generate_on(seed, size, unknown, volatile))
                 .await?;
@@ -145,6 +150,7 @@ impl SimServer {
             account,
             clock: Clock {
                 started: Instant::now(),
+                offset_ms: std::sync::atomic::AtomicI64::new(clock_offset),
             },
             limiter: Limiter::default(),
             stats: Mutex::new(BTreeMap::new()),
@@ -252,6 +258,20 @@ impl SimServer {
     /// now; balances follow.
     pub fn add_activity(&self, n: usize) {
         self.shared.account.add_activity(n, self.shared.clock.now_ms());
+    }
+
+    /// [`SimServer::add_activity`] at `ts_ms` (not before the newest bill): e.g. rows a
+    /// few minutes old when the clock is later in the hour.
+    pub fn add_activity_at(&self, n: usize, ts_ms: i64) {
+        self.shared.account.add_activity(n, ts_ms);
+    }
+
+    /// Moves the sim clock `ms` ahead (a minute passing without waiting for it).
+    pub fn advance_clock(&self, ms: i64) {
+        self.shared
+            .clock
+            .offset_ms
+            .fetch_add(ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Adds a USDT deposit record dated `ts_ms` in a non-final `state` (`12` frozen, `14`
