@@ -10,6 +10,7 @@
 //! Money stays `Decimal`; a value is never made up: an asset without a price is `None` and the
 //! row is reported as missing, never valued at zero.
 
+pub mod boundaries;
 pub mod cache;
 pub mod ecb;
 pub mod file;
@@ -18,7 +19,7 @@ pub mod rules;
 pub mod stage;
 pub mod valuer;
 
-pub use pipeline::{PriceOptions, PriceSummary, open_valuer};
+pub use pipeline::{PriceOptions, PriceSummary, open_store_valuer, open_valuer};
 pub use valuer::CachedValuer;
 
 use crate::model::Transaction;
@@ -72,9 +73,11 @@ pub struct RowValue {
     /// times its asset's unit price. `None` when it cannot be valued.
     pub value: Option<Decimal>,
     /// How `value` was found, in one short machine-readable text, e.g.
-    /// `leg:USDT` (a trade valued by its stablecoin leg), `index:BTC-USD:1m:close`,
-    /// `route:SOL-USDT:1H:close*index:USDT-USD:1H:close`, `ecb:2025-03-03`, `file:prices.csv`.
-    /// Empty when `value` is `None`.
+    /// `leg:USDT:…` (a trade valued by its stablecoin leg), `index:BTC-USD:1m:close`,
+    /// `route:spot:SOL-USDT:1H:open*…;bound=0.21%` (from 1-hour bars: the stated bound of
+    /// the error, see [`RowValue::bound`]), `fill:BTC-USD-SWAP`, `ecb:2025-03-03`,
+    /// `file:prices.csv`. Empty when `value` is `None`, or `pending` when its bar had not
+    /// closed when prices were fetched.
     pub source: String,
     /// The unit price in `fiat` at the row's time of every asset the row touches (sent,
     /// received and fee assets), `None` for an asset that has no price. Formats that value
@@ -89,6 +92,27 @@ impl RowValue {
             .iter()
             .find(|(a, _)| a == asset)
             .and_then(|(_, p)| *p)
+    }
+
+    /// How far `value` can be from the value at the row's minute, as a fraction, when its
+    /// source states it (`…;bound=0.32%`, a price from a 1-hour bar; the widest of merged
+    /// parts). `None`: the price of the row's minute (a minute bar, a fill, a file, a
+    /// reference rate or a fiat leg).
+    pub fn bound(&self) -> Option<Decimal> {
+        self.source
+            .split('+')
+            .filter_map(|part| {
+                let pct = part.rsplit_once(";bound=")?.1.strip_suffix('%')?;
+                pct.parse::<Decimal>().ok()
+            })
+            .max()
+            .map(|pct| pct / Decimal::ONE_HUNDRED)
+    }
+
+    /// Whether the row has no value yet because its price bar had not closed when prices
+    /// were fetched (the next sync values it): not a missing price.
+    pub fn is_pending(&self) -> bool {
+        self.value.is_none() && self.source == valuer::PENDING_SOURCE
     }
 }
 
@@ -109,6 +133,12 @@ pub trait Valuer {
     /// A valuer that keeps no such list writes nothing.
     fn write_missing_prices(&self, _path: &std::path::Path) -> anyhow::Result<bool> {
         Ok(false)
+    }
+
+    /// When the prices were fetched (the host's time), if known: holdings "now" are valued
+    /// at the newest minute that had closed by then.
+    fn prices_as_of(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        None
     }
 }
 

@@ -81,7 +81,10 @@ pub fn to_json(o: &ReportOutcome) -> serde_json::Value {
             "exported": f.exported, "records": f.records, "skipped_transfers": f.skipped_transfers,
             "skipped_unclassified": f.skipped_unclassified, "skipped_other": f.skipped_other,
         })).collect::<Vec<_>>(),
-        "values": {"fiat": w.values.fiat.as_str(), "valued": w.values.valued, "missing": w.values.missing},
+        "values": {
+            "fiat": w.values.fiat.as_str(), "valued": w.values.valued, "missing": w.values.missing,
+            "pending": w.values.pending, "holdings_missing": w.values.holdings_missing,
+        },
         "reconciliation": reconciliation_json(&w.reconciliation),
         "balances_as_of": w.balances_as_of.map(rfc3339_ms),
         "closing_balances_as_of": w.closing.as_ref().map(|(at, _)| rfc3339_ms(*at)),
