@@ -159,7 +159,10 @@ Examples:
 
 Prices are public data, cached machine-wide in $OKX_EXPORT_PRICE_CACHE, else
 $XDG_CACHE_HOME/okx-export/prices.sqlite, else ~/.cache/okx-export/prices.sqlite
-(shared by every profile, so nothing is fetched twice).";
+(shared by every profile, so nothing is fetched twice). The store remembers the host
+and cache its prices came from: `report` values from them, and `prices` without a
+host option fetches from that host. Each value is its row's minute price, or its
+price_source states how far from it it can be (`;bound=0.21%`).";
 
 const DEMO_EXAMPLES: &str = "\
 Examples:

@@ -68,7 +68,7 @@ pub async fn run(settings: &Settings, args: &PricesArgs) -> Result<Exit> {
     if !crate::settings::host_is_explicit(&args.connect, &settings.profile_config)
         && let Some(home) = Store::open(&settings.data_dir)?.price_home()?
     {
-        settings.base_url = home.host;
+        settings.base_url = crate::settings::check_base_url(&home.host)?;
     }
     let out = args.out.clone().unwrap_or_else(|| settings.data_dir.clone());
     std::fs::create_dir_all(&out)
@@ -110,7 +110,7 @@ pub async fn before_report(settings: &Settings, args: &ReportArgs) -> Result<()>
     }
     let fetched = pipeline::fetch_for_report(settings, &store, &args.price.fiat, opening, closing, |host| {
         let mut at_host = settings.clone();
-        at_host.base_url = host.to_string();
+        at_host.base_url = crate::settings::check_base_url(host)?;
         // A report should not hang on a host that is down: it lists what it lacks.
         at_host.give_up_after = at_host.give_up_after.min(std::time::Duration::from_secs(15));
         super::client(&at_host, None)

@@ -57,7 +57,11 @@ fn resolve(
 /// Price of `base` in `quote` (`USD` is the book's unit) at `ts`.
 fn price(book: &PriceBook, base: &str, quote: &str, ts: i64, dp: u32) -> Decimal {
     if quote == "USD" {
-        book.usd(base, ts).round_dp(dp).max(Decimal::new(1, dp))
+        // An index below 1 (LUNC) keeps 8 decimals, as OKX's do: 4 would round LUNC's
+        // 0.00006 to 0.0001.
+        let p = book.usd(base, ts);
+        let dp = if p < Decimal::ONE { dp.max(8) } else { dp };
+        p.round_dp(dp).max(Decimal::new(1, dp))
     } else {
         book.pair(base, quote, ts, dp)
     }
