@@ -185,12 +185,14 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
     if let Some(a) = o.coverage.as_of
         && o.period.to.is_none_or(|t| t > a)
     {
+        let since = if o.period.to.is_some() {
+            "; run `okx-export sync` for what happened since"
+        } else {
+            ""
+        };
         say(
             settings,
-            format!(
-                "report: data as of {} (the last sync); run `okx-export sync` for what happened since",
-                rfc3339_ms(a)
-            ),
+            format!("report: data as of {} (the last sync){since}", rfc3339_ms(a)),
         );
     }
     let coverage_path = o.out.join("coverage.csv");

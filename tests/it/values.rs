@@ -92,6 +92,18 @@ async fn report_after_sync_with_a_base_url_flag_finds_its_prices() {
         !dir.path().join("machine-prices.sqlite").exists(),
         "no machine cache for a simulator"
     );
+    let st = run(
+        &["--data-dir", data.to_str().unwrap(), "status"],
+        &env,
+        dir.path(),
+    )
+    .await;
+    assert!(
+        st.stdout
+            .contains(&format!("prices: fetched from {} into ", sim.base_url())),
+        "{}",
+        st.stdout
+    );
     // `prices` without a host flag also uses the store's host: nothing to fetch.
     sim.reset_stats();
     let r = run(
