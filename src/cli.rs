@@ -159,7 +159,10 @@ Examples:
 
 Prices are public data, cached machine-wide in $OKX_EXPORT_PRICE_CACHE, else
 $XDG_CACHE_HOME/okx-export/prices.sqlite, else ~/.cache/okx-export/prices.sqlite
-(shared by every profile, so nothing is fetched twice).";
+(shared by every profile, so nothing is fetched twice). The store remembers the host
+and cache its prices came from: `report` values from them, and `prices` without a
+host option fetches from that host. Each value is its row's minute price, or its
+price_source states how far from it it can be (`;bound=0.21%`).";
 
 const DEMO_EXAMPLES: &str = "\
 Examples:
@@ -335,8 +338,8 @@ fn parse_fiat(s: &str) -> Result<crate::prices::Fiat, String> {
 #[derive(Debug, Args, Clone)]
 #[command(next_help_heading = "Valuation options")]
 pub struct PriceArgs {
-    /// The fiat currency values are in (USD from OKX index prices; others through ECB
-    /// reference rates).
+    /// The fiat currency values are in: USD (OKX index prices) or a currency the ECB
+    /// publishes a reference rate for (EUR, GBP, CHF, JPY, …; converted through those rates).
     #[arg(long, default_value = "USD", value_name = "CCY", value_parser = parse_fiat)]
     pub fiat: crate::prices::Fiat,
     /// A filled-in missing_prices.csv: its prices win over fetched ones.

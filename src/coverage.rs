@@ -269,7 +269,7 @@ pub fn check(store: &Store, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc
     let floor = store.floor()?;
     let streams = streams(store)?;
     let quarters = store.quarters()?;
-    Ok(check_streams(floor, streams, &quarters, from, to))
+    Ok(check_streams_at(floor, streams, &quarters, from, to, Utc::now()))
 }
 
 /// [`check`] on rows already read.
@@ -280,12 +280,31 @@ pub fn check_streams(
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> CoverageCheck {
+    check_streams_at(floor, streams, quarters, from, to, Utc::now())
+}
+
+/// [`check_streams`] at `now`: a period that has not ended (`to` after `now`) is checked up
+/// to the last sync (`as_of`); one that has ended is checked to its end, so what happened
+/// between the last sync and its end is missing (issue 19 item 9).
+pub fn check_streams_at(
+    floor: Option<DateTime<Utc>>,
+    streams: Vec<StreamCoverage>,
+    quarters: &[QuarterState],
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> CoverageCheck {
     let as_of = streams
         .iter()
         .filter(|s| Group::REQUIRED.contains(&s.group) && !s.stream.starts_with("bills-history-archive/"))
         .filter_map(|s| s.to)
         .max();
     let p_from = from.or(floor);
+    // The part of an ended period after the last sync: not covered, whatever the streams.
+    let tail = match (to, as_of) {
+        (Some(t), Some(a)) if t <= now && t > a => Some((a, t)),
+        _ => None,
+    };
     let p_to = match (to, as_of) {
         (Some(t), Some(a)) => Some(t.min(a)),
         (t, a) => t.or(a),
@@ -313,7 +332,20 @@ pub fn check_streams(
     let Some(p_from) = p_from else {
         return check;
     };
+    if let Some((a, t)) = tail {
+        check.to = Some(t);
+        for group in Group::REQUIRED {
+            check.missing.push(Missing {
+                group,
+                from: a.max(p_from),
+                to: t,
+                why: format!("after the last sync: the store's data is as of {}", rfc3339_ms(a)),
+                fix: "run `okx-export sync`".into(),
+            });
+        }
+    }
     if p_from >= p_to {
+        check.missing.sort_by_key(|m| (m.group.clone(), m.from));
         return check;
     }
     let (a, b) = (p_from.timestamp_millis(), p_to.timestamp_millis());
@@ -343,6 +375,7 @@ pub fn check_streams(
             }
         }
     }
+    check.missing.sort_by_key(|m| (m.group.clone(), m.from));
     check
 }
 

@@ -41,6 +41,12 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
     UsageError(msg.into()).into()
 }
 
+/// A data problem found before anything was written (exit 4): the message says what is
+/// missing and how to fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct DataError(pub String);
+
 /// The key can do more than read (exit 3).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -54,6 +60,9 @@ pub fn exit_for(err: &anyhow::Error) -> Exit {
         }
         if cause.downcast_ref::<KeyRefused>().is_some() {
             return Exit::Credentials;
+        }
+        if cause.downcast_ref::<DataError>().is_some() {
+            return Exit::Data;
         }
         if let Some(e) = cause.downcast_ref::<OkxError>() {
             return if e.is_credentials() {
@@ -84,5 +93,7 @@ mod tests {
         .context("sync");
         assert_eq!(exit_for(&e), Exit::Credentials);
         assert_eq!(exit_for(&anyhow::anyhow!("disk full")), Exit::Runtime);
+        let e = anyhow::Error::new(DataError("prices gone".into())).context("report");
+        assert_eq!(exit_for(&e), Exit::Data);
     }
 }

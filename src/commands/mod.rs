@@ -104,7 +104,10 @@ async fn dispatch(cli: Cli) -> Result<Exit> {
         Command::CheckKey(_) => check_key::run(&settings).await,
         Command::Sync(args) if args.refetch.is_some() => sync::refetch(&settings, &args).await,
         Command::Sync(args) => sync::run(&settings, &args).await.map(|(exit, _)| exit),
-        Command::Report(args) => report::run(&settings, &args),
+        Command::Report(args) => {
+            prices::before_report(&settings, &args).await?;
+            report::run(&settings, &args)
+        }
         Command::Export(args) => report::export(&settings, &args).await,
         Command::Reconcile(args) => report::reconcile(&settings, &args),
         Command::Status => status::run(&settings),

@@ -1,10 +1,11 @@
-//! `prices`: the price stage alone (for a store already synced), and the same stage at the
-//! end of `sync`.
+//! `prices`: the price stage alone (for a store already synced), the same stage at the
+//! end of `sync`, and the boundary prices a `report` fetches before it values.
 
 use super::{say, warn};
-use crate::cli::PricesArgs;
+use crate::cli::{PricesArgs, ReportArgs};
 use crate::error::{Exit, usage};
 use crate::prices::{Fiat, PriceOptions, PriceSummary, ecb, pipeline};
+use crate::report::Period;
 use crate::settings::Settings;
 use crate::store::Store;
 use anyhow::{Context, Result};
@@ -28,6 +29,7 @@ pub async fn stage(
         prices_file,
         missing_out,
         ecb_url,
+        zones: Vec::new(),
     };
     let summary = pipeline::run(settings, client, &store, &opts).await?;
     say(settings, summary.line());
@@ -61,11 +63,18 @@ pub async fn run(settings: &Settings, args: &PricesArgs) -> Result<Exit> {
             settings.data_dir.display()
         )));
     }
+    // Without a host of its own, `prices` fetches from where the store's prices came from.
+    let mut settings = settings.clone();
+    if !crate::settings::host_is_explicit(&args.connect, &settings.profile_config)
+        && let Some(home) = Store::open(&settings.data_dir)?.price_home()?
+    {
+        settings.base_url = crate::settings::check_base_url(&home.host)?;
+    }
     let out = args.out.clone().unwrap_or_else(|| settings.data_dir.clone());
     std::fs::create_dir_all(&out)
         .with_context(|| format!("cannot create output directory `{}`", out.display()))?;
     stage(
-        settings,
+        &settings,
         std::slice::from_ref(&args.price.fiat),
         args.price.prices_file.clone(),
         Some(out.join("missing_prices.csv")),
@@ -73,4 +82,55 @@ pub async fn run(settings: &Settings, args: &PricesArgs) -> Result<Exit> {
     )
     .await?;
     Ok(Exit::Success)
+}
+
+/// Remembers the zone of a report (not UTC) in the store, so each later price stage
+/// fetches that zone's year boundaries too.
+pub fn remember_zone(store: &Store, period: &Period) -> Result<()> {
+    if period.tz != chrono_tz::Tz::UTC {
+        store.remember_report_zone(period.tz.name(), chrono::Utc::now())?;
+    }
+    Ok(())
+}
+
+/// Before `report`: the holdings at the period's boundaries priced, fetching from the
+/// store's host what its price cache lacks (public candles, no key). When the host cannot
+/// be reached the report goes on and lists those prices in `missing_prices.csv`.
+pub async fn before_report(settings: &Settings, args: &ReportArgs) -> Result<()> {
+    if !settings.data_dir.join(Store::FILE).exists() {
+        return Ok(()); // the report says what to do
+    }
+    let period = super::report::period(args)?;
+    let store = Store::open(&settings.data_dir)?;
+    remember_zone(&store, &period)?;
+    let opening = period.to.and(period.from);
+    let closing = period.closing_at(chrono::Utc::now());
+    if closing.is_none() {
+        return Ok(());
+    }
+    let fetched = pipeline::fetch_for_report(settings, &store, &args.price.fiat, opening, closing, |host| {
+        let mut at_host = settings.clone();
+        at_host.base_url = crate::settings::check_base_url(host)?;
+        // A report should not hang on a host that is down: it lists what it lacks.
+        at_host.give_up_after = at_host.give_up_after.min(std::time::Duration::from_secs(15));
+        super::client(&at_host, None)
+    })
+    .await;
+    match fetched {
+        Ok(f) if f.wanted > 0 => say(
+            settings,
+            format!(
+                "report: fetched {} price(s) at the period's boundaries from {} ({} requests)",
+                f.wanted,
+                f.host.unwrap_or_default(),
+                f.requests
+            ),
+        ),
+        Ok(_) => {}
+        Err(e) if crate::error::exit_for(&e) == Exit::Data => return Err(e),
+        Err(e) => warn(format!(
+            "report: could not fetch the prices at the period's boundaries ({e:#}); the holdings without one are listed in missing_prices.csv"
+        )),
+    }
+    Ok(())
 }

@@ -131,11 +131,13 @@ fn print_reconciliation(settings: &Settings, rec: &Reconciliation) {
 }
 
 /// The valuer behind every value column and `tax-summary.csv`: the one place where the
-/// export gets its prices. It reads the price cache the price stage filled (`sync`,
-/// `okx-export prices`) and `--prices FILE`; it does no network I/O.
-fn valuer_for(settings: &Settings, args: &ReportArgs) -> Result<Box<dyn Valuer>> {
-    let valuer = crate::prices::open_valuer(
+/// export gets its prices. It reads the price cache the store's price stage filled
+/// (`sync`, `okx-export prices`; the store remembers where) and `--prices FILE`; it does
+/// no network I/O.
+fn valuer_for(settings: &Settings, store: &Store, args: &ReportArgs) -> Result<Box<dyn Valuer>> {
+    let valuer = crate::prices::open_store_valuer(
         settings,
+        store,
         args.price.fiat.clone(),
         args.price.prices_file.as_deref(),
     )?;
@@ -144,7 +146,7 @@ fn valuer_for(settings: &Settings, args: &ReportArgs) -> Result<Box<dyn Valuer>>
 
 /// Normalizes and writes every report; returns the exit code.
 pub fn report_from(settings: &Settings, store: &Store, args: &ReportArgs) -> Result<Exit> {
-    let valuer = valuer_for(settings, args)?;
+    let valuer = valuer_for(settings, store, args)?;
     report_with(settings, store, args, valuer)
 }
 
@@ -179,6 +181,20 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
     for m in &o.coverage.missing {
         warn(format!("incomplete: {m}"));
     }
+    // A period reaching past the last sync holds what the store knew then.
+    if let Some(a) = o.coverage.as_of
+        && o.period.to.is_none_or(|t| t > a)
+    {
+        let since = if o.period.to.is_some() {
+            "; run `okx-export sync` for what happened since"
+        } else {
+            ""
+        };
+        say(
+            settings,
+            format!("report: data as of {} (the last sync){since}", rfc3339_ms(a)),
+        );
+    }
     let coverage_path = o.out.join("coverage.csv");
     let Some(w) = &o.written else {
         warn(format!(
@@ -190,12 +206,19 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
     };
     let summary = &w.normalized;
     let fiat = &w.values.fiat;
+    let missing_path = o.out.join("missing_prices.csv");
     if w.values.missing > 0 {
-        let missing_path = o.out.join("missing_prices.csv");
         warn(format!(
             "values: {} of {} rows have no {fiat} value; they are listed in {}. Run `okx-export prices` to fetch what OKX has, or fill in that file's price column and pass --prices FILE",
             w.values.missing,
-            w.values.valued + w.values.missing,
+            w.values.valued + w.values.missing + w.values.pending,
+            missing_path.display()
+        ));
+    }
+    if w.values.holdings_missing > 0 {
+        warn(format!(
+            "values: {} holdings at the period's start or end have no {fiat} value (tax-summary.csv leaves their totals empty); they are listed in {} with how to get their prices",
+            w.values.holdings_missing,
             missing_path.display()
         ));
     }
@@ -239,6 +262,15 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
             w.values.valued, w.values.missing
         ),
     );
+    if w.values.pending > 0 {
+        say(
+            settings,
+            format!(
+                "values: {} rows pending: their price bar had not closed when prices were fetched; the next sync values them",
+                w.values.pending
+            ),
+        );
+    }
     if req.formats.contains(&Format::BittyTax) && fiat.as_str() != "GBP" {
         say(
             settings,
@@ -285,14 +317,17 @@ pub fn run(settings: &Settings, args: &ReportArgs) -> Result<Exit> {
 }
 
 pub async fn export(settings: &Settings, args: &ExportArgs) -> Result<Exit> {
-    period(&args.report)?; // fail on a bad flag before spending time syncing
+    let period = period(&args.report)?; // fail on a bad flag before spending time syncing
     Format::parse_list(&args.report.format).map_err(|e| usage(format!("--format: {e}")))?;
+    // The sync's price stage fetches this zone's year boundaries too.
+    super::prices::remember_zone(&Store::open(&settings.data_dir)?, &period)?;
     super::sync::run_priced(
         settings,
         &args.sync,
         std::slice::from_ref(&args.report.price.fiat),
     )
     .await?;
+    super::prices::before_report(settings, &args.report).await?;
     run(settings, &args.report)
 }
 

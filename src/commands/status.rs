@@ -32,6 +32,18 @@ pub fn run(settings: &Settings) -> Result<Exit> {
         ),
         None => say(settings, "last sync: never"),
     }
+    match store.price_home()? {
+        Some(h) => say(
+            settings,
+            format!(
+                "prices: fetched from {} into {} (as of {})",
+                h.host,
+                h.cache.display(),
+                h.fetched_at.format("%Y-%m-%d %H:%M:%S UTC")
+            ),
+        ),
+        None => say(settings, "prices: never fetched (run `okx-export prices`)"),
+    }
     say(settings, format!("{:<14} {:>9}  range", "records", "count"));
     for k in store.kind_stats()? {
         let range = match (k.oldest, k.newest) {

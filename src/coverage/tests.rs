@@ -74,12 +74,13 @@ fn a_covered_store_is_complete_as_of_the_last_sync() {
         (Some(t(2025, 7, 1)), Some(t(2026, 2, 15)), Some(t(2026, 2, 15)))
     );
     // A period ending after the last sync is checked up to the sync; fills are not required.
-    let c = check_streams(
+    let c = check_streams_at(
         Some(t(2025, 7, 1)),
         demo(&qs),
         &qs,
         Some(t(2025, 8, 1)),
         Some(t(2027, 1, 1)),
+        t(2026, 3, 1),
     );
     assert!(c.complete(), "{:#?}", c.missing);
 }
@@ -241,4 +242,51 @@ fn streams_of(qs: &[QuarterState]) -> Vec<(String, &'static str)> {
     qs.iter()
         .map(|x| (x.quarter.clone(), quarter_reason(x).0))
         .collect()
+}
+
+/// Issue 19 item 9: a period that has ended, but after the last sync, is not covered from
+/// the sync to its end (every required group, fix: sync); one that has not ended is
+/// complete as of the last sync.
+#[test]
+fn the_tail_of_an_ended_period_after_the_last_sync_is_missing() {
+    let qs = [q("2025Q3", "done", None), q("2025Q4", "done", None)];
+    let floor = Some(t(2025, 7, 1));
+    let now = t(2026, 3, 20);
+    let c = check_streams_at(
+        floor,
+        demo(&qs),
+        &qs,
+        Some(t(2026, 1, 1)),
+        Some(t(2026, 3, 1)),
+        now,
+    );
+    assert!(!c.complete());
+    assert_eq!((c.to, c.as_of), (Some(t(2026, 3, 1)), Some(t(2026, 2, 15))));
+    assert_eq!(c.missing.len(), Group::REQUIRED.len(), "{:#?}", c.missing);
+    for m in &c.missing {
+        assert_eq!((m.from, m.to), (t(2026, 2, 15), t(2026, 3, 1)), "{m}");
+        assert!(m.why.contains("after the last sync"), "{m}");
+        assert_eq!(m.fix, "run `okx-export sync`");
+    }
+    // Not ended yet (ends after now): complete as of the last sync.
+    let c = check_streams_at(
+        floor,
+        demo(&qs),
+        &qs,
+        Some(t(2026, 1, 1)),
+        Some(t(2026, 4, 1)),
+        now,
+    );
+    assert!(c.complete(), "{:#?}", c.missing);
+    assert_eq!(c.to, Some(t(2026, 2, 15)));
+    // Ended exactly at the sync: nothing is missing.
+    let c = check_streams_at(
+        floor,
+        demo(&qs),
+        &qs,
+        Some(t(2026, 1, 1)),
+        Some(t(2026, 2, 15)),
+        now,
+    );
+    assert!(c.complete(), "{:#?}", c.missing);
 }

@@ -10,7 +10,7 @@
 //! |---|---|---|
 //! | `income` | `staking`, `earn`, `airdrops`, `referral`, `other` | `staking_reward`, `earn_interest`, `airdrop`, `referral_reward`, `other_income` rows: received +, sent − |
 //! | `derivatives` | `trading`, `funding`, `liquidation` | realized PnL: `realized_pnl`, `funding_fee`, one-sided `liquidation` rows; gains +, losses − |
-//! | `fees` | `spot`, `derivatives`, `withdrawal`, `interest`, `rebates` | fee columns and `fee` rows (by instrument), withdrawal fees, `interest_paid`, `rebate` rows (money back, +) |
+//! | `fees` | `spot`, `derivatives`, `withdrawal`, `interest`, `rebates` | fee columns and `fee` rows (by instrument), withdrawal fees (a withdrawal's fee column, and a fee on its own funding bill, type 221, less its refunds, 222), `interest_paid`, `rebate` rows (money back, +) |
 //! | `disposals` | `gross_proceeds` | the value of every trade (incl. a paired liquidation) whose sent side is not fiat: what was disposed of, valued as the trade |
 //! | `holdings_opening` / `holdings_closing` | the account (`trading`, `funding`) | balances at the period's start / end (`reconcile::closing::holdings_at`), valued at that instant |
 //!
@@ -207,7 +207,10 @@ impl TaxSummary {
     fn add_row(&mut self, tx: &Transaction, value: &RowValue) {
         use Kind::*;
         let (income, derivatives, fees, disposals) = (0, 1, 2, 3);
-        let fee_item = if tx.kind == Withdrawal {
+        // A withdrawal fee on its own funding bill (221) and its refund (222) are
+        // withdrawal fees, the refund a negative one.
+        let withdrawal_fee = crate::normalize::is_withdrawal_fee(tx);
+        let fee_item = if tx.kind == Withdrawal || withdrawal_fee {
             "withdrawal"
         } else if is_derivative(tx.instrument.as_deref()) {
             "derivatives"
@@ -239,6 +242,11 @@ impl TaxSummary {
                 _ if tx.kind == Liquidation => signed(self, derivatives, "liquidation"),
                 _ => {}
             },
+            Rebate if withdrawal_fee => {
+                if let Some(r) = &tx.received {
+                    self.book_amount(fees, "withdrawal", tx, value, r, false);
+                }
+            }
             Rebate => signed(self, fees, "rebates"),
             // A fee paid is booked as a positive cost; a fee row's `sent` is a fee too.
             Fee | InterestPaid => {

@@ -8,9 +8,15 @@
 //! Assumption (the docs are silent): both legs of one convert are 272/273 bills written at the
 //! same millisecond; the window only tolerates clock jitter. The pair is enriched from
 //! `asset/convert/history`: the `fullyFilled` record whose base/quote currencies are the two
-//! legs' currencies, preferring equal sizes, then the nearest `ts` within the window; each
-//! record is used once. A leg without a partner stays a single-leg `trade` row, so every
-//! bill is still represented exactly once.
+//! legs' currencies and exactly the legs' sizes, the nearest `ts` within the window; each
+//! record is used once. A record of the two currencies with other sizes gives no price: the
+//! pair is unmatched and its note names the record.
+//!
+//! Several converts in one millisecond are told apart by those records (issue 19): a leg
+//! waits until every bill within the window has been read, then pairs with the leg whose
+//! record has both their sizes; only without one does it pair with the oldest compatible
+//! leg that has no such record with another leg. A leg without a partner stays a
+//! single-leg `trade` row, so every bill is still represented exactly once.
 
 use super::funding::{Funding, Pushed};
 use super::trading::{Keyed, PAIR_WINDOW_MS};
@@ -33,6 +39,12 @@ pub(super) struct FiatLeg {
 }
 
 impl FiatLeg {
+    /// Whether `other` can be this leg's partner: it [`pairs_with`](Self::pairs_with) it no
+    /// more than the window apart.
+    fn within_window(&self, other: &FiatLeg) -> bool {
+        (self.time - other.time).num_milliseconds().abs() <= PAIR_WINDOW_MS && self.pairs_with(other)
+    }
+
     fn pairs_with(&self, other: &FiatLeg) -> bool {
         let zero = Decimal::ZERO;
         self.bill.ccy != other.bill.ccy
@@ -76,8 +88,8 @@ impl<'h, 'c> FundingRows<'h, 'c> {
             }
             let Some(rec) = cursor.next_record()? else {
                 self.finished = true;
-                while let Some(leg) = self.pending.pop_front() {
-                    self.queue(leg.single);
+                while !self.pending.is_empty() {
+                    self.resolve_front();
                 }
                 self.flush(None);
                 continue;
@@ -100,18 +112,78 @@ impl<'h, 'c> FundingRows<'h, 'c> {
                 Pushed::Leg(leg) => {
                     let time = leg.time;
                     self.evict(time);
-                    if let Some(i) = self.pending.iter().position(|p| p.pairs_with(&leg)) {
-                        let first = self.pending.remove(i).expect("index");
-                        let row = self.pair(first, leg);
-                        self.queue(row);
-                    } else {
-                        self.pending.push_back(leg);
-                    }
+                    self.pending.push_back(leg);
                     time
                 }
             };
             let bound = self.pending.front().map_or(time, |l| l.time.min(time));
             self.flush(Some(bound.timestamp_millis()));
+        }
+    }
+
+    /// Unused `fullyFilled` records of the currencies of `a` and `b` within the window of
+    /// `recv_time`, with the legs' amounts as (base, quote).
+    fn records_of<'s>(
+        &'s self,
+        recv: &'s FiatLeg,
+        sent: &'s FiatLeg,
+    ) -> impl Iterator<Item = (&'c Convert, (Decimal, Decimal), i64)> + 's {
+        let (r_amt, s_amt) = (recv.bill.bal_chg.abs(), sent.bill.bal_chg.abs());
+        self.converts
+            .values()
+            .filter(|c| c.state.as_deref() == Some("fullyFilled") && !self.used.contains(&c.trade_id))
+            .filter_map(move |c| {
+                let (base, quote) = (c.base_ccy.as_deref()?, c.quote_ccy.as_deref()?);
+                let dt = (c.ts?.timestamp_millis() - recv.time.timestamp_millis()).abs();
+                let amounts = if base == recv.bill.ccy && quote == sent.bill.ccy {
+                    (r_amt, s_amt)
+                } else if base == sent.bill.ccy && quote == recv.bill.ccy {
+                    (s_amt, r_amt)
+                } else {
+                    return None;
+                };
+                (dt <= PAIR_WINDOW_MS).then_some((c, amounts, dt))
+            })
+    }
+
+    /// The nearest unused record whose sizes are exactly the two legs' amounts.
+    fn sized_record(&self, a: &FiatLeg, b: &FiatLeg) -> Option<&'c Convert> {
+        self.records_of(a, b)
+            .filter(|(c, (base, quote), _)| c.fill_base_sz == Some(*base) && c.fill_quote_sz == Some(*quote))
+            .min_by_key(|(c, _, dt)| (*dt, &c.trade_id))
+            .map(|(c, _, _)| c)
+    }
+
+    /// Whether a waiting leg other than `leg` within the window has a record with `leg`.
+    fn has_sized_partner(&self, leg: &FiatLeg) -> bool {
+        self.pending
+            .iter()
+            .any(|q| !std::ptr::eq(q, leg) && leg.within_window(q) && self.sized_record(leg, q).is_some())
+    }
+
+    /// Pairs the oldest waiting leg, whose every possible partner has arrived (see the
+    /// module docs), or makes it a single-leg row.
+    fn resolve_front(&mut self) {
+        let Some(first) = self.pending.pop_front() else {
+            return;
+        };
+        let fits = |p: &FiatLeg| first.within_window(p);
+        let pick = self
+            .pending
+            .iter()
+            .position(|p| fits(p) && self.sized_record(&first, p).is_some())
+            .or_else(|| {
+                self.pending
+                    .iter()
+                    .position(|p| fits(p) && !self.has_sized_partner(p))
+            });
+        match pick {
+            Some(i) => {
+                let other = self.pending.remove(i).expect("index");
+                let row = self.pair(first, other);
+                self.queue(row);
+            }
+            None => self.queue(first.single),
         }
     }
 
@@ -130,7 +202,8 @@ impl<'h, 'c> FundingRows<'h, 'c> {
         }
     }
 
-    /// Legs that waited longer than the window become single-leg rows.
+    /// Legs whose window has passed (every leg that could pair with them has arrived) are
+    /// paired or become single-leg rows.
     fn evict(&mut self, now: DateTime<Utc>) {
         let cutoff = now.timestamp_millis() - PAIR_WINDOW_MS;
         while self
@@ -138,8 +211,7 @@ impl<'h, 'c> FundingRows<'h, 'c> {
             .front()
             .is_some_and(|l| l.time.timestamp_millis() < cutoff)
         {
-            let leg = self.pending.pop_front().expect("front");
-            self.queue(leg.single);
+            self.resolve_front();
         }
     }
 
@@ -157,10 +229,11 @@ impl<'h, 'c> FundingRows<'h, 'c> {
         tx.received = Some(Amount::new(recv.bill.bal_chg, &recv.bill.ccy));
         tx.sent = Some(Amount::new(-sent.bill.bal_chg, &sent.bill.ccy));
         let found = self.convert_of(&recv, &sent);
-        let missing = found
-            .is_none()
-            .then(|| "no convert-history record found: price unknown".to_string());
-        if let Some(c) = found {
+        let missing = match &found {
+            Ok(_) => None,
+            Err(why) => Some(why.clone()),
+        };
+        if let Ok(c) = found {
             tx.instrument.clone_from(&c.inst_id);
             tx.price = c.fill_px;
             tx.side.clone_from(&c.side);
@@ -178,29 +251,28 @@ impl<'h, 'c> FundingRows<'h, 'c> {
         }
     }
 
-    /// The convert-history record of a fiat convert (see the module docs), marked used.
-    fn convert_of(&mut self, recv: &FiatLeg, sent: &FiatLeg) -> Option<&'c Convert> {
-        let (r_amt, s_amt) = (recv.bill.bal_chg, -sent.bill.bal_chg);
-        let best = self
-            .converts
-            .values()
-            .filter(|c| c.state.as_deref() == Some("fullyFilled") && !self.used.contains(&c.trade_id))
-            .filter_map(|c| {
-                let (base, quote) = (c.base_ccy.as_deref()?, c.quote_ccy.as_deref()?);
-                let dt = (c.ts?.timestamp_millis() - recv.time.timestamp_millis()).abs();
-                let (base_amt, quote_amt) = if base == recv.bill.ccy && quote == sent.bill.ccy {
-                    (r_amt, s_amt)
-                } else if base == sent.bill.ccy && quote == recv.bill.ccy {
-                    (s_amt, r_amt)
-                } else {
-                    return None;
-                };
-                let sizes_differ = c.fill_base_sz != Some(base_amt) || c.fill_quote_sz != Some(quote_amt);
-                (dt <= PAIR_WINDOW_MS).then_some(((sizes_differ, dt, &c.trade_id), c))
-            })
-            .min_by(|a, b| a.0.cmp(&b.0))
-            .map(|(_, c)| c)?;
-        self.used.insert(best.trade_id.clone());
-        Some(best)
+    /// The convert-history record of a fiat convert (see the module docs), marked used: the
+    /// one with both legs' sizes; a record of the same currencies with other sizes gives no
+    /// price (the error says which), nor does none.
+    fn convert_of(&mut self, recv: &FiatLeg, sent: &FiatLeg) -> Result<&'c Convert, String> {
+        if let Some(c) = self.sized_record(recv, sent) {
+            self.used.insert(c.trade_id.clone());
+            return Ok(c);
+        }
+        let other = self
+            .records_of(recv, sent)
+            .min_by_key(|(c, _, dt)| (*dt, &c.trade_id))
+            .map(|(c, _, _)| c);
+        Err(match other {
+            Some(c) => format!(
+                "convert-history record {} has other sizes ({} {} / {} {}) than these bills: price unknown",
+                c.trade_id,
+                c.fill_base_sz.map(crate::model::plain).unwrap_or_default(),
+                c.base_ccy.as_deref().unwrap_or_default(),
+                c.fill_quote_sz.map(crate::model::plain).unwrap_or_default(),
+                c.quote_ccy.as_deref().unwrap_or_default(),
+            ),
+            None => "no convert-history record found: price unknown".to_string(),
+        })
     }
 }

@@ -125,6 +125,9 @@ impl<'h> Funding<'h> {
             _ => {
                 let mut tx = base(&bill, time, kind);
                 set_gross(&mut tx, bill.bal_chg, &bill.ccy);
+                if let Some(what) = withdrawal_fee_note(code) {
+                    tx.note = join_note([tx.note.take(), Some(what.into())]);
+                }
                 if code.is_some_and(|c| codes::STRUCTURED_COLLECTIONS.contains(&c)) {
                     let why = "structured product collection: may be in another currency than subscribed";
                     tx.note = join_note([tx.note.take(), Some(why.into())]);
@@ -317,6 +320,28 @@ fn dated_after(t: Option<DateTime<Utc>>, bill: DateTime<Utc>) -> bool {
 
 fn distance(t: Option<DateTime<Utc>>, bill: DateTime<Utc>) -> i64 {
     t.map_or(i64::MAX, |t| (t - bill).num_milliseconds().abs())
+}
+
+/// The note that marks a withdrawal fee booked as its own funding bill (type 221), or its
+/// refund (222), so `tax-summary.csv` books it as a withdrawal fee.
+pub const WITHDRAWAL_FEE_NOTE: &str = "blockchain withdrawal fee";
+pub const WITHDRAWAL_FEE_REFUND_NOTE: &str = "withdrawal fee refund";
+
+fn withdrawal_fee_note(code: Option<&str>) -> Option<&'static str> {
+    match code {
+        Some("221") => Some(WITHDRAWAL_FEE_NOTE),
+        Some("222") => Some(WITHDRAWAL_FEE_REFUND_NOTE),
+        _ => None,
+    }
+}
+
+/// Whether `tx` is a withdrawal fee (or its refund) booked on its own funding bill.
+pub fn is_withdrawal_fee(tx: &Transaction) -> bool {
+    tx.account == Account::Funding
+        && tx.note.as_deref().is_some_and(|n| {
+            n.split("; ")
+                .any(|p| p == WITHDRAWAL_FEE_NOTE || p == WITHDRAWAL_FEE_REFUND_NOTE)
+        })
 }
 
 fn base(bill: &FundingBill, time: DateTime<Utc>, kind: Kind) -> Transaction {

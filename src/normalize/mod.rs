@@ -48,7 +48,7 @@ mod dual;
 mod fiat_convert;
 mod funding;
 
-pub use funding::UnmatchedBill;
+pub use funding::{UnmatchedBill, is_withdrawal_fee};
 mod trading;
 
 #[cfg(test)]

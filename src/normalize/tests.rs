@@ -1462,3 +1462,88 @@ mod property {
         }
     }
 }
+
+/// Issue 19 item 5: a blockchain withdrawal fee booked as its own funding bill (type 221)
+/// and its refund (222) are withdrawal fees in `tax-summary.csv`, not spot trading fees.
+#[test]
+fn withdrawal_fee_bills_are_withdrawal_fees_in_the_tax_summary() {
+    use crate::export::TaxSummary;
+    use crate::export::testdata::fixed_value;
+    let src = source(vec![
+        withdrawal("W2", T0 + 1000, "ETH", "2", "0.001", "2"),
+        fb("1102", T0 + 1010, "2", "ETH", "-2.0000000000000000"),
+        fb("1103", T0 + 1010, "221", "ETH", "-0.001"),
+        fb("1104", T0 + 2000, "222", "ETH", "0.0004"),
+    ]);
+    let (rows, _) = run(&src);
+    let mut t = TaxSummary::new();
+    for tx in &rows {
+        t.add(tx, &fixed_value(tx, "USD"));
+    }
+    assert_eq!(t.line("fees", "spot", "ETH"), None, "{:?}", t.rows("USD"));
+    assert_eq!(t.line("fees", "rebates", "ETH"), None, "{:?}", t.rows("USD"));
+    let w = t
+        .line("fees", "withdrawal", "ETH")
+        .expect("a fees,withdrawal line");
+    // 0.001 paid, 0.0004 refunded: 0.0006 ETH at the fixed 3400.
+    assert_eq!((w.amount, w.rows), (d("0.0006"), 2));
+    assert_eq!(w.value(), Some(d("2.04")));
+}
+
+/// Issue 19 item 6: two crypto↔fiat converts in the same millisecond (400 EUR → 0.005 BTC
+/// and 300 EUR → 330 USDT) pair by the convert records' sizes, whatever the bills' order;
+/// a pair whose record has other sizes takes no price from it and is counted as unmatched.
+#[test]
+fn fiat_converts_in_one_millisecond_pair_by_the_records_sizes() {
+    let btc = convert("F3", "BTC-EUR", "buy", "80000", "0.005", "400");
+    let usdt = convert("F4", "USDT-EUR", "buy", "0.9090909", "330", "300");
+    for order in [[0, 1, 2, 3], [0, 2, 1, 3], [1, 0, 3, 2], [2, 0, 1, 3]] {
+        let bills = [
+            fb("1431", T0, "272", "EUR", "-400"),
+            fb("1432", T0, "272", "EUR", "-300"),
+            fb("1433", T0, "272", "USDT", "330"),
+            fb("1434", T0, "272", "BTC", "0.005"),
+        ];
+        let mut records: Vec<StoredRecord> = order.iter().map(|i| bills[*i].clone()).collect();
+        records.extend([btc.clone(), usdt.clone()]);
+        let (rows, summary) = run(&source(records));
+        let u = row(&rows, "fb-1433");
+        assert_eq!(
+            (amt(&u.received), amt(&u.sent), u.price, u.trade_id.as_deref()),
+            (
+                Some((d("330"), "USDT")),
+                Some((d("300"), "EUR")),
+                Some(d("0.9090909")),
+                Some("F4")
+            ),
+            "order {order:?}"
+        );
+        let b = row(&rows, "fb-1434");
+        assert_eq!(
+            (amt(&b.received), amt(&b.sent), b.price, b.trade_id.as_deref()),
+            (
+                Some((d("0.005"), "BTC")),
+                Some((d("400"), "EUR")),
+                Some(d("80000")),
+                Some("F3")
+            ),
+            "order {order:?}"
+        );
+        assert_eq!(summary.unmatched_enrichment, 0, "order {order:?}");
+    }
+    // The only record of the pair has other sizes: no price from it, counted, and said so.
+    let src = source(vec![
+        fb("1441", T0, "272", "EUR", "-400"),
+        fb("1442", T0, "272", "BTC", "0.005"),
+        convert("F5", "BTC-EUR", "buy", "60000", "0.005", "300"),
+    ]);
+    let (rows, summary) = run(&src);
+    let t = row(&rows, "fb-1442");
+    assert_eq!(
+        (amt(&t.received), amt(&t.sent)),
+        (Some((d("0.005"), "BTC")), Some((d("400"), "EUR")))
+    );
+    assert_eq!((t.price, t.trade_id.as_deref()), (None, None));
+    assert!(t.note.as_deref().unwrap().contains("F5"), "{:?}", t.note);
+    assert_eq!(summary.unmatched_enrichment, 1);
+}

@@ -9,9 +9,15 @@
 //! not write the simulator's prices into the real cache). Two processes may use it at once
 //! (WAL, busy timeout).
 //!
-//! Tables: `bars` (instrument, source kind, bar, open time, open, close), `covered`
-//! (the `[from, to)` ranges of open times already asked for, with or without bars),
-//! `absent` (instruments OKX says do not exist), `ecb` and `ecb_covered` (reference rates).
+//! Tables: `bars` (instrument, source kind, bar, open time, open, close, high, low),
+//! `covered` (the `[from, to)` ranges of open times already asked for, with or without
+//! bars), `unconfirmed` (per instrument and bar, the oldest bar an answer said was not
+//! final yet: times from there on are *pending*, not missing), `absent` (instruments OKX
+//! says do not exist), `ecb` and `ecb_covered` (reference rates).
+//!
+//! A cache written before bars kept their high and low gains the two columns when opened;
+//! its 1-hour ranges are forgotten (their bars stay until fetched again), because an hour
+//! bar is used only when its high and low bound its error.
 
 use super::rules::Inst;
 use anyhow::{Context, Result};
@@ -55,6 +61,20 @@ pub struct Bar {
     pub ts: i64,
     pub open: Decimal,
     pub close: Decimal,
+    /// `None` for a bar stored before the cache kept them.
+    pub high: Option<Decimal>,
+    pub low: Option<Decimal>,
+}
+
+impl Bar {
+    /// `(high − low) / low`: how far any price inside the bar can be from another, so the
+    /// error of valuing a time inside it with one of its prices. `None` without high/low.
+    pub fn range(&self) -> Option<Decimal> {
+        match (self.high, self.low) {
+            (Some(h), Some(l)) if l > Decimal::ZERO && h >= l => Some((h - l) / l),
+            _ => None,
+        }
+    }
 }
 
 pub struct PriceCache {
@@ -66,8 +86,10 @@ pub struct PriceCache {
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS bars (inst TEXT NOT NULL, kind TEXT NOT NULL, bar TEXT NOT NULL,
-  ts INTEGER NOT NULL, open TEXT NOT NULL, close TEXT NOT NULL,
+  ts INTEGER NOT NULL, open TEXT NOT NULL, close TEXT NOT NULL, high TEXT, low TEXT,
   PRIMARY KEY (inst, kind, bar, ts)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS unconfirmed (inst TEXT NOT NULL, kind TEXT NOT NULL, bar TEXT NOT NULL,
+  ts INTEGER NOT NULL, PRIMARY KEY (inst, kind, bar)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS covered (inst TEXT NOT NULL, kind TEXT NOT NULL, bar TEXT NOT NULL,
   from_ts INTEGER NOT NULL, to_ts INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS covered_by_inst ON covered (inst, kind, bar);
@@ -93,12 +115,14 @@ impl PriceCache {
         conn.busy_timeout(Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.execute_batch(SCHEMA).with_context(|| {
-            format!(
-                "price cache `{}` is not usable; delete it to start over",
-                path.display()
-            )
-        })?;
+        conn.execute_batch(SCHEMA)
+            .and_then(|()| add_high_low(&conn))
+            .with_context(|| {
+                format!(
+                    "price cache `{}` is not usable; delete it to start over",
+                    path.display()
+                )
+            })?;
         Ok(PriceCache {
             conn,
             path: path.to_path_buf(),
@@ -171,7 +195,7 @@ impl PriceCache {
         let tx = self.conn.transaction()?;
         {
             let mut ins = tx.prepare_cached(
-                "INSERT OR REPLACE INTO bars (inst, kind, bar, ts, open, close) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT OR REPLACE INTO bars (inst, kind, bar, ts, open, close, high, low) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             for b in bars {
                 ins.execute(params![
@@ -180,7 +204,9 @@ impl PriceCache {
                     bar,
                     b.ts,
                     b.open.to_string(),
-                    b.close.to_string()
+                    b.close.to_string(),
+                    b.high.map(|d| d.to_string()),
+                    b.low.map(|d| d.to_string())
                 ])?;
             }
             if range.1 > range.0 {
@@ -204,14 +230,15 @@ impl PriceCache {
     /// The stored bar of `inst` at `bar` opening at `ts`.
     pub fn bar(&self, inst: &Inst, bar: &str, ts: i64) -> Result<Option<Bar>> {
         let mut st = self.conn.prepare_cached(
-            "SELECT open, close FROM bars WHERE inst = ?1 AND kind = ?2 AND bar = ?3 AND ts = ?4",
+            "SELECT open, close, high, low FROM bars WHERE inst = ?1 AND kind = ?2 AND bar = ?3 AND ts = ?4",
         )?;
-        let row: Option<(String, String)> = st
+        type Row = (String, String, Option<String>, Option<String>);
+        let row: Option<Row> = st
             .query_row(params![inst.id, inst.kind.as_str(), bar, ts], |r| {
-                Ok((r.get(0)?, r.get(1)?))
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
             })
             .optional()?;
-        row.map(|(o, c)| {
+        row.map(|(o, c, h, l)| {
             let d = |s: &str| {
                 Decimal::from_str(s)
                     .with_context(|| format!("price cache `{}` holds a bad price `{s}`", self.path.display()))
@@ -220,9 +247,43 @@ impl PriceCache {
                 ts,
                 open: d(&o)?,
                 close: d(&c)?,
+                high: h.as_deref().map(d).transpose()?,
+                low: l.as_deref().map(d).transpose()?,
             })
         })
         .transpose()
+    }
+
+    /// Records that `ts` is the oldest bar of `inst` at `bar` an answer just called not
+    /// final (bars from there on were still forming when prices were fetched).
+    pub fn set_unconfirmed(&mut self, inst: &Inst, bar: &str, ts: i64) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO unconfirmed (inst, kind, bar, ts) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT(inst, kind, bar) DO UPDATE SET ts = max(ts, excluded.ts)",
+            params![inst.id, inst.kind.as_str(), bar, ts],
+        )?;
+        Ok(())
+    }
+
+    /// The newest bar of `inst` at `bar` known to have been still forming when fetched.
+    pub fn unconfirmed(&self, inst: &Inst, bar: &str) -> Result<Option<i64>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT ts FROM unconfirmed WHERE inst = ?1 AND kind = ?2 AND bar = ?3",
+                params![inst.id, inst.kind.as_str(), bar],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Whether the cache holds any bar at all.
+    pub fn has_bars(&self) -> Result<bool> {
+        Ok(self
+            .conn
+            .query_row("SELECT 1 FROM bars LIMIT 1", [], |_| Ok(()))
+            .optional()?
+            .is_some())
     }
 
     /// The ECB rate of `ccy` per euro on the latest working day at or before `day`
@@ -290,6 +351,26 @@ impl PriceCache {
     }
 }
 
+/// A cache from before bars kept their high and low: add the columns and forget which
+/// 1-hour ranges were fetched, so the next stage fetches them again with high and low.
+fn add_high_low(conn: &Connection) -> rusqlite::Result<()> {
+    let has_high: bool = conn.query_row(
+        "SELECT count(*) > 0 FROM pragma_table_info('bars') WHERE name = 'high'",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_high {
+        conn.execute_batch(
+            "BEGIN;
+             ALTER TABLE bars ADD COLUMN high TEXT;
+             ALTER TABLE bars ADD COLUMN low TEXT;
+             DELETE FROM covered WHERE bar = '1H';
+             COMMIT;",
+        )?;
+    }
+    Ok(())
+}
+
 /// `ranges` sorted and merged into disjoint `[from, to)` ranges.
 pub fn merged(mut ranges: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
     ranges.sort_unstable();
@@ -312,6 +393,39 @@ pub fn is_covered(ranges: &[(i64, i64)], ts: i64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A cache written before bars kept high and low opens: the columns are added, its
+    /// 1-hour ranges are forgotten (fetched again, with high and low), the rest is kept.
+    #[test]
+    fn a_cache_without_high_and_low_is_upgraded() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE bars (inst TEXT NOT NULL, kind TEXT NOT NULL, bar TEXT NOT NULL,
+                   ts INTEGER NOT NULL, open TEXT NOT NULL, close TEXT NOT NULL,
+                   PRIMARY KEY (inst, kind, bar, ts)) WITHOUT ROWID;
+                 CREATE TABLE covered (inst TEXT NOT NULL, kind TEXT NOT NULL, bar TEXT NOT NULL,
+                   from_ts INTEGER NOT NULL, to_ts INTEGER NOT NULL);
+                 INSERT INTO bars VALUES ('BTC-USD', 'index', '1H', 0, '1', '2');
+                 INSERT INTO bars VALUES ('BTC-USD', 'index', '1m', 0, '1', '1.1');
+                 INSERT INTO covered VALUES ('BTC-USD', 'index', '1H', 0, 3600000);
+                 INSERT INTO covered VALUES ('BTC-USD', 'index', '1m', 0, 60000);",
+            )
+            .unwrap();
+        let mut c = PriceCache::open(&path).unwrap();
+        let btc = Inst::index("BTC");
+        assert_eq!(c.covered(&btc, "1H").unwrap(), []);
+        assert_eq!(c.covered(&btc, "1m").unwrap(), [(0, 60_000)]);
+        let old = c.bar(&btc, "1H", 0).unwrap().unwrap();
+        assert_eq!((old.high, old.range()), (None, None));
+        assert!(c.has_bars().unwrap());
+        // Opening it again changes nothing more.
+        drop(c);
+        let mut c = PriceCache::open(&path).unwrap();
+        assert_eq!(c.covered(&btc, "1m").unwrap(), [(0, 60_000)]);
+    }
 
     #[test]
     fn ranges_merge_and_cover() {

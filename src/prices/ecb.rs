@@ -13,6 +13,15 @@ use std::str::FromStr;
 use std::time::Duration;
 
 pub const DEFAULT_ECB_URL: &str = "https://data-api.ecb.europa.eu";
+
+/// The currencies values can be given in: USD, the euro, and every currency the ECB
+/// publishes a daily euro reference rate for (its list since 2023; BGN ends with 2025,
+/// when Bulgaria adopts the euro, and stays for earlier years).
+pub const CURRENCIES: [&str; 31] = [
+    "USD", "EUR", "AUD", "BGN", "BRL", "CAD", "CHF", "CNY", "CZK", "DKK", "GBP", "HKD", "HUF", "IDR", "ILS",
+    "INR", "ISK", "JPY", "KRW", "MXN", "MYR", "NOK", "NZD", "PHP", "PLN", "RON", "SEK", "SGD", "THB", "TRY",
+    "ZAR",
+];
 pub const ECB_URL_ENV: &str = "OKX_EXPORT_ECB_URL";
 /// An answer larger than this is refused (a year of one series is ~40 KiB).
 const MAX_BYTES: usize = 8 << 20;

@@ -10,6 +10,7 @@
 //! Money stays `Decimal`; a value is never made up: an asset without a price is `None` and the
 //! row is reported as missing, never valued at zero.
 
+pub mod boundaries;
 pub mod cache;
 pub mod ecb;
 pub mod file;
@@ -18,7 +19,7 @@ pub mod rules;
 pub mod stage;
 pub mod valuer;
 
-pub use pipeline::{PriceOptions, PriceSummary, open_valuer};
+pub use pipeline::{PriceOptions, PriceSummary, open_store_valuer, open_valuer};
 pub use valuer::CachedValuer;
 
 use crate::model::Transaction;
@@ -36,14 +37,17 @@ impl Fiat {
         Fiat("USD".to_string())
     }
 
-    /// Parses a three-letter code (case-insensitive), e.g. `eur` → `EUR`.
+    /// Parses a code (case-insensitive), e.g. `eur` → `EUR`: USD (OKX's own index prices)
+    /// or a currency the ECB publishes a euro reference rate for ([`ecb::CURRENCIES`]),
+    /// since every other value is converted through those rates.
     pub fn parse(s: &str) -> Result<Fiat, String> {
         let code = s.trim().to_ascii_uppercase();
-        if code.len() == 3 && code.bytes().all(|b| b.is_ascii_uppercase()) {
+        if ecb::CURRENCIES.contains(&code.as_str()) {
             Ok(Fiat(code))
         } else {
             Err(format!(
-                "`{s}` is not a fiat currency code; use a three-letter ISO code such as USD, EUR or GBP"
+                "`{s}` is not a currency values can be given in; use USD or one of the ECB's reference currencies: {}",
+                ecb::CURRENCIES.join(", ")
             ))
         }
     }
@@ -69,9 +73,11 @@ pub struct RowValue {
     /// times its asset's unit price. `None` when it cannot be valued.
     pub value: Option<Decimal>,
     /// How `value` was found, in one short machine-readable text, e.g.
-    /// `leg:USDT` (a trade valued by its stablecoin leg), `index:BTC-USD:1m:close`,
-    /// `route:SOL-USDT:1H:close*index:USDT-USD:1H:close`, `ecb:2025-03-03`, `file:prices.csv`.
-    /// Empty when `value` is `None`.
+    /// `leg:USDT:…` (a trade valued by its stablecoin leg), `index:BTC-USD:1m:close`,
+    /// `route:spot:SOL-USDT:1H:open*…;bound=0.21%` (from 1-hour bars: the stated bound of
+    /// the error, see [`RowValue::bound`]), `fill:BTC-USD-SWAP`, `ecb:2025-03-03`,
+    /// `file:prices.csv`. Empty when `value` is `None`, or `pending` when its bar had not
+    /// closed when prices were fetched.
     pub source: String,
     /// The unit price in `fiat` at the row's time of every asset the row touches (sent,
     /// received and fee assets), `None` for an asset that has no price. Formats that value
@@ -86,6 +92,27 @@ impl RowValue {
             .iter()
             .find(|(a, _)| a == asset)
             .and_then(|(_, p)| *p)
+    }
+
+    /// How far `value` can be from the value at the row's minute, as a fraction, when its
+    /// source states it (`…;bound=0.32%`, a price from a 1-hour bar; the widest of merged
+    /// parts). `None`: the price of the row's minute (a minute bar, a fill, a file, a
+    /// reference rate or a fiat leg).
+    pub fn bound(&self) -> Option<Decimal> {
+        self.source
+            .split('+')
+            .filter_map(|part| {
+                let pct = part.rsplit_once(";bound=")?.1.strip_suffix('%')?;
+                pct.parse::<Decimal>().ok()
+            })
+            .max()
+            .map(|pct| pct / Decimal::ONE_HUNDRED)
+    }
+
+    /// Whether the row has no value yet because its price bar had not closed when prices
+    /// were fetched (the next sync values it): not a missing price.
+    pub fn is_pending(&self) -> bool {
+        self.value.is_none() && self.source == valuer::PENDING_SOURCE
     }
 }
 
@@ -118,6 +145,12 @@ pub trait Valuer {
     /// `missing_prices.csv` lists.
     fn missing_prices(&self) -> Vec<file::MissingPrice> {
         Vec::new()
+    }
+
+    /// When the prices were fetched (the host's time), if known: holdings "now" are valued
+    /// at the newest minute that had closed by then.
+    fn prices_as_of(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        None
     }
 }
 
@@ -172,8 +205,16 @@ mod tests {
     #[test]
     fn fiat_codes() {
         assert_eq!(Fiat::parse("eur").unwrap().as_str(), "EUR");
+        assert_eq!(Fiat::parse(" gbp ").unwrap().as_str(), "GBP");
         assert_eq!(Fiat::usd().to_string(), "USD");
         assert!(Fiat::parse("EURO").is_err());
         assert!(Fiat::parse("U1D").is_err());
+        // Issue 19 item 7: a code the ECB does not publish is refused, listing those it does.
+        let e = Fiat::parse("XYZ").unwrap_err();
+        assert!(
+            e.contains("`XYZ`") && e.contains("USD") && e.contains("CHF, CNY"),
+            "{e}"
+        );
+        assert!(Fiat::parse("RUB").is_err());
     }
 }

@@ -1,19 +1,24 @@
 //! The price stage end to end, as `okx-export prices` and the end of `sync` run it: rows
-//! from the store → (asset, minute) needs → candles and ECB rates into the cache → every
-//! row valued once to count what is missing and write `missing_prices.csv`.
+//! from the store → (asset, minute) needs, plus what reports need beyond rows
+//! ([`super::boundaries`]) → candles and ECB rates into the cache → every row valued once
+//! to count what is missing and write `missing_prices.csv` → the store remembers where its
+//! prices live ([`PriceHome`]), so every later command on it finds them.
 
+use super::boundaries;
 use super::cache::{PriceCache, cache_path};
 use super::ecb::Ecb;
 use super::file::{UserPrices, read_user_prices};
 use super::stage::{self, Needs, StageStats};
 use super::valuer::CachedValuer;
 use super::{Fiat, Valuer};
+use crate::error::DataError;
 use crate::normalize::{NormalizeOptions, normalize};
 use crate::okx::OkxClient;
 use crate::settings::Settings;
-use crate::store::Store;
-use anyhow::Result;
+use crate::store::{PriceHome, Store};
+use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -32,6 +37,9 @@ pub struct PriceOptions {
     pub missing_out: Option<PathBuf>,
     /// ECB base URL (see [`super::ecb::ecb_url`]).
     pub ecb_url: String,
+    /// Zones whose year boundaries to price, besides UTC and the zones the store's reports
+    /// were asked in (e.g. the `--tz` of `export`).
+    pub zones: Vec<Tz>,
 }
 
 /// What a run of the stage did.
@@ -41,6 +49,9 @@ pub struct PriceSummary {
     pub ecb_requests: u64,
     pub rows_valued: u64,
     pub rows_missing: u64,
+    /// Rows whose bar had not closed when the prices were fetched (the next run values
+    /// them; not a problem).
+    pub rows_pending: u64,
     /// Distinct (asset, minute)s without a price.
     pub missing_prices: usize,
     pub missing_file: Option<PathBuf>,
@@ -52,16 +63,18 @@ impl PriceSummary {
     /// The one-line summary the commands print.
     pub fn line(&self) -> String {
         let mut s = format!(
-            "prices: {} candle requests ({} index, {} spot; fewest covering pages {}, {} absent probes), {} bars stored, {} ECB requests; {} rows valued, {} without a value",
+            "prices: {} candle requests ({} index, {} spot; fewest covering pages {}, {} finer pages for wide or open hours, {} absent probes), {} bars stored, {} ECB requests; {} rows valued, {} without a value, {} pending",
             self.stage.requests,
             self.stage.index_requests,
             self.stage.spot_requests,
             self.stage.fewest_pages,
+            self.stage.finer_pages,
             self.stage.absent_probes,
             self.stage.bars_stored,
             self.ecb_requests,
             self.rows_valued,
-            self.rows_missing
+            self.rows_missing,
+            self.rows_pending
         );
         if let Some(p) = &self.missing_file {
             let _ = write!(
@@ -80,9 +93,9 @@ pub fn open_cache(settings: &Settings) -> Result<PriceCache> {
     PriceCache::open(&cache_path(&settings.base_url, &settings.data_dir))
 }
 
-/// The [`Valuer`] for the report: prices from the cache (filled by the price stage) and
-/// `prices_file`, valued in `fiat`. After valuing, call
-/// [`CachedValuer::write_missing_prices`] with `<out>/missing_prices.csv`.
+/// The [`Valuer`] for a report without a store: prices from the cache `settings` choose
+/// and `prices_file`, valued in `fiat`. A report on a store uses
+/// [`open_store_valuer`], which finds the cache the store's prices were fetched to.
 pub fn open_valuer(settings: &Settings, fiat: Fiat, prices_file: Option<&Path>) -> Result<CachedValuer> {
     let cache = open_cache(settings)?;
     let user = match prices_file {
@@ -90,6 +103,53 @@ pub fn open_valuer(settings: &Settings, fiat: Fiat, prices_file: Option<&Path>) 
         None => UserPrices::default(),
     };
     Ok(CachedValuer::new(fiat, cache, user))
+}
+
+/// Where `store`'s prices live: the cache its last price stage filled, or (never priced)
+/// the one `settings` choose. Fails (exit 4) when the store says its prices were fetched
+/// to a cache that no longer holds any: valuing its rows from nothing would write empty
+/// value cells as if that were all OKX has.
+pub fn store_cache(settings: &Settings, store: &Store) -> Result<(PriceCache, Option<PriceHome>)> {
+    let Some(home) = store.price_home()? else {
+        return Ok((open_cache(settings)?, None));
+    };
+    let gone = |what: &str| {
+        anyhow::Error::new(DataError(format!(
+            "the store's prices were fetched from {} into `{}`, but {what}; restore that file, or run `okx-export prices --base-url {}` to fetch them again (public data, no key needed)",
+            home.host,
+            home.cache.display(),
+            home.host
+        )))
+    };
+    if home.has_bars && !home.cache.exists() {
+        return Err(gone("that file is gone"));
+    }
+    let cache = PriceCache::open(&home.cache)?;
+    if home.has_bars && !cache.has_bars()? {
+        return Err(gone("it holds no prices now"));
+    }
+    Ok((cache, Some(home)))
+}
+
+/// The [`Valuer`] for a report on `store` ([`store_cache`]), with `prices_file`, valued in
+/// `fiat`. After valuing, call [`CachedValuer::write_missing_prices`] with
+/// `<out>/missing_prices.csv`.
+pub fn open_store_valuer(
+    settings: &Settings,
+    store: &Store,
+    fiat: Fiat,
+    prices_file: Option<&Path>,
+) -> Result<CachedValuer> {
+    let (cache, home) = store_cache(settings, store)?;
+    let user = match prices_file {
+        Some(p) => read_user_prices(p, &fiat)?,
+        None => UserPrices::default(),
+    };
+    let valuer = CachedValuer::new(fiat, cache, user);
+    Ok(match home {
+        Some(h) => valuer.fetched_from(&h.host, h.fetched_at),
+        None => valuer,
+    })
 }
 
 /// Every (asset, minute) the rows of `store` touch.
@@ -105,7 +165,67 @@ pub fn collect_needs(store: &Store) -> Result<Needs> {
     Ok(needs)
 }
 
-/// Fetches what `store`'s rows need into the cache and values every row once.
+/// `extra` added to `needs`.
+fn merge(needs: &mut Needs, extra: Needs) {
+    for (asset, minutes) in extra {
+        needs.entry(asset).or_default().extend(minutes);
+    }
+}
+
+/// What the ECB series of `ccy` is fetched for, naming the currencies asked for (an error
+/// about the USD series of EUR values must say EUR).
+fn ecb_purpose(ccy: &str, fiats: &[&Fiat]) -> String {
+    let fiats: Vec<&str> = fiats.iter().map(|f| f.as_str()).filter(|f| *f != "USD").collect();
+    if ccy == "USD" || fiats.contains(&ccy) {
+        format!(
+            "ECB rates for {} values (the euro reference rate of {ccy})",
+            fiats.join("/")
+        )
+    } else {
+        format!("ECB rates for the rows in {ccy} (the euro reference rate of {ccy})")
+    }
+}
+
+/// Makes sure `cache` holds the ECB rates `needs` call for in `fiats` (fiat assets, and
+/// every valuation fiat but USD) over the days of `needs`; returns the requests made.
+async fn ensure_ecb(cache: &mut PriceCache, needs: &Needs, fiats: &[&Fiat], ecb_url: &str) -> Result<u64> {
+    let mut ccys: Vec<String> = needs
+        .keys()
+        .filter(|a| super::rules::is_fiat(a) && *a != "USD")
+        .cloned()
+        .collect();
+    for f in fiats {
+        if f.as_str() != "USD" {
+            ccys.push(f.as_str().to_string());
+        }
+    }
+    if ccys.is_empty() {
+        return Ok(0);
+    }
+    ccys.push("USD".into());
+    ccys.sort();
+    ccys.dedup();
+    let all = needs.values().flatten();
+    let (Some(lo), Some(hi)) = (all.clone().min().copied(), all.max().copied()) else {
+        return Ok(0);
+    };
+    let day = |ms: i64| {
+        DateTime::<Utc>::from_timestamp_millis(ms)
+            .unwrap_or_default()
+            .date_naive()
+    };
+    let (from, to) = (day(lo) - chrono::Duration::days(7), day(hi));
+    let mut ecb = Ecb::new(ecb_url.to_string())?;
+    for c in &ccys {
+        ecb.ensure(cache, c, from, to)
+            .await
+            .with_context(|| ecb_purpose(c, fiats))?;
+    }
+    Ok(ecb.requests)
+}
+
+/// Fetches what `store`'s rows and reports need into the cache, values every row once and
+/// records in the store where its prices now live.
 pub async fn run(
     settings: &Settings,
     client: Arc<OkxClient>,
@@ -113,47 +233,24 @@ pub async fn run(
     opts: &PriceOptions,
 ) -> Result<PriceSummary> {
     let started = Instant::now();
-    let needs = collect_needs(store)?;
+    let now = client
+        .server_time()
+        .await
+        .context("asking OKX for its time (the price stage fetches only bars that have closed)")?;
+    let mut needs = collect_needs(store)?;
+    let zones = boundaries::zones(store, &opts.zones)?;
+    merge(&mut needs, boundaries::stage_needs(store, now, &zones)?);
     let path = cache_path(&settings.base_url, &settings.data_dir);
     let mut cache = PriceCache::open(&path)?;
-    let stage = stage::run(client, &mut cache, &needs).await?;
-    // ECB rates: for fiat assets and for a valuation fiat other than USD.
-    let mut ccys: Vec<String> = needs
-        .keys()
-        .filter(|a| super::rules::is_fiat(a) && *a != "USD")
-        .cloned()
-        .collect();
-    for f in std::iter::once(&opts.fiat).chain(&opts.extra_fiats) {
-        if f.as_str() != "USD" {
-            ccys.push(f.as_str().to_string());
-        }
-    }
-    let mut ecb_requests = 0;
-    if !ccys.is_empty() {
-        ccys.push("USD".into());
-        ccys.sort();
-        ccys.dedup();
-        let all = needs.values().flatten();
-        let (lo, hi) = (all.clone().min().copied(), all.max().copied());
-        if let (Some(lo), Some(hi)) = (lo, hi) {
-            let day = |ms: i64| {
-                DateTime::<Utc>::from_timestamp_millis(ms)
-                    .unwrap_or_default()
-                    .date_naive()
-            };
-            let (from, to) = (day(lo) - chrono::Duration::days(7), day(hi));
-            let mut ecb = Ecb::new(opts.ecb_url.clone())?;
-            for c in &ccys {
-                ecb.ensure(&mut cache, c, from, to).await?;
-            }
-            ecb_requests = ecb.requests;
-        }
-    }
+    let stage = stage::run(client, &mut cache, &needs, now.timestamp_millis()).await?;
+    let fiats: Vec<&Fiat> = std::iter::once(&opts.fiat).chain(&opts.extra_fiats).collect();
+    let ecb_requests = ensure_ecb(&mut cache, &needs, &fiats, &opts.ecb_url).await?;
     let user = match &opts.prices_file {
         Some(p) => read_user_prices(p, &opts.fiat)?,
         None => UserPrices::default(),
     };
-    let mut valuer = CachedValuer::new(opts.fiat.clone(), cache, user);
+    let has_bars = cache.has_bars()?;
+    let mut valuer = CachedValuer::new(opts.fiat.clone(), cache, user).fetched_from(&settings.base_url, now);
     normalize(store, &NormalizeOptions::default(), &mut |tx| {
         valuer.value(&tx).map(|_| ())
     })?;
@@ -163,14 +260,77 @@ pub async fn run(
         Some(p) if valuer.write_missing_prices(p)? => Some(p.clone()),
         _ => None,
     };
+    store.set_price_home(&PriceHome {
+        host: settings.base_url.clone(),
+        cache: std::path::absolute(&path).unwrap_or_else(|_| path.clone()),
+        fetched_at: now,
+        has_bars,
+    })?;
     Ok(PriceSummary {
         stage,
         ecb_requests,
         rows_valued,
         rows_missing,
+        rows_pending: valuer.pending(),
         missing_prices,
         missing_file,
         cache: path,
         elapsed: started.elapsed(),
     })
+}
+
+/// What [`fetch_for_report`] did.
+#[derive(Debug, Clone, Default)]
+pub struct ReportFetch {
+    /// Asset/minute prices the report needed that the cache lacked.
+    pub wanted: usize,
+    /// Candle and ECB requests made for them.
+    pub requests: u64,
+    /// The host, when asked.
+    pub host: Option<String>,
+}
+
+/// Before a report on `store`: the holdings at its boundaries (`opening`; `closing`, the
+/// end or now) priced, fetching from the store's host what its cache lacks (no key
+/// needed: candles are public). Nothing is asked when the cache has them all, or when the
+/// store was never priced. A failure is returned for the caller to report: the report
+/// then lists those prices as missing, with a fix that works.
+pub async fn fetch_for_report(
+    settings: &Settings,
+    store: &Store,
+    fiat: &Fiat,
+    opening: Option<DateTime<Utc>>,
+    closing: Option<DateTime<Utc>>,
+    connect: impl FnOnce(&str) -> Result<Arc<OkxClient>>,
+) -> Result<ReportFetch> {
+    let (cache, Some(home)) = store_cache(settings, store)? else {
+        return Ok(ReportFetch::default());
+    };
+    let needs = boundaries::report_needs(store, opening, closing, Some(home.fetched_at))?;
+    // What the cache cannot price yet (pending and absent markets are not fetched again).
+    let mut valuer = CachedValuer::new(fiat.clone(), cache, UserPrices::default());
+    let mut lacking = Needs::new();
+    for (asset, minutes) in &needs {
+        for &m in minutes {
+            if valuer.lacks(asset, m)? {
+                lacking.entry(asset.clone()).or_default().insert(m);
+            }
+        }
+    }
+    let wanted = lacking.values().map(std::collections::BTreeSet::len).sum();
+    if wanted == 0 {
+        return Ok(ReportFetch::default());
+    }
+    let mut done = ReportFetch {
+        wanted,
+        requests: 0,
+        host: Some(home.host.clone()),
+    };
+    let client = connect(&home.host)?;
+    let now = client.server_time().await?;
+    let mut cache = PriceCache::open(&home.cache)?;
+    let stats = stage::run(client, &mut cache, &lacking, now.timestamp_millis()).await?;
+    done.requests = stats.requests;
+    done.requests += ensure_ecb(&mut cache, &lacking, &[fiat], &super::ecb::ecb_url(&home.host)).await?;
+    Ok(done)
 }

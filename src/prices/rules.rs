@@ -11,6 +11,7 @@
 //! A candidate is skipped only when OKX said it does not exist (code 51001, remembered in
 //! the cache); the first candidate not known to be absent is the asset's route.
 
+use rust_decimal::Decimal;
 use std::fmt;
 
 /// Quote currencies tried, in order, for an asset without a USD index.
@@ -133,8 +134,33 @@ pub fn candidates(asset: &str) -> Vec<Route> {
     out
 }
 
-/// Bars the price stage uses: 1-minute where cheap, else 1-hour.
+/// The widest bar (1-hour or 15-minute) a value may come from: `(high − low) / low` ≤
+/// 0.5 %. Any price of such a bar is within that of the price at every minute inside it; a
+/// wider bar is valued from finer bars.
+pub const MAX_BAR_RANGE: Decimal = Decimal::from_parts(5, 0, 0, false, 3);
+
+/// Whether a bar of `range` ([`super::cache::Bar::range`]; `None`: unknown) may value the
+/// minutes inside it.
+pub fn bar_is_tight(range: Option<Decimal>) -> bool {
+    range.is_some_and(|r| r <= MAX_BAR_RANGE)
+}
+
+/// The base currency of an inverse or USD-quoted futures or perpetual contract
+/// (`BTC-USD-SWAP`, `BTC-USD-251226`): its fills' price is that currency's USD price, the
+/// best price there is for the PnL and fees of the fill (paid in that currency).
+pub fn usd_contract_base(instrument: &str) -> Option<&str> {
+    let mut parts = instrument.split('-');
+    let (base, quote, kind) = (parts.next()?, parts.next()?, parts.next()?);
+    let dated = kind.len() == 6 && kind.bytes().all(|b| b.is_ascii_digit());
+    (parts.next().is_none() && quote == "USD" && (kind == "SWAP" || dated) && !base.is_empty())
+        .then_some(base)
+}
+
+/// Bars the price stage uses: 1-hour pages where rows are spread, 15-minute bars inside an
+/// hour too wide to value its minutes, 1-minute bars inside a quarter too wide (or an hour
+/// not closed) and where a page of them is as cheap as one of hours.
 pub const BAR_1M: (&str, i64) = ("1m", 60_000);
+pub const BAR_15M: (&str, i64) = ("15m", 900_000);
 pub const BAR_1H: (&str, i64) = ("1H", 3_600_000);
 /// Bars per page (both candle endpoints: limit ≤ 100).
 pub const PAGE: i64 = 100;
@@ -158,6 +184,30 @@ pub fn windows(points: impl IntoIterator<Item = i64>, step: i64) -> Vec<i64> {
     out
 }
 
+/// Pages of `bar` bars (greedy from the oldest) holding the sorted, distinct minute open
+/// times `minutes`: for minutes a coarser bar cannot value (its high and low too far apart,
+/// or its hour not closed yet).
+pub fn bar_windows(minutes: &[i64], (bar, step): (&'static str, i64)) -> Vec<Window> {
+    let mut opens: Vec<i64> = minutes.iter().map(|m| bar_open(*m, step)).collect();
+    opens.dedup();
+    windows(opens.iter().copied(), step)
+        .into_iter()
+        .map(|start| {
+            let end = start + PAGE * step;
+            let last = opens[..opens.partition_point(|o| *o < end)]
+                .last()
+                .copied()
+                .unwrap_or(start);
+            Window {
+                bar,
+                step,
+                start,
+                last_needed: last,
+            }
+        })
+        .collect()
+}
+
 /// One page to request: bars of `bar` (`step` ms) opening in `[start, start + PAGE·step)`;
 /// `last_needed` is the newest bar in it a row needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -174,13 +224,20 @@ pub struct Window {
 /// 1-hour bars are used exactly where minute bars would cost more. `minutes` are the
 /// distinct minute open times still to be priced, sorted.
 pub fn plan(minutes: &[i64]) -> Vec<Window> {
-    let mut hours: Vec<i64> = minutes.iter().map(|t| bar_open(*t, BAR_1H.1)).collect();
-    hours.dedup();
+    plan_in(minutes, BAR_1H)
+}
+
+/// [`plan`] with `coarse` bars instead of hours (15-minute bars inside wide hours): pages
+/// of `coarse` laid greedily, each replaced by one 1-minute page when its minutes fit in
+/// one (as cheap, and the minutes' own prices).
+pub fn plan_in(minutes: &[i64], (bar, step): (&'static str, i64)) -> Vec<Window> {
+    let mut opens: Vec<i64> = minutes.iter().map(|t| bar_open(*t, step)).collect();
+    opens.dedup();
     let mut out = Vec::new();
-    for hs in windows(hours.iter().copied(), BAR_1H.1) {
-        let he = hs + PAGE * BAR_1H.1;
-        let lo = minutes.partition_point(|m| *m < hs);
-        let hi = minutes.partition_point(|m| *m < he);
+    for cs in windows(opens.iter().copied(), step) {
+        let ce = cs + PAGE * step;
+        let lo = minutes.partition_point(|m| *m < cs);
+        let hi = minutes.partition_point(|m| *m < ce);
         let mins = &minutes[lo..hi];
         let mw = windows(mins.iter().copied(), BAR_1M.1);
         if mw.len() <= 1 {
@@ -193,12 +250,12 @@ pub fn plan(minutes: &[i64]) -> Vec<Window> {
                 });
             }
         } else {
-            let last_hour = mins.last().map_or(hs, |m| bar_open(*m, BAR_1H.1));
+            let last = mins.last().map_or(cs, |m| bar_open(*m, step));
             out.push(Window {
-                bar: BAR_1H.0,
-                step: BAR_1H.1,
-                start: hs,
-                last_needed: last_hour,
+                bar,
+                step,
+                start: cs,
+                last_needed: last,
             });
         }
     }
@@ -284,5 +341,34 @@ mod tests {
         );
         assert_eq!(bar_open(3_599_999, 3_600_000), 0);
         assert_eq!(bar_open(-1, 60_000), -60_000);
+        // Finer pages for minutes a coarser bar cannot value.
+        let w = bar_windows(&[0, 5 * m, 150 * m, 151 * m], BAR_1M);
+        assert_eq!(
+            w.iter()
+                .map(|w| (w.bar, w.start, w.last_needed))
+                .collect::<Vec<_>>(),
+            vec![("1m", 0, 5 * m), ("1m", 150 * m, 151 * m)]
+        );
+        let q = 15 * m;
+        let w = bar_windows(&[0, 5 * m, 20 * m, 101 * q + 3 * m], BAR_15M);
+        assert_eq!(
+            w.iter()
+                .map(|w| (w.bar, w.start, w.last_needed))
+                .collect::<Vec<_>>(),
+            vec![("15m", 0, q), ("15m", 101 * q, 101 * q)]
+        );
+    }
+
+    #[test]
+    fn the_bound_of_an_hour_bar_and_usd_contracts() {
+        assert!(bar_is_tight(Some(Decimal::new(5, 3))));
+        assert!(!bar_is_tight(Some(Decimal::new(51, 4))));
+        assert!(!bar_is_tight(None));
+        assert_eq!(usd_contract_base("BTC-USD-SWAP"), Some("BTC"));
+        assert_eq!(usd_contract_base("ETH-USD-251226"), Some("ETH"));
+        assert_eq!(usd_contract_base("BTC-USDT-SWAP"), None);
+        assert_eq!(usd_contract_base("BTC-USD"), None);
+        // Options are quoted in the coin, not in USD.
+        assert_eq!(usd_contract_base("BTC-USD-250328-100000-C"), None);
     }
 }

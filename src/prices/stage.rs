@@ -3,11 +3,21 @@
 //!
 //! Every window is one request of [`PAGE`] bars (`after` = window end, `before` = window
 //! start − 1, so it is exactly that window). Windows are laid greedily from the oldest
-//! uncovered bar, the fewest pages that cover the points. An instrument not yet known is
-//! probed with its first window; when it answers (or OKX says it does not exist, 51001,
-//! which the cache remembers) the plan is redone, so a route that falls through to the next
-//! candidate fetches only what it needs. Requests run concurrently; the client paces each
-//! endpoint at its per-IP limit, so index and spot candles proceed in parallel.
+//! uncovered bar, the fewest pages that cover the points ([`rules::plan`]). An instrument
+//! not yet known is probed with its first window; when it answers (or OKX says it does not
+//! exist, 51001, which the cache remembers) the plan is redone, so a route that falls
+//! through to the next candidate fetches only what it needs. Requests run concurrently;
+//! the client paces each endpoint at its per-IP limit, so index and spot candles proceed
+//! in parallel.
+//!
+//! A value comes from the row's own minute bar, or from a coarser bar holding it whose
+//! high and low are within [`rules::MAX_BAR_RANGE`] of each other (issue 19). So when an
+//! hour page answers, the minutes of its wide hours are fetched as 15-minute pages (25
+//! hours each), and when those answer, the minutes of their wide quarters as minute pages;
+//! minutes of an hour that has not closed yet (at the host's `now`) are fetched as minute
+//! pages at once. A bar still forming when it is fetched is not stored: the cache records
+//! where the forming bars start, and the minutes from there on are *pending* until a later
+//! run.
 
 use super::cache::{Bar, PriceCache, is_covered};
 use super::rules::{self, Inst, InstKind, PAGE, Route};
@@ -32,10 +42,14 @@ pub struct StageStats {
     pub spot_requests: u64,
     /// Of those, probes that found an instrument OKX does not have.
     pub absent_probes: u64,
+    /// Of those, 15-minute and 1-minute pages for minutes a coarser bar could not value:
+    /// its high and low too far apart, or the hour not closed yet.
+    pub finer_pages: u64,
     /// Bars stored.
     pub bars_stored: u64,
     /// The fewest pages that cover the rows with the routes as finally resolved, had the
-    /// cache been empty (for the bench; the stage issues these plus absent probes).
+    /// cache been empty and every hour been narrow (for the bench; the stage issues these,
+    /// the minute pages of wide hours and the absent probes).
     pub fewest_pages: u64,
 }
 
@@ -90,21 +104,170 @@ struct Job {
     probe: bool,
 }
 
+/// What one needed minute of an instrument still needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Need {
+    /// Priced, on its way, or pending (its minute was still forming when asked this run).
+    Nothing,
+    /// Any page holding it: the plan chooses hour or minute bars.
+    Page,
+    /// Its 15-minute bar: its hour is too wide.
+    Quarter,
+    /// Its minute bar: its quarter is too wide, or its hour has not closed.
+    Minute,
+}
+
+/// What the stage knows while it runs, besides the cache.
+struct Known {
+    now_ms: i64,
+    inflight: Inflight,
+    /// Per (instrument, bar), the oldest bar an answer of this run said was still forming.
+    forming: HashMap<(Inst, &'static str), i64>,
+    /// Per (instrument, bar), the stored bars: whether each may value its minutes.
+    tight: HashMap<(Inst, &'static str), HashMap<i64, bool>>,
+}
+
+impl Known {
+    fn flying(&self, inst: &Inst, bar: &'static str, t: i64) -> bool {
+        self.inflight
+            .get(&(inst.clone(), bar))
+            .and_then(|w| w.range(..=t).next_back())
+            .is_some_and(|(_, end)| t < *end)
+    }
+
+    fn forming(&self, inst: &Inst, bar: &'static str, t: i64) -> bool {
+        self.forming.get(&(inst.clone(), bar)).is_some_and(|f| t >= *f)
+    }
+
+    /// Whether the stored bar of `bar` opening at `t` may value its minutes (`true` without
+    /// a bar: OKX has none there, so it has no finer bars either).
+    fn tight(&mut self, cache: &PriceCache, inst: &Inst, bar: &'static str, t: i64) -> Result<bool> {
+        let key = (inst.clone(), bar);
+        if let Some(v) = self.tight.get(&key).and_then(|m| m.get(&t)) {
+            return Ok(*v);
+        }
+        let v = cache
+            .bar(inst, bar, t)?
+            .is_none_or(|b| rules::bar_is_tight(b.range()));
+        self.tight.entry(key).or_default().insert(t, v);
+        Ok(v)
+    }
+
+    /// Remembers the bars of an answer: whether each may value its minutes.
+    fn learn(&mut self, inst: &Inst, bar: &'static str, bars: &[Bar]) {
+        let tight = self.tight.entry((inst.clone(), bar)).or_default();
+        for b in bars {
+            tight.insert(b.ts, rules::bar_is_tight(b.range()));
+        }
+    }
+
+    /// What minute `m` of `inst` still needs: its minute bar stored (or coming), else a
+    /// narrow quarter, else a narrow hour (see the module docs).
+    fn need(&mut self, cache: &mut PriceCache, inst: &Inst, m: i64) -> Result<Need> {
+        let (m_bar, q_bar, h_bar) = (rules::BAR_1M.0, rules::BAR_15M.0, rules::BAR_1H.0);
+        if is_covered(cache.covered(inst, m_bar)?, m)
+            || self.flying(inst, m_bar, m)
+            || self.forming(inst, m_bar, m)
+        {
+            return Ok(Need::Nothing);
+        }
+        let q = rules::bar_open(m, rules::BAR_15M.1);
+        if self.flying(inst, q_bar, q) {
+            return Ok(Need::Nothing); // its answer lays the minute pages it needs
+        }
+        if self.forming(inst, q_bar, q) {
+            return Ok(Need::Minute);
+        }
+        if is_covered(cache.covered(inst, q_bar)?, q) {
+            return Ok(if self.tight(cache, inst, q_bar, q)? {
+                Need::Nothing
+            } else {
+                Need::Minute
+            });
+        }
+        let h = rules::bar_open(m, rules::BAR_1H.1);
+        if self.flying(inst, h_bar, h) {
+            return Ok(Need::Nothing); // its answer lays the finer pages it needs
+        }
+        if h + rules::BAR_1H.1 > self.now_ms || self.forming(inst, h_bar, h) {
+            return Ok(Need::Minute);
+        }
+        if is_covered(cache.covered(inst, h_bar)?, h) {
+            return Ok(if self.tight(cache, inst, h_bar, h)? {
+                Need::Nothing
+            } else {
+                Need::Quarter
+            });
+        }
+        Ok(Need::Page)
+    }
+
+    /// The pages for minutes `ms` of `inst` that need something, by what they need:
+    /// `plan` for the rest, 15-minute and minute pages for those finer bars must value.
+    /// Also returns how many of them are finer pages.
+    fn pages(
+        &mut self,
+        cache: &mut PriceCache,
+        inst: &Inst,
+        ms: impl Iterator<Item = i64>,
+    ) -> Result<(Vec<rules::Window>, u64)> {
+        let (mut page, mut quarter, mut minute) = (Vec::new(), Vec::new(), Vec::new());
+        for m in ms {
+            match self.need(cache, inst, m)? {
+                Need::Nothing => {}
+                Need::Page => page.push(m),
+                Need::Quarter => quarter.push(m),
+                Need::Minute => minute.push(m),
+            }
+        }
+        let finer: Vec<rules::Window> = rules::plan_in(&quarter, rules::BAR_15M)
+            .into_iter()
+            .chain(rules::bar_windows(&minute, rules::BAR_1M))
+            .collect();
+        let n = finer.len() as u64;
+        Ok((rules::plan(&page).into_iter().chain(finer).collect(), n))
+    }
+}
+
 /// The answer of one job.
 struct Done {
     job: Job,
     result: Result<Vec<Vec<String>>, OkxError>,
 }
 
-/// Runs the stage for `needs`, storing into `cache`.
-pub async fn run(client: Arc<OkxClient>, cache: &mut PriceCache, needs: &Needs) -> Result<StageStats> {
+/// Runs the stage for `needs`, storing into `cache`; `now_ms` is the host's time (hours
+/// that have not closed by then are fetched as minute bars).
+pub async fn run(
+    client: Arc<OkxClient>,
+    cache: &mut PriceCache,
+    needs: &Needs,
+    now_ms: i64,
+) -> Result<StageStats> {
     let mut states: HashMap<Inst, State> = HashMap::new();
     // Windows on their way, by start (all of one bar have the same length, so the nearest
     // start at or before a time is the only one that can hold it).
-    let mut inflight: Inflight = HashMap::new();
+    let mut known = Known {
+        now_ms,
+        inflight: HashMap::new(),
+        forming: HashMap::new(),
+        tight: HashMap::new(),
+    };
     let mut stats = StageStats::default();
     let mut set: JoinSet<Done> = JoinSet::new();
+    let mut wanted: BTreeMap<Inst, BTreeSet<i64>> = BTreeMap::new();
     let mut replan = true;
+    let spawn = |set: &mut JoinSet<Done>, known: &mut Known, job: Job| {
+        known
+            .inflight
+            .entry((job.inst.clone(), job.bar))
+            .or_default()
+            .insert(job.start, job.start + PAGE * job.step);
+        let client = client.clone();
+        set.spawn(async move {
+            let result = fetch(&client, &job).await;
+            Done { job, result }
+        });
+    };
     loop {
         if replan {
             replan = false;
@@ -112,7 +275,7 @@ pub async fn run(client: Arc<OkxClient>, cache: &mut PriceCache, needs: &Needs) 
             // for the first time takes its state from the cache, and when the cache knows it
             // is absent the routes are chosen again (else the assets routed through it would
             // be planned on an instrument that is never fetched, and stay unpriced).
-            let wanted = loop {
+            wanted = loop {
                 let mut wanted = BTreeMap::new();
                 for (asset, minutes) in needs {
                     add_route(asset, minutes, &states, 0, &mut wanted);
@@ -141,23 +304,17 @@ pub async fn run(client: Arc<OkxClient>, cache: &mut PriceCache, needs: &Needs) 
             let resolving = wanted
                 .keys()
                 .any(|i| matches!(states.get(i), Some(State::Unknown | State::Probing)));
-            for (inst, minutes) in wanted {
-                let state = states.get(&inst).copied().unwrap_or(State::Unknown);
+            for (inst, minutes) in &wanted {
+                let state = states.get(inst).copied().unwrap_or(State::Unknown);
                 if matches!(state, State::Absent | State::Probing) || (resolving && state == State::Present) {
                     continue;
                 }
-                let mut todo = Vec::new();
-                for m in minutes {
-                    if !satisfied(cache, &inflight, &inst, m)? {
-                        todo.push(m);
-                    }
-                }
                 let probe = state == State::Unknown;
-                for w in rules::plan(&todo) {
-                    inflight
-                        .entry((inst.clone(), w.bar))
-                        .or_default()
-                        .insert(w.start, w.start + PAGE * w.step);
+                let (windows, finer) = known.pages(cache, inst, minutes.iter().copied())?;
+                if !probe {
+                    stats.finer_pages += finer;
+                }
+                for w in windows {
                     let job = Job {
                         inst: inst.clone(),
                         bar: w.bar,
@@ -166,11 +323,7 @@ pub async fn run(client: Arc<OkxClient>, cache: &mut PriceCache, needs: &Needs) 
                         last_needed: w.last_needed,
                         probe,
                     };
-                    let client = client.clone();
-                    set.spawn(async move {
-                        let result = fetch(&client, &job).await;
-                        Done { job, result }
-                    });
+                    spawn(&mut set, &mut known, job);
                     if probe {
                         states.insert(inst.clone(), State::Probing);
                         break;
@@ -185,7 +338,7 @@ pub async fn run(client: Arc<OkxClient>, cache: &mut PriceCache, needs: &Needs) 
             InstKind::Index => stats.index_requests += 1,
             InstKind::Spot => stats.spot_requests += 1,
         }
-        if let Some(v) = inflight.get_mut(&(job.inst.clone(), job.bar)) {
+        if let Some(v) = known.inflight.get_mut(&(job.inst.clone(), job.bar)) {
             v.remove(&job.start);
         }
         match result {
@@ -199,34 +352,44 @@ pub async fn run(client: Arc<OkxClient>, cache: &mut PriceCache, needs: &Needs) 
                 return Err(anyhow::Error::new(e).context(format!("fetching {} {} bars", job.inst, job.bar)));
             }
             Ok(rows) => {
-                let (bars, range) = page_bars(&job, &rows)?;
-                stats.bars_stored += bars.len() as u64;
-                cache.store_page(&job.inst, job.bar, &bars, range)?;
+                let page = page_bars(&job, &rows)?;
+                stats.bars_stored += page.bars.len() as u64;
+                cache.store_page(&job.inst, job.bar, &page.bars, page.range)?;
+                if let Some(f) = page.forming {
+                    cache.set_unconfirmed(&job.inst, job.bar, f)?;
+                    let at = known.forming.entry((job.inst.clone(), job.bar)).or_insert(f);
+                    *at = (*at).max(f);
+                }
+                known.learn(&job.inst, job.bar, &page.bars);
                 if job.probe {
                     states.insert(job.inst.clone(), State::Present);
                     replan = true;
+                } else if job.bar != rules::BAR_1M.0 {
+                    // The minutes of this page's wide (or still open) bars: finer pages.
+                    let end = job.start + PAGE * job.step;
+                    let minutes: Vec<i64> = wanted
+                        .get(&job.inst)
+                        .map(|m| m.range(job.start..end).copied().collect())
+                        .unwrap_or_default();
+                    let (windows, finer) = known.pages(cache, &job.inst, minutes.into_iter())?;
+                    stats.finer_pages += finer;
+                    for w in windows {
+                        let next = Job {
+                            inst: job.inst.clone(),
+                            bar: w.bar,
+                            step: w.step,
+                            start: w.start,
+                            last_needed: w.last_needed,
+                            probe: false,
+                        };
+                        spawn(&mut set, &mut known, next);
+                    }
                 }
             }
         }
     }
     stats.fewest_pages = fewest_pages(needs, &states);
     Ok(stats)
-}
-
-/// Whether minute `m` of `inst` is already priced: its 1-minute bar or its 1-hour bar is
-/// stored or on its way.
-fn satisfied(cache: &mut PriceCache, inflight: &Inflight, inst: &Inst, m: i64) -> Result<bool> {
-    for (bar, step) in [rules::BAR_1M, rules::BAR_1H] {
-        let t = rules::bar_open(m, step);
-        let flying = inflight
-            .get(&(inst.clone(), bar))
-            .and_then(|w| w.range(..=t).next_back())
-            .is_some_and(|(_, end)| t < *end);
-        if flying || is_covered(cache.covered(inst, bar)?, t) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }
 
 /// The greedy page count for `needs` with the routes `states` resolve to, from nothing.
@@ -256,10 +419,19 @@ async fn fetch(client: &OkxClient, job: &Job) -> Result<Vec<Vec<String>>, OkxErr
     client.get::<Vec<String>>(ep, &query).await
 }
 
-/// The confirmed bars of one answer and the range of open times it settles: up to the
-/// newer of the last bar a row needs and the newest bar returned, never past an
-/// unconfirmed bar (it is fetched again once it is final).
-fn page_bars(job: &Job, rows: &[Vec<String>]) -> Result<(Vec<Bar>, (i64, i64))> {
+/// What one answer settles.
+struct Page {
+    /// Its confirmed bars.
+    bars: Vec<Bar>,
+    /// The open times it covers: up to the newer of the last bar a row needs and the
+    /// newest bar returned, never past a bar still forming (fetched again once final).
+    range: (i64, i64),
+    /// The oldest bar still forming, if the answer had one.
+    forming: Option<i64>,
+}
+
+/// The [`Page`] of one answer.
+fn page_bars(job: &Job, rows: &[Vec<String>]) -> Result<Page> {
     let end = job.start + PAGE * job.step;
     let mut bars = Vec::with_capacity(rows.len());
     let mut unconfirmed = i64::MAX;
@@ -270,7 +442,9 @@ fn page_bars(job: &Job, rows: &[Vec<String>]) -> Result<(Vec<Bar>, (i64, i64))> 
                 job.inst, job.bar
             )
         };
-        let (Some(ts), Some(o), Some(c), Some(confirm)) = (r.first(), r.get(1), r.get(4), r.last()) else {
+        let (Some(ts), Some(o), Some(h), Some(l), Some(c), Some(confirm)) =
+            (r.first(), r.get(1), r.get(2), r.get(3), r.get(4), r.last())
+        else {
             anyhow::bail!(bad());
         };
         let ts: i64 = ts.parse().with_context(bad)?;
@@ -281,11 +455,20 @@ fn page_bars(job: &Job, rows: &[Vec<String>]) -> Result<(Vec<Bar>, (i64, i64))> 
             unconfirmed = unconfirmed.min(ts);
             continue;
         }
-        let open = Decimal::from_str(o).with_context(bad)?;
-        let close = Decimal::from_str(c).with_context(bad)?;
-        bars.push(Bar { ts, open, close });
+        let d = |v: &str| Decimal::from_str(v).with_context(bad);
+        bars.push(Bar {
+            ts,
+            open: d(o)?,
+            close: d(c)?,
+            high: Some(d(h)?),
+            low: Some(d(l)?),
+        });
     }
     let newest = bars.iter().map(|b| b.ts).max().unwrap_or(job.start);
     let to = (job.last_needed.max(newest) + job.step).min(end).min(unconfirmed);
-    Ok((bars, (job.start, to)))
+    Ok(Page {
+        bars,
+        range: (job.start, to),
+        forming: (unconfirmed != i64::MAX).then_some(unconfirmed),
+    })
 }

@@ -28,6 +28,49 @@ struct BalOnly<'a> {
     bal: &'a str,
 }
 
+/// [`holdings_at`] for each of `ats`, in one pass over the ledgers.
+pub fn holdings_at_each(src: &dyn RecordSource, ats: &[DateTime<Utc>]) -> Result<Vec<Vec<Holding>>> {
+    let cutoffs: Vec<i64> = ats.iter().map(DateTime::timestamp_millis).collect();
+    let mut out = vec![Vec::new(); ats.len()];
+    for (kind, account) in [
+        (RecordKind::Bill, "trading"),
+        (RecordKind::FundingBill, "funding"),
+    ] {
+        let mut last: Vec<BTreeMap<String, (Decimal, i64)>> = vec![BTreeMap::new(); ats.len()];
+        src.for_each_by_id(kind, &mut |r| {
+            if cutoffs.iter().all(|c| r.ts_ms >= *c) {
+                return Ok(());
+            }
+            let b: BalOnly<'_> = serde_json::from_str(&r.raw)
+                .with_context(|| format!("{account} bill `{}` has no ccy/bal", r.key))?;
+            let bal: Decimal = b
+                .bal
+                .parse()
+                .with_context(|| format!("{account} bill `{}`: bal `{}` is not a number", r.key, b.bal))?;
+            for (i, c) in cutoffs.iter().enumerate() {
+                if r.ts_ms < *c {
+                    last[i].insert(b.ccy.to_string(), (bal, r.ts_ms));
+                }
+            }
+            Ok(())
+        })?;
+        for (i, held) in last.into_iter().enumerate() {
+            for (asset, (balance, ts)) in held {
+                if balance.is_zero() {
+                    continue;
+                }
+                out[i].push(Holding {
+                    account,
+                    asset,
+                    balance: balance.normalize(),
+                    last_bill_at: DateTime::from_timestamp_millis(ts).unwrap_or_default(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Holdings at `at` per (account, asset), for the trading and funding ledgers; assets
 /// whose last bill before `at` left them at zero are left out.
 pub fn holdings_at(src: &dyn RecordSource, at: DateTime<Utc>) -> Result<Vec<Holding>> {
@@ -134,6 +177,14 @@ mod tests {
         assert_eq!(h[0].last_bill_at.timestamp_millis(), 2_000);
         assert_eq!((h[1].account, h[1].asset.as_str()), ("funding", "EUR"));
         assert_eq!(h[1].balance.to_string(), "100.5");
+        // Several moments in one pass give what each alone gives.
+        let t = |ms| DateTime::from_timestamp_millis(ms).unwrap();
+        let ats = [t(3_000), t(1_200), t(10_000), t(0)];
+        let each = holdings_at_each(&src, &ats).unwrap();
+        for (at, got) in ats.iter().zip(&each) {
+            assert_eq!(*got, holdings_at(&src, *at).unwrap(), "{at}");
+        }
+        assert!(each[3].is_empty());
     }
 
     /// Each instant of a series holds what `holdings_at` gives for it alone, also when

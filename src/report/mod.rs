@@ -93,6 +93,11 @@ pub struct ValueCounts {
     pub fiat: Fiat,
     pub valued: u64,
     pub missing: u64,
+    /// Rows whose price bar had not closed when prices were fetched (the next sync values
+    /// them; not missing).
+    pub pending: u64,
+    /// Holdings at the period's start or end without a value (`tax-summary.csv`).
+    pub holdings_missing: u64,
     /// `missing_prices.csv`, when rows lack a price.
     pub missing_file: Option<PathBuf>,
 }
@@ -141,12 +146,20 @@ pub fn run(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Resul
             let (holdings, p) = write_closing(store, at, &req.out)?;
             files.push(p);
             // tax-summary.csv: a period report's overview in the fiat (holdings at both ends).
-            tax.add_holdings(&holdings, at, true, valuer)?;
+            // Holdings "now" are valued at the newest minute closed when prices were fetched.
+            let valued_at = crate::prices::boundaries::valued_at(at, valuer.prices_as_of());
+            tax.add_holdings(&holdings, valued_at, true, valuer)?;
             files.push(tax.write(&req.out, valuer.fiat().as_str())?);
             Some((at, holdings))
         }
         None => None,
     };
+    let holdings_missing: u64 = ["holdings_opening", "holdings_closing"]
+        .iter()
+        .flat_map(|s| ["trading", "funding"].map(|i| tax.total(s, i)))
+        .flatten()
+        .map(|l| l.missing)
+        .sum();
     // Rows without a value are listed for the user to fill in (`--prices FILE`).
     let missing_path = req.out.join("missing_prices.csv");
     let missing_file = valuer
@@ -180,6 +193,8 @@ pub fn run(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Resul
             fiat: valuer.fiat().clone(),
             valued: rows.valued,
             missing: rows.unvalued,
+            pending: rows.pending,
+            holdings_missing,
             missing_file,
         },
         tax: closing.is_some().then_some(tax),
@@ -223,6 +238,7 @@ struct RowsWritten {
     opening: Option<(DateTime<Utc>, Vec<Holding>)>,
     valued: u64,
     unvalued: u64,
+    pending: u64,
 }
 
 /// Values every row of the period and writes it to every format. The valuer sees rows in
@@ -239,7 +255,7 @@ fn write_rows(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Re
             ..ExportOptions::default()
         },
     )?;
-    let (mut valued, mut unvalued) = (0u64, 0u64);
+    let (mut valued, mut unvalued, mut pending) = (0u64, 0u64, 0u64);
     let mut tax = TaxSummary::with_detail(tz);
     let opening = match (from, to) {
         (Some(start), Some(_)) => {
@@ -253,6 +269,8 @@ fn write_rows(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Re
         let value = valuer.value(&tx)?;
         if value.value.is_some() {
             valued += 1;
+        } else if value.is_pending() {
+            pending += 1;
         } else {
             unvalued += 1;
         }
@@ -266,6 +284,7 @@ fn write_rows(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Re
         opening,
         valued,
         unvalued,
+        pending,
     })
 }
 

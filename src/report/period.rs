@@ -13,9 +13,23 @@ pub struct Period {
     pub tz: Tz,
 }
 
+/// The first instant of day `d` in `tz`: its midnight, the earlier one when midnight
+/// happens twice, or, when the clocks skip midnight (a daylight-saving change at 00:00, as
+/// in Santiago or Havana), the first local minute after the gap, which is the instant of
+/// the change.
+pub fn day_start(tz: Tz, d: NaiveDate) -> Option<DateTime<Utc>> {
+    let midnight = d.and_hms_opt(0, 0, 0)?;
+    (0..=24 * 60).find_map(|m| {
+        tz.from_local_datetime(&(midnight + chrono::Duration::minutes(m)))
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+    })
+}
+
 impl Period {
     /// The period from the flags' values: `year` wins over `from`/`to` (clap keeps them
-    /// apart); dates are `YYYY-MM-DD`, midnight in `tz`.
+    /// apart); dates are `YYYY-MM-DD`, each the first instant of that day in `tz`
+    /// ([`day_start`]).
     pub fn parse(year: Option<i32>, from: Option<&str>, to: Option<&str>, tz: &str) -> Result<Period> {
         let tz: Tz = tz.parse().map_err(|_| {
             usage(format!(
@@ -23,10 +37,7 @@ impl Period {
             ))
         })?;
         let at_midnight = |flag: &str, d: NaiveDate| -> Result<DateTime<Utc>> {
-            tz.from_local_datetime(&d.and_hms_opt(0, 0, 0).expect("midnight"))
-                .earliest()
-                .map(|t| t.with_timezone(&Utc))
-                .ok_or_else(|| usage(format!("{flag}: midnight of {d} does not exist in {tz}")))
+            day_start(tz, d).ok_or_else(|| usage(format!("{flag}: {d} has no instant in {tz}")))
         };
         let parse = |flag: &str, v: &str| -> Result<DateTime<Utc>> {
             let d = NaiveDate::parse_from_str(v, "%Y-%m-%d").map_err(|_| {
@@ -61,5 +72,32 @@ impl Period {
     /// period has not ended; `None` without an end (a whole-history report).
     pub fn closing_at(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.to.map(|t| t.min(now))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    /// Issue 19 item 8: in Santiago the clocks go from 00:00 straight to 01:00 on
+    /// 2026-09-06; that day starts at its first instant (01:00 local = 04:00Z), it is not
+    /// refused.
+    #[test]
+    fn a_day_whose_midnight_is_skipped_starts_at_its_first_instant() {
+        let p = Period::parse(None, Some("2026-09-06"), Some("2026-09-07"), "America/Santiago").unwrap();
+        assert_eq!(p.from, Some(utc("2026-09-06T04:00:00Z")));
+        assert_eq!(p.to, Some(utc("2026-09-07T03:00:00Z")));
+        // The day before ends where it starts.
+        let p = Period::parse(None, Some("2026-09-05"), Some("2026-09-06"), "America/Santiago").unwrap();
+        assert_eq!(p.to, Some(utc("2026-09-06T04:00:00Z")));
+        // A midnight that exists twice (clocks back at 24:00 → 23:00 the day before) is
+        // taken at its earlier instant, as before.
+        let p = Period::parse(Some(2025), None, None, "Europe/Berlin").unwrap();
+        assert_eq!(p.from, Some(utc("2024-12-31T23:00:00Z")));
+        assert_eq!(p.to, Some(utc("2025-12-31T23:00:00Z")));
     }
 }

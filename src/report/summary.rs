@@ -55,6 +55,7 @@ pub fn to_json(o: &ReportOutcome) -> serde_json::Value {
         return json!({
             "generated_at": rfc3339_ms(o.generated_at),
             "period": period,
+            "data_as_of": o.coverage.as_of.map(rfc3339_ms),
             "incomplete": true,
             "coverage": coverage::coverage_json(&o.coverage),
             "formats": [],
@@ -65,6 +66,7 @@ pub fn to_json(o: &ReportOutcome) -> serde_json::Value {
     json!({
         "generated_at": rfc3339_ms(o.generated_at),
         "period": period,
+        "data_as_of": o.coverage.as_of.map(rfc3339_ms),
         "rows_by_kind": s.rows_by_kind.iter().map(|(k, v)| (k.as_str().to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "unclassified": s.unclassified,
         "unclassified_codes": s.unclassified_codes,
@@ -79,7 +81,10 @@ pub fn to_json(o: &ReportOutcome) -> serde_json::Value {
             "exported": f.exported, "records": f.records, "skipped_transfers": f.skipped_transfers,
             "skipped_unclassified": f.skipped_unclassified, "skipped_other": f.skipped_other,
         })).collect::<Vec<_>>(),
-        "values": {"fiat": w.values.fiat.as_str(), "valued": w.values.valued, "missing": w.values.missing},
+        "values": {
+            "fiat": w.values.fiat.as_str(), "valued": w.values.valued, "missing": w.values.missing,
+            "pending": w.values.pending, "holdings_missing": w.values.holdings_missing,
+        },
         "reconciliation": reconciliation_json(&w.reconciliation),
         "balances_as_of": w.balances_as_of.map(rfc3339_ms),
         "closing_balances_as_of": w.closing.as_ref().map(|(at, _)| rfc3339_ms(*at)),

@@ -71,6 +71,17 @@ pub struct Settings {
     pub rate_share: f64,
 }
 
+/// Whether the host was chosen for this command (`--base-url`, `--region`,
+/// `OKX_BASE_URL`, or the profile's `base_url`/`region`) rather than left at the default:
+/// a command on a store that remembers its prices' host uses that host unless told.
+pub fn host_is_explicit(c: &ConnectArgs, profile: &ProfileConfig) -> bool {
+    c.base_url.is_some()
+        || c.region.is_some()
+        || var(env::BASE_URL).is_some()
+        || profile.base_url.is_some()
+        || profile.region.is_some()
+}
+
 /// Parses and checks a base URL (see [`crate::okx::host`]); a refusal is a usage error.
 pub fn check_base_url(url: &str) -> Result<String> {
     crate::okx::host::parse_base_url(url).map_err(|e| usage(e.0))

@@ -20,7 +20,12 @@ pub struct SimAccount {
 impl SimAccount {
     /// Generates the account for `seed` and `size` (deterministic).
     pub fn generate(seed: u64, size: AccountSize, unknown_bill_type: bool) -> SimAccount {
-        let mut generator = Gen::generate(seed, size, unknown_bill_type);
+        SimAccount::generate_on(seed, size, unknown_bill_type, false)
+    }
+
+    /// [`SimAccount::generate`] on a volatile market (`SimConfig::volatile_hours`).
+    pub fn generate_on(seed: u64, size: AccountSize, unknown_bill_type: bool, volatile: bool) -> SimAccount {
+        let mut generator = Gen::generate(seed, size, unknown_bill_type, volatile);
         let data = std::mem::take(&mut generator.out);
         SimAccount {
             data: RwLock::new(data),

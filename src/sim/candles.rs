@@ -6,8 +6,10 @@
 //!   assets in `SimConfig::no_market`); `USDT-USD` only with `SimConfig::usdt_index`.
 //! * `history-candles`: the spot pairs of [`SPOT`] (the delisted `LUNC-USDT` keeps its
 //!   history), none whose base or quote has no market.
-//! * Bars `1m`, `1H`, `1Dutc`, aligned to UTC; a bar's open is the path at its start, its
-//!   close the path at its end (the path is linear inside a day, so high/low are the two).
+//! * Bars `1m`, `15m`, `1H`, `1Dutc`, aligned to UTC; a bar's open is the path at its start, its
+//!   close the path at its end; the path bends only on whole hours (linear inside a day,
+//!   plus the swings of `SimConfig::volatile_hours`), so high/low are the two ends and, for
+//!   a day bar, its whole hours.
 //!   Bars exist from the path's first day to the sim clock; the bar holding "now" has
 //!   `confirm` `0`. Cursors as OKX: `after` = older than, `before` = newer than (both
 //!   exclusive), newest first, `limit` ≤ 100; unknown instId → 51001.
@@ -24,6 +26,7 @@ use std::fmt::Write as _;
 pub(crate) fn bar_ms(bar: &str) -> Option<i64> {
     match bar {
         "1m" => Some(60_000),
+        "15m" => Some(900_000),
         "1H" => Some(3_600_000),
         "1Dutc" => Some(86_400_000),
         _ => None,
@@ -54,7 +57,11 @@ fn resolve(
 /// Price of `base` in `quote` (`USD` is the book's unit) at `ts`.
 fn price(book: &PriceBook, base: &str, quote: &str, ts: i64, dp: u32) -> Decimal {
     if quote == "USD" {
-        book.usd(base, ts).round_dp(dp).max(Decimal::new(1, dp))
+        // An index below 1 (LUNC) keeps 8 decimals, as OKX's do: 4 would round LUNC's
+        // 0.00006 to 0.0001.
+        let p = book.usd(base, ts);
+        let dp = if p < Decimal::ONE { dp.max(8) } else { dp };
+        p.round_dp(dp).max(Decimal::new(1, dp))
     } else {
         book.pair(base, quote, ts, dp)
     }
@@ -92,7 +99,15 @@ pub(crate) fn candles(
     while ts >= first && out.len() < q.limit && q.before.is_none_or(|b| ts > b) {
         let o = price(book, base, quote, ts, dp);
         let c = price(book, base, quote, ts + step, dp);
-        let (h, l) = (o.max(c), o.min(c));
+        let (mut h, mut l) = (o.max(c), o.min(c));
+        // The path bends only on whole hours (day starts, swing corners): a bar longer
+        // than an hour has its high and low among them.
+        let mut corner = ts + 3_600_000;
+        while corner < ts + step {
+            let p = price(book, base, quote, corner, dp);
+            (h, l) = (h.max(p), l.min(p));
+            corner += 3_600_000;
+        }
         let confirm = if ts == current { "0" } else { "1" };
         let s = |d: Decimal| Value::String(d.normalize().to_string());
         let mut row = vec![Value::String(ts.to_string()), s(o), s(h), s(l), s(c)];
@@ -216,6 +231,54 @@ mod tests {
             .is_ok()
         );
         assert!(candles(&book, &q(None, None, 1), now, &["BTC"], false).is_err());
+    }
+
+    /// `SimConfig::volatile_hours`: some hour bars span about 1.5%, their minute bars
+    /// still have high/low at open/close, and a day bar's range holds its swings.
+    #[test]
+    fn volatile_hours_span_a_percent_and_a_half() {
+        let start = 1_700_000_000_000 / 86_400_000 * 86_400_000;
+        let book = PriceBook::new(7, start, 30).volatile(7);
+        let now = start + 20 * 86_400_000;
+        let h = 3_600_000;
+        let bars = |bar: &'static str, after: i64, n: usize| {
+            let q = CandleQuery {
+                bar,
+                ..q(Some(after), None, n)
+            };
+            candles(&book, &q, now, &[], false).unwrap()
+        };
+        let d = |v: &Value, i: usize| v[i].as_str().unwrap().parse::<Decimal>().unwrap();
+        let range = |v: &Value| (d(v, 2) - d(v, 3)) / d(v, 3);
+        let hours = bars("1H", start + 10 * 86_400_000, 100);
+        let wide: Vec<&Value> = hours.iter().filter(|b| range(b) > Decimal::new(5, 3)).collect();
+        assert!(
+            wide.len() >= 3 && wide.len() <= 25,
+            "{} of 100 hours wide",
+            wide.len()
+        );
+        assert!(wide.iter().all(|b| range(b) < Decimal::new(2, 2)));
+        // Inside a wide hour the minutes are narrow and their ends are the path.
+        let t = ts(wide[0]);
+        let minutes = bars("1m", t + h, 60);
+        assert_eq!(minutes.len(), 60);
+        for m in &minutes {
+            assert!(range(m) < Decimal::new(5, 4));
+            assert_eq!(d(m, 2), d(m, 1).max(d(m, 4)));
+        }
+        let day = bars("1Dutc", start + 11 * 86_400_000, 1);
+        let (hi, lo) = (d(&day[0], 2), d(&day[0], 3));
+        let hours = bars("1H", start + 11 * 86_400_000, 24);
+        assert!(hours.iter().all(|b| d(b, 2) <= hi && d(b, 3) >= lo));
+        // Without the option the path is linear inside a day: every hour is narrow.
+        let calm = PriceBook::new(7, start, 30);
+        let q = q(Some(start + 10 * 86_400_000), None, 100);
+        assert!(
+            candles(&calm, &q, now, &[], false)
+                .unwrap()
+                .iter()
+                .all(|b| range(b) < Decimal::new(5, 3))
+        );
     }
 
     #[test]

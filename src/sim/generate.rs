@@ -344,10 +344,11 @@ fn sort_and_group<T: Timed>(items: &mut [T]) {
 
 impl Gen {
     /// Generates the whole account for `seed` and `size`.
-    pub(crate) fn generate(seed: u64, size: AccountSize, unknown_bill_type: bool) -> Gen {
+    pub(crate) fn generate(seed: u64, size: AccountSize, unknown_bill_type: bool, volatile: bool) -> Gen {
+        let book = PriceBook::new(seed, START_MS - 30 * DAY_MS, 420);
         let mut g = Gen {
             rng: SmallRng::seed_from_u64(seed),
-            prices: PriceBook::new(seed, START_MS - 30 * DAY_MS, 420),
+            prices: if volatile { book.volatile(seed) } else { book },
             last_bill_id: 0,
             last_ord_id: 0,
             last_bill_ts: 0,

@@ -23,11 +23,44 @@ pub(crate) fn priced_assets() -> impl Iterator<Item = &'static str> {
     ASSETS.iter().map(|a| a.0)
 }
 
-/// Daily USD prices from `start_ms`, linearly interpolated inside a day.
+/// Daily USD prices from `start_ms`, linearly interpolated inside a day; with
+/// [`PriceBook::volatile`], some hours swing (see [`swing`]).
 pub(crate) struct PriceBook {
     /// Prices exist from here (the first day of the path).
     start_ms: i64,
     days: Vec<[Decimal; ASSETS.len()]>,
+    /// Seed of the swings; `None`: the path is linear inside each day.
+    swings: Option<u64>,
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// Of the even UTC hours, one in `SWING_EVERY` (per asset, drawn from the seed) starts a
+/// swing: the price moves `SWING_PER_MILLE` up or down during that hour and back during the
+/// next, so both hours' bars span about 1.5% while their ends are on the daily path.
+const SWING_EVERY: u64 = 12;
+const SWING_PER_MILLE: i64 = 15;
+
+/// The swing factor of asset `i` at `ts` (0 outside a swing): a tent over two hours whose
+/// peak (±1.5%) is on an hour boundary, so 1-minute and 1-hour bars still have their high
+/// and low at their open or close.
+fn swing(seed: u64, i: usize, ts: i64) -> Decimal {
+    let hour = ts.div_euclid(HOUR_MS);
+    let start = hour - hour.rem_euclid(2);
+    // SplitMix64 of (seed, asset, start hour): a stable draw per swing slot.
+    let mut z = seed
+        ^ (i as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        ^ (start as u64).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    if !z.is_multiple_of(SWING_EVERY) {
+        return Decimal::ZERO;
+    }
+    let sign = if (z >> 20) & 1 == 0 { 1 } else { -1 };
+    let into = ts - start * HOUR_MS; // 0 ..= 2 h
+    let tent = if into <= HOUR_MS { into } else { 2 * HOUR_MS - into };
+    Decimal::new(sign * SWING_PER_MILLE, 3) * Decimal::from(tent) / Decimal::from(HOUR_MS)
 }
 
 impl PriceBook {
@@ -52,7 +85,18 @@ impl PriceBook {
                 cur[i] = (cur[i] * (thousand + Decimal::from(k)) / thousand).round_dp(10);
             }
         }
-        PriceBook { start_ms, days }
+        PriceBook {
+            start_ms,
+            days,
+            swings: None,
+        }
+    }
+
+    /// The same path with hourly swings (`SimConfig::volatile_hours`): some hours' bars
+    /// span about 1.5%, as a volatile market's do.
+    pub(crate) fn volatile(mut self, seed: u64) -> PriceBook {
+        self.swings = Some(seed);
+        self
     }
 
     /// The first instant with a price.
@@ -70,7 +114,11 @@ impl PriceBook {
         let within = (off - day as i64 * DAY_MS).min(DAY_MS);
         let a = self.days[day][i];
         let b = self.days[day + 1][i];
-        a + (b - a) * Decimal::from(within) / Decimal::from(DAY_MS)
+        let p = a + (b - a) * Decimal::from(within) / Decimal::from(DAY_MS);
+        match self.swings {
+            Some(seed) => p * (Decimal::ONE + swing(seed, i, ts)),
+            None => p,
+        }
     }
 
     /// Price of `base` in `quote` at `ts`, rounded to `dp` decimals (never zero).

@@ -192,6 +192,13 @@ pub struct SimConfig {
     /// Archive quarters (e.g. `2025Q3`) broken on purpose, each in its own way; the other
     /// quarters are served normally.
     pub archive_faults: Vec<(String, ArchiveFault)>,
+    /// A volatile market: about one hour in twelve of each asset swings 1.5% and back over
+    /// two hours (their 1-hour bars span 1.5%), so a value taken from an hour bar's close
+    /// can be that far off the row's minute. The account is generated on the same prices.
+    pub volatile_hours: bool,
+    /// The sim clock starts this long after [`SIM_NOW`] (the account is generated up to
+    /// `SIM_NOW`): e.g. 40 minutes into an hour whose bar has not closed yet.
+    pub clock_offset_ms: i64,
 }
 
 /// How one archive quarter is broken (see [`SimConfig::archive_faults`]).
@@ -239,6 +246,8 @@ impl Default for SimConfig {
             no_market: Vec::new(),
             usdt_index: false,
             archive_faults: Vec::new(),
+            volatile_hours: false,
+            clock_offset_ms: 0,
         }
     }
 }

@@ -77,14 +77,18 @@ struct Faults {
     rng: SmallRng,
 }
 
-/// Sim clock: `SIM_NOW` at start, advancing in real time.
+/// Sim clock: `SIM_NOW` (plus `SimConfig::clock_offset_ms`) at start, advancing in real time.
 struct Clock {
     started: Instant,
+    /// Moved on by `SimConfig::clock_offset_ms` and [`SimServer::advance_clock`].
+    offset_ms: std::sync::atomic::AtomicI64,
 }
 
 impl Clock {
     fn now_ms(&self) -> i64 {
-        SIM_NOW_MS + self.started.elapsed().as_millis() as i64
+        SIM_NOW_MS
+            + self.offset_ms.load(std::sync::atomic::Ordering::Relaxed)
+            + self.started.elapsed().as_millis() as i64
     }
 }
 
@@ -127,7 +131,11 @@ impl SimServer {
     /// Generates the account and starts serving on 127.0.0.1 (ephemeral port).
     pub async fn start(config: SimConfig) -> anyhow::Result<SimServer> {
         let (seed, size, unknown) = (config.seed, config.size, config.unknown_bill_type);
-        let account = tokio::task::spawn_blocking(move || SimAccount::generate(seed, size, unknown)).await?;
+        let volatile = config.volatile_hours;
+        let clock_offset = config.clock_offset_ms;
+        let account =
+            tokio::task::spawn_blocking(move || SimAccount::generate_on(seed, size, unknown, volatile))
+                .await?;
         if config.bill_time_disorder {
             account.disorder_bill_times(super::SIM_NOW_MS - 40 * DAY_MS);
         }
@@ -142,6 +150,7 @@ impl SimServer {
             account,
             clock: Clock {
                 started: Instant::now(),
+                offset_ms: std::sync::atomic::AtomicI64::new(clock_offset),
             },
             limiter: Limiter::default(),
             stats: Mutex::new(BTreeMap::new()),
@@ -150,7 +159,10 @@ impl SimServer {
             applies: std::sync::atomic::AtomicU32::default(),
             corrupted: std::sync::atomic::AtomicU32::default(),
             base_url: format!("http://{addr}"),
-            book: market::PriceBook::new(seed, super::generate::START_MS - 30 * DAY_MS, 420),
+            book: {
+                let book = market::PriceBook::new(seed, super::generate::START_MS - 30 * DAY_MS, 420);
+                if volatile { book.volatile(seed) } else { book }
+            },
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let (tx, rx) = oneshot::channel::<()>();
@@ -182,6 +194,18 @@ impl SimServer {
     /// The configuration the server was started with (faults as at start).
     pub fn config(&self) -> &SimConfig {
         &self.shared.config
+    }
+
+    /// The market's USD price of `asset` at `ts_ms`, the truth its candles are cut from
+    /// (USDT and USDC are 1): what a value at the row's minute should be. `None` for an
+    /// asset without a price path.
+    pub fn usd_price(&self, asset: &str, ts_ms: i64) -> Option<rust_decimal::Decimal> {
+        if matches!(asset, "USDT" | "USDC" | "USD") {
+            return Some(rust_decimal::Decimal::ONE);
+        }
+        market::priced_assets()
+            .any(|a| a == asset)
+            .then(|| self.shared.book.usd(asset, ts_ms))
     }
 
     /// The sim clock now, Unix ms (without `time_lie`).
@@ -234,6 +258,20 @@ impl SimServer {
     /// now; balances follow.
     pub fn add_activity(&self, n: usize) {
         self.shared.account.add_activity(n, self.shared.clock.now_ms());
+    }
+
+    /// [`SimServer::add_activity`] at `ts_ms` (not before the newest bill): e.g. rows a
+    /// few minutes old when the clock is later in the hour.
+    pub fn add_activity_at(&self, n: usize, ts_ms: i64) {
+        self.shared.account.add_activity(n, ts_ms);
+    }
+
+    /// Moves the sim clock `ms` ahead (a minute passing without waiting for it).
+    pub fn advance_clock(&self, ms: i64) {
+        self.shared
+            .clock
+            .offset_ms
+            .fetch_add(ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Adds a USDT deposit record dated `ts_ms` in a non-final `state` (`12` frozen, `14`

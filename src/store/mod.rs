@@ -14,6 +14,7 @@
 //! | `archive.rs` | archive quarter states |
 //! | `balances.rs` | balance snapshots (and the endpoints they could not read) and sync runs |
 //! | `coverage.rs` | per-stream coverage and the remembered floor |
+//! | `prices.rs` | where the store's prices live, the zones of its reports |
 //! | `source.rs` / `sql_source.rs` | the read interface and its SQLite implementation |
 //! | `private.rs` | 0700/0600 permissions |
 
@@ -22,11 +23,13 @@ use std::fmt;
 mod archive;
 mod balances;
 mod coverage;
+mod prices;
 mod records;
 mod schema;
 mod source;
 mod sql_source;
 pub use coverage::{Coverage, EndReason};
+pub use prices::PriceHome;
 pub use schema::SCHEMA_VERSION;
 pub use source::{LinkLookup, MemorySource, RecordCursor, RecordRef, RecordSource, ScanFn};
 

@@ -184,9 +184,10 @@ fn v1_store_upgrades_to_v2() {
         .execute_batch(sql)
         .unwrap();
     let s = Store::open(dir.path()).unwrap();
-    // v1 → v2 → v3 (v3 only adds a table).
+    // v1 → v2 → v3 → v4 (v3 and v4 only add tables).
     assert_eq!(s.schema_version().unwrap(), Some(SCHEMA_VERSION));
-    assert_eq!(SCHEMA_VERSION, 3);
+    assert_eq!(SCHEMA_VERSION, 4);
+    assert_eq!(s.price_home().unwrap(), None);
     assert_eq!(s.count(RecordKind::Bill).unwrap(), 2);
     assert_eq!(s.quarters().unwrap().len(), 2);
     assert_eq!(s.latest_balances().unwrap().len(), 1);
@@ -291,12 +292,12 @@ fn v2_store_upgrades_to_v3() {
     s.save_balances(t, std::slice::from_ref(&row), &[]).unwrap();
     s.conn
         .execute_batch(
-            "DROP TABLE balances_unavailable; UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+            "DROP TABLE balances_unavailable; DROP TABLE price_home; DROP TABLE report_zones; UPDATE meta SET value = '2' WHERE key = 'schema_version';",
         )
         .unwrap();
     drop(s);
     let s = Store::open(dir.path()).unwrap();
-    assert_eq!(s.schema_version().unwrap(), Some(3));
+    assert_eq!(s.schema_version().unwrap(), Some(SCHEMA_VERSION));
     assert_eq!(s.latest_balances().unwrap(), vec![row]);
     assert_eq!(s.unavailable_balances().unwrap(), []);
 }
@@ -338,4 +339,46 @@ fn oldest_trading_openings_and_first_activity() {
         ]
     );
     assert_eq!(s.first_activity_ms().unwrap(), Some(150));
+}
+
+/// Issue 19: a schema-v3 store (before the store remembered where its prices live)
+/// upgrades to v4 in place, keeping its records; the price home and the report zones
+/// round-trip.
+#[test]
+fn v3_store_upgrades_to_v4_and_remembers_its_prices() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path()).unwrap();
+    s.insert_page("bills", 1, &[rec(RecordKind::Bill, "1", 10, "{}")], None)
+        .unwrap();
+    s.conn
+        .execute_batch(
+            "DROP TABLE price_home; DROP TABLE report_zones; UPDATE meta SET value = '3' WHERE key = 'schema_version';",
+        )
+        .unwrap();
+    drop(s);
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(s.schema_version().unwrap(), Some(4));
+    assert_eq!(s.count(RecordKind::Bill).unwrap(), 1);
+    assert_eq!(s.price_home().unwrap(), None);
+    assert_eq!(s.report_zones().unwrap(), Vec::<String>::new());
+    let t = DateTime::from_timestamp_millis(1_771_113_600_000).unwrap();
+    let home = PriceHome {
+        host: "http://127.0.0.1:4000".into(),
+        cache: dir.path().join("price-cache.sqlite"),
+        fetched_at: t,
+        has_bars: true,
+    };
+    s.set_price_home(&home).unwrap();
+    let moved = PriceHome {
+        host: "https://www.okx.com".into(),
+        ..home
+    };
+    s.set_price_home(&moved).unwrap();
+    s.remember_report_zone("Europe/Berlin", t).unwrap();
+    s.remember_report_zone("Asia/Tokyo", t).unwrap();
+    s.remember_report_zone("Europe/Berlin", t).unwrap();
+    drop(s);
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(s.price_home().unwrap(), Some(moved));
+    assert_eq!(s.report_zones().unwrap(), ["Asia/Tokyo", "Europe/Berlin"]);
 }

@@ -148,3 +148,39 @@ async fn report_for_a_year_outside_the_store_exits_4() {
     assert!(st.stdout.contains("coverage (floor 2025-07-01"), "{}", st.stdout);
     assert!(st.stdout.contains("asset-bills-history"), "{}", st.stdout);
 }
+
+/// Issue 19 item 9: the store is as of the simulator's now (2026-02-15). A period that
+/// ended after that (and before today) is not covered from there (exit 4, fix: sync); one
+/// still running is reported "as of" the last sync.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_period_ending_after_the_last_sync_says_so() {
+    let sim = sim(fast_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert_code(&sync(&sim, &data, &[]).await, 0);
+    let r = report(&data, &["--from", "2026-01-01", "--to", "2026-03-01"]).await;
+    assert_code(&r, 4);
+    assert!(
+        r.stderr
+            .contains(".. 2026-03-01T00:00:00.000Z is not covered (after the last sync"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("fix: run `okx-export sync`"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("trading ledger: 2026-02-15T00:00:"),
+        "{}",
+        r.stderr
+    );
+    let r = report(&data, &["--from", "2026-01-01", "--to", "2099-01-01"]).await;
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("data as of 2026-02-15T00:00:"), "{}", r.stdout);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("summary.json")).unwrap()).unwrap();
+    assert!(
+        summary["data_as_of"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("2026-02-15T00:00:")),
+        "{summary}"
+    );
+}

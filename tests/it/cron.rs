@@ -323,7 +323,9 @@ async fn help_fits_the_conventions() {
 }
 
 /// A period report writes closing_balances.csv: the holdings at the period's end from
-/// the running balances. At the end of all history they equal OKX's own snapshot.
+/// the running balances. At the end of all history they equal OKX's own snapshot. (The
+/// period ended after the last sync, so the store does not cover its tail: issue 19 item 9;
+/// `--allow-incomplete` writes the files anyway.)
 #[tokio::test(flavor = "multi_thread")]
 async fn period_report_writes_closing_balances() {
     let sim = sim(fast_config()).await;
@@ -342,6 +344,7 @@ async fn period_report_writes_closing_balances() {
             "2026-06-01",
             "--format",
             "koinly",
+            "--allow-incomplete",
         ],
         &[],
         dir.path(),

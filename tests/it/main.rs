@@ -13,3 +13,4 @@ mod report;
 mod security;
 mod semantics;
 mod sync;
+mod values;

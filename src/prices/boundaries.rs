@@ -1,0 +1,163 @@
+//! What reports need priced beyond the rows (issue 19): the holdings at a period's start
+//! and end. The price stage fetches, besides every row's minute:
+//!
+//! * the holdings at the start of every calendar year the store spans, in UTC and in every
+//!   zone the store's reports were asked in (and the zones the caller passes, e.g. the
+//!   `--tz` of `export`), so a year report is valued without the network;
+//! * the holdings "now" at the newest minute that has closed ([`newest_closed_minute`]):
+//!   a report of the year in progress values its closing holdings there, as of the sync.
+//!
+//! A report needing another boundary (`--from 2025-04-06`) fetches it itself when the
+//! store's host can be reached ([`report_needs`]).
+
+use super::rules::{BAR_1M, bar_open};
+use super::stage::Needs;
+use crate::reconcile::closing::holdings_at_each;
+use crate::store::Store;
+use anyhow::Result;
+use chrono::{DateTime, Datelike, NaiveDate, Utc};
+use chrono_tz::Tz;
+
+/// The open of the newest 1-minute bar that had closed at `at`: where holdings "now" are
+/// valued.
+pub fn newest_closed_minute(at: DateTime<Utc>) -> DateTime<Utc> {
+    let m = bar_open(at.timestamp_millis(), BAR_1M.1) - BAR_1M.1;
+    DateTime::from_timestamp_millis(m).unwrap_or(at)
+}
+
+/// Where holdings at `at` are valued when the prices were fetched at `as_of`: at `at`, or,
+/// for a moment the prices do not reach yet ("now" in the year in progress), at the newest
+/// minute that had closed when they were fetched.
+pub fn valued_at(at: DateTime<Utc>, as_of: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    match as_of.map(newest_closed_minute) {
+        Some(last) if at > last => last,
+        _ => at,
+    }
+}
+
+/// The starts of the calendar years from the one holding `first` to the one holding `now`
+/// in each zone (UTC always), after `first` and not after `now`.
+pub fn year_starts(first: DateTime<Utc>, now: DateTime<Utc>, zones: &[Tz]) -> Vec<DateTime<Utc>> {
+    let mut out = Vec::new();
+    for tz in std::iter::once(Tz::UTC).chain(zones.iter().copied()) {
+        let (y0, y1) = (first.with_timezone(&tz).year(), now.with_timezone(&tz).year());
+        for y in y0..=y1 {
+            let Some(day) = NaiveDate::from_ymd_opt(y, 1, 1) else {
+                continue;
+            };
+            if let Some(t) = crate::report::period::day_start(tz, day)
+                && t > first
+                && t <= now
+            {
+                out.push(t);
+            }
+        }
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// The zones the store's reports were asked in, with `extra`, as time zones (unknown names
+/// are skipped: they were refused when given).
+pub fn zones(store: &Store, extra: &[Tz]) -> Result<Vec<Tz>> {
+    let mut out: Vec<Tz> = extra.to_vec();
+    for name in store.report_zones()? {
+        if let Ok(tz) = name.parse::<Tz>()
+            && !out.contains(&tz)
+        {
+            out.push(tz);
+        }
+    }
+    Ok(out)
+}
+
+/// `(asset, minute)` needs of the holdings at each of `ats`, each valued at its own minute.
+fn holdings_needs(store: &Store, ats: &[(DateTime<Utc>, DateTime<Utc>)]) -> Result<Needs> {
+    let instants: Vec<DateTime<Utc>> = ats.iter().map(|(at, _)| *at).collect();
+    let mut needs = Needs::new();
+    for (held, (_, valued)) in holdings_at_each(store, &instants)?.iter().zip(ats) {
+        let minute = bar_open(valued.timestamp_millis(), BAR_1M.1);
+        for h in held {
+            needs.entry(h.asset.clone()).or_default().insert(minute);
+        }
+    }
+    Ok(needs)
+}
+
+/// What the price stage fetches beyond the rows at the host's `now`: the holdings at every
+/// calendar year's start the store spans (UTC and `zones`), and the holdings now at the
+/// newest closed minute.
+pub fn stage_needs(store: &Store, now: DateTime<Utc>, zones: &[Tz]) -> Result<Needs> {
+    let Some(first) = store
+        .first_activity_ms()?
+        .and_then(DateTime::from_timestamp_millis)
+    else {
+        return Ok(Needs::new());
+    };
+    let mut ats: Vec<(DateTime<Utc>, DateTime<Utc>)> = year_starts(first, now, zones)
+        .into_iter()
+        .map(|t| (t, t))
+        .collect();
+    ats.push((now, newest_closed_minute(now)));
+    holdings_needs(store, &ats)
+}
+
+/// What a report of `[from, to)` values beyond its rows: the holdings at its start (with
+/// both ends) and at its end, or now (`closing`), each where it is valued ([`valued_at`]).
+pub fn report_needs(
+    store: &Store,
+    opening: Option<DateTime<Utc>>,
+    closing: Option<DateTime<Utc>>,
+    as_of: Option<DateTime<Utc>>,
+) -> Result<Needs> {
+    let ats: Vec<(DateTime<Utc>, DateTime<Utc>)> = opening
+        .map(|t| (t, t))
+        .into_iter()
+        .chain(closing.map(|t| (t, valued_at(t, as_of))))
+        .collect();
+    holdings_needs(store, &ats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    #[test]
+    fn year_starts_in_utc_and_other_zones() {
+        let first = t("2025-07-01T00:00:00Z");
+        let now = t("2026-02-15T00:00:30Z");
+        let berlin: Tz = "Europe/Berlin".parse().unwrap();
+        assert_eq!(year_starts(first, now, &[]), [t("2026-01-01T00:00:00Z")]);
+        assert_eq!(
+            year_starts(first, now, &[berlin, Tz::UTC]),
+            [t("2025-12-31T23:00:00Z"), t("2026-01-01T00:00:00Z")]
+        );
+        // A store starting on a year's first instant needs no opening there.
+        assert!(year_starts(t("2026-01-01T00:00:00Z"), now, &[]).is_empty());
+    }
+
+    #[test]
+    fn holdings_now_are_valued_at_the_newest_closed_minute() {
+        let fetched = t("2026-02-15T00:40:12Z");
+        assert_eq!(newest_closed_minute(fetched), t("2026-02-15T00:39:00Z"));
+        // Now (later than the prices): the newest minute closed when they were fetched.
+        assert_eq!(
+            valued_at(t("2026-12-07T04:00:00Z"), Some(fetched)),
+            t("2026-02-15T00:39:00Z")
+        );
+        // An end the prices reach: itself.
+        assert_eq!(
+            valued_at(t("2026-01-01T00:00:00Z"), Some(fetched)),
+            t("2026-01-01T00:00:00Z")
+        );
+        assert_eq!(
+            valued_at(t("2026-12-07T04:00:00Z"), None),
+            t("2026-12-07T04:00:00Z")
+        );
+    }
+}
