@@ -199,6 +199,10 @@ pub struct SimConfig {
     /// The sim clock starts this long after [`SIM_NOW`] (the account is generated up to
     /// `SIM_NOW`): e.g. 40 minutes into an hour whose bar has not closed yet.
     pub clock_offset_ms: i64,
+    /// Every API request is held for a random 0..=this on arrival, before the rate limiter
+    /// counts it (as a network delays packets unevenly): a client pacing on its own send
+    /// times then sees 429s. `None`: no delay.
+    pub arrival_jitter: Option<Duration>,
 }
 
 /// How one archive quarter is broken (see [`SimConfig::archive_faults`]).
@@ -248,6 +252,7 @@ impl Default for SimConfig {
             archive_faults: Vec::new(),
             volatile_hours: false,
             clock_offset_ms: 0,
+            arrival_jitter: None,
         }
     }
 }

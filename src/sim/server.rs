@@ -99,6 +99,8 @@ struct Shared {
     limiter: Limiter,
     stats: Mutex<BTreeMap<&'static str, EndpointStats>>,
     faults: Mutex<Faults>,
+    /// Draws of `SimConfig::arrival_jitter`.
+    jitter: Mutex<SmallRng>,
     archives: Archives,
     /// Archive applications accepted so far (for `archive_apply_limit`).
     applies: std::sync::atomic::AtomicU32,
@@ -155,6 +157,7 @@ impl SimServer {
             limiter: Limiter::default(),
             stats: Mutex::new(BTreeMap::new()),
             faults: Mutex::new(faults),
+            jitter: Mutex::new(SmallRng::seed_from_u64(seed ^ 0x6a09_e667)),
             archives: Archives::default(),
             applies: std::sync::atomic::AtomicU32::default(),
             corrupted: std::sync::atomic::AtomicU32::default(),
@@ -540,6 +543,16 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         }
         return error(StatusCode::NOT_FOUND, "50115", "Not Found: unknown endpoint.");
     };
+    if let Some(max) = sh.config.arrival_jitter {
+        let delay = {
+            let mut rng = sh
+                .jitter
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            max.mul_f64(rng.random_range(0.0..=1.0))
+        };
+        tokio::time::sleep(delay).await;
+    }
     sh.count(ep.name, |s| s.requests += 1);
     if sh.config.unavailable.contains(&ep.name) {
         // As a region without the product answers: a plain 404 page, not OKX JSON.
