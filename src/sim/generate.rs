@@ -21,8 +21,11 @@ use rand::{Rng, SeedableRng};
 use rust_decimal::{Decimal, RoundingStrategy};
 use std::collections::BTreeMap;
 
-/// First day of generated activity: 2025-07-01T00:00:00Z.
+/// First day of generated activity: 2025-07-01T00:00:00Z ([`AccountSize::TwoYear`]:
+/// [`TWO_YEAR_START_MS`]).
 pub(crate) const START_MS: i64 = 1_751_328_000_000;
+/// First day of [`AccountSize::TwoYear`]'s activity: 2024-01-01T00:00:00Z.
+pub(crate) const TWO_YEAR_START_MS: i64 = 1_704_067_200_000;
 /// Generated activity ends one minute before `SIM_NOW`.
 pub(crate) const END_MS: i64 = SIM_NOW_MS - 60_000;
 const HOUR_MS: i64 = 3_600_000;
@@ -42,9 +45,34 @@ pub enum AccountSize {
     Demo,
     /// ≥ 20,000 fills, ≥ 20,000 trading bills, ≥ 2,000 deposits + withdrawals.
     Bench,
+    /// A tax user's first sync: about 24,000 records spread over two years (from
+    /// 2024-01-01: eight complete archive quarters before the current one), for the
+    /// price-stage bench.
+    TwoYear,
+}
+
+impl AccountSize {
+    /// When the account's activity starts (Unix ms).
+    pub fn start_ms(self) -> i64 {
+        match self {
+            AccountSize::Demo | AccountSize::Bench => START_MS,
+            AccountSize::TwoYear => TWO_YEAR_START_MS,
+        }
+    }
+
+    /// The span of the market's price path: from a month before the account's start,
+    /// for this many days (past the sim clock).
+    pub(crate) fn book_span(self) -> (i64, usize) {
+        match self {
+            AccountSize::Demo | AccountSize::Bench => (START_MS - 30 * DAY_MS, 420),
+            AccountSize::TwoYear => (TWO_YEAR_START_MS - 30 * DAY_MS, 800),
+        }
+    }
 }
 
 struct Plan {
+    /// First day of activity.
+    start: i64,
     spot_old: usize,
     spot_recent: usize,
     spot_last3d: usize,
@@ -69,6 +97,7 @@ struct Plan {
 fn plan_for(size: AccountSize) -> Plan {
     match size {
         AccountSize::Demo => Plan {
+            start: START_MS,
             spot_old: 150,
             spot_recent: 130,
             spot_last3d: 12,
@@ -89,6 +118,7 @@ fn plan_for(size: AccountSize) -> Plan {
             seeds: [(60_000, 0), (15, 1), (20, 0), (300, 0)],
         },
         AccountSize::Bench => Plan {
+            start: START_MS,
             spot_old: 2_500,
             spot_recent: 14_000,
             spot_last3d: 400,
@@ -106,6 +136,27 @@ fn plan_for(size: AccountSize) -> Plan {
             airdrops: 10,
             referrals: 30,
             rebates: 30,
+            seeds: [(3_000_000, 0), (50, 0), (500, 0), (10_000, 0)],
+        },
+        AccountSize::TwoYear => Plan {
+            start: TWO_YEAR_START_MS,
+            spot_old: 3_600,
+            spot_recent: 600,
+            spot_last3d: 30,
+            lunc: 30,
+            swap_sessions: 120,
+            liquidations: 4,
+            deposits: 500,
+            withdrawals: 420,
+            converts: 200,
+            transfers: 300,
+            earn_subs: 30,
+            earn_redeems: 15,
+            lend_interest: 300,
+            staking: 400,
+            airdrops: 10,
+            referrals: 20,
+            rebates: 20,
             seeds: [(3_000_000, 0), (50, 0), (500, 0), (10_000, 0)],
         },
     }
@@ -345,7 +396,8 @@ fn sort_and_group<T: Timed>(items: &mut [T]) {
 impl Gen {
     /// Generates the whole account for `seed` and `size`.
     pub(crate) fn generate(seed: u64, size: AccountSize, unknown_bill_type: bool, volatile: bool) -> Gen {
-        let book = PriceBook::new(seed, START_MS - 30 * DAY_MS, 420);
+        let (book_start, book_days) = size.book_span();
+        let book = PriceBook::new(seed, book_start, book_days);
         let mut g = Gen {
             rng: SmallRng::seed_from_u64(seed),
             prices: if volatile { book.volatile(seed) } else { book },
@@ -521,7 +573,7 @@ impl Gen {
         // Deposits: seeds first, then regular ones, pending ones at the end, one blacklisted.
         let mut deposits = Vec::new();
         for (i, (m, s)) in p.seeds.iter().enumerate() {
-            let ts = START_MS + (10 + 5 * i as i64) * MIN_MS + self.between(0, 60_000);
+            let ts = p.start + (10 + 5 * i as i64) * MIN_MS + self.between(0, 60_000);
             let mut d = self.new_deposit(ts, ccys4[i], Decimal::new(*m, *s), "2");
             d.dep_type = "4";
             if d.to.is_empty() {
@@ -534,7 +586,7 @@ impl Gen {
         }
         let dep_weights = [("USDT", 50), ("BTC", 20), ("ETH", 20), ("SOL", 10)];
         for _ in 0..p.deposits {
-            let ts = self.between(START_MS + DAY_MS, END_MS - HOUR_MS);
+            let ts = self.between(p.start + DAY_MS, END_MS - HOUR_MS);
             let ccy = self.pick_ccy(&dep_weights);
             let amt = self.deposit_amount(ccy);
             let d = self.new_deposit(ts, ccy, amt, "2");
@@ -547,7 +599,7 @@ impl Gen {
             let d = self.new_deposit(ts, ccy, amt, state);
             deposits.push(d);
         }
-        let ts = self.between(START_MS + 10 * DAY_MS, END_MS - 10 * DAY_MS);
+        let ts = self.between(p.start + 10 * DAY_MS, END_MS - 10 * DAY_MS);
         let amt = self.deposit_amount("USDT");
         let d = self.new_deposit(ts, "USDT", amt, "11");
         deposits.push(d);
@@ -568,13 +620,13 @@ impl Gen {
         let wd_weights = [("USDT", 55), ("BTC", 15), ("ETH", 20), ("SOL", 10)];
         let mut wds = Vec::new();
         for _ in 0..p.withdrawals {
-            let ts = self.between(START_MS + 2 * DAY_MS, END_MS - HOUR_MS);
+            let ts = self.between(p.start + 2 * DAY_MS, END_MS - HOUR_MS);
             let ccy = self.pick_ccy(&wd_weights);
             let w = self.new_withdrawal(ts, ccy, "2");
             wds.push(w);
         }
         for state in ["-1", "-1", "-2", "-2"] {
-            let ts = self.between(START_MS + 5 * DAY_MS, END_MS - 5 * DAY_MS);
+            let ts = self.between(p.start + 5 * DAY_MS, END_MS - 5 * DAY_MS);
             let ccy = self.pick_ccy(&wd_weights);
             let w = self.new_withdrawal(ts, ccy, state);
             wds.push(w);
@@ -588,7 +640,7 @@ impl Gen {
         // A withdrawal canceled after its debit and retried 15 s later: the canceled record
         // holds the balance (debit), a type-13 bill returns it, the retry debits again.
         // (Late enough not to fall into the same-ms group at the 100-record page boundary.)
-        let retry_at = START_MS + 150 * DAY_MS + 11 * HOUR_MS;
+        let retry_at = p.start + 150 * DAY_MS + 11 * HOUR_MS;
         let mut canceled = self.new_withdrawal(retry_at, "USDT", "-2");
         canceled.wd_type = "4";
         canceled.chain = "USDT-TRC20";
@@ -627,7 +679,7 @@ impl Gen {
         let pairs = [("BTC-USDT", "BTC"), ("ETH-USDT", "ETH"), ("SOL-USDT", "SOL")];
         let mut converts = Vec::new();
         for i in 0..p.converts + 2 {
-            let ts = self.between(START_MS + 2 * DAY_MS, END_MS - HOUR_MS);
+            let ts = self.between(p.start + 2 * DAY_MS, END_MS - HOUR_MS);
             let (inst_id, base) = pairs[self.rng.random_range(0..pairs.len())];
             let side = if self.rng.random_bool(0.5) { "buy" } else { "sell" };
             let rejected = i >= p.converts;
@@ -667,8 +719,8 @@ impl Gen {
         // account does not shift.
         let fiat_id = 1_190_000_000 + seed_part(self.next_convert_id);
         for (k, (at, side)) in [
-            (START_MS + 45 * MIN_MS, "sell"),
-            (START_MS + 20 * DAY_MS + 7 * HOUR_MS, "buy"),
+            (p.start + 45 * MIN_MS, "sell"),
+            (p.start + 20 * DAY_MS + 7 * HOUR_MS, "buy"),
         ]
         .into_iter()
         .enumerate()
@@ -706,7 +758,7 @@ impl Gen {
             (110, "BTC", "P", false),
         ];
         for (k, (day, base, opt, converted)) in dcd.into_iter().enumerate() {
-            let c_time = START_MS + day * DAY_MS + 9 * HOUR_MS;
+            let c_time = p.start + day * DAY_MS + 9 * HOUR_MS;
             let settle_time = c_time + 7 * DAY_MS - HOUR_MS;
             self.out.dcd_orders.push(SimDcdOrder {
                 ord_id: snowflake(c_time) + k as u64,
@@ -745,11 +797,11 @@ impl Gen {
             evs.push((ts + delta, Ev::TransferIn { slot, to_trading }));
         };
         for (i, ccy) in ccys4.iter().enumerate() {
-            transfer(self, START_MS + HOUR_MS + i as i64 * 5 * MIN_MS, true, ccy);
+            transfer(self, p.start + HOUR_MS + i as i64 * 5 * MIN_MS, true, ccy);
         }
         let tr_weights = [("USDT", 60), ("BTC", 15), ("ETH", 15), ("SOL", 10)];
         for _ in 0..p.transfers {
-            let ts = self.between(START_MS + DAY_MS, END_MS - HOUR_MS);
+            let ts = self.between(p.start + DAY_MS, END_MS - HOUR_MS);
             let to_trading = self.rng.random_bool(0.6);
             let ccy = self.pick_ccy(&tr_weights);
             transfer(self, ts, to_trading, ccy);
@@ -758,7 +810,7 @@ impl Gen {
         // Spot orders, mostly recent (fills-history reaches 90 days back).
         let inst_weights = [(0usize, 35u32), (1, 25), (2, 20), (3, 12), (4, 8)];
         let ranges = [
-            (p.spot_old, START_MS + 3 * HOUR_MS, END_MS - 90 * DAY_MS),
+            (p.spot_old, p.start + 3 * HOUR_MS, END_MS - 90 * DAY_MS),
             (p.spot_recent, END_MS - 88 * DAY_MS, END_MS - 3 * DAY_MS),
             (p.spot_last3d, END_MS - 70 * HOUR_MS, END_MS - MIN_MS),
         ];
@@ -796,7 +848,7 @@ impl Gen {
         // The delisted pair: bought, then sold out before it was delisted.
         let lunc_end = 1_758_326_400_000; // 2025-09-20
         let mut lunc_ts: Vec<i64> = (0..p.lunc)
-            .map(|_| self.between(START_MS + 4 * DAY_MS, lunc_end))
+            .map(|_| self.between(p.start + 4 * DAY_MS, lunc_end))
             .collect();
         lunc_ts.sort_unstable();
         for (i, ts) in lunc_ts.iter().enumerate() {
@@ -816,7 +868,7 @@ impl Gen {
         }
 
         // Perpetual swap sessions; the last one stays open (funding fees up to the end).
-        let from = START_MS + 2 * DAY_MS;
+        let from = p.start + 2 * DAY_MS;
         let n = p.swap_sessions.max(1);
         let slot = (END_MS - from) / n as i64;
         let liq: Vec<usize> = (0..p.liquidations)
@@ -946,14 +998,14 @@ impl Gen {
         }
 
         // Earn and other funding income.
-        let first_sub = START_MS + 2 * DAY_MS + self.between(0, DAY_MS);
+        let first_sub = p.start + 2 * DAY_MS + self.between(0, DAY_MS);
         evs.push((first_sub, Ev::EarnSubscribe));
         for _ in 1..p.earn_subs {
-            let t = self.between(START_MS + 3 * DAY_MS, END_MS - DAY_MS);
+            let t = self.between(p.start + 3 * DAY_MS, END_MS - DAY_MS);
             evs.push((t, Ev::EarnSubscribe));
         }
         for _ in 0..p.earn_redeems {
-            let t = self.between(START_MS + 4 * DAY_MS, END_MS - DAY_MS);
+            let t = self.between(p.start + 4 * DAY_MS, END_MS - DAY_MS);
             evs.push((t, Ev::EarnRedeem));
         }
         let incomes: [(usize, &str, &[&'static str], i64); 5] = [
@@ -965,7 +1017,7 @@ impl Gen {
         ];
         for (n, ty, ccys, from_days) in incomes {
             for _ in 0..n {
-                let t = self.between(START_MS + from_days * DAY_MS, END_MS - HOUR_MS);
+                let t = self.between(p.start + from_days * DAY_MS, END_MS - HOUR_MS);
                 let ccy = ccys[self.rng.random_range(0..ccys.len())];
                 evs.push((t, Ev::Income { ty, ccy }));
             }

@@ -163,7 +163,8 @@ impl SimServer {
             corrupted: std::sync::atomic::AtomicU32::default(),
             base_url: format!("http://{addr}"),
             book: {
-                let book = market::PriceBook::new(seed, super::generate::START_MS - 30 * DAY_MS, 420);
+                let (start, days) = size.book_span();
+                let book = market::PriceBook::new(seed, start, days);
                 if volatile { book.volatile(seed) } else { book }
             },
         });
