@@ -14,6 +14,8 @@ pub mod boundaries;
 pub mod cache;
 pub mod ecb;
 pub mod file;
+pub mod known;
+pub mod layout;
 pub mod pipeline;
 pub mod rules;
 pub mod stage;

@@ -250,9 +250,12 @@ impl CachedValuer {
         })
     }
 
-    /// USD per unit of `asset` at minute `m`.
+    /// USD per unit of `asset` at minute `m`: by the first of its routes (not known to be
+    /// absent) the cache can price at that minute, so a minute the stage fetched through a
+    /// spot pair instead of the asset's index (issue 23) is valued that way; without any,
+    /// the first route says why.
     fn usd(&mut self, asset: &str, m: i64, depth: u32) -> Result<Found> {
-        let mut route = None;
+        let mut first: Option<Found> = None;
         for r in rules::candidates(asset) {
             let mut ok = true;
             for i in r.instruments() {
@@ -260,16 +263,24 @@ impl CachedValuer {
                     ok = false;
                 }
             }
-            if ok {
-                route = Some(r);
-                break;
+            if !ok {
+                continue;
             }
+            let found = self.by_route(asset, r, m, depth)?;
+            if found.is_ok() {
+                return Ok(found);
+            }
+            first.get_or_insert(found);
         }
-        let Some(route) = route else {
-            return Ok(Err(Gap::missing(format!(
+        Ok(first.unwrap_or_else(|| {
+            Err(Gap::missing(format!(
                 "OKX has no market for {asset} (no {asset}-USD index and no {asset}-USDT/USDC/BTC/ETH pair)"
-            ))));
-        };
+            )))
+        }))
+    }
+
+    /// USD per unit of `asset` at minute `m` by `route`.
+    fn by_route(&mut self, asset: &str, route: Route, m: i64, depth: u32) -> Result<Found> {
         Ok(match route {
             Route::Usd => Ok(Priced {
                 price: Decimal::ONE,
