@@ -5,11 +5,12 @@
 //! ([`Complete`]). Pages are laid greedily from the newest needed bar down (the first page
 //! ends with the hour of the newest needed minute, the next with the newest one below it,
 //! …), which covers the points with the fewest pages, as greedy from the oldest does, and
-//! lets a page be placed as soon as everything newer is known. A page whose window lies in
-//! one complete range is fetched at once; one that reaches into a range not complete yet
-//! is fetched too when it must be a page of hours anyway (its known minutes already span
-//! more than one page of minutes), and waits otherwise, since rows still to come may make
-//! it an hour page instead of a minute page.
+//! lets a page be placed as soon as everything newer is known. A page is fetched once its
+//! whole window lies in one complete range: until then rows still to come could fall in
+//! it (and make it a page of hours instead of minutes). Where a range completes before the
+//! range above it (an archive quarter stored before the newer pages of the ledger), its
+//! pages are laid from its own newest bar, which can cost one page more per instrument
+//! than laying them all at once.
 
 use super::rules::{BAR_1H, BAR_1M, PAGE, Window, bar_open, windows};
 
@@ -82,9 +83,10 @@ impl Complete {
 }
 
 /// The pages for the sorted, distinct minute open times `minutes` that need a page (no
-/// bar holds them yet), laid greedily from the newest within what `complete` allows (see
-/// the module docs). Inside a page of hours whose minutes all fit in one page of minutes,
-/// that page is fetched instead (as cheap, and the minutes' own prices).
+/// bar holds them yet), laid greedily from the newest; those whose window lies in a
+/// complete range (see the module docs). Inside a page of hours whose minutes all fit in
+/// one page of minutes, that page is fetched instead (as cheap, and the minutes' own
+/// prices).
 pub fn page_windows(minutes: &[i64], complete: &Complete) -> Vec<Window> {
     let (hour, step) = (BAR_1H.0, BAR_1H.1);
     let mut out = Vec::new();
@@ -110,8 +112,6 @@ pub fn page_windows(minutes: &[i64], complete: &Complete) -> Vec<Window> {
         };
         if complete.holds(start, end) {
             out.push(if fits { minute_page } else { hour_page });
-        } else if !fits {
-            out.push(hour_page);
         }
         hi = lo;
     }
@@ -167,26 +167,32 @@ mod tests {
         }
     }
 
-    /// A page reaching into a range whose rows are not all stored waits, unless it is a
-    /// page of hours whatever comes; pages inside complete ranges go at once.
+    /// A page reaching into a range whose rows are not all stored waits; pages inside
+    /// complete ranges go at once, laid from the newest bar.
     #[test]
     fn pages_wait_for_their_rows() {
         let day = 24 * H;
-        // Complete from day 10 on; rows on days 11, 12 (two far-apart minutes) and 30.
+        // Complete from day 10 on; rows on days 11, 12 and 30.
         let complete = Complete::of(vec![(10 * day, i64::MAX)]);
-        let ms = [10 * day + 5 * H, 12 * day, 30 * day + 3 * M, 30 * day + 9 * M];
+        let ms = [11 * day + 5 * H, 12 * day, 30 * day + 3 * M, 30 * day + 9 * M];
         let w = page_windows(&ms, &complete);
-        // Day 30: one minute page. Days 10-12 lie in the page ending at hour 12d+1h, which
-        // starts 100 hours earlier (day 8), not complete: but its two minutes are 46 hours
-        // apart, so it is a page of hours anyway.
+        // Day 30: one minute page. Days 11-12 lie in the page ending at hour 12d+1h, which
+        // starts 100 hours earlier (day 7): not complete, it waits.
+        assert_eq!(
+            w.iter().map(|w| (w.bar, w.start)).collect::<Vec<_>>(),
+            vec![("1m", 30 * day + 3 * M)]
+        );
+        let w = page_windows(&ms, &Complete::of(vec![(7 * day, i64::MAX)]));
         assert_eq!(
             w.iter().map(|w| (w.bar, w.start)).collect::<Vec<_>>(),
             vec![("1H", 12 * day + H - 100 * H), ("1m", 30 * day + 3 * M)]
         );
-        // One minute near the edge: it may become a minute page or an hour page, so it waits.
-        let w = page_windows(&[10 * day + 3 * M], &complete);
-        assert!(w.is_empty());
-        let w = page_windows(&[10 * day + 3 * M], &Complete::all());
-        assert_eq!(w.len(), 1);
+        // An island complete below a range that is not: laid from its own newest bar.
+        let island = Complete::of(vec![(-10 * day, 5 * day), (20 * day, i64::MAX)]);
+        let w = page_windows(&[H, 4 * day, 25 * day], &island);
+        assert_eq!(
+            w.iter().map(|w| (w.bar, w.start)).collect::<Vec<_>>(),
+            vec![("1H", 4 * day + H - 100 * H), ("1m", 25 * day)]
+        );
     }
 }

@@ -10,6 +10,7 @@
 //! Money stays `Decimal`; a value is never made up: an asset without a price is `None` and the
 //! row is reported as missing, never valued at zero.
 
+pub mod alongside;
 pub mod boundaries;
 pub mod cache;
 pub mod ecb;

@@ -67,6 +67,19 @@ pub struct StageStats {
     pub fewest_pages: u64,
 }
 
+impl StageStats {
+    /// Adds the requests of a later run (`fewest_pages` stays).
+    pub fn absorb(&mut self, o: &StageStats) {
+        self.requests += o.requests;
+        self.index_requests += o.index_requests;
+        self.spot_requests += o.spot_requests;
+        self.absent_probes += o.absent_probes;
+        self.finer_pages += o.finer_pages;
+        self.routed_pages += o.routed_pages;
+        self.bars_stored += o.bars_stored;
+    }
+}
+
 /// Known state of an instrument.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {

@@ -144,6 +144,16 @@ impl CachedValuer {
         self
     }
 
+    /// The cache it reads.
+    pub fn into_cache(self) -> PriceCache {
+        self.cache
+    }
+
+    /// Whether the cache holds any bar.
+    pub fn has_bars(&self) -> Result<bool> {
+        self.cache.has_bars()
+    }
+
     /// The (asset, minute)s without a price so far, with the rows that need them.
     pub fn missing(&self) -> impl Iterator<Item = &MissingPrice> {
         self.missing.values()

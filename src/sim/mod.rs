@@ -22,6 +22,7 @@ mod archive;
 mod candles;
 mod generate;
 mod limiter;
+mod log;
 mod market;
 mod model;
 mod server;
@@ -34,6 +35,7 @@ use std::time::Duration;
 pub use account::SimAccount;
 pub use generate::AccountSize;
 pub use limiter::SlidingWindow;
+pub use log::LoggedRequest;
 pub use model::{
     ARCHIVE_CSV_COLUMNS, AccountData, EARN, FUNDING, FundingBill, SameMsGroup, SavingsHolding, SimConvert,
     SimDeposit, SimFill, SimPosition, SimWithdrawal, TRADING, TradingBill,
@@ -203,6 +205,8 @@ pub struct SimConfig {
     /// counts it (as a network delays packets unevenly): a client pacing on its own send
     /// times then sees 429s. `None`: no delay.
     pub arrival_jitter: Option<Duration>,
+    /// Keep a log of every request ([`SimServer::request_log`]).
+    pub log_requests: bool,
 }
 
 /// How one archive quarter is broken (see [`SimConfig::archive_faults`]).
@@ -253,6 +257,7 @@ impl Default for SimConfig {
             volatile_hours: false,
             clock_offset_ms: 0,
             arrival_jitter: None,
+            log_requests: false,
         }
     }
 }

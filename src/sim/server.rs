@@ -101,6 +101,8 @@ struct Shared {
     faults: Mutex<Faults>,
     /// Draws of `SimConfig::arrival_jitter`.
     jitter: Mutex<SmallRng>,
+    /// `SimConfig::log_requests`.
+    log: super::log::RequestLog,
     archives: Archives,
     /// Archive applications accepted so far (for `archive_apply_limit`).
     applies: std::sync::atomic::AtomicU32,
@@ -158,6 +160,7 @@ impl SimServer {
             stats: Mutex::new(BTreeMap::new()),
             faults: Mutex::new(faults),
             jitter: Mutex::new(SmallRng::seed_from_u64(seed ^ 0x6a09_e667)),
+            log: super::log::RequestLog::default(),
             archives: Archives::default(),
             applies: std::sync::atomic::AtomicU32::default(),
             corrupted: std::sync::atomic::AtomicU32::default(),
@@ -215,6 +218,11 @@ impl SimServer {
     /// The sim clock now, Unix ms (without `time_lie`).
     pub fn now_ms(&self) -> i64 {
         self.shared.clock.now_ms()
+    }
+
+    /// Every request answered so far, in arrival order (with `SimConfig::log_requests`).
+    pub fn request_log(&self) -> Vec<super::LoggedRequest> {
+        self.shared.log.snapshot()
     }
 
     /// Archive applications and downloads in the order they happened.
@@ -516,6 +524,16 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         if let Some(r) = sh.fault("sim-files").await {
             return r;
         }
+        if sh.config.log_requests
+            && let Some(q) = sh.archives.file(token)
+        {
+            sh.log.push(super::LoggedRequest {
+                endpoint: "sim-files".into(),
+                query: String::new(),
+                at: std::time::Instant::now(),
+                times: Some((q.start_ms(), q.end_ms())),
+            });
+        }
         return download(&sh, token);
     }
 
@@ -591,9 +609,26 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         return error(StatusCode::TOO_MANY_REQUESTS, "50011", "Too Many Requests");
     }
 
+    let at = std::time::Instant::now();
     let resp = match dispatch(&sh, ep, &params, &body, key.as_ref()) {
         Ok(r) => r,
         Err(r) => r.response(),
+    };
+    let resp = if sh.config.log_requests {
+        let (parts, body) = resp.into_parts();
+        let bytes = axum::body::to_bytes(body, 1 << 26).await.unwrap_or_default();
+        sh.log.push(super::LoggedRequest {
+            endpoint: ep.name.to_string(),
+            query: path_q
+                .split_once('?')
+                .map(|(_, q)| q.to_string())
+                .unwrap_or_default(),
+            at,
+            times: super::log::record_times(&bytes),
+        });
+        Response::from_parts(parts, Body::from(bytes))
+    } else {
+        resp
     };
     match &sh.config.bad_money {
         Some(bad) if bad.endpoint == ep.name && resp.status() == StatusCode::OK => {

@@ -4,6 +4,7 @@
 pub mod archive;
 pub mod archive_file;
 pub mod dcd;
+pub mod frontier;
 pub mod money;
 pub mod plan;
 pub mod refetch;
@@ -154,6 +155,9 @@ pub struct SyncOptions {
     pub archive_max_wait: Duration,
     pub archive_first_poll: Duration,
     pub archive_limits: archive_file::ArchiveLimits,
+    /// Kept up to date with how far the history is fetched, for a price stage that runs
+    /// alongside (issue 23).
+    pub frontier: Option<Arc<frontier::Frontier>>,
 }
 
 impl Default for SyncOptions {
@@ -164,6 +168,7 @@ impl Default for SyncOptions {
             archive_max_wait: Duration::from_secs(600),
             archive_first_poll: Duration::from_secs(2),
             archive_limits: archive_file::ArchiveLimits::default(),
+            frontier: None,
         }
     }
 }
@@ -340,6 +345,11 @@ pub async fn sync(
 ) -> Result<SyncSummary> {
     let started_at = Utc::now();
     let t0 = Instant::now();
+    let frontier = opts.frontier.clone();
+    let progress = match &frontier {
+        Some(f) => f.tracking(progress),
+        None => progress,
+    };
     let server_time = client.server_time().await?;
     let since = {
         let mut s = store.lock().expect("store lock");
@@ -382,6 +392,9 @@ pub async fn sync(
             });
             continue;
         }
+        if let Some(f) = &frontier {
+            frontier::expect_stream(f, &spec, &p, planner.boundary.is_some());
+        }
         let (client, store, progress) = (client.clone(), store.clone(), progress.clone());
         // The archive waits for the funding walk before skipping a quarter as older than
         // the account's first activity.
@@ -407,6 +420,9 @@ pub async fn sync(
     }
     if opts.archive {
         progress.on_state("bills-history-archive", "starting");
+        if let Some(f) = &frontier {
+            frontier::expect_archive(f, since, server_time);
+        }
     }
     let archive_task = opts.archive.then(|| {
         let (client, store, progress) = (client.clone(), store.clone(), progress.clone());
@@ -429,8 +445,19 @@ pub async fn sync(
         ))
     };
     let dcd_task = {
-        let (client, store) = (client.clone(), store.clone());
-        AbortOnDrop(tokio::spawn(async move { dcd::fetch(&client, &store).await }))
+        let (client, store, frontier) = (client.clone(), store.clone(), frontier.clone());
+        if let Some(f) = &frontier {
+            f.expect(dcd::STREAM, i64::MIN, i64::MAX);
+            f.start();
+        }
+        AbortOnDrop(tokio::spawn(async move {
+            let r = dcd::fetch(&client, &store).await;
+            // Failed or not, the orders this run has are all it will have.
+            if let Some(f) = frontier {
+                f.done(dcd::STREAM);
+            }
+            r
+        }))
     };
 
     while let Some(joined) = tasks.join_next().await {
