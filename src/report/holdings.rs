@@ -74,7 +74,16 @@ pub fn series(
     ats: &[DateTime<Utc>],
     valuer: &mut dyn Valuer,
 ) -> Result<HoldingsSeries> {
-    let all = holdings_series(src, ats)?;
+    series_of(step_days, ats, holdings_series(src, ats)?, valuer)
+}
+
+/// [`series`] from the holdings at each of `ats`, read already.
+pub fn series_of(
+    step_days: u64,
+    ats: &[DateTime<Utc>],
+    all: Vec<Vec<Holding>>,
+    valuer: &mut dyn Valuer,
+) -> Result<HoldingsSeries> {
     let mut points = Vec::with_capacity(ats.len());
     for (at, holdings) in ats.iter().zip(all) {
         points.push((*at, value(&holdings, *at, valuer)?));

@@ -18,7 +18,7 @@ use crate::model::{plain, rfc3339_ms};
 use crate::normalize::{NormalizeOptions, NormalizeSummary, normalize};
 use crate::prices::file::MissingPrice;
 use crate::prices::{Fiat, UsedPrice, Valuer};
-use crate::reconcile::closing::{Holding, holdings_at};
+use crate::reconcile::closing::Holding;
 use crate::reconcile::{
     CheckRow, FundsRanges, Reconciliation, files_checks, funds_checks, reconcile as reconcile_store,
     rows_checks,
@@ -54,6 +54,31 @@ pub struct ReportOutcome {
     /// Every file written, in the order the console lists them.
     pub files: Vec<PathBuf>,
     pub exit: Exit,
+    /// How long each step took (`cargo bench --bench report` prints them; `-v` logs them).
+    pub steps: Steps,
+}
+
+/// The time each step of a report took, in order.
+#[derive(Debug, Clone)]
+pub struct Steps {
+    pub took: Vec<(&'static str, std::time::Duration)>,
+    last: std::time::Instant,
+}
+
+impl Steps {
+    fn start() -> Steps {
+        Steps {
+            took: Vec::new(),
+            last: std::time::Instant::now(),
+        }
+    }
+
+    /// The step `name` ended now.
+    fn lap(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        self.took.push((name, now - self.last));
+        self.last = now;
+    }
 }
 
 /// What a report that wrote its files computed.
@@ -112,11 +137,13 @@ impl ReportOutcome {
 pub fn run(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Result<ReportOutcome> {
     std::fs::create_dir_all(&req.out)
         .with_context(|| format!("cannot create output directory `{}`", req.out.display()))?;
+    let mut steps = Steps::start();
     let generated_at = Utc::now();
     let Period { from, to, .. } = req.period;
     let cov = coverage::check(store, from, to)?;
     let mut files = Vec::new();
     let coverage_path = write_coverage(&cov, &req.out)?;
+    steps.lap("coverage");
     // A period the store does not cover gives no tax files unless asked: they would be
     // short without saying so.
     if !cov.complete() && !req.allow_incomplete {
@@ -128,22 +155,44 @@ pub fn run(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Resul
             written: None,
             files: vec![coverage_path],
             exit: Exit::Data,
+            steps,
         };
         outcome.files.push(summary::write(&outcome)?);
         outcome.files.push(html::write(&outcome)?);
         return Ok(outcome);
     }
-    let rows = write_rows(store, req, valuer)?;
+    // Every holding the report needs (the period's start and end, the chart's days), in
+    // one walk of the ledgers.
+    let closing_at = req.period.closing_at(generated_at);
+    let chart = match (from.or(cov.from), closing_at.or(cov.as_of)) {
+        (Some(a), Some(b)) if a < b => Some(holdings::instants(a, b, req.period.tz)),
+        _ => None,
+    };
+    let opening_at = to.and(from);
+    let mut held = Held::read(
+        store,
+        opening_at
+            .into_iter()
+            .chain(closing_at)
+            .chain(chart.iter().flat_map(|(_, ats)| ats.iter().copied())),
+    )?;
+    steps.lap("holdings at the period's ends and days");
+    let opening = opening_at.map(|at| (at, held.at(at)));
+    let rows = write_rows(store, req, valuer, opening)?;
+    steps.lap("rows: normalize, value, write every format");
     // Every file just written is read back as its tool reads it and must sum to the rows.
     let file_checks = files_checks(&req.out, &rows.exported, from, to);
+    steps.lap("read-back of the written files");
     let (rec, mut rec_files) = write_reconciliation(store, &rows.normalized, &cov, file_checks, &req.out)?;
+    steps.lap("reconciliation");
     files.extend(rows.exported.paths().map(Path::to_path_buf));
     files.append(&mut rec_files);
     files.push(coverage_path);
     let mut tax = rows.tax;
-    let closing = match req.period.closing_at(generated_at) {
+    let closing = match closing_at {
         Some(at) => {
-            let (holdings, p) = write_closing(store, at, &req.out)?;
+            let holdings = held.at(at);
+            let p = write_closing(&holdings, at, &req.out)?;
             files.push(p);
             // tax-summary.csv: a period report's overview in the fiat (holdings at both ends).
             // Holdings "now" are valued at the newest minute closed when prices were fetched.
@@ -154,6 +203,7 @@ pub fn run(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Resul
         }
         None => None,
     };
+    steps.lap("closing holdings, tax summary");
     let holdings_missing: u64 = ["holdings_opening", "holdings_closing"]
         .iter()
         .flat_map(|s| ["trading", "funding"].map(|i| tax.total(s, i)))
@@ -172,16 +222,14 @@ pub fn run(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Resul
     };
     // The page's holdings chart, valued after the log above: its daily instants are not
     // rows, and their prices are not the files' (nor are their gaps missing_prices.csv's).
-    let series = match (
-        from.or(cov.from),
-        req.period.closing_at(generated_at).or(cov.as_of),
-    ) {
-        (Some(a), Some(b)) if a < b => {
-            let (step, ats) = holdings::instants(a, b, req.period.tz);
-            Some(holdings::series(store, step, &ats, valuer)?)
+    let series = match chart {
+        Some((step, ats)) => {
+            let all = ats.iter().map(|at| held.at(*at)).collect();
+            Some(holdings::series_of(step, &ats, all, valuer)?)
         }
-        _ => None,
+        None => None,
     };
+    steps.lap("missing prices, holdings series");
     let unclassified_fail = rows.normalized.unclassified > 0 && !req.allow_unclassified;
     let exit = if unclassified_fail || !rec.ok() {
         Exit::Data
@@ -216,9 +264,15 @@ pub fn run(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Resul
         written: Some(written),
         files,
         exit,
+        steps,
     };
     outcome.files.push(summary::write(&outcome)?);
+    outcome.steps.lap("summary.json");
     outcome.files.push(html::write(&outcome)?);
+    outcome.steps.lap("report.html");
+    for (name, took) in &outcome.steps.took {
+        tracing::debug!("report step {name}: {took:.2?}");
+    }
     Ok(outcome)
 }
 
@@ -241,10 +295,33 @@ struct RowsWritten {
     pending: u64,
 }
 
+/// The holdings at a report's instants, read in one walk of the ledgers.
+struct Held(std::collections::BTreeMap<DateTime<Utc>, Vec<Holding>>);
+
+impl Held {
+    fn read(store: &Store, ats: impl Iterator<Item = DateTime<Utc>>) -> Result<Held> {
+        let mut ats: Vec<DateTime<Utc>> = ats.collect();
+        ats.sort_unstable();
+        ats.dedup();
+        let all = crate::reconcile::closing::holdings_series(store, &ats)?;
+        Ok(Held(ats.into_iter().zip(all).collect()))
+    }
+
+    /// The holdings at `at` (one of the instants read).
+    fn at(&mut self, at: DateTime<Utc>) -> Vec<Holding> {
+        self.0.get(&at).cloned().unwrap_or_default()
+    }
+}
+
 /// Values every row of the period and writes it to every format. The valuer sees rows in
 /// time order: the opening holdings (at the period's start) first, then the period's rows
 /// (the closing holdings come after, in [`run`]).
-fn write_rows(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Result<RowsWritten> {
+fn write_rows(
+    store: &Store,
+    req: &ReportRequest,
+    valuer: &mut dyn Valuer,
+    opening: Option<(DateTime<Utc>, Vec<Holding>)>,
+) -> Result<RowsWritten> {
     let Period { from, to, tz } = req.period;
     let mut writer = ExportWriter::create(
         &req.out,
@@ -257,14 +334,9 @@ fn write_rows(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Re
     )?;
     let (mut valued, mut unvalued, mut pending) = (0u64, 0u64, 0u64);
     let mut tax = TaxSummary::with_detail(tz);
-    let opening = match (from, to) {
-        (Some(start), Some(_)) => {
-            let holdings = holdings_at(store, start)?;
-            tax.add_holdings(&holdings, start, false, valuer)?;
-            Some((start, holdings))
-        }
-        _ => None,
-    };
+    if let Some((start, holdings)) = &opening {
+        tax.add_holdings(holdings, *start, false, valuer)?;
+    }
     let normalized = normalize(store, &NormalizeOptions { from, to }, &mut |tx| {
         let value = valuer.value(&tx)?;
         if value.value.is_some() {
@@ -290,8 +362,7 @@ fn write_rows(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Re
 
 /// Writes `closing_balances.csv`: what was held at `at` (balances.csv is the latest
 /// snapshot, whatever the period).
-fn write_closing(store: &Store, at: DateTime<Utc>, out: &Path) -> Result<(Vec<Holding>, PathBuf)> {
-    let holdings = holdings_at(store, at)?;
+fn write_closing(holdings: &[Holding], at: DateTime<Utc>, out: &Path) -> Result<PathBuf> {
     let p = out.join("closing_balances.csv");
     write_csv_atomic(
         &p,
@@ -306,7 +377,7 @@ fn write_closing(store: &Store, at: DateTime<Utc>, out: &Path) -> Result<(Vec<Ho
             ]
         }),
     )?;
-    Ok((holdings, p))
+    Ok(p)
 }
 
 /// Writes balances.csv, reconciliation.csv and opening_balances.csv into `out`.
