@@ -43,8 +43,39 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
 
 /// The key can do more than read (exit 3).
 #[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct KeyRefused {
+    pub message: String,
+    pub hint: String,
+}
+
+/// An error with what the user can do about it, printed after it as `hint: …` (on the
+/// same line with `--quiet`). The message never repeats the hint.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Hinted {
+    pub message: String,
+    pub hint: String,
+}
+
+/// The hint of the first error in the chain that has one.
+pub fn hint_for(err: &anyhow::Error) -> Option<String> {
+    err.chain().find_map(|c| {
+        if let Some(h) = c.downcast_ref::<Hinted>() {
+            return Some(h.hint.clone());
+        }
+        if let Some(k) = c.downcast_ref::<KeyRefused>() {
+            return Some(k.hint.clone());
+        }
+        c.downcast_ref::<OkxError>().and_then(OkxError::hint)
+    })
+}
+
+/// A data problem found while reading the store (exit 4): a stored record that cannot be
+/// read. The message names it and the fix.
+#[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct KeyRefused(pub String);
+pub struct DataProblem(pub String);
 
 /// Chooses the exit code for an error by looking through its whole chain.
 pub fn exit_for(err: &anyhow::Error) -> Exit {
@@ -54,6 +85,9 @@ pub fn exit_for(err: &anyhow::Error) -> Exit {
         }
         if cause.downcast_ref::<KeyRefused>().is_some() {
             return Exit::Credentials;
+        }
+        if cause.downcast_ref::<DataProblem>().is_some() {
+            return Exit::Data;
         }
         if let Some(e) = cause.downcast_ref::<OkxError>() {
             return if e.is_credentials() {

@@ -1,7 +1,7 @@
 //! `check-key`: verify credentials and that the key is read-only. Also the first step of
 //! every command that calls OKX.
 
-use super::{say, warn};
+use super::say;
 use crate::error::{Exit, KeyRefused};
 use crate::okx::OkxClient;
 use crate::okx::endpoints;
@@ -9,7 +9,7 @@ use crate::okx::wire::AccountConfig;
 use crate::settings::Settings;
 use anyhow::{Context, Result};
 
-const HOW_TO: &str = "create a read-only key: OKX → profile → API → Create API key, permission `Read` only, bind your IP address; then give it to okx-export (see README, section Credentials)";
+const HOW_TO: &str = "create a read-only key: OKX → profile → API → Create API key, permission `Read` only, bind your IP address; then give it to okx-export (README, section \"Using it with your account\")";
 
 fn mode(acct_lv: Option<&str>) -> &'static str {
     match acct_lv {
@@ -83,14 +83,17 @@ pub async fn verify(client: &OkxClient, settings: &Settings, print: bool) -> Res
             can
         };
         if settings.allow_trading_key {
-            warn(format!(
+            settings.console.warning(format!(
                 "!!! this API key can {can}: a leaked copy could move your funds. Continuing only because of --allow-trading-key. Please {HOW_TO} !!!"
             ));
         } else {
-            return Err(KeyRefused(format!(
-                "refusing this API key: it can {can} (permissions: {}); okx-export only needs reading.\nhint: {HOW_TO}; or pass --allow-trading-key to proceed anyway",
-                perms.join(",")
-            ))
+            return Err(KeyRefused {
+                message: format!(
+                    "refusing this API key: it can {can} (permissions: {}); okx-export only needs reading",
+                    perms.join(",")
+                ),
+                hint: format!("{HOW_TO}; or pass --allow-trading-key to proceed anyway"),
+            }
             .into());
         }
     }

@@ -1,7 +1,7 @@
 //! `prices`: the price stage alone (for a store already synced), and the same stage at the
 //! end of `sync`.
 
-use super::{say, warn};
+use super::say;
 use crate::cli::PricesArgs;
 use crate::error::{Exit, usage};
 use crate::prices::{Fiat, PriceOptions, PriceSummary, ecb, pipeline};
@@ -32,7 +32,7 @@ pub async fn stage(
     let summary = pipeline::run(settings, client, &store, &opts).await?;
     say(settings, summary.line());
     if summary.rows_missing > 0 || summary.missing_prices > 0 {
-        warn(format!(
+        settings.console.warning(format!(
             "{} rows without a value ({} asset/minute prices missing){}",
             summary.rows_missing,
             summary.missing_prices,

@@ -1,7 +1,7 @@
 //! `report`, `reconcile` and `export` (= sync + report): flags into a
 //! [`ReportRequest`], [`crate::report::run`], then the console lines.
 
-use super::{say, warn};
+use super::say;
 use crate::cli::{ExportArgs, ReconcileArgs, ReportArgs};
 use crate::error::{Exit, usage};
 use crate::export::Format;
@@ -79,7 +79,9 @@ fn print_reconciliation(settings: &Settings, rec: &Reconciliation) {
                 .filter(|s| !s.is_empty())
                 .collect::<Vec<_>>()
                 .join(" ");
-            warn(format!("reconciliation: {what}: {}", c.detail));
+            settings
+                .console
+                .warning(format!("reconciliation: {what}: {}", c.detail));
         }
         let bad_files: Vec<&str> = rec
             .cross
@@ -88,13 +90,13 @@ fn print_reconciliation(settings: &Settings, rec: &Reconciliation) {
             .filter_map(|c| c.check.strip_prefix("file:"))
             .collect();
         if !bad_files.is_empty() {
-            warn(format!(
+            settings.console.warning(format!(
                 "reconciliation: the {} file(s) above do not read back as transactions.csv says: do not import them. This is a defect of okx-export, not missing history; please report it with reconciliation.csv",
                 bad_files.join(", ")
             ));
         }
         for r in rec.rows.iter().filter(|r| r.status.is_failure()) {
-            warn(format!(
+            settings.console.warning(format!(
                 "reconciliation: {} {} computed {} but OKX reports {} (difference {}, {})",
                 r.account.as_str(),
                 r.asset,
@@ -105,7 +107,7 @@ fn print_reconciliation(settings: &Settings, rec: &Reconciliation) {
             ));
         }
         for g in &rec.gaps {
-            warn(format!(
+            settings.console.warning(format!(
                 "reconciliation: {} {} ledger has a gap between {} and {}: history is missing there",
                 g.account.as_str(),
                 g.asset,
@@ -177,11 +179,11 @@ pub fn report_with(
 /// (not with `--quiet`).
 fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
     for m in &o.coverage.missing {
-        warn(format!("incomplete: {m}"));
+        settings.console.warning(format!("incomplete: {m}"));
     }
     let coverage_path = o.out.join("coverage.csv");
     let Some(w) = &o.written else {
-        warn(format!(
+        settings.console.warning(format!(
             "report: the store does not cover the period ({} missing range(s) above); no tax files written. Fix that and rerun, or pass --allow-incomplete to write them anyway (marked incomplete). See {}",
             o.coverage.missing.len(),
             coverage_path.display()
@@ -192,7 +194,7 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
     let fiat = &w.values.fiat;
     if w.values.missing > 0 {
         let missing_path = o.out.join("missing_prices.csv");
-        warn(format!(
+        settings.console.warning(format!(
             "values: {} of {} rows have no {fiat} value; they are listed in {}. Run `okx-export prices` to fetch what OKX has, or fill in that file's price column and pass --prices FILE",
             w.values.missing,
             w.values.valued + w.values.missing,
@@ -249,7 +251,7 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
     }
     print_reconciliation(settings, &w.reconciliation);
     if !o.complete() {
-        warn(format!(
+        settings.console.warning(format!(
             "report: INCOMPLETE: written anyway (--allow-incomplete); {} range(s) of the period are missing (see above and coverage.csv)",
             o.coverage.missing.len()
         ));
@@ -266,12 +268,12 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
             .collect::<Vec<_>>()
             .join(", ");
         if w.unclassified_fail {
-            warn(format!(
+            settings.console.warning(format!(
                 "{} records could not be classified ({codes}); they are in transactions.csv with kind `unclassified` and their raw JSON. Pass --allow-unclassified to accept them",
                 summary.unclassified
             ));
         } else {
-            warn(format!(
+            settings.console.warning(format!(
                 "{} unclassified records kept in transactions.csv ({codes})",
                 summary.unclassified
             ));

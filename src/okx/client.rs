@@ -627,6 +627,10 @@ fn gave_up(endpoint: &'static str, host: &str, tries: &Tries, last: String) -> O
         elapsed: tries.elapsed(),
         tried: tries.summary(),
         last,
+        network: tries
+            .reasons
+            .keys()
+            .any(|r| !r.starts_with("HTTP ") && !r.starts_with("code ")),
     }
 }
 

@@ -2,6 +2,7 @@
 //! [`Settings`]. This is the only module that reads environment variables.
 
 use crate::cli::{ConnectArgs, GlobalArgs, Region};
+use crate::console::Console;
 use crate::error::usage;
 use crate::okx::client::region_url;
 use crate::secret::{Credentials, Secret};
@@ -26,6 +27,19 @@ pub mod env {
     pub const BACKOFF_MS: &str = "OKX_EXPORT_BACKOFF_MS";
     pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
     pub const HOME: &str = "HOME";
+    /// Set (to anything but ""): no colour in messages (no-color.org).
+    pub const NO_COLOR: &str = "NO_COLOR";
+}
+
+/// The console for these global flags: quiet or not, colour only on a terminal and never
+/// with `NO_COLOR`.
+pub fn console_for(g: &GlobalArgs) -> Console {
+    use std::io::IsTerminal;
+    let no_color = std::env::var(env::NO_COLOR).ok();
+    Console::terminal(
+        g.quiet,
+        crate::console::colour_wanted(std::io::stderr().is_terminal(), no_color.as_deref()),
+    )
 }
 
 fn var(name: &str) -> Option<String> {
@@ -69,6 +83,8 @@ pub struct Settings {
     pub give_up_after: Duration,
     /// Fraction of each rate limit to use.
     pub rate_share: f64,
+    /// Where this profile's messages go (labelled with the profile when several run).
+    pub console: Console,
 }
 
 /// Parses and checks a base URL (see [`crate::okx::host`]); a refusal is a usage error.
@@ -82,6 +98,7 @@ impl Settings {
     /// is a flag, so the profile it names beats `OKX_API_*` and `OKX_BASE_URL` (they are
     /// ignored with a warning), while without it the environment beats `[profile.default]`.
     pub fn resolve(g: &GlobalArgs, c: &ConnectArgs) -> Result<Settings> {
+        let console = console_for(g);
         let explicit_profile = g.profile.is_some();
         let profile = g.profile.clone().unwrap_or_else(|| "default".to_string());
         let config_path = match &g.config {
@@ -130,7 +147,7 @@ impl Settings {
             (Some(u), _, _) => u.clone(),
             (None, Some(r), _) => region_of(r.as_str())?.to_string(),
             (None, None, Some(_)) if explicit_profile && profile_sets_host => {
-                crate::commands::warn(format!(
+                console.warning(format!(
                     "{} is ignored: --profile {profile} sets the host, and a flag beats the environment",
                     env::BASE_URL
                 ));
@@ -171,6 +188,7 @@ impl Settings {
             backoff_ms,
             give_up_after: Duration::from_secs(c.give_up_after),
             rate_share: c.rate_share,
+            console,
         })
     }
 
@@ -181,7 +199,7 @@ impl Settings {
         let env_vals = names.map(var);
         let env_set = env_vals.iter().any(Option::is_some);
         if env_set && self.explicit_profile {
-            crate::commands::warn(format!(
+            self.console.warning(format!(
                 "OKX_API_KEY/OKX_API_SECRET/OKX_API_PASSPHRASE are ignored: --profile {} was given, and its credentials are used",
                 self.profile
             ));

@@ -95,9 +95,47 @@ pub struct ArchiveReport {
     pub quarters_failed: Vec<String>,
     /// Not applied for: before the account's first activity.
     pub quarters_skipped: Vec<String>,
+    /// Why the quarters above were skipped (the same for all of them), e.g. "before the
+    /// account's first activity (oldest stored record 2025-07-01; …)".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped_because: Option<String>,
     pub rows: u64,
     pub new: u64,
+    /// Normal states of quarters that will be fetched by a later run (OKX is still
+    /// generating a file; the application budget is spent for now). Quarters given up are
+    /// errors of the sync, not notes.
     pub notes: Vec<String>,
+}
+
+/// Quarter labels (`2021Q1`, …) as runs of consecutive quarters: `2021Q1–2025Q2`,
+/// `2025Q4`. Unreadable labels are kept as they are.
+pub fn quarter_runs(labels: &[String]) -> Vec<String> {
+    let parse = |l: &str| -> Option<Quarter> {
+        let (y, q) = l.split_once('Q')?;
+        let q: u32 = q.parse().ok()?;
+        (1..=4).contains(&q).then_some(Quarter {
+            year: y.parse().ok()?,
+            q,
+        })
+    };
+    let mut quarters: Vec<Quarter> = labels.iter().filter_map(|l| parse(l)).collect();
+    quarters.sort();
+    quarters.dedup();
+    let mut out: Vec<String> = labels.iter().filter(|l| parse(l).is_none()).cloned().collect();
+    let mut i = 0;
+    while i < quarters.len() {
+        let mut j = i;
+        while j + 1 < quarters.len() && quarters[j].next() == quarters[j + 1] {
+            j += 1;
+        }
+        out.push(if i == j {
+            quarters[i].label()
+        } else {
+            format!("{}–{}", quarters[i].label(), quarters[j].label())
+        });
+        i = j + 1;
+    }
+    out
 }
 
 /// How patiently to wait for OKX to generate files.
@@ -291,7 +329,7 @@ async fn apply_all(
                 Some(&why),
             )?;
             let mut r = report.lock().expect("report lock");
-            r.notes.push(format!("{label}: {why}"));
+            r.skipped_because = Some(why);
             r.quarters_skipped.push(label);
             continue;
         }
@@ -358,15 +396,14 @@ fn give_up(
         .lock()
         .expect("store lock")
         .set_quarter(label, state, Some(&why))?;
-    let mut r = report.lock().expect("report lock");
-    r.notes.push(format!(
-        "{label}: {state}: {why}; the other quarters went on, rerun `okx-export sync` to apply for it again"
-    ));
-    r.quarters_failed.push(label.to_string());
-    failures
+    report
         .lock()
-        .expect("failures lock")
-        .push(err.context(format!("archive quarter {label} {state}")));
+        .expect("report lock")
+        .quarters_failed
+        .push(label.to_string());
+    failures.lock().expect("failures lock").push(err.context(format!(
+        "archive quarter {label} {state} (the other quarters went on; the next `okx-export sync` applies for it again)"
+    )));
     Ok(())
 }
 
@@ -651,6 +688,24 @@ mod tests {
 
     fn t(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn consecutive_quarters_are_one_run() {
+        let labels = |v: &[&str]| v.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+        let mut all = Vec::new();
+        let mut q = Quarter { year: 2021, q: 1 };
+        while q.label() != "2025Q3" {
+            all.push(q.label());
+            q = q.next();
+        }
+        all.reverse();
+        assert_eq!(quarter_runs(&all), ["2021Q1–2025Q2"]);
+        assert_eq!(
+            quarter_runs(&labels(&["2025Q4", "2024Q1", "2024Q2", "2023Q4", "2025Q2"])),
+            ["2023Q4–2024Q2", "2025Q2", "2025Q4"]
+        );
+        assert_eq!(quarter_runs(&labels(&[])), Vec::<String>::new());
     }
 
     #[test]

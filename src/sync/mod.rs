@@ -184,8 +184,12 @@ pub struct SyncSummary {
     pub store_counts: BTreeMap<String, u64>,
     pub peak_rss_bytes: Option<u64>,
     pub errors: Vec<String>,
-    /// Problems that did not fail the sync (an optional endpoint unavailable).
+    /// Problems that did not fail the sync (an optional endpoint newly unavailable, a
+    /// record OKX changed).
     pub warnings: Vec<String>,
+    /// Normal states worth knowing, not problems (an optional product still missing in
+    /// this region, as at the last run); printed as notes, not with `--quiet`.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -229,12 +233,46 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// Saves the balance snapshot; returns the rows saved and warnings for optional parts.
+/// An optional endpoint that failed: what it is, what the user is told, and the error.
+struct OptionalFailure {
+    what: &'static str,
+    message: String,
+    error: Option<OkxError>,
+}
+
+/// Tells of optional endpoints: a failure is a warning, unless the endpoint answered the
+/// same way at the last run (a product missing in this region): then it is a note, so a
+/// nightly run does not repeat it. An endpoint that answered is forgotten.
+fn tell_optional(
+    store: &Arc<Mutex<Store>>,
+    answered: &[&str],
+    failed: Vec<OptionalFailure>,
+    warnings: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    let mut s = store.lock().expect("store lock");
+    for what in answered {
+        s.remember_unavailable(what, None)?;
+    }
+    for f in failed {
+        let reason = f.error.as_ref().and_then(OkxError::unavailable);
+        let before = s.remember_unavailable(f.what, reason.as_deref())?;
+        if reason.is_some() && before == reason {
+            notes.push(format!("{} (as at the last run)", f.message));
+        } else {
+            warnings.push(f.message);
+        }
+    }
+    Ok(())
+}
+
+/// Saves the balance snapshot; returns the rows saved and whether the optional Simple
+/// Earn balances answered (`Err`: how they failed).
 async fn snapshot_balances(
     client: &OkxClient,
     store: &Arc<Mutex<Store>>,
     at: DateTime<Utc>,
-) -> Result<(u64, Vec<String>)> {
+) -> Result<(u64, Result<(), OptionalFailure>)> {
     let (trading, funding, savings) = tokio::join!(
         client.get::<TradingBalance>(endpoints::ACCOUNT_BALANCE, &[]),
         client.get::<FundingBalance>(endpoints::ASSET_BALANCES, &[]),
@@ -245,16 +283,18 @@ async fn snapshot_balances(
     // warning, never a failed sync; it is stored with the snapshot so that `report` lists
     // the earn balances as not compared (unknown, not zero). A credentials problem still
     // fails, since it explains everything else.
-    let mut warnings = Vec::new();
+    let mut optional = Ok(());
     let mut unavailable = Vec::new();
     let savings = match savings {
         Ok(s) => s,
         Err(e) if e.is_credentials() => return Err(e.into()),
         Err(e) => {
-            warnings.push(format!(
-                "Simple Earn balances unavailable, earn balances are not compared: {e}"
-            ));
             unavailable.push(("earn", e.to_string()));
+            optional = Err(OptionalFailure {
+                what: endpoints::SAVINGS_BALANCE.name,
+                message: format!("Simple Earn balances unavailable, earn balances are not compared: {e}"),
+                error: Some(e),
+            });
             Vec::new()
         }
     };
@@ -293,7 +333,7 @@ async fn snapshot_balances(
         .lock()
         .expect("store lock")
         .save_balances(at, &rows, &unavailable)?;
-    Ok((rows.len() as u64, warnings))
+    Ok((rows.len() as u64, optional))
 }
 
 async fn fetch_instruments(client: &OkxClient, store: &Arc<Mutex<Store>>) -> Result<u64> {
@@ -350,9 +390,15 @@ pub async fn sync(
 
     let mut errors: Vec<anyhow::Error> = Vec::new();
     let mut warnings = Vec::new();
+    let mut notes = Vec::new();
+    let mut optional_ok: Vec<&str> = Vec::new();
+    let mut optional_failed = Vec::new();
     let balances = match snapshot_balances(&client, &store, server_time).await {
-        Ok((n, w)) => {
-            warnings.extend(w);
+        Ok((n, earn)) => {
+            match earn {
+                Ok(()) => optional_ok.push(endpoints::SAVINGS_BALANCE.name),
+                Err(f) => optional_failed.push(f),
+            }
             n
         }
         Err(e) => {
@@ -442,13 +488,30 @@ pub async fn sync(
     }
     // Dual Investment is optional, like Simple Earn (see `dcd`).
     let mut dcd_task = dcd_task;
-    match (&mut dcd_task.0).await.context("the dual-investment task panicked")? {
-        Ok(r) => reports.push(r),
-        Err(e) if e.downcast_ref::<OkxError>().is_some_and(OkxError::is_credentials) => errors.push(e.context(dcd::STREAM)),
-        Err(e) => warnings.push(format!(
-            "Dual Investment order history unavailable, structured-product collections are booked without their orders: {e:#}"
-        )),
+    match (&mut dcd_task.0)
+        .await
+        .context("the dual-investment task panicked")?
+    {
+        Ok(r) => {
+            optional_ok.push(dcd::STREAM);
+            reports.push(r);
+        }
+        Err(e) if e.downcast_ref::<OkxError>().is_some_and(OkxError::is_credentials) => {
+            errors.push(e.context(dcd::STREAM));
+        }
+        Err(e) => {
+            let message = format!(
+                "Dual Investment order history unavailable, structured-product collections are booked without their orders: {e:#}"
+            );
+            let error = e.downcast::<OkxError>().ok();
+            optional_failed.push(OptionalFailure {
+                what: dcd::STREAM,
+                message,
+                error,
+            });
+        }
     }
+    tell_optional(&store, &optional_ok, optional_failed, &mut warnings, &mut notes)?;
     reports.sort_by(|a, b| a.stream.cmp(&b.stream));
     let archive = match archive_task {
         Some(mut t) => match (&mut t.0).await.context("the archive task panicked")? {
@@ -556,6 +619,7 @@ pub async fn sync(
         peak_rss_bytes: peak_rss_bytes(),
         errors: errors.iter().map(|e| format!("{e:#}")).collect(),
         warnings,
+        notes,
     };
     if let Some(first) = pick_error(errors) {
         return Err(SyncFailed {

@@ -390,10 +390,10 @@ async fn archive_row_with_bad_money_field_refuses_the_file() {
     );
     assert!(r.all().contains(&want), "{}", r.all());
     // Endpoint and quarter head the error chain.
-    assert!(r.stderr.contains("error: bills-history-archive"), "{}", r.stderr);
+    assert!(r.err().contains("error: bills-history-archive"), "{}", r.stderr);
     assert!(
-        r.stderr.contains("caused by: archive quarter 2025Q3 failed")
-            && r.stderr.contains("caused by: archive file for 2025Q3"),
+        r.err().contains("caused by: archive quarter 2025Q3 failed")
+            && r.err().contains("caused by: archive file for 2025Q3"),
         "{}",
         r.stderr
     );
@@ -419,9 +419,9 @@ async fn archive_row_with_bad_money_field_refuses_the_file() {
     let rep = run(&["--data-dir", data.to_str().unwrap(), "report"], &[], dir.path()).await;
     assert_code(&rep, 4);
     assert!(
-        rep.stderr.contains(
+        rep.err().contains(
             "trading ledger: 2025-07-01T00:00:00.000Z .. 2025-10-01T00:00:00.000Z is not covered (archive quarter 2025Q3 is failed); fix: the 2025Q3 archive could not be fetched (archive file for 2025Q3: "
-        ) && rep.stderr.contains("rerun `okx-export sync` to apply for it again"),
+        ) && rep.err().contains("rerun `okx-export sync` to apply for it again"),
         "{}",
         rep.stderr
     );
@@ -486,9 +486,9 @@ async fn one_failed_quarter_does_not_block_the_older_ones() {
         let r = sync(&broken, &data, &[]).await;
         assert_code(&r, 1);
         assert!(
-            r.stderr.contains("error: bills-history-archive")
-                && r.stderr.contains("caused by: archive quarter 2025Q4 failed")
-                && r.stderr.contains(says),
+            r.err().contains("error: bills-history-archive")
+                && r.err().contains("caused by: archive quarter 2025Q4 failed")
+                && r.err().contains(says),
             "{name}: {}",
             r.stderr
         );
@@ -543,7 +543,7 @@ async fn one_failed_quarter_does_not_block_the_older_ones() {
         let rep = run(&["--data-dir", data.to_str().unwrap(), "report"], &[], dir.path()).await;
         assert_code(&rep, 4);
         assert!(
-            rep.stderr.contains("(archive quarter 2025Q4 is failed)"),
+            rep.err().contains("(archive quarter 2025Q4 is failed)"),
             "{name}: {}",
             rep.stderr
         );

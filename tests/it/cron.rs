@@ -71,7 +71,7 @@ async fn quiet_cron_line_is_silent_on_success_and_loud_on_failure() {
     bad.push(("OKX_API_PASSPHRASE".into(), "wrong".into()));
     let r = shell(CRON_LINE, &bad, dir.path()).await;
     assert!(r.stdout.contains("okx-export failed: 3"), "{}", r.all());
-    assert!(r.stderr.contains("passphrase is wrong"), "{}", r.all());
+    assert!(r.err().contains("passphrase is wrong"), "{}", r.all());
 }
 
 /// Simple Earn answering 404 (a region without it) is a warning, not a failed sync.
@@ -87,7 +87,7 @@ async fn unavailable_earn_endpoint_is_a_warning() {
     let r = sync(&sim, &data, &["--no-archive"]).await;
     assert_code(&r, 0);
     assert!(
-        r.stderr.contains("warning: Simple Earn balances unavailable"),
+        r.err().contains("warning: Simple Earn balances unavailable"),
         "{}",
         r.stderr
     );
@@ -182,7 +182,7 @@ async fn demo_never_deletes_what_it_did_not_make() {
     let r = run(&["demo", "--out", real.to_str().unwrap()], &[], dir.path()).await;
     assert_code(&r, 2);
     assert!(
-        r.stderr
+        r.err()
             .contains("holds an okx-export store that the demo did not make"),
         "{}",
         r.stderr
@@ -194,7 +194,7 @@ async fn demo_never_deletes_what_it_did_not_make() {
     std::fs::write(other.join("notes.txt"), "mine").unwrap();
     let r = run(&["--data-dir", other.to_str().unwrap(), "demo"], &[], dir.path()).await;
     assert_code(&r, 2);
-    assert!(r.stderr.contains("e.g. `notes.txt`"), "{}", r.stderr);
+    assert!(r.err().contains("e.g. `notes.txt`"), "{}", r.stderr);
 
     let r = run(&["--data-dir", "a", "demo", "--out", "b"], &[], dir.path()).await;
     assert_code(&r, 2);
@@ -277,7 +277,7 @@ async fn bad_flags_are_caught_first_and_helped() {
     ] {
         let r = run(&args, &[], dir.path()).await;
         assert_code(&r, 2);
-        assert!(r.stderr.contains(expect), "{args:?}: {}", r.stderr);
+        assert!(r.err().contains(expect), "{args:?}: {}", r.stderr);
         assert!(
             !data.exists(),
             "{args:?} opened the store before checking its flags"
@@ -382,5 +382,86 @@ async fn period_report_writes_closing_balances() {
             .as_str()
             .unwrap()
             .starts_with("2026-06-01")
+    );
+}
+
+/// The stderr lines of a run that start with `prefix`.
+fn lines_with(r: &Run, prefix: &str) -> Vec<String> {
+    r.err()
+        .lines()
+        .filter(|l| l.starts_with(prefix))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Issue 20 item 1: a complete, healthy store with the default floor (2021-02-01) on a
+/// site without Dual Investment. The quarters before the account's first activity are a
+/// normal state: one note for the whole run of them, none with `--quiet`; the missing
+/// product is a warning once, then remembered (a note). The cron line prints nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn normal_states_are_notes_and_a_missing_product_is_said_once() {
+    let sim = sim(SimConfig {
+        unavailable: vec!["dcd-order-history"],
+        ..fast_config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&sim, &SimKey::demo(), FAST);
+    let first = run(
+        &["--no-progress", "sync", "--archive-poll-ms", "50"],
+        &env,
+        dir.path(),
+    )
+    .await;
+    assert_code(&first, 0);
+    let joined = first.err();
+    let before: Vec<&str> = joined
+        .lines()
+        .filter(|l| l.contains("before the account's first activity"))
+        .collect();
+    assert_eq!(before.len(), 1, "{}", first.stderr);
+    assert!(
+        before[0].starts_with("note: 2021Q1–2025Q2: before the account's first activity"),
+        "{}",
+        before[0]
+    );
+    let dcd = lines_with(&first, "warning: Dual Investment order history unavailable");
+    assert_eq!(dcd.len(), 1, "{}", first.stderr);
+    for l in first.stderr.lines() {
+        assert!(l.chars().count() <= 80, "{} columns: {l}", l.chars().count());
+    }
+
+    let cron = shell(CRON_LINE, &env, dir.path()).await;
+    assert_eq!(cron.code, 0, "{}", cron.all());
+    assert_eq!(cron.stdout, "", "quiet success printed on stdout");
+    assert_eq!(cron.stderr, "", "quiet success printed on stderr");
+
+    // Without --quiet the missing product is now a note: known, not news.
+    let again = run(
+        &["--no-progress", "sync", "--archive-poll-ms", "50", "--no-prices"],
+        &env,
+        dir.path(),
+    )
+    .await;
+    assert_code(&again, 0);
+    assert!(lines_with(&again, "warning:").is_empty(), "{}", again.stderr);
+    assert_eq!(
+        lines_with(&again, "note: Dual Investment order history unavailable").len(),
+        1,
+        "{}",
+        again.stderr
+    );
+    let summary: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("output/default/sync-summary.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(summary["warnings"].as_array().unwrap().len(), 0, "{summary}");
+    assert!(
+        summary["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("Dual Investment")),
+        "{summary}"
     );
 }

@@ -209,7 +209,7 @@ async fn withheld_bills_are_reported_as_a_gap() {
     )
     .await;
     assert_code(&r, 4);
-    assert!(r.stderr.contains("gap between"), "{}", r.stderr);
+    assert!(r.err().contains("gap between"), "{}", r.stderr);
     let rec = std::fs::read_to_string(dir.path().join("data/reconciliation.csv")).unwrap();
     let gap_line: Vec<String> = csv::Reader::from_reader(rec.as_bytes())
         .records()
@@ -340,7 +340,7 @@ async fn transfer_without_its_trading_side_fails_and_names_the_range() {
         "{summary:?}"
     );
     assert!(
-        r.stderr.contains(&format!(
+        r.err().contains(&format!(
             "reconciliation: transfer funding {ccy}: funding bill {fund_id}"
         )),
         "{}",
@@ -376,7 +376,7 @@ async fn bills_whose_id_order_and_time_order_disagree_reconcile() {
     let funding: Vec<_> = a.funding_bills.iter().map(|b| (b.bill_id, b.ts, b.ccy)).collect();
     assert!(disordered(&trading) && disordered(&funding));
     assert_code(&r, 0);
-    assert!(!r.stderr.contains("gap"), "{}", r.stderr);
+    assert!(!r.err().contains("gap"), "{}", r.stderr);
     let rec = std::fs::read_to_string(dir.path().join("data/reconciliation.csv")).unwrap();
     assert!(!rec.contains(",gap,"), "{rec}");
 }
@@ -394,7 +394,7 @@ async fn unknown_bill_type_is_kept_and_fails_unless_allowed() {
     )
     .await;
     assert_code(&r, 4);
-    assert!(r.stderr.contains("could not be classified"), "{}", r.stderr);
+    assert!(r.err().contains("could not be classified"), "{}", r.stderr);
     let tx = std::fs::read_to_string(dir.path().join("data/transactions.csv")).unwrap();
     let line = tx
         .lines()
@@ -449,7 +449,7 @@ async fn year_report_in_a_time_zone() {
     let r = run(&a.iter().map(String::as_str).collect::<Vec<_>>(), &[], dir.path()).await;
     assert_code(&r, 4);
     assert!(
-        r.stderr.contains(
+        r.err().contains(
             "trading ledger: 2024-12-31T15:00:00.000Z .. 2025-07-01T00:00:00.000Z is not covered (before the store's floor 2025-07-01); fix: `okx-export sync --since 2024-12-31`"
         ),
         "{}",
@@ -466,7 +466,7 @@ async fn year_report_in_a_time_zone() {
     let a = args("--allow-incomplete");
     let r = run(&a.iter().map(String::as_str).collect::<Vec<_>>(), &[], dir.path()).await;
     assert_code(&r, 0);
-    assert!(r.stderr.contains("report: INCOMPLETE"), "{}", r.stderr);
+    assert!(r.err().contains("report: INCOMPLETE"), "{}", r.stderr);
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["incomplete"], true);
@@ -514,6 +514,7 @@ async fn tax_summary_of_a_period() {
         backoff_ms: None,
         give_up_after: std::time::Duration::from_secs(60),
         rate_share: 1.0,
+        console: okx_export::console::Console::buffer(true),
     };
     let args = |out: &Path| okx_export::cli::ReportArgs {
         year: Some(2025),

@@ -401,7 +401,7 @@ async fn concurrent_sync_is_refused_and_status_reports() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     let second = run(&["--data-dir", data.to_str().unwrap(), "sync"], &env, dir.path()).await;
     assert_code(&second, 1);
-    assert!(second.stderr.contains("already running"), "{}", second.stderr);
+    assert!(second.err().contains("already running"), "{}", second.stderr);
     assert!(first.wait().await.unwrap().success());
     let st = run(&["--data-dir", data.to_str().unwrap(), "status"], &[], dir.path()).await;
     assert_code(&st, 0);
@@ -444,7 +444,7 @@ async fn refused_archive_applications_are_left_for_the_next_run() {
     .await;
     assert_code(&r, 0);
     assert!(
-        r.stderr.contains("2025Q3: application refused for now"),
+        r.err().contains("2025Q3: application refused for now"),
         "{}",
         r.stderr
     );
@@ -596,14 +596,14 @@ async fn bad_money_fields_never_enter_the_store() {
             .map(|d| format!("record `{}`", d.dep_id))
             .collect();
         assert!(
-            r.stderr
+            r.err()
                 .contains("`deposit-history` sent a record with a bad money value 3 times"),
             "{}",
             r.stderr
         );
-        assert!(r.stderr.contains(says), "{}", r.stderr);
+        assert!(r.err().contains(says), "{}", r.stderr);
         assert!(
-            ids.iter().any(|id| r.stderr.contains(id.as_str())),
+            ids.iter().any(|id| r.err().contains(id.as_str())),
             "{ids:?}\n{}",
             r.stderr
         );
@@ -627,9 +627,9 @@ async fn bad_money_fields_never_enter_the_store() {
         let r = run(&["--data-dir", data.to_str().unwrap(), "report"], &[], dir.path()).await;
         assert_code(&r, 4);
         assert!(
-            r.stderr.contains("deposits: 2025-07-01T00:00:00.000Z .. ")
-                && r.stderr.contains("(the last sync of this stream failed: ")
-                && r.stderr.contains("fix: rerun `okx-export sync`"),
+            r.err().contains("deposits: 2025-07-01T00:00:00.000Z .. ")
+                && r.err().contains("(the last sync of this stream failed: ")
+                && r.err().contains("fix: rerun `okx-export sync`"),
             "{}",
             r.stderr
         );
@@ -704,7 +704,7 @@ async fn refetch_replaces_a_range_with_what_okx_has() {
     .await;
     assert_code(&bad, 2);
     assert!(
-        bad.stderr.contains("unknown stream `deposits`") && bad.stderr.contains("deposit-history"),
+        bad.err().contains("unknown stream `deposits`") && bad.err().contains("deposit-history"),
         "{}",
         bad.stderr
     );
