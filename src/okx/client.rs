@@ -519,10 +519,7 @@ impl OkxClient {
         let mut tries = Tries::default();
         loop {
             tries.start();
-            let io = |e: std::io::Error| OkxError::Request {
-                endpoint,
-                detail: format!("cannot write the downloaded archive to a temporary file: {e}"),
-            };
+            let io = |source: std::io::Error| OkxError::LocalWrite { endpoint, source };
             dest.set_len(0).map_err(io)?;
             dest.rewind().map_err(io)?;
             let result: Result<Result<u64, String>, OkxError> = async {

@@ -67,6 +67,14 @@ pub enum OkxError {
     /// The answer did not have the shape we expect.
     #[error("could not decode the answer of OKX `{endpoint}` {detail}")]
     Decode { endpoint: &'static str, detail: String },
+    /// A downloaded file could not be written locally (a full disk): not OKX's fault, and
+    /// no retry helps.
+    #[error("cannot write the file downloaded from `{endpoint}` to a temporary file")]
+    LocalWrite {
+        endpoint: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
     /// A request could not even be built (bad base URL and the like).
     #[error("bad request to OKX `{endpoint}`: {detail}")]
     Request { endpoint: &'static str, detail: String },

@@ -201,6 +201,9 @@ pub enum ArchiveFault {
     GenerationFails,
     /// Its download link answers HTTP 403, as an expired or revoked pre-signed link does.
     DownloadRefused,
+    /// Its download link points to a host that refuses connections (a file host blocked
+    /// between the user and OKX).
+    LinkUnreachable,
     /// Served (as gzip) instead of the quarter's generated file.
     File(std::sync::Arc<Vec<u8>>),
 }

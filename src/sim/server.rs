@@ -831,11 +831,18 @@ fn dispatch(
             PollState::Ongoing { applied_ts } => {
                 obj! { "fileHref" => "", "state" => "ongoing", "ts" => applied_ts.to_string() }
             }
-            PollState::Finished { applied_ts, token } => obj! {
-                "fileHref" => format!("{}/sim-files/{token}", sh.base_url),
-                "state" => "finished",
-                "ts" => applied_ts.to_string(),
-            },
+            PollState::Finished { applied_ts, token } => {
+                // Port 1 on loopback: nothing listens, the connection is refused.
+                let host = match sh.archive_fault(&label) {
+                    Some(ArchiveFault::LinkUnreachable) => "http://127.0.0.1:1",
+                    _ => sh.base_url.as_str(),
+                };
+                obj! {
+                    "fileHref" => format!("{host}/sim-files/{token}"),
+                    "state" => "finished",
+                    "ts" => applied_ts.to_string(),
+                }
+            }
         };
         return Ok(ok(vec![row]));
     }

@@ -16,17 +16,20 @@
 //! | `coverage.rs` | per-stream coverage and the remembered floor |
 //! | `source.rs` / `sql_source.rs` | the read interface and its SQLite implementation |
 //! | `private.rs` | 0700/0600 permissions |
+//! | `fault.rs` | disk and store failures that stop a sync at once |
 
 use std::fmt;
 
 mod archive;
 mod balances;
 mod coverage;
+mod fault;
 mod records;
 mod schema;
 mod source;
 mod sql_source;
 pub use coverage::{Coverage, EndReason};
+pub use fault::{is_local_fault, name_local_fault};
 pub use schema::SCHEMA_VERSION;
 pub use source::{LinkLookup, MemorySource, RecordCursor, RecordRef, RecordSource, ScanFn};
 

@@ -295,6 +295,7 @@ async fn apply_all(
     deadline: Instant,
     report: &Mutex<ArchiveReport>,
     failures: &Mutex<Vec<anyhow::Error>>,
+    blocked: &Mutex<Option<String>>,
     progress: &dyn Progress,
     tx: tokio::sync::mpsc::UnboundedSender<Quarter>,
 ) -> Result<()> {
@@ -310,16 +311,19 @@ async fn apply_all(
             let _ = tx.send(*q);
             continue;
         }
-        if budget_spent || Instant::now() >= deadline {
+        let unreachable = blocked.lock().expect("blocked lock").clone();
+        if budget_spent || unreachable.is_some() || Instant::now() >= deadline {
             let why = if budget_spent {
-                "not applied yet: OKX refused an earlier application in this run"
+                "not applied yet: OKX refused an earlier application in this run".to_string()
+            } else if let Some(why) = unreachable {
+                format!("not applied yet: {why}")
             } else {
-                "not applied yet: --archive-wait ran out"
+                "not applied yet: --archive-wait ran out".to_string()
             };
             store
                 .lock()
                 .expect("store lock")
-                .set_quarter(&label, "pending", Some(why))?;
+                .set_quarter(&label, "pending", Some(&why))?;
             continue;
         }
         if let Some(why) = skip_reason(store, *q, funding_done, deadline).await? {
@@ -371,12 +375,27 @@ pub const QUARTER_REFUSED: &str = "refused";
 pub const QUARTER_FAILED: &str = "failed";
 
 /// Whether `e` must stop the whole sync, not only its quarter: a signal, rejected
-/// credentials, a clock OKX refuses.
+/// credentials, a clock OKX refuses, a full disk or a store that cannot be written.
 fn stops_everything(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.is::<crate::interrupt::Interrupted>()
-            || c.downcast_ref::<OkxError>()
-                .is_some_and(|o| o.is_credentials() || matches!(o, OkxError::Clock { .. }))
+    crate::store::is_local_fault(e)
+        || e.chain().any(|c| {
+            c.is::<crate::interrupt::Interrupted>()
+                || c.downcast_ref::<OkxError>()
+                    .is_some_and(|o| o.is_credentials() || matches!(o, OkxError::Clock { .. }))
+        })
+}
+
+/// The host of an archive link that could not be reached at all (connection refused or
+/// timed out on every try), if that is why `e` failed.
+fn unreachable_host(e: &anyhow::Error) -> Option<String> {
+    e.chain().find_map(|c| match c.downcast_ref::<OkxError>() {
+        Some(OkxError::GaveUp {
+            endpoint,
+            host,
+            network: true,
+            ..
+        }) if *endpoint == crate::okx::client::ARCHIVE_DOWNLOAD => Some(host.clone()),
+        _ => None,
     })
 }
 
@@ -428,6 +447,7 @@ async fn poll_all(
     deadline: Instant,
     report: &Mutex<ArchiveReport>,
     failures: &Mutex<Vec<anyhow::Error>>,
+    blocked: &Mutex<Option<String>>,
     progress: &dyn Progress,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<Quarter>,
 ) -> Result<()> {
@@ -528,7 +548,33 @@ async fn poll_all(
                         Ok(got) => got,
                         Err(e) if stops_everything(&e) => return Err(e),
                         Err(e) => {
+                            let host = unreachable_host(&e);
                             give_up(store, report, failures, &label, QUARTER_FAILED, e)?;
+                            if let Some(host) = host {
+                                // Every other link points to the same file host: waiting for
+                                // each to fail the same way would only delay the error.
+                                let why = format!(
+                                    "the archive's file host `{host}` could not be reached for {label}; rerun `okx-export sync` once it can be"
+                                );
+                                *blocked.lock().expect("blocked lock") = Some(why.clone());
+                                for p in active.drain(..) {
+                                    store.lock().expect("store lock").set_quarter(
+                                        &p.q.label(),
+                                        "pending",
+                                        Some(&format!("not fetched: {why}")),
+                                    )?;
+                                }
+                                // Quarters still being applied for stop at the next one.
+                                while let Ok(q) = rx.try_recv() {
+                                    store.lock().expect("store lock").set_quarter(
+                                        &q.label(),
+                                        "pending",
+                                        Some(&format!("not fetched: {why}")),
+                                    )?;
+                                }
+                                rx.close();
+                                open = false;
+                            }
                             continue;
                         }
                     }
@@ -631,6 +677,7 @@ pub async fn run_archive(
     let deadline = started + opts.max_wait;
     let report = Mutex::new(report);
     let failures = Mutex::new(Vec::new());
+    let blocked = Mutex::new(None);
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     // Two loops run together: applications (paced at OKX's 1 per 10 s) hand each applied
     // quarter to the polling loop at once, so the newest file is fetched while older
@@ -643,10 +690,13 @@ pub async fn run_archive(
         deadline,
         &report,
         &failures,
+        &blocked,
         progress,
         tx,
     );
-    let polling = poll_all(client, store, opts, deadline, &report, &failures, progress, rx);
+    let polling = poll_all(
+        client, store, opts, deadline, &report, &failures, &blocked, progress, rx,
+    );
     let (applied, polled) = tokio::join!(applying, polling);
     applied?;
     polled?;

@@ -7,6 +7,7 @@ pub mod dcd;
 pub mod money;
 pub mod plan;
 pub mod refetch;
+pub mod stop;
 pub mod stream;
 
 use crate::okx::endpoints::{self, INST_TYPES};
@@ -371,12 +372,29 @@ async fn fetch_instruments(client: &OkxClient, store: &Arc<Mutex<Store>>) -> Res
     Ok(total)
 }
 
-/// Runs a full (or incremental) sync. The caller holds the store lock.
+/// Runs a full (or incremental) sync. The caller holds the store lock. A fatal local error
+/// (a full disk, a read-only or damaged store) stops every stream at once and is returned
+/// naming the store and the fix.
 pub async fn sync(
     client: Arc<OkxClient>,
     store: Arc<Mutex<Store>>,
     opts: &SyncOptions,
     progress: Arc<dyn Progress>,
+) -> Result<SyncSummary> {
+    let path = store.lock().expect("store lock").path().to_path_buf();
+    let stop = Arc::new(stop::Stop::default());
+    match sync_until_stopped(client, store, opts, progress, &stop).await {
+        Err(e) if crate::store::is_local_fault(&e) => Err(crate::store::name_local_fault(e, &path)),
+        r => r,
+    }
+}
+
+async fn sync_until_stopped(
+    client: Arc<OkxClient>,
+    store: Arc<Mutex<Store>>,
+    opts: &SyncOptions,
+    progress: Arc<dyn Progress>,
+    stop: &Arc<stop::Stop>,
 ) -> Result<SyncSummary> {
     let started_at = Utc::now();
     let t0 = Instant::now();
@@ -401,6 +419,7 @@ pub async fn sync(
             }
             n
         }
+        Err(e) if crate::store::is_local_fault(&e) => return Err(e.context("balance snapshot")),
         Err(e) => {
             errors.push(e.context("balance snapshot"));
             0
@@ -428,7 +447,7 @@ pub async fn sync(
             });
             continue;
         }
-        let (client, store, progress) = (client.clone(), store.clone(), progress.clone());
+        let (client, store, progress, stop) = (client.clone(), store.clone(), progress.clone(), stop.clone());
         // The archive waits for the funding walk before skipping a quarter as older than
         // the account's first activity.
         let done_tx = (spec.name == "asset-bills-history")
@@ -444,7 +463,9 @@ pub async fn sync(
                 p.upto,
                 progress.as_ref(),
             )
-            .await;
+            .await
+            .with_context(|| format!("stream `{}`", spec.name));
+            let r = stop.pass(r);
             if let Some(tx) = done_tx {
                 let _ = tx.send(true);
             }
@@ -455,7 +476,7 @@ pub async fn sync(
         progress.on_state("bills-history-archive", "starting");
     }
     let archive_task = opts.archive.then(|| {
-        let (client, store, progress) = (client.clone(), store.clone(), progress.clone());
+        let (client, store, progress, stop) = (client.clone(), store.clone(), progress.clone(), stop.clone());
         let aopts = ArchiveOptions {
             since,
             max_wait: opts.archive_max_wait,
@@ -465,25 +486,29 @@ pub async fn sync(
             funding_done: Some(funding_rx),
         };
         AbortOnDrop(tokio::spawn(async move {
-            archive::run_archive(&client, &store, server_time, &aopts, progress.as_ref()).await
+            stop.pass(archive::run_archive(&client, &store, server_time, &aopts, progress.as_ref()).await)
         }))
     });
     let instruments = {
-        let (client, store) = (client.clone(), store.clone());
-        AbortOnDrop(tokio::spawn(
-            async move { fetch_instruments(&client, &store).await },
-        ))
+        let (client, store, stop) = (client.clone(), store.clone(), stop.clone());
+        AbortOnDrop(tokio::spawn(async move {
+            stop.pass(fetch_instruments(&client, &store).await)
+        }))
     };
     let dcd_task = {
-        let (client, store) = (client.clone(), store.clone());
-        AbortOnDrop(tokio::spawn(async move { dcd::fetch(&client, &store).await }))
+        let (client, store, stop) = (client.clone(), store.clone(), stop.clone());
+        AbortOnDrop(tokio::spawn(async move {
+            stop.pass(dcd::fetch(&client, &store).await)
+        }))
     };
 
-    while let Some(joined) = tasks.join_next().await {
-        let (name, result) = joined.context("a sync task panicked")?;
+    // Every wait below ends at once when a task stops the sync (a full disk): returning
+    // drops the tasks, which aborts them.
+    while let Some(joined) = stop.until(tasks.join_next()).await? {
+        let (_, result) = joined.context("a sync task panicked")?;
         match result {
             Ok(r) => reports.push(r),
-            Err(e) => errors.push(e.context(format!("stream `{name}`"))),
+            Err(e) => errors.push(e),
         }
     }
     // Dual Investment is optional, like Simple Earn (see `dcd`).
@@ -514,7 +539,7 @@ pub async fn sync(
     tell_optional(&store, &optional_ok, optional_failed, &mut warnings, &mut notes)?;
     reports.sort_by(|a, b| a.stream.cmp(&b.stream));
     let archive = match archive_task {
-        Some(mut t) => match (&mut t.0).await.context("the archive task panicked")? {
+        Some(mut t) => match stop.until(&mut t.0).await?.context("the archive task panicked")? {
             Ok(run) => {
                 // Each quarter given up fails the sync (after every other was fetched).
                 errors.extend(
@@ -552,6 +577,10 @@ pub async fn sync(
             progress.as_ref(),
         )
         .await;
+        let more = match more {
+            Err(e) if crate::store::is_local_fault(&e) => return Err(e),
+            more => more,
+        };
         match more {
             Ok(more) => {
                 if let Some(r) = reports.iter_mut().find(|r| r.stream == plan::BILLS_ARCHIVE) {
@@ -567,8 +596,9 @@ pub async fn sync(
         }
     }
     let mut instruments = instruments;
-    let instruments = match (&mut instruments.0)
-        .await
+    let instruments = match stop
+        .until(&mut instruments.0)
+        .await?
         .context("the instruments task panicked")?
     {
         Ok(n) => n,

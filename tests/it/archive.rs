@@ -562,3 +562,33 @@ async fn one_failed_quarter_does_not_block_the_older_ones() {
         assert!(check.complete(), "{name}: {:?}", check.missing);
     }
 }
+
+/// Issue 20 item 2: when the archive's file host cannot be reached (connection refused),
+/// every other link points to it too. The first such download fails its quarter and ends
+/// the archive stage: the other quarters are left pending (not applied for, or not
+/// downloaded), instead of each waiting out its own retries until `--archive-wait`.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_file_host_ends_the_archive_stage() {
+    use okx_export::sim::ArchiveFault;
+    let broken = sim(SimConfig {
+        archive_faults: vec![
+            ("2025Q4".into(), ArchiveFault::LinkUnreachable),
+            ("2025Q3".into(), ArchiveFault::LinkUnreachable),
+        ],
+        ..fast_config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let r = sync(&broken, &data, &["--give-up-after", "3"]).await;
+    assert_code(&r, 1);
+    assert!(r.err().contains("archive quarter 2025Q4 failed"), "{}", r.stderr);
+    assert!(!r.err().contains("2025Q3 failed"), "{}", r.stderr);
+    let q3 = store(&data).quarter("2025Q3").unwrap().unwrap();
+    assert_eq!(q3.state, "pending", "{q3:?}");
+    let detail = q3.detail.unwrap_or_default();
+    assert!(
+        detail.contains("file host `127.0.0.1:1` could not be reached"),
+        "{detail}"
+    );
+}
