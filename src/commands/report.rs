@@ -3,6 +3,7 @@
 
 use super::say;
 use crate::cli::{ExportArgs, ReconcileArgs, ReportArgs};
+use crate::console::Message;
 use crate::error::{Exit, usage};
 use crate::export::Format;
 use crate::model::{plain, rfc3339_ms};
@@ -73,48 +74,7 @@ fn print_reconciliation(settings: &Settings, rec: &Reconciliation) {
             ),
         );
     } else {
-        for c in rec.cross.iter().filter(|c| c.status != "ok") {
-            let what = [c.check, c.account.as_str(), c.asset.as_str()]
-                .into_iter()
-                .filter(|s| !s.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ");
-            settings
-                .console
-                .warning(format!("reconciliation: {what}: {}", c.detail));
-        }
-        let bad_files: Vec<&str> = rec
-            .cross
-            .iter()
-            .filter(|c| c.status != "ok" && c.asset.is_empty() && c.account.is_empty())
-            .filter_map(|c| c.check.strip_prefix("file:"))
-            .collect();
-        if !bad_files.is_empty() {
-            settings.console.warning(format!(
-                "reconciliation: the {} file(s) above do not read back as transactions.csv says: do not import them. This is a defect of okx-export, not missing history; please report it with reconciliation.csv",
-                bad_files.join(", ")
-            ));
-        }
-        for r in rec.rows.iter().filter(|r| r.status.is_failure()) {
-            settings.console.warning(format!(
-                "reconciliation: {} {} computed {} but OKX reports {} (difference {}, {})",
-                r.account.as_str(),
-                r.asset,
-                plain(r.computed),
-                r.reported.map_or_else(|| "nothing".into(), plain),
-                r.difference.map(plain).unwrap_or_default(),
-                r.status.as_str()
-            ));
-        }
-        for g in &rec.gaps {
-            settings.console.warning(format!(
-                "reconciliation: {} {} ledger has a gap between {} and {}: history is missing there",
-                g.account.as_str(),
-                g.asset,
-                rfc3339_ms(g.from),
-                rfc3339_ms(g.to)
-            ));
-        }
+        settings.console.emit(&reconciliation_failed(rec));
     }
     let opening: Vec<_> = rec.rows.iter().filter(|r| !r.opening_balance.is_zero()).collect();
     if !opening.is_empty() {
@@ -130,6 +90,61 @@ fn print_reconciliation(settings: &Settings, rec: &Reconciliation) {
             ),
         );
     }
+}
+
+/// A failed reconciliation (exit 4) as one error: how many checks failed and the first,
+/// every failure under it (not with `--quiet`, where it is one line; all are in
+/// reconciliation.csv).
+fn reconciliation_failed(rec: &Reconciliation) -> Message {
+    let mut failures = Vec::new();
+    for c in rec.cross.iter().filter(|c| c.status != "ok") {
+        let what = [c.check, c.account.as_str(), c.asset.as_str()]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        failures.push(format!("reconciliation: {what}: {}", c.detail));
+    }
+    let bad_files: Vec<&str> = rec
+        .cross
+        .iter()
+        .filter(|c| c.status != "ok" && c.asset.is_empty() && c.account.is_empty())
+        .filter_map(|c| c.check.strip_prefix("file:"))
+        .collect();
+    for r in rec.rows.iter().filter(|r| r.status.is_failure()) {
+        failures.push(format!(
+            "reconciliation: {} {} computed {} but OKX reports {} (difference {}, {})",
+            r.account.as_str(),
+            r.asset,
+            plain(r.computed),
+            r.reported.map_or_else(|| "nothing".into(), plain),
+            r.difference.map(plain).unwrap_or_default(),
+            r.status.as_str()
+        ));
+    }
+    for g in &rec.gaps {
+        failures.push(format!(
+            "reconciliation: {} {} ledger has a gap between {} and {}: history is missing there",
+            g.account.as_str(),
+            g.asset,
+            rfc3339_ms(g.from),
+            rfc3339_ms(g.to)
+        ));
+    }
+    let mut text = format!(
+        "reconciliation failed: {} check(s), listed in reconciliation.csv; first: {}",
+        failures.len(),
+        failures
+            .first()
+            .map_or("", |f| f.trim_start_matches("reconciliation: "))
+    );
+    if !bad_files.is_empty() {
+        text = format!(
+            "{text}. The {} file(s) do not read back as transactions.csv says: do not import them; this is a defect of okx-export, not missing history: please report it with reconciliation.csv",
+            bad_files.join(", ")
+        );
+    }
+    Message::error(text).with_details(failures)
 }
 
 /// The valuer behind every value column and `tax-summary.csv`: the one place where the
@@ -175,26 +190,34 @@ pub fn report_with(
     Ok(outcome.exit)
 }
 
-/// The console's account of a report: problems on stderr (always), the rest on stdout
-/// (not with `--quiet`).
+/// The console's account of a report: problems on stderr (always: errors for what makes
+/// the exit 4, warnings for the rest), the rest on stdout (not with `--quiet`).
 fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
-    for m in &o.coverage.missing {
-        settings.console.warning(format!("incomplete: {m}"));
-    }
+    let console = &settings.console;
     let coverage_path = o.out.join("coverage.csv");
+    let missing: Vec<String> = o
+        .coverage
+        .missing
+        .iter()
+        .map(|m| format!("missing: {m}"))
+        .collect();
     let Some(w) = &o.written else {
-        settings.console.warning(format!(
-            "report: the store does not cover the period ({} missing range(s) above); no tax files written. Fix that and rerun, or pass --allow-incomplete to write them anyway (marked incomplete). See {}",
-            o.coverage.missing.len(),
-            coverage_path.display()
-        ));
+        console.emit(
+            &Message::error(format!(
+                "report: the store does not cover the period, so no tax files were written: {} missing range(s), listed in {}; first: {}. Fix them and rerun, or pass --allow-incomplete to write the files anyway (marked incomplete)",
+                o.coverage.missing.len(),
+                coverage_path.display(),
+                o.coverage.missing.first().map(ToString::to_string).unwrap_or_default()
+            ))
+            .with_details(missing),
+        );
         return;
     };
     let summary = &w.normalized;
     let fiat = &w.values.fiat;
     if w.values.missing > 0 {
         let missing_path = o.out.join("missing_prices.csv");
-        settings.console.warning(format!(
+        console.warning(format!(
             "values: {} of {} rows have no {fiat} value; they are listed in {}. Run `okx-export prices` to fetch what OKX has, or fill in that file's price column and pass --prices FILE",
             w.values.missing,
             w.values.valued + w.values.missing,
@@ -251,10 +274,14 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
     }
     print_reconciliation(settings, &w.reconciliation);
     if !o.complete() {
-        settings.console.warning(format!(
-            "report: INCOMPLETE: written anyway (--allow-incomplete); {} range(s) of the period are missing (see above and coverage.csv)",
-            o.coverage.missing.len()
-        ));
+        console.emit(
+            &Message::warning(format!(
+                "report: INCOMPLETE: written anyway (--allow-incomplete); {} range(s) of the period are missing (listed in {})",
+                o.coverage.missing.len(),
+                coverage_path.display()
+            ))
+            .with_details(missing),
+        );
     }
     say(settings, format!("files written to {}:", o.out.display()));
     for f in &o.files {
@@ -268,12 +295,12 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
             .collect::<Vec<_>>()
             .join(", ");
         if w.unclassified_fail {
-            settings.console.warning(format!(
+            console.error(format!(
                 "{} records could not be classified ({codes}); they are in transactions.csv with kind `unclassified` and their raw JSON. Pass --allow-unclassified to accept them",
                 summary.unclassified
             ));
         } else {
-            settings.console.warning(format!(
+            console.warning(format!(
                 "{} unclassified records kept in transactions.csv ({codes})",
                 summary.unclassified
             ));

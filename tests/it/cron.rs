@@ -465,3 +465,130 @@ async fn normal_states_are_notes_and_a_missing_product_is_said_once() {
         "{summary}"
     );
 }
+
+/// Issue 20 item 3: under `--quiet` (the README's cron line) each kind of failure is
+/// exactly one line on stderr, `error:` also when it is a data problem (exit 4), and the
+/// network hint only where the network may be at fault.
+#[tokio::test(flavor = "multi_thread")]
+async fn each_quiet_failure_is_one_error_line() {
+    use okx_export::sim::{FaultConfig, FaultKind};
+    let healthy = sim(fast_config()).await;
+    let busy = sim(SimConfig {
+        faults: FaultConfig::new(1.0, 1, vec![FaultKind::Http5xx]),
+        ..fast_config()
+    })
+    .await;
+    let unknown = sim(SimConfig {
+        unknown_bill_type: true,
+        ..fast_config()
+    })
+    .await;
+    let key = SimKey::demo();
+    let with = |env: Vec<(String, String)>, k: &str, v: &str| {
+        let mut env = env;
+        env.retain(|(name, _)| name != k);
+        env.push((k.to_string(), v.to_string()));
+        env
+    };
+    // (what fails, environment, exit code, what the line says, network hint expected)
+    type Case<'a> = (&'a str, Vec<(String, String)>, i32, &'a str, Option<bool>);
+    let cases: Vec<Case> = vec![
+        (
+            "wrong passphrase",
+            with(env_for(&healthy, &key, FAST), "OKX_API_PASSPHRASE", "wrong"),
+            3,
+            "passphrase is wrong",
+            None,
+        ),
+        (
+            "host refuses connections",
+            with(
+                with(
+                    env_for(&healthy, &key, FAST),
+                    "OKX_BASE_URL",
+                    "http://127.0.0.1:1",
+                ),
+                "OKX_EXPORT_BACKOFF_MS",
+                "1",
+            ),
+            1,
+            "127.0.0.1:1",
+            Some(true),
+        ),
+        (
+            "host answers 503",
+            env_for(&busy, &key, FAST),
+            1,
+            "Service temporarily unavailable",
+            Some(false),
+        ),
+        (
+            "unclassified records",
+            env_for(&unknown, &key, FAST),
+            4,
+            "could not be classified",
+            None,
+        ),
+    ];
+    for (name, env, code, says, network_hint) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        // The first run chooses how far back to go (it may fail like the cron line).
+        run(
+            &[
+                "--quiet",
+                "sync",
+                "--since",
+                "2025-07-01",
+                "--archive-poll-ms",
+                "50",
+            ],
+            &env,
+            dir.path(),
+        )
+        .await;
+        let r = shell(CRON_LINE, &env, dir.path()).await;
+        assert_eq!(
+            r.stdout,
+            format!("okx-export failed: {code}\n"),
+            "{name}: {}",
+            r.all()
+        );
+        assert_eq!(r.stderr.lines().count(), 1, "{name}: {}", r.stderr);
+        assert!(r.stderr.starts_with("error: "), "{name}: {}", r.stderr);
+        assert!(r.stderr.contains(says), "{name}: {}", r.stderr);
+        if let Some(expected) = network_hint {
+            assert_eq!(
+                r.stderr.contains("check the network"),
+                expected,
+                "{name}: {}",
+                r.stderr
+            );
+        }
+    }
+    // A period the store does not cover (before its floor): exit 4, one `error:` line.
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&healthy, &key, FAST);
+    let first = run(
+        &[
+            "--quiet",
+            "sync",
+            "--since",
+            "2025-07-01",
+            "--archive-poll-ms",
+            "50",
+        ],
+        &env,
+        dir.path(),
+    )
+    .await;
+    assert_code(&first, 0);
+    let r = run(&["--quiet", "report", "--year", "2025"], &[], dir.path()).await;
+    assert_code(&r, 4);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .starts_with("error: report: the store does not cover the period"),
+        "{}",
+        r.stderr
+    );
+}
