@@ -29,7 +29,9 @@ fn open_store(settings: &Settings) -> Result<Store> {
     Store::open(&settings.data_dir)
 }
 
-fn print_reconciliation(settings: &Settings, rec: &Reconciliation) {
+/// `changed_records`: earlier versions the store kept of records OKX changed (listed in
+/// changed_records.csv), the first place to look when a check fails.
+fn print_reconciliation(settings: &Settings, rec: &Reconciliation, changed_records: u64) {
     let not_compared: Vec<_> = rec
         .rows
         .iter()
@@ -74,7 +76,9 @@ fn print_reconciliation(settings: &Settings, rec: &Reconciliation) {
             ),
         );
     } else {
-        settings.console.emit(&reconciliation_failed(rec));
+        settings
+            .console
+            .emit(&reconciliation_failed(rec, changed_records));
     }
     let opening: Vec<_> = rec.rows.iter().filter(|r| !r.opening_balance.is_zero()).collect();
     if !opening.is_empty() {
@@ -95,7 +99,7 @@ fn print_reconciliation(settings: &Settings, rec: &Reconciliation) {
 /// A failed reconciliation (exit 4) as one error: how many checks failed and the first,
 /// every failure under it (not with `--quiet`, where it is one line; all are in
 /// reconciliation.csv).
-fn reconciliation_failed(rec: &Reconciliation) -> Message {
+fn reconciliation_failed(rec: &Reconciliation, changed_records: u64) -> Message {
     let mut failures = Vec::new();
     for c in rec.cross.iter().filter(|c| c.status != "ok") {
         let what = [c.check, c.account.as_str(), c.asset.as_str()]
@@ -138,6 +142,11 @@ fn reconciliation_failed(rec: &Reconciliation) -> Message {
             .first()
             .map_or("", |f| f.trim_start_matches("reconciliation: "))
     );
+    if changed_records > 0 {
+        text = format!(
+            "{text}. OKX changed {changed_records} stored record(s) after first sending them (or sent them twice): both versions are in changed_records.csv, look there first"
+        );
+    }
     if !bad_files.is_empty() {
         text = format!(
             "{text}. The {} file(s) do not read back as transactions.csv says: do not import them; this is a defect of okx-export, not missing history: please report it with reconciliation.csv",
@@ -272,7 +281,7 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
             ),
         );
     }
-    print_reconciliation(settings, &w.reconciliation);
+    print_reconciliation(settings, &w.reconciliation, w.changed_records);
     if !o.complete() {
         console.emit(
             &Message::warning(format!(
@@ -286,6 +295,28 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
     say(settings, format!("files written to {}:", o.out.display()));
     for f in &o.files {
         say(settings, format!("  {}", f.display()));
+    }
+    if let Some(first) = w.unreadable.first() {
+        let line = |u: &crate::report::UnreadableRecord| {
+            format!(
+                "{} `{}`{}: {}; fix: {}",
+                u.kind,
+                u.key,
+                u.time
+                    .map(|t| format!(" of {}", rfc3339_ms(t)))
+                    .unwrap_or_default(),
+                u.error,
+                u.fix
+            )
+        };
+        console.emit(
+            &Message::error(format!(
+                "{} stored record(s) cannot be read, so the files may lack them (listed in summary.json, `unreadable`); {}",
+                w.unreadable.len(),
+                line(first)
+            ))
+            .with_details(w.unreadable.iter().skip(1).map(line)),
+        );
     }
     if summary.unclassified > 0 {
         let codes = summary
@@ -329,7 +360,7 @@ pub fn reconcile(settings: &Settings, args: &ReconcileArgs) -> Result<Exit> {
     let store = open_store(settings)?;
     let out = args.out.clone().unwrap_or_else(|| settings.data_dir.clone());
     let (rec, files) = crate::report::reconcile_only(&store, &out)?;
-    print_reconciliation(settings, &rec);
+    print_reconciliation(settings, &rec, store.history()?.len() as u64);
     for f in files {
         say(settings, format!("  {}", f.display()));
     }

@@ -184,6 +184,14 @@ pub fn messages(s: &SyncSummary, failed_with: Option<&str>) -> Vec<Message> {
     }
     out.extend(s.warnings.iter().cloned().map(Message::warning));
     if let Some(a) = &s.archive {
+        out.extend(
+            a.changes
+                .warnings
+                .iter()
+                .map(|w| Message::warning(format!("bills-history-archive: {w}"))),
+        );
+    }
+    if let Some(a) = &s.archive {
         if let Some(why) = &a.skipped_because {
             for run in quarter_runs(&a.quarters_skipped) {
                 out.push(Message::note(format!("{run}: {why}")));

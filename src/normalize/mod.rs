@@ -114,6 +114,30 @@ pub struct NormalizeSummary {
     pub row_sums: BTreeMap<Account, BTreeMap<String, Decimal>>,
     /// Stored records that failed to decode (bills become `unclassified` rows).
     pub decode_errors: u64,
+    /// Each of them, by kind and key: a data problem the report names with its fix.
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// A stored record that does not decode as its kind (e.g. a money value no decimal holds,
+/// stored before the sync refused such values): the report cannot book it as OKX meant.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Unreadable {
+    pub kind: RecordKind,
+    pub key: String,
+    /// Record time in Unix ms (0 when unknown).
+    pub ts_ms: i64,
+    pub error: String,
+}
+
+impl Unreadable {
+    pub(crate) fn of(kind: RecordKind, key: &str, ts_ms: i64, error: impl std::fmt::Display) -> Unreadable {
+        Unreadable {
+            kind,
+            key: key.to_string(),
+            ts_ms,
+            error: error.to_string(),
+        }
+    }
 }
 
 /// Normalizes every stored bill into rows, calling `sink` in time order (ties by id).
@@ -131,7 +155,7 @@ pub fn normalize(
         summary: &mut summary,
         sink,
     };
-    let mut trading_errors = 0;
+    let mut trading_errors = Vec::new();
     // Both ledgers are read at once and merged by (time, id); neither is buffered.
     src.with_cursors(
         &[RecordKind::Bill, RecordKind::FundingBill],
@@ -141,13 +165,19 @@ pub fn normalize(
             };
             let mut tp = trading::Trading::new(links, &converts);
             let merged = merge(&mut tp, &mut **bills, &mut fp, &mut **funding, &mut out);
-            trading_errors = tp.decode_errors;
+            trading_errors = std::mem::take(&mut tp.unreadable);
             merged
         },
     )?;
     let lone_bills = std::mem::take(&mut fp.fp.unmatched);
-    let decode_errors = trading_errors + fp.fp.decode_errors + history.decode_errors;
-    summary.decode_errors += decode_errors;
+    let mut unreadable = trading_errors;
+    unreadable.append(&mut fp.fp.unreadable);
+    unreadable.append(&mut history.unreadable);
+    // A fill looked up for two legs is counted once.
+    unreadable.sort();
+    unreadable.dedup();
+    summary.decode_errors += unreadable.len() as u64;
+    summary.unreadable.append(&mut unreadable);
     summary.bills_without_record = lone_bills;
     summary.final_without_bill.extend(history.unbooked());
     Ok(summary)
@@ -276,7 +306,7 @@ pub(crate) struct History {
     pub withdrawals: Vec<(Withdrawal, bool)>,
     pub converts: HashMap<String, Convert>,
     pub dcd: dual::DcdBook,
-    decode_errors: u64,
+    unreadable: Vec<Unreadable>,
 }
 
 impl History {
@@ -286,14 +316,14 @@ impl History {
             withdrawals: Vec::new(),
             converts: HashMap::new(),
             dcd: dual::DcdBook::default(),
-            decode_errors: 0,
+            unreadable: Vec::new(),
         };
         src.for_each(RecordKind::Deposit, &mut |rec| {
             match wire::decode::<Deposit>(&rec.raw) {
                 Ok(d) => h.deposits.push((d, false)),
                 Err(e) => {
-                    tracing::warn!("deposit `{}` does not decode: {e}", rec.key);
-                    h.decode_errors += 1;
+                    h.unreadable
+                        .push(Unreadable::of(rec.kind, &rec.key, rec.ts_ms, e));
                 }
             }
             Ok(())
@@ -302,8 +332,8 @@ impl History {
             match wire::decode::<Withdrawal>(&rec.raw) {
                 Ok(w) => h.withdrawals.push((w, false)),
                 Err(e) => {
-                    tracing::warn!("withdrawal `{}` does not decode: {e}", rec.key);
-                    h.decode_errors += 1;
+                    h.unreadable
+                        .push(Unreadable::of(rec.kind, &rec.key, rec.ts_ms, e));
                 }
             }
             Ok(())
@@ -314,8 +344,8 @@ impl History {
                     h.converts.insert(c.trade_id.clone(), c);
                 }
                 Err(e) => {
-                    tracing::warn!("convert `{}` does not decode: {e}", rec.key);
-                    h.decode_errors += 1;
+                    h.unreadable
+                        .push(Unreadable::of(rec.kind, &rec.key, rec.ts_ms, e));
                 }
             }
             Ok(())
@@ -324,8 +354,12 @@ impl History {
             if let Some(o) = dual::DcdOrder::decode(&rec.raw) {
                 h.dcd.push(o);
             } else {
-                tracing::warn!("dual investment order `{}` does not decode", rec.key);
-                h.decode_errors += 1;
+                h.unreadable.push(Unreadable::of(
+                    rec.kind,
+                    &rec.key,
+                    rec.ts_ms,
+                    "not a Dual Investment order",
+                ));
             }
             Ok(())
         })?;

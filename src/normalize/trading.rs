@@ -108,7 +108,7 @@ pub(super) struct Trading<'a> {
     /// Rows released by the heap, not yet taken by [`Trading::next_row`].
     ready: VecDeque<Row>,
     finished: bool,
-    pub decode_errors: u64,
+    pub unreadable: Vec<super::Unreadable>,
 }
 
 impl<'a> Trading<'a> {
@@ -120,7 +120,7 @@ impl<'a> Trading<'a> {
             heap: BinaryHeap::new(),
             ready: VecDeque::new(),
             finished: false,
-            decode_errors: 0,
+            unreadable: Vec::new(),
         }
     }
 
@@ -159,8 +159,8 @@ impl<'a> Trading<'a> {
                 time
             }
             Err(e) => {
-                tracing::warn!("trading bill `{}` does not decode: {e}", rec.key);
-                self.decode_errors += 1;
+                self.unreadable
+                    .push(super::Unreadable::of(rec.kind, rec.key, rec.ts_ms, &e));
                 let time = ms_time(rec.ts_ms);
                 self.evict(time)?;
                 self.queue(undecodable(&rec, time));
@@ -351,7 +351,9 @@ impl<'a> Trading<'a> {
             for rec in self.links.by_link(RecordKind::Fill, &b.bill_id)? {
                 match wire::decode::<Fill>(&rec.raw) {
                     Ok(f) => return Ok(Some(f)),
-                    Err(e) => tracing::warn!("fill `{}` does not decode: {e}", rec.key),
+                    Err(e) => self
+                        .unreadable
+                        .push(super::Unreadable::of(rec.kind, &rec.key, rec.ts_ms, e)),
                 }
             }
         }

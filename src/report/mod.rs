@@ -69,6 +69,40 @@ pub struct Written {
     pub balances_as_of: Option<DateTime<Utc>>,
     /// Unclassified rows make the exit 4 (no `--allow-unclassified`).
     pub unclassified_fail: bool,
+    /// Stored records that cannot be read, each with its fix (exit 4).
+    pub unreadable: Vec<UnreadableRecord>,
+    /// Earlier versions kept of records OKX changed (or sent twice), listed in
+    /// `changed_records.csv`: where to look first when the reconciliation fails.
+    pub changed_records: u64,
+}
+
+/// A stored record the report cannot read, and how to fetch it again.
+#[derive(Debug, Clone)]
+pub struct UnreadableRecord {
+    pub kind: crate::store::RecordKind,
+    pub key: String,
+    pub time: Option<DateTime<Utc>>,
+    pub error: String,
+    /// e.g. "`okx-export sync --refetch bills:2025-08-01..2025-08-02`".
+    pub fix: String,
+}
+
+/// The unreadable records of `normalized`, each with the `--refetch` that repairs it.
+fn unreadable(store: &Store, normalized: &NormalizeSummary) -> Result<Vec<UnreadableRecord>> {
+    normalized
+        .unreadable
+        .iter()
+        .map(|u| {
+            let stored_by = store.stream_of(u.kind, &u.key)?;
+            Ok(UnreadableRecord {
+                kind: u.kind,
+                key: u.key.clone(),
+                time: DateTime::from_timestamp_millis(u.ts_ms).filter(|_| u.ts_ms > 0),
+                error: u.error.clone(),
+                fix: crate::sync::refetch::repair_command(u.kind, stored_by.as_deref(), u.ts_ms),
+            })
+        })
+        .collect()
 }
 
 /// How many rows got a value.
@@ -137,7 +171,15 @@ pub fn run(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Resul
         .then_some(missing_path);
     files.extend(missing_file.clone());
     let unclassified_fail = rows.normalized.unclassified > 0 && !req.allow_unclassified;
-    let exit = if unclassified_fail || !rec.ok() {
+    let unreadable = unreadable(store, &rows.normalized)?;
+    let changed_records = match write_changed_records(store, &req.out)? {
+        Some((n, p)) => {
+            files.push(p);
+            n
+        }
+        None => 0,
+    };
+    let exit = if unclassified_fail || !rec.ok() || !unreadable.is_empty() {
         Exit::Data
     } else {
         Exit::Success
@@ -157,6 +199,8 @@ pub fn run(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Resul
         exported: rows.exported,
         reconciliation: rec,
         unclassified_fail,
+        unreadable,
+        changed_records,
     };
     let mut outcome = ReportOutcome {
         period: req.period,
@@ -169,6 +213,42 @@ pub fn run(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Resul
     };
     outcome.files.push(summary::write(&outcome)?);
     Ok(outcome)
+}
+
+/// Writes `changed_records.csv` when the store kept earlier versions of records OKX
+/// changed or sent twice: both versions, side by side. Returns how many and the path.
+fn write_changed_records(store: &Store, out: &Path) -> Result<Option<(u64, PathBuf)>> {
+    let history = store.history()?;
+    if history.is_empty() {
+        return Ok(None);
+    }
+    let mut rows = Vec::with_capacity(history.len());
+    for h in &history {
+        rows.push(vec![
+            h.kind.to_string(),
+            h.key.clone(),
+            h.reason.clone(),
+            h.replaced_at.map(rfc3339_ms).unwrap_or_default(),
+            h.stream.clone(),
+            h.raw.clone(),
+            store.raw_of(h.kind, &h.key)?.unwrap_or_default(),
+        ]);
+    }
+    let p = out.join("changed_records.csv");
+    write_csv_atomic(
+        &p,
+        &[
+            "kind",
+            "key",
+            "reason",
+            "seen_at",
+            "stream",
+            "kept_version",
+            "stored_version",
+        ],
+        rows,
+    )?;
+    Ok(Some((history.len() as u64, p)))
 }
 
 /// Writes `coverage.csv`.

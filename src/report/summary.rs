@@ -74,6 +74,10 @@ pub fn to_json(o: &ReportOutcome) -> serde_json::Value {
         "final_without_bill": pending_json(&s.final_without_bill),
         "unmatched_enrichment": s.unmatched_enrichment,
         "decode_errors": s.decode_errors,
+        "changed_records": w.changed_records,
+        "unreadable": w.unreadable.iter().map(|u| json!({
+            "kind": u.kind.as_str(), "key": u.key, "time": u.time.map(rfc3339_ms), "error": u.error, "fix": u.fix,
+        })).collect::<Vec<_>>(),
         "formats": w.exported.formats.iter().map(|f| json!({
             "format": f.format.name(), "files": f.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
             "exported": f.exported, "records": f.records, "skipped_transfers": f.skipped_transfers,

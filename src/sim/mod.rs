@@ -192,6 +192,21 @@ pub struct SimConfig {
     /// Archive quarters (e.g. `2025Q3`) broken on purpose, each in its own way; the other
     /// quarters are served normally.
     pub archive_faults: Vec<(String, ArchiveFault)>,
+    /// One record answered other than the generated account has it.
+    pub record_fault: Option<RecordFault>,
+}
+
+/// OKX answering a record with other content (see [`SimConfig::record_fault`]).
+#[derive(Debug, Clone)]
+pub struct RecordFault {
+    /// Endpoint name, e.g. `bills`.
+    pub endpoint: &'static str,
+    pub field: &'static str,
+    pub value: &'static str,
+    /// `false`: the newest record of every answer carries `field` = `value` (start a
+    /// second simulator with this after a sync: OKX changed a record it sent before).
+    /// `true`: the first page holds the newest record twice, the second copy with it.
+    pub twice_in_page: bool,
 }
 
 /// How one archive quarter is broken (see [`SimConfig::archive_faults`]).
@@ -242,6 +257,7 @@ impl Default for SimConfig {
             no_market: Vec::new(),
             usdt_index: false,
             archive_faults: Vec::new(),
+            record_fault: None,
         }
     }
 }

@@ -543,6 +543,12 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         Ok(r) => r,
         Err(r) => r.response(),
     };
+    let resp = match &sh.config.record_fault {
+        Some(f) if f.endpoint == ep.name && resp.status() == StatusCode::OK => {
+            alter(f, params.get("after").is_none(), resp).await
+        }
+        _ => resp,
+    };
     match &sh.config.bad_money {
         Some(bad) if bad.endpoint == ep.name && resp.status() == StatusCode::OK => {
             corrupt(&sh, bad, resp).await
@@ -565,6 +571,28 @@ async fn corrupt(sh: &Shared, bad: &super::BadMoney, resp: Response) -> Response
             Some(x) => first.insert(bad.field.to_string(), Value::String(x.to_string())),
             None => first.remove(bad.field),
         };
+    }
+    json_response(StatusCode::OK, &v)
+}
+
+/// Applies `f` to the first record of an answer (`first_page`: asked without `after`).
+async fn alter(f: &super::RecordFault, first_page: bool, resp: Response) -> Response {
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
+        .await
+        .unwrap_or_default();
+    let mut v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    if let Some(data) = v["data"].as_array_mut()
+        && let Some(first) = data.first().cloned()
+    {
+        let mut other = first;
+        other[f.field] = Value::String(f.value.to_string());
+        if f.twice_in_page {
+            if first_page {
+                data.insert(1, other);
+            }
+        } else {
+            data[0] = other;
+        }
     }
     json_response(StatusCode::OK, &v)
 }

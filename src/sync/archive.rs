@@ -101,6 +101,9 @@ pub struct ArchiveReport {
     pub skipped_because: Option<String>,
     pub rows: u64,
     pub new: u64,
+    /// Stored bills a file held with other content than before, or twice (see
+    /// [`StreamReport::tell_changes`]).
+    pub changes: StreamReport,
     /// Normal states of quarters that will be fetched by a later run (OKX is still
     /// generating a file; the application budget is spent for now). Quarters given up are
     /// errors of the sync, not notes.
@@ -153,8 +156,8 @@ pub struct ArchiveOptions {
 }
 
 /// Downloads one quarter's file into a private temporary file in the data directory,
-/// then streams it into the store in batches and marks the quarter done. Returns (rows,
-/// new records). A crash part-way leaves the quarter not done: the next run downloads it
+/// then streams it into the store in batches and marks the quarter done. Returns what it
+/// stored (rows in `fetched`). A crash part-way leaves the quarter not done: the next run downloads it
 /// again and the stored rows de-duplicate by `billId`.
 async fn fetch_file(
     client: &OkxClient,
@@ -162,7 +165,7 @@ async fn fetch_file(
     label: &str,
     href: &str,
     limits: ArchiveLimits,
-) -> Result<(u64, u64)> {
+) -> Result<StreamReport> {
     let dir = {
         let s = store.lock().expect("store lock");
         s.path()
@@ -182,16 +185,16 @@ async fn fetch_file(
         .await
         .with_context(|| format!("archive file for {label}"))?;
     let (store, label) = (store.clone(), label.to_string());
-    tokio::task::spawn_blocking(move || -> Result<(u64, u64)> {
+    tokio::task::spawn_blocking(move || -> Result<StreamReport> {
         let stream = format!("bills-history-archive/{label}");
-        let mut new = 0;
+        let mut counts = StreamReport::default();
         let rows = read_archive(&mut file, limits.max_expanded, &mut |batch| {
             crate::interrupt::check()?;
-            new += store
+            let outcome = store
                 .lock()
                 .expect("store lock")
-                .insert_page(&stream, 0, &batch, None)?
-                .new;
+                .insert_page(&stream, 0, &batch, None)?;
+            counts.stored(&outcome);
             Ok(())
         })
         .with_context(|| format!("archive file for {label}"))?;
@@ -199,7 +202,8 @@ async fn fetch_file(
             .lock()
             .expect("store lock")
             .mark_quarter_done(&label, rows)?;
-        Ok((rows, new))
+        counts.fetched = rows;
+        Ok(counts)
     })
     .await
     .context("the archive parser panicked")?
@@ -538,10 +542,10 @@ async fn poll_all(
             "finished" => {
                 active.swap_remove(i);
                 let href = poll.and_then(|p| p.file_href).unwrap_or_default();
-                let (rows, new) = if href.trim().is_empty() {
+                let got = if href.trim().is_empty() {
                     // OKX finishes a quarter without activity with no file: it is empty.
                     store.lock().expect("store lock").mark_quarter_done(&label, 0)?;
-                    (0, 0)
+                    StreamReport::default()
                 } else {
                     progress.on_state(ARCHIVE, &format!("downloading {label}"));
                     match fetch_file(client, store, &label, &href, opts.limits).await {
@@ -580,10 +584,11 @@ async fn poll_all(
                     }
                 };
                 let mut r = report.lock().expect("report lock");
-                r.rows += rows;
-                r.new += new;
+                r.rows += got.fetched;
+                r.new += got.new;
+                r.changes.absorb(&got);
                 r.quarters_done.push(label);
-                progress.on_page(ARCHIVE, rows, new);
+                progress.on_page(ARCHIVE, got.fetched, got.new);
             }
             "failed" | "forgotten" if !active[i].reapplied => {
                 active[i].reapplied = true;
@@ -716,6 +721,8 @@ pub async fn run_archive(
         .collect();
     report.quarters_done.sort();
     report.quarters_failed.sort();
+    report.changes.stream = ARCHIVE.into();
+    report.changes.tell_changes();
     progress.on_done(
         "bills-history-archive",
         &StreamReport {
