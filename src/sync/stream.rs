@@ -389,9 +389,11 @@ pub(super) fn next_after(
     match (spec.cursor, page.oldest_cursor) {
         (_, None) => None,
         (CursorKind::Id(_), Some(o)) => Some(o.to_string()),
+        // A short page: OKX has nothing older; the walk ends here.
+        (_, Some(_)) if page.len < PAGE_LIMIT => None,
         (CursorKind::Time(_), Some(o)) => {
-            // Overlap by one millisecond; if a whole page shares that millisecond the
-            // overlap would repeat the page forever, so step past it and say so.
+            // Overlap by one millisecond; if a whole (full) page shares that millisecond
+            // the overlap would repeat the page forever, so step past it and say so.
             let prev: Option<i64> = prev_after.and_then(|a| a.parse().ok());
             if prev == Some(o + 1) {
                 report.warnings.push(format!(
@@ -565,12 +567,14 @@ async fn walk(
         };
         let reached_since = matches!((since_ms, page.oldest_ts), (Some(s), Some(o)) if o < s);
         let next = next_after(spec, &page, after.as_deref(), report);
+        // A short page ends the walk as exhausted even when it also went past the floor:
+        // OKX has nothing older, so a later, earlier floor needs no backfill.
         let end = if reached_stored {
             Some(WalkEnd::Stored)
-        } else if reached_since {
-            Some(WalkEnd::Floor { bottom: next.clone() })
         } else if short {
             Some(WalkEnd::Exhausted)
+        } else if reached_since {
+            Some(WalkEnd::Floor { bottom: next.clone() })
         } else {
             None
         };

@@ -1059,3 +1059,30 @@ async fn okx_changing_a_stored_record_is_said_and_kept() {
     assert_eq!(h.len(), 1, "{h:?}");
     assert!(h[0].raw.contains(r#""amt":"999""#), "{h:?}");
 }
+
+/// Issue 20 item 13: a second sync with an earlier `--since` backfills complete streams
+/// of a few records without claiming that "more than 100 records share the millisecond":
+/// that is said only when a full page does.
+#[tokio::test(flavor = "multi_thread")]
+async fn backfill_of_small_streams_claims_no_shared_millisecond() {
+    let sim = sim(fast_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let env = env_for(&sim, &okx_export::sim::SimKey::demo(), FAST);
+    let mut args = sync_args(&data, &[]);
+    let since = args.iter().position(|a| *a == "--since").unwrap() + 1;
+    args[since] = "2025-08-01";
+    let r = run(&args, &env, dir.path()).await;
+    assert_code(&r, 0);
+    args[since] = "2025-07-01";
+    let r = run(&args, &env, dir.path()).await;
+    assert_code(&r, 0);
+    assert!(!r.err().contains("share the millisecond"), "{}", r.stderr);
+    for kind in [RecordKind::Convert, RecordKind::Withdrawal, RecordKind::Deposit] {
+        assert_eq!(
+            set(store(&data).keys(kind).unwrap()),
+            expected_keys(&sim, kind),
+            "{kind}"
+        );
+    }
+}
