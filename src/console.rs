@@ -366,6 +366,17 @@ impl Console {
     }
 }
 
+/// `text` as lines of at most `width` columns (split at spaces), the lines after the first
+/// prefixed with `indent`: for tables on stdout that fit a width.
+pub fn wrap_lines(text: &str, width: usize, indent: &str) -> Vec<String> {
+    let n = indent.chars().count();
+    let mut lines = wrap(text, 0, n, width);
+    for l in lines.iter_mut().skip(1) {
+        *l = format!("{indent}{l}");
+    }
+    lines
+}
+
 /// `text` with line breaks turned into spaces: one message, one line.
 fn one_line(text: &str) -> String {
     text.split('\n').map(str::trim_end).collect::<Vec<_>>().join(" ")

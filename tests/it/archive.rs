@@ -295,7 +295,7 @@ async fn no_applications_for_quarters_before_the_first_activity() {
     let st = run(&["--data-dir", data.to_str().unwrap(), "status"], &[], dir.path()).await;
     assert!(
         st.stdout.contains(
-            "archive quarters not applied for (before the account's first activity): 2025Q1, 2025Q2"
+            "archive quarters not applied for (before the account's first activity): 2025Q1–2025Q2"
         ),
         "{}",
         st.stdout
@@ -533,10 +533,11 @@ async fn one_failed_quarter_does_not_block_the_older_ones() {
         );
         drop(s);
         let st = run(&["--data-dir", data.to_str().unwrap(), "status"], &[], dir.path()).await;
+        let out = unwrap_lines(&st.stdout);
         assert!(
-            st.stdout.contains(
+            out.contains(
                 "archive quarters failed or refused (the next `okx-export sync` applies for them again): 2025Q4 (failed: "
-            ) && st.stdout.contains("archive quarters pending: -"),
+            ) && out.contains("archive quarters pending: -"),
             "{name}: {}",
             st.stdout
         );

@@ -592,3 +592,45 @@ async fn each_quiet_failure_is_one_error_line() {
         r.stderr
     );
 }
+
+/// Issue 20 item 9: `status | head -1` exits quietly (no panic on the closed pipe), and
+/// its rows fit 100 columns, with one row for a run of quarters before the account's
+/// first activity.
+#[tokio::test(flavor = "multi_thread")]
+async fn status_fits_100_columns_and_survives_a_closed_pipe() {
+    let sim = sim(fast_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&sim, &SimKey::demo(), FAST);
+    let first = run(
+        &["--no-progress", "sync", "--archive-poll-ms", "50", "--no-prices"],
+        &env,
+        dir.path(),
+    )
+    .await;
+    assert_code(&first, 0);
+    let r = run(&["status"], &[], dir.path()).await;
+    assert_code(&r, 0);
+    for l in r.stdout.lines().chain(r.stderr.lines()) {
+        assert!(l.chars().count() <= 100, "{} columns: {l}", l.chars().count());
+    }
+    let before: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.contains("quarter_before_activity"))
+        .collect();
+    assert_eq!(before.len(), 1, "{}", r.stdout);
+    assert!(
+        before[0].contains("bills-history-archive/2021Q1–2025Q2"),
+        "{}",
+        before[0]
+    );
+
+    // The reader goes away before status writes: like `status | head -1`.
+    let mut cmd = command(&["status"], &[], dir.path());
+    let mut child = cmd.spawn().unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

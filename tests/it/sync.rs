@@ -406,7 +406,7 @@ async fn concurrent_sync_is_refused_and_status_reports() {
     let st = run(&["--data-dir", data.to_str().unwrap(), "status"], &[], dir.path()).await;
     assert_code(&st, 0);
     assert!(
-        st.stdout.contains("archive quarters fetched: 2025Q3, 2025Q4"),
+        st.stdout.contains("archive quarters fetched: 2025Q3–2025Q4"),
         "{}",
         st.stdout
     );
