@@ -101,7 +101,7 @@ fn print_reconciliation(settings: &Settings, rec: &Reconciliation, changed_recor
 /// reconciliation.csv).
 fn reconciliation_failed(rec: &Reconciliation, changed_records: u64) -> Message {
     let mut failures = Vec::new();
-    for c in rec.cross.iter().filter(|c| c.status != "ok") {
+    for c in rec.cross.iter().filter(|c| c.failed()) {
         let what = [c.check, c.account.as_str(), c.asset.as_str()]
             .into_iter()
             .filter(|s| !s.is_empty())
@@ -112,7 +112,7 @@ fn reconciliation_failed(rec: &Reconciliation, changed_records: u64) -> Message 
     let bad_files: Vec<&str> = rec
         .cross
         .iter()
-        .filter(|c| c.status != "ok" && c.asset.is_empty() && c.account.is_empty())
+        .filter(|c| c.failed() && c.asset.is_empty() && c.account.is_empty())
         .filter_map(|c| c.check.strip_prefix("file:"))
         .collect();
     for r in rec.rows.iter().filter(|r| r.status.is_failure()) {
@@ -322,7 +322,10 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
         let codes = summary
             .unclassified_codes
             .iter()
-            .map(|(c, n)| format!("{c} ×{n}"))
+            .map(|(c, n)| match summary.unclassified_names.get(c) {
+                Some(name) => format!("{c} ×{n}, {name}"),
+                None => format!("{c} ×{n}"),
+            })
             .collect::<Vec<_>>()
             .join(", ");
         if w.unclassified_fail {

@@ -69,6 +69,8 @@ pub struct NormalizeOptions {
     pub from: Option<DateTime<Utc>>,
     /// Rows at or after this time are not emitted.
     pub to: Option<DateTime<Utc>>,
+    /// OKX's names of trading codes, to name unclassified ones (see [`codes::BillNames`]).
+    pub names: Option<std::sync::Arc<codes::BillNames>>,
 }
 
 /// A deposit or withdrawal that is not booked from its history record.
@@ -96,6 +98,9 @@ pub struct NormalizeSummary {
     pub unclassified: u64,
     /// e.g. `trading type 999/9999`, `funding type 999`, `trading decode error`.
     pub unclassified_codes: BTreeMap<String, u64>,
+    /// OKX's own name of an unclassified code, where its dictionary has one (key as in
+    /// `unclassified_codes`).
+    pub unclassified_names: BTreeMap<String, String>,
     /// Deposits whose history state is not final (listed, never booked from history).
     pub pending_deposits: Vec<PendingItem>,
     /// Withdrawals whose history state is not final (listed, never booked from history).
@@ -163,7 +168,7 @@ pub fn normalize(
             let [bills, funding] = cursors else {
                 anyhow::bail!("expected two cursors, got {}", cursors.len());
             };
-            let mut tp = trading::Trading::new(links, &converts);
+            let mut tp = trading::Trading::new(links, &converts, opts.names.as_deref());
             let merged = merge(&mut tp, &mut **bills, &mut fp, &mut **funding, &mut out);
             trading_errors = std::mem::take(&mut tp.unreadable);
             merged
@@ -215,6 +220,8 @@ pub(crate) struct Row {
     pub tx: Transaction,
     /// For `unclassified` rows: the `unclassified_codes` key.
     pub code: Option<String>,
+    /// For `unclassified` rows: OKX's name of the code, when its dictionary has one.
+    pub name: Option<String>,
     /// The row expected enrichment that was not found.
     pub unmatched: bool,
 }
@@ -224,6 +231,7 @@ impl Row {
         Row {
             tx,
             code: None,
+            name: None,
             unmatched: false,
         }
     }
@@ -291,6 +299,9 @@ impl Output<'_> {
         if row.tx.kind == Kind::Unclassified {
             s.unclassified += 1;
             let code = row.code.unwrap_or_else(|| "unknown".to_string());
+            if let Some(name) = row.name {
+                s.unclassified_names.insert(code.clone(), name);
+            }
             *s.unclassified_codes.entry(code).or_default() += 1;
         }
         if row.unmatched {

@@ -103,6 +103,8 @@ impl Ord for Keyed {
 pub(super) struct Trading<'a> {
     links: &'a mut dyn LinkLookup,
     converts: &'a HashMap<String, Convert>,
+    /// OKX's names of trading codes, for unclassified rows.
+    names: Option<&'a codes::BillNames>,
     pending: VecDeque<Leg>,
     heap: BinaryHeap<Reverse<Keyed>>,
     /// Rows released by the heap, not yet taken by [`Trading::next_row`].
@@ -112,10 +114,15 @@ pub(super) struct Trading<'a> {
 }
 
 impl<'a> Trading<'a> {
-    pub fn new(links: &'a mut dyn LinkLookup, converts: &'a HashMap<String, Convert>) -> Trading<'a> {
+    pub fn new(
+        links: &'a mut dyn LinkLookup,
+        converts: &'a HashMap<String, Convert>,
+        names: Option<&'a codes::BillNames>,
+    ) -> Trading<'a> {
         Trading {
             links,
             converts,
+            names,
             pending: VecDeque::new(),
             heap: BinaryHeap::new(),
             ready: VecDeque::new(),
@@ -218,7 +225,7 @@ impl<'a> Trading<'a> {
 
     fn bill(&mut self, bill: Bill, raw: &str, time: DateTime<Utc>) -> anyhow::Result<()> {
         let Some(rule) = codes::trading_rule(bill.bill_type.as_deref(), bill.sub_type.as_deref()) else {
-            self.queue(unclassified(&bill, raw, time));
+            self.queue(unclassified(&bill, raw, time, self.names));
             return Ok(());
         };
         let rows = match rule.how {
@@ -505,13 +512,19 @@ fn spot_side(tx: &Transaction, bills: &[&Bill]) -> Option<String> {
 
 /// One `unclassified` row for a bill whose codes are unknown; amounts from `balChg` so the
 /// ledger invariant still holds, raw JSON in the note.
-fn unclassified(bill: &Bill, raw: &str, time: DateTime<Utc>) -> Row {
+/// With OKX's name of the codes (its dictionary) in front of the raw JSON, when known.
+fn unclassified(bill: &Bill, raw: &str, time: DateTime<Utc>, names: Option<&codes::BillNames>) -> Row {
     let mut tx = base(bill, time, Kind::Unclassified, "");
     set_gross(&mut tx, bill.bal_chg, &bill.ccy);
-    tx.note = Some(raw.to_string());
+    let name = names.and_then(|n| n.describe(bill.bill_type.as_deref(), bill.sub_type.as_deref()));
+    tx.note = Some(match &name {
+        Some(n) => format!("{n}; {raw}"),
+        None => raw.to_string(),
+    });
     let code = codes::trading_code_label(bill.bill_type.as_deref(), bill.sub_type.as_deref());
     Row {
         code: Some(code),
+        name,
         ..Row::new(tx)
     }
 }

@@ -293,7 +293,13 @@ fn write_rows(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Re
         }
         _ => None,
     };
-    let normalized = normalize(store, &NormalizeOptions { from, to }, &mut |tx| {
+    let names = crate::normalize::codes::BillNames::new(&store.bill_types()?);
+    let opts = NormalizeOptions {
+        from,
+        to,
+        names: (!names.is_empty()).then(|| std::sync::Arc::new(names)),
+    };
+    let normalized = normalize(store, &opts, &mut |tx| {
         let value = valuer.value(&tx)?;
         if value.value.is_some() {
             valued += 1;
@@ -359,6 +365,7 @@ pub fn write_reconciliation(
     ));
     let rows = rows_checks(&rec, &summary.row_sums);
     rec.cross.extend(rows);
+    rec.cross.extend(unclassified_rows(summary));
     rec.cross.extend(file_checks);
     let balances = src.latest_balances()?;
     let mut files = Vec::new();
@@ -387,6 +394,35 @@ pub fn write_reconciliation(
     write_csv_atomic(&p, &header, rows)?;
     files.push(p);
     Ok((rec, files))
+}
+
+/// One `unclassified` row per code kept unclassified, named with OKX's own words where its
+/// dictionary has them: not a failed check (the exit code says whether they are allowed),
+/// but where a reader of reconciliation.csv looks for what the ledger holds unbooked.
+fn unclassified_rows(summary: &NormalizeSummary) -> Vec<CheckRow> {
+    summary
+        .unclassified_codes
+        .iter()
+        .map(|(code, n)| CheckRow {
+            check: "unclassified",
+            account: String::new(),
+            asset: String::new(),
+            from: None,
+            to: None,
+            computed: None,
+            reported: None,
+            difference: None,
+            status: crate::reconcile::UNCLASSIFIED.to_string(),
+            detail: format!(
+                "{n} row(s) of {code}{} kept as `unclassified` in transactions.csv with their raw JSON",
+                summary
+                    .unclassified_names
+                    .get(code)
+                    .map(|name| format!(" ({name})"))
+                    .unwrap_or_default()
+            ),
+        })
+        .collect()
 }
 
 /// The whole-store reconciliation (`okx-export reconcile`): the balance chains, the

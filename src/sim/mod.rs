@@ -20,6 +20,7 @@
 mod account;
 mod archive;
 mod candles;
+mod dictionary;
 mod generate;
 mod limiter;
 mod market;
@@ -32,6 +33,7 @@ use chrono::{DateTime, Utc};
 use std::time::Duration;
 
 pub use account::SimAccount;
+pub use dictionary::{UNKNOWN_SUB_TYPE_DESC, UNKNOWN_TYPE_DESC};
 pub use generate::AccountSize;
 pub use limiter::SlidingWindow;
 pub use model::{
@@ -194,6 +196,10 @@ pub struct SimConfig {
     pub archive_faults: Vec<(String, ArchiveFault)>,
     /// One record answered other than the generated account has it.
     pub record_fault: Option<RecordFault>,
+    /// Bill types `account/subtypes` leaves out (a dictionary older than a code).
+    pub dictionary_lacks: Vec<&'static str>,
+    /// A site without event contracts: `fills-history` refuses `instType=EVENTS` (51000).
+    pub no_event_contracts: bool,
 }
 
 /// OKX answering a record with other content (see [`SimConfig::record_fault`]).
@@ -258,6 +264,8 @@ impl Default for SimConfig {
             usdt_index: false,
             archive_faults: Vec::new(),
             record_fault: None,
+            dictionary_lacks: Vec::new(),
+            no_event_contracts: false,
         }
     }
 }

@@ -744,9 +744,19 @@ fn dispatch(
     if e(endpoints::ACCOUNT_CONFIG) {
         return Ok(ok(vec![account_config(key)]));
     }
+    if e(endpoints::BILL_TYPES) {
+        let data = sh.account.data();
+        return Ok(ok(super::dictionary::bill_types(
+            &data,
+            &sh.config.dictionary_lacks,
+        )));
+    }
     if e(endpoints::FILLS) || e(endpoints::FILLS_HISTORY) {
         let history = e(endpoints::FILLS_HISTORY);
         check_inst_type(p, history)?;
+        if sh.config.no_event_contracts && p.get("instType") == Some("EVENTS") {
+            return Err(bad_param("instType"));
+        }
         let cur = p.cursor()?;
         let cutoff = now - if history { 90 } else { 3 } * DAY_MS;
         let data = sh.account.data();

@@ -3,6 +3,7 @@
 
 pub mod archive;
 pub mod archive_file;
+pub mod bill_types;
 pub mod dcd;
 pub mod money;
 pub mod plan;
@@ -180,6 +181,9 @@ pub struct SyncSummary {
     pub archive: Option<ArchiveReport>,
     pub instruments: u64,
     pub balances: u64,
+    /// Names of OKX's bill-type dictionary stored by this run (`None`: the cached one
+    /// named every stored code, or it could not be fetched).
+    pub bill_types: Option<u64>,
     pub endpoints: BTreeMap<String, EndpointSummary>,
     pub totals: Totals,
     pub store_counts: BTreeMap<String, u64>,
@@ -239,6 +243,33 @@ struct OptionalFailure {
     what: &'static str,
     message: String,
     error: Option<OkxError>,
+}
+
+/// The static name of an optional fills stream (what the store remembers it by).
+fn optional_name(stream: &str) -> &'static str {
+    match stream {
+        "fills-history/EVENTS" => "fills-history/EVENTS",
+        _ => "fills-history",
+    }
+}
+
+/// The parts of an OKX error that say whether an endpoint is missing.
+fn clone_okx(e: &OkxError) -> OkxError {
+    match e {
+        OkxError::Api { endpoint, code, msg } => OkxError::Api {
+            endpoint,
+            code: code.clone(),
+            msg: msg.clone(),
+        },
+        OkxError::Decode { endpoint, detail } => OkxError::Decode {
+            endpoint,
+            detail: detail.clone(),
+        },
+        other => OkxError::Request {
+            endpoint: "fills-history",
+            detail: other.to_string(),
+        },
+    }
 }
 
 /// Tells of optional endpoints: a failure is a warning, unless the endpoint answered the
@@ -505,9 +536,29 @@ async fn sync_until_stopped(
     // Every wait below ends at once when a task stops the sync (a full disk): returning
     // drops the tasks, which aborts them.
     while let Some(joined) = stop.until(tasks.join_next()).await? {
-        let (_, result) = joined.context("a sync task panicked")?;
+        let (name, result) = joined.context("a sync task panicked")?;
+        let optional = endpoints::OPTIONAL_INST_TYPES
+            .iter()
+            .any(|t| name == format!("fills-history/{t}"));
         match result {
-            Ok(r) => reports.push(r),
+            Ok(r) => {
+                if optional {
+                    optional_ok.push(optional_name(&name));
+                }
+                reports.push(r);
+            }
+            Err(e) if optional && !e.downcast_ref::<OkxError>().is_some_and(OkxError::is_credentials) => {
+                optional_failed.push(OptionalFailure {
+                    what: optional_name(&name),
+                    message: format!(
+                        "`{name}` unavailable (fills of a product this site may not offer): {e:#}"
+                    ),
+                    error: e
+                        .chain()
+                        .find_map(|c| c.downcast_ref::<OkxError>())
+                        .map(clone_okx),
+                });
+            }
             Err(e) => errors.push(e),
         }
     }
@@ -536,7 +587,7 @@ async fn sync_until_stopped(
             });
         }
     }
-    tell_optional(&store, &optional_ok, optional_failed, &mut warnings, &mut notes)?;
+
     reports.sort_by(|a, b| a.stream.cmp(&b.stream));
     let archive = match archive_task {
         Some(mut t) => match stop.until(&mut t.0).await?.context("the archive task panicked")? {
@@ -595,6 +646,33 @@ async fn sync_until_stopped(
             planner.note(&mut store.lock().expect("store lock"), &r.stream, p)?;
         }
     }
+    // OKX's names of the trading codes stored, for the report's unclassified rows.
+    let bill_types = match stop
+        .until(bill_types::refresh(&client, &store, server_time))
+        .await?
+    {
+        Ok(n) => {
+            optional_ok.push(bill_types::NAME);
+            n
+        }
+        Err(e) if crate::store::is_local_fault(&e) => return Err(e.context("bill-type dictionary")),
+        Err(e) if e.downcast_ref::<OkxError>().is_some_and(OkxError::is_credentials) => {
+            errors.push(e.context(bill_types::NAME));
+            None
+        }
+        Err(e) => {
+            let message = format!(
+                "OKX's bill-type dictionary (`account/subtypes`) unavailable, unclassified codes are reported without OKX's names for them: {e:#}"
+            );
+            optional_failed.push(OptionalFailure {
+                what: bill_types::NAME,
+                message,
+                error: e.downcast::<OkxError>().ok(),
+            });
+            None
+        }
+    };
+    tell_optional(&store, &optional_ok, optional_failed, &mut warnings, &mut notes)?;
     let mut instruments = instruments;
     let instruments = match stop
         .until(&mut instruments.0)
@@ -643,6 +721,7 @@ async fn sync_until_stopped(
         archive,
         instruments,
         balances,
+        bill_types,
         endpoints,
         totals,
         store_counts,
