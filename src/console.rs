@@ -522,6 +522,32 @@ mod tests {
         );
     }
 
+    /// A live area (progress bars) is suspended around every message and cleared before
+    /// the last one (`interrupted`), so nothing draws over it or leaves stale copies.
+    #[test]
+    fn messages_suspend_the_live_area_and_clear_it() {
+        #[derive(Default)]
+        struct Recorder(Mutex<Vec<&'static str>>);
+        impl LiveArea for Recorder {
+            fn suspend(&self, print: &mut dyn FnMut()) {
+                self.0.lock().unwrap().push("suspend");
+                print();
+                self.0.lock().unwrap().push("resume");
+            }
+            fn clear(&self) {
+                self.0.lock().unwrap().push("clear");
+            }
+        }
+        let area = Arc::new(Recorder::default());
+        let c = Console::terminal(true, false);
+        c.set_live(area.clone());
+        c.warning("a problem");
+        c.clear_live();
+        c.plain("interrupted");
+        assert_eq!(*area.0.lock().unwrap(), ["suspend", "resume", "clear"]);
+        assert!(LIVE.lock().unwrap().is_none(), "forgotten once cleared");
+    }
+
     #[test]
     fn colour_only_on_a_terminal_and_never_with_no_color() {
         assert!(colour_wanted(true, None));

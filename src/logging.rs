@@ -26,6 +26,7 @@ pub fn init(verbose: u8, quiet: bool, colour: bool) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(colour)
         .event_format(MessageStyle { colour })
         .try_init();
 }

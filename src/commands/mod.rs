@@ -27,7 +27,7 @@ pub fn client(settings: &Settings, credentials: Option<Credentials>) -> Result<A
     cfg.rate_share = settings.rate_share;
     cfg.timeout = cfg.timeout.min(settings.give_up_after);
     if settings.progress {
-        cfg.on_retry = Some(progress::retry_hook());
+        cfg.on_retry = Some(progress::retry_hook(&settings.console));
     }
     if let Some(ms) = settings.backoff_ms {
         cfg.backoff_base = Duration::from_millis(ms);

@@ -239,7 +239,7 @@ pub async fn run_with(
     let client = super::client(settings, Some(creds))?;
     super::check_key::verify(&client, settings, false).await?;
     let store = Arc::new(Mutex::new(store));
-    let progress = Bars::for_stderr(settings.progress);
+    let progress = Bars::for_stderr(settings.progress, &settings.console);
     let result = crate::sync::sync(client, store.clone(), &opts, progress.clone()).await;
     progress.finish();
     let (summary, err) = match result {

@@ -244,6 +244,7 @@ impl Store {
     /// schemas.
     pub fn open(dir: &Path) -> Result<Store> {
         private::create_dir(dir)?;
+        private::tighten_data_dir(dir)?;
         let path = dir.join(Self::FILE);
         // SQLite gives -wal and -shm the database file's mode, so a 0600 store keeps them
         // private too; files left readable by an older version are tightened.

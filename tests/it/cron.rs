@@ -634,3 +634,51 @@ async fn status_fits_100_columns_and_survives_a_closed_pipe() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// Issue 20 item 5: one message style. Without `-v` nothing is logged (a bad page fetched
+/// again is a `warning:` of the run, not a `WARN` log line); with `-v` the log lines read
+/// `debug: …` with no timestamp, and no colour codes when stderr is not a terminal, even
+/// without `NO_COLOR`.
+#[tokio::test(flavor = "multi_thread")]
+async fn logs_have_the_message_style_and_no_colour_off_a_terminal() {
+    use okx_export::sim::BadMoney;
+    let sim = sim(SimConfig {
+        bad_money: Some(BadMoney {
+            endpoint: "deposit-history",
+            field: "amt",
+            value: Some("NaN"),
+            times: 1,
+        }),
+        ..fast_config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let env = env_for(&sim, &SimKey::demo(), FAST);
+    let mut cmd = command(&sync_args(&data, &[]), &env, dir.path());
+    cmd.env_remove("NO_COLOR");
+    let out = cmd.output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        !stderr.contains('\x1b'),
+        "colour codes off a terminal: {stderr:?}"
+    );
+    assert!(!stderr.contains("WARN"), "{stderr}");
+    assert!(
+        unwrap_lines(&stderr).contains("warning: deposit-history: refetched a page"),
+        "{stderr}"
+    );
+
+    let mut cmd = command(&["-v", "check-key"], &env, dir.path());
+    cmd.env_remove("NO_COLOR");
+    let out = cmd.output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains('\x1b'), "{stderr:?}");
+    let logs: Vec<&str> = stderr.lines().filter(|l| l.contains("/api/v5/")).collect();
+    assert!(!logs.is_empty(), "{stderr}");
+    for l in logs {
+        assert!(l.starts_with("debug: "), "{l}");
+    }
+}

@@ -595,6 +595,20 @@ async fn private_files_are_private() {
     let r = run(&["--data-dir", data.to_str().unwrap(), "status"], &[], dir.path()).await;
     assert_code(&r, 0);
     assert_eq!(mode_of(&db), 0o600);
+
+    // Issue 20 item 10: a data directory an older version (or another tool) left 0755
+    // with 0644 files is tightened whole when the store is opened: the directory, the
+    // lock, the caches, the summaries and the reports, not only the store.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for name in &names {
+        std::fs::set_permissions(data.join(name), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let r = run(&["--data-dir", data.to_str().unwrap(), "status"], &[], dir.path()).await;
+    assert_code(&r, 0);
+    assert_eq!(mode_of(&data), 0o700);
+    for name in &names {
+        assert_eq!(mode_of(&data.join(name)), 0o600, "{name}");
+    }
 }
 
 /// A store that is not a database names its path and what to do.
