@@ -58,8 +58,12 @@ pub struct Hinted {
     pub hint: String,
 }
 
-/// The hint of the first error in the chain that has one.
+/// The hint of the error: one given as context (which knows more, e.g. where the
+/// credentials came from), else that of the first error in the chain that has one.
 pub fn hint_for(err: &anyhow::Error) -> Option<String> {
+    if let Some(h) = err.downcast_ref::<Hinted>() {
+        return Some(h.hint.clone());
+    }
     err.chain().find_map(|c| {
         if let Some(h) = c.downcast_ref::<Hinted>() {
             return Some(h.hint.clone());

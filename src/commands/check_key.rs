@@ -2,7 +2,7 @@
 //! every command that calls OKX.
 
 use super::say;
-use crate::error::{Exit, KeyRefused};
+use crate::error::{Exit, Hinted, KeyRefused};
 use crate::okx::OkxClient;
 use crate::okx::endpoints;
 use crate::okx::wire::AccountConfig;
@@ -21,13 +21,33 @@ fn mode(acct_lv: Option<&str>) -> &'static str {
     }
 }
 
+/// A rejected key or passphrase: the hint says where okx-export read them from (the
+/// environment or which profile and file), so the user fixes the right place.
+fn name_the_source(e: crate::okx::OkxError, settings: &Settings) -> anyhow::Error {
+    let Some(hint) = e
+        .hint()
+        .filter(|_| matches!(e, crate::okx::OkxError::Credentials { .. }))
+    else {
+        return e.into();
+    };
+    let message = e.to_string();
+    anyhow::Error::new(e).context(Hinted {
+        message,
+        hint: format!(
+            "{hint}; okx-export read them from {}",
+            settings.credentials_source()
+        ),
+    })
+}
+
 /// Reads the key's configuration, prints it (unless quiet) and refuses keys that can trade
 /// or withdraw unless `--allow-trading-key`.
 pub async fn verify(client: &OkxClient, settings: &Settings, print: bool) -> Result<AccountConfig> {
     client.sync_time().await.context("reading OKX server time")?;
     let cfg: AccountConfig = client
         .get::<AccountConfig>(endpoints::ACCOUNT_CONFIG, &[])
-        .await?
+        .await
+        .map_err(|e| name_the_source(e, settings))?
         .into_iter()
         .next()
         .context("OKX `account-config` returned no data")?;

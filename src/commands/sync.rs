@@ -25,12 +25,20 @@ pub fn parse_date(flag: &str, value: &str) -> Result<chrono::DateTime<Utc>> {
 }
 
 pub fn options(args: &SyncArgs) -> Result<SyncOptions> {
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| parse_date("--since", s))
+        .transpose()?;
+    if let (Some(t), Some(s)) = (since, args.since.as_deref())
+        && t > Utc::now()
+    {
+        return Err(usage(format!(
+            "--since {s} is in the future: give the day the history should start, e.g. --since 2024-01-01 (default 2021-02-01, as far back as OKX keeps it)"
+        )));
+    }
     Ok(SyncOptions {
-        since: args
-            .since
-            .as_deref()
-            .map(|s| parse_date("--since", s))
-            .transpose()?,
+        since,
         archive: !args.no_archive,
         archive_max_wait: Duration::from_secs(args.archive_wait),
         archive_first_poll: Duration::from_millis(args.archive_poll_ms),

@@ -650,8 +650,25 @@ fn transport_reason(e: &reqwest::Error) -> String {
     let io_kind = std::iter::successors(std::error::Error::source(e), |c| c.source())
         .find_map(|c| c.downcast_ref::<std::io::Error>())
         .map(std::io::Error::kind);
+    let chain = error_chain(e);
+    let tls = [
+        "InvalidContentType",
+        "corrupt message",
+        "certificate",
+        "HandshakeFailure",
+        "tls",
+    ]
+    .iter()
+    .any(|w| chain.contains(w));
     if e.is_timeout() {
         "timeout".into()
+    } else if e.is_connect() && tls {
+        // An https request to a plain-http server fails in the TLS handshake.
+        let detail = std::iter::successors(std::error::Error::source(e), |c| c.source())
+            .last()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        format!("TLS handshake failed ({detail}): does the host speak https? (plain http only on loopback)")
     } else if e.is_connect() {
         match io_kind {
             Some(std::io::ErrorKind::ConnectionRefused) => "connection refused".into(),

@@ -153,7 +153,7 @@ pub fn classify_code(code: &str) -> CodeClass {
         ),
         "50111" | "50113" | "50114" | "50103" | "50104" | "50106" | "50107" | "50112" => {
             CodeClass::Credentials(
-                "the API key or signature is invalid: check OKX_API_KEY / OKX_API_SECRET (copy them again from OKX, without spaces)",
+                "the API key or signature is invalid: copy the key and its secret again from OKX, without spaces",
             )
         }
         "50100" => {

@@ -142,6 +142,11 @@ impl Settings {
                 (None, r) => Ok(region_of(r.as_deref().unwrap_or(Region::Global.as_str()))?.to_string()),
             }
         };
+        // A region is checked even where `base_url` wins over it: a typo must not wait until
+        // the day the base URL is removed.
+        if let Some(r) = &profile_config.region {
+            region_of(r)?;
+        }
         let profile_sets_host = profile_config.base_url.is_some() || profile_config.region.is_some();
         let base_url = match (&c.base_url, c.region, &env_base) {
             (Some(u), _, _) => u.clone(),
@@ -190,6 +195,34 @@ impl Settings {
             rate_share: c.rate_share,
             console,
         })
+    }
+
+    /// Where [`Settings::credentials`] takes them from, for messages: the environment
+    /// variables, or the profile's fields and file.
+    pub fn credentials_source(&self) -> String {
+        let env_set = [env::API_KEY, env::API_SECRET, env::API_PASSPHRASE]
+            .iter()
+            .any(|n| var(n).is_some());
+        if env_set && !self.explicit_profile {
+            return format!(
+                "{}, {} and {} (the environment)",
+                env::API_KEY,
+                env::API_SECRET,
+                env::API_PASSPHRASE
+            );
+        }
+        let pc = &self.profile_config;
+        let secret = match (&pc.secret_command, &pc.secret_file) {
+            (Some(c), _) => format!("secret_command `{c}`"),
+            (None, Some(f)) => format!("secret_file `{}`", f.display()),
+            (None, None) => "its secret".into(),
+        };
+        let file = self
+            .config_path
+            .as_ref()
+            .map(|p| format!(" in `{}`", p.display()))
+            .unwrap_or_default();
+        format!("api_key and {secret} of profile `{}`{file}", self.profile)
     }
 
     /// Key, secret and passphrase: from the profile named by `--profile`; else from the

@@ -241,3 +241,94 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Issue 20 item 12: hints that point to the right place. A base URL with OKX's API path
+/// says the host alone is wanted; https against a plain-http server says TLS failed, not
+/// only "connection failed"; a `--since` in the future is refused; an unknown region is
+/// refused even when the profile also sets a base URL; a rejected secret names where it
+/// was read from; no message points at a README section that does not exist.
+#[tokio::test(flavor = "multi_thread")]
+async fn hints_point_to_the_right_place() {
+    let sim = sim(fast_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let env = env_for(&sim, &SimKey::demo(), FAST);
+    let api = format!("{}/api/v5", sim.base_url());
+    let r = run(&["check-key", "--base-url", &api], &env, dir.path()).await;
+    assert_code(&r, 2);
+    assert!(r.err().contains("the base URL is the host only"), "{}", r.stderr);
+
+    let https = sim.base_url().replace("http://", "https://");
+    let r = run(
+        &["check-key", "--base-url", &https, "--give-up-after", "2"],
+        &env,
+        dir.path(),
+    )
+    .await;
+    assert_code(&r, 1);
+    assert!(r.err().contains("TLS handshake failed"), "{}", r.stderr);
+    assert!(
+        r.err().contains("after 1 attempt") || !r.err().contains("after 1 attempts"),
+        "{}",
+        r.stderr
+    );
+
+    let r = run(&["sync", "--since", "2030-01-01"], &env, dir.path()).await;
+    assert_code(&r, 2);
+    assert!(
+        r.err().contains("--since 2030-01-01 is in the future"),
+        "{}",
+        r.stderr
+    );
+
+    let cfg = dir.path().join("okx-export.toml");
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "not-the-secret\n").unwrap();
+    let pass = dir.path().join("pass");
+    std::fs::write(&pass, format!("{}\n", SimKey::demo().passphrase)).unwrap();
+    let write_cfg = |region: &str| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "[profile.default]\napi_key = \"{}\"\nsecret_file = \"{}\"\npassphrase_file = \"{}\"\nbase_url = \"{}\"\n{region}",
+                SimKey::demo().api_key,
+                secret.display(),
+                pass.display(),
+                sim.base_url()
+            ),
+        )
+        .unwrap();
+        for p in [&cfg, &secret, &pass] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+    };
+    write_cfg("region = \"mars\"\n");
+    let plain = [("OKX_EXPORT_RATE_SCALE".to_string(), FAST.to_string())];
+    let r = run(&["check-key"], &plain, dir.path()).await;
+    assert_code(&r, 2);
+    assert!(r.err().contains("unknown region `mars`"), "{}", r.stderr);
+    write_cfg("");
+    let r = run(&["check-key"], &plain, dir.path()).await;
+    assert_code(&r, 3);
+    assert!(
+        r.err().contains(&format!("secret_file `{}`", secret.display())),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.err().contains("OKX_API_SECRET"), "{}", r.stderr);
+
+    // Every README section a message names exists.
+    let readme = include_str!("../../README.md");
+    for src in [include_str!("../../src/commands/check_key.rs")] {
+        for (i, _) in src.match_indices("README, section") {
+            let name = src[i..]
+                .split('"')
+                .nth(1)
+                .unwrap_or_default()
+                .trim_end_matches('\\');
+            assert!(
+                readme.contains(&format!("## {name}")),
+                "README has no section `{name}`"
+            );
+        }
+    }
+}

@@ -214,7 +214,7 @@ async fn fatal_codes_have_actionable_messages() {
     expect_credentials(
         config_with(key.clone(), bad, false).await,
         "50113",
-        "OKX_API_SECRET",
+        "copy the key and its secret again",
     );
 }
 
