@@ -5,7 +5,7 @@ use crate::common::*;
 use okx_export::sim::{SimConfig, SimKey};
 use std::path::Path;
 
-/// The README's cron line, exactly, with `okx-export` on PATH.
+/// The command of the README's cron job, exactly (cron turns its `\%` into `%`).
 const CRON_LINE: &str = r#"okx-export --quiet export --year "$(date +%Y)" || echo "okx-export failed: $?""#;
 
 async fn shell(line: &str, env: &[(String, String)], cwd: &Path) -> Run {
@@ -681,4 +681,138 @@ async fn logs_have_the_message_style_and_no_colour_off_a_terminal() {
     for l in logs {
         assert!(l.starts_with("debug: "), "{l}");
     }
+}
+
+/// The README's crontab (the ```cron block): its variable lines and its one job.
+struct Crontab {
+    vars: Vec<(String, String)>,
+    command: String,
+}
+
+fn readme_crontab() -> Crontab {
+    let readme = include_str!("../../README.md");
+    let block = readme
+        .split("```cron\n")
+        .nth(1)
+        .and_then(|b| b.split("```").next())
+        .expect("a ```cron block in the README");
+    let mut vars = Vec::new();
+    let mut jobs = Vec::new();
+    for line in block
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+    {
+        let first = line.split_whitespace().next().unwrap_or_default();
+        if let Some((k, v)) = line.split_once('=')
+            && !first
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_digit() || c == '*')
+        {
+            vars.push((k.trim().to_string(), v.trim().to_string()));
+        } else {
+            // Five time fields, then the command as cron hands it to sh: `\%` is `%`.
+            let command = line.splitn(6, char::is_whitespace).nth(5).unwrap_or_default();
+            jobs.push(command.replace("\\%", "%"));
+        }
+    }
+    assert_eq!(jobs.len(), 1, "one job in the README's crontab: {jobs:?}");
+    Crontab {
+        vars,
+        command: jobs.remove(0),
+    }
+}
+
+/// Runs the README's crontab job as cron does: `sh -c` with cron's environment (HOME,
+/// LOGNAME, SHELL, PATH=/usr/bin:/bin, no TERM) plus the crontab's variables, `home`
+/// standing for `/home/me`.
+async fn as_cron(tab: &Crontab, home: &Path) -> Run {
+    let h = home.to_str().unwrap();
+    let mut cmd = tokio::process::Command::new("/bin/sh");
+    cmd.env_clear()
+        .env("HOME", h)
+        .env("LOGNAME", "me")
+        .env("SHELL", "/bin/sh")
+        .env("PATH", "/usr/bin:/bin");
+    for (k, v) in &tab.vars {
+        cmd.env(k, v.replace("/home/me", h));
+    }
+    cmd.arg("-c")
+        .arg(tab.command.replace("/home/me", h))
+        .current_dir(home);
+    let out = cmd.output().await.unwrap();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Issue 20 item 8 and the "Done when": the README's crontab, run through `sh` with cron's
+/// environment, finds the binary where `cargo install` puts it and prints nothing on a
+/// healthy store (default floor, quarters before the first activity, a site without Dual
+/// Investment); a failure is exactly one `error:` line plus the crontab's echo.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_readme_crontab_runs_as_cron_runs_it() {
+    let tab = readme_crontab();
+    assert!(
+        tab.vars
+            .iter()
+            .any(|(k, v)| k == "PATH" && v.contains("/home/me/.cargo/bin")),
+        "the crontab gives cron a PATH with ~/.cargo/bin"
+    );
+    let sim = sim(SimConfig {
+        unavailable: vec!["dcd-order-history"],
+        ..fast_config()
+    })
+    .await;
+    let home = tempfile::tempdir().unwrap();
+    let bin = home.path().join(".cargo/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(BIN, bin.join("okx-export")).unwrap();
+    let taxes = home.path().join("taxes");
+    std::fs::create_dir_all(&taxes).unwrap();
+    let key = SimKey::demo();
+    let write = |name: &str, text: &str| {
+        let p = taxes.join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+        p
+    };
+    let secret = write("secret", &key.secret);
+    let pass = write("passphrase", &key.passphrase);
+    write(
+        "okx-export.toml",
+        &format!(
+            "[profile.default]\napi_key = \"{}\"\nsecret_file = \"{}\"\npassphrase_file = \"{}\"\nbase_url = \"{}\"\n",
+            key.api_key,
+            secret.display(),
+            pass.display(),
+            sim.base_url()
+        ),
+    );
+    // The first run chooses the floor (the default, 2021-02-01) and fetches everything.
+    let first = run(
+        &["--no-progress", "sync", "--archive-poll-ms", "50"],
+        &[("OKX_EXPORT_RATE_SCALE".into(), FAST.to_string())],
+        &taxes,
+    )
+    .await;
+    assert_code(&first, 0);
+    let r = as_cron(&tab, home.path()).await;
+    assert_eq!(
+        (r.code, r.stdout.as_str(), r.stderr.as_str()),
+        (0, "", ""),
+        "{}",
+        r.all()
+    );
+    assert!(taxes.join("output/default/summary.json").exists());
+
+    // A failure: exactly one error line, and the crontab's own echo.
+    write("passphrase", "not-the-passphrase");
+    let r = as_cron(&tab, home.path()).await;
+    assert_eq!(r.stdout, "okx-export failed: 3\n", "{}", r.all());
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(r.stderr.starts_with("error: "), "{}", r.stderr);
 }
