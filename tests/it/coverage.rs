@@ -134,7 +134,7 @@ async fn report_for_a_year_outside_the_store_exits_4() {
     assert_code(&r, 4);
     assert!(
         r.err().contains(
-            "trading ledger: 1999-01-01T00:00:00.000Z .. 2000-01-01T00:00:00.000Z is not covered (before the store's floor 2025-07-01); fix: `okx-export sync --since 1999-01-01`"
+            "trading ledger: 1999-01-01T00:00:00.000Z .. 2000-01-01T00:00:00.000Z is not covered (before the store's floor 2025-07-01); fix: `okx-export sync --since 2021-02-01` (OKX keeps no history before it"
         ),
         "{}",
         r.stderr
@@ -142,6 +142,8 @@ async fn report_for_a_year_outside_the_store_exits_4() {
     // The funding ledger and the deposit, withdrawal and convert histories were walked to
     // OKX's end (nothing older exists), so 1999 is known to be empty there.
     assert!(!r.err().contains("funding ledger:"), "{}", r.stderr);
+    // Issue 20 item 12: never a date before OKX's oldest history.
+    assert!(!r.err().contains("--since 1999"), "{}", r.stderr);
     // `status` shows the coverage too.
     let st = run(&["--data-dir", data.to_str().unwrap(), "status"], &[], dir.path()).await;
     assert_code(&st, 0);
