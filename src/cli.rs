@@ -8,12 +8,13 @@ use std::path::PathBuf;
 const AFTER_HELP: &str = "\
 Exit codes:
   0  success
-  1  runtime failure (network/API gave up after retries, I/O, an archive quarter
-     given up; the other quarters are stored)
+  1  runtime failure (network/API gave up after retries, I/O, a full disk or a
+     store that cannot be written, an archive quarter given up; the other
+     quarters are stored)
   2  usage or configuration error
   3  credentials rejected, or the key is not read-only
-  4  data problem (unclassified records, a failed reconciliation or file check,
-     a period the store does not fully cover)
+  4  data problem (unclassified records, a stored record that cannot be read, a
+     failed reconciliation or file check, a period the store does not cover)
   130/143  stopped by Ctrl-C / SIGTERM (run sync again to resume)
 
 Credentials come from the profile named by --profile, else from OKX_API_KEY,

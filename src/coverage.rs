@@ -420,9 +420,26 @@ fn explain(
         && x < f
     {
         let end = y.min(f);
-        let day = DateTime::from_timestamp_millis(x)
-            .map(|t| t.format("%Y-%m-%d").to_string())
-            .unwrap_or_default();
+        // OKX keeps nothing older than its archive's start: never suggest a date before it.
+        let oldest = crate::sync::archive::archive_start().timestamp_millis();
+        let day = |ms: i64| {
+            DateTime::from_timestamp_millis(ms)
+                .map(|t| t.format("%Y-%m-%d").to_string())
+                .unwrap_or_default()
+        };
+        let fix = if x >= oldest {
+            format!("`okx-export sync --since {}`", day(x))
+        } else if f > oldest {
+            format!(
+                "`okx-export sync --since {}` (OKX keeps no history before it; records older than that must come from elsewhere)",
+                day(oldest)
+            )
+        } else {
+            format!(
+                "none from OKX: it keeps no history before {}; records older than that must come from elsewhere",
+                day(oldest)
+            )
+        };
         out.push((
             x,
             end,
@@ -432,7 +449,7 @@ fn explain(
                     .map(|f| f.format("%Y-%m-%d").to_string())
                     .unwrap_or_default()
             ),
-            format!("`okx-export sync --since {day}`"),
+            fix,
         ));
         x = end;
     }

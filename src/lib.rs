@@ -8,6 +8,7 @@
 
 pub mod cli;
 pub mod commands;
+pub mod console;
 pub mod coverage;
 pub mod error;
 pub mod export;

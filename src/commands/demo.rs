@@ -107,6 +107,7 @@ pub async fn run(g: &GlobalArgs, args: &DemoArgs) -> Result<Exit> {
         backoff_ms: None,
         give_up_after: crate::okx::client::DEFAULT_GIVE_UP_AFTER,
         rate_share: 1.0,
+        console: crate::settings::console_for(g),
     };
     say(
         &settings,

@@ -9,6 +9,7 @@ pub mod status;
 pub mod sync;
 
 use crate::cli::{Cli, Command};
+use crate::console::Console;
 use crate::error::Exit;
 use crate::okx::{ClientConfig, OkxClient};
 use crate::secret::Credentials;
@@ -26,7 +27,7 @@ pub fn client(settings: &Settings, credentials: Option<Credentials>) -> Result<A
     cfg.rate_share = settings.rate_share;
     cfg.timeout = cfg.timeout.min(settings.give_up_after);
     if settings.progress {
-        cfg.on_retry = Some(progress::retry_hook());
+        cfg.on_retry = Some(progress::retry_hook(&settings.console));
     }
     if let Some(ms) = settings.backoff_ms {
         cfg.backoff_base = Duration::from_millis(ms);
@@ -35,33 +36,22 @@ pub fn client(settings: &Settings, credentials: Option<Credentials>) -> Result<A
     Ok(Arc::new(OkxClient::new(cfg)?))
 }
 
-/// Writes a line for the user on stdout unless `--quiet`: a quiet success prints nothing
-/// (cron mails only when there is output); the same numbers are in `summary.json` and
-/// `sync-summary.json`.
+/// Writes a line for the user on stdout unless `--quiet` (see [`Console::out`]).
 pub fn say(settings: &Settings, line: impl AsRef<str>) {
-    if !settings.quiet {
-        println!("{}", line.as_ref());
-    }
+    settings.console.out(line);
 }
 
-/// A problem: always on stderr, one line, even with `--quiet`.
-pub fn warn(line: impl AsRef<str>) {
-    eprintln!("warning: {}", line.as_ref());
-}
-
-/// Advice that is not a problem with this run's data (e.g. an unbound key): stderr, but
-/// not with `--quiet`, so a nightly cron job stays silent.
+/// Advice that is not a problem with this run's data (e.g. an unbound key): a note, not
+/// with `--quiet`, so a nightly cron job stays silent.
 pub fn advise(settings: &Settings, line: impl AsRef<str>) {
-    if !settings.quiet {
-        eprintln!("note: {}", line.as_ref());
-    }
+    settings.console.note(line.as_ref());
 }
 
 /// Dispatches a parsed command line; the first Ctrl-C or SIGTERM stops the command (see
 /// [`crate::interrupt`]) and exits 130 or 143.
-pub async fn run(cli: Cli) -> Result<Exit> {
+pub async fn run(cli: Cli, console: Console) -> Result<Exit> {
     if let Err(e) = crate::interrupt::install() {
-        warn(format!(
+        console.warning(format!(
             "cannot install signal handlers ({e}); Ctrl-C stops at once"
         ));
     }
@@ -82,10 +72,12 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         (o, _) => o,
     };
     if let Ok(Exit::Interrupted | Exit::Terminated) = outcome {
+        // The progress bars would be drawn over the message (and leave stale copies).
+        console.clear_live();
         if resumable {
-            eprintln!("interrupted; run sync again to resume");
+            console.plain("interrupted; run sync again to resume");
         } else {
-            eprintln!("interrupted");
+            console.plain("interrupted");
         }
     }
     outcome

@@ -1,7 +1,7 @@
 //! `prices`: the price stage alone (for a store already synced), the same stage at the
 //! end of `sync`, and the boundary prices a `report` fetches before it values.
 
-use super::{say, warn};
+use super::say;
 use crate::cli::{PricesArgs, ReportArgs};
 use crate::error::{Exit, usage};
 use crate::prices::{Fiat, PriceOptions, PriceSummary, ecb, pipeline};
@@ -34,7 +34,7 @@ pub async fn stage(
     let summary = pipeline::run(settings, client, &store, &opts).await?;
     say(settings, summary.line());
     if summary.rows_missing > 0 || summary.missing_prices > 0 {
-        warn(format!(
+        settings.console.warning(format!(
             "{} rows without a value ({} asset/minute prices missing){}",
             summary.rows_missing,
             summary.missing_prices,
@@ -128,7 +128,7 @@ pub async fn before_report(settings: &Settings, args: &ReportArgs) -> Result<()>
         ),
         Ok(_) => {}
         Err(e) if crate::error::exit_for(&e) == Exit::Data => return Err(e),
-        Err(e) => warn(format!(
+        Err(e) => settings.console.warning(format!(
             "report: could not fetch the prices at the period's boundaries ({e:#}); the holdings without one are listed in missing_prices.csv"
         )),
     }

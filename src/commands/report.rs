@@ -1,8 +1,9 @@
 //! `report`, `reconcile` and `export` (= sync + report): flags into a
 //! [`ReportRequest`], [`crate::report::run`], then the console lines.
 
-use super::{say, warn};
+use super::say;
 use crate::cli::{ExportArgs, ReconcileArgs, ReportArgs};
+use crate::console::Message;
 use crate::error::{Exit, usage};
 use crate::export::Format;
 use crate::model::{plain, rfc3339_ms};
@@ -28,7 +29,9 @@ fn open_store(settings: &Settings) -> Result<Store> {
     Store::open(&settings.data_dir)
 }
 
-fn print_reconciliation(settings: &Settings, rec: &Reconciliation) {
+/// `changed_records`: earlier versions the store kept of records OKX changed (listed in
+/// changed_records.csv), the first place to look when a check fails.
+fn print_reconciliation(settings: &Settings, rec: &Reconciliation, changed_records: u64) {
     let not_compared: Vec<_> = rec
         .rows
         .iter()
@@ -73,46 +76,9 @@ fn print_reconciliation(settings: &Settings, rec: &Reconciliation) {
             ),
         );
     } else {
-        for c in rec.cross.iter().filter(|c| c.status != "ok") {
-            let what = [c.check, c.account.as_str(), c.asset.as_str()]
-                .into_iter()
-                .filter(|s| !s.is_empty())
-                .collect::<Vec<_>>()
-                .join(" ");
-            warn(format!("reconciliation: {what}: {}", c.detail));
-        }
-        let bad_files: Vec<&str> = rec
-            .cross
-            .iter()
-            .filter(|c| c.status != "ok" && c.asset.is_empty() && c.account.is_empty())
-            .filter_map(|c| c.check.strip_prefix("file:"))
-            .collect();
-        if !bad_files.is_empty() {
-            warn(format!(
-                "reconciliation: the {} file(s) above do not read back as transactions.csv says: do not import them. This is a defect of okx-export, not missing history; please report it with reconciliation.csv",
-                bad_files.join(", ")
-            ));
-        }
-        for r in rec.rows.iter().filter(|r| r.status.is_failure()) {
-            warn(format!(
-                "reconciliation: {} {} computed {} but OKX reports {} (difference {}, {})",
-                r.account.as_str(),
-                r.asset,
-                plain(r.computed),
-                r.reported.map_or_else(|| "nothing".into(), plain),
-                r.difference.map(plain).unwrap_or_default(),
-                r.status.as_str()
-            ));
-        }
-        for g in &rec.gaps {
-            warn(format!(
-                "reconciliation: {} {} ledger has a gap between {} and {}: history is missing there",
-                g.account.as_str(),
-                g.asset,
-                rfc3339_ms(g.from),
-                rfc3339_ms(g.to)
-            ));
-        }
+        settings
+            .console
+            .emit(&reconciliation_failed(rec, changed_records));
     }
     let opening: Vec<_> = rec.rows.iter().filter(|r| !r.opening_balance.is_zero()).collect();
     if !opening.is_empty() {
@@ -128,6 +94,66 @@ fn print_reconciliation(settings: &Settings, rec: &Reconciliation) {
             ),
         );
     }
+}
+
+/// A failed reconciliation (exit 4) as one error: how many checks failed and the first,
+/// every failure under it (not with `--quiet`, where it is one line; all are in
+/// reconciliation.csv).
+fn reconciliation_failed(rec: &Reconciliation, changed_records: u64) -> Message {
+    let mut failures = Vec::new();
+    for c in rec.cross.iter().filter(|c| c.failed()) {
+        let what = [c.check, c.account.as_str(), c.asset.as_str()]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        failures.push(format!("reconciliation: {what}: {}", c.detail));
+    }
+    let bad_files: Vec<&str> = rec
+        .cross
+        .iter()
+        .filter(|c| c.failed() && c.asset.is_empty() && c.account.is_empty())
+        .filter_map(|c| c.check.strip_prefix("file:"))
+        .collect();
+    for r in rec.rows.iter().filter(|r| r.status.is_failure()) {
+        failures.push(format!(
+            "reconciliation: {} {} computed {} but OKX reports {} (difference {}, {})",
+            r.account.as_str(),
+            r.asset,
+            plain(r.computed),
+            r.reported.map_or_else(|| "nothing".into(), plain),
+            r.difference.map(plain).unwrap_or_default(),
+            r.status.as_str()
+        ));
+    }
+    for g in &rec.gaps {
+        failures.push(format!(
+            "reconciliation: {} {} ledger has a gap between {} and {}: history is missing there",
+            g.account.as_str(),
+            g.asset,
+            rfc3339_ms(g.from),
+            rfc3339_ms(g.to)
+        ));
+    }
+    let mut text = format!(
+        "reconciliation failed: {} check(s), listed in reconciliation.csv; first: {}",
+        failures.len(),
+        failures
+            .first()
+            .map_or("", |f| f.trim_start_matches("reconciliation: "))
+    );
+    if changed_records > 0 {
+        text = format!(
+            "{text}. OKX changed {changed_records} stored record(s) after first sending them (or sent them twice): both versions are in changed_records.csv, look there first"
+        );
+    }
+    if !bad_files.is_empty() {
+        text = format!(
+            "{text}. The {} file(s) do not read back as transactions.csv says: do not import them; this is a defect of okx-export, not missing history: please report it with reconciliation.csv",
+            bad_files.join(", ")
+        );
+    }
+    Message::error(text).with_details(failures)
 }
 
 /// The valuer behind every value column and `tax-summary.csv`: the one place where the
@@ -175,12 +201,10 @@ pub fn report_with(
     Ok(outcome.exit)
 }
 
-/// The console's account of a report: problems on stderr (always), the rest on stdout
-/// (not with `--quiet`).
+/// The console's account of a report: problems on stderr (always: errors for what makes
+/// the exit 4, warnings for the rest), the rest on stdout (not with `--quiet`).
 fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
-    for m in &o.coverage.missing {
-        warn(format!("incomplete: {m}"));
-    }
+    let console = &settings.console;
     // A period reaching past the last sync holds what the store knew then.
     if let Some(a) = o.coverage.as_of
         && o.period.to.is_none_or(|t| t > a)
@@ -196,19 +220,29 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
         );
     }
     let coverage_path = o.out.join("coverage.csv");
+    let missing: Vec<String> = o
+        .coverage
+        .missing
+        .iter()
+        .map(|m| format!("missing: {m}"))
+        .collect();
     let Some(w) = &o.written else {
-        warn(format!(
-            "report: the store does not cover the period ({} missing range(s) above); no tax files written. Fix that and rerun, or pass --allow-incomplete to write them anyway (marked incomplete). See {}",
-            o.coverage.missing.len(),
-            coverage_path.display()
-        ));
+        console.emit(
+            &Message::error(format!(
+                "report: the store does not cover the period, so no tax files were written: {} missing range(s), listed in {}; first: {}. Fix them and rerun, or pass --allow-incomplete to write the files anyway (marked incomplete)",
+                o.coverage.missing.len(),
+                coverage_path.display(),
+                o.coverage.missing.first().map(ToString::to_string).unwrap_or_default()
+            ))
+            .with_details(missing),
+        );
         return;
     };
     let summary = &w.normalized;
     let fiat = &w.values.fiat;
     let missing_path = o.out.join("missing_prices.csv");
     if w.values.missing > 0 {
-        warn(format!(
+        console.warning(format!(
             "values: {} of {} rows have no {fiat} value; they are listed in {}. Run `okx-export prices` to fetch what OKX has, or fill in that file's price column and pass --prices FILE",
             w.values.missing,
             w.values.valued + w.values.missing + w.values.pending,
@@ -216,7 +250,7 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
         ));
     }
     if w.values.holdings_missing > 0 {
-        warn(format!(
+        console.warning(format!(
             "values: {} holdings at the period's start or end have no {fiat} value (tax-summary.csv leaves their totals empty); they are listed in {} with how to get their prices",
             w.values.holdings_missing,
             missing_path.display()
@@ -279,31 +313,60 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
             ),
         );
     }
-    print_reconciliation(settings, &w.reconciliation);
+    print_reconciliation(settings, &w.reconciliation, w.changed_records);
     if !o.complete() {
-        warn(format!(
-            "report: INCOMPLETE: written anyway (--allow-incomplete); {} range(s) of the period are missing (see above and coverage.csv)",
-            o.coverage.missing.len()
-        ));
+        console.emit(
+            &Message::warning(format!(
+                "report: INCOMPLETE: written anyway (--allow-incomplete); {} range(s) of the period are missing (listed in {})",
+                o.coverage.missing.len(),
+                coverage_path.display()
+            ))
+            .with_details(missing),
+        );
     }
     say(settings, format!("files written to {}:", o.out.display()));
     for f in &o.files {
         say(settings, format!("  {}", f.display()));
     }
+    if let Some(first) = w.unreadable.first() {
+        let line = |u: &crate::report::UnreadableRecord| {
+            format!(
+                "{} `{}`{}: {}; fix: {}",
+                u.kind,
+                u.key,
+                u.time
+                    .map(|t| format!(" of {}", rfc3339_ms(t)))
+                    .unwrap_or_default(),
+                u.error,
+                u.fix
+            )
+        };
+        console.emit(
+            &Message::error(format!(
+                "{} stored record(s) cannot be read, so the files may lack them (listed in summary.json, `unreadable`); {}",
+                w.unreadable.len(),
+                line(first)
+            ))
+            .with_details(w.unreadable.iter().skip(1).map(line)),
+        );
+    }
     if summary.unclassified > 0 {
         let codes = summary
             .unclassified_codes
             .iter()
-            .map(|(c, n)| format!("{c} ×{n}"))
+            .map(|(c, n)| match summary.unclassified_names.get(c) {
+                Some(name) => format!("{c} ×{n}, {name}"),
+                None => format!("{c} ×{n}"),
+            })
             .collect::<Vec<_>>()
             .join(", ");
         if w.unclassified_fail {
-            warn(format!(
+            console.error(format!(
                 "{} records could not be classified ({codes}); they are in transactions.csv with kind `unclassified` and their raw JSON. Pass --allow-unclassified to accept them",
                 summary.unclassified
             ));
         } else {
-            warn(format!(
+            console.warning(format!(
                 "{} unclassified records kept in transactions.csv ({codes})",
                 summary.unclassified
             ));
@@ -335,7 +398,7 @@ pub fn reconcile(settings: &Settings, args: &ReconcileArgs) -> Result<Exit> {
     let store = open_store(settings)?;
     let out = args.out.clone().unwrap_or_else(|| settings.data_dir.clone());
     let (rec, files) = crate::report::reconcile_only(&store, &out)?;
-    print_reconciliation(settings, &rec);
+    print_reconciliation(settings, &rec, store.history()?.len() as u64);
     for f in files {
         say(settings, format!("  {}", f.display()));
     }

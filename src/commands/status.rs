@@ -1,6 +1,35 @@
-//! `status`: what the store holds.
+//! `status`: what the store holds. Every line fits [`WIDTH`] columns; a closed stdout
+//! (`status | head -1`) ends it quietly.
 
 use super::say;
+use crate::console::wrap_lines;
+use crate::sync::archive::quarter_runs;
+
+/// Widest line `status` prints.
+pub const WIDTH: usize = 100;
+
+/// Says `text`, wrapped to [`WIDTH`] with continuation lines indented by `indent`.
+fn say_wrapped(settings: &Settings, text: &str, indent: &str) {
+    for l in wrap_lines(text, WIDTH, indent) {
+        say(settings, l);
+    }
+}
+
+/// Says `text` indented by `indent`, every line, within [`WIDTH`].
+fn say_indented(settings: &Settings, text: &str, indent: &str) {
+    for l in wrap_lines(text, WIDTH - indent.chars().count(), "") {
+        say(settings, format!("{indent}{l}"));
+    }
+}
+
+/// `-` for an empty list, else the quarters as runs (`2021Q1–2025Q2, 2025Q4`).
+fn runs(quarters: &[String]) -> String {
+    if quarters.is_empty() {
+        "-".into()
+    } else {
+        quarter_runs(quarters).join(", ")
+    }
+}
 use crate::error::{Exit, usage};
 use crate::settings::Settings;
 use crate::store::Store;
@@ -126,20 +155,14 @@ pub fn run(settings: &Settings) -> Result<Exit> {
             _ => format!("{} ({})", q.quarter, q.state),
         })
         .collect();
-    say(
+    say_wrapped(
         settings,
-        format!(
-            "archive quarters fetched: {}",
-            if done.is_empty() {
-                "-".into()
-            } else {
-                done.join(", ")
-            }
-        ),
+        &format!("archive quarters fetched: {}", runs(&done)),
+        "  ",
     );
-    say(
+    say_wrapped(
         settings,
-        format!(
+        &format!(
             "archive quarters pending: {}",
             if pending.is_empty() {
                 "-".into()
@@ -147,30 +170,35 @@ pub fn run(settings: &Settings) -> Result<Exit> {
                 pending.join(", ")
             }
         ),
+        "  ",
     );
     if !failed.is_empty() {
-        say(
+        say_wrapped(
             settings,
-            format!(
+            &format!(
                 "archive quarters failed or refused (the next `okx-export sync` applies for them again): {}",
                 failed.join("; ")
             ),
+            "  ",
         );
     }
     if !skipped.is_empty() {
-        say(
+        say_wrapped(
             settings,
-            format!(
+            &format!(
                 "archive quarters not applied for (before the account's first activity): {}",
-                skipped.join(", ")
+                runs(&skipped)
             ),
+            "  ",
         );
     }
     print_coverage(settings, &store)?;
     Ok(Exit::Success)
 }
 
-/// The coverage table: per stream and archive quarter the range covered and why it ends.
+/// The coverage table: per group, each stream and archive quarter with the range covered
+/// and why it ends; a run of quarters before the account's first activity is one row.
+/// Details that are not the reason's own words go on the next line.
 fn print_coverage(settings: &Settings, store: &Store) -> Result<()> {
     let cov = crate::coverage::check(store, None, None)?;
     let day = |t: Option<chrono::DateTime<chrono::Utc>>| {
@@ -185,42 +213,93 @@ fn print_coverage(settings: &Settings, store: &Store) -> Result<()> {
             day(cov.as_of)
         ),
     );
+    let rows = merged_rows(&cov.streams);
+    let width = rows
+        .iter()
+        .map(|r| r.stream.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(6);
     say(
         settings,
         format!(
-            "  {:<16} {:<34} {:<16} {:<16}  ends because",
-            "group", "stream", "from", "to"
+            "    {:<width$} {:<16}   {:<16}  ends because",
+            "stream", "from", "to"
         ),
     );
-    for s in &cov.streams {
-        let from = if s.unbounded {
+    let mut group = None;
+    for r in &rows {
+        if group != Some(r.group.name()) {
+            group = Some(r.group.name());
+            say(settings, format!("  {}:", r.group.name()));
+        }
+        let from = if r.unbounded {
             "beginning".to_string()
         } else {
-            day(s.from)
+            day(r.from)
         };
         say(
             settings,
             format!(
-                "  {:<16} {:<34} {:<16} {:<16}  {}{}",
-                s.group.name(),
-                s.stream,
-                from,
-                day(s.to),
-                s.end_reason,
-                if s.detail.is_empty() {
-                    String::new()
-                } else {
-                    format!(": {}", s.detail)
-                }
+                "    {:<width$} {from:<16} – {:<16}  {}",
+                r.stream,
+                day(r.to),
+                r.end_reason
             ),
         );
+        if !r.detail.is_empty() && !generic_detail(&r.end_reason) {
+            say_indented(settings, &r.detail, "        ");
+        }
     }
     if cov.complete() {
         say(settings, "coverage: complete from the floor to the last sync");
     } else {
         for m in &cov.missing {
-            say(settings, format!("missing: {m}"));
+            say_wrapped(settings, &format!("missing: {m}"), "  ");
         }
     }
     Ok(())
+}
+
+/// Reasons whose detail only repeats what the reason says.
+fn generic_detail(reason: &str) -> bool {
+    matches!(
+        reason,
+        "api_window" | "api_exhausted" | "quarter_done" | "quarter_before_activity"
+    )
+}
+
+/// The coverage rows, consecutive quarters before the first activity merged into one.
+fn merged_rows(rows: &[crate::coverage::StreamCoverage]) -> Vec<crate::coverage::StreamCoverage> {
+    const BEFORE: &str = "quarter_before_activity";
+    let mut out: Vec<crate::coverage::StreamCoverage> = Vec::new();
+    let mut run: Vec<&crate::coverage::StreamCoverage> = Vec::new();
+    let flush = |run: &mut Vec<&crate::coverage::StreamCoverage>, out: &mut Vec<_>| {
+        if run.is_empty() {
+            return;
+        }
+        let mut first = run[0].clone();
+        let labels: Vec<String> = run
+            .iter()
+            .filter_map(|r| r.stream.rsplit('/').next().map(str::to_string))
+            .collect();
+        if run.len() > 1 {
+            let prefix = first.stream.rsplit_once('/').map_or("", |(p, _)| p).to_string();
+            first.stream = format!("{prefix}/{}", quarter_runs(&labels).join(","));
+            first.from = run.iter().filter_map(|r| r.from).min();
+            first.to = run.iter().filter_map(|r| r.to).max();
+        }
+        out.push(first);
+        run.clear();
+    };
+    for r in rows {
+        if r.end_reason == BEFORE {
+            run.push(r);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(r.clone());
+        }
+    }
+    flush(&mut run, &mut out);
+    out
 }

@@ -1,11 +1,13 @@
 //! `sync`: fetch new history into the local store.
 
-use super::{progress::Bars, say, warn};
+use super::{progress::Bars, say};
 use crate::cli::SyncArgs;
+use crate::console::Message;
 use crate::error::{Exit, usage};
 use crate::export::write_json_atomic;
 use crate::settings::Settings;
 use crate::store::Store;
+use crate::sync::archive::quarter_runs;
 use crate::sync::{SyncFailed, SyncOptions, SyncSummary};
 use anyhow::{Context, Result};
 use chrono::{NaiveDate, TimeZone, Utc};
@@ -23,12 +25,20 @@ pub fn parse_date(flag: &str, value: &str) -> Result<chrono::DateTime<Utc>> {
 }
 
 pub fn options(args: &SyncArgs) -> Result<SyncOptions> {
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| parse_date("--since", s))
+        .transpose()?;
+    if let (Some(t), Some(s)) = (since, args.since.as_deref())
+        && t > Utc::now()
+    {
+        return Err(usage(format!(
+            "--since {s} is in the future: give the day the history should start, e.g. --since 2024-01-01 (default 2021-02-01, as far back as OKX keeps it)"
+        )));
+    }
     Ok(SyncOptions {
-        since: args
-            .since
-            .as_deref()
-            .map(|s| parse_date("--since", s))
-            .transpose()?,
+        since,
         archive: !args.no_archive,
         archive_max_wait: Duration::from_secs(args.archive_wait),
         archive_first_poll: Duration::from_millis(args.archive_poll_ms),
@@ -56,8 +66,11 @@ fn wrapped(head: &str, items: &[String]) -> Vec<String> {
     lines
 }
 
-/// Prints the per-stream summary table (80 columns).
-pub fn print_summary(settings: &Settings, s: &SyncSummary) {
+/// Prints the per-stream summary table (80 columns), then the run's problems and notes.
+/// `failed_with`: the error the run fails with (printed last, by `main`), which is not
+/// repeated here.
+pub fn print_summary(settings: &Settings, s: &SyncSummary, failed_with: Option<&str>) {
+    let console = &settings.console;
     use super::progress::group;
     say(
         settings,
@@ -81,12 +94,6 @@ pub fn print_summary(settings: &Settings, s: &SyncSummary) {
                 group(r.pages)
             ),
         );
-        for w in &r.warnings {
-            warn(format!("{}: {w}", r.stream));
-        }
-    }
-    for w in &s.warnings {
-        warn(w);
     }
     if let Some(a) = &s.archive {
         let list = |q: &[String]| {
@@ -118,9 +125,6 @@ pub fn print_summary(settings: &Settings, s: &SyncSummary) {
                 settings,
                 format!("{:<49}quarters failed: {}", "", list(&a.quarters_failed)),
             );
-        }
-        for n in &a.notes {
-            warn(n);
         }
     }
     let totals: Vec<String> = s
@@ -162,6 +166,49 @@ pub fn print_summary(settings: &Settings, s: &SyncSummary) {
             s.totals.rate_limited,
         ),
     );
+    // With `--quiet` a failed run says one line (the error `main` prints); the rest is in
+    // sync-summary.json.
+    if failed_with.is_some() && console.quiet() {
+        return;
+    }
+    for m in messages(s, failed_with) {
+        console.emit(&m);
+    }
+}
+
+/// The run's problems and notes, most serious first: errors other than the one the run
+/// fails with (not with `--quiet`, where a failure is one line), warnings, then notes.
+pub fn messages(s: &SyncSummary, failed_with: Option<&str>) -> Vec<Message> {
+    let mut out = Vec::new();
+    for e in s.errors.iter().filter(|e| Some(e.as_str()) != failed_with) {
+        out.push(Message::error(e.clone()));
+    }
+    for r in &s.streams {
+        out.extend(
+            r.warnings
+                .iter()
+                .map(|w| Message::warning(format!("{}: {w}", r.stream))),
+        );
+    }
+    out.extend(s.warnings.iter().cloned().map(Message::warning));
+    if let Some(a) = &s.archive {
+        out.extend(
+            a.changes
+                .warnings
+                .iter()
+                .map(|w| Message::warning(format!("bills-history-archive: {w}"))),
+        );
+    }
+    if let Some(a) = &s.archive {
+        if let Some(why) = &a.skipped_because {
+            for run in quarter_runs(&a.quarters_skipped) {
+                out.push(Message::note(format!("{run}: {why}")));
+            }
+        }
+        out.extend(a.notes.iter().cloned().map(Message::note));
+    }
+    out.extend(s.notes.iter().cloned().map(Message::note));
+    out
 }
 
 /// Runs a sync for `settings` and returns the summary (also written as
@@ -200,7 +247,7 @@ pub async fn run_with(
     let client = super::client(settings, Some(creds))?;
     super::check_key::verify(&client, settings, false).await?;
     let store = Arc::new(Mutex::new(store));
-    let progress = Bars::for_stderr(settings.progress);
+    let progress = Bars::for_stderr(settings.progress, &settings.console);
     let result = crate::sync::sync(client, store.clone(), &opts, progress.clone()).await;
     progress.finish();
     let (summary, err) = match result {
@@ -218,7 +265,8 @@ pub async fn run_with(
         if err.is_none() { "ok" } else { "failed" },
         &json.to_string(),
     )?;
-    print_summary(settings, &summary);
+    let failed_with = err.as_ref().map(|e| format!("{e:#}"));
+    print_summary(settings, &summary, failed_with.as_deref());
     match err {
         Some(e) => Err(e),
         None => Ok((Exit::Success, summary)),
@@ -237,7 +285,7 @@ pub async fn refetch(settings: &Settings, args: &SyncArgs) -> Result<Exit> {
     let now = client.server_time().await?;
     let r = crate::sync::refetch::run(&client, &store, &req, now).await?;
     for w in &r.warnings {
-        warn(w);
+        settings.console.warning(w.as_str());
     }
     say(
         settings,

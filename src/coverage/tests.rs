@@ -137,7 +137,21 @@ fn a_year_outside_the_store_is_missing_in_every_required_group() {
     assert_eq!(groups, [Group::Trading, Group::Funding], "{:#?}", c.missing);
     assert!(c.missing.iter().all(|m| m.from == t(1999, 1, 1)
         && m.to == t(2000, 1, 1)
-        && m.fix == "`okx-export sync --since 1999-01-01`"));
+        && m.fix
+            == "`okx-export sync --since 2021-02-01` (OKX keeps no history before it; records older than that must come from elsewhere)"));
+    // Issue 20 item 12: never a date before OKX's history; with the floor at its start,
+    // nothing to fetch.
+    let c = check_streams(
+        Some(t(2021, 2, 1)),
+        demo(&qs),
+        &qs,
+        Some(t(1999, 1, 1)),
+        Some(t(2000, 1, 1)),
+    );
+    assert!(c.missing.iter().any(|m| {
+        m.fix
+            .starts_with("none from OKX: it keeps no history before 2021-02-01")
+    }));
 }
 
 #[test]

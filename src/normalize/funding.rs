@@ -43,7 +43,7 @@ pub(super) enum Pushed {
 
 pub(super) struct Funding<'h> {
     h: &'h mut History,
-    pub decode_errors: u64,
+    pub unreadable: Vec<super::Unreadable>,
     /// Every deposit/withdrawal bill without its record, inside the period or not.
     pub unmatched: Vec<UnmatchedBill>,
     /// Further rows of the bill just pushed.
@@ -54,7 +54,7 @@ impl<'h> Funding<'h> {
     pub fn new(h: &'h mut History) -> Funding<'h> {
         Funding {
             h,
-            decode_errors: 0,
+            unreadable: Vec::new(),
             unmatched: Vec::new(),
             extra: Vec::new(),
         }
@@ -88,8 +88,8 @@ impl<'h> Funding<'h> {
         let bill = match wire::decode::<FundingBill>(rec.raw) {
             Ok(b) => b,
             Err(e) => {
-                tracing::warn!("funding bill `{}` does not decode: {e}", rec.key);
-                self.decode_errors += 1;
+                self.unreadable
+                    .push(super::Unreadable::of(rec.kind, rec.key, rec.ts_ms, e));
                 return Ok(undecodable(&rec));
             }
         };

@@ -1297,6 +1297,7 @@ fn time_window_filters_rows_but_not_processing() {
     let opts = NormalizeOptions {
         from: at(T0),
         to: at(T0 + 200),
+        names: None,
     };
     let (rows, summary) = run_with(&src, &opts);
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();

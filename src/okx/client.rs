@@ -519,10 +519,7 @@ impl OkxClient {
         let mut tries = Tries::default();
         loop {
             tries.start();
-            let io = |e: std::io::Error| OkxError::Request {
-                endpoint,
-                detail: format!("cannot write the downloaded archive to a temporary file: {e}"),
-            };
+            let io = |source: std::io::Error| OkxError::LocalWrite { endpoint, source };
             dest.set_len(0).map_err(io)?;
             dest.rewind().map_err(io)?;
             let result: Result<Result<u64, String>, OkxError> = async {
@@ -627,6 +624,10 @@ fn gave_up(endpoint: &'static str, host: &str, tries: &Tries, last: String) -> O
         elapsed: tries.elapsed(),
         tried: tries.summary(),
         last,
+        network: tries
+            .reasons
+            .keys()
+            .any(|r| !r.starts_with("HTTP ") && !r.starts_with("code ")),
     }
 }
 
@@ -649,8 +650,25 @@ fn transport_reason(e: &reqwest::Error) -> String {
     let io_kind = std::iter::successors(std::error::Error::source(e), |c| c.source())
         .find_map(|c| c.downcast_ref::<std::io::Error>())
         .map(std::io::Error::kind);
+    let chain = error_chain(e);
+    let tls = [
+        "InvalidContentType",
+        "corrupt message",
+        "certificate",
+        "HandshakeFailure",
+        "tls",
+    ]
+    .iter()
+    .any(|w| chain.contains(w));
     if e.is_timeout() {
         "timeout".into()
+    } else if e.is_connect() && tls {
+        // An https request to a plain-http server fails in the TLS handshake.
+        let detail = std::iter::successors(std::error::Error::source(e), |c| c.source())
+            .last()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        format!("TLS handshake failed ({detail}): does the host speak https? (plain http only on loopback)")
     } else if e.is_connect() {
         match io_kind {
             Some(std::io::ErrorKind::ConnectionRefused) => "connection refused".into(),

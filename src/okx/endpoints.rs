@@ -114,6 +114,8 @@ endpoints! {
     // Public market data for valuation (okx-api.md §4.13, §11): limits per IP, limit ≤ 100.
     INDEX_CANDLES = "history-index-candles", Get, "/api/v5/market/history-index-candles", RateLimit::per_2s(10), false;
     CANDLES = "history-candles", Get, "/api/v5/market/history-candles", RateLimit::per_2s(20), false;
+    // OKX's dictionary of trading-bill types and subTypes (okx-api.md §12.2).
+    BILL_TYPES = "bill-types", Get, "/api/v5/account/subtypes", RateLimit::per_2s(20), true;
     DCD_ORDER_HISTORY = "dcd-order-history", Get, "/api/v5/finance/sfp/dcd/order-history", RateLimit::per_1s(1), true;
 }
 
@@ -122,8 +124,14 @@ pub fn by_route(method: Method, path: &str) -> Option<Endpoint> {
     ALL.iter().copied().find(|e| e.method == method && e.path == path)
 }
 
-/// Instrument types that `fills-history` must be asked for one by one.
-pub const INST_TYPES: &[&str] = &["SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION"];
+/// Instrument types that `fills-history` must be asked for one by one. `EVENTS` (event
+/// contracts, 2026 docs, okx-api.md §12.3) is not offered on every site: see
+/// [`OPTIONAL_INST_TYPES`].
+pub const INST_TYPES: &[&str] = &["SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION", "EVENTS"];
+
+/// Instrument types a site may not list: their fills stream failing is told like a
+/// missing product (a warning once, then a note), never a failed sync.
+pub const OPTIONAL_INST_TYPES: &[&str] = &["EVENTS"];
 
 #[cfg(test)]
 mod tests {

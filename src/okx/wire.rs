@@ -347,6 +347,25 @@ wire! {
     }
 }
 
+wire! {
+    /// One subType of a [`BillType`]; an empty description means OKX has not enabled it.
+    pub struct BillSubType {
+        sub_type: String = "subType" via "de::string",
+        sub_type_desc: Option<String> = "subTypeDesc" opt "de::opt_string",
+    }
+}
+
+wire! {
+    /// `GET /api/v5/account/subtypes` (okx-api.md §12.2), one element per bill type:
+    /// `{"type":"1","typeDesc":"Transfer","subTypeDetails":[{"subType":"11","subTypeDesc":"Transfer in"}]}`.
+    pub struct BillType {
+        bill_type: String = "type" via "de::string",
+        type_desc: Option<String> = "typeDesc" opt "de::opt_string",
+        #[serde(default)]
+        sub_types: Vec<BillSubType> = "subTypeDetails",
+    }
+}
+
 impl AccountConfig {
     /// The permission tokens of the key, e.g. `{read_only}`.
     pub fn permissions(&self) -> Vec<String> {

@@ -11,7 +11,7 @@ use super::file::{UserPrices, read_user_prices};
 use super::stage::{self, Needs, StageStats};
 use super::valuer::CachedValuer;
 use super::{Fiat, Valuer};
-use crate::error::DataError;
+use crate::error::DataProblem;
 use crate::normalize::{NormalizeOptions, normalize};
 use crate::okx::OkxClient;
 use crate::settings::Settings;
@@ -114,7 +114,7 @@ pub fn store_cache(settings: &Settings, store: &Store) -> Result<(PriceCache, Op
         return Ok((open_cache(settings)?, None));
     };
     let gone = |what: &str| {
-        anyhow::Error::new(DataError(format!(
+        anyhow::Error::new(DataProblem(format!(
             "the store's prices were fetched from {} into `{}`, but {what}; restore that file, or run `okx-export prices --base-url {}` to fetch them again (public data, no key needed)",
             home.host,
             home.cache.display(),

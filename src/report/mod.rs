@@ -77,6 +77,11 @@ pub struct Written {
     pub prices: PriceLog,
     /// The holdings at each day of the period, valued (the report page's chart).
     pub series: Option<HoldingsSeries>,
+    /// Stored records that cannot be read, each with its fix (exit 4).
+    pub unreadable: Vec<UnreadableRecord>,
+    /// Earlier versions kept of records OKX changed (or sent twice), listed in
+    /// `changed_records.csv`: where to look first when the reconciliation fails.
+    pub changed_records: u64,
 }
 
 /// The unit prices a report's values came from (taken from the valuer after the rows and
@@ -85,6 +90,35 @@ pub struct Written {
 pub struct PriceLog {
     pub used: Vec<UsedPrice>,
     pub missing: Vec<MissingPrice>,
+}
+
+/// A stored record the report cannot read, and how to fetch it again.
+#[derive(Debug, Clone)]
+pub struct UnreadableRecord {
+    pub kind: crate::store::RecordKind,
+    pub key: String,
+    pub time: Option<DateTime<Utc>>,
+    pub error: String,
+    /// e.g. "`okx-export sync --refetch bills:2025-08-01..2025-08-02`".
+    pub fix: String,
+}
+
+/// The unreadable records of `normalized`, each with the `--refetch` that repairs it.
+fn unreadable(store: &Store, normalized: &NormalizeSummary) -> Result<Vec<UnreadableRecord>> {
+    normalized
+        .unreadable
+        .iter()
+        .map(|u| {
+            let stored_by = store.stream_of(u.kind, &u.key)?;
+            Ok(UnreadableRecord {
+                kind: u.kind,
+                key: u.key.clone(),
+                time: DateTime::from_timestamp_millis(u.ts_ms).filter(|_| u.ts_ms > 0),
+                error: u.error.clone(),
+                fix: crate::sync::refetch::repair_command(u.kind, stored_by.as_deref(), u.ts_ms),
+            })
+        })
+        .collect()
 }
 
 /// How many rows got a value.
@@ -183,7 +217,15 @@ pub fn run(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Resul
         _ => None,
     };
     let unclassified_fail = rows.normalized.unclassified > 0 && !req.allow_unclassified;
-    let exit = if unclassified_fail || !rec.ok() {
+    let unreadable = unreadable(store, &rows.normalized)?;
+    let changed_records = match write_changed_records(store, &req.out)? {
+        Some((n, p)) => {
+            files.push(p);
+            n
+        }
+        None => 0,
+    };
+    let exit = if unclassified_fail || !rec.ok() || !unreadable.is_empty() {
         Exit::Data
     } else {
         Exit::Success
@@ -207,6 +249,8 @@ pub fn run(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Resul
         unclassified_fail,
         prices,
         series,
+        unreadable,
+        changed_records,
     };
     let mut outcome = ReportOutcome {
         period: req.period,
@@ -220,6 +264,42 @@ pub fn run(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Resul
     outcome.files.push(summary::write(&outcome)?);
     outcome.files.push(html::write(&outcome)?);
     Ok(outcome)
+}
+
+/// Writes `changed_records.csv` when the store kept earlier versions of records OKX
+/// changed or sent twice: both versions, side by side. Returns how many and the path.
+fn write_changed_records(store: &Store, out: &Path) -> Result<Option<(u64, PathBuf)>> {
+    let history = store.history()?;
+    if history.is_empty() {
+        return Ok(None);
+    }
+    let mut rows = Vec::with_capacity(history.len());
+    for h in &history {
+        rows.push(vec![
+            h.kind.to_string(),
+            h.key.clone(),
+            h.reason.clone(),
+            h.replaced_at.map(rfc3339_ms).unwrap_or_default(),
+            h.stream.clone(),
+            h.raw.clone(),
+            store.raw_of(h.kind, &h.key)?.unwrap_or_default(),
+        ]);
+    }
+    let p = out.join("changed_records.csv");
+    write_csv_atomic(
+        &p,
+        &[
+            "kind",
+            "key",
+            "reason",
+            "seen_at",
+            "stream",
+            "kept_version",
+            "stored_version",
+        ],
+        rows,
+    )?;
+    Ok(Some((history.len() as u64, p)))
 }
 
 /// Writes `coverage.csv`.
@@ -265,7 +345,13 @@ fn write_rows(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Re
         }
         _ => None,
     };
-    let normalized = normalize(store, &NormalizeOptions { from, to }, &mut |tx| {
+    let names = crate::normalize::codes::BillNames::new(&store.bill_types()?);
+    let opts = NormalizeOptions {
+        from,
+        to,
+        names: (!names.is_empty()).then(|| std::sync::Arc::new(names)),
+    };
+    let normalized = normalize(store, &opts, &mut |tx| {
         let value = valuer.value(&tx)?;
         if value.value.is_some() {
             valued += 1;
@@ -334,6 +420,7 @@ pub fn write_reconciliation(
     ));
     let rows = rows_checks(&rec, &summary.row_sums);
     rec.cross.extend(rows);
+    rec.cross.extend(unclassified_rows(summary));
     rec.cross.extend(file_checks);
     let balances = src.latest_balances()?;
     let mut files = Vec::new();
@@ -362,6 +449,35 @@ pub fn write_reconciliation(
     write_csv_atomic(&p, &header, rows)?;
     files.push(p);
     Ok((rec, files))
+}
+
+/// One `unclassified` row per code kept unclassified, named with OKX's own words where its
+/// dictionary has them: not a failed check (the exit code says whether they are allowed),
+/// but where a reader of reconciliation.csv looks for what the ledger holds unbooked.
+fn unclassified_rows(summary: &NormalizeSummary) -> Vec<CheckRow> {
+    summary
+        .unclassified_codes
+        .iter()
+        .map(|(code, n)| CheckRow {
+            check: "unclassified",
+            account: String::new(),
+            asset: String::new(),
+            from: None,
+            to: None,
+            computed: None,
+            reported: None,
+            difference: None,
+            status: crate::reconcile::UNCLASSIFIED.to_string(),
+            detail: format!(
+                "{n} row(s) of {code}{} kept as `unclassified` in transactions.csv with their raw JSON",
+                summary
+                    .unclassified_names
+                    .get(code)
+                    .map(|name| format!(" ({name})"))
+                    .unwrap_or_default()
+            ),
+        })
+        .collect()
 }
 
 /// The whole-store reconciliation (`okx-export reconcile`): the balance chains, the

@@ -35,7 +35,7 @@ fn reconciliation_json(rec: &Reconciliation) -> serde_json::Value {
             "account": r.account.as_str(), "asset": r.asset, "computed": plain(r.computed),
             "reported": r.reported.map(plain), "difference": r.difference.map(plain), "reason": r.reason,
         })).collect::<Vec<_>>(),
-        "checks": check_rows(rec).iter().filter(|c| c.status != "ok").map(|c| json!({
+        "checks": check_rows(rec).iter().filter(|c| c.failed()).map(|c| json!({
             "check": c.check, "account": c.account, "asset": c.asset, "from": c.from.map(rfc3339_ms),
             "to": c.to.map(rfc3339_ms), "status": c.status, "detail": c.detail,
         })).collect::<Vec<_>>(),
@@ -70,12 +70,17 @@ pub fn to_json(o: &ReportOutcome) -> serde_json::Value {
         "rows_by_kind": s.rows_by_kind.iter().map(|(k, v)| (k.as_str().to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "unclassified": s.unclassified,
         "unclassified_codes": s.unclassified_codes,
+        "unclassified_names": s.unclassified_names,
         "pending_deposits": pending_json(&s.pending_deposits),
         "pending_withdrawals": pending_json(&s.pending_withdrawals),
         "failed_or_canceled": pending_json(&s.failed_or_canceled),
         "final_without_bill": pending_json(&s.final_without_bill),
         "unmatched_enrichment": s.unmatched_enrichment,
         "decode_errors": s.decode_errors,
+        "changed_records": w.changed_records,
+        "unreadable": w.unreadable.iter().map(|u| json!({
+            "kind": u.kind.as_str(), "key": u.key, "time": u.time.map(rfc3339_ms), "error": u.error, "fix": u.fix,
+        })).collect::<Vec<_>>(),
         "formats": w.exported.formats.iter().map(|f| json!({
             "format": f.format.name(), "files": f.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
             "exported": f.exported, "records": f.records, "skipped_transfers": f.skipped_transfers,

@@ -2,6 +2,7 @@
 //! [`Settings`]. This is the only module that reads environment variables.
 
 use crate::cli::{ConnectArgs, GlobalArgs, Region};
+use crate::console::Console;
 use crate::error::usage;
 use crate::okx::client::region_url;
 use crate::secret::{Credentials, Secret};
@@ -26,6 +27,19 @@ pub mod env {
     pub const BACKOFF_MS: &str = "OKX_EXPORT_BACKOFF_MS";
     pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
     pub const HOME: &str = "HOME";
+    /// Set (to anything but ""): no colour in messages (no-color.org).
+    pub const NO_COLOR: &str = "NO_COLOR";
+}
+
+/// The console for these global flags: quiet or not, colour only on a terminal and never
+/// with `NO_COLOR`.
+pub fn console_for(g: &GlobalArgs) -> Console {
+    use std::io::IsTerminal;
+    let no_color = std::env::var(env::NO_COLOR).ok();
+    Console::terminal(
+        g.quiet,
+        crate::console::colour_wanted(std::io::stderr().is_terminal(), no_color.as_deref()),
+    )
 }
 
 fn var(name: &str) -> Option<String> {
@@ -69,6 +83,8 @@ pub struct Settings {
     pub give_up_after: Duration,
     /// Fraction of each rate limit to use.
     pub rate_share: f64,
+    /// Where this profile's messages go (labelled with the profile when several run).
+    pub console: Console,
 }
 
 /// Whether the host was chosen for this command (`--base-url`, `--region`,
@@ -93,6 +109,7 @@ impl Settings {
     /// is a flag, so the profile it names beats `OKX_API_*` and `OKX_BASE_URL` (they are
     /// ignored with a warning), while without it the environment beats `[profile.default]`.
     pub fn resolve(g: &GlobalArgs, c: &ConnectArgs) -> Result<Settings> {
+        let console = console_for(g);
         let explicit_profile = g.profile.is_some();
         let profile = g.profile.clone().unwrap_or_else(|| "default".to_string());
         let config_path = match &g.config {
@@ -136,12 +153,17 @@ impl Settings {
                 (None, r) => Ok(region_of(r.as_deref().unwrap_or(Region::Global.as_str()))?.to_string()),
             }
         };
+        // A region is checked even where `base_url` wins over it: a typo must not wait until
+        // the day the base URL is removed.
+        if let Some(r) = &profile_config.region {
+            region_of(r)?;
+        }
         let profile_sets_host = profile_config.base_url.is_some() || profile_config.region.is_some();
         let base_url = match (&c.base_url, c.region, &env_base) {
             (Some(u), _, _) => u.clone(),
             (None, Some(r), _) => region_of(r.as_str())?.to_string(),
             (None, None, Some(_)) if explicit_profile && profile_sets_host => {
-                crate::commands::warn(format!(
+                console.warning(format!(
                     "{} is ignored: --profile {profile} sets the host, and a flag beats the environment",
                     env::BASE_URL
                 ));
@@ -182,7 +204,36 @@ impl Settings {
             backoff_ms,
             give_up_after: Duration::from_secs(c.give_up_after),
             rate_share: c.rate_share,
+            console,
         })
+    }
+
+    /// Where [`Settings::credentials`] takes them from, for messages: the environment
+    /// variables, or the profile's fields and file.
+    pub fn credentials_source(&self) -> String {
+        let env_set = [env::API_KEY, env::API_SECRET, env::API_PASSPHRASE]
+            .iter()
+            .any(|n| var(n).is_some());
+        if env_set && !self.explicit_profile {
+            return format!(
+                "{}, {} and {} (the environment)",
+                env::API_KEY,
+                env::API_SECRET,
+                env::API_PASSPHRASE
+            );
+        }
+        let pc = &self.profile_config;
+        let secret = match (&pc.secret_command, &pc.secret_file) {
+            (Some(c), _) => format!("secret_command `{c}`"),
+            (None, Some(f)) => format!("secret_file `{}`", f.display()),
+            (None, None) => "its secret".into(),
+        };
+        let file = self
+            .config_path
+            .as_ref()
+            .map(|p| format!(" in `{}`", p.display()))
+            .unwrap_or_default();
+        format!("api_key and {secret} of profile `{}`{file}", self.profile)
     }
 
     /// Key, secret and passphrase: from the profile named by `--profile`; else from the
@@ -192,7 +243,7 @@ impl Settings {
         let env_vals = names.map(var);
         let env_set = env_vals.iter().any(Option::is_some);
         if env_set && self.explicit_profile {
-            crate::commands::warn(format!(
+            self.console.warning(format!(
                 "OKX_API_KEY/OKX_API_SECRET/OKX_API_PASSPHRASE are ignored: --profile {} was given, and its credentials are used",
                 self.profile
             ));

@@ -20,6 +20,7 @@
 mod account;
 mod archive;
 mod candles;
+mod dictionary;
 mod generate;
 mod limiter;
 mod market;
@@ -32,6 +33,7 @@ use chrono::{DateTime, Utc};
 use std::time::Duration;
 
 pub use account::SimAccount;
+pub use dictionary::{UNKNOWN_SUB_TYPE_DESC, UNKNOWN_TYPE_DESC};
 pub use generate::AccountSize;
 pub use limiter::SlidingWindow;
 pub use model::{
@@ -199,6 +201,25 @@ pub struct SimConfig {
     /// The sim clock starts this long after [`SIM_NOW`] (the account is generated up to
     /// `SIM_NOW`): e.g. 40 minutes into an hour whose bar has not closed yet.
     pub clock_offset_ms: i64,
+    /// One record answered other than the generated account has it.
+    pub record_fault: Option<RecordFault>,
+    /// Bill types `account/subtypes` leaves out (a dictionary older than a code).
+    pub dictionary_lacks: Vec<&'static str>,
+    /// A site without event contracts: `fills-history` refuses `instType=EVENTS` (51000).
+    pub no_event_contracts: bool,
+}
+
+/// OKX answering a record with other content (see [`SimConfig::record_fault`]).
+#[derive(Debug, Clone)]
+pub struct RecordFault {
+    /// Endpoint name, e.g. `bills`.
+    pub endpoint: &'static str,
+    pub field: &'static str,
+    pub value: &'static str,
+    /// `false`: the newest record of every answer carries `field` = `value` (start a
+    /// second simulator with this after a sync: OKX changed a record it sent before).
+    /// `true`: the first page holds the newest record twice, the second copy with it.
+    pub twice_in_page: bool,
 }
 
 /// How one archive quarter is broken (see [`SimConfig::archive_faults`]).
@@ -208,6 +229,9 @@ pub enum ArchiveFault {
     GenerationFails,
     /// Its download link answers HTTP 403, as an expired or revoked pre-signed link does.
     DownloadRefused,
+    /// Its download link points to a host that refuses connections (a file host blocked
+    /// between the user and OKX).
+    LinkUnreachable,
     /// Served (as gzip) instead of the quarter's generated file.
     File(std::sync::Arc<Vec<u8>>),
 }
@@ -248,6 +272,9 @@ impl Default for SimConfig {
             archive_faults: Vec::new(),
             volatile_hours: false,
             clock_offset_ms: 0,
+            record_fault: None,
+            dictionary_lacks: Vec::new(),
+            no_event_contracts: false,
         }
     }
 }

@@ -581,6 +581,12 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         Ok(r) => r,
         Err(r) => r.response(),
     };
+    let resp = match &sh.config.record_fault {
+        Some(f) if f.endpoint == ep.name && resp.status() == StatusCode::OK => {
+            alter(f, params.get("after").is_none(), resp).await
+        }
+        _ => resp,
+    };
     match &sh.config.bad_money {
         Some(bad) if bad.endpoint == ep.name && resp.status() == StatusCode::OK => {
             corrupt(&sh, bad, resp).await
@@ -603,6 +609,28 @@ async fn corrupt(sh: &Shared, bad: &super::BadMoney, resp: Response) -> Response
             Some(x) => first.insert(bad.field.to_string(), Value::String(x.to_string())),
             None => first.remove(bad.field),
         };
+    }
+    json_response(StatusCode::OK, &v)
+}
+
+/// Applies `f` to the first record of an answer (`first_page`: asked without `after`).
+async fn alter(f: &super::RecordFault, first_page: bool, resp: Response) -> Response {
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 24)
+        .await
+        .unwrap_or_default();
+    let mut v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    if let Some(data) = v["data"].as_array_mut()
+        && let Some(first) = data.first().cloned()
+    {
+        let mut other = first;
+        other[f.field] = Value::String(f.value.to_string());
+        if f.twice_in_page {
+            if first_page {
+                data.insert(1, other);
+            }
+        } else {
+            data[0] = other;
+        }
     }
     json_response(StatusCode::OK, &v)
 }
@@ -754,9 +782,19 @@ fn dispatch(
     if e(endpoints::ACCOUNT_CONFIG) {
         return Ok(ok(vec![account_config(key)]));
     }
+    if e(endpoints::BILL_TYPES) {
+        let data = sh.account.data();
+        return Ok(ok(super::dictionary::bill_types(
+            &data,
+            &sh.config.dictionary_lacks,
+        )));
+    }
     if e(endpoints::FILLS) || e(endpoints::FILLS_HISTORY) {
         let history = e(endpoints::FILLS_HISTORY);
         check_inst_type(p, history)?;
+        if sh.config.no_event_contracts && p.get("instType") == Some("EVENTS") {
+            return Err(bad_param("instType"));
+        }
         let cur = p.cursor()?;
         let cutoff = now - if history { 90 } else { 3 } * DAY_MS;
         let data = sh.account.data();
@@ -869,11 +907,18 @@ fn dispatch(
             PollState::Ongoing { applied_ts } => {
                 obj! { "fileHref" => "", "state" => "ongoing", "ts" => applied_ts.to_string() }
             }
-            PollState::Finished { applied_ts, token } => obj! {
-                "fileHref" => format!("{}/sim-files/{token}", sh.base_url),
-                "state" => "finished",
-                "ts" => applied_ts.to_string(),
-            },
+            PollState::Finished { applied_ts, token } => {
+                // Port 1 on loopback: nothing listens, the connection is refused.
+                let host = match sh.archive_fault(&label) {
+                    Some(ArchiveFault::LinkUnreachable) => "http://127.0.0.1:1",
+                    _ => sh.base_url.as_str(),
+                };
+                obj! {
+                    "fileHref" => format!("{host}/sim-files/{token}"),
+                    "state" => "finished",
+                    "ts" => applied_ts.to_string(),
+                }
+            }
         };
         return Ok(ok(vec![row]));
     }

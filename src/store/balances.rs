@@ -88,3 +88,25 @@ impl Store {
             }))
     }
 }
+
+impl Store {
+    /// Remembers that the optional endpoint `what` answered `reason` (e.g. `HTTP 404`: the
+    /// product is missing in this region), or forgets it (`None`: it answered). Returns
+    /// what was remembered before, so a sync says an unchanged absence once, not nightly.
+    pub fn remember_unavailable(&mut self, what: &str, reason: Option<&str>) -> Result<Option<String>> {
+        let key = format!("unavailable:{what}");
+        let tx = self.conn.transaction()?;
+        let before: Option<String> = tx
+            .query_row("SELECT value FROM meta WHERE key = ?1", [&key], |r| r.get(0))
+            .optional()?;
+        match reason {
+            Some(r) => tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![key, r],
+            )?,
+            None => tx.execute("DELETE FROM meta WHERE key = ?1", [&key])?,
+        };
+        tx.commit()?;
+        Ok(before)
+    }
+}

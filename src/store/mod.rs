@@ -17,18 +17,27 @@
 //! | `prices.rs` | where the store's prices live, the zones of its reports |
 //! | `source.rs` / `sql_source.rs` | the read interface and its SQLite implementation |
 //! | `private.rs` | 0700/0600 permissions |
+//! | `bill_types.rs` | OKX's bill-type dictionary (`account/subtypes`), cached |
+//! | `fault.rs` | disk and store failures that stop a sync at once |
+//! | `history.rs` | earlier versions of records OKX changed, and a page's duplicates |
 
 use std::fmt;
 
 mod archive;
 mod balances;
+mod bill_types;
 mod coverage;
+mod fault;
+mod history;
 mod prices;
 mod records;
 mod schema;
 mod source;
 mod sql_source;
+pub use bill_types::BillTypeName;
 pub use coverage::{Coverage, EndReason};
+pub use fault::{is_local_fault, name_local_fault};
+pub use history::{CHANGED, DUPLICATE, HistoryEntry, content_changed};
 pub use prices::PriceHome;
 pub use schema::SCHEMA_VERSION;
 pub use source::{LinkLookup, MemorySource, RecordCursor, RecordRef, RecordSource, ScanFn};
@@ -148,10 +157,19 @@ pub struct NewRecord {
 }
 
 /// How a page insert went.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InsertOutcome {
     pub new: u64,
+    /// Records whose content changed as expected (a deposit that became final).
     pub updated: u64,
+    /// Keys of the records stored for the first time.
+    pub new_keys: Vec<String>,
+    /// Keys of stored records OKX answered with other content although they were final
+    /// (the earlier version is kept in the history).
+    pub changed: Vec<String>,
+    /// Keys that the page held twice with different content (the first is stored, the
+    /// other kept in the history).
+    pub duplicates: Vec<String>,
 }
 
 /// Per-kind statistics for `status`.
@@ -229,6 +247,7 @@ impl Store {
     /// schemas.
     pub fn open(dir: &Path) -> Result<Store> {
         private::create_dir(dir)?;
+        private::tighten_data_dir(dir)?;
         let path = dir.join(Self::FILE);
         // SQLite gives -wal and -shm the database file's mode, so a 0600 store keeps them
         // private too; files left readable by an older version are tightened.

@@ -3,10 +3,12 @@
 
 pub mod archive;
 pub mod archive_file;
+pub mod bill_types;
 pub mod dcd;
 pub mod money;
 pub mod plan;
 pub mod refetch;
+pub mod stop;
 pub mod stream;
 
 use crate::okx::endpoints::{self, INST_TYPES};
@@ -179,13 +181,20 @@ pub struct SyncSummary {
     pub archive: Option<ArchiveReport>,
     pub instruments: u64,
     pub balances: u64,
+    /// Names of OKX's bill-type dictionary stored by this run (`None`: the cached one
+    /// named every stored code, or it could not be fetched).
+    pub bill_types: Option<u64>,
     pub endpoints: BTreeMap<String, EndpointSummary>,
     pub totals: Totals,
     pub store_counts: BTreeMap<String, u64>,
     pub peak_rss_bytes: Option<u64>,
     pub errors: Vec<String>,
-    /// Problems that did not fail the sync (an optional endpoint unavailable).
+    /// Problems that did not fail the sync (an optional endpoint newly unavailable, a
+    /// record OKX changed).
     pub warnings: Vec<String>,
+    /// Normal states worth knowing, not problems (an optional product still missing in
+    /// this region, as at the last run); printed as notes, not with `--quiet`.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -229,12 +238,73 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// Saves the balance snapshot; returns the rows saved and warnings for optional parts.
+/// An optional endpoint that failed: what it is, what the user is told, and the error.
+struct OptionalFailure {
+    what: &'static str,
+    message: String,
+    error: Option<OkxError>,
+}
+
+/// The static name of an optional fills stream (what the store remembers it by).
+fn optional_name(stream: &str) -> &'static str {
+    match stream {
+        "fills-history/EVENTS" => "fills-history/EVENTS",
+        _ => "fills-history",
+    }
+}
+
+/// The parts of an OKX error that say whether an endpoint is missing.
+fn clone_okx(e: &OkxError) -> OkxError {
+    match e {
+        OkxError::Api { endpoint, code, msg } => OkxError::Api {
+            endpoint,
+            code: code.clone(),
+            msg: msg.clone(),
+        },
+        OkxError::Decode { endpoint, detail } => OkxError::Decode {
+            endpoint,
+            detail: detail.clone(),
+        },
+        other => OkxError::Request {
+            endpoint: "fills-history",
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// Tells of optional endpoints: a failure is a warning, unless the endpoint answered the
+/// same way at the last run (a product missing in this region): then it is a note, so a
+/// nightly run does not repeat it. An endpoint that answered is forgotten.
+fn tell_optional(
+    store: &Arc<Mutex<Store>>,
+    answered: &[&str],
+    failed: Vec<OptionalFailure>,
+    warnings: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    let mut s = store.lock().expect("store lock");
+    for what in answered {
+        s.remember_unavailable(what, None)?;
+    }
+    for f in failed {
+        let reason = f.error.as_ref().and_then(OkxError::unavailable);
+        let before = s.remember_unavailable(f.what, reason.as_deref())?;
+        if reason.is_some() && before == reason {
+            notes.push(format!("{} (as at the last run)", f.message));
+        } else {
+            warnings.push(f.message);
+        }
+    }
+    Ok(())
+}
+
+/// Saves the balance snapshot; returns the rows saved and whether the optional Simple
+/// Earn balances answered (`Err`: how they failed).
 async fn snapshot_balances(
     client: &OkxClient,
     store: &Arc<Mutex<Store>>,
     at: DateTime<Utc>,
-) -> Result<(u64, Vec<String>)> {
+) -> Result<(u64, Result<(), OptionalFailure>)> {
     let (trading, funding, savings) = tokio::join!(
         client.get::<TradingBalance>(endpoints::ACCOUNT_BALANCE, &[]),
         client.get::<FundingBalance>(endpoints::ASSET_BALANCES, &[]),
@@ -245,16 +315,18 @@ async fn snapshot_balances(
     // warning, never a failed sync; it is stored with the snapshot so that `report` lists
     // the earn balances as not compared (unknown, not zero). A credentials problem still
     // fails, since it explains everything else.
-    let mut warnings = Vec::new();
+    let mut optional = Ok(());
     let mut unavailable = Vec::new();
     let savings = match savings {
         Ok(s) => s,
         Err(e) if e.is_credentials() => return Err(e.into()),
         Err(e) => {
-            warnings.push(format!(
-                "Simple Earn balances unavailable, earn balances are not compared: {e}"
-            ));
             unavailable.push(("earn", e.to_string()));
+            optional = Err(OptionalFailure {
+                what: endpoints::SAVINGS_BALANCE.name,
+                message: format!("Simple Earn balances unavailable, earn balances are not compared: {e}"),
+                error: Some(e),
+            });
             Vec::new()
         }
     };
@@ -293,7 +365,7 @@ async fn snapshot_balances(
         .lock()
         .expect("store lock")
         .save_balances(at, &rows, &unavailable)?;
-    Ok((rows.len() as u64, warnings))
+    Ok((rows.len() as u64, optional))
 }
 
 async fn fetch_instruments(client: &OkxClient, store: &Arc<Mutex<Store>>) -> Result<u64> {
@@ -331,12 +403,29 @@ async fn fetch_instruments(client: &OkxClient, store: &Arc<Mutex<Store>>) -> Res
     Ok(total)
 }
 
-/// Runs a full (or incremental) sync. The caller holds the store lock.
+/// Runs a full (or incremental) sync. The caller holds the store lock. A fatal local error
+/// (a full disk, a read-only or damaged store) stops every stream at once and is returned
+/// naming the store and the fix.
 pub async fn sync(
     client: Arc<OkxClient>,
     store: Arc<Mutex<Store>>,
     opts: &SyncOptions,
     progress: Arc<dyn Progress>,
+) -> Result<SyncSummary> {
+    let path = store.lock().expect("store lock").path().to_path_buf();
+    let stop = Arc::new(stop::Stop::default());
+    match sync_until_stopped(client, store, opts, progress, &stop).await {
+        Err(e) if crate::store::is_local_fault(&e) => Err(crate::store::name_local_fault(e, &path)),
+        r => r,
+    }
+}
+
+async fn sync_until_stopped(
+    client: Arc<OkxClient>,
+    store: Arc<Mutex<Store>>,
+    opts: &SyncOptions,
+    progress: Arc<dyn Progress>,
+    stop: &Arc<stop::Stop>,
 ) -> Result<SyncSummary> {
     let started_at = Utc::now();
     let t0 = Instant::now();
@@ -350,11 +439,18 @@ pub async fn sync(
 
     let mut errors: Vec<anyhow::Error> = Vec::new();
     let mut warnings = Vec::new();
+    let mut notes = Vec::new();
+    let mut optional_ok: Vec<&str> = Vec::new();
+    let mut optional_failed = Vec::new();
     let balances = match snapshot_balances(&client, &store, server_time).await {
-        Ok((n, w)) => {
-            warnings.extend(w);
+        Ok((n, earn)) => {
+            match earn {
+                Ok(()) => optional_ok.push(endpoints::SAVINGS_BALANCE.name),
+                Err(f) => optional_failed.push(f),
+            }
             n
         }
+        Err(e) if crate::store::is_local_fault(&e) => return Err(e.context("balance snapshot")),
         Err(e) => {
             errors.push(e.context("balance snapshot"));
             0
@@ -382,7 +478,7 @@ pub async fn sync(
             });
             continue;
         }
-        let (client, store, progress) = (client.clone(), store.clone(), progress.clone());
+        let (client, store, progress, stop) = (client.clone(), store.clone(), progress.clone(), stop.clone());
         // The archive waits for the funding walk before skipping a quarter as older than
         // the account's first activity.
         let done_tx = (spec.name == "asset-bills-history")
@@ -398,7 +494,9 @@ pub async fn sync(
                 p.upto,
                 progress.as_ref(),
             )
-            .await;
+            .await
+            .with_context(|| format!("stream `{}`", spec.name));
+            let r = stop.pass(r);
             if let Some(tx) = done_tx {
                 let _ = tx.send(true);
             }
@@ -409,7 +507,7 @@ pub async fn sync(
         progress.on_state("bills-history-archive", "starting");
     }
     let archive_task = opts.archive.then(|| {
-        let (client, store, progress) = (client.clone(), store.clone(), progress.clone());
+        let (client, store, progress, stop) = (client.clone(), store.clone(), progress.clone(), stop.clone());
         let aopts = ArchiveOptions {
             since,
             max_wait: opts.archive_max_wait,
@@ -419,39 +517,80 @@ pub async fn sync(
             funding_done: Some(funding_rx),
         };
         AbortOnDrop(tokio::spawn(async move {
-            archive::run_archive(&client, &store, server_time, &aopts, progress.as_ref()).await
+            stop.pass(archive::run_archive(&client, &store, server_time, &aopts, progress.as_ref()).await)
         }))
     });
     let instruments = {
-        let (client, store) = (client.clone(), store.clone());
-        AbortOnDrop(tokio::spawn(
-            async move { fetch_instruments(&client, &store).await },
-        ))
+        let (client, store, stop) = (client.clone(), store.clone(), stop.clone());
+        AbortOnDrop(tokio::spawn(async move {
+            stop.pass(fetch_instruments(&client, &store).await)
+        }))
     };
     let dcd_task = {
-        let (client, store) = (client.clone(), store.clone());
-        AbortOnDrop(tokio::spawn(async move { dcd::fetch(&client, &store).await }))
+        let (client, store, stop) = (client.clone(), store.clone(), stop.clone());
+        AbortOnDrop(tokio::spawn(async move {
+            stop.pass(dcd::fetch(&client, &store).await)
+        }))
     };
 
-    while let Some(joined) = tasks.join_next().await {
+    // Every wait below ends at once when a task stops the sync (a full disk): returning
+    // drops the tasks, which aborts them.
+    while let Some(joined) = stop.until(tasks.join_next()).await? {
         let (name, result) = joined.context("a sync task panicked")?;
+        let optional = endpoints::OPTIONAL_INST_TYPES
+            .iter()
+            .any(|t| name == format!("fills-history/{t}"));
         match result {
-            Ok(r) => reports.push(r),
-            Err(e) => errors.push(e.context(format!("stream `{name}`"))),
+            Ok(r) => {
+                if optional {
+                    optional_ok.push(optional_name(&name));
+                }
+                reports.push(r);
+            }
+            Err(e) if optional && !e.downcast_ref::<OkxError>().is_some_and(OkxError::is_credentials) => {
+                optional_failed.push(OptionalFailure {
+                    what: optional_name(&name),
+                    message: format!(
+                        "`{name}` unavailable (fills of a product this site may not offer): {e:#}"
+                    ),
+                    error: e
+                        .chain()
+                        .find_map(|c| c.downcast_ref::<OkxError>())
+                        .map(clone_okx),
+                });
+            }
+            Err(e) => errors.push(e),
         }
     }
     // Dual Investment is optional, like Simple Earn (see `dcd`).
     let mut dcd_task = dcd_task;
-    match (&mut dcd_task.0).await.context("the dual-investment task panicked")? {
-        Ok(r) => reports.push(r),
-        Err(e) if e.downcast_ref::<OkxError>().is_some_and(OkxError::is_credentials) => errors.push(e.context(dcd::STREAM)),
-        Err(e) => warnings.push(format!(
-            "Dual Investment order history unavailable, structured-product collections are booked without their orders: {e:#}"
-        )),
+    match (&mut dcd_task.0)
+        .await
+        .context("the dual-investment task panicked")?
+    {
+        Ok(r) => {
+            optional_ok.push(dcd::STREAM);
+            reports.push(r);
+        }
+        Err(e) if e.downcast_ref::<OkxError>().is_some_and(OkxError::is_credentials) => {
+            errors.push(e.context(dcd::STREAM));
+        }
+        Err(e) => {
+            let message = format!(
+                "Dual Investment order history unavailable, structured-product collections are booked without their orders: {e:#}"
+            );
+            let error = e.downcast::<OkxError>().ok();
+            optional_failed.push(OptionalFailure {
+                what: dcd::STREAM,
+                message,
+                error,
+            });
+        }
     }
+
     reports.sort_by(|a, b| a.stream.cmp(&b.stream));
     let archive = match archive_task {
-        Some(mut t) => match (&mut t.0).await.context("the archive task panicked")? {
+        Some(mut t) => match stop.until(&mut t.0).await?.context("the archive task panicked")? {
             Ok(run) => {
                 // Each quarter given up fails the sync (after every other was fetched).
                 errors.extend(
@@ -489,6 +628,10 @@ pub async fn sync(
             progress.as_ref(),
         )
         .await;
+        let more = match more {
+            Err(e) if crate::store::is_local_fault(&e) => return Err(e),
+            more => more,
+        };
         match more {
             Ok(more) => {
                 if let Some(r) = reports.iter_mut().find(|r| r.stream == plan::BILLS_ARCHIVE) {
@@ -503,9 +646,37 @@ pub async fn sync(
             planner.note(&mut store.lock().expect("store lock"), &r.stream, p)?;
         }
     }
+    // OKX's names of the trading codes stored, for the report's unclassified rows.
+    let bill_types = match stop
+        .until(bill_types::refresh(&client, &store, server_time))
+        .await?
+    {
+        Ok(n) => {
+            optional_ok.push(bill_types::NAME);
+            n
+        }
+        Err(e) if crate::store::is_local_fault(&e) => return Err(e.context("bill-type dictionary")),
+        Err(e) if e.downcast_ref::<OkxError>().is_some_and(OkxError::is_credentials) => {
+            errors.push(e.context(bill_types::NAME));
+            None
+        }
+        Err(e) => {
+            let message = format!(
+                "OKX's bill-type dictionary (`account/subtypes`) unavailable, unclassified codes are reported without OKX's names for them: {e:#}"
+            );
+            optional_failed.push(OptionalFailure {
+                what: bill_types::NAME,
+                message,
+                error: e.downcast::<OkxError>().ok(),
+            });
+            None
+        }
+    };
+    tell_optional(&store, &optional_ok, optional_failed, &mut warnings, &mut notes)?;
     let mut instruments = instruments;
-    let instruments = match (&mut instruments.0)
-        .await
+    let instruments = match stop
+        .until(&mut instruments.0)
+        .await?
         .context("the instruments task panicked")?
     {
         Ok(n) => n,
@@ -550,12 +721,14 @@ pub async fn sync(
         archive,
         instruments,
         balances,
+        bill_types,
         endpoints,
         totals,
         store_counts,
         peak_rss_bytes: peak_rss_bytes(),
         errors: errors.iter().map(|e| format!("{e:#}")).collect(),
         warnings,
+        notes,
     };
     if let Some(first) = pick_error(errors) {
         return Err(SyncFailed {

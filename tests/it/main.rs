@@ -7,6 +7,7 @@ mod client;
 mod common;
 mod coverage;
 mod cron;
+mod fatal;
 mod files;
 mod prices;
 mod report;
