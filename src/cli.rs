@@ -55,6 +55,11 @@ pub struct GlobalArgs {
     /// beat OKX_API_* and OKX_BASE_URL
     #[arg(long, global = true, value_name = "NAME")]
     pub profile: Option<String>,
+    /// A group of profiles from the config file (`[group.NAME] profiles = [...]`): `sync`
+    /// and `check-key` run for every member at once; `report` and `export` write one set
+    /// of files for the group (default folder output/NAME/); `status` shows each member
+    #[arg(long, global = true, value_name = "NAME", conflicts_with_all = ["profile", "data_dir"])]
+    pub group: Option<String>,
     /// Config file (default: ./okx-export.toml, else $XDG_CONFIG_HOME/okx-export/config.toml)
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,

@@ -107,6 +107,8 @@ pub async fn run(g: &GlobalArgs, args: &DemoArgs) -> Result<Exit> {
         backoff_ms: None,
         give_up_after: crate::okx::client::DEFAULT_GIVE_UP_AFTER,
         rate_share: 1.0,
+        public_pacers: None,
+        price_cache: None,
     };
     say(
         &settings,

@@ -2,9 +2,11 @@
 
 pub mod check_key;
 pub mod demo;
+pub mod group;
 pub mod prices;
 pub mod progress;
 pub mod report;
+pub mod runner;
 pub mod status;
 pub mod sync;
 
@@ -24,6 +26,7 @@ pub fn client(settings: &Settings, credentials: Option<Credentials>) -> Result<A
     cfg.rate_scale = settings.rate_scale;
     cfg.give_up_after = settings.give_up_after;
     cfg.rate_share = settings.rate_share;
+    cfg.public_pacers.clone_from(&settings.public_pacers);
     cfg.timeout = cfg.timeout.min(settings.give_up_after);
     if settings.progress {
         cfg.on_retry = Some(progress::retry_hook());
@@ -37,23 +40,24 @@ pub fn client(settings: &Settings, credentials: Option<Credentials>) -> Result<A
 
 /// Writes a line for the user on stdout unless `--quiet`: a quiet success prints nothing
 /// (cron mails only when there is output); the same numbers are in `summary.json` and
-/// `sync-summary.json`.
+/// `sync-summary.json`. In a run of several profiles the line names its profile
+/// ([`runner::prefixed`]).
 pub fn say(settings: &Settings, line: impl AsRef<str>) {
     if !settings.quiet {
-        println!("{}", line.as_ref());
+        println!("{}", runner::prefixed(line.as_ref()));
     }
 }
 
 /// A problem: always on stderr, one line, even with `--quiet`.
 pub fn warn(line: impl AsRef<str>) {
-    eprintln!("warning: {}", line.as_ref());
+    eprintln!("{}", runner::prefixed(&format!("warning: {}", line.as_ref())));
 }
 
 /// Advice that is not a problem with this run's data (e.g. an unbound key): stderr, but
 /// not with `--quiet`, so a nightly cron job stays silent.
 pub fn advise(settings: &Settings, line: impl AsRef<str>) {
     if !settings.quiet {
-        eprintln!("note: {}", line.as_ref());
+        eprintln!("{}", runner::prefixed(&format!("note: {}", line.as_ref())));
     }
 }
 
@@ -97,6 +101,9 @@ async fn dispatch(cli: Cli) -> Result<Exit> {
     }
     if let Command::Demo(args) = &cli.command {
         return demo::run(&cli.global, args).await;
+    }
+    if let Some(name) = cli.global.group.clone() {
+        return group::run(cli, &name).await;
     }
     let connect = cli.command.connect().cloned().unwrap_or_default();
     let settings = Settings::resolve(&cli.global, &connect)?;

@@ -2,7 +2,7 @@
 //! from the store → (asset, minute) needs → candles and ECB rates into the cache → every
 //! row valued once to count what is missing and write `missing_prices.csv`.
 
-use super::cache::{PriceCache, cache_path};
+use super::cache::{PriceCache, cache_path_for};
 use super::ecb::Ecb;
 use super::file::{UserPrices, read_user_prices};
 use super::stage::{self, Needs, StageStats};
@@ -77,7 +77,7 @@ impl PriceSummary {
 
 /// The price cache `settings` use.
 pub fn open_cache(settings: &Settings) -> Result<PriceCache> {
-    PriceCache::open(&cache_path(&settings.base_url, &settings.data_dir))
+    PriceCache::open(&cache_path_for(settings))
 }
 
 /// The [`Valuer`] for the report: prices from the cache (filled by the price stage) and
@@ -114,7 +114,7 @@ pub async fn run(
 ) -> Result<PriceSummary> {
     let started = Instant::now();
     let needs = collect_needs(store)?;
-    let path = cache_path(&settings.base_url, &settings.data_dir);
+    let path = cache_path_for(settings);
     let mut cache = PriceCache::open(&path)?;
     let stage = stage::run(client, &mut cache, &needs).await?;
     // ECB rates: for fiat assets and for a valuation fiat other than USD.

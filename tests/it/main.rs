@@ -8,6 +8,7 @@ mod common;
 mod coverage;
 mod cron;
 mod files;
+mod group;
 mod prices;
 mod report;
 mod security;

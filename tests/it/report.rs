@@ -514,6 +514,8 @@ async fn tax_summary_of_a_period() {
         backoff_ms: None,
         give_up_after: std::time::Duration::from_secs(60),
         rate_share: 1.0,
+        public_pacers: None,
+        price_cache: None,
     };
     let args = |out: &Path| okx_export::cli::ReportArgs {
         year: Some(2025),
