@@ -219,6 +219,9 @@ impl Command {
 
 #[derive(Debug, Args, Clone)]
 pub struct CheckKeyArgs {
+    /// The fiat a master's sub-accounts' holdings are valued in
+    #[arg(long, default_value = "USD", value_name = "CCY", value_parser = parse_fiat)]
+    pub fiat: crate::prices::Fiat,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }

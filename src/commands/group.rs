@@ -81,9 +81,10 @@ pub async fn run(cli: Cli, name: &str) -> Result<Exit> {
             .await;
             Ok(summarize(&settings, &format!("sync --group {name}"), &outcomes))
         }
-        Command::CheckKey(_) => {
-            let outcomes = runner::run_each(&group.members, jobs, |s: Settings| async move {
-                super::check_key::run(&s).await
+        Command::CheckKey(args) => {
+            let outcomes = runner::run_each(&group.members, jobs, move |s: Settings| {
+                let fiat = args.fiat.clone();
+                async move { super::check_key::run_with(&s, &fiat).await }
             })
             .await;
             Ok(summarize(

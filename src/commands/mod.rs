@@ -8,6 +8,7 @@ pub mod progress;
 pub mod report;
 pub mod runner;
 pub mod status;
+pub mod subaccounts;
 pub mod sync;
 
 use crate::cli::{Cli, Command};
@@ -108,7 +109,7 @@ async fn dispatch(cli: Cli) -> Result<Exit> {
     let connect = cli.command.connect().cloned().unwrap_or_default();
     let settings = Settings::resolve(&cli.global, &connect)?;
     match cli.command {
-        Command::CheckKey(_) => check_key::run(&settings).await,
+        Command::CheckKey(args) => check_key::run_with(&settings, &args.fiat).await,
         Command::Sync(args) if args.refetch.is_some() => sync::refetch(&settings, &args).await,
         Command::Sync(args) => sync::run(&settings, &args).await.map(|(exit, _)| exit),
         Command::Report(args) => report::run(&settings, &args),

@@ -36,6 +36,7 @@ pub fn options(args: &SyncArgs) -> Result<SyncOptions> {
             max_download: args.archive_max_download << 20,
             max_expanded: args.archive_max_expanded << 20,
         },
+        master: false,
     })
 }
 
@@ -123,6 +124,14 @@ pub fn print_summary(settings: &Settings, s: &SyncSummary) {
             warn(n);
         }
     }
+    if let Some(n) = s.sub_accounts {
+        say(
+            settings,
+            format!(
+                "sub-accounts: {n} listed, with their balances and the transfers with them (`okx-export check-key` lists them)"
+            ),
+        );
+    }
     let totals: Vec<String> = s
         .store_counts
         .iter()
@@ -193,12 +202,17 @@ pub async fn run_priced(
 pub async fn run_with(
     settings: &Settings,
     creds: crate::secret::Credentials,
-    opts: SyncOptions,
+    mut opts: SyncOptions,
 ) -> Result<(Exit, SyncSummary)> {
     let _lock = Store::lock(&settings.data_dir)?;
-    let store = Store::open(&settings.data_dir)?;
+    let mut store = Store::open(&settings.data_dir)?;
     let client = super::client(settings, Some(creds))?;
-    super::check_key::verify(&client, settings, false).await?;
+    let cfg = super::check_key::verify(&client, settings, false).await?;
+    // Whose account this is: a master's key also reads its sub-accounts.
+    if let Some(id) = super::check_key::identity(&cfg, client.server_now()) {
+        opts.master = id.is_master();
+        store.set_identity(&id)?;
+    }
     let store = Arc::new(Mutex::new(store));
     let progress = Bars::for_stderr(settings.progress);
     let result = crate::sync::sync(client, store.clone(), &opts, progress.clone()).await;

@@ -1,11 +1,12 @@
 //! The on-disk schema and its migrations, one step at a time and in place: v1 (the first
 //! release) → v2 (per-stream coverage, the remembered floor, the id-order index) → v3 (the
-//! balance endpoints a snapshot could not read). A newer or foreign schema is refused.
+//! balance endpoints a snapshot could not read) → v4 (the account's identity, a master's
+//! sub-accounts and their balances). A newer or foreign schema is refused.
 
-use super::{OptionalExtension, Result, Store, bail, balances, coverage, params};
+use super::{OptionalExtension, Result, Store, accounts, bail, balances, coverage, params};
 
 /// Current on-disk schema version. Bump it with a migration step in [`Store::migrate`].
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -107,6 +108,7 @@ impl Store {
                 tx.execute_batch(SCHEMA_V1)?;
                 tx.execute_batch(coverage::SCHEMA_V2)?;
                 tx.execute_batch(balances::SCHEMA_V3)?;
+                tx.execute_batch(accounts::SCHEMA_V4)?;
                 tx.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema_version', ?1), ('created_by', ?2)",
                     params![
@@ -132,7 +134,13 @@ impl Store {
                 tx.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'", [])?;
                 tx.commit()?;
             }
-            // Future migrations go here as `Some(3) => { ...; set schema_version = 4 }`.
+            Some(3) => {
+                let tx = self.conn.transaction()?;
+                tx.execute_batch(accounts::SCHEMA_V4)?;
+                tx.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'", [])?;
+                tx.commit()?;
+            }
+            // Future migrations go here as `Some(4) => { ...; set schema_version = 5 }`.
             Some(v) => bail!(
                 "store `{}` has schema {v}, which this build cannot migrate; move it away and run `sync` again",
                 self.path.display()

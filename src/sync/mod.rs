@@ -8,6 +8,7 @@ pub mod money;
 pub mod plan;
 pub mod refetch;
 pub mod stream;
+pub mod subaccounts;
 
 use crate::okx::endpoints::{self, INST_TYPES};
 use crate::okx::wire::{FundingBalance, SavingsBalance, TradingBalance};
@@ -50,6 +51,7 @@ pub fn streams() -> Vec<StreamSpec> {
         link_field: Some("billId"),
         mutable: None,
         window: Some(window),
+        history_from: None,
     };
     let mut out: Vec<StreamSpec> = INST_TYPES
         .iter()
@@ -74,6 +76,7 @@ pub fn streams() -> Vec<StreamSpec> {
         link_field: None,
         mutable: None,
         window,
+        history_from: None,
     };
     out.push(by_id(
         "bills-archive",
@@ -107,6 +110,7 @@ pub fn streams() -> Vec<StreamSpec> {
         link_field: None,
         mutable,
         window,
+        history_from: None,
     };
     out.push(by_time(
         "asset-bills",
@@ -154,6 +158,9 @@ pub struct SyncOptions {
     pub archive_max_wait: Duration,
     pub archive_first_poll: Duration,
     pub archive_limits: archive_file::ArchiveLimits,
+    /// The key is a master's (`account/config`): also read its sub-accounts, their
+    /// balances and the master↔sub transfer history ([`subaccounts`]).
+    pub master: bool,
 }
 
 impl Default for SyncOptions {
@@ -164,6 +171,7 @@ impl Default for SyncOptions {
             archive_max_wait: Duration::from_secs(600),
             archive_first_poll: Duration::from_secs(2),
             archive_limits: archive_file::ArchiveLimits::default(),
+            master: false,
         }
     }
 }
@@ -179,6 +187,8 @@ pub struct SyncSummary {
     pub archive: Option<ArchiveReport>,
     pub instruments: u64,
     pub balances: u64,
+    /// Sub-accounts listed (a master's key; `None` for a sub-account's).
+    pub sub_accounts: Option<usize>,
     pub endpoints: BTreeMap<String, EndpointSummary>,
     pub totals: Totals,
     pub store_counts: BTreeMap<String, u64>,
@@ -370,7 +380,15 @@ pub async fn sync(
     let mut plans = BTreeMap::new();
     let mut reports = Vec::new();
     let mut tasks = tokio::task::JoinSet::new();
-    for spec in streams() {
+    let mut specs = streams();
+    let sub_list = opts.master.then(|| {
+        specs.push(subaccounts::transfer_stream());
+        let (client, store) = (client.clone(), store.clone());
+        AbortOnDrop(tokio::spawn(async move {
+            subaccounts::fetch_list(&client, &store, server_time).await
+        }))
+    });
+    for spec in specs {
         let (spec, p) = planner.spec(spec);
         plans.insert(spec.name.clone(), p.clone());
         if p.skip {
@@ -503,6 +521,16 @@ pub async fn sync(
             planner.note(&mut store.lock().expect("store lock"), &r.stream, p)?;
         }
     }
+    let sub_accounts = match sub_list {
+        Some(mut t) => match (&mut t.0).await.context("the sub-account list task panicked")? {
+            Ok(n) => Some(n),
+            Err(e) => {
+                errors.push(e.context("sub-account list"));
+                None
+            }
+        },
+        None => None,
+    };
     let mut instruments = instruments;
     let instruments = match (&mut instruments.0)
         .await
@@ -550,6 +578,7 @@ pub async fn sync(
         archive,
         instruments,
         balances,
+        sub_accounts,
         endpoints,
         totals,
         store_counts,

@@ -187,3 +187,206 @@ async fn each_member_signs_with_its_own_key_to_its_own_host() {
         }
     }
 }
+
+/// The demo family: a master with `bot` and `savings` (keyed) and, when asked, `vault`
+/// (active, no key) and `dormant` (never used, no key).
+pub fn family(unkeyed: bool) -> SimConfig {
+    let mut cfg = SimConfig::family();
+    if unkeyed {
+        cfg.subaccounts
+            .push(okx_export::sim::SimSub::active("vault", "20000004", 23));
+        cfg.subaccounts
+            .push(okx_export::sim::SimSub::empty("dormant", "20000005"));
+    }
+    SimConfig {
+        rate_scale: FAST,
+        ..cfg
+    }
+}
+
+/// The three keys of [`family`]'s profiles: main (the master), bot, savings.
+pub fn family_keys() -> [SimKey; 3] {
+    [
+        SimKey::demo(),
+        SimKey::sub("bot", "20000002"),
+        SimKey::sub("savings", "20000003"),
+    ]
+}
+
+/// Issue 18 item 1: a master's check-key lists each sub-account with its uid, label, what
+/// it holds and which profile holds its key, matched by the uid that profile's own key
+/// reported (never by name); a sub-account's key says whose sub-account it is.
+#[tokio::test(flavor = "multi_thread")]
+async fn check_key_lists_sub_accounts_and_their_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = SimServer::start(family(true)).await.unwrap();
+    let [main, bot, savings] = family_keys();
+    // The profile holding the bot's key is called `trader`: matched by uid, not by name.
+    let cfg = write_config(
+        dir.path(),
+        &[
+            Prof {
+                name: "main",
+                key: &main,
+                base_url: sim.base_url(),
+            },
+            Prof {
+                name: "trader",
+                key: &bot,
+                base_url: sim.base_url(),
+            },
+            Prof {
+                name: "savings",
+                key: &savings,
+                base_url: sim.base_url(),
+            },
+        ],
+        &[],
+    );
+    let c = cfg.to_str().unwrap();
+    let env = config_env(FAST);
+    let r = run(
+        &["--config", c, "--profile", "trader", "check-key"],
+        &env,
+        dir.path(),
+    )
+    .await;
+    assert_code(&r, 0);
+    assert!(
+        r.stdout.contains("uid:          20000002 (sub-account)"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains("master uid:   10000001"), "{}", r.stdout);
+    let r = run(
+        &["--config", c, "--profile", "main", "check-key"],
+        &env,
+        dir.path(),
+    )
+    .await;
+    assert_code(&r, 0);
+    let line = |name: &str| {
+        r.stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("{name}:")))
+            .unwrap_or_else(|| panic!("no line for {name}:\n{}", r.stdout))
+            .to_string()
+    };
+    assert!(r.stdout.contains("sub-accounts: 4"), "{}", r.stdout);
+    let bot_line = line("bot");
+    assert!(
+        bot_line.contains("uid 20000002, label `bot account`"),
+        "{bot_line}"
+    );
+    assert!(bot_line.contains("key: profile `trader`"), "{bot_line}");
+    assert!(bot_line.contains(" USD,"), "valued in USD: {bot_line}");
+    // `savings` never ran check-key or sync: its uid is unknown, so no profile matches it,
+    // and the note says which profile to check.
+    assert!(line("savings").contains("key: none known"), "{}", line("savings"));
+    assert!(
+        r.stderr
+            .contains("run `okx-export --profile NAME check-key` once for: savings"),
+        "{}",
+        r.stderr
+    );
+    let vault = line("vault");
+    assert!(
+        vault.contains("(create a read-only key for sub-account `vault` on OKX"),
+        "{vault}"
+    );
+    assert!(line("dormant").contains("holds nothing"), "{}", line("dormant"));
+    // The holdings are the simulator's, in USD.
+    let bal = |name: &str| {
+        let d = sim.sub_account(name).unwrap().snapshot();
+        d.balances.iter().filter(|((a, _), _)| *a != "earn").count()
+    };
+    assert!(bal("vault") > 0);
+}
+
+/// Issue 18 item 1: a master's sync records its identity, its sub-accounts with their
+/// balances, and every master↔sub transfer (covered down to the floor); a sub-account's
+/// sync records that it is one and never calls the master's endpoints.
+#[tokio::test(flavor = "multi_thread")]
+async fn master_sync_stores_its_sub_accounts_and_transfers() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = SimServer::start(family(true)).await.unwrap();
+    let data = dir.path().join("main");
+    let r = sync(&sim, &data, &["--no-archive"]).await;
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("sub-accounts: 4 listed"), "{}", r.stdout);
+    let s = store(&data);
+    let id = s.identity().unwrap().unwrap();
+    assert!(id.is_master() && id.uid == "10000001", "{id:?}");
+    let list = s.sub_accounts().unwrap().unwrap();
+    let names: Vec<&str> = list.subs.iter().map(|x| x.name.as_str()).collect();
+    assert_eq!(names, ["bot", "dormant", "savings", "vault"]);
+    for name in ["bot", "vault"] {
+        let truth = sim.sub_account(name).unwrap().snapshot();
+        let mut want: Vec<(String, String, rust_decimal::Decimal)> = truth
+            .balances
+            .iter()
+            .filter(|((a, _), _)| *a != "earn")
+            .map(|((a, c), v)| ((*a).to_string(), (*c).to_string(), *v))
+            .collect();
+        want.sort();
+        let mut got: Vec<(String, String, rust_decimal::Decimal)> = list
+            .balances_of(name)
+            .filter(|b| !b.total.is_zero())
+            .map(|b| (b.account.clone(), b.ccy.clone(), b.total))
+            .collect();
+        got.sort();
+        assert_eq!(got, want, "{name}'s balances as the master reads them");
+    }
+    assert_eq!(list.balances_of("dormant").count(), 0);
+    let want: Vec<String> = sim
+        .account()
+        .snapshot()
+        .sub_transfers
+        .iter()
+        .map(|t| t.bill_id.to_string())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(want.len(), 18, "6 transfers with each active sub-account");
+    assert_eq!(s.keys(okx_export::store::RecordKind::SubTransfer).unwrap(), want);
+    let cov = s.coverage("subaccount-bills").unwrap().unwrap();
+    assert_eq!(cov.from, s.floor().unwrap(), "covered down to the floor");
+    let c = okx_export::coverage::check(&s, None, None).unwrap();
+    assert!(
+        !c.missing
+            .iter()
+            .any(|m| m.group == okx_export::coverage::Group::SubTransfers),
+        "{:#?}",
+        c.missing
+    );
+    assert!(c.streams.iter().any(|x| x.stream == "subaccount-bills"));
+
+    // A sub-account's key: no master endpoint is called, nothing is listed.
+    sim.reset_stats();
+    let sub_data = dir.path().join("bot");
+    let env = env_for(&sim, &SimKey::sub("bot", "20000002"), FAST);
+    let r = run(&sync_args(&sub_data, &["--no-archive"]), &env, dir.path()).await;
+    assert_code(&r, 0);
+    let stats = sim.stats();
+    for ep in [
+        "subaccount-list",
+        "subaccount-bills",
+        "subaccount-trading-balances",
+        "subaccount-funding-balances",
+    ] {
+        assert_eq!(stats.get(ep).requests, 0, "{ep}");
+    }
+    let s = store(&sub_data);
+    let id = s.identity().unwrap().unwrap();
+    assert_eq!(
+        (id.uid.as_str(), id.main_uid.as_deref(), id.is_master()),
+        ("20000002", Some("10000001"), false)
+    );
+    assert_eq!(s.sub_accounts().unwrap(), None);
+    let truth = sim.sub_account("bot").unwrap().snapshot();
+    assert_eq!(
+        s.keys(okx_export::store::RecordKind::FundingBill).unwrap().len(),
+        truth.funding_bills.len(),
+        "the sub-account's own ledger, transfers included"
+    );
+}

@@ -47,6 +47,10 @@ fn keys_where(sim: &SimServer, kind: RecordKind, keep: impl Fn(i64) -> bool) -> 
             .dcd_orders
             .iter()
             .filter_map(|o| pick(o.c_time, o.ord_id.to_string()))),
+        RecordKind::SubTransfer => set(a
+            .sub_transfers
+            .iter()
+            .filter_map(|t| pick(t.ts, t.bill_id.to_string()))),
         RecordKind::Instrument => BTreeSet::new(),
     }
 }
