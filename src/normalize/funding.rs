@@ -106,6 +106,11 @@ impl<'h> Funding<'h> {
                 ..Row::new(tx)
             });
         };
+        if super::accounts::is_sub_transfer(code) {
+            let mut tx = base(&bill, time, kind);
+            set_gross(&mut tx, bill.bal_chg, &bill.ccy);
+            return Ok(self.h.accounts.row(&bill, time, tx));
+        }
         match code {
             Some("1") if bill.bal_chg > Decimal::ZERO => Ok(self.deposit(&bill, time)),
             Some("2") if bill.bal_chg < Decimal::ZERO => Ok(self.withdrawal(&bill, time)),

@@ -43,11 +43,13 @@
 //! - `unmatched_enrichment` counts deposit/withdrawal bills without a history record and
 //!   trade rows with no price from fills, bills or converts.
 
+pub mod accounts;
 pub mod codes;
 mod dual;
 mod fiat_convert;
 mod funding;
 
+pub use accounts::{AccountScope, TransferSide};
 pub use funding::UnmatchedBill;
 mod trading;
 
@@ -69,6 +71,9 @@ pub struct NormalizeOptions {
     pub from: Option<DateTime<Utc>>,
     /// Rows at or after this time are not emitted.
     pub to: Option<DateTime<Utc>>,
+    /// The accounts of the report: a move between a master and its sub-account is
+    /// internal only when both are in it ([`accounts`]).
+    pub accounts: AccountScope,
 }
 
 /// A deposit or withdrawal that is not booked from its history record.
@@ -114,6 +119,8 @@ pub struct NormalizeSummary {
     pub row_sums: BTreeMap<Account, BTreeMap<String, Decimal>>,
     /// Stored records that failed to decode (bills become `unclassified` rows).
     pub decode_errors: u64,
+    /// Every master↔sub transfer bill of the store (not only the period's), as booked.
+    pub sub_transfers: Vec<TransferSide>,
 }
 
 /// Normalizes every stored bill into rows, calling `sink` in time order (ties by id).
@@ -124,6 +131,7 @@ pub fn normalize(
 ) -> anyhow::Result<NormalizeSummary> {
     let mut summary = NormalizeSummary::default();
     let mut history = History::load(src, &mut summary)?;
+    history.accounts = accounts::SubTransfers::load(src, &opts.accounts)?;
     let converts = std::mem::take(&mut history.converts);
     let mut fp = fiat_convert::FundingRows::new(funding::Funding::new(&mut history), &converts);
     let mut out = Output {
@@ -146,7 +154,10 @@ pub fn normalize(
         },
     )?;
     let lone_bills = std::mem::take(&mut fp.fp.unmatched);
-    let decode_errors = trading_errors + fp.fp.decode_errors + history.decode_errors;
+    let fp_errors = fp.fp.decode_errors;
+    drop(fp);
+    summary.sub_transfers = std::mem::take(&mut history.accounts.sides);
+    let decode_errors = trading_errors + fp_errors + history.decode_errors + history.accounts.decode_errors;
     summary.decode_errors += decode_errors;
     summary.bills_without_record = lone_bills;
     summary.final_without_bill.extend(history.unbooked());
@@ -276,6 +287,8 @@ pub(crate) struct History {
     pub withdrawals: Vec<(Withdrawal, bool)>,
     pub converts: HashMap<String, Convert>,
     pub dcd: dual::DcdBook,
+    /// A master's transfer records with its sub-accounts, and the report's accounts.
+    pub accounts: accounts::SubTransfers,
     decode_errors: u64,
 }
 
@@ -286,6 +299,7 @@ impl History {
             withdrawals: Vec::new(),
             converts: HashMap::new(),
             dcd: dual::DcdBook::default(),
+            accounts: accounts::SubTransfers::default(),
             decode_errors: 0,
         };
         src.for_each(RecordKind::Deposit, &mut |rec| {

@@ -1297,6 +1297,7 @@ fn time_window_filters_rows_but_not_processing() {
     let opts = NormalizeOptions {
         from: at(T0),
         to: at(T0 + 200),
+        ..NormalizeOptions::default()
     };
     let (rows, summary) = run_with(&src, &opts);
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
@@ -1461,4 +1462,135 @@ mod property {
             prop_assert!(rows.len() as u64 >= summary.unclassified);
         }
     }
+}
+
+// ---- moves between a master and its sub-accounts (issue 18) --------------------------------
+
+fn sub_bill(id: &str, ts: i64, ty: &str, ccy: &str, amt: &str, sub: &str) -> StoredRecord {
+    let raw = json!({"billId": id, "ccy": ccy, "amt": amt, "type": ty, "subAcct": sub, "ts": ts.to_string()})
+        .to_string();
+    StoredRecord {
+        kind: RecordKind::SubTransfer,
+        key: id.into(),
+        ts_ms: ts,
+        link: None,
+        raw,
+    }
+}
+
+fn master_scope(members: &[&str]) -> AccountScope {
+    AccountScope {
+        uid: Some("1".into()),
+        main_uid: Some("1".into()),
+        subs: [("bot", "2"), ("vault", "4")]
+            .into_iter()
+            .map(|(n, u)| (n.to_string(), u.to_string()))
+            .collect(),
+        members: members.iter().map(|m| (*m).to_string()).collect(),
+    }
+}
+
+/// A master's transfer bills are named by their `asset/subaccount/bills` record, whether
+/// the two ids are equal (`601`) or not (`602` ↔ `9602`, same ms; `603` ↔ `9603`, 2 s
+/// apart); internal (a `transfer`) only when the sub-account is in the report, else a
+/// withdrawal or deposit naming it. A bill no record matches is external, unnamed.
+#[test]
+fn master_transfers_are_internal_only_within_the_report() {
+    let src = source(vec![
+        fb("601", T0, "20", "USDT", "-100"),
+        sub_bill("601", T0, "0", "USDT", "100", "bot"),
+        fb("602", T0 + 10, "21", "ETH", "0.5"),
+        sub_bill("9602", T0 + 10, "1", "ETH", "0.5", "vault"),
+        fb("603", T0 + 20, "20", "SOL", "-3"),
+        sub_bill("9603", T0 + 2_020, "0", "SOL", "3", "bot"),
+        fb("604", T0 + 30, "21", "USDT", "7"),
+        // A record in the other direction does not match a bill.
+        sub_bill("9604", T0 + 30, "0", "USDT", "7", "bot"),
+        fb("605", T0 + 40, "361", "USDT", "1"),
+    ]);
+    // The master and `bot` in one report; `vault` not.
+    let opts = NormalizeOptions {
+        accounts: master_scope(&["1", "2"]),
+        ..NormalizeOptions::default()
+    };
+    let (rows, summary) = run_with(&src, &opts);
+    assert_invariant(&src, &rows);
+    let k = |id: &str| (row(&rows, id).kind, row(&rows, id).counterparty.as_deref());
+    assert_eq!(k("fb-601"), (Kind::Transfer, Some("to sub-account bot")));
+    assert_eq!(k("fb-602"), (Kind::Deposit, Some("from sub-account vault")));
+    assert_eq!(k("fb-603"), (Kind::Transfer, Some("to sub-account bot")));
+    assert_eq!(
+        k("fb-604"),
+        (Kind::Deposit, Some("from a sub-account OKX does not name"))
+    );
+    assert_eq!(k("fb-605"), (Kind::Deposit, Some("from a closed sub-account")));
+    assert!(
+        row(&rows, "fb-601")
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("in this report: internal")
+    );
+    let vault = row(&rows, "fb-602").note.as_deref().unwrap();
+    assert!(
+        vault.contains("sub-account `vault` (uid 4), your own account that is not in this report"),
+        "{vault}"
+    );
+    let sides: Vec<(&str, bool, Option<&str>)> = summary
+        .sub_transfers
+        .iter()
+        .map(|s| (s.bill_id.as_str(), s.internal, s.counterparty_uid.as_deref()))
+        .collect();
+    assert_eq!(
+        sides,
+        [
+            ("601", true, Some("2")),
+            ("602", false, Some("4")),
+            ("603", true, Some("2")),
+            ("604", false, None),
+            ("605", false, None)
+        ]
+    );
+    // A one-profile report (no scope): every move is external.
+    let (rows, _) = run(&src);
+    assert_eq!(row(&rows, "fb-601").kind, Kind::Withdrawal);
+    assert_eq!(row(&rows, "fb-603").kind, Kind::Withdrawal);
+    assert_eq!(row(&rows, "fb-602").kind, Kind::Deposit);
+}
+
+/// A sub-account's bills 22/23 go to and come from its master: internal when the master
+/// is in the report.
+#[test]
+fn sub_account_transfers_meet_the_master() {
+    let src = source(vec![
+        fb("701", T0, "23", "USDT", "100"),
+        fb("702", T0 + 1, "22", "USDT", "-40"),
+    ]);
+    let scope = |members: &[&str]| AccountScope {
+        uid: Some("2".into()),
+        main_uid: Some("1".into()),
+        subs: BTreeMap::new(),
+        members: members.iter().map(|m| (*m).to_string()).collect(),
+    };
+    let opts = |m: &[&str]| NormalizeOptions {
+        accounts: scope(m),
+        ..NormalizeOptions::default()
+    };
+    let (rows, _) = run_with(&src, &opts(&["1", "2"]));
+    assert_eq!(row(&rows, "fb-701").kind, Kind::Transfer);
+    assert_eq!(
+        row(&rows, "fb-702").counterparty.as_deref(),
+        Some("to the master account")
+    );
+    let (rows, summary) = run_with(&src, &opts(&["2"]));
+    assert_eq!(row(&rows, "fb-701").kind, Kind::Deposit);
+    assert_eq!(row(&rows, "fb-702").kind, Kind::Withdrawal);
+    assert_eq!(amt(&row(&rows, "fb-702").sent), Some((d("40"), "USDT")));
+    assert_eq!(summary.sub_transfers.len(), 2);
+    assert!(
+        summary
+            .sub_transfers
+            .iter()
+            .all(|s| s.counterparty_uid.as_deref() == Some("1") && !s.internal)
+    );
 }
