@@ -93,6 +93,37 @@ pub async fn run(cli: Cli, name: &str) -> Result<Exit> {
                 &outcomes,
             ))
         }
+        Command::Report(args) => super::report::run_group(&group, &args),
+        Command::Export(args) => {
+            super::report::period(&args.report)?; // fail on a bad flag before syncing
+            crate::export::Format::parse_list(&args.report.format)
+                .map_err(|e| usage(format!("--format: {e}")))?;
+            if args.sync.refetch.is_some() {
+                return Err(usage(
+                    "--refetch repairs one store: run `sync --refetch` with --profile NAME",
+                ));
+            }
+            let fiat = args.report.price.fiat.clone();
+            let sync = args.sync.clone();
+            let outcomes = runner::run_each(&group.members, jobs, move |s| {
+                let (sync, fiat) = (sync.clone(), fiat.clone());
+                async move {
+                    super::sync::run_priced(&s, &sync, std::slice::from_ref(&fiat))
+                        .await
+                        .map(|(exit, _)| exit)
+                }
+            })
+            .await;
+            let worst = summarize(&settings, &format!("sync --group {name}"), &outcomes);
+            if worst != Exit::Success {
+                warn(format!(
+                    "export --group {name}: no report written, as a member's sync failed (above); fix it and rerun"
+                ));
+                return Ok(worst);
+            }
+            super::report::run_group(&group, &args.report)
+        }
+        Command::Status => super::status::run_group(&group),
         _ => Err(usage(
             "--group works with sync, check-key, report, export and status; for other commands name one profile with --profile",
         )),

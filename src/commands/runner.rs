@@ -59,6 +59,11 @@ pub async fn as_member<F: Future>(name: &str, fut: F) -> F::Output {
     MEMBER.scope(Arc::from(name), fut).await
 }
 
+/// Runs `f` as member `name`'s (blocking) work: its console lines get the prefix.
+pub fn as_member_sync<R>(name: &str, f: impl FnOnce() -> R) -> R {
+    MEMBER.sync_scope(Arc::from(name), f)
+}
+
 /// One profile of a run, resolved.
 #[derive(Debug, Clone)]
 pub struct Member {

@@ -3,24 +3,35 @@
 //! tax summary. The result, [`ReportOutcome`], is what every rendering reads: the CSVs and
 //! `summary.json` are written here; the console lines are printed by `commands::report`.
 //! Nothing here prints.
+//!
+//! A report covers one account ([`run`]) or a group of them ([`run_accounts`], issue 18):
+//! the same steps, with the group's rows merged in time order ([`merge`]) into ONE set of
+//! files (`transactions.csv` gains a `profile` column and each row id its profile, so the
+//! two sides of a transfer between members never share an id), coverage and
+//! reconciliation per member, plus what only a group has: the check that every internal
+//! transfer has both sides. Whether a master's sub-accounts are all in the report is
+//! checked for one account too ([`accounts`]).
 
+pub mod accounts;
+mod merge;
 pub mod period;
 mod summary;
 
+pub use accounts::{AccountLine, AccountStatus, AccountsCheck, AccountsContext};
 pub use period::Period;
 
 use crate::coverage::{self, CoverageCheck, Group};
 use crate::error::Exit;
 use crate::export::{ExportOptions, ExportReport, ExportWriter, Format, TaxSummary, write_csv_atomic};
 use crate::model::{plain, rfc3339_ms};
-use crate::normalize::{NormalizeOptions, NormalizeSummary, normalize};
+use crate::normalize::{AccountScope, NormalizeOptions, NormalizeSummary, normalize};
 use crate::prices::{Fiat, Valuer};
 use crate::reconcile::closing::{Holding, holdings_at};
 use crate::reconcile::{
-    CheckRow, FundsRanges, Reconciliation, files_checks, funds_checks, reconcile as reconcile_store,
-    rows_checks,
+    CheckRow, FundsRanges, OPENING_BALANCE_COLUMNS, RECONCILIATION_COLUMNS, Reconciliation, files_checks,
+    funds_checks, reconcile as reconcile_store, rows_checks,
 };
-use crate::store::{RecordSource, Store};
+use crate::store::{BalanceRow, Identity, RecordSource, Store};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
@@ -35,6 +46,15 @@ pub struct ReportRequest {
     pub allow_unclassified: bool,
     /// Write the tax files even when the store does not cover the period.
     pub allow_incomplete: bool,
+    /// The group (if any) and the other configured profiles, for completeness across
+    /// accounts.
+    pub accounts: AccountsContext,
+}
+
+/// One account of a report: its profile and its store.
+pub struct ReportAccount<'a> {
+    pub profile: &'a str,
+    pub store: &'a Store,
 }
 
 /// Everything one report computed and wrote.
@@ -50,6 +70,26 @@ pub struct ReportOutcome {
     /// Every file written, in the order the console lists them.
     pub files: Vec<PathBuf>,
     pub exit: Exit,
+    /// The accounts behind the report and the sub-accounts of a master it leaves out
+    /// (a missing one makes the report incomplete, like a missing range).
+    pub accounts: AccountsCheck,
+    /// A group report's members, each with its own coverage and reconciliation (then
+    /// `coverage` is all of them, stream names prefixed `profile/`, and
+    /// `written.reconciliation` holds the group's own checks: the files read back and the
+    /// internal transfers); empty for a one-profile report.
+    pub members: Vec<MemberOutcome>,
+}
+
+/// One member of a group report.
+#[derive(Debug)]
+pub struct MemberOutcome {
+    pub profile: String,
+    pub identity: Option<Identity>,
+    pub coverage: CoverageCheck,
+    /// Its balance chains, snapshot match and cross-ledger checks (`None` when no tax file
+    /// was written).
+    pub reconciliation: Option<Reconciliation>,
+    pub balances_as_of: Option<DateTime<Utc>>,
 }
 
 /// What a report that wrote its files computed.
@@ -82,23 +122,110 @@ pub struct ValueCounts {
 }
 
 impl ReportOutcome {
+    /// The stores cover the period and no sub-account is missing.
     pub fn complete(&self) -> bool {
-        self.coverage.complete()
+        self.coverage.complete() && self.accounts.complete()
+    }
+
+    /// Every reconciliation passed: the report's own and each member's.
+    pub fn reconciled(&self) -> bool {
+        self.written.as_ref().is_some_and(|w| w.reconciliation.ok())
+            && self
+                .members
+                .iter()
+                .all(|m| m.reconciliation.as_ref().is_none_or(Reconciliation::ok))
     }
 }
 
 /// Runs every step for `store` into `req.out`; every value comes from `valuer`.
 pub fn run(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Result<ReportOutcome> {
+    run_accounts(&[ReportAccount { profile: "", store }], false, req, valuer)
+}
+
+/// The scope of one account's rows: its identity, a master's sub-accounts, and the uids of
+/// every account of the report.
+fn scope_of(
+    store: &Store,
+    id: Option<&Identity>,
+    members: &std::collections::BTreeSet<String>,
+) -> Result<AccountScope> {
+    let subs = store
+        .sub_accounts()?
+        .map(|l| {
+            l.subs
+                .into_iter()
+                .filter_map(|s| Some((s.name, s.uid?)))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(AccountScope {
+        uid: id.map(|i| i.uid.clone()),
+        main_uid: id.and_then(|i| i.main_uid.clone()),
+        subs,
+        members: members.clone(),
+    })
+}
+
+/// Runs every step for `accounts` into `req.out` (`group`: a group report, whose files
+/// carry each row's profile); every value comes from `valuer`.
+pub fn run_accounts(
+    accounts: &[ReportAccount],
+    group: bool,
+    req: &ReportRequest,
+    valuer: &mut dyn Valuer,
+) -> Result<ReportOutcome> {
     std::fs::create_dir_all(&req.out)
         .with_context(|| format!("cannot create output directory `{}`", req.out.display()))?;
     let generated_at = Utc::now();
     let Period { from, to, .. } = req.period;
-    let cov = coverage::check(store, from, to)?;
+    let ids: Vec<Option<Identity>> = accounts
+        .iter()
+        .map(|a| a.store.identity())
+        .collect::<Result<_>>()?;
+    let covs: Vec<CoverageCheck> = accounts
+        .iter()
+        .map(|a| coverage::check(a.store, from, to))
+        .collect::<Result<_>>()?;
+    let cov = if group {
+        merged_coverage(accounts, &covs)
+    } else {
+        covs[0].clone()
+    };
+    let checked: Vec<accounts::Member> = accounts
+        .iter()
+        .zip(&ids)
+        .map(|(a, id)| accounts::Member {
+            profile: a.profile,
+            store: a.store,
+            identity: id.as_ref(),
+        })
+        .collect();
+    let acc = accounts::check(&checked, &req.accounts, from, to)?;
     let mut files = Vec::new();
-    let coverage_path = write_coverage(&cov, &req.out)?;
-    // A period the store does not cover gives no tax files unless asked: they would be
-    // short without saying so.
-    if !cov.complete() && !req.allow_incomplete {
+    let coverage_path = write_coverage(accounts, group, &covs, &req.out)?;
+    let member_outcomes = |recs: Vec<Option<Reconciliation>>| -> Result<Vec<MemberOutcome>> {
+        if !group {
+            return Ok(Vec::new());
+        }
+        accounts
+            .iter()
+            .zip(&ids)
+            .zip(&covs)
+            .zip(recs)
+            .map(|(((a, id), c), rec)| {
+                Ok(MemberOutcome {
+                    profile: a.profile.to_string(),
+                    identity: id.clone(),
+                    coverage: c.clone(),
+                    reconciliation: rec,
+                    balances_as_of: a.store.latest_balances()?.iter().map(|b| b.as_of).max(),
+                })
+            })
+            .collect()
+    };
+    // A period the stores do not cover, or a sub-account left out, gives no tax files
+    // unless asked: they would be short without saying so.
+    if (!cov.complete() || !acc.complete()) && !req.allow_incomplete {
         let mut outcome = ReportOutcome {
             period: req.period,
             out: req.out.clone(),
@@ -107,21 +234,57 @@ pub fn run(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Resul
             written: None,
             files: vec![coverage_path],
             exit: Exit::Data,
+            accounts: acc,
+            members: member_outcomes(accounts.iter().map(|_| None).collect())?,
         };
         outcome.files.push(summary::write(&outcome)?);
         return Ok(outcome);
     }
-    let rows = write_rows(store, req, valuer)?;
+    let uids: std::collections::BTreeSet<String> = ids.iter().flatten().map(|i| i.uid.clone()).collect();
+    let scopes: Vec<AccountScope> = accounts
+        .iter()
+        .zip(&ids)
+        .map(|(a, id)| scope_of(a.store, id.as_ref(), &uids))
+        .collect::<Result<_>>()?;
+    let rows = write_rows(accounts, group, &scopes, req, valuer)?;
     // Every file just written is read back as its tool reads it and must sum to the rows.
     let file_checks = files_checks(&req.out, &rows.exported, from, to);
-    let (rec, mut rec_files) = write_reconciliation(store, &rows.normalized, &cov, file_checks, &req.out)?;
+    let (rec, member_recs, mut rec_files) = if group {
+        let recs: Vec<Reconciliation> = accounts
+            .iter()
+            .zip(&rows.per_account)
+            .zip(&covs)
+            .map(|((a, n), c)| reconcile_account(a.store, n, c))
+            .collect::<Result<_>>()?;
+        let sides: Vec<accounts::Sides> = accounts
+            .iter()
+            .zip(&ids)
+            .zip(&rows.per_account)
+            .zip(&covs)
+            .map(|(((a, id), n), c)| accounts::Sides {
+                profile: a.profile,
+                uid: id.as_ref().map(|i| i.uid.as_str()),
+                sides: &n.sub_transfers,
+                coverage: c,
+            })
+            .collect();
+        let mut own = Reconciliation::default();
+        own.cross.extend(file_checks);
+        own.cross.extend(accounts::transfer_checks(&sides, from, to));
+        let files = write_group_reconciliation(accounts, &recs, &own, &req.out)?;
+        (own, recs.into_iter().map(Some).collect(), files)
+    } else {
+        let (rec, files) =
+            write_reconciliation(accounts[0].store, &rows.normalized, &cov, file_checks, &req.out)?;
+        (rec, vec![None], files)
+    };
     files.extend(rows.exported.paths().map(Path::to_path_buf));
     files.append(&mut rec_files);
     files.push(coverage_path);
     let mut tax = rows.tax;
     let closing = match req.period.closing_at(generated_at) {
         Some(at) => {
-            let (holdings, p) = write_closing(store, at, &req.out)?;
+            let (holdings, p) = write_closing(accounts, group, at, &req.out)?;
             files.push(p);
             // tax-summary.csv: a period report's overview in the fiat (holdings at both ends).
             tax.add_holdings(&holdings, at, true, valuer)?;
@@ -137,11 +300,21 @@ pub fn run(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Resul
         .then_some(missing_path);
     files.extend(missing_file.clone());
     let unclassified_fail = rows.normalized.unclassified > 0 && !req.allow_unclassified;
-    let exit = if unclassified_fail || !rec.ok() {
+    let members_ok = member_recs.iter().flatten().all(Reconciliation::ok);
+    let exit = if unclassified_fail || !rec.ok() || !members_ok {
         Exit::Data
     } else {
         Exit::Success
     };
+    let mut balances_as_of = None;
+    for a in accounts {
+        let at = a.store.latest_balances()?.iter().map(|b| b.as_of).max();
+        // A group's snapshot is as old as its oldest member's.
+        balances_as_of = match (balances_as_of, at) {
+            (Some(x), Some(y)) => Some(std::cmp::min(x, y)),
+            (x, y) => x.or(y),
+        };
+    }
     let written = Written {
         values: ValueCounts {
             fiat: valuer.fiat().clone(),
@@ -152,12 +325,13 @@ pub fn run(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Resul
         tax: closing.is_some().then_some(tax),
         opening: rows.opening,
         closing,
-        balances_as_of: store.latest_balances()?.iter().map(|b| b.as_of).max(),
+        balances_as_of,
         normalized: rows.normalized,
         exported: rows.exported,
         reconciliation: rec,
         unclassified_fail,
     };
+    let members = member_outcomes(member_recs)?;
     let mut outcome = ReportOutcome {
         period: req.period,
         out: req.out.clone(),
@@ -166,22 +340,78 @@ pub fn run(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Resul
         written: Some(written),
         files,
         exit,
+        accounts: acc,
+        members,
     };
     outcome.files.push(summary::write(&outcome)?);
     Ok(outcome)
 }
 
-/// Writes `coverage.csv`.
-fn write_coverage(cov: &CoverageCheck, out: &Path) -> Result<PathBuf> {
-    let (header, rows) = coverage::coverage_csv(cov);
+/// A group's coverage as one check: every member's streams (named `profile/stream`) and
+/// missing ranges (their `why` names the profile); the group is covered as of its oldest
+/// member's last sync.
+fn merged_coverage(accounts: &[ReportAccount], covs: &[CoverageCheck]) -> CoverageCheck {
+    let mut out = CoverageCheck {
+        floor: covs.iter().filter_map(|c| c.floor).max(),
+        as_of: covs.iter().map(|c| c.as_of).min().flatten(),
+        streams: Vec::new(),
+        from: covs.iter().filter_map(|c| c.from).min(),
+        to: covs.iter().map(|c| c.to).min().flatten(),
+        missing: Vec::new(),
+    };
+    for (a, c) in accounts.iter().zip(covs) {
+        out.streams
+            .extend(c.streams.iter().map(|s| coverage::StreamCoverage {
+                stream: format!("{}/{}", a.profile, s.stream),
+                ..s.clone()
+            }));
+        out.missing.extend(c.missing.iter().map(|m| {
+            coverage::Missing {
+                why: format!("profile `{}`: {}", a.profile, m.why),
+                fix: m
+                    .fix
+                    .replace("`okx-export ", &format!("`okx-export --profile {} ", a.profile)),
+                ..m.clone()
+            }
+        }));
+    }
+    out
+}
+
+/// Writes `coverage.csv` (a group's with a trailing `profile` column).
+fn write_coverage(
+    accounts: &[ReportAccount],
+    group: bool,
+    covs: &[CoverageCheck],
+    out: &Path,
+) -> Result<PathBuf> {
     let p = out.join("coverage.csv");
-    write_csv_atomic(&p, &header, rows)?;
+    if !group {
+        let (header, rows) = coverage::coverage_csv(&covs[0]);
+        write_csv_atomic(&p, &header, rows)?;
+        return Ok(p);
+    }
+    let mut header = Vec::new();
+    let mut all = Vec::new();
+    for (a, c) in accounts.iter().zip(covs) {
+        let (h, rows) = coverage::coverage_csv(c);
+        header = h;
+        all.extend(rows.into_iter().map(|mut r| {
+            r.push(a.profile.to_string());
+            r
+        }));
+    }
+    header.push("profile");
+    write_csv_atomic(&p, &header, all)?;
     Ok(p)
 }
 
 /// What writing the rows produced.
 struct RowsWritten {
+    /// The report's rows together (for one account: its own).
     normalized: NormalizeSummary,
+    /// Each account's own.
+    per_account: Vec<NormalizeSummary>,
     exported: ExportReport,
     tax: TaxSummary,
     opening: Option<(DateTime<Utc>, Vec<Holding>)>,
@@ -191,8 +421,15 @@ struct RowsWritten {
 
 /// Values every row of the period and writes it to every format. The valuer sees rows in
 /// time order: the opening holdings (at the period's start) first, then the period's rows
-/// (the closing holdings come after, in [`run`]).
-fn write_rows(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Result<RowsWritten> {
+/// (the closing holdings come after, in [`run_accounts`]). A group's rows come merged in
+/// time order ([`merge`]), each id prefixed with its profile (`bot/fb-123`).
+fn write_rows(
+    accounts: &[ReportAccount],
+    group: bool,
+    scopes: &[AccountScope],
+    req: &ReportRequest,
+    valuer: &mut dyn Valuer,
+) -> Result<RowsWritten> {
     let Period { from, to, tz } = req.period;
     let mut writer = ExportWriter::create(
         &req.out,
@@ -200,6 +437,7 @@ fn write_rows(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Re
         ExportOptions {
             tz,
             fiat: valuer.fiat().clone(),
+            profile_column: group,
             ..ExportOptions::default()
         },
     )?;
@@ -207,13 +445,24 @@ fn write_rows(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Re
     let mut tax = TaxSummary::new();
     let opening = match (from, to) {
         (Some(start), Some(_)) => {
-            let holdings = holdings_at(store, start)?;
+            let mut holdings = Vec::new();
+            for a in accounts {
+                holdings.extend(holdings_at(a.store, start)?);
+            }
             tax.add_holdings(&holdings, start, false, valuer)?;
             Some((start, holdings))
         }
         _ => None,
     };
-    let normalized = normalize(store, &NormalizeOptions { from, to }, &mut |tx| {
+    let opts = |scope: &AccountScope| NormalizeOptions {
+        from,
+        to,
+        accounts: scope.clone(),
+    };
+    let mut sink = |profile: &str, mut tx: crate::model::Transaction| {
+        if group {
+            tx.id = format!("{profile}/{}", tx.id);
+        }
         let value = valuer.value(&tx)?;
         if value.value.is_some() {
             valued += 1;
@@ -221,10 +470,26 @@ fn write_rows(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Re
             unvalued += 1;
         }
         tax.add(&tx, &value);
-        writer.write(&tx, &value)
-    })?;
+        writer.write_for(profile, &tx, &value)
+    };
+    let per_account = if let [one] = accounts {
+        vec![normalize(one.store, &opts(&scopes[0]), &mut |tx| {
+            sink(one.profile, tx)
+        })?]
+    } else {
+        let dirs: Vec<(PathBuf, NormalizeOptions)> = accounts
+            .iter()
+            .zip(scopes)
+            .map(|(a, scope)| {
+                let dir = a.store.path().parent().map(Path::to_path_buf).unwrap_or_default();
+                (dir, opts(scope))
+            })
+            .collect();
+        merge::normalize_stores(&dirs, &mut |i, tx| sink(accounts[i].profile, tx))?
+    };
     Ok(RowsWritten {
-        normalized,
+        normalized: combined(&per_account),
+        per_account,
         exported: writer.finish()?,
         tax,
         opening,
@@ -233,39 +498,86 @@ fn write_rows(store: &Store, req: &ReportRequest, valuer: &mut dyn Valuer) -> Re
     })
 }
 
+/// Several accounts' normalization summaries as one (counts and sums added, lists joined).
+fn combined(parts: &[NormalizeSummary]) -> NormalizeSummary {
+    if let [one] = parts {
+        return one.clone();
+    }
+    let mut out = NormalizeSummary::default();
+    for p in parts {
+        for (k, v) in &p.rows_by_kind {
+            *out.rows_by_kind.entry(*k).or_default() += v;
+        }
+        out.unclassified += p.unclassified;
+        for (k, v) in &p.unclassified_codes {
+            *out.unclassified_codes.entry(k.clone()).or_default() += v;
+        }
+        out.pending_deposits.extend(p.pending_deposits.iter().cloned());
+        out.pending_withdrawals
+            .extend(p.pending_withdrawals.iter().cloned());
+        out.failed_or_canceled
+            .extend(p.failed_or_canceled.iter().cloned());
+        out.final_without_bill
+            .extend(p.final_without_bill.iter().cloned());
+        out.unmatched_enrichment += p.unmatched_enrichment;
+        out.bills_without_record
+            .extend(p.bills_without_record.iter().cloned());
+        for (account, sums) in &p.row_sums {
+            let to = out.row_sums.entry(*account).or_default();
+            for (asset, v) in sums {
+                *to.entry(asset.clone()).or_default() += v;
+            }
+        }
+        out.decode_errors += p.decode_errors;
+        out.sub_transfers.extend(p.sub_transfers.iter().cloned());
+    }
+    out
+}
+
 /// Writes `closing_balances.csv`: what was held at `at` (balances.csv is the latest
-/// snapshot, whatever the period).
-fn write_closing(store: &Store, at: DateTime<Utc>, out: &Path) -> Result<(Vec<Holding>, PathBuf)> {
-    let holdings = holdings_at(store, at)?;
-    let p = out.join("closing_balances.csv");
-    write_csv_atomic(
-        &p,
-        &["account", "asset", "balance", "as_of", "last_bill_at"],
-        holdings.iter().map(|h| {
-            vec![
+/// snapshot, whatever the period); a group's with a trailing `profile` column.
+fn write_closing(
+    accounts: &[ReportAccount],
+    group: bool,
+    at: DateTime<Utc>,
+    out: &Path,
+) -> Result<(Vec<Holding>, PathBuf)> {
+    let mut all = Vec::new();
+    let mut rows = Vec::new();
+    for a in accounts {
+        let holdings = holdings_at(a.store, at)?;
+        for h in &holdings {
+            let mut row = vec![
                 h.account.to_string(),
                 h.asset.clone(),
                 plain(h.balance),
                 rfc3339_ms(at),
                 rfc3339_ms(h.last_bill_at),
-            ]
-        }),
-    )?;
-    Ok((holdings, p))
+            ];
+            if group {
+                row.push(a.profile.to_string());
+            }
+            rows.push(row);
+        }
+        all.extend(holdings);
+    }
+    let mut header = vec!["account", "asset", "balance", "as_of", "last_bill_at"];
+    if group {
+        header.push("profile");
+    }
+    let p = out.join("closing_balances.csv");
+    write_csv_atomic(&p, &header, rows)?;
+    Ok((all, p))
 }
 
-/// Writes balances.csv, reconciliation.csv and opening_balances.csv into `out`.
-/// The checks are the balance chains, the snapshot match and the cross-ledger proofs
-/// (transfers; deposits and withdrawals from the normalizer's pairing in `summary`), each
-/// trusted only where `cov` says the other side is stored, then `file_checks` (the written
-/// files read back, [`files_checks`]).
-pub fn write_reconciliation(
+/// One account's checks: the balance chains, the snapshot match and the cross-ledger
+/// proofs (transfers; deposits and withdrawals from the normalizer's pairing in
+/// `summary`), each trusted only where `cov` says the other side is stored.
+pub fn reconcile_account(
     src: &dyn RecordSource,
     summary: &NormalizeSummary,
     cov: &CoverageCheck,
-    file_checks: Vec<CheckRow>,
-    out: &Path,
-) -> Result<(Reconciliation, Vec<PathBuf>)> {
+) -> Result<Reconciliation> {
     let mut rec = reconcile_store(src, &cov.ledger_ranges())?;
     let ranges = FundsRanges {
         funding: cov.ranges(&Group::Funding),
@@ -279,24 +591,38 @@ pub fn write_reconciliation(
     ));
     let rows = rows_checks(&rec, &summary.row_sums);
     rec.cross.extend(rows);
+    Ok(rec)
+}
+
+const BALANCE_COLUMNS: [&str; 6] = ["account", "asset", "total", "available", "frozen", "as_of"];
+
+fn balance_fields(b: &BalanceRow) -> Vec<String> {
+    vec![
+        b.account.clone(),
+        b.ccy.clone(),
+        plain(b.total),
+        b.available.map(plain).unwrap_or_default(),
+        b.frozen.map(plain).unwrap_or_default(),
+        rfc3339_ms(b.as_of),
+    ]
+}
+
+/// Writes balances.csv, reconciliation.csv and opening_balances.csv into `out`: the
+/// account's checks ([`reconcile_account`]), then `file_checks` (the written files read
+/// back, [`files_checks`]).
+pub fn write_reconciliation(
+    src: &dyn RecordSource,
+    summary: &NormalizeSummary,
+    cov: &CoverageCheck,
+    file_checks: Vec<CheckRow>,
+    out: &Path,
+) -> Result<(Reconciliation, Vec<PathBuf>)> {
+    let mut rec = reconcile_account(src, summary, cov)?;
     rec.cross.extend(file_checks);
     let balances = src.latest_balances()?;
     let mut files = Vec::new();
     let p = out.join("balances.csv");
-    write_csv_atomic(
-        &p,
-        &["account", "asset", "total", "available", "frozen", "as_of"],
-        balances.iter().map(|b| {
-            vec![
-                b.account.clone(),
-                b.ccy.clone(),
-                plain(b.total),
-                b.available.map(plain).unwrap_or_default(),
-                b.frozen.map(plain).unwrap_or_default(),
-                rfc3339_ms(b.as_of),
-            ]
-        }),
-    )?;
+    write_csv_atomic(&p, &BALANCE_COLUMNS, balances.iter().map(balance_fields))?;
     files.push(p);
     let (header, rows) = rec.reconciliation_csv();
     let p = out.join("reconciliation.csv");
@@ -307,6 +633,52 @@ pub fn write_reconciliation(
     write_csv_atomic(&p, &header, rows)?;
     files.push(p);
     Ok((rec, files))
+}
+
+/// A group's balances.csv, reconciliation.csv and opening_balances.csv: each member's
+/// lines with a trailing `profile` column, then the group's own checks (`own`: the files
+/// read back, the internal transfers) with an empty profile.
+fn write_group_reconciliation(
+    accounts: &[ReportAccount],
+    recs: &[Reconciliation],
+    own: &Reconciliation,
+    out: &Path,
+) -> Result<Vec<PathBuf>> {
+    let with = |mut row: Vec<String>, profile: &str| {
+        row.push(profile.to_string());
+        row
+    };
+    let mut balances = Vec::new();
+    let mut checks = Vec::new();
+    let mut openings = Vec::new();
+    for (a, rec) in accounts.iter().zip(recs) {
+        balances.extend(
+            a.store
+                .latest_balances()?
+                .iter()
+                .map(|b| with(balance_fields(b), a.profile)),
+        );
+        checks.extend(rec.reconciliation_csv().1.into_iter().map(|r| with(r, a.profile)));
+        openings.extend(
+            rec.opening_balances_csv()
+                .1
+                .into_iter()
+                .map(|r| with(r, a.profile)),
+        );
+    }
+    checks.extend(own.reconciliation_csv().1.into_iter().map(|r| with(r, "")));
+    let mut files = Vec::new();
+    for (name, mut header, rows) in [
+        ("balances.csv", BALANCE_COLUMNS.to_vec(), balances),
+        ("reconciliation.csv", RECONCILIATION_COLUMNS.to_vec(), checks),
+        ("opening_balances.csv", OPENING_BALANCE_COLUMNS.to_vec(), openings),
+    ] {
+        header.push("profile");
+        let p = out.join(name);
+        write_csv_atomic(&p, &header, rows)?;
+        files.push(p);
+    }
+    Ok(files)
 }
 
 /// The whole-store reconciliation (`okx-export reconcile`): the balance chains, the
