@@ -58,6 +58,65 @@ pub fn summarize(settings: &Settings, what: &str, outcomes: &[MemberOutcome]) ->
     runner::worst(outcomes)
 }
 
+/// Runs `stage` (a member's price stage) for each member whose work succeeded, one after
+/// another: members of a host share one price cache, so a later member fetches only the
+/// bars an earlier one did not (at once, each would fetch its own and wait on the shared
+/// public limit). A failure becomes that member's outcome.
+pub async fn price_members<F, Fut>(members: &[Member], outcomes: &mut [MemberOutcome], stage: F)
+where
+    F: Fn(Settings) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    for (m, o) in members.iter().zip(outcomes.iter_mut()) {
+        if o.exit != Exit::Success {
+            continue;
+        }
+        let result = runner::as_member(&m.name, async {
+            let r = stage(m.settings.clone()).await;
+            if let Err(e) = &r {
+                eprintln!("{}", runner::prefixed(&format!("error: {e:#}")));
+            }
+            r
+        })
+        .await;
+        if let Err(e) = result {
+            o.exit = crate::error::exit_for(&e);
+            o.reason = format!("{e:#}").replace('\n', "; ");
+        }
+    }
+}
+
+/// `sync` for every member at once, then their price stages one after another
+/// ([`price_members`]) unless `--no-prices`.
+async fn sync_members(
+    group: &Group,
+    args: &crate::cli::SyncArgs,
+    fiat: &crate::prices::Fiat,
+) -> Vec<MemberOutcome> {
+    let mut unpriced = args.clone();
+    unpriced.no_prices = true;
+    let mut outcomes = runner::run_each(&group.members, group.members.len(), move |s| {
+        let args = unpriced.clone();
+        async move {
+            super::sync::run_priced(&s, &args, &[])
+                .await
+                .map(|(exit, _)| exit)
+        }
+    })
+    .await;
+    if !args.no_prices {
+        price_members(&group.members, &mut outcomes, |s| {
+            let fiat = fiat.clone();
+            async move {
+                super::prices::after_sync(&s, std::slice::from_ref(&fiat)).await?;
+                Ok(())
+            }
+        })
+        .await;
+    }
+    outcomes
+}
+
 /// Runs `cli`'s command for group `name`.
 pub async fn run(cli: Cli, name: &str) -> Result<Exit> {
     let group = Group::resolve(&cli, name)?;
@@ -70,15 +129,7 @@ pub async fn run(cli: Cli, name: &str) -> Result<Exit> {
                     "--refetch repairs one store: run it with --profile NAME, not --group",
                 ));
             }
-            let outcomes = runner::run_each(&group.members, jobs, move |s| {
-                let args = args.clone();
-                async move {
-                    super::sync::run_priced(&s, &args, &[crate::prices::Fiat::usd()])
-                        .await
-                        .map(|(exit, _)| exit)
-                }
-            })
-            .await;
+            let outcomes = sync_members(&group, &args, &crate::prices::Fiat::usd()).await;
             Ok(summarize(&settings, &format!("sync --group {name}"), &outcomes))
         }
         Command::CheckKey(args) => {
@@ -103,17 +154,7 @@ pub async fn run(cli: Cli, name: &str) -> Result<Exit> {
                     "--refetch repairs one store: run `sync --refetch` with --profile NAME",
                 ));
             }
-            let fiat = args.report.price.fiat.clone();
-            let sync = args.sync.clone();
-            let outcomes = runner::run_each(&group.members, jobs, move |s| {
-                let (sync, fiat) = (sync.clone(), fiat.clone());
-                async move {
-                    super::sync::run_priced(&s, &sync, std::slice::from_ref(&fiat))
-                        .await
-                        .map(|(exit, _)| exit)
-                }
-            })
-            .await;
+            let outcomes = sync_members(&group, &args.sync, &args.report.price.fiat).await;
             let worst = summarize(&settings, &format!("sync --group {name}"), &outcomes);
             if worst != Exit::Success {
                 warn(format!(
