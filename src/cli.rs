@@ -13,7 +13,8 @@ Exit codes:
   2  usage or configuration error
   3  credentials rejected, or the key is not read-only
   4  data problem (unclassified records, a failed reconciliation or file check,
-     a period the store does not fully cover)
+     a period the store does not fully cover, a sub-account left out of the report)
+  With --group, the exit code is the worst member's: 130/143, then 2, 3, 1, 4.
   130/143  stopped by Ctrl-C / SIGTERM (run sync again to resume)
 
 Credentials come from the profile named by --profile, else from OKX_API_KEY,
@@ -144,6 +145,7 @@ Examples:
 const EXPORT_EXAMPLES: &str = "\
 Examples:
   okx-export export --year 2025
+  okx-export --group family export --year 2025     # a master and its sub-accounts, one set of files
   okx-export --quiet export --year \"$(date +%Y)\"    # cron: silent unless something is wrong";
 
 const RECONCILE_EXAMPLES: &str = "\
@@ -154,6 +156,7 @@ Examples:
 const STATUS_EXAMPLES: &str = "\
 Examples:
   okx-export status
+  okx-export --group family status       # each member, then which sub-accounts are covered
   okx-export --data-dir /srv/taxes/okx status";
 
 const PRICES_EXAMPLES: &str = "\

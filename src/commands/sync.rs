@@ -124,13 +124,13 @@ pub fn print_summary(settings: &Settings, s: &SyncSummary) {
             warn(n);
         }
     }
-    if let Some(n) = s.sub_accounts {
-        say(
+    match s.sub_accounts {
+        Some(0) => say(settings, "sub-accounts: none"),
+        Some(n) => say(
             settings,
-            format!(
-                "sub-accounts: {n} listed, with their balances and the transfers with them (`okx-export check-key` lists them)"
-            ),
-        );
+            format!("sub-accounts: {n}, balances and transfers read (`check-key` lists them)"),
+        ),
+        None => {}
     }
     let totals: Vec<String> = s
         .store_counts

@@ -153,7 +153,7 @@ impl SubTransfers {
                 tx.kind = if out { Kind::Withdrawal } else { Kind::Deposit };
             }
             format!(
-                "transfer {dir} {who}{uid_text}, your own account that is not in this report: a {} of your own other wallet",
+                "transfer {dir} {who}{uid_text}, your own account that is not in this report: a {} your own other wallet",
                 if out { "withdrawal to" } else { "deposit from" }
             )
         };

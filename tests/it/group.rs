@@ -313,7 +313,11 @@ async fn master_sync_stores_its_sub_accounts_and_transfers() {
     let data = dir.path().join("main");
     let r = sync(&sim, &data, &["--no-archive"]).await;
     assert_code(&r, 0);
-    assert!(r.stdout.contains("sub-accounts: 4 listed"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("sub-accounts: 4, balances and transfers read"),
+        "{}",
+        r.stdout
+    );
     let s = store(&data);
     let id = s.identity().unwrap().unwrap();
     assert!(id.is_master() && id.uid == "10000001", "{id:?}");
