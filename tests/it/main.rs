@@ -11,6 +11,7 @@ mod files;
 mod group;
 mod prices;
 mod report;
+mod runner;
 mod security;
 mod semantics;
 mod sync;
