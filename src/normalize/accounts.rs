@@ -18,6 +18,12 @@
 //! record matches (OKX keeps that history from 2022-09-28) goes to "a sub-account OKX does
 //! not name": external, whatever the report. A sub-account's bill's other side is always its
 //! master (`mainUid`).
+//!
+//! A deposit or withdrawal between two accounts of a group (an internal withdrawal, type 3,
+//! whose deposit names it in `fromWdId`; or an on-chain one, the same `txId` on both sides)
+//! is internal the same way: the report pairs the records before normalizing
+//! ([`AccountScope::internal_moves`]) and both rows become `transfer`s; a fee paid on the
+//! way stays a `fee` row (`:fee`), since it left the user's accounts.
 
 use super::{Row, join_note};
 use crate::model::{Kind, Transaction};
@@ -39,6 +45,9 @@ pub struct AccountScope {
     pub subs: BTreeMap<String, String>,
     /// The uids of every account in the report (this one included).
     pub members: BTreeSet<String>,
+    /// This account's deposits and withdrawals whose other side is another account of the
+    /// report: `dep:<depId>` / `wd:<wdId>` → that account, e.g. `profile bot`.
+    pub internal_moves: BTreeMap<String, String>,
 }
 
 /// One side of a master↔sub transfer (a bill of this store), for the checks across
@@ -118,6 +127,36 @@ impl SubTransfers {
             })?;
         self.records[pick].2 = true;
         Some(self.records[pick].0.sub_acct.clone())
+    }
+
+    /// Makes a deposit or withdrawal row (`key`: `dep:<depId>` / `wd:<wdId>`) a `transfer`
+    /// when its other side is another account of the report; returns the row of a fee it
+    /// carried (`<id>:fee`), which stays a cost.
+    pub fn member_move(&self, key: &str, tx: &mut Transaction) -> Option<Row> {
+        let other = self.scope.internal_moves.get(key)?;
+        let out = tx.sent.is_some();
+        let dir = if out { "to" } else { "from" };
+        tx.kind = Kind::Transfer;
+        tx.note = join_note([
+            Some(format!(
+                "{} {dir} {other}, which is in this report: internal, left out of the tax files",
+                if out { "withdrawal" } else { "deposit" }
+            )),
+            tx.note.take(),
+        ]);
+        tx.counterparty = Some(format!("{dir} {other}"));
+        let fee = tx.fee.take()?;
+        let mut f = Transaction::new(
+            format!("{}:fee", tx.id),
+            tx.time,
+            tx.account,
+            Kind::Fee,
+            tx.source.clone(),
+            tx.source_id.clone(),
+        );
+        f.note = Some(format!("fee of the withdrawal {dir} {other}"));
+        f.sent = Some(fee);
+        Some(Row::new(f))
     }
 
     /// The row of a transfer bill: `tx` is the bill's base row (kind `transfer`, gross set).

@@ -227,6 +227,8 @@ impl<'h> Funding<'h> {
         let state = (d.state.as_deref() != Some("2")).then(|| format!("state: {}", deposit_state_text(d)));
         let from = d.from.as_ref().map(|f| format!("from {f}"));
         tx.note = join_note([Some(format!("depId {}", d.dep_id)), state, from, tx.note.take()]);
+        let key = format!("dep:{}", d.dep_id);
+        self.extra.extend(self.h.accounts.member_move(&key, &mut tx));
         Row::new(tx)
     }
 
@@ -287,6 +289,10 @@ impl<'h> Funding<'h> {
         }
         notes.push(tx.note.take());
         tx.note = join_note(notes);
+        if tx.kind == Kind::Withdrawal {
+            let key = format!("wd:{}", w.wd_id);
+            self.extra.extend(self.h.accounts.member_move(&key, &mut tx));
+        }
         Row::new(tx)
     }
 }

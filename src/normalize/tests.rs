@@ -1487,6 +1487,7 @@ fn master_scope(members: &[&str]) -> AccountScope {
             .map(|(n, u)| (n.to_string(), u.to_string()))
             .collect(),
         members: members.iter().map(|m| (*m).to_string()).collect(),
+        internal_moves: BTreeMap::new(),
     }
 }
 
@@ -1571,6 +1572,7 @@ fn sub_account_transfers_meet_the_master() {
         main_uid: Some("1".into()),
         subs: BTreeMap::new(),
         members: members.iter().map(|m| (*m).to_string()).collect(),
+        internal_moves: BTreeMap::new(),
     };
     let opts = |m: &[&str]| NormalizeOptions {
         accounts: scope(m),
@@ -1593,4 +1595,59 @@ fn sub_account_transfers_meet_the_master() {
             .iter()
             .all(|s| s.counterparty_uid.as_deref() == Some("1") && !s.internal)
     );
+}
+
+/// A deposit or withdrawal whose other side is another account of the report (the report
+/// pairs the records: `fromWdId` or the same `txId`) is a `transfer`; a fee paid on the
+/// way stays a `fee` row.
+#[test]
+fn moves_between_members_are_transfers_their_fee_a_cost() {
+    let wd = json!({"wdId": "77", "ccy": "USDT", "chain": "USDT-TRC20", "amt": "100", "fee": "1",
+                    "feeCcy": "USDT", "ts": T0.to_string(), "to": "TDest", "txId": "0xw", "state": "2"});
+    let src = source(vec![
+        deposit("55", T0, "USDT", "50", "2"),
+        fb("801", T0 + 1_000, "1", "USDT", "50"),
+        StoredRecord {
+            kind: RecordKind::Withdrawal,
+            key: "77".into(),
+            ts_ms: T0,
+            link: None,
+            raw: wd.to_string(),
+        },
+        fb("802", T0 + 2_000, "2", "USDT", "-101"),
+    ]);
+    let opts = NormalizeOptions {
+        accounts: AccountScope {
+            internal_moves: [("dep:55", "profile bot"), ("wd:77", "profile savings")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..AccountScope::default()
+        },
+        ..NormalizeOptions::default()
+    };
+    let (rows, _) = run_with(&src, &opts);
+    assert_invariant(&src, &rows);
+    let dep = row(&rows, "fb-801");
+    assert_eq!(
+        (dep.kind, dep.counterparty.as_deref()),
+        (Kind::Transfer, Some("from profile bot"))
+    );
+    let w = row(&rows, "fb-802");
+    assert_eq!(
+        (w.kind, amt(&w.sent), w.fee.as_ref()),
+        (Kind::Transfer, Some((d("100"), "USDT")), None)
+    );
+    assert!(
+        w.note
+            .as_deref()
+            .unwrap()
+            .starts_with("withdrawal to profile savings, which is in this report: internal")
+    );
+    let fee = row(&rows, "fb-802:fee");
+    assert_eq!((fee.kind, amt(&fee.sent)), (Kind::Fee, Some((d("1"), "USDT"))));
+    // Without the pairing they stay a deposit and a withdrawal.
+    let (rows, _) = run(&src);
+    assert_eq!(row(&rows, "fb-801").kind, Kind::Deposit);
+    assert_eq!(row(&rows, "fb-802").kind, Kind::Withdrawal);
 }

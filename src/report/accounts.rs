@@ -170,7 +170,7 @@ pub fn check(
             });
             continue;
         };
-        let moved = moved_by_sub(m.store, from, to)?;
+        let moved = moved_by_sub(m.store, &list.subs, from, to)?;
         for sub in &list.subs {
             let uid = sub.uid.clone();
             let in_report = uid.as_deref().and_then(member_of);
@@ -261,13 +261,33 @@ impl Moves {
     }
 }
 
-/// The master's transfer records in the period, per sub-account name.
+/// The master's transfer records in the period, per sub-account name, and its final
+/// withdrawals to a sub-account (`to` its uid or name: an internal withdrawal).
 fn moved_by_sub(
     store: &Store,
+    subs: &[crate::store::SubAccount],
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> Result<BTreeMap<String, Moves>> {
     let mut out: BTreeMap<String, Moves> = BTreeMap::new();
+    store.for_each(RecordKind::Withdrawal, &mut |rec| {
+        let Ok(w) = wire::decode::<crate::okx::wire::Withdrawal>(&rec.raw) else {
+            return Ok(());
+        };
+        if !in_period(rec.ts_ms, from, to) || w.state.as_deref() != Some("2") {
+            return Ok(());
+        }
+        let dest = w.to.as_deref().unwrap_or_default();
+        if let Some(sub) = subs
+            .iter()
+            .find(|s| s.name == dest || s.uid.as_deref() == Some(dest))
+        {
+            let m = out.entry(sub.name.clone()).or_default();
+            m.count += 1;
+            *m.net.entry(w.ccy).or_default() += w.amt;
+        }
+        Ok(())
+    })?;
     store.for_each(RecordKind::SubTransfer, &mut |rec| {
         if !in_period(rec.ts_ms, from, to) {
             return Ok(());
@@ -284,6 +304,57 @@ fn moved_by_sub(
         }
         Ok(())
     })?;
+    Ok(out)
+}
+
+/// The deposits and withdrawals between accounts of a group, for each member:
+/// `dep:<depId>` / `wd:<wdId>` → the other member (`profile bot`). A final deposit pairs
+/// with another member's final withdrawal of the same currency that its `fromWdId` names
+/// (an internal withdrawal, type 3), or that has its `txId` (on chain).
+pub fn member_moves(members: &[(&str, &Store)]) -> Result<Vec<BTreeMap<String, String>>> {
+    use crate::okx::wire::{Deposit, Withdrawal};
+    let mut deposits: Vec<Vec<Deposit>> = Vec::new();
+    let mut withdrawals: Vec<Vec<Withdrawal>> = Vec::new();
+    for (_, store) in members {
+        let (mut d, mut w) = (Vec::new(), Vec::new());
+        store.for_each(RecordKind::Deposit, &mut |rec| {
+            if let Ok(x) = wire::decode::<Deposit>(&rec.raw)
+                && x.state.as_deref() == Some("2")
+            {
+                d.push(x);
+            }
+            Ok(())
+        })?;
+        store.for_each(RecordKind::Withdrawal, &mut |rec| {
+            if let Ok(x) = wire::decode::<Withdrawal>(&rec.raw)
+                && x.state.as_deref() == Some("2")
+            {
+                w.push(x);
+            }
+            Ok(())
+        })?;
+        deposits.push(d);
+        withdrawals.push(w);
+    }
+    let mut out = vec![BTreeMap::new(); members.len()];
+    for (i, ds) in deposits.iter().enumerate() {
+        for d in ds {
+            let names = |w: &Withdrawal| {
+                d.from_wd_id.as_deref().is_some_and(|x| x == w.wd_id)
+                    || d.tx_id.as_deref().is_some_and(|t| w.tx_id.as_deref() == Some(t))
+            };
+            let found = withdrawals.iter().enumerate().find_map(|(j, ws)| {
+                (j != i)
+                    .then(|| ws.iter().find(|w| w.ccy == d.ccy && names(w)))
+                    .flatten()
+                    .map(|w| (j, w))
+            });
+            if let Some((j, w)) = found {
+                out[i].insert(format!("dep:{}", d.dep_id), format!("profile {}", members[j].0));
+                out[j].insert(format!("wd:{}", w.wd_id), format!("profile {}", members[i].0));
+            }
+        }
+    }
     Ok(out)
 }
 

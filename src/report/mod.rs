@@ -147,6 +147,7 @@ fn scope_of(
     store: &Store,
     id: Option<&Identity>,
     members: &std::collections::BTreeSet<String>,
+    internal_moves: std::collections::BTreeMap<String, String>,
 ) -> Result<AccountScope> {
     let subs = store
         .sub_accounts()?
@@ -162,6 +163,7 @@ fn scope_of(
         main_uid: id.and_then(|i| i.main_uid.clone()),
         subs,
         members: members.clone(),
+        internal_moves,
     })
 }
 
@@ -240,10 +242,18 @@ pub fn run_accounts(
         return Ok(outcome);
     }
     let uids: std::collections::BTreeSet<String> = ids.iter().flatten().map(|i| i.uid.clone()).collect();
+    // A group's deposits and withdrawals between its members are internal too.
+    let moves = if group {
+        let stores: Vec<(&str, &Store)> = accounts.iter().map(|a| (a.profile, a.store)).collect();
+        accounts::member_moves(&stores)?
+    } else {
+        vec![std::collections::BTreeMap::new()]
+    };
     let scopes: Vec<AccountScope> = accounts
         .iter()
         .zip(&ids)
-        .map(|(a, id)| scope_of(a.store, id.as_ref(), &uids))
+        .zip(moves)
+        .map(|((a, id), m)| scope_of(a.store, id.as_ref(), &uids, m))
         .collect::<Result<_>>()?;
     let rows = write_rows(accounts, group, &scopes, req, valuer)?;
     // Every file just written is read back as its tool reads it and must sum to the rows.

@@ -11,11 +11,14 @@
 //! Booking after generation leaves everything else as generated: a transfer takes at most
 //! a fraction of what the sending ledger holds from its time to the end (so no balance
 //! ever goes negative), and every later `bal` of that currency, in both ledgers, and the
-//! final balances move by the amount. What OKX leaves unverified is a knob:
+//! final balances move by the amount. Each active sub-account also gets one internal
+//! withdrawal from the master (type `3`, to the sub-account's uid, no fee): a withdrawal
+//! record and bill `2` on the master, a deposit record naming it (`fromWdId`) and bill `1`
+//! on the sub-account. What OKX leaves unverified is a knob:
 //! [`SimConfig::sub_transfer_same_bill_ids`] and [`SimConfig::sub_transfer_notes_name_sub`].
 
 use super::generate::{END_MS, START_MS, ccy_dp, clear_of_window_edges, floor_dp, snowflake};
-use super::model::{AccountData, FUNDING, FundingBill, SimSubTransfer};
+use super::model::{AccountData, FUNDING, FundingBill, SimDeposit, SimSubTransfer, SimWithdrawal};
 use super::{SimConfig, SimSub};
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
@@ -170,6 +173,73 @@ pub(crate) fn book_transfers(
         });
     }
     master.sub_transfers.sort_by_key(|s| (s.ts, s.bill_id));
+    if spec.transfers > 0 {
+        internal_withdrawal(master, sub, spec, &mut rng);
+    }
+}
+
+/// One internal withdrawal (type 3) of USDT from `master` to the sub-account, credited
+/// to it as a deposit whose `fromWdId` names the withdrawal.
+fn internal_withdrawal(master: &mut AccountData, sub: &mut AccountData, spec: &SimSub, rng: &mut SmallRng) {
+    let mut t = clear_of_window_edges(START_MS + 20 * DAY_MS + rng.random_range(0..10 * DAY_MS));
+    let taken = |d: &AccountData, t: i64| d.funding_bills.iter().any(|b| b.ts == t);
+    while taken(master, t) || taken(sub, t) || clear_of_window_edges(t) != t {
+        t += 1;
+    }
+    let amt = floor_dp(room(&master.funding_bills, "USDT", t) / Decimal::from(20), 2);
+    if amt <= Decimal::ZERO {
+        return;
+    }
+    let wd_id = 29_000_000 + spec.seed * 1000;
+    let dep_id = 159_000_000 + spec.seed * 1000;
+    let w = SimWithdrawal {
+        wd_id,
+        ccy: "USDT",
+        chain: "USDT-TRC20",
+        amt,
+        fee: Decimal::ZERO,
+        ts: t - 2_000,
+        to: spec.uid.clone(),
+        tx_id: String::new(),
+        state: "2",
+        wd_type: "3",
+    };
+    let at = master.withdrawals.partition_point(|x| x.ts <= w.ts);
+    master.withdrawals.insert(at, w);
+    let d = SimDeposit {
+        dep_id,
+        ccy: "USDT",
+        chain: "USDT-TRC20",
+        amt,
+        from: "m***r@example.com".into(),
+        to: String::new(),
+        tx_id: String::new(),
+        ts: t - 1_000,
+        state: "2",
+        actual_dep_blk_confirm: 0,
+        dep_type: "3",
+        from_wd_id: Some(wd_id),
+    };
+    let at = sub.deposits.partition_point(|x| x.ts <= d.ts);
+    sub.deposits.insert(at, d);
+    let base = snowflake(t);
+    for (data, id, ty, chg, notes) in [
+        (&mut *master, base + 17, "2", -amt, "Withdrawal"),
+        (&mut *sub, base + 19, "1", amt, "Deposit"),
+    ] {
+        insert(
+            data,
+            FundingBill {
+                bill_id: id,
+                bill_type: ty,
+                ts: t,
+                ccy: "USDT",
+                bal_chg: chg,
+                bal: Decimal::ZERO,
+                notes,
+            },
+        );
+    }
 }
 
 #[cfg(test)]
@@ -242,6 +312,25 @@ mod tests {
                 assert_eq!(master.balance(TRADING, ccy), master0.balance(TRADING, ccy));
             }
             assert_eq!(master.trading_bills, master0.trading_bills);
+            // The internal withdrawal: the deposit names it, both sides booked.
+            let d = sub
+                .deposits
+                .iter()
+                .find(|d| d.from_wd_id.is_some())
+                .expect("an internal deposit");
+            let w = master
+                .withdrawals
+                .iter()
+                .find(|w| Some(w.wd_id) == d.from_wd_id)
+                .expect("its withdrawal");
+            assert_eq!((w.wd_type, d.dep_type, w.to.as_str()), ("3", "3", "20000002"));
+            assert_eq!((w.amt, w.fee, w.ccy), (d.amt, Decimal::ZERO, d.ccy));
+            let bill = |data: &AccountData, ty: &str, chg: Decimal| {
+                data.funding_bills
+                    .iter()
+                    .any(|b| b.bill_type == ty && b.bal_chg == chg && b.ts > w.ts && b.ts - w.ts < 5_000)
+            };
+            assert!(bill(&master, "2", -w.amt) && bill(&sub, "1", d.amt));
         }
     }
 }

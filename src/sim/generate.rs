@@ -502,6 +502,7 @@ impl Gen {
             state,
             actual_dep_blk_confirm: confirm,
             dep_type,
+            from_wd_id: None,
         }
     }
 

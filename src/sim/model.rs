@@ -296,6 +296,8 @@ pub struct SimDeposit {
     pub actual_dep_blk_confirm: u32,
     /// `3` internal transfer, `4` on-chain.
     pub dep_type: &'static str,
+    /// An internal transfer's withdrawal id at its sender (`fromWdId`).
+    pub from_wd_id: Option<u64>,
 }
 
 impl SimDeposit {
@@ -311,7 +313,7 @@ impl SimDeposit {
             "ts" => self.ts.to_string(),
             "state" => self.state,
             "depId" => self.dep_id.to_string(),
-            "fromWdId" => "",
+            "fromWdId" => self.from_wd_id.map(|w| w.to_string()).unwrap_or_default(),
             "actualDepBlkConfirm" => self.actual_dep_blk_confirm.to_string(),
             "type" => self.dep_type,
         }

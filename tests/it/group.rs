@@ -372,7 +372,11 @@ async fn group_of_master_and_two_subs_reports_as_one() {
             .filter(|r| r[note].contains("which is in this report: internal"))
             .map(|r| r[id].as_str())
             .collect();
-        assert_eq!(internal.len(), 24, "12 transfers, both sides");
+        assert_eq!(
+            internal.len(),
+            28,
+            "12 transfers and 2 internal withdrawals (one to each sub-account), both sides"
+        );
         assert!(
             rows.iter()
                 .filter(|r| internal.contains(&r[id].as_str()))
@@ -509,7 +513,7 @@ async fn an_unkeyed_sub_account_with_a_balance_makes_the_report_incomplete() {
     assert!(
         line.contains("it holds ")
             && line.contains(" USDT")
-            && line.contains("6 transfer(s) with the master"),
+            && line.contains("7 transfer(s) with the master"),
         "{line}"
     );
     assert!(line.ends_with(fix), "{line}");
