@@ -205,11 +205,19 @@ pub fn request(settings: &Settings, args: &ReportArgs) -> Result<ReportRequest> 
         out: args.out.clone().unwrap_or_else(|| settings.data_dir.clone()),
         allow_unclassified: args.allow_unclassified,
         allow_incomplete: args.allow_incomplete,
-        accounts: crate::report::AccountsContext {
-            group: None,
-            profiles: super::subaccounts::profile_uids(settings)?,
-        },
+        accounts: crate::report::AccountsContext::default(),
     })
+}
+
+/// The configured profiles' uids, read only when one of `stores` is a master with
+/// sub-accounts (an accountant's hundreds of profiles are not opened for nothing).
+fn profiles_if_needed(settings: &Settings, stores: &[&Store]) -> Result<Vec<(String, Option<String>)>> {
+    for s in stores {
+        if s.sub_accounts()?.is_some_and(|l| !l.subs.is_empty()) {
+            return super::subaccounts::profile_uids(settings);
+        }
+    }
+    Ok(Vec::new())
 }
 
 /// [`report_from`] with the given valuer (tests drive it with
@@ -220,7 +228,8 @@ pub fn report_with(
     args: &ReportArgs,
     mut valuer: Box<dyn Valuer>,
 ) -> Result<Exit> {
-    let req = request(settings, args)?;
+    let mut req = request(settings, args)?;
+    req.accounts.profiles = profiles_if_needed(settings, &[store])?;
     let account = crate::report::ReportAccount {
         profile: &settings.profile,
         store,
@@ -378,6 +387,7 @@ pub fn run_group(group: &super::group::Group, args: &ReportArgs) -> Result<Exit>
         .collect();
     let mut req = request(&settings, args)?;
     req.accounts.group = Some(group.name.clone());
+    req.accounts.profiles = profiles_if_needed(&settings, &stores.iter().collect::<Vec<_>>())?;
     let mut valuer = valuer_for(&settings, args)?;
     let outcome = crate::report::run_accounts(&accounts, true, &req, valuer.as_mut())?;
     print_outcome(&settings, &req, &outcome);

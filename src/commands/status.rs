@@ -172,9 +172,18 @@ fn print_accounts(
     members: &[crate::report::accounts::Member],
     group: Option<&str>,
 ) -> Result<()> {
+    let mut masters = false;
+    for m in members {
+        masters |= m.store.sub_accounts()?.is_some_and(|l| !l.subs.is_empty());
+    }
     let ctx = crate::report::AccountsContext {
         group: group.map(str::to_string),
-        profiles: super::subaccounts::profile_uids(settings)?,
+        // Only a master with sub-accounts needs to know which profile holds which key.
+        profiles: if masters {
+            super::subaccounts::profile_uids(settings)?
+        } else {
+            Vec::new()
+        },
     };
     let acc = crate::report::accounts::check(members, &ctx, None, None)?;
     super::report::print_accounts(settings, &acc);

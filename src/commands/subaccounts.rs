@@ -30,12 +30,9 @@ pub fn profile_uids(settings: &Settings) -> Result<Vec<(String, Option<String>)>
     Ok(out)
 }
 
-/// The uid recorded in the store in `dir`, if there is one.
+/// The uid recorded in the store in `dir`, if there is one (read-only).
 pub fn recorded_uid(dir: &Path) -> Option<String> {
-    if !dir.join(Store::FILE).exists() {
-        return None;
-    }
-    Store::open(dir).ok()?.identity().ok()?.map(|i| i.uid)
+    Store::recorded_uid(dir)
 }
 
 /// After `check-key` verified the key: records whose account it is in the profile's

@@ -183,6 +183,18 @@ pub fn run_accounts(
         .iter()
         .map(|a| a.store.identity())
         .collect::<Result<_>>()?;
+    // One account twice (two keys of it in the group) would put every row in twice.
+    for (i, (a, id)) in accounts.iter().zip(&ids).enumerate() {
+        let twin = accounts.iter().zip(&ids).skip(i + 1).find(|(_, other)| {
+            other.is_some() && other.as_ref().map(|o| &o.uid) == id.as_ref().map(|x| &x.uid)
+        });
+        if let (Some((b, _)), Some(id)) = (twin, id) {
+            return Err(crate::error::usage(format!(
+                "profiles `{}` and `{}` hold keys of the same account (uid {}); a group lists each account once: remove one of them from the group",
+                a.profile, b.profile, id.uid
+            )));
+        }
+    }
     let covs: Vec<CoverageCheck> = accounts
         .iter()
         .map(|a| coverage::check(a.store, from, to))

@@ -98,6 +98,19 @@ fn dec(s: Option<String>) -> Option<Decimal> {
 }
 
 impl Store {
+    /// The uid recorded in the store in `dir`, read without opening it as a store (no
+    /// migration, no lock, read-only): `None` when there is no store or it records none.
+    pub fn recorded_uid(dir: &std::path::Path) -> Option<String> {
+        let path = dir.join(Store::FILE);
+        if !path.exists() {
+            return None;
+        }
+        let conn =
+            rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+        conn.query_row("SELECT uid FROM identity WHERE id = 1", [], |r| r.get(0))
+            .ok()
+    }
+
     /// Records whose account the key is (replacing what an earlier sync recorded).
     pub fn set_identity(&mut self, id: &Identity) -> Result<()> {
         self.conn.execute(

@@ -645,3 +645,50 @@ async fn an_unkeyed_sub_account_with_a_balance_makes_the_report_incomplete() {
         "each tax file names the sub-account"
     );
 }
+
+/// Two profiles holding keys of one account in a group would put every row in twice: the
+/// report refuses (exit 2) naming both.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_group_lists_each_account_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = SimServer::start(fast_config()).await.unwrap();
+    let key = SimKey::demo();
+    let cfg = write_config(
+        dir.path(),
+        &[
+            Prof {
+                name: "a",
+                key: &key,
+                base_url: sim.base_url(),
+            },
+            Prof {
+                name: "b",
+                key: &key,
+                base_url: sim.base_url(),
+            },
+        ],
+        &[("twice", &["a", "b"])],
+    );
+    let c = cfg.to_str().unwrap();
+    let env = config_env(FAST);
+    let sync = [
+        "--config",
+        c,
+        "--group",
+        "twice",
+        "sync",
+        "--since",
+        "2025-07-01",
+        "--no-archive",
+        "--no-prices",
+    ];
+    assert_code(&run(&sync, &env, dir.path()).await, 0);
+    let r = run(&["--config", c, "--group", "twice", "report"], &env, dir.path()).await;
+    assert_code(&r, 2);
+    assert!(
+        r.stderr
+            .contains("profiles `a` and `b` hold keys of the same account (uid 10000001)"),
+        "{}",
+        r.stderr
+    );
+}
