@@ -11,7 +11,7 @@
 //! | public limits are per IP | members that talk to the same host share one [`PublicPacers`] ([`share_hosts`]) |
 //! | one price cache per host | members on the same non-OKX host get one cache file ([`share_hosts`]; OKX's hosts already share the machine-wide one) |
 //! | at most `jobs` at once | a semaphore in [`run_each`] |
-//! | one failure stops nobody | each member runs in its own task to completion; an error, a non-zero exit or a panic becomes that member's [`MemberOutcome`] |
+//! | one failure stops nobody | each member runs in its own task to completion; an error, a non-zero exit or a panic becomes that member's [`MemberOutcome`]; only Ctrl-C / SIGTERM stops them all |
 //! | the console says who | lines printed through `say`/`warn`/`advise` while a member's work runs carry `[name] ` ([`prefix`]); progress bars are off in a run of several ([`share_hosts`]) |
 //!
 //! The run's exit code is the worst of its members' ([`worst`]), in this order (worst
@@ -206,8 +206,15 @@ where
             let who = name.clone();
             let result = tokio::task::spawn_blocking(move || {
                 runtime.block_on(as_member(&who, async {
-                    let r = work(settings).await;
-                    if let Err(e) = &r {
+                    // Ctrl-C / SIGTERM stops the member at once (its future is dropped,
+                    // like a one-profile command's), whatever thread it runs on.
+                    let r = tokio::select! {
+                        r = work(settings) => r,
+                        _ = crate::interrupt::wait() => Err(crate::interrupt::Interrupted.into()),
+                    };
+                    if let Err(e) = &r
+                        && crate::interrupt::requested().is_none()
+                    {
                         eprintln!("{}", prefixed(&format!("error: {}", one_line(e))));
                     }
                     r

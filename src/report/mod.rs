@@ -450,7 +450,7 @@ fn write_rows(
         merge::normalize_stores(&dirs, &mut |i, tx| sink(accounts[i].profile, tx))?
     };
     Ok(RowsWritten {
-        normalized: combined(&per_account),
+        normalized: combined(&per_account, accounts),
         per_account,
         exported: writer.finish()?,
         tax,
@@ -460,13 +460,28 @@ fn write_rows(
     })
 }
 
-/// Several accounts' normalization summaries as one (counts and sums added, lists joined).
-fn combined(parts: &[NormalizeSummary]) -> NormalizeSummary {
+/// Several accounts' normalization summaries as one (counts and sums added, lists joined;
+/// each listed deposit, withdrawal or bill id prefixed with its profile, like the rows).
+fn combined(parts: &[NormalizeSummary], accounts: &[ReportAccount]) -> NormalizeSummary {
     if let [one] = parts {
         return one.clone();
     }
     let mut out = NormalizeSummary::default();
-    for p in parts {
+    for (p, a) in parts.iter().zip(accounts) {
+        let mut p = p.clone();
+        for item in p
+            .pending_deposits
+            .iter_mut()
+            .chain(&mut p.pending_withdrawals)
+            .chain(&mut p.failed_or_canceled)
+            .chain(&mut p.final_without_bill)
+        {
+            item.id = format!("{}/{}", a.profile, item.id);
+        }
+        for b in &mut p.bills_without_record {
+            b.bill_id = format!("{}/{}", a.profile, b.bill_id);
+        }
+        let p = &p;
         for (k, v) in &p.rows_by_kind {
             *out.rows_by_kind.entry(*k).or_default() += v;
         }
