@@ -200,13 +200,29 @@ pub fn check(
                         AccountStatus::Missing,
                         format!("profile `{p}` holds its key: add `{p}` to `[group.{g}]`"),
                     ),
-                    (_, None) => (
-                        AccountStatus::Missing,
-                        format!(
-                            "create a read-only key for sub-account `{}` on OKX → Sub-accounts → API, add it as `[profile.{}]` and to the group",
-                            sub.name, sub.name
-                        ),
-                    ),
+                    (_, None) => {
+                        let unknown: Vec<&str> = ctx
+                            .profiles
+                            .iter()
+                            .filter(|(_, u)| u.is_none())
+                            .map(|(p, _)| p.as_str())
+                            .collect();
+                        let or = if unknown.is_empty() {
+                            String::new()
+                        } else {
+                            format!(
+                                " (if profile `{}` holds it already, run `okx-export --profile NAME sync` once: its account is not known yet)",
+                                unknown.join("`, `")
+                            )
+                        };
+                        (
+                            AccountStatus::Missing,
+                            format!(
+                                "create a read-only key for sub-account `{}` on OKX → Sub-accounts → API, add it as `[profile.{}]` and to the group{or}",
+                                sub.name, sub.name
+                            ),
+                        )
+                    }
                 }
             };
             lines.push(AccountLine {
