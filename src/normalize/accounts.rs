@@ -15,8 +15,10 @@
 //! record with the same `billId` first (OKX may give both the same id: unverified), then the
 //! one at the same millisecond, then the nearest within [`TOLERANCE_MS`]. Notes are never
 //! read for the name (whether OKX puts it there is unverified too). A master bill no
-//! record matches (OKX keeps that history from 2022-09-28) goes to "a sub-account OKX does
-//! not name": external, whatever the report. A sub-account's bill's other side is always its
+//! record matches (OKX keeps that history from 2022-09-28) meets the bill of a sub-account
+//! in the report at the same millisecond (else the nearest within [`TOLERANCE_MS`],
+//! [`AccountScope::member_sub_bills`]), so a group never books one side alone; else it
+//! goes to "a sub-account OKX does not name": external. A sub-account's bill's other side is always its
 //! master (`mainUid`).
 //!
 //! A deposit or withdrawal between two accounts of a group (an internal withdrawal, type 3,
@@ -34,6 +36,10 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// A sub-account's transfer bill (22/23) as a master's scope knows it: (ms, currency, the
+/// sub-account's signed amount, its name, its uid).
+pub type SubBill = (i64, String, Decimal, String, String);
+
 /// Which accounts a report covers, for the moves between a master and its sub-accounts.
 /// The default knows no account: every such move is external.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -48,6 +54,10 @@ pub struct AccountScope {
     /// This account's deposits and withdrawals whose other side is another account of the
     /// report: `dep:<depId>` / `wd:<wdId>` → that account, e.g. `profile bot`.
     pub internal_moves: BTreeMap<String, String>,
+    /// A master's: the transfer bills (22/23) of its sub-accounts in the report, to name a
+    /// master bill no `asset/subaccount/bills` record names (OKX keeps those from
+    /// 2022-09-28): (ms, currency, the sub-account's signed amount, its name, its uid).
+    pub member_sub_bills: Vec<SubBill>,
 }
 
 /// One side of a master↔sub transfer (a bill of this store), for the checks across
@@ -159,18 +169,44 @@ impl SubTransfers {
         Some(Row::new(f))
     }
 
+    /// The report's sub-account bill that is the other side of a master's bill no record
+    /// names (the same ms first, else the nearest within [`TOLERANCE_MS`]): its name and
+    /// uid, taken (each bill names one master bill).
+    fn take_member_bill(&mut self, bill: &FundingBill, ms: i64) -> Option<(String, String)> {
+        let fits = |(t, ccy, amt, _, _): &SubBill| {
+            *ccy == bill.ccy && *amt == -bill.bal_chg && (t - ms).abs() <= TOLERANCE_MS
+        };
+        let i = self
+            .scope
+            .member_sub_bills
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| fits(b))
+            .min_by_key(|(_, b)| (b.0 - ms).abs())
+            .map(|(i, _)| i)?;
+        let (_, _, _, name, uid) = self.scope.member_sub_bills.remove(i);
+        Some((name, uid))
+    }
+
     /// The row of a transfer bill: `tx` is the bill's base row (kind `transfer`, gross set).
     pub fn row(&mut self, bill: &FundingBill, time: DateTime<Utc>, mut tx: Transaction) -> Row {
         let out = bill.bal_chg < Decimal::ZERO;
         let code = bill.bill_type.as_deref();
+        let ms = time.timestamp_millis();
         let (name, uid, who) = match code {
-            Some("20" | "21") => match self.take_record(bill, time.timestamp_millis()) {
+            Some("20" | "21") => match self.take_record(bill, ms) {
                 Some(name) => {
                     let uid = self.scope.subs.get(&name).cloned();
                     let who = format!("sub-account `{name}`");
                     (Some(name), uid, who)
                 }
-                None => (None, None, "a sub-account OKX does not name".to_string()),
+                None => match self.take_member_bill(bill, ms) {
+                    Some((name, uid)) => {
+                        let who = format!("sub-account `{name}`");
+                        (Some(name), Some(uid), who)
+                    }
+                    None => (None, None, "a sub-account OKX does not name".to_string()),
+                },
             },
             Some("361") => (None, None, "a closed sub-account".to_string()),
             _ => (

@@ -49,7 +49,7 @@ mod dual;
 mod fiat_convert;
 mod funding;
 
-pub use accounts::{AccountScope, TransferSide};
+pub use accounts::{AccountScope, SubBill, TransferSide};
 pub use funding::UnmatchedBill;
 mod trading;
 

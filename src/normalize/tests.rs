@@ -1488,6 +1488,7 @@ fn master_scope(members: &[&str]) -> AccountScope {
             .collect(),
         members: members.iter().map(|m| (*m).to_string()).collect(),
         internal_moves: BTreeMap::new(),
+        member_sub_bills: Vec::new(),
     }
 }
 
@@ -1573,6 +1574,7 @@ fn sub_account_transfers_meet_the_master() {
         subs: BTreeMap::new(),
         members: members.iter().map(|m| (*m).to_string()).collect(),
         internal_moves: BTreeMap::new(),
+        member_sub_bills: Vec::new(),
     };
     let opts = |m: &[&str]| NormalizeOptions {
         accounts: scope(m),
@@ -1650,4 +1652,32 @@ fn moves_between_members_are_transfers_their_fee_a_cost() {
     let (rows, _) = run(&src);
     assert_eq!(row(&rows, "fb-801").kind, Kind::Deposit);
     assert_eq!(row(&rows, "fb-802").kind, Kind::Withdrawal);
+}
+
+/// A master bill no `asset/subaccount/bills` record names (OKX keeps those from
+/// 2022-09-28) meets the bill of its sub-account in the report at the same ms: internal,
+/// like the sub-account's side, so a group's files never hold one side alone.
+#[test]
+fn an_unnamed_master_bill_meets_its_member_sub_account() {
+    let src = source(vec![
+        fb("901", T0, "20", "USDT", "-100"),
+        fb("902", T0 + 5, "20", "USDT", "-3"),
+    ]);
+    let mut scope = master_scope(&["1", "2"]);
+    scope.member_sub_bills = vec![
+        (T0, "USDT".into(), d("100"), "bot".into(), "2".into()),
+        (T0 + 60_000, "USDT".into(), d("3"), "bot".into(), "2".into()),
+    ];
+    let opts = NormalizeOptions {
+        accounts: scope,
+        ..NormalizeOptions::default()
+    };
+    let (rows, _) = run_with(&src, &opts);
+    let k = |id: &str| (row(&rows, id).kind, row(&rows, id).counterparty.as_deref());
+    assert_eq!(k("fb-901"), (Kind::Transfer, Some("to sub-account bot")));
+    // A minute apart is no other side: external, unnamed.
+    assert_eq!(
+        k("fb-902"),
+        (Kind::Withdrawal, Some("to a sub-account OKX does not name"))
+    );
 }

@@ -374,6 +374,40 @@ pub fn member_moves(members: &[(&str, &Store)]) -> Result<Vec<BTreeMap<String, S
     Ok(out)
 }
 
+/// For each member that is a master: the transfer bills (22/23) of its sub-accounts among
+/// the members, as (ms, currency, signed amount, the sub-account's name, its uid), to name
+/// the master's bills that no `asset/subaccount/bills` record names.
+pub fn member_sub_bills(members: &[Member]) -> Result<Vec<Vec<crate::normalize::SubBill>>> {
+    let mut out = vec![Vec::new(); members.len()];
+    for (i, m) in members.iter().enumerate() {
+        let Some(master) = m.identity.filter(|id| id.is_master()) else {
+            continue;
+        };
+        let names = m.store.sub_accounts()?.map(|l| l.subs).unwrap_or_default();
+        for sub in members {
+            let Some(id) = sub
+                .identity
+                .filter(|id| id.main_uid.as_deref() == Some(master.uid.as_str()) && !id.is_master())
+            else {
+                continue;
+            };
+            let name = names
+                .iter()
+                .find(|s| s.uid.as_deref() == Some(id.uid.as_str()))
+                .map_or_else(|| sub.profile.to_string(), |s| s.name.clone());
+            sub.store.for_each(RecordKind::FundingBill, &mut |rec| {
+                if let Ok(b) = wire::decode::<crate::okx::wire::FundingBill>(&rec.raw)
+                    && matches!(b.bill_type.as_deref(), Some("22" | "23"))
+                {
+                    out[i].push((rec.ts_ms, b.ccy, b.bal_chg, name.clone(), id.uid.clone()));
+                }
+                Ok(())
+            })?;
+        }
+    }
+    Ok(out)
+}
+
 /// One member's side of the transfer check.
 pub struct Sides<'a> {
     pub profile: &'a str,

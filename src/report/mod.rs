@@ -147,7 +147,10 @@ fn scope_of(
     store: &Store,
     id: Option<&Identity>,
     members: &std::collections::BTreeSet<String>,
-    internal_moves: std::collections::BTreeMap<String, String>,
+    (internal_moves, member_sub_bills): (
+        std::collections::BTreeMap<String, String>,
+        Vec<crate::normalize::SubBill>,
+    ),
 ) -> Result<AccountScope> {
     let subs = store
         .sub_accounts()?
@@ -164,6 +167,7 @@ fn scope_of(
         subs,
         members: members.clone(),
         internal_moves,
+        member_sub_bills,
     })
 }
 
@@ -254,17 +258,21 @@ pub fn run_accounts(
         return Ok(outcome);
     }
     let uids: std::collections::BTreeSet<String> = ids.iter().flatten().map(|i| i.uid.clone()).collect();
-    // A group's deposits and withdrawals between its members are internal too.
-    let moves = if group {
+    // A group's deposits and withdrawals between its members are internal too, and a
+    // master's transfer bill no record names meets its member sub-account's bill.
+    let (moves, sub_bills) = if group {
         let stores: Vec<(&str, &Store)> = accounts.iter().map(|a| (a.profile, a.store)).collect();
-        accounts::member_moves(&stores)?
+        (
+            accounts::member_moves(&stores)?,
+            accounts::member_sub_bills(&checked)?,
+        )
     } else {
-        vec![std::collections::BTreeMap::new()]
+        (vec![std::collections::BTreeMap::new()], vec![Vec::new()])
     };
     let scopes: Vec<AccountScope> = accounts
         .iter()
         .zip(&ids)
-        .zip(moves)
+        .zip(moves.into_iter().zip(sub_bills))
         .map(|((a, id), m)| scope_of(a.store, id.as_ref(), &uids, m))
         .collect::<Result<_>>()?;
     let rows = write_rows(accounts, group, &scopes, req, valuer)?;
