@@ -174,6 +174,7 @@ fn child(dir: &Path, n: usize) {
             out: out.clone(),
             allow_unclassified: false,
             allow_incomplete: true,
+            accounts: okx_export::report::AccountsContext::default(),
         };
         let t = Instant::now();
         let mut valuer = FixedPrices::demo(Fiat::usd());

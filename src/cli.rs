@@ -14,7 +14,9 @@ Exit codes:
   2  usage or configuration error
   3  credentials rejected, or the key is not read-only
   4  data problem (unclassified records, a stored record that cannot be read, a
-     failed reconciliation or file check, a period the store does not cover)
+     failed reconciliation or file check, a period the store does not cover, a
+     sub-account left out of the report)
+  With --group, the exit code is the worst member's: 130/143, then 2, 3, 1, 4.
   130/143  stopped by Ctrl-C / SIGTERM (run sync again to resume)
 
 Credentials come from the profile named by --profile, else from OKX_API_KEY,
@@ -56,6 +58,11 @@ pub struct GlobalArgs {
     /// beat OKX_API_* and OKX_BASE_URL
     #[arg(long, global = true, value_name = "NAME")]
     pub profile: Option<String>,
+    /// A group of profiles from the config file (`[group.NAME] profiles = [...]`): `sync`
+    /// and `check-key` run for every member at once; `report` and `export` write one set
+    /// of files for the group (default folder output/NAME/); `status` shows each member
+    #[arg(long, global = true, value_name = "NAME", conflicts_with_all = ["profile", "data_dir"])]
+    pub group: Option<String>,
     /// Config file (default: ./okx-export.toml, else $XDG_CONFIG_HOME/okx-export/config.toml)
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -140,6 +147,7 @@ Examples:
 const EXPORT_EXAMPLES: &str = "\
 Examples:
   okx-export export --year 2025
+  okx-export --group family export --year 2025     # a master and its sub-accounts, one set of files
   okx-export --quiet export --year \"$(date +%Y)\"    # cron: silent unless something is wrong";
 
 const RECONCILE_EXAMPLES: &str = "\
@@ -150,6 +158,7 @@ Examples:
 const STATUS_EXAMPLES: &str = "\
 Examples:
   okx-export status
+  okx-export --group family status       # each member, then which sub-accounts are covered
   okx-export --data-dir /srv/taxes/okx status";
 
 const PRICES_EXAMPLES: &str = "\
@@ -218,6 +227,9 @@ impl Command {
 
 #[derive(Debug, Args, Clone)]
 pub struct CheckKeyArgs {
+    /// The fiat a master's sub-accounts' holdings are valued in
+    #[arg(long, default_value = "USD", value_name = "CCY", value_parser = parse_fiat)]
+    pub fiat: crate::prices::Fiat,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }

@@ -171,6 +171,15 @@ impl Console {
         }
     }
 
+    /// The same console without a label (what several labelled members do together).
+    #[must_use]
+    pub fn unlabelled(&self) -> Console {
+        Console {
+            label: None,
+            ..self.clone()
+        }
+    }
+
     /// The same console, every line prefixed with `[label] `.
     #[must_use]
     pub fn labelled(&self, label: &str) -> Console {

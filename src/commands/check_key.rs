@@ -126,10 +126,27 @@ pub async fn verify(client: &OkxClient, settings: &Settings, print: bool) -> Res
     Ok(cfg)
 }
 
+/// The account `cfg` describes, as the store records it (`None` without a uid).
+pub fn identity(cfg: &AccountConfig, at: chrono::DateTime<chrono::Utc>) -> Option<crate::store::Identity> {
+    Some(crate::store::Identity {
+        uid: cfg.uid.clone()?,
+        main_uid: cfg.main_uid.clone(),
+        account_type: cfg.account_type.clone(),
+        label: cfg.label.clone(),
+        checked_at: at,
+    })
+}
+
 pub async fn run(settings: &Settings) -> Result<Exit> {
+    run_with(settings, &crate::prices::Fiat::usd()).await
+}
+
+/// [`run`], valuing a master's sub-accounts in `fiat`.
+pub async fn run_with(settings: &Settings, fiat: &crate::prices::Fiat) -> Result<Exit> {
     let creds = settings.credentials()?;
     let client = super::client(settings, Some(creds))?;
     let cfg = verify(&client, settings, true).await?;
+    super::subaccounts::after_check(settings, &client, &cfg, fiat).await?;
     if cfg.is_read_only() {
         say(settings, "ok: the key is read-only");
     } else {

@@ -2,10 +2,13 @@
 
 pub mod check_key;
 pub mod demo;
+pub mod group;
 pub mod prices;
 pub mod progress;
 pub mod report;
+pub mod runner;
 pub mod status;
+pub mod subaccounts;
 pub mod sync;
 
 use crate::cli::{Cli, Command};
@@ -25,6 +28,7 @@ pub fn client(settings: &Settings, credentials: Option<Credentials>) -> Result<A
     cfg.rate_scale = settings.rate_scale;
     cfg.give_up_after = settings.give_up_after;
     cfg.rate_share = settings.rate_share;
+    cfg.public_pacers.clone_from(&settings.public_pacers);
     cfg.timeout = cfg.timeout.min(settings.give_up_after);
     if settings.progress {
         cfg.on_retry = Some(progress::retry_hook(&settings.console));
@@ -90,10 +94,13 @@ async fn dispatch(cli: Cli) -> Result<Exit> {
     if let Command::Demo(args) = &cli.command {
         return demo::run(&cli.global, args).await;
     }
+    if let Some(name) = cli.global.group.clone() {
+        return group::run(cli, &name).await;
+    }
     let connect = cli.command.connect().cloned().unwrap_or_default();
     let settings = Settings::resolve(&cli.global, &connect)?;
     match cli.command {
-        Command::CheckKey(_) => check_key::run(&settings).await,
+        Command::CheckKey(args) => check_key::run_with(&settings, &args.fiat).await,
         Command::Sync(args) if args.refetch.is_some() => sync::refetch(&settings, &args).await,
         Command::Sync(args) => sync::run(&settings, &args).await.map(|(exit, _)| exit),
         Command::Report(args) => {

@@ -156,6 +156,68 @@ fn reconciliation_failed(rec: &Reconciliation, changed_records: u64) -> Message 
     Message::error(text).with_details(failures)
 }
 
+/// The accounts of the report and the sub-accounts of a master in it that are not missing
+/// (stdout); a missing one is a line of the report's incomplete error ([`missing_accounts`]).
+pub fn print_accounts(settings: &Settings, acc: &crate::report::AccountsCheck) {
+    use crate::report::AccountStatus;
+    for l in &acc.lines {
+        match l.status {
+            AccountStatus::Missing => {}
+            AccountStatus::InReport if l.detail.is_empty() => {}
+            _ => say(settings, format!("account: {}: {}", who(l), l.detail)),
+        }
+    }
+}
+
+/// An account of [`crate::report::AccountsCheck`] as the console names it.
+fn who(l: &crate::report::AccountLine) -> String {
+    match &l.uid {
+        Some(u) => format!("`{}` (uid {u}, {})", l.name, l.role),
+        None => format!("`{}` ({})", l.name, l.role),
+    }
+}
+
+/// One line per account that makes the report incomplete: what it holds and moved, and
+/// the fix.
+pub fn missing_accounts(acc: &crate::report::AccountsCheck) -> Vec<String> {
+    acc.missing()
+        .map(|l| {
+            format!(
+                "{} is not in this report; it holds {} and moved {}; fix: {}",
+                who(l),
+                l.holds,
+                l.moved,
+                l.detail
+            )
+        })
+        .collect()
+}
+
+/// A group's own checks: the files read back and the internal transfers.
+fn print_group_checks(settings: &Settings, own: &Reconciliation, changed_records: u64) {
+    if own.ok() {
+        let transfers = own
+            .cross
+            .iter()
+            .find(|c| c.check == "group" && c.asset.is_empty())
+            .map(|c| c.detail.clone())
+            .unwrap_or_default();
+        let files = own
+            .cross
+            .iter()
+            .filter(|c| c.check.starts_with("file:") && c.asset.is_empty() && c.account.is_empty())
+            .count();
+        say(
+            settings,
+            format!("reconciliation (group): ok ({transfers}; {files} files read back sum to the rows)"),
+        );
+    } else {
+        settings
+            .console
+            .emit(&reconciliation_failed(own, changed_records));
+    }
+}
+
 /// The valuer behind every value column and `tax-summary.csv`: the one place where the
 /// export gets its prices. It reads the price cache the store's price stage filled
 /// (`sync`, `okx-export prices`; the store remembers where) and `--prices FILE`; it does
@@ -184,7 +246,19 @@ pub fn request(settings: &Settings, args: &ReportArgs) -> Result<ReportRequest> 
         out: args.out.clone().unwrap_or_else(|| settings.data_dir.clone()),
         allow_unclassified: args.allow_unclassified,
         allow_incomplete: args.allow_incomplete,
+        accounts: crate::report::AccountsContext::default(),
     })
+}
+
+/// The configured profiles' uids, read only when one of `stores` is a master with
+/// sub-accounts (an accountant's hundreds of profiles are not opened for nothing).
+fn profiles_if_needed(settings: &Settings, stores: &[&Store]) -> Result<Vec<(String, Option<String>)>> {
+    for s in stores {
+        if s.sub_accounts()?.is_some_and(|l| !l.subs.is_empty()) {
+            return super::subaccounts::profile_uids(settings);
+        }
+    }
+    Ok(Vec::new())
 }
 
 /// [`report_from`] with the given valuer (tests drive it with
@@ -195,8 +269,13 @@ pub fn report_with(
     args: &ReportArgs,
     mut valuer: Box<dyn Valuer>,
 ) -> Result<Exit> {
-    let req = request(settings, args)?;
-    let outcome = crate::report::run(store, &req, valuer.as_mut())?;
+    let mut req = request(settings, args)?;
+    req.accounts.profiles = profiles_if_needed(settings, &[store])?;
+    let account = crate::report::ReportAccount {
+        profile: &settings.profile,
+        store,
+    };
+    let outcome = crate::report::run_accounts(&[account], false, &req, valuer.as_mut())?;
     print_outcome(settings, &req, &outcome);
     Ok(outcome.exit)
 }
@@ -219,22 +298,34 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
             format!("report: data as of {} (the last sync){since}", rfc3339_ms(a)),
         );
     }
+    print_accounts(settings, &o.accounts);
     let coverage_path = o.out.join("coverage.csv");
+    let left_out = o.accounts.missing().count();
     let missing: Vec<String> = o
         .coverage
         .missing
         .iter()
         .map(|m| format!("missing: {m}"))
+        .chain(missing_accounts(&o.accounts))
         .collect();
+    let what = match (o.coverage.missing.len(), left_out) {
+        (0, n) => format!("{n} sub-account(s) with holdings or transfers are not in the report"),
+        (m, 0) => format!("the store does not cover the period ({m} missing range(s))"),
+        (m, n) => format!(
+            "the store does not cover the period ({m} missing range(s)) and {n} sub-account(s) with holdings or transfers are not in the report"
+        ),
+    };
+    let first = missing
+        .first()
+        .map(|m| m.trim_start_matches("missing: ").to_string())
+        .unwrap_or_default();
     let Some(w) = &o.written else {
         console.emit(
             &Message::error(format!(
-                "report: the store does not cover the period, so no tax files were written: {} missing range(s), listed in {}; first: {}. Fix them and rerun, or pass --allow-incomplete to write the files anyway (marked incomplete)",
-                o.coverage.missing.len(),
-                coverage_path.display(),
-                o.coverage.missing.first().map(ToString::to_string).unwrap_or_default()
+                "report: {what}, so no tax files were written (listed in {} and summary.json); first: {first}. Fix them and rerun, or pass --allow-incomplete to write the files anyway (marked incomplete)",
+                coverage_path.display()
             ))
-            .with_details(missing),
+            .with_details(missing.iter().skip(1).cloned()),
         );
         return;
     };
@@ -313,15 +404,27 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
             ),
         );
     }
-    print_reconciliation(settings, &w.reconciliation, w.changed_records);
+    if o.members.is_empty() {
+        print_reconciliation(settings, &w.reconciliation, w.changed_records);
+    } else {
+        for m in &o.members {
+            if let Some(rec) = &m.reconciliation {
+                let member = Settings {
+                    console: settings.console.labelled(&m.profile),
+                    ..settings.clone()
+                };
+                print_reconciliation(&member, rec, 0);
+            }
+        }
+        print_group_checks(settings, &w.reconciliation, w.changed_records);
+    }
     if !o.complete() {
         console.emit(
             &Message::warning(format!(
-                "report: INCOMPLETE: written anyway (--allow-incomplete); {} range(s) of the period are missing (listed in {})",
-                o.coverage.missing.len(),
+                "report: INCOMPLETE: written anyway (--allow-incomplete): {what} (listed in {} and summary.json); first: {first}",
                 coverage_path.display()
             ))
-            .with_details(missing),
+            .with_details(missing.iter().skip(1).cloned()),
         );
     }
     say(settings, format!("files written to {}:", o.out.display()));
@@ -377,6 +480,35 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
 pub fn run(settings: &Settings, args: &ReportArgs) -> Result<Exit> {
     let store = open_store(settings)?;
     report_from(settings, &store, args)
+}
+
+/// `report --group NAME`: one set of files for every member's store (see
+/// [`crate::report::run_accounts`]), in `--out` or the group's folder.
+pub fn run_group(group: &super::group::Group, args: &ReportArgs) -> Result<Exit> {
+    let settings = group.settings();
+    let stores: Vec<Store> = group
+        .members
+        .iter()
+        .map(|m| open_store(&m.settings))
+        .collect::<Result<_>>()?;
+    let accounts: Vec<crate::report::ReportAccount> = group
+        .members
+        .iter()
+        .zip(&stores)
+        .map(|(m, store)| crate::report::ReportAccount {
+            profile: &m.name,
+            store,
+        })
+        .collect();
+    let mut req = request(&settings, args)?;
+    req.accounts.group = Some(group.name.clone());
+    req.accounts.profiles = profiles_if_needed(&settings, &stores.iter().collect::<Vec<_>>())?;
+    // The members share one price cache (the group's sync chose it); the first member's
+    // store says where it lives.
+    let mut valuer = valuer_for(&settings, &stores[0], args)?;
+    let outcome = crate::report::run_accounts(&accounts, true, &req, valuer.as_mut())?;
+    print_outcome(&settings, &req, &outcome);
+    Ok(outcome.exit)
 }
 
 pub async fn export(settings: &Settings, args: &ExportArgs) -> Result<Exit> {

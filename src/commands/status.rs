@@ -193,6 +193,82 @@ pub fn run(settings: &Settings) -> Result<Exit> {
         );
     }
     print_coverage(settings, &store)?;
+    let identity = store.identity()?;
+    let member = crate::report::accounts::Member {
+        profile: &settings.profile,
+        store: &store,
+        identity: identity.as_ref(),
+    };
+    print_accounts(settings, &[member], None)?;
+    Ok(Exit::Success)
+}
+
+/// The accounts of `members` and the sub-accounts of a master among them (whole history):
+/// which are in, which are left out (see [`crate::report::accounts`]).
+fn print_accounts(
+    settings: &Settings,
+    members: &[crate::report::accounts::Member],
+    group: Option<&str>,
+) -> Result<()> {
+    let mut masters = false;
+    for m in members {
+        masters |= m.store.sub_accounts()?.is_some_and(|l| !l.subs.is_empty());
+    }
+    let ctx = crate::report::AccountsContext {
+        group: group.map(str::to_string),
+        // Only a master with sub-accounts needs to know which profile holds which key.
+        profiles: if masters {
+            super::subaccounts::profile_uids(settings)?
+        } else {
+            Vec::new()
+        },
+    };
+    let acc = crate::report::accounts::check(members, &ctx, None, None)?;
+    super::report::print_accounts(settings, &acc);
+    for line in super::report::missing_accounts(&acc) {
+        settings.console.warning(format!("incomplete: {line}"));
+    }
+    let n = acc.missing().count();
+    if n > 0 {
+        say(
+            settings,
+            format!(
+                "accounts: {n} sub-account(s) left out: a report of these accounts is incomplete until they are added (see above)"
+            ),
+        );
+    } else if acc.lines.len() > members.len() {
+        say(
+            settings,
+            "accounts: every sub-account that holds or moved anything is covered",
+        );
+    }
+    Ok(())
+}
+
+/// `status --group NAME`: each member's status (its lines prefixed), then the group's
+/// accounts.
+pub fn run_group(group: &super::group::Group) -> Result<Exit> {
+    let mut stores = Vec::new();
+    for m in &group.members {
+        run(&m.settings)?;
+        stores.push(Store::open(&m.settings.data_dir)?);
+    }
+    let ids: Vec<Option<crate::store::Identity>> =
+        stores.iter().map(Store::identity).collect::<Result<_>>()?;
+    let members: Vec<crate::report::accounts::Member> = group
+        .members
+        .iter()
+        .zip(&stores)
+        .zip(&ids)
+        .map(|((m, store), id)| crate::report::accounts::Member {
+            profile: &m.name,
+            store,
+            identity: id.as_ref(),
+        })
+        .collect();
+    let settings = group.settings();
+    say(&settings, format!("group `{}`:", group.name));
+    print_accounts(&settings, &members, Some(&group.name))?;
     Ok(Exit::Success)
 }
 

@@ -46,6 +46,7 @@ pub fn options(args: &SyncArgs) -> Result<SyncOptions> {
             max_download: args.archive_max_download << 20,
             max_expanded: args.archive_max_expanded << 20,
         },
+        master: false,
     })
 }
 
@@ -126,6 +127,14 @@ pub fn print_summary(settings: &Settings, s: &SyncSummary, failed_with: Option<&
                 format!("{:<49}quarters failed: {}", "", list(&a.quarters_failed)),
             );
         }
+    }
+    match s.sub_accounts {
+        Some(0) => say(settings, "sub-accounts: none"),
+        Some(n) => say(
+            settings,
+            format!("sub-accounts: {n}, balances and transfers read (`check-key` lists them)"),
+        ),
+        None => {}
     }
     let totals: Vec<String> = s
         .store_counts
@@ -240,12 +249,17 @@ pub async fn run_priced(
 pub async fn run_with(
     settings: &Settings,
     creds: crate::secret::Credentials,
-    opts: SyncOptions,
+    mut opts: SyncOptions,
 ) -> Result<(Exit, SyncSummary)> {
     let _lock = Store::lock(&settings.data_dir)?;
-    let store = Store::open(&settings.data_dir)?;
+    let mut store = Store::open(&settings.data_dir)?;
     let client = super::client(settings, Some(creds))?;
-    super::check_key::verify(&client, settings, false).await?;
+    let cfg = super::check_key::verify(&client, settings, false).await?;
+    // Whose account this is: a master's key also reads its sub-accounts.
+    if let Some(id) = super::check_key::identity(&cfg, client.server_now()) {
+        opts.master = id.is_master();
+        store.set_identity(&id)?;
+    }
     let store = Arc::new(Mutex::new(store));
     let progress = Bars::for_stderr(settings.progress, &settings.console);
     let result = crate::sync::sync(client, store.clone(), &opts, progress.clone()).await;

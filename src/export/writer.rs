@@ -179,7 +179,8 @@ impl Output {
             bail!("internal error: held row `{}` has no value", held.id);
         };
         let result = {
-            let prep = shared.prepare(&held, &value);
+            // Only formats without a profile column hold rows back.
+            let prep = shared.prepare(&held, &value, "");
             self.emit(&prep, opts, rows)
         };
         self.held_value = Some(value);
@@ -216,8 +217,8 @@ impl ExportWriter {
                 continue;
             }
             let mut csvs = Vec::new();
-            let mut records = Records::new(format.csv_files());
-            for (i, spec) in format.csv_files().iter().enumerate() {
+            let mut records = Records::new(format.csv_files_for(&opts));
+            for (i, spec) in format.csv_files_for(&opts).iter().enumerate() {
                 let path = out_dir.join(spec.name);
                 let file = temp_in(out_dir, spec.name)?;
                 let mut row = records.row(i);
@@ -284,6 +285,11 @@ impl ExportWriter {
     /// same order in the same second); everything else is written at once. A merged row's
     /// value is the sum of its parts' values, missing if any part's is ([`values::merge`]).
     pub fn write(&mut self, tx: &Transaction, value: &RowValue) -> Result<()> {
+        self.write_for("", tx, value)
+    }
+
+    /// [`ExportWriter::write`] for a row of `profile` (a group report's `profile` column).
+    pub fn write_for(&mut self, profile: &str, tx: &Transaction, value: &RowValue) -> Result<()> {
         check_amounts(tx)?;
         if value.fiat != self.opts.fiat {
             bail!(
@@ -297,7 +303,7 @@ impl ExportWriter {
             return Ok(());
         }
         add_net_change(self.written.entry(tx.account).or_default(), tx);
-        let prep = self.shared.prepare(tx, value);
+        let prep = self.shared.prepare(tx, value, profile);
         for output in &mut self.outputs {
             let combine = output.format.combine();
             if !combine.any() {

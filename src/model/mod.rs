@@ -124,6 +124,10 @@ pub struct Transaction {
     /// The OKX id(s) of the source record(s), `;`-separated when several bills make one row.
     pub source_id: String,
     pub note: Option<String>,
+    /// For a move between the user's own OKX accounts (a master and its sub-account): the
+    /// other account, e.g. `to sub-account bot`. Not a column of `transactions.csv` (its
+    /// `note` says the same); every tax format names it in its description.
+    pub counterparty: Option<String>,
 }
 
 impl Transaction {
@@ -179,6 +183,7 @@ impl Transaction {
             source: source.into(),
             source_id: source_id.into(),
             note: None,
+            counterparty: None,
         }
     }
 

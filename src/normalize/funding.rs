@@ -106,6 +106,11 @@ impl<'h> Funding<'h> {
                 ..Row::new(tx)
             });
         };
+        if super::accounts::is_sub_transfer(code) {
+            let mut tx = base(&bill, time, kind);
+            set_gross(&mut tx, bill.bal_chg, &bill.ccy);
+            return Ok(self.h.accounts.row(&bill, time, tx));
+        }
         match code {
             Some("1") if bill.bal_chg > Decimal::ZERO => Ok(self.deposit(&bill, time)),
             Some("2") if bill.bal_chg < Decimal::ZERO => Ok(self.withdrawal(&bill, time)),
@@ -225,6 +230,8 @@ impl<'h> Funding<'h> {
         let state = (d.state.as_deref() != Some("2")).then(|| format!("state: {}", deposit_state_text(d)));
         let from = d.from.as_ref().map(|f| format!("from {f}"));
         tx.note = join_note([Some(format!("depId {}", d.dep_id)), state, from, tx.note.take()]);
+        let key = format!("dep:{}", d.dep_id);
+        self.extra.extend(self.h.accounts.member_move(&key, &mut tx));
         Row::new(tx)
     }
 
@@ -285,6 +292,10 @@ impl<'h> Funding<'h> {
         }
         notes.push(tx.note.take());
         tx.note = join_note(notes);
+        if tx.kind == Kind::Withdrawal {
+            let key = format!("wd:{}", w.wd_id);
+            self.extra.extend(self.h.accounts.member_move(&key, &mut tx));
+        }
         Row::new(tx)
     }
 }

@@ -43,11 +43,13 @@
 //! - `unmatched_enrichment` counts deposit/withdrawal bills without a history record and
 //!   trade rows with no price from fills, bills or converts.
 
+pub mod accounts;
 pub mod codes;
 mod dual;
 mod fiat_convert;
 mod funding;
 
+pub use accounts::{AccountScope, SubBill, TransferSide};
 pub use funding::{UnmatchedBill, is_withdrawal_fee};
 mod trading;
 
@@ -71,6 +73,9 @@ pub struct NormalizeOptions {
     pub to: Option<DateTime<Utc>>,
     /// OKX's names of trading codes, to name unclassified ones (see [`codes::BillNames`]).
     pub names: Option<std::sync::Arc<codes::BillNames>>,
+    /// The accounts of the report: a move between a master and its sub-account is
+    /// internal only when both are in it ([`accounts`]).
+    pub accounts: AccountScope,
 }
 
 /// A deposit or withdrawal that is not booked from its history record.
@@ -119,6 +124,8 @@ pub struct NormalizeSummary {
     pub row_sums: BTreeMap<Account, BTreeMap<String, Decimal>>,
     /// Stored records that failed to decode (bills become `unclassified` rows).
     pub decode_errors: u64,
+    /// Every master↔sub transfer bill of the store (not only the period's), as booked.
+    pub sub_transfers: Vec<TransferSide>,
     /// Each of them, by kind and key: a data problem the report names with its fix.
     pub unreadable: Vec<Unreadable>,
 }
@@ -153,6 +160,7 @@ pub fn normalize(
 ) -> anyhow::Result<NormalizeSummary> {
     let mut summary = NormalizeSummary::default();
     let mut history = History::load(src, &mut summary)?;
+    history.accounts = accounts::SubTransfers::load(src, &opts.accounts)?;
     let converts = std::mem::take(&mut history.converts);
     let mut fp = fiat_convert::FundingRows::new(funding::Funding::new(&mut history), &converts);
     let mut out = Output {
@@ -177,11 +185,13 @@ pub fn normalize(
     let lone_bills = std::mem::take(&mut fp.fp.unmatched);
     let mut unreadable = trading_errors;
     unreadable.append(&mut fp.fp.unreadable);
+    drop(fp);
     unreadable.append(&mut history.unreadable);
     // A fill looked up for two legs is counted once.
     unreadable.sort();
     unreadable.dedup();
-    summary.decode_errors += unreadable.len() as u64;
+    summary.sub_transfers = std::mem::take(&mut history.accounts.sides);
+    summary.decode_errors += unreadable.len() as u64 + history.accounts.decode_errors;
     summary.unreadable.append(&mut unreadable);
     summary.bills_without_record = lone_bills;
     summary.final_without_bill.extend(history.unbooked());
@@ -318,6 +328,8 @@ pub(crate) struct History {
     pub converts: HashMap<String, Convert>,
     pub dcd: dual::DcdBook,
     unreadable: Vec<Unreadable>,
+    /// A master's transfer records with its sub-accounts, and the report's accounts.
+    pub accounts: accounts::SubTransfers,
 }
 
 impl History {
@@ -328,6 +340,7 @@ impl History {
             converts: HashMap::new(),
             dcd: dual::DcdBook::default(),
             unreadable: Vec::new(),
+            accounts: accounts::SubTransfers::default(),
         };
         src.for_each(RecordKind::Deposit, &mut |rec| {
             match wire::decode::<Deposit>(&rec.raw) {

@@ -14,7 +14,7 @@
 use super::endpoints::{self, Endpoint, Method};
 use super::error::{CodeClass, OkxError, classify_code};
 use super::host;
-use super::pacing::{Pacer, shared_limit};
+use super::pacing::{Pacer, PublicPacers, shared_limit};
 use super::sign;
 use super::wire::{self, Envelope, ServerTime};
 use crate::secret::Credentials;
@@ -87,6 +87,9 @@ pub struct ClientConfig {
     /// A JSON answer larger than this is refused (not retried).
     pub max_response_bytes: usize,
     pub on_retry: Option<RetryHook>,
+    /// Pacers of the public endpoints shared with other clients of this process that talk
+    /// to the same host (OKX limits public endpoints per IP); `None`: this client's own.
+    pub public_pacers: Option<PublicPacers>,
 }
 
 impl ClientConfig {
@@ -104,6 +107,7 @@ impl ClientConfig {
             give_up_after: DEFAULT_GIVE_UP_AFTER,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             on_retry: None,
+            public_pacers: None,
         }
     }
 }
@@ -124,7 +128,7 @@ pub struct OkxClient {
     download_http: reqwest::Client,
     host: String,
     cfg: ClientConfig,
-    limiters: HashMap<&'static str, Pacer>,
+    limiters: HashMap<&'static str, Arc<Pacer>>,
     clock_offset_ms: AtomicI64,
     clock_synced: std::sync::atomic::AtomicBool,
     stats: Mutex<BTreeMap<&'static str, EndpointStats>>,
@@ -196,11 +200,21 @@ impl OkxClient {
             .map_err(build_err)?;
         let host =
             url::Url::parse(&cfg.base_url).map_or_else(|_| cfg.base_url.clone(), |u| host::host_of(&u));
+        // Private endpoints: this client's own pacers (limits per UID). Public ones: the set
+        // shared with the process's other clients of this host, if any (limits per IP).
         let limiters = endpoints::ALL
             .iter()
             .map(|e| {
-                let limit = shared_limit(e.limit.scaled(cfg.rate_scale), cfg.rate_share);
-                (e.name, Pacer::new(limit))
+                let shared = (!e.private)
+                    .then(|| cfg.public_pacers.as_ref().and_then(|p| p.get(e.name)))
+                    .flatten();
+                let pacer = shared.unwrap_or_else(|| {
+                    Arc::new(Pacer::new(shared_limit(
+                        e.limit.scaled(cfg.rate_scale),
+                        cfg.rate_share,
+                    )))
+                });
+                (e.name, pacer)
             })
             .collect();
         Ok(OkxClient {

@@ -117,6 +117,13 @@ endpoints! {
     // OKX's dictionary of trading-bill types and subTypes (okx-api.md §12.2).
     BILL_TYPES = "bill-types", Get, "/api/v5/account/subtypes", RateLimit::per_2s(20), true;
     DCD_ORDER_HISTORY = "dcd-order-history", Get, "/api/v5/finance/sfp/dcd/order-history", RateLimit::per_1s(1), true;
+    // A master's view of its sub-accounts (okx-api.md §12.1.1); a sub-account's key gets
+    // 59500. The list's limit is 20 per 2 s in the 2025-11 docs and 2 per 2 s in earlier
+    // ones: paced at the lower.
+    SUBACCOUNT_LIST = "subaccount-list", Get, "/api/v5/users/subaccount/list", RateLimit::per_2s(2), true;
+    SUBACCOUNT_TRADING_BALANCES = "subaccount-trading-balances", Get, "/api/v5/account/subaccount/balances", RateLimit::per_2s(6), true;
+    SUBACCOUNT_FUNDING_BALANCES = "subaccount-funding-balances", Get, "/api/v5/asset/subaccount/balances", RateLimit::per_2s(6), true;
+    SUBACCOUNT_BILLS = "subaccount-bills", Get, "/api/v5/asset/subaccount/bills", RateLimit::per_1s(6), true;
 }
 
 /// Looks an endpoint up by method and path (the simulator routes with this).

@@ -5,7 +5,7 @@
 //! prices live ([`PriceHome`]), so every later command on it finds them.
 
 use super::boundaries;
-use super::cache::{PriceCache, cache_path};
+use super::cache::{PriceCache, cache_path_for};
 use super::ecb::Ecb;
 use super::file::{UserPrices, read_user_prices};
 use super::stage::{self, Needs, StageStats};
@@ -90,7 +90,7 @@ impl PriceSummary {
 
 /// The price cache `settings` use.
 pub fn open_cache(settings: &Settings) -> Result<PriceCache> {
-    PriceCache::open(&cache_path(&settings.base_url, &settings.data_dir))
+    PriceCache::open(&cache_path_for(settings))
 }
 
 /// The [`Valuer`] for a report without a store: prices from the cache `settings` choose
@@ -240,7 +240,7 @@ pub async fn run(
     let mut needs = collect_needs(store)?;
     let zones = boundaries::zones(store, &opts.zones)?;
     merge(&mut needs, boundaries::stage_needs(store, now, &zones)?);
-    let path = cache_path(&settings.base_url, &settings.data_dir);
+    let path = cache_path_for(settings);
     let mut cache = PriceCache::open(&path)?;
     let stage = stage::run(client, &mut cache, &needs, now.timestamp_millis()).await?;
     let fiats: Vec<&Fiat> = std::iter::once(&opts.fiat).chain(&opts.extra_fiats).collect();

@@ -46,8 +46,54 @@ fn reconciliation_json(rec: &Reconciliation) -> serde_json::Value {
     })
 }
 
+/// The accounts block: every account of the report and every sub-account of a master in
+/// it, with where it stands (`missing` ones make the report incomplete).
+fn accounts_json(o: &ReportOutcome) -> serde_json::Value {
+    json!({
+        "complete": o.accounts.complete(),
+        "accounts": o.accounts.lines.iter().map(|l| json!({
+            "name": l.name, "uid": l.uid, "role": l.role, "status": l.status.as_str(),
+            "holds": l.holds, "moved": l.moved, "detail": l.detail,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// A group report's members: each one's identity, coverage and reconciliation.
+fn members_json(o: &ReportOutcome) -> serde_json::Value {
+    o.members
+        .iter()
+        .map(|m| {
+            json!({
+                "profile": m.profile,
+                "uid": m.identity.as_ref().map(|i| i.uid.clone()),
+                "master": m.identity.as_ref().map(crate::store::Identity::is_master),
+                "balances_as_of": m.balances_as_of.map(rfc3339_ms),
+                "coverage": coverage::coverage_json(&m.coverage),
+                "reconciliation": m.reconciliation.as_ref().map(reconciliation_json),
+            })
+        })
+        .collect()
+}
+
+/// Adds the blocks of a report of several accounts (or of a master) to `v`.
+fn with_accounts(mut v: serde_json::Value, o: &ReportOutcome) -> serde_json::Value {
+    v["accounts"] = accounts_json(o);
+    if !o.members.is_empty() {
+        v["members"] = members_json(o);
+        if o.written.is_some() {
+            // The group's own checks and every member's.
+            v["reconciliation"]["ok"] = json!(o.reconciled());
+        }
+    }
+    v
+}
+
 /// The JSON of `o` (without the files list: summary.json is one of them).
 pub fn to_json(o: &ReportOutcome) -> serde_json::Value {
+    with_accounts(report_json(o), o)
+}
+
+fn report_json(o: &ReportOutcome) -> serde_json::Value {
     let period = json!({
         "from": o.period.from.map(rfc3339_ms), "to": o.period.to.map(rfc3339_ms), "tz": o.period.tz.name(),
     });
@@ -93,7 +139,7 @@ pub fn to_json(o: &ReportOutcome) -> serde_json::Value {
         "reconciliation": reconciliation_json(&w.reconciliation),
         "balances_as_of": w.balances_as_of.map(rfc3339_ms),
         "closing_balances_as_of": w.closing.as_ref().map(|(at, _)| rfc3339_ms(*at)),
-        "incomplete": !o.coverage.complete(),
+        "incomplete": !o.complete(),
         "coverage": coverage::coverage_json(&o.coverage),
         "exit_code": o.exit as u8,
     })

@@ -85,6 +85,13 @@ pub struct Settings {
     pub rate_share: f64,
     /// Where this profile's messages go (labelled with the profile when several run).
     pub console: Console,
+    /// Pacers of OKX's public endpoints shared with the other profiles this process runs
+    /// against the same host (a group or fleet run, [`crate::commands::runner`]); `None`:
+    /// the client paces its public requests alone.
+    pub public_pacers: Option<crate::okx::pacing::PublicPacers>,
+    /// The price cache file, when a group or fleet run chose one for its host
+    /// (see [`crate::prices::cache::cache_path_for`]); `None`: the usual rule.
+    pub price_cache: Option<PathBuf>,
 }
 
 /// Whether the host was chosen for this command (`--base-url`, `--region`,
@@ -103,24 +110,54 @@ pub fn check_base_url(url: &str) -> Result<String> {
     crate::okx::host::parse_base_url(url).map_err(|e| usage(e.0))
 }
 
+/// The config file `--config` names, else the default one if it exists.
+pub fn config_path(g: &GlobalArgs) -> Result<Option<PathBuf>> {
+    match &g.config {
+        Some(p) => {
+            if !p.exists() {
+                return Err(usage(format!("config file `{}` does not exist", p.display())));
+            }
+            Ok(Some(p.clone()))
+        }
+        None => Ok(config_file::default_path(
+            var(env::XDG_CONFIG_HOME),
+            var(env::HOME),
+        )),
+    }
+}
+
+/// The members of group `name` in the config file (see
+/// [`config_file::ConfigFile::group_members`]).
+pub fn group_members(g: &GlobalArgs, name: &str) -> Result<Vec<String>> {
+    let Some(path) = config_path(g)? else {
+        return Err(usage(format!(
+            "--group {name} needs a config file with a `[group.{name}]` table; none found (pass --config FILE)"
+        )));
+    };
+    config_file::load(&path)?.group_members(name, &path)
+}
+
 impl Settings {
     /// Resolves flags, environment and config file. Precedence (README, "Which setting
     /// wins"): a flag beats the environment, which beats the config file; `--profile NAME`
     /// is a flag, so the profile it names beats `OKX_API_*` and `OKX_BASE_URL` (they are
     /// ignored with a warning), while without it the environment beats `[profile.default]`.
     pub fn resolve(g: &GlobalArgs, c: &ConnectArgs) -> Result<Settings> {
+        Settings::resolve_with(g, c, g.profile.as_deref())
+    }
+
+    /// [`Settings::resolve`] for profile `name` as if `--profile name` had been given: a
+    /// member of a group (its own credentials, host and data dir; `--data-dir` is refused
+    /// before this, since members cannot share one store).
+    pub fn resolve_member(g: &GlobalArgs, c: &ConnectArgs, name: &str) -> Result<Settings> {
+        Settings::resolve_with(g, c, Some(name))
+    }
+
+    fn resolve_with(g: &GlobalArgs, c: &ConnectArgs, named: Option<&str>) -> Result<Settings> {
         let console = console_for(g);
-        let explicit_profile = g.profile.is_some();
-        let profile = g.profile.clone().unwrap_or_else(|| "default".to_string());
-        let config_path = match &g.config {
-            Some(p) => {
-                if !p.exists() {
-                    return Err(usage(format!("config file `{}` does not exist", p.display())));
-                }
-                Some(p.clone())
-            }
-            None => config_file::default_path(var(env::XDG_CONFIG_HOME), var(env::HOME)),
-        };
+        let explicit_profile = named.is_some();
+        let profile = named.unwrap_or("default").to_string();
+        let config_path = config_path(g)?;
         let profile_config = match &config_path {
             Some(p) => match config_file::load_profile(p, &profile)? {
                 Some(cfg) => cfg,
@@ -205,6 +242,8 @@ impl Settings {
             give_up_after: Duration::from_secs(c.give_up_after),
             rate_share: c.rate_share,
             console,
+            public_pacers: None,
+            price_cache: None,
         })
     }
 
@@ -234,6 +273,28 @@ impl Settings {
             .map(|p| format!(" in `{}`", p.display()))
             .unwrap_or_default();
         format!("api_key and {secret} of profile `{}`{file}", self.profile)
+    }
+
+    /// The config file's contents (empty without a config file).
+    pub fn config_file(&self) -> Result<config_file::ConfigFile> {
+        match &self.config_path {
+            Some(p) => config_file::load(p),
+            None => Ok(config_file::ConfigFile::default()),
+        }
+    }
+
+    /// Every profile of the config file with the data dir it uses (its `data_dir`, else
+    /// `output/<profile>/`), to find which of them holds a key for an account.
+    pub fn profile_dirs(&self) -> Result<Vec<(String, PathBuf)>> {
+        Ok(self
+            .config_file()?
+            .profile
+            .into_iter()
+            .map(|(name, p)| {
+                let dir = p.data_dir.unwrap_or_else(|| PathBuf::from("output").join(&name));
+                (name, dir)
+            })
+            .collect())
     }
 
     /// Key, secret and passphrase: from the profile named by `--profile`; else from the

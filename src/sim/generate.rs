@@ -42,6 +42,8 @@ pub enum AccountSize {
     Demo,
     /// ≥ 20,000 fills, ≥ 20,000 trading bills, ≥ 2,000 deposits + withdrawals.
     Bench,
+    /// A sub-account's: every kind of activity, a few dozen records per stream.
+    Sub,
 }
 
 struct Plan {
@@ -87,6 +89,26 @@ fn plan_for(size: AccountSize) -> Plan {
             referrals: 6,
             rebates: 5,
             seeds: [(60_000, 0), (15, 1), (20, 0), (300, 0)],
+        },
+        AccountSize::Sub => Plan {
+            spot_old: 25,
+            spot_recent: 30,
+            spot_last3d: 3,
+            lunc: 4,
+            swap_sessions: 4,
+            liquidations: 1,
+            deposits: 12,
+            withdrawals: 6,
+            converts: 12,
+            transfers: 10,
+            earn_subs: 2,
+            earn_redeems: 1,
+            lend_interest: 6,
+            staking: 6,
+            airdrops: 1,
+            referrals: 1,
+            rebates: 1,
+            seeds: [(8_000, 0), (3, 1), (4, 0), (60, 0)],
         },
         AccountSize::Bench => Plan {
             spot_old: 2_500,
@@ -236,12 +258,12 @@ pub(crate) struct Gen {
     pub(crate) out: AccountData,
 }
 
-fn snowflake(ts: i64) -> u64 {
+pub(crate) fn snowflake(ts: i64) -> u64 {
     ((ts - ID_EPOCH_MS).max(0) as u64) << 22
 }
 
 /// Decimal places used for amounts of a currency.
-fn ccy_dp(ccy: &str) -> u32 {
+pub(crate) fn ccy_dp(ccy: &str) -> u32 {
     match ccy {
         "USDT" => 4,
         "BTC" | "ETH" => 8,
@@ -250,7 +272,7 @@ fn ccy_dp(ccy: &str) -> u32 {
     }
 }
 
-fn floor_dp(d: Decimal, dp: u32) -> Decimal {
+pub(crate) fn floor_dp(d: Decimal, dp: u32) -> Decimal {
     d.round_dp_with_strategy(dp, RoundingStrategy::ToZero)
 }
 
@@ -312,7 +334,7 @@ timed!(SimDeposit, SimWithdrawal, SimConvert);
 /// runs in real time), so two syncs would store different copies of it (API vs archive
 /// file). Such a time moves one second before the edge, where it is outside the window
 /// for good.
-fn clear_of_window_edges(t: i64) -> i64 {
+pub(crate) fn clear_of_window_edges(t: i64) -> i64 {
     for days in [3, 7, 30, 90] {
         let edge = SIM_NOW_MS - days * DAY_MS;
         if (edge..edge + 10 * MIN_MS).contains(&t) {
@@ -481,6 +503,7 @@ impl Gen {
             state,
             actual_dep_blk_confirm: confirm,
             dep_type,
+            from_wd_id: None,
         }
     }
 

@@ -21,6 +21,7 @@ mod account;
 mod archive;
 mod candles;
 mod dictionary;
+mod family;
 mod generate;
 mod limiter;
 mod market;
@@ -38,8 +39,9 @@ pub use generate::AccountSize;
 pub use limiter::SlidingWindow;
 pub use model::{
     ARCHIVE_CSV_COLUMNS, AccountData, EARN, FUNDING, FundingBill, SameMsGroup, SavingsHolding, SimConvert,
-    SimDeposit, SimFill, SimPosition, SimWithdrawal, TRADING, TradingBill,
+    SimDeposit, SimFill, SimPosition, SimSubTransfer, SimWithdrawal, TRADING, TradingBill,
 };
+pub use server::SeenRequest;
 pub use server::{EndpointStats, SimServer, SimStats, serve_forever};
 
 /// The simulated account's "now": 2026-02-15T00:00:00Z in Unix milliseconds.
@@ -130,6 +132,18 @@ pub struct SimKey {
 }
 
 impl SimKey {
+    /// A read-only key of sub-account `sub` (its uid `uid`), named after it.
+    pub fn sub(sub: &str, uid: &str) -> SimKey {
+        SimKey {
+            api_key: format!("sub-{sub}-key"),
+            secret: format!("sub-{sub}-secret-0123456789"),
+            passphrase: format!("sub-{sub}-passphrase"),
+            label: format!("okx-export {sub}"),
+            uid: uid.to_string(),
+            ..SimKey::demo()
+        }
+    }
+
     /// The demo command's credential.
     pub fn demo() -> SimKey {
         SimKey {
@@ -142,6 +156,50 @@ impl SimKey {
             uid: "10000001".to_string(),
             demo_trading: false,
             ip_allowed: true,
+        }
+    }
+}
+
+/// A sub-account of the simulated master (see [`SimConfig::subaccounts`]): an account of
+/// its own (its uid, keys, per-UID limits, ledgers and balances), listed by the master's
+/// `users/subaccount/list`, with transfers to and from the master in both ledgers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimSub {
+    /// `subAcct`, the sub-account's name.
+    pub name: String,
+    pub uid: String,
+    pub label: String,
+    /// Seed of its generated account.
+    pub seed: u64,
+    /// `false`: an empty sub-account (no history, no balance, no transfer).
+    pub active: bool,
+    /// Transfers with the master (the first one master → sub).
+    pub transfers: usize,
+    /// Creation time (Unix ms), the list's cursor.
+    pub created_ms: i64,
+}
+
+impl SimSub {
+    /// An active sub-account `name` with uid `uid`: its own small account (seed `seed`)
+    /// and 6 transfers with the master.
+    pub fn active(name: &str, uid: &str, seed: u64) -> SimSub {
+        SimSub {
+            name: name.to_string(),
+            uid: uid.to_string(),
+            label: format!("{name} account"),
+            seed,
+            active: true,
+            transfers: 6,
+            created_ms: generate::START_MS - 30 * 86_400_000 + seed as i64 * 60_000,
+        }
+    }
+
+    /// A sub-account that was never used.
+    pub fn empty(name: &str, uid: &str) -> SimSub {
+        SimSub {
+            active: false,
+            transfers: 0,
+            ..SimSub::active(name, uid, 0)
         }
     }
 }
@@ -207,6 +265,18 @@ pub struct SimConfig {
     pub dictionary_lacks: Vec<&'static str>,
     /// A site without event contracts: `fills-history` refuses `instType=EVENTS` (51000).
     pub no_event_contracts: bool,
+    /// The master's sub-accounts (the master is every key whose uid is not a sub's). A
+    /// sub-account's keys are the entries of [`SimConfig::keys`] with its uid; one without
+    /// a key can only be seen through the master's sub-account endpoints.
+    pub subaccounts: Vec<SimSub>,
+    /// A master↔sub transfer's bill has the same `billId` on both sides and in
+    /// `asset/subaccount/bills` (OKX: unverified); `false`: three different ids.
+    pub sub_transfer_same_bill_ids: bool,
+    /// The master's transfer bill's `notes` names the sub-account (OKX: unverified);
+    /// `false`: `Transfer to sub account`, no name.
+    pub sub_transfer_notes_name_sub: bool,
+    /// Record every request's endpoint and authentication headers ([`SimServer::seen`]).
+    pub record_requests: bool,
 }
 
 /// OKX answering a record with other content (see [`SimConfig::record_fault`]).
@@ -275,6 +345,24 @@ impl Default for SimConfig {
             record_fault: None,
             dictionary_lacks: Vec::new(),
             no_event_contracts: false,
+            subaccounts: Vec::new(),
+            sub_transfer_same_bill_ids: false,
+            sub_transfer_notes_name_sub: false,
+            record_requests: false,
         }
+    }
+}
+
+impl SimConfig {
+    /// The demo master with two keyed sub-accounts, `bot` (uid 20000002) and `savings`
+    /// (uid 20000003), each with a read-only key ([`SimKey::sub`]).
+    pub fn family() -> SimConfig {
+        let subs = [("bot", "20000002", 21), ("savings", "20000003", 22)];
+        let mut cfg = SimConfig::default();
+        for (name, uid, seed) in subs {
+            cfg.subaccounts.push(SimSub::active(name, uid, seed));
+            cfg.keys.push(SimKey::sub(name, uid));
+        }
+        cfg
     }
 }

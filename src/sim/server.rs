@@ -4,7 +4,8 @@ use super::archive::{self, Archives, PollState, Quarter};
 use super::limiter::Limiter;
 use super::model::{FUNDING, TRADING, dec, obj};
 use super::{
-    ArchiveFault, ArchiveFormat, FaultConfig, FaultKind, SIM_NOW_MS, SimAccount, SimConfig, SimKey, market,
+    AccountSize, ArchiveFault, ArchiveFormat, FaultConfig, FaultKind, SIM_NOW_MS, SimAccount, SimConfig,
+    SimKey, SimSub, market,
 };
 use crate::okx::endpoints::{self, Endpoint, Method};
 use crate::okx::sign;
@@ -22,6 +23,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+mod subaccounts;
 
 const DAY_MS: i64 = 86_400_000;
 /// `asset/bills-history` reaches back to 2021-02-01.
@@ -92,9 +95,30 @@ impl Clock {
     }
 }
 
+/// A sub-account of the master and its own account.
+struct SubAccount {
+    spec: SimSub,
+    account: SimAccount,
+}
+
+/// One request as it arrived ([`SimConfig::record_requests`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenRequest {
+    /// The endpoint's name (`okx::endpoints`), or the path when it is not one.
+    pub endpoint: String,
+    /// `OK-ACCESS-KEY`, `OK-ACCESS-PASSPHRASE` and `OK-ACCESS-SIGN` as sent (`None`:
+    /// absent).
+    pub key: Option<String>,
+    pub passphrase: Option<String>,
+    pub sign: Option<String>,
+}
+
 struct Shared {
     config: SimConfig,
+    /// The master's account (every key whose uid is not a sub-account's).
     account: SimAccount,
+    subs: Vec<SubAccount>,
+    seen: Mutex<Vec<SeenRequest>>,
     clock: Clock,
     limiter: Limiter,
     stats: Mutex<BTreeMap<&'static str, EndpointStats>>,
@@ -117,6 +141,25 @@ pub struct SimServer {
 }
 
 impl Shared {
+    /// The sub-account whose uid `key` has, if it is a sub-account's key.
+    fn sub_of(&self, key: &SimKey) -> Option<&SubAccount> {
+        self.subs.iter().find(|s| s.spec.uid == key.uid)
+    }
+
+    /// The account `key` reads.
+    fn account_of(&self, key: &SimKey) -> &SimAccount {
+        self.sub_of(key).map_or(&self.account, |s| &s.account)
+    }
+
+    /// The master's uid: the first key that is not a sub-account's.
+    fn master_uid(&self) -> String {
+        self.config
+            .keys
+            .iter()
+            .find(|k| self.subs.iter().all(|s| s.spec.uid != k.uid))
+            .map_or_else(|| SimKey::demo().uid, |k| k.uid.clone())
+    }
+
     /// How the configuration breaks archive quarter `label`, if it does.
     fn archive_fault(&self, label: &str) -> Option<&ArchiveFault> {
         self.config
@@ -139,6 +182,27 @@ impl SimServer {
         if config.bill_time_disorder {
             account.disorder_bill_times(super::SIM_NOW_MS - 40 * DAY_MS);
         }
+        let specs = config.subaccounts.clone();
+        let subs = tokio::task::spawn_blocking(move || {
+            specs
+                .into_iter()
+                .map(|spec| {
+                    let account = if spec.active {
+                        SimAccount::generate(spec.seed, AccountSize::Sub, false)
+                    } else {
+                        SimAccount::empty()
+                    };
+                    SubAccount { spec, account }
+                })
+                .collect::<Vec<_>>()
+        })
+        .await?;
+        for sub in &subs {
+            account.edit(|m| {
+                sub.account
+                    .edit(|s| super::family::book_transfers(m, s, &sub.spec, &config));
+            });
+        }
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let faults = Faults {
@@ -148,6 +212,8 @@ impl SimServer {
         let shared = Arc::new(Shared {
             config,
             account,
+            subs,
+            seen: Mutex::new(Vec::new()),
             clock: Clock {
                 started: Instant::now(),
                 offset_ms: std::sync::atomic::AtomicI64::new(clock_offset),
@@ -186,9 +252,27 @@ impl SimServer {
         self.shared.base_url.clone()
     }
 
-    /// The generated ground truth.
+    /// The generated ground truth (the master's, with sub-accounts).
     pub fn account(&self) -> &SimAccount {
         &self.shared.account
+    }
+
+    /// The ground truth of sub-account `name`.
+    pub fn sub_account(&self, name: &str) -> Option<&SimAccount> {
+        self.shared
+            .subs
+            .iter()
+            .find(|s| s.spec.name == name)
+            .map(|s| &s.account)
+    }
+
+    /// Every request so far, when [`SimConfig::record_requests`] is set.
+    pub fn seen(&self) -> Vec<SeenRequest> {
+        self.shared
+            .seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The configuration the server was started with (faults as at start).
@@ -541,6 +625,25 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         return error(StatusCode::NOT_FOUND, "50115", "Not Found: unknown endpoint.");
     };
     sh.count(ep.name, |s| s.requests += 1);
+    if sh.config.record_requests {
+        let h = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let seen = SeenRequest {
+            endpoint: ep.name.to_string(),
+            key: h("OK-ACCESS-KEY"),
+            passphrase: h("OK-ACCESS-PASSPHRASE"),
+            sign: h("OK-ACCESS-SIGN"),
+        };
+        sh.seen
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(seen);
+    }
     if sh.config.unavailable.contains(&ep.name) {
         // As a region without the product answers: a plain 404 page, not OKX JSON.
         return Response::builder()
@@ -568,7 +671,8 @@ async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
         None
     };
 
-    let bucket = key.as_ref().map_or("", |k| k.api_key.as_str());
+    // Private limits are per UID (all keys of one account share them), public ones per IP.
+    let bucket = key.as_ref().map_or("", |k| k.uid.as_str());
     if !sh
         .limiter
         .try_acquire(bucket, ep.name, ep.limit.scaled(sh.config.rate_scale))
@@ -780,10 +884,14 @@ fn dispatch(
     }
     let key = key.ok_or_else(|| unauthorized("50103", "Request header OK-ACCESS-KEY cannot be empty."))?;
     if e(endpoints::ACCOUNT_CONFIG) {
-        return Ok(ok(vec![account_config(key)]));
+        return Ok(ok(vec![account_config(sh, key)]));
     }
+    if let Some(r) = subaccounts::dispatch(sh, ep, p, key, now) {
+        return r;
+    }
+    let acct = sh.account_of(key);
     if e(endpoints::BILL_TYPES) {
-        let data = sh.account.data();
+        let data = acct.data();
         return Ok(ok(super::dictionary::bill_types(
             &data,
             &sh.config.dictionary_lacks,
@@ -797,7 +905,7 @@ fn dispatch(
         }
         let cur = p.cursor()?;
         let cutoff = now - if history { 90 } else { 3 } * DAY_MS;
-        let data = sh.account.data();
+        let data = acct.data();
         let rows = page(
             &data.fills,
             |f| f.bill_id as i64,
@@ -818,7 +926,7 @@ fn dispatch(
         let cur = p.cursor()?;
         let cutoff = now - if e(endpoints::BILLS) { 7 } else { 90 } * DAY_MS;
         let withhold = sh.config.withhold_bills;
-        let data = sh.account.data();
+        let data = acct.data();
         let rows = page(
             &data.trading_bills,
             |b| b.bill_id as i64,
@@ -869,7 +977,7 @@ fn dispatch(
         }
         let (ready, ts) = sh
             .archives
-            .apply(&key.api_key, q, now, sh.config.archive_ready_after_polls);
+            .apply(&key.uid, q, now, sh.config.archive_ready_after_polls);
         return Ok(ok(vec![
             obj! { "result" => ready.to_string(), "ts" => ts.to_string() },
         ]));
@@ -885,7 +993,7 @@ fn dispatch(
                 obj! { "fileHref" => "", "state" => "failed", "ts" => now.to_string() },
             ]));
         }
-        let row = match sh.archives.poll(&key.api_key, q, ready_after, sh.config.seed) {
+        let row = match sh.archives.poll(&key.uid, q, ready_after, sh.config.seed) {
             PollState::NotApplied if sh.config.archive_forgets => {
                 // As OKX answers a poll long after (or without) an application.
                 return Err(Reject {
@@ -931,7 +1039,7 @@ fn dispatch(
         } else {
             now - 30 * DAY_MS
         };
-        let data = sh.account.data();
+        let data = acct.data();
         let key_fn = |b: &super::FundingBill| if by_id { b.bill_id as i64 } else { b.ts };
         let rows = page(
             &data.funding_bills,
@@ -948,7 +1056,7 @@ fn dispatch(
     }
     if e(endpoints::DEPOSIT_HISTORY) {
         let cur = p.cursor()?;
-        let data = sh.account.data();
+        let data = acct.data();
         let rows = page(
             &data.deposits,
             |d| d.ts,
@@ -971,7 +1079,7 @@ fn dispatch(
     }
     if e(endpoints::WITHDRAWAL_HISTORY) {
         let cur = p.cursor()?;
-        let data = sh.account.data();
+        let data = acct.data();
         let rows = page(
             &data.withdrawals,
             |w| w.ts,
@@ -994,7 +1102,7 @@ fn dispatch(
     }
     if e(endpoints::CONVERT_HISTORY) {
         let cur = p.cursor()?;
-        let data = sh.account.data();
+        let data = acct.data();
         let rows = page(
             &data.converts,
             |c| c.ts,
@@ -1017,7 +1125,7 @@ fn dispatch(
             before: p.int("beginId")?,
             ..base
         };
-        let data = sh.account.data();
+        let data = acct.data();
         let rows = page(
             &data.dcd_orders,
             |o| o.ord_id as i64,
@@ -1032,10 +1140,10 @@ fn dispatch(
             .collect()));
     }
     if e(endpoints::ACCOUNT_BALANCE) {
-        return Ok(ok(vec![trading_balance(sh, p, now)]));
+        return Ok(ok(vec![trading_balance(acct, p, now)]));
     }
     if e(endpoints::ASSET_BALANCES) {
-        let data = sh.account.data();
+        let data = acct.data();
         let rows = data
             .balances
             .iter()
@@ -1047,7 +1155,7 @@ fn dispatch(
         return Ok(ok(rows));
     }
     if e(endpoints::SAVINGS_BALANCE) {
-        let data = sh.account.data();
+        let data = acct.data();
         let rows = data
             .savings
             .iter()
@@ -1081,10 +1189,11 @@ fn quarter_checked(year: &str, quarter: &str, now: i64) -> Result<Quarter, Rejec
     Ok(q)
 }
 
-fn account_config(key: &SimKey) -> Value {
+fn account_config(sh: &Shared, key: &SimKey) -> Value {
+    let sub = sh.sub_of(key).is_some();
     obj! {
         "uid" => key.uid.clone(),
-        "mainUid" => key.uid.clone(),
+        "mainUid" => if sub { sh.master_uid() } else { key.uid.clone() },
         "acctLv" => "2",
         "acctStpMode" => "cancel_maker",
         "autoLoan" => false,
@@ -1111,12 +1220,13 @@ fn account_config(key: &SimKey) -> Value {
         "spotTraderInsts" => Vec::<Value>::new(),
         "stgyType" => "0",
         "traderInsts" => Vec::<Value>::new(),
-        "type" => "0",
+        "type" => if sub { "1" } else { "0" },
     }
 }
 
-fn trading_balance(sh: &Shared, p: &Params, now: i64) -> Value {
-    let data = sh.account.data();
+/// The `account/balance` answer for `account` (also a sub-account's trading balance).
+fn trading_balance(account: &SimAccount, p: &Params, now: i64) -> Value {
+    let data = account.data();
     let price = |ccy: &str| data.last_prices.get(ccy).copied().unwrap_or(Decimal::ONE);
     // Unrealised PnL of open positions, in their settlement currency (USDT).
     let upl_usdt: Decimal = data
@@ -1206,7 +1316,7 @@ fn trading_balance(sh: &Shared, p: &Params, now: i64) -> Value {
 }
 
 fn download(sh: &Shared, token: &str) -> Response {
-    let Some(q) = sh.archives.file(token) else {
+    let Some((uid, q)) = sh.archives.file(token) else {
         return error(StatusCode::NOT_FOUND, "50115", "No such file.");
     };
     let fault = sh.archive_fault(&format!("{}Q{}", q.year, q.q));
@@ -1225,7 +1335,12 @@ fn download(sh: &Shared, token: &str) -> Response {
             .unwrap_or_default();
     }
     let withhold = sh.config.withhold_bills;
-    let data = sh.account.data();
+    let account = sh
+        .subs
+        .iter()
+        .find(|s| s.spec.uid == uid)
+        .map_or(&sh.account, |s| &s.account);
+    let data = account.data();
     let bills = data
         .trading_bills
         .iter()

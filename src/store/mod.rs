@@ -10,6 +10,7 @@
 //! |---|---|
 //! | `mod.rs` | the record kinds and row types, opening the store, the run lock |
 //! | `schema.rs` | the schema and its migrations |
+//! | `accounts.rs` | whose account the store holds; a master's sub-accounts and their balances |
 //! | `records.rs` | raw records and cursors (a page and its cursor in one transaction) |
 //! | `archive.rs` | archive quarter states |
 //! | `balances.rs` | balance snapshots (and the endpoints they could not read) and sync runs |
@@ -23,6 +24,7 @@
 
 use std::fmt;
 
+mod accounts;
 mod archive;
 mod balances;
 mod bill_types;
@@ -34,6 +36,7 @@ mod records;
 mod schema;
 mod source;
 mod sql_source;
+pub use accounts::{Identity, SubAccount, SubAccounts};
 pub use bill_types::BillTypeName;
 pub use coverage::{Coverage, EndReason};
 pub use fault::{is_local_fault, name_local_fault};
@@ -62,10 +65,13 @@ pub enum RecordKind {
     Instrument,
     /// Dual Investment order (`finance/sfp/dcd/order-history`); key = ordId.
     DualInvestment,
+    /// A transfer between a master and one of its sub-accounts, as the master's
+    /// `asset/subaccount/bills` lists it (names the sub-account); key = billId.
+    SubTransfer,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 8] = [
+    pub const ALL: [RecordKind; 9] = [
         RecordKind::Fill,
         RecordKind::Bill,
         RecordKind::FundingBill,
@@ -74,6 +80,7 @@ impl RecordKind {
         RecordKind::Convert,
         RecordKind::Instrument,
         RecordKind::DualInvestment,
+        RecordKind::SubTransfer,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -86,6 +93,7 @@ impl RecordKind {
             RecordKind::Convert => "convert",
             RecordKind::Instrument => "instrument",
             RecordKind::DualInvestment => "dcd_order",
+            RecordKind::SubTransfer => "sub_transfer",
         }
     }
 

@@ -293,14 +293,93 @@ fn v2_store_upgrades_to_v3() {
     s.save_balances(t, std::slice::from_ref(&row), &[]).unwrap();
     s.conn
         .execute_batch(
-            "DROP TABLE balances_unavailable; DROP TABLE price_home; DROP TABLE report_zones; DROP TABLE record_history; DROP TABLE bill_types; UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+            "DROP TABLE balances_unavailable; DROP TABLE price_home; DROP TABLE report_zones; \
+             DROP TABLE record_history; DROP TABLE bill_types; DROP TABLE identity; \
+             DROP TABLE sub_accounts; DROP TABLE sub_account_balances; \
+             UPDATE meta SET value = '2' WHERE key = 'schema_version';",
         )
         .unwrap();
     drop(s);
     let s = Store::open(dir.path()).unwrap();
+    // v2 → v3 → v4.
     assert_eq!(s.schema_version().unwrap(), Some(SCHEMA_VERSION));
     assert_eq!(s.latest_balances().unwrap(), vec![row]);
     assert_eq!(s.unavailable_balances().unwrap(), []);
+}
+
+/// A schema-v3 store (v4 without the identity and sub-account tables) upgrades to v4 in
+/// place, keeping its records; it knows no identity and no sub-account list until the next
+/// sync records them, and then keeps both across a reopen.
+#[test]
+fn v3_store_upgrades_to_v4_and_knows_its_sub_accounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path()).unwrap();
+    s.insert_page(
+        "asset-bills",
+        1,
+        &[rec(RecordKind::FundingBill, "7", 70, "{\"type\":\"20\"}")],
+        None,
+    )
+    .unwrap();
+    s.conn
+        .execute_batch(
+            "DROP TABLE price_home; DROP TABLE report_zones; DROP TABLE record_history; \
+             DROP TABLE bill_types; DROP TABLE identity; DROP TABLE sub_accounts; \
+             DROP TABLE sub_account_balances; UPDATE meta SET value = '3' WHERE key = 'schema_version';",
+        )
+        .unwrap();
+    drop(s);
+    let mut s = Store::open(dir.path()).unwrap();
+    assert_eq!(s.schema_version().unwrap(), Some(4));
+    assert_eq!(s.count(RecordKind::FundingBill).unwrap(), 1);
+    assert_eq!(s.identity().unwrap(), None);
+    assert_eq!(s.sub_accounts().unwrap(), None);
+
+    let t = DateTime::from_timestamp_millis(1_771_113_600_000).unwrap();
+    let id = Identity {
+        uid: "10000001".into(),
+        main_uid: Some("10000001".into()),
+        account_type: Some("0".into()),
+        label: Some("tax".into()),
+        checked_at: t,
+    };
+    assert!(id.is_master());
+    assert!(
+        !Identity {
+            main_uid: Some("1".into()),
+            ..id.clone()
+        }
+        .is_master()
+    );
+    s.set_identity(&id).unwrap();
+    let bot = SubAccount {
+        name: "bot".into(),
+        uid: Some("20000002".into()),
+        label: Some("grid bot".into()),
+        account_type: Some("1".into()),
+        enabled: Some("true".into()),
+        created_at: Some(t),
+    };
+    let usdt = BalanceRow {
+        account: "funding".into(),
+        ccy: "USDT".into(),
+        total: "12.5".parse().unwrap(),
+        available: Some("12.5".parse().unwrap()),
+        frozen: None,
+        as_of: t,
+    };
+    s.save_sub_accounts(t, &[(bot.clone(), "{}".into())], &[("bot".into(), usdt.clone())])
+        .unwrap();
+    // A second list replaces the first as a whole.
+    s.save_sub_accounts(t, &[(bot.clone(), "{}".into())], &[("bot".into(), usdt.clone())])
+        .unwrap();
+    drop(s);
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(s.identity().unwrap(), Some(id));
+    let subs = s.sub_accounts().unwrap().unwrap();
+    assert_eq!((subs.listed_at, subs.subs.clone()), (t, vec![bot]));
+    assert_eq!(subs.balances_of("bot").cloned().collect::<Vec<_>>(), vec![usdt]);
+    assert_eq!(subs.balances_of("other").count(), 0);
 }
 
 /// Issue 10 item 5: the planner reads each currency's oldest trading bill (lowest billId,
@@ -353,7 +432,9 @@ fn v3_store_upgrades_to_v4_and_remembers_its_prices() {
         .unwrap();
     s.conn
         .execute_batch(
-            "DROP TABLE price_home; DROP TABLE report_zones; DROP TABLE record_history; DROP TABLE bill_types; UPDATE meta SET value = '3' WHERE key = 'schema_version';",
+            "DROP TABLE price_home; DROP TABLE report_zones; DROP TABLE record_history; \
+             DROP TABLE bill_types; DROP TABLE identity; DROP TABLE sub_accounts; \
+             DROP TABLE sub_account_balances; UPDATE meta SET value = '3' WHERE key = 'schema_version';",
         )
         .unwrap();
     drop(s);
@@ -387,7 +468,7 @@ fn v3_store_upgrades_to_v4_and_remembers_its_prices() {
 /// Issue 20 item 7: a v3 store (before the history and the bill-type dictionary) opens,
 /// upgrades to v4 in place, keeps its records and can keep earlier versions.
 #[test]
-fn v3_store_upgrades_to_v4() {
+fn v3_store_upgrades_to_v4_and_keeps_changed_records() {
     let dir = tempfile::tempdir().unwrap();
     let mut s = Store::open(dir.path()).unwrap();
     s.insert_page(
@@ -399,7 +480,9 @@ fn v3_store_upgrades_to_v4() {
     .unwrap();
     s.conn
         .execute_batch(
-            "DROP TABLE price_home; DROP TABLE report_zones; DROP TABLE record_history; DROP TABLE bill_types; UPDATE meta SET value = '3' WHERE key = 'schema_version';",
+            "DROP TABLE price_home; DROP TABLE report_zones; DROP TABLE record_history; \
+             DROP TABLE bill_types; DROP TABLE identity; DROP TABLE sub_accounts; \
+             DROP TABLE sub_account_balances; UPDATE meta SET value = '3' WHERE key = 'schema_version';",
         )
         .unwrap();
     drop(s);

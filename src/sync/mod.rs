@@ -10,6 +10,7 @@ pub mod plan;
 pub mod refetch;
 pub mod stop;
 pub mod stream;
+pub mod subaccounts;
 
 use crate::okx::endpoints::{self, INST_TYPES};
 use crate::okx::wire::{FundingBalance, SavingsBalance, TradingBalance};
@@ -52,6 +53,7 @@ pub fn streams() -> Vec<StreamSpec> {
         link_field: Some("billId"),
         mutable: None,
         window: Some(window),
+        history_from: None,
     };
     let mut out: Vec<StreamSpec> = INST_TYPES
         .iter()
@@ -76,6 +78,7 @@ pub fn streams() -> Vec<StreamSpec> {
         link_field: None,
         mutable: None,
         window,
+        history_from: None,
     };
     out.push(by_id(
         "bills-archive",
@@ -109,6 +112,7 @@ pub fn streams() -> Vec<StreamSpec> {
         link_field: None,
         mutable,
         window,
+        history_from: None,
     };
     out.push(by_time(
         "asset-bills",
@@ -156,6 +160,9 @@ pub struct SyncOptions {
     pub archive_max_wait: Duration,
     pub archive_first_poll: Duration,
     pub archive_limits: archive_file::ArchiveLimits,
+    /// The key is a master's (`account/config`): also read its sub-accounts, their
+    /// balances and the master↔sub transfer history ([`subaccounts`]).
+    pub master: bool,
 }
 
 impl Default for SyncOptions {
@@ -166,6 +173,7 @@ impl Default for SyncOptions {
             archive_max_wait: Duration::from_secs(600),
             archive_first_poll: Duration::from_secs(2),
             archive_limits: archive_file::ArchiveLimits::default(),
+            master: false,
         }
     }
 }
@@ -184,6 +192,8 @@ pub struct SyncSummary {
     /// Names of OKX's bill-type dictionary stored by this run (`None`: the cached one
     /// named every stored code, or it could not be fetched).
     pub bill_types: Option<u64>,
+    /// Sub-accounts listed (a master's key; `None` for a sub-account's).
+    pub sub_accounts: Option<usize>,
     pub endpoints: BTreeMap<String, EndpointSummary>,
     pub totals: Totals,
     pub store_counts: BTreeMap<String, u64>,
@@ -466,7 +476,15 @@ async fn sync_until_stopped(
     let mut plans = BTreeMap::new();
     let mut reports = Vec::new();
     let mut tasks = tokio::task::JoinSet::new();
-    for spec in streams() {
+    let mut specs = streams();
+    let sub_list = opts.master.then(|| {
+        specs.push(subaccounts::transfer_stream());
+        let (client, store) = (client.clone(), store.clone());
+        AbortOnDrop(tokio::spawn(async move {
+            subaccounts::fetch_list(&client, &store, server_time).await
+        }))
+    });
+    for spec in specs {
         let (spec, p) = planner.spec(spec);
         plans.insert(spec.name.clone(), p.clone());
         if p.skip {
@@ -673,6 +691,16 @@ async fn sync_until_stopped(
         }
     };
     tell_optional(&store, &optional_ok, optional_failed, &mut warnings, &mut notes)?;
+    let sub_accounts = match sub_list {
+        Some(mut t) => match (&mut t.0).await.context("the sub-account list task panicked")? {
+            Ok(n) => Some(n),
+            Err(e) => {
+                errors.push(e.context("sub-account list"));
+                None
+            }
+        },
+        None => None,
+    };
     let mut instruments = instruments;
     let instruments = match stop
         .until(&mut instruments.0)
@@ -722,6 +750,7 @@ async fn sync_until_stopped(
         instruments,
         balances,
         bill_types,
+        sub_accounts,
         endpoints,
         totals,
         store_counts,

@@ -13,7 +13,7 @@ fn required(kind: RecordKind) -> &'static [&'static str] {
     match kind {
         RecordKind::Bill | RecordKind::FundingBill => &["balChg", "bal"],
         RecordKind::Fill => &["fillSz", "fillPx", "fee"],
-        RecordKind::Deposit | RecordKind::Withdrawal => &["amt"],
+        RecordKind::Deposit | RecordKind::Withdrawal | RecordKind::SubTransfer => &["amt"],
         RecordKind::Convert | RecordKind::Instrument => &[],
         RecordKind::DualInvestment => &["notionalSz"],
     }
@@ -37,7 +37,9 @@ fn optional(kind: RecordKind) -> &'static [&'static str] {
         RecordKind::Withdrawal => &["fee"],
         RecordKind::Convert => &["fillPx", "fillBaseSz", "fillQuoteSz"],
         RecordKind::DualInvestment => &["strike", "settlePx", "settleSz", "yieldSz", "annualizedYield"],
-        RecordKind::FundingBill | RecordKind::Deposit | RecordKind::Instrument => &[],
+        RecordKind::FundingBill | RecordKind::Deposit | RecordKind::Instrument | RecordKind::SubTransfer => {
+            &[]
+        }
     }
 }
 

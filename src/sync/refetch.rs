@@ -92,6 +92,7 @@ pub fn repair_command(kind: crate::store::RecordKind, stored_by: Option<&str>, t
         K::Withdrawal => Some("withdrawal-history"),
         K::Convert => Some("convert-history"),
         K::Fill => Some("fills"),
+        K::SubTransfer => Some("subaccount-bills"),
         K::Instrument | K::DualInvestment => None,
     });
     let Some(stream) = stream else {

@@ -65,6 +65,10 @@ pub struct StreamSpec {
     pub mutable: Option<fn(&Value) -> bool>,
     /// How far back the endpoint reaches (`None`: all of OKX's history).
     pub window: Option<chrono::Duration>,
+    /// The oldest record the endpoint serves at all, whatever the window (the sub-account
+    /// transfer history starts 2022-09-28): a walk that finds nothing older covers down to
+    /// here, not to the floor.
+    pub history_from: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -428,9 +432,10 @@ fn exhausted(
     since: Option<DateTime<Utc>>,
     as_of: DateTime<Utc>,
 ) -> (Option<DateTime<Utc>>, EndReason) {
-    match spec.window {
-        Some(w) => (since.max(Some(as_of - w)), EndReason::ApiWindow),
-        None => (since, EndReason::ApiExhausted),
+    match (spec.window, spec.history_from) {
+        (Some(w), _) => (since.max(Some(as_of - w)), EndReason::ApiWindow),
+        (None, Some(h)) => (since.max(Some(h)), EndReason::ApiWindow),
+        (None, None) => (since, EndReason::ApiExhausted),
     }
 }
 

@@ -229,6 +229,18 @@ async fn demo_never_deletes_what_it_did_not_make() {
         let summary: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(demo.join("summary.json")).unwrap()).unwrap();
         assert_eq!(summary["values"]["missing"], 0, "run {i}");
+        // Issue 18: the demo is a group (a master and two keyed sub-accounts), one set of files.
+        assert_eq!(summary["reconciliation"]["ok"], true, "run {i}");
+        let profiles: Vec<&str> = summary["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["profile"].as_str().unwrap())
+            .collect();
+        assert_eq!(profiles, ["main", "bot", "savings"]);
+        let tx = std::fs::read_to_string(demo.join("transactions.csv")).unwrap();
+        assert!(tx.lines().next().unwrap().ends_with(",profile"));
+        assert!(tx.contains(",bot\n") && tx.contains(",savings\n") && tx.contains(",main\n"));
         assert!(
             !real_cache.exists(),
             "run {i} wrote simulated prices to the real cache"

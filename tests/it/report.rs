@@ -515,6 +515,8 @@ async fn tax_summary_of_a_period() {
         give_up_after: std::time::Duration::from_secs(60),
         rate_share: 1.0,
         console: okx_export::console::Console::buffer(true),
+        public_pacers: None,
+        price_cache: None,
     };
     let args = |out: &Path| okx_export::cli::ReportArgs {
         year: Some(2025),
