@@ -196,6 +196,21 @@ impl ReportOutcome {
         self.coverage.complete() && self.accounts.complete()
     }
 
+    /// Every reconciliation of the report with the profile it belongs to: each member's (a
+    /// group) and then the report's own (profile `""`: a single account's checks, or a
+    /// group's own: the files read back and the internal transfers).
+    pub fn reconciliations(&self) -> Vec<(&str, &Reconciliation)> {
+        let mut out: Vec<(&str, &Reconciliation)> = self
+            .members
+            .iter()
+            .filter_map(|m| m.reconciliation.as_ref().map(|r| (m.profile.as_str(), r)))
+            .collect();
+        if let Some(w) = &self.written {
+            out.push(("", &w.reconciliation));
+        }
+        out
+    }
+
     /// Every reconciliation passed: the report's own and each member's.
     pub fn reconciled(&self) -> bool {
         self.written.as_ref().is_some_and(|w| w.reconciliation.ok())
