@@ -348,37 +348,38 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
         ));
     }
     let rows: u64 = summary.rows_by_kind.values().sum();
-    say(
-        settings,
-        format!(
-            "report: {rows} transactions ({})",
-            summary
-                .rows_by_kind
-                .iter()
-                .map(|(k, v)| format!("{v} {}", k.as_str()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    );
-    for (what, items) in [
-        ("pending deposit", &summary.pending_deposits),
-        ("pending withdrawal", &summary.pending_withdrawals),
-        ("failed/canceled", &summary.failed_or_canceled),
-    ] {
-        for p in items {
-            say(
-                settings,
-                format!(
-                    "not booked: {what} {} {} {} ({}, state {} {})",
-                    p.id,
-                    plain(p.amount),
-                    p.asset,
-                    p.time.map(rfc3339_ms).unwrap_or_default(),
-                    p.state,
-                    p.state_text
-                ),
-            );
-        }
+    let kinds = summary
+        .rows_by_kind
+        .iter()
+        .map(|(k, v)| format!("{v} {}", k.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    for line in crate::console::wrap_lines(
+        &format!("report: {rows} transactions ({kinds})"),
+        crate::console::WIDTH,
+        "  ",
+    ) {
+        say(settings, line);
+    }
+    // Deposits and withdrawals seen but not in the ledgers: counted here, each listed in
+    // summary.json and report.html.
+    let not_booked: Vec<String> = [
+        (summary.pending_deposits.len(), "pending deposit(s)"),
+        (summary.pending_withdrawals.len(), "pending withdrawal(s)"),
+        (summary.failed_or_canceled.len(), "failed or canceled"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    if !not_booked.is_empty() {
+        say(
+            settings,
+            format!(
+                "not booked: {} (listed in summary.json and report.html)",
+                not_booked.join(", ")
+            ),
+        );
     }
     say(
         settings,
