@@ -73,7 +73,7 @@ impl KeyProblem {
             KeyProblem::IpNotAllowed => "IP not allowed: add it to the key",
             KeyProblem::Frozen => "key frozen: unfreeze it on OKX",
             KeyProblem::WrongEnvironment => "demo/live mismatch: demo_trading",
-            KeyProblem::CanTrade => "key can trade: use a read-only key",
+            KeyProblem::CanTrade => "can trade: use a read-only key",
             KeyProblem::NoIpBound => "no IP bound: bind this machine's IP",
         }
     }

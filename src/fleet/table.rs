@@ -5,8 +5,8 @@
 //! `status --json`, and `status --profile NAME` shows the store in full).
 
 use super::KeyProblem;
-use std::fmt::Write as _;
 use super::status::{ClientStatus, State, age};
+use std::fmt::Write as _;
 
 /// Widest line.
 pub const WIDTH: usize = 100;
