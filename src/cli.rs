@@ -65,15 +65,18 @@ pub struct GlobalArgs {
     /// of files for the group (default folder output/NAME/); `status` shows each member
     #[arg(long, global = true, value_name = "NAME", conflicts_with_all = ["profile", "data_dir"])]
     pub group: Option<String>,
-    /// Every profile of the config file, each its own client (an accountant's): `sync`,
-    /// `export`, `report` and `check-key` run them at once, each into its own folder
-    /// (output/<profile>/); `status` prints one line per profile. The terminal gets one
-    /// line per profile (with --quiet only the failures); each profile's whole output goes
-    /// to its last-run.log, the run's summary to output/fleet-summary.json
+    /// Every profile of the config file, each a client of its own
+    ///
+    /// `sync`, `export`, `report` and `check-key` run them at once, each into its own
+    /// folder (output/<profile>/); `status` prints one line per profile. The terminal gets
+    /// one line per profile (with --quiet only the failures); each profile's whole output
+    /// goes to its last-run.log, the run's summary to output/fleet-summary.json.
     #[arg(long, global = true, conflicts_with_all = ["profile", "data_dir", "group"])]
     pub all: bool,
-    /// With --all or --group: at most N profiles at once [default: all of them, so the
-    /// slowest client bounds the wall time, not this limit]
+    /// With --all or --group: at most N profiles at once [default: all]
+    ///
+    /// By default every profile runs at once, so the slowest client bounds the wall time,
+    /// not this limit (a sync mostly waits on its own account's rate limits).
     #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub jobs: Option<u16>,
     /// Config file (default: ./okx-export.toml, else $XDG_CONFIG_HOME/okx-export/config.toml)
