@@ -16,7 +16,9 @@ Exit codes:
   4  data problem (unclassified records, a stored record that cannot be read, a
      failed reconciliation or file check, a period the store does not cover, a
      sub-account left out of the report)
-  With --group, the exit code is the worst member's: 130/143, then 2, 3, 1, 4.
+  With --group or --all, the exit code is the worst profile's: 130/143, then 2, 3,
+  1, 4. `status --all` counts a failed profile's last exit, 4 for incomplete, 1 for
+  stale or never synced.
   130/143  stopped by Ctrl-C / SIGTERM (run sync again to resume)
 
 Credentials come from the profile named by --profile, else from OKX_API_KEY,
@@ -63,6 +65,20 @@ pub struct GlobalArgs {
     /// of files for the group (default folder output/NAME/); `status` shows each member
     #[arg(long, global = true, value_name = "NAME", conflicts_with_all = ["profile", "data_dir"])]
     pub group: Option<String>,
+    /// Every profile of the config file, each a client of its own
+    ///
+    /// `sync`, `export`, `report` and `check-key` run them at once, each into its own
+    /// folder (output/<profile>/); `status` prints one line per profile. The terminal gets
+    /// one line per profile (with --quiet only the failures); each profile's whole output
+    /// goes to its last-run.log, the run's summary to output/fleet-summary.json.
+    #[arg(long, global = true, conflicts_with_all = ["profile", "data_dir", "group"])]
+    pub all: bool,
+    /// With --all or --group: at most N profiles at once [default: all]
+    ///
+    /// By default every profile runs at once, so the slowest client bounds the wall time,
+    /// not this limit (a sync mostly waits on its own account's rate limits).
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
     /// Config file (default: ./okx-export.toml, else $XDG_CONFIG_HOME/okx-export/config.toml)
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -148,7 +164,8 @@ const EXPORT_EXAMPLES: &str = "\
 Examples:
   okx-export export --year 2025
   okx-export --group family export --year 2025     # a master and its sub-accounts, one set of files
-  okx-export --quiet export --year \"$(date +%Y)\"    # cron: silent unless something is wrong";
+  okx-export --quiet export --year \"$(date +%Y)\"    # cron: silent unless something is wrong
+  okx-export --quiet export --all --year \"$(date +%Y)\"  # every client; one line per failing one";
 
 const RECONCILE_EXAMPLES: &str = "\
 Examples:
@@ -159,6 +176,9 @@ const STATUS_EXAMPLES: &str = "\
 Examples:
   okx-export status
   okx-export --group family status       # each member, then which sub-accounts are covered
+  okx-export --all status                # one line per profile: complete, incomplete, failed, stale
+  okx-export --all status --json         # the same for a monitoring system
+  okx-export --all status --html fleet.html
   okx-export --data-dir /srv/taxes/okx status";
 
 const PRICES_EXAMPLES: &str = "\
@@ -199,9 +219,9 @@ pub enum Command {
     /// Compare computed balances with OKX's
     #[command(after_long_help = RECONCILE_EXAMPLES)]
     Reconcile(ReconcileArgs),
-    /// What the store holds
+    /// What the store holds; with --all (or --json/--html) one line per profile
     #[command(after_long_help = STATUS_EXAMPLES)]
-    Status,
+    Status(StatusArgs),
     /// Fetch the prices the stored rows need (OKX public candles, ECB rates) into the
     /// price cache and list rows without one in missing_prices.csv. Also runs at the
     /// end of `sync` (unless --no-prices).
@@ -386,6 +406,20 @@ pub struct ExportArgs {
     pub sync: SyncArgs,
     #[command(flatten)]
     pub report: ReportArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct StatusArgs {
+    /// A profile whose last successful sync is older than this is `stale` (d, h, m or s,
+    /// e.g. 2d or 36h)
+    #[arg(long, default_value = "2d", value_name = "AGE", value_parser = crate::fleet::status::parse_age)]
+    pub stale_after: std::time::Duration,
+    /// Print the profiles' states as JSON (a list, one object per profile) instead of the table
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the profiles' states as one HTML page to FILE
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]

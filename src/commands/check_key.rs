@@ -43,7 +43,7 @@ fn name_the_source(e: crate::okx::OkxError, settings: &Settings) -> anyhow::Erro
 /// Reads the key's configuration, prints it (unless quiet) and refuses keys that can trade
 /// or withdraw unless `--allow-trading-key`.
 pub async fn verify(client: &OkxClient, settings: &Settings, print: bool) -> Result<AccountConfig> {
-    client.sync_time().await.context("reading OKX server time")?;
+    client.server_time().await.context("reading OKX server time")?;
     let cfg: AccountConfig = client
         .get::<AccountConfig>(endpoints::ACCOUNT_CONFIG, &[])
         .await

@@ -123,6 +123,7 @@ pub async fn run(g: &GlobalArgs, args: &DemoArgs) -> Result<Exit> {
         rate_share: 1.0,
         console: crate::settings::console_for(g),
         public_pacers: None,
+        shared_host: None,
         price_cache: None,
     };
     say(

@@ -79,6 +79,7 @@ where
         if let Err(e) = result {
             o.exit = crate::error::exit_for(&e);
             o.reason = format!("{e:#}").replace('\n', "; ");
+            o.failure = Some(crate::fleet::RunFailure::of(&e));
         }
     }
 }
@@ -87,12 +88,13 @@ where
 /// ([`price_members`]) unless `--no-prices`.
 async fn sync_members(
     group: &Group,
+    jobs: usize,
     args: &crate::cli::SyncArgs,
     fiat: &crate::prices::Fiat,
 ) -> Vec<MemberOutcome> {
     let mut unpriced = args.clone();
     unpriced.no_prices = true;
-    let mut outcomes = runner::run_each(&group.members, group.members.len(), move |s| {
+    let mut outcomes = runner::run_each(&group.members, jobs, move |s| {
         let args = unpriced.clone();
         async move {
             super::sync::run_priced(&s, &args, &[])
@@ -118,7 +120,7 @@ async fn sync_members(
 pub async fn run(cli: Cli, name: &str) -> Result<Exit> {
     let group = Group::resolve(&cli, name)?;
     let settings = group.settings();
-    let jobs = group.members.len();
+    let jobs = cli.global.jobs.map_or(group.members.len(), usize::from);
     match cli.command {
         Command::Sync(args) => {
             if args.refetch.is_some() {
@@ -126,7 +128,7 @@ pub async fn run(cli: Cli, name: &str) -> Result<Exit> {
                     "--refetch repairs one store: run it with --profile NAME, not --group",
                 ));
             }
-            let outcomes = sync_members(&group, &args, &crate::prices::Fiat::usd()).await;
+            let outcomes = sync_members(&group, jobs, &args, &crate::prices::Fiat::usd()).await;
             Ok(summarize(&settings, &format!("sync --group {name}"), &outcomes))
         }
         Command::CheckKey(args) => {
@@ -151,7 +153,7 @@ pub async fn run(cli: Cli, name: &str) -> Result<Exit> {
                     "--refetch repairs one store: run `sync --refetch` with --profile NAME",
                 ));
             }
-            let outcomes = sync_members(&group, &args.sync, &args.report.price.fiat).await;
+            let outcomes = sync_members(&group, jobs, &args.sync, &args.report.price.fiat).await;
             let worst = summarize(&settings, &format!("sync --group {name}"), &outcomes);
             if worst != Exit::Success {
                 settings.console.error(format!(
@@ -161,7 +163,10 @@ pub async fn run(cli: Cli, name: &str) -> Result<Exit> {
             }
             super::report::run_group(&group, &args.report)
         }
-        Command::Status => super::status::run_group(&group),
+        Command::Status(args) if args.json || args.html.is_some() => {
+            super::fleet::status_table(&settings, &group.members, &args)
+        }
+        Command::Status(_) => super::status::run_group(&group),
         _ => Err(usage(
             "--group works with sync, check-key, report, export and status; for other commands name one profile with --profile",
         )),

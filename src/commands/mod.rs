@@ -2,6 +2,7 @@
 
 pub mod check_key;
 pub mod demo;
+pub mod fleet;
 pub mod group;
 pub mod prices;
 pub mod progress;
@@ -29,6 +30,7 @@ pub fn client(settings: &Settings, credentials: Option<Credentials>) -> Result<A
     cfg.give_up_after = settings.give_up_after;
     cfg.rate_share = settings.rate_share;
     cfg.public_pacers.clone_from(&settings.public_pacers);
+    cfg.shared_host.clone_from(&settings.shared_host);
     cfg.timeout = cfg.timeout.min(settings.give_up_after);
     if settings.progress {
         cfg.on_retry = Some(progress::retry_hook(&settings.console));
@@ -97,6 +99,9 @@ async fn dispatch(cli: Cli) -> Result<Exit> {
     if let Some(name) = cli.global.group.clone() {
         return group::run(cli, &name).await;
     }
+    if cli.global.all {
+        return fleet::run(cli).await;
+    }
     let connect = cli.command.connect().cloned().unwrap_or_default();
     let settings = Settings::resolve(&cli.global, &connect)?;
     match cli.command {
@@ -109,7 +114,14 @@ async fn dispatch(cli: Cli) -> Result<Exit> {
         }
         Command::Export(args) => report::export(&settings, &args).await,
         Command::Reconcile(args) => report::reconcile(&settings, &args),
-        Command::Status => status::run(&settings),
+        Command::Status(args) if args.json || args.html.is_some() => {
+            let me = runner::Member {
+                name: settings.profile.clone(),
+                settings: settings.clone(),
+            };
+            fleet::status_table(&settings, &[me], &args)
+        }
+        Command::Status(_) => status::run(&settings),
         Command::Prices(args) => prices::run(&settings, &args).await,
         Command::Demo(_) | Command::Simulate(_) => unreachable!("handled above"),
     }

@@ -8,7 +8,7 @@
 //! |---|---|
 //! | each member is its own account | a [`Member`] is a profile resolved to its own [`Settings`]: credentials, host, data dir, store and lock; its work builds its own OKX client, so every request is signed with its own key and goes to its own host |
 //! | private limits are per UID | each member's client keeps its own pacers for private endpoints |
-//! | public limits are per IP | members that talk to the same host share one [`PublicPacers`] ([`share_hosts`]) |
+//! | public limits are per IP | members that talk to the same host share one [`PublicPacers`], and read OKX's clock and instrument lists once for all ([`SharedHost`], [`share_hosts`]) |
 //! | one price cache per host | members on the same non-OKX host get one cache file ([`share_hosts`]; OKX's hosts already share the machine-wide one) |
 //! | at most `jobs` at once | a semaphore in [`run_each`] |
 //! | one failure stops nobody | each member runs in its own task to completion; an error, a non-zero exit or a panic becomes that member's [`MemberOutcome`]; only Ctrl-C / SIGTERM stops them all |
@@ -25,7 +25,9 @@
 
 use crate::cli::{ConnectArgs, GlobalArgs};
 use crate::error::{Exit, exit_for};
+use crate::fleet::RunFailure;
 use crate::okx::pacing::PublicPacers;
+use crate::okx::shared::SharedHost;
 use crate::settings::Settings;
 use anyhow::Result;
 use std::collections::BTreeMap;
@@ -60,6 +62,7 @@ pub fn resolve(g: &GlobalArgs, c: &ConnectArgs, names: &[String]) -> Result<Vec<
 /// several would draw over each other.
 pub fn share_hosts(members: &mut [Member], shared_dir: &Path) {
     let mut pacers: BTreeMap<String, PublicPacers> = BTreeMap::new();
+    let mut hosts: BTreeMap<String, SharedHost> = BTreeMap::new();
     let custom_hosts: std::collections::BTreeSet<String> = members
         .iter()
         .map(|m| m.settings.base_url.clone())
@@ -72,6 +75,7 @@ pub fn share_hosts(members: &mut [Member], shared_dir: &Path) {
             .entry(s.base_url.clone())
             .or_insert_with(|| PublicPacers::new(s.rate_scale, s.rate_share));
         s.public_pacers = Some(shared.clone());
+        s.shared_host = Some(hosts.entry(s.base_url.clone()).or_default().clone());
         if custom_hosts.contains(&s.base_url) {
             let file = if custom_hosts.len() == 1 {
                 crate::prices::cache::DATA_DIR_CACHE.to_string()
@@ -99,6 +103,9 @@ pub struct MemberOutcome {
     pub exit: Exit,
     /// One line: `ok`, or what went wrong (the error chain on one line).
     pub reason: String,
+    /// The error the work failed with (reason, fix, the key's problems); `None` for a
+    /// success or an exit without an error.
+    pub failure: Option<RunFailure>,
     pub elapsed: Duration,
 }
 
@@ -161,11 +168,23 @@ where
     W: Fn(Settings) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<Exit>> + 'static,
 {
+    run_each_then(members, jobs, work, |_| {}).await
+}
+
+/// [`run_each`], calling `done` with each member's outcome as soon as it is known (in the
+/// order members finish).
+pub async fn run_each_then<W, Fut, D>(members: &[Member], jobs: usize, work: W, done: D) -> Vec<MemberOutcome>
+where
+    W: Fn(Settings) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Exit>> + 'static,
+    D: Fn(&MemberOutcome) + Send + Sync + 'static,
+{
     let work = Arc::new(work);
+    let done = Arc::new(done);
     let permits = Arc::new(tokio::sync::Semaphore::new(jobs.max(1)));
     let mut tasks = tokio::task::JoinSet::new();
     for (i, m) in members.iter().enumerate() {
-        let (work, permits) = (work.clone(), permits.clone());
+        let (work, permits, done) = (work.clone(), permits.clone(), done.clone());
         let (name, settings) = (m.name.clone(), m.settings.clone());
         tasks.spawn(async move {
             let _permit = permits
@@ -192,23 +211,24 @@ where
                 })
             })
             .await;
-            let (exit, reason) = match result {
-                Ok(Ok(exit)) => (exit, exit_reason(exit).to_string()),
-                Ok(Err(e)) => (exit_for(&e), one_line(&e)),
+            let (exit, reason, failure) = match result {
+                Ok(Ok(exit)) => (exit, exit_reason(exit).to_string(), None),
+                Ok(Err(e)) => (exit_for(&e), one_line(&e), Some(RunFailure::of(&e))),
                 Err(_) => (
                     Exit::Runtime,
                     "its task panicked (a bug: please report it)".to_string(),
+                    None,
                 ),
             };
-            (
-                i,
-                MemberOutcome {
-                    profile: name,
-                    exit,
-                    reason,
-                    elapsed: started.elapsed(),
-                },
-            )
+            let outcome = MemberOutcome {
+                profile: name,
+                exit,
+                reason,
+                failure,
+                elapsed: started.elapsed(),
+            };
+            done(&outcome);
+            (i, outcome)
         });
     }
     let mut out: Vec<Option<MemberOutcome>> = vec![None; members.len()];
@@ -224,6 +244,7 @@ where
                 profile: m.name.clone(),
                 exit: Exit::Runtime,
                 reason: "its task was stopped".into(),
+                failure: None,
                 elapsed: Duration::ZERO,
             })
         })
@@ -257,6 +278,7 @@ mod tests {
                     give_up_after: Duration::from_secs(60),
                     rate_share: 1.0,
                     public_pacers: None,
+                    shared_host: None,
                     price_cache: None,
                     console: crate::console::Console::buffer(true),
                 },
@@ -376,6 +398,9 @@ mod tests {
         let p = |i: usize| ms[i].settings.public_pacers.clone().unwrap();
         assert!(p(0).same(&p(1)));
         assert!(!p(0).same(&p(2)));
+        let h = |i: usize| ms[i].settings.shared_host.clone().unwrap();
+        assert!(h(0).same(&h(1)));
+        assert!(!h(0).same(&h(2)));
         assert_eq!(
             ms[0].settings.price_cache.as_deref(),
             Some(Path::new("out/g/price-cache.sqlite"))

@@ -238,12 +238,46 @@ pub async fn run_priced(
         ));
     }
     let opts = options(args)?;
-    let creds = settings.credentials()?;
+    let started = Utc::now();
+    let creds = settings
+        .credentials()
+        .inspect_err(|e| record_failure(settings, started, e))?;
     let done = run_with(settings, creds, opts).await?;
     if !args.no_prices {
-        super::prices::after_sync(settings, fiats).await?;
+        let started = Utc::now();
+        super::prices::after_sync(settings, fiats)
+            .await
+            .inspect_err(|e| record_failure(settings, started, e))?;
     }
     Ok(done)
+}
+
+/// Records a failed run in the store of `settings` (its `failure`: exit, reason, fix, the
+/// key's problems), so `status` tells why, if there is a store and no sync holds it.
+/// Recording is best effort: the error itself is what the run reports.
+pub fn record_failure(settings: &Settings, started: chrono::DateTime<Utc>, err: &anyhow::Error) {
+    if crate::interrupt::requested().is_some() || !settings.data_dir.join(Store::FILE).exists() {
+        return;
+    }
+    let Ok(_lock) = Store::lock(&settings.data_dir) else {
+        return;
+    };
+    if let Ok(mut store) = Store::open(&settings.data_dir) {
+        record_failed_run(&mut store, started, err, serde_json::json!({}));
+    }
+}
+
+/// Records a failed run with `summary` (an object) and its `failure`.
+fn record_failed_run(
+    store: &mut Store,
+    started: chrono::DateTime<Utc>,
+    err: &anyhow::Error,
+    mut summary: serde_json::Value,
+) {
+    summary["failure"] = serde_json::to_value(crate::fleet::RunFailure::of(err)).unwrap_or_default();
+    if let Err(e) = store.record_run(started, "failed", &summary.to_string()) {
+        tracing::debug!("could not record the failed run: {e:#}");
+    }
 }
 
 pub async fn run_with(
@@ -253,13 +287,31 @@ pub async fn run_with(
 ) -> Result<(Exit, SyncSummary)> {
     let _lock = Store::lock(&settings.data_dir)?;
     let mut store = Store::open(&settings.data_dir)?;
-    let client = super::client(settings, Some(creds))?;
-    let cfg = super::check_key::verify(&client, settings, false).await?;
-    // Whose account this is: a master's key also reads its sub-accounts.
-    if let Some(id) = super::check_key::identity(&cfg, client.server_now()) {
-        opts.master = id.is_master();
-        store.set_identity(&id)?;
+    let started = Utc::now();
+    let verified = async {
+        let client = super::client(settings, Some(creds))?;
+        let cfg = super::check_key::verify(&client, settings, false).await?;
+        // Whose account this is: a master's key also reads its sub-accounts.
+        if let Some(id) = super::check_key::identity(&cfg, client.server_now()) {
+            opts.master = id.is_master();
+            store.set_identity(&id)?;
+        }
+        anyhow::Ok((client, cfg))
     }
+    .await;
+    let (client, cfg) = match verified {
+        Ok(v) => v,
+        Err(e) => {
+            record_failed_run(&mut store, started, &e, serde_json::json!({}));
+            return Err(e);
+        }
+    };
+    let key = crate::fleet::KeyFacts {
+        uid: cfg.uid.clone(),
+        perm: cfg.perm.clone().unwrap_or_default(),
+        read_only: cfg.is_read_only(),
+        ip_bound: cfg.ip.as_deref().is_some_and(|ip| !ip.trim().is_empty()),
+    };
     let store = Arc::new(Mutex::new(store));
     let progress = Bars::for_stderr(settings.progress, &settings.console);
     let result = crate::sync::sync(client, store.clone(), &opts, progress.clone()).await;
@@ -268,10 +320,18 @@ pub async fn run_with(
         Ok(s) => (s, None),
         Err(e) => match e.downcast::<SyncFailed>() {
             Ok(failed) => (*failed.summary, Some(failed.source)),
-            Err(e) => return Err(e),
+            Err(e) => {
+                let json = serde_json::json!({ "key": key });
+                record_failed_run(&mut store.lock().expect("store lock"), started, &e, json);
+                return Err(e);
+            }
         },
     };
-    let json = serde_json::to_value(&summary)?;
+    let mut json = serde_json::to_value(&summary)?;
+    json["key"] = serde_json::to_value(&key)?;
+    if let Some(e) = &err {
+        json["failure"] = serde_json::to_value(crate::fleet::RunFailure::of(e))?;
+    }
     write_json_atomic(&settings.data_dir.join("sync-summary.json"), &json)
         .context("writing sync-summary.json")?;
     store.lock().expect("store lock").record_run(

@@ -15,6 +15,7 @@ use super::endpoints::{self, Endpoint, Method};
 use super::error::{CodeClass, OkxError, classify_code};
 use super::host;
 use super::pacing::{Pacer, PublicPacers, shared_limit};
+use super::shared::SharedHost;
 use super::sign;
 use super::wire::{self, Envelope, ServerTime};
 use crate::secret::Credentials;
@@ -90,6 +91,9 @@ pub struct ClientConfig {
     /// Pacers of the public endpoints shared with other clients of this process that talk
     /// to the same host (OKX limits public endpoints per IP); `None`: this client's own.
     pub public_pacers: Option<PublicPacers>,
+    /// The clock and public reference answers shared with the process's other clients of
+    /// this host ([`super::shared`]); `None`: this client reads its own.
+    pub shared_host: Option<SharedHost>,
 }
 
 impl ClientConfig {
@@ -108,6 +112,7 @@ impl ClientConfig {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             on_retry: None,
             public_pacers: None,
+            shared_host: None,
         }
     }
 }
@@ -238,13 +243,24 @@ impl OkxClient {
         Utc::now() + chrono::Duration::milliseconds(self.clock_offset_ms.load(Ordering::Relaxed))
     }
 
-    /// OKX's current time: from the offset already synced, else by syncing now.
+    /// OKX's current time: from the offset already synced (by this client, or by another
+    /// of the host's clients of this process), else by syncing now.
     pub async fn server_time(&self) -> Result<DateTime<Utc>, OkxError> {
         if self.clock_synced.load(Ordering::Relaxed) {
-            Ok(self.server_now())
-        } else {
-            self.sync_time().await
+            return Ok(self.server_now());
         }
+        let Some(shared) = &self.cfg.shared_host else {
+            return self.sync_time().await;
+        };
+        let offset = shared
+            .clock_offset(|| async {
+                self.sync_time().await?;
+                Ok(self.clock_offset_ms.load(Ordering::Relaxed))
+            })
+            .await?;
+        self.clock_offset_ms.store(offset, Ordering::Relaxed);
+        self.clock_synced.store(true, Ordering::Relaxed);
+        Ok(self.server_now())
     }
 
     /// Reads `public/time` and remembers the offset between OKX's clock and ours.
@@ -296,7 +312,8 @@ impl OkxClient {
             .collect()
     }
 
-    /// The raw `data` elements (each exactly as OKX sent it) of one call.
+    /// The raw `data` elements (each exactly as OKX sent it) of one call. A public answer
+    /// the host's clients share ([`SharedHost::memoizes`]) is fetched once for all.
     pub async fn request(
         &self,
         ep: Endpoint,
@@ -312,11 +329,25 @@ impl OkxClient {
             path.push('?');
             path.push_str(&ser.finish());
         }
+        match &self.cfg.shared_host {
+            Some(shared) if body.is_none() && SharedHost::memoizes(ep) => {
+                shared.answer(&path, || self.request_path(ep, &path, None)).await
+            }
+            _ => self.request_path(ep, &path, body).await,
+        }
+    }
+
+    async fn request_path(
+        &self,
+        ep: Endpoint,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Vec<Box<RawValue>>, OkxError> {
         let body_text = body.map(std::string::ToString::to_string).unwrap_or_default();
         let mut tries = Tries::default();
         let mut resynced = false;
         loop {
-            match self.attempt(ep, &path, &body_text, &mut tries).await? {
+            match self.attempt(ep, path, &body_text, &mut tries).await? {
                 Attempt::Done(v) => return Ok(v),
                 Attempt::ClockSkew if !resynced && ep.name != endpoints::PUBLIC_TIME.name => {
                     resynced = true;

@@ -151,11 +151,12 @@ pub fn classify_code(code: &str) -> CodeClass {
         "50110" => CodeClass::Credentials(
             "this machine's IP address is not in the key's IP whitelist: add it to the key on OKX (profile → API → edit) or run from a whitelisted host",
         ),
-        "50111" | "50113" | "50114" | "50103" | "50104" | "50106" | "50107" | "50112" => {
-            CodeClass::Credentials(
-                "the API key or signature is invalid: copy the key and its secret again from OKX, without spaces",
-            )
-        }
+        "50111" => CodeClass::Credentials(
+            "OKX does not know this API key: it was deleted (by you, or by OKX, which removes unused keys that can trade and are bound to no IP) or mistyped: create a new read-only key on OKX and put it in the profile, or copy the key again without spaces",
+        ),
+        "50113" | "50114" | "50103" | "50104" | "50106" | "50107" | "50112" => CodeClass::Credentials(
+            "the API key or signature is invalid: copy the key and its secret again from OKX, without spaces",
+        ),
         "50100" => {
             CodeClass::Credentials("the API key is frozen on OKX: unfreeze it or create a new read-only key")
         }

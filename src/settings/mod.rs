@@ -89,6 +89,9 @@ pub struct Settings {
     /// against the same host (a group or fleet run, [`crate::commands::runner`]); `None`:
     /// the client paces its public requests alone.
     pub public_pacers: Option<crate::okx::pacing::PublicPacers>,
+    /// OKX's clock and public reference answers shared with the other profiles this
+    /// process runs against the same host ([`crate::okx::shared`]); `None`: read alone.
+    pub shared_host: Option<crate::okx::shared::SharedHost>,
     /// The price cache file, when a group or fleet run chose one for its host
     /// (see [`crate::prices::cache::cache_path_for`]); `None`: the usual rule.
     pub price_cache: Option<PathBuf>,
@@ -135,6 +138,37 @@ pub fn group_members(g: &GlobalArgs, name: &str) -> Result<Vec<String>> {
         )));
     };
     config_file::load(&path)?.group_members(name, &path)
+}
+
+/// Every profile of the config file (`--all`), in the file's order of names; two profiles
+/// with one data dir are refused (they would share one store).
+pub fn all_profiles(g: &GlobalArgs) -> Result<Vec<(String, PathBuf)>> {
+    let Some(path) = config_path(g)? else {
+        return Err(usage(
+            "--all runs every profile of the config file, and none was found: pass --config FILE or create ./okx-export.toml with a `[profile.NAME]` table per client",
+        ));
+    };
+    let file = config_file::load(&path)?;
+    if file.profile.is_empty() {
+        return Err(usage(format!(
+            "--all: `{}` has no profiles; add a `[profile.NAME]` table per client",
+            path.display()
+        )));
+    }
+    let mut seen: std::collections::BTreeMap<PathBuf, String> = std::collections::BTreeMap::new();
+    let mut out = Vec::new();
+    for (name, p) in file.profile {
+        let dir = p.data_dir.unwrap_or_else(|| PathBuf::from("output").join(&name));
+        if let Some(other) = seen.insert(dir.clone(), name.clone()) {
+            return Err(usage(format!(
+                "profiles `{other}` and `{name}` in `{}` both use the data dir `{}`; give each client its own `data_dir` (or none: output/<profile>/)",
+                path.display(),
+                dir.display()
+            )));
+        }
+        out.push((name, dir));
+    }
+    Ok(out)
 }
 
 impl Settings {
@@ -243,6 +277,7 @@ impl Settings {
             rate_share: c.rate_share,
             console,
             public_pacers: None,
+            shared_host: None,
             price_cache: None,
         })
     }

@@ -129,6 +129,9 @@ pub struct SimKey {
     pub demo_trading: bool,
     /// `false` → every private request gets 50110 (IP not whitelisted).
     pub ip_allowed: bool,
+    /// `true` → every private request gets 50111 (`Invalid OK-ACCESS-KEY`), as a key
+    /// deleted on OKX (by its owner, or by OKX for an unused key) is answered.
+    pub revoked: bool,
 }
 
 impl SimKey {
@@ -139,6 +142,18 @@ impl SimKey {
             secret: format!("sub-{sub}-secret-0123456789"),
             passphrase: format!("sub-{sub}-passphrase"),
             label: format!("okx-export {sub}"),
+            uid: uid.to_string(),
+            ..SimKey::demo()
+        }
+    }
+
+    /// The read-only key of client account `uid` ([`SimClient`]), named after it.
+    pub fn client(uid: &str) -> SimKey {
+        SimKey {
+            api_key: format!("client-{uid}-key"),
+            secret: format!("client-{uid}-secret-0123456789"),
+            passphrase: format!("client-{uid}-passphrase"),
+            label: format!("okx-export client {uid}"),
             uid: uid.to_string(),
             ..SimKey::demo()
         }
@@ -156,6 +171,30 @@ impl SimKey {
             uid: "10000001".to_string(),
             demo_trading: false,
             ip_allowed: true,
+            revoked: false,
+        }
+    }
+}
+
+/// An account of its own on the simulator besides the master (see [`SimConfig::clients`]):
+/// another client of an accountant, with its own uid, generated history and per-UID
+/// limits, and no sub-accounts or transfers. Its keys are the entries of
+/// [`SimConfig::keys`] with its uid (e.g. [`SimKey::client`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimClient {
+    pub uid: String,
+    /// Seed of its generated account.
+    pub seed: u64,
+    pub size: AccountSize,
+}
+
+impl SimClient {
+    /// Client number `i`: uid `4000000i` (eight digits from 40000000), seed `1000 + i`.
+    pub fn numbered(i: usize, size: AccountSize) -> SimClient {
+        SimClient {
+            uid: format!("{}", 40_000_000 + i),
+            seed: 1000 + i as u64,
+            size,
         }
     }
 }
@@ -277,6 +316,9 @@ pub struct SimConfig {
     pub sub_transfer_notes_name_sub: bool,
     /// Record every request's endpoint and authentication headers ([`SimServer::seen`]).
     pub record_requests: bool,
+    /// Accounts of their own besides the master's (an accountant's clients): each is read
+    /// by the keys with its uid and is a master of its own without sub-accounts.
+    pub clients: Vec<SimClient>,
 }
 
 /// OKX answering a record with other content (see [`SimConfig::record_fault`]).
@@ -349,6 +391,7 @@ impl Default for SimConfig {
             sub_transfer_same_bill_ids: false,
             sub_transfer_notes_name_sub: false,
             record_requests: false,
+            clients: Vec::new(),
         }
     }
 }
@@ -364,5 +407,16 @@ impl SimConfig {
             cfg.keys.push(SimKey::sub(name, uid));
         }
         cfg
+    }
+
+    /// `n` client accounts ([`SimClient::numbered`], sized by `size(i)`), each with one
+    /// read-only key ([`SimKey::client`]); no key reads the master's account.
+    pub fn clients(n: usize, size: impl Fn(usize) -> AccountSize) -> SimConfig {
+        let clients: Vec<SimClient> = (0..n).map(|i| SimClient::numbered(i, size(i))).collect();
+        SimConfig {
+            keys: clients.iter().map(|c| SimKey::client(&c.uid)).collect(),
+            clients,
+            ..SimConfig::default()
+        }
     }
 }

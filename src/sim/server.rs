@@ -4,8 +4,8 @@ use super::archive::{self, Archives, PollState, Quarter};
 use super::limiter::Limiter;
 use super::model::{FUNDING, TRADING, dec, obj};
 use super::{
-    AccountSize, ArchiveFault, ArchiveFormat, FaultConfig, FaultKind, SIM_NOW_MS, SimAccount, SimConfig,
-    SimKey, SimSub, market,
+    AccountSize, ArchiveFault, ArchiveFormat, FaultConfig, FaultKind, SIM_NOW_MS, SimAccount, SimClient,
+    SimConfig, SimKey, SimSub, market,
 };
 use crate::okx::endpoints::{self, Endpoint, Method};
 use crate::okx::sign;
@@ -101,6 +101,12 @@ struct SubAccount {
     account: SimAccount,
 }
 
+/// A client account of its own ([`SimConfig::clients`]).
+struct ClientAccount {
+    spec: SimClient,
+    account: SimAccount,
+}
+
 /// One request as it arrived ([`SimConfig::record_requests`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeenRequest {
@@ -118,6 +124,7 @@ struct Shared {
     /// The master's account (every key whose uid is not a sub-account's).
     account: SimAccount,
     subs: Vec<SubAccount>,
+    clients: Vec<ClientAccount>,
     seen: Mutex<Vec<SeenRequest>>,
     clock: Clock,
     limiter: Limiter,
@@ -146,17 +153,34 @@ impl Shared {
         self.subs.iter().find(|s| s.spec.uid == key.uid)
     }
 
-    /// The account `key` reads.
-    fn account_of(&self, key: &SimKey) -> &SimAccount {
-        self.sub_of(key).map_or(&self.account, |s| &s.account)
+    /// Whether `key` reads a client account of its own ([`SimConfig::clients`]).
+    fn is_client(&self, key: &SimKey) -> bool {
+        self.clients.iter().any(|c| c.spec.uid == key.uid)
     }
 
-    /// The master's uid: the first key that is not a sub-account's.
+    /// The account `key` reads.
+    fn account_of(&self, key: &SimKey) -> &SimAccount {
+        self.account_by_uid(&key.uid)
+    }
+
+    /// The account of `uid`: a sub-account's, a client's, else the master's.
+    fn account_by_uid(&self, uid: &str) -> &SimAccount {
+        let sub = self.subs.iter().find(|s| s.spec.uid == uid).map(|s| &s.account);
+        let client = || {
+            self.clients
+                .iter()
+                .find(|c| c.spec.uid == uid)
+                .map(|c| &c.account)
+        };
+        sub.or_else(client).unwrap_or(&self.account)
+    }
+
+    /// The master's uid: the first key that is neither a sub-account's nor a client's.
     fn master_uid(&self) -> String {
         self.config
             .keys
             .iter()
-            .find(|k| self.subs.iter().all(|s| s.spec.uid != k.uid))
+            .find(|k| self.subs.iter().all(|s| s.spec.uid != k.uid) && !self.is_client(k))
             .map_or_else(|| SimKey::demo().uid, |k| k.uid.clone())
     }
 
@@ -197,6 +221,8 @@ impl SimServer {
                 .collect::<Vec<_>>()
         })
         .await?;
+        let client_specs = config.clients.clone();
+        let clients = tokio::task::spawn_blocking(move || generate_clients(client_specs)).await?;
         for sub in &subs {
             account.edit(|m| {
                 sub.account
@@ -213,6 +239,7 @@ impl SimServer {
             config,
             account,
             subs,
+            clients,
             seen: Mutex::new(Vec::new()),
             clock: Clock {
                 started: Instant::now(),
@@ -264,6 +291,15 @@ impl SimServer {
             .iter()
             .find(|s| s.spec.name == name)
             .map(|s| &s.account)
+    }
+
+    /// The ground truth of client account `uid` ([`SimConfig::clients`]).
+    pub fn client_account(&self, uid: &str) -> Option<&SimAccount> {
+        self.shared
+            .clients
+            .iter()
+            .find(|c| c.spec.uid == uid)
+            .map(|c| &c.account)
     }
 
     /// Every request so far, when [`SimConfig::record_requests`] is set.
@@ -556,6 +592,9 @@ impl Shared {
             .iter()
             .find(|k| k.api_key == key)
             .ok_or_else(|| unauthorized("50119", "API key doesn't exist"))?;
+        if k.revoked {
+            return Err(unauthorized("50111", "Invalid OK-ACCESS-KEY"));
+        }
         if k.passphrase != pass {
             return Err(unauthorized("50105", "OK-ACCESS-PASSPHRASE incorrect"));
         }
@@ -577,6 +616,31 @@ impl Shared {
         }
         Ok(k.clone())
     }
+}
+
+/// Generates the client accounts, on every core (200 of them take a while on one).
+fn generate_clients(specs: Vec<SimClient>) -> Vec<ClientAccount> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let chunk = specs.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = specs
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|spec| ClientAccount {
+                            account: SimAccount::generate(spec.seed, spec.size, false),
+                            spec: spec.clone(),
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().expect("generating a client account"))
+            .collect()
+    })
 }
 
 async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Response {
@@ -1335,12 +1399,7 @@ fn download(sh: &Shared, token: &str) -> Response {
             .unwrap_or_default();
     }
     let withhold = sh.config.withhold_bills;
-    let account = sh
-        .subs
-        .iter()
-        .find(|s| s.spec.uid == uid)
-        .map_or(&sh.account, |s| &s.account);
-    let data = account.data();
+    let data = sh.account_by_uid(&uid).data();
     let bills = data
         .trading_bills
         .iter()

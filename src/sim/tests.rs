@@ -1232,3 +1232,72 @@ async fn master_and_sub_accounts() {
     let (s, v) = master.get("/api/v5/account/config").await;
     assert_eq!((s, code(&v)), (429, "50011"));
 }
+
+/// Client accounts ([`SimConfig::clients`]): each key reads its own account as a master of
+/// its own, with no sub-accounts; private limits are per client; a revoked key gets 50111.
+#[tokio::test]
+async fn clients_are_accounts_of_their_own() {
+    let mut cfg = SimConfig::clients(2, |i| {
+        if i == 0 {
+            AccountSize::Sub
+        } else {
+            AccountSize::Demo
+        }
+    });
+    let revoked = SimKey {
+        api_key: "revoked-key".into(),
+        revoked: true,
+        ..SimKey::client(&cfg.clients[0].uid)
+    };
+    cfg.keys.push(revoked.clone());
+    let sim = SimServer::start(cfg.clone()).await.unwrap();
+    let mut api = Api::new(&sim).await;
+    let mut deposits = Vec::new();
+    for (i, c) in cfg.clients.iter().enumerate() {
+        api.key = SimKey::client(&c.uid);
+        let (s, v) = api.get("/api/v5/account/config").await;
+        assert_eq!((s, code(&v)), (200, "0"), "{v}");
+        assert_eq!(v["data"][0]["uid"], c.uid.as_str());
+        assert_eq!(v["data"][0]["mainUid"], c.uid.as_str(), "a master of its own");
+        let (_, v) = api.get("/api/v5/users/subaccount/list").await;
+        assert_eq!((code(&v), v["data"].as_array().unwrap().len()), ("0", 0), "{v}");
+        let (_, v) = api.get("/api/v5/asset/subaccount/bills").await;
+        assert_eq!((code(&v), v["data"].as_array().unwrap().len()), ("0", 0), "{v}");
+        let (_, v) = api.get("/api/v5/asset/deposit-history?limit=100").await;
+        let ids: Vec<String> = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["depId"].as_str().unwrap().to_string())
+            .collect();
+        let truth = sim.client_account(&c.uid).unwrap().deposits();
+        assert_eq!(ids.len(), truth.len().min(100), "client {i}");
+        let newest = truth.iter().max_by_key(|d| d.ts).unwrap();
+        assert_eq!(
+            ids[0],
+            newest.dep_id.to_string(),
+            "client {i} reads its own deposits"
+        );
+        deposits.push(ids);
+    }
+    assert_ne!(deposits[0], deposits[1]);
+    assert!(
+        sim.client_account(&cfg.clients[0].uid).unwrap().fills().len()
+            < sim.client_account(&cfg.clients[1].uid).unwrap().fills().len(),
+        "sizes as asked"
+    );
+    // Private limits are per uid (account-config: 5 per 2 s): client 0 runs out, client 1
+    // is not touched by that.
+    assert_eq!(sim.stats().total_rate_limited, 0);
+    api.key = SimKey::client(&cfg.clients[0].uid);
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        codes.push(code(&api.get("/api/v5/account/config").await.1).to_string());
+    }
+    assert_eq!(codes.last().map(String::as_str), Some("50011"), "{codes:?}");
+    api.key = SimKey::client(&cfg.clients[1].uid);
+    assert_eq!(code(&api.get("/api/v5/account/config").await.1), "0");
+    api.key = revoked;
+    let (s, v) = api.get("/api/v5/account/config").await;
+    assert_eq!((s, code(&v)), (401, "50111"), "{v}");
+}

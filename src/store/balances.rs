@@ -65,26 +65,45 @@ impl Store {
 
     /// (started, finished, status) of the last run.
     pub fn last_run(&self) -> Result<Option<RunInfo>> {
+        Ok(self.run_where("", [])?.map(|(info, _)| info))
+    }
+
+    /// The last run and its summary JSON (`fleet status` reads why it failed from it).
+    pub fn last_run_summary(&self) -> Result<Option<(RunInfo, String)>> {
+        self.run_where("", [])
+    }
+
+    /// The last run whose status is `status` (e.g. `ok`: the last successful sync).
+    pub fn last_run_with(&self, status: &str) -> Result<Option<RunInfo>> {
+        Ok(self
+            .run_where("WHERE status = ?1", [status])?
+            .map(|(info, _)| info))
+    }
+
+    fn run_where<P: rusqlite::Params>(&self, filter: &str, p: P) -> Result<Option<(RunInfo, String)>> {
+        let sql = format!(
+            "SELECT started_at, finished_at, status, summary FROM runs {filter} ORDER BY id DESC LIMIT 1"
+        );
         Ok(self
             .conn
-            .query_row(
-                "SELECT started_at, finished_at, status FROM runs ORDER BY id DESC LIMIT 1",
-                [],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, Option<i64>>(1)?,
-                        r.get::<_, String>(2)?,
-                    ))
-                },
-            )
+            .query_row(&sql, p, |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Option<i64>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            })
             .optional()?
-            .and_then(|(s, f, status)| {
-                Some(RunInfo {
-                    started_at: from_ms(s)?,
-                    finished_at: f.and_then(from_ms),
-                    status,
-                })
+            .and_then(|(s, f, status, summary)| {
+                Some((
+                    RunInfo {
+                        started_at: from_ms(s)?,
+                        finished_at: f.and_then(from_ms),
+                        status,
+                    },
+                    summary.unwrap_or_default(),
+                ))
             }))
     }
 }

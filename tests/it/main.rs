@@ -9,6 +9,7 @@ mod coverage;
 mod cron;
 mod fatal;
 mod files;
+mod fleet;
 mod group;
 mod prices;
 mod report;

@@ -516,6 +516,7 @@ async fn tax_summary_of_a_period() {
         rate_share: 1.0,
         console: okx_export::console::Console::buffer(true),
         public_pacers: None,
+        shared_host: None,
         price_cache: None,
     };
     let args = |out: &Path| okx_export::cli::ReportArgs {

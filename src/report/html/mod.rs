@@ -10,6 +10,7 @@
 //! | `page.rs` | the markup, one function per section ([maud]) |
 //! | `totals.rs` | the sections of `tax-summary.csv`'s lines (income, derivatives, fees, disposals) |
 //! | `guide.rs` | what each file is and how to import it |
+//! | `fleet.rs` | the fleet's status page (`status --all --html FILE`), in the same style |
 //! | `style.css`, `script.js` | inlined as they are |
 //!
 //! The page loads nothing: CSS and the small script are inline, charts are SVG, and a
@@ -17,6 +18,7 @@
 //! forbids every other load. It reads fully without the script (which only adds
 //! expand/collapse buttons and opens the collapsed parts for printing).
 
+pub mod fleet;
 mod guide;
 mod page;
 mod svg;

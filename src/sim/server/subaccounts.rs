@@ -36,6 +36,16 @@ pub(super) fn dispatch(
             msg: "Only master account's API key has permission to access this endpoint".into(),
         }));
     }
+    if sh.is_client(key) {
+        // A master of its own without sub-accounts: an empty list and history.
+        return Some(
+            if ep.name == endpoints::SUBACCOUNT_LIST.name || ep.name == endpoints::SUBACCOUNT_BILLS.name {
+                Ok(ok(Vec::new()))
+            } else {
+                Err(no_such_sub())
+            },
+        );
+    }
     Some(answer(sh, ep, p, now))
 }
 
@@ -44,11 +54,15 @@ fn named<'a>(sh: &'a Shared, p: &Params) -> Result<&'a SubAccount, Reject> {
     sh.subs
         .iter()
         .find(|s| s.spec.name == name)
-        .ok_or_else(|| Reject {
-            status: StatusCode::OK,
-            code: "59510",
-            msg: "Sub-account does not exist".into(),
-        })
+        .ok_or_else(no_such_sub)
+}
+
+fn no_such_sub() -> Reject {
+    Reject {
+        status: StatusCode::OK,
+        code: "59510",
+        msg: "Sub-account does not exist".into(),
+    }
 }
 
 fn answer(sh: &Shared, ep: Endpoint, p: &Params, now: i64) -> Result<Response, Reject> {
