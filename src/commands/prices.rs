@@ -100,7 +100,7 @@ pub async fn before_report(settings: &Settings, args: &ReportArgs) -> Result<()>
     if !settings.data_dir.join(Store::FILE).exists() {
         return Ok(()); // the report says what to do
     }
-    let period = super::report::period(args)?;
+    let period = args.period()?;
     let store = Store::open(&settings.data_dir)?;
     remember_zone(&store, &period)?;
     let opening = period.to.and(period.from);

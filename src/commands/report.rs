@@ -1,23 +1,18 @@
-//! `report`, `reconcile` and `export` (= sync + report): flags into a
+//! `report` and `reconcile`: flags into a
 //! [`ReportRequest`], [`crate::report::run`], then the console lines.
 
 use super::say;
-use crate::cli::{ExportArgs, ReconcileArgs, ReportArgs};
+use crate::cli::{ReconcileArgs, ReportArgs};
 use crate::console::Message;
 use crate::error::{Exit, usage};
 use crate::export::Format;
 use crate::model::{plain, rfc3339_ms};
 use crate::prices::Valuer;
 use crate::reconcile::{Reconciliation, Status};
-use crate::report::{Period, ReportOutcome, ReportRequest};
+use crate::report::{ReportOutcome, ReportRequest};
 use crate::settings::Settings;
 use crate::store::Store;
 use anyhow::Result;
-
-/// The reporting period from `--year` or `--from/--to`, boundaries taken in `--tz`.
-pub fn period(args: &ReportArgs) -> Result<Period> {
-    Period::parse(args.year, args.from.as_deref(), args.to.as_deref(), &args.tz)
-}
 
 fn open_store(settings: &Settings) -> Result<Store> {
     if !settings.data_dir.join(Store::FILE).exists() {
@@ -156,43 +151,6 @@ fn reconciliation_failed(rec: &Reconciliation, changed_records: u64) -> Message 
     Message::error(text).with_details(failures)
 }
 
-/// The accounts of the report and the sub-accounts of a master in it that are not missing
-/// (stdout); a missing one is a line of the report's incomplete error ([`missing_accounts`]).
-pub fn print_accounts(settings: &Settings, acc: &crate::report::AccountsCheck) {
-    use crate::report::AccountStatus;
-    for l in &acc.lines {
-        match l.status {
-            AccountStatus::Missing => {}
-            AccountStatus::InReport if l.detail.is_empty() => {}
-            _ => say(settings, format!("account: {}: {}", who(l), l.detail)),
-        }
-    }
-}
-
-/// An account of [`crate::report::AccountsCheck`] as the console names it.
-fn who(l: &crate::report::AccountLine) -> String {
-    match &l.uid {
-        Some(u) => format!("`{}` (uid {u}, {})", l.name, l.role),
-        None => format!("`{}` ({})", l.name, l.role),
-    }
-}
-
-/// One line per account that makes the report incomplete: what it holds and moved, and
-/// the fix.
-pub fn missing_accounts(acc: &crate::report::AccountsCheck) -> Vec<String> {
-    acc.missing()
-        .map(|l| {
-            format!(
-                "{} is not in this report; it holds {} and moved {}; fix: {}",
-                who(l),
-                l.holds,
-                l.moved,
-                l.detail
-            )
-        })
-        .collect()
-}
-
 /// A group's own checks: the files read back and the internal transfers.
 fn print_group_checks(settings: &Settings, own: &Reconciliation, changed_records: u64) {
     if own.ok() {
@@ -241,7 +199,7 @@ pub fn report_from(settings: &Settings, store: &Store, args: &ReportArgs) -> Res
 /// The request `args` make for `settings`' data dir.
 pub fn request(settings: &Settings, args: &ReportArgs) -> Result<ReportRequest> {
     Ok(ReportRequest {
-        period: period(args)?,
+        period: args.period()?,
         formats: Format::parse_list(&args.format).map_err(|e| usage(format!("--format: {e}")))?,
         out: args.out.clone().unwrap_or_else(|| settings.data_dir.clone()),
         allow_unclassified: args.allow_unclassified,
@@ -298,7 +256,7 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
             format!("report: data as of {} (the last sync){since}", rfc3339_ms(a)),
         );
     }
-    print_accounts(settings, &o.accounts);
+    super::subaccounts::print_accounts(settings, &o.accounts);
     let coverage_path = o.out.join("coverage.csv");
     let left_out = o.accounts.missing().count();
     let missing: Vec<String> = o
@@ -306,7 +264,7 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
         .missing
         .iter()
         .map(|m| format!("missing: {m}"))
-        .chain(missing_accounts(&o.accounts))
+        .chain(super::subaccounts::missing_accounts(&o.accounts))
         .collect();
     let what = match (o.coverage.missing.len(), left_out) {
         (0, n) => format!("{n} sub-account(s) with holdings or transfers are not in the report"),
@@ -485,7 +443,7 @@ pub fn run(settings: &Settings, args: &ReportArgs) -> Result<Exit> {
 
 /// `report --group NAME`: one set of files for every member's store (see
 /// [`crate::report::run_accounts`]), in `--out` or the group's folder.
-pub fn run_group(group: &super::group::Group, args: &ReportArgs) -> Result<Exit> {
+pub fn run_group(group: &super::runner::Group, args: &ReportArgs) -> Result<Exit> {
     let settings = group.settings();
     let stores: Vec<Store> = group
         .members
@@ -510,21 +468,6 @@ pub fn run_group(group: &super::group::Group, args: &ReportArgs) -> Result<Exit>
     let outcome = crate::report::run_accounts(&accounts, true, &req, valuer.as_mut())?;
     print_outcome(&settings, &req, &outcome);
     Ok(outcome.exit)
-}
-
-pub async fn export(settings: &Settings, args: &ExportArgs) -> Result<Exit> {
-    let period = period(&args.report)?; // fail on a bad flag before spending time syncing
-    Format::parse_list(&args.report.format).map_err(|e| usage(format!("--format: {e}")))?;
-    // The sync's price stage fetches this zone's year boundaries too.
-    super::prices::remember_zone(&Store::open(&settings.data_dir)?, &period)?;
-    super::sync::run_priced(
-        settings,
-        &args.sync,
-        std::slice::from_ref(&args.report.price.fiat),
-    )
-    .await?;
-    super::prices::before_report(settings, &args.report).await?;
-    run(settings, &args.report)
 }
 
 pub fn reconcile(settings: &Settings, args: &ReconcileArgs) -> Result<Exit> {

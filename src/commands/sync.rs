@@ -7,7 +7,7 @@ use crate::error::{Exit, usage};
 use crate::export::write_json_atomic;
 use crate::settings::Settings;
 use crate::store::Store;
-use crate::sync::archive::quarter_runs;
+use crate::sync::quarter::quarter_runs;
 use crate::sync::{SyncFailed, SyncOptions, SyncSummary};
 use anyhow::{Context, Result};
 use chrono::{NaiveDate, TimeZone, Utc};
@@ -292,7 +292,7 @@ pub async fn run_with(
         let client = super::client(settings, Some(creds))?;
         let cfg = super::check_key::verify(&client, settings, false).await?;
         // Whose account this is: a master's key also reads its sub-accounts.
-        if let Some(id) = super::check_key::identity(&cfg, client.server_now()) {
+        if let Some(id) = crate::store::Identity::of(&cfg, client.server_now()) {
             opts.master = id.is_master();
             store.set_identity(&id)?;
         }

@@ -58,9 +58,6 @@ pub struct RetryEvent {
     pub reason: String,
 }
 
-/// The stats and error name of archive-file downloads.
-pub const ARCHIVE_DOWNLOAD: &str = "archive-download";
-
 /// Largest JSON answer accepted by default; OKX's largest pages are well under 1 MiB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 << 20;
 /// Default time a request may go without a usable answer, all attempts together.

@@ -27,13 +27,14 @@ pub use period::Period;
 
 use crate::coverage::{self, CoverageCheck};
 use crate::error::Exit;
+use crate::export::readback::files_checks;
 use crate::export::{ExportOptions, ExportReport, ExportWriter, Format, TaxSummary, write_csv_atomic};
 use crate::model::rfc3339_ms;
 use crate::normalize::{AccountScope, NormalizeOptions, NormalizeSummary, normalize};
 use crate::prices::file::MissingPrice;
 use crate::prices::{Fiat, UsedPrice, Valuer};
+use crate::reconcile::Reconciliation;
 use crate::reconcile::closing::{Holding, holdings_at};
-use crate::reconcile::{Reconciliation, files_checks};
 use crate::store::{Identity, RecordSource, Store};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};

@@ -7,6 +7,7 @@ pub mod bill_types;
 pub mod dcd;
 pub mod money;
 pub mod plan;
+pub mod quarter;
 pub mod refetch;
 pub mod stop;
 pub mod stream;
@@ -787,7 +788,7 @@ pub fn resolve_floor(stored: Option<DateTime<Utc>>, since: Option<DateTime<Utc>>
         (Some(f), Some(s)) => f.min(s),
         (Some(f), None) => f,
         (None, Some(s)) => s,
-        (None, None) => archive::archive_start(),
+        (None, None) => quarter::archive_start(),
     }
 }
 

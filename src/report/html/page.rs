@@ -2,19 +2,18 @@
 //! Every total that `tax-summary.csv` holds is printed exactly (the CSV's digits) in an
 //! element with `data-tax="section/item"`, so a browser test can read it back.
 
+use super::cells::{money, num};
 use super::guide;
 use super::svg;
 use super::totals::{derivatives, disposals, fees, income};
 use super::view::{self, Money};
 use crate::error::Exit;
 use crate::export::TaxSummary;
-use crate::model::plain;
 use crate::reconcile::{Status, check_rows};
 use crate::report::{ReportOutcome, Written};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use maud::{Markup, PreEscaped, html};
-use rust_decimal::Decimal;
 
 fn when(t: DateTime<Utc>, tz: Tz) -> String {
     if tz == chrono_tz::UTC {
@@ -30,24 +29,6 @@ fn when(t: DateTime<Utc>, tz: Tz) -> String {
 
 fn opt_when(t: Option<DateTime<Utc>>, tz: Tz) -> String {
     t.map_or_else(|| "—".to_string(), |t| when(t, tz))
-}
-
-/// A fiat value cell: the exact value, or a dash with the partial sum when rows lack a price.
-pub(super) fn money(m: Option<Money>, tax_key: Option<&str>) -> Markup {
-    let m = m.unwrap_or_default();
-    html! {
-        @match m.value() {
-            Some(v) => span.num data-tax=[tax_key] { (plain(v)) },
-            None => {
-                span.num.nop data-tax=[tax_key] title={(m.missing) " of " (m.rows) " rows have no price; the priced rows sum to " (plain(m.priced))} { "—" }
-                small.nop { " (" (m.missing) " unpriced; priced rows: " (plain(m.priced)) ")" }
-            }
-        }
-    }
-}
-
-pub(super) fn num(d: Decimal) -> Markup {
-    html! { span.num { (plain(d)) } }
 }
 
 fn exit_meaning(e: Exit, complete: bool) -> &'static str {
