@@ -16,6 +16,15 @@
 //!   with `okx::endpoints` limits times `rate_scale`; excess → HTTP 429 code 50011.
 //! * Order of checks per request: route → fault injection (not `/public/time`) → auth →
 //!   rate limit → work. A faulted request does no work.
+//!
+//! | where | what it makes or serves |
+//! |---|---|
+//! | `generate/` | the account's history: `plan.rs` (when each event happens), `ledger.rs` (events booked as bills against running balances), `trading.rs` (fills, swaps, futures, converts, Dual Investment), `funding.rs` (deposits, withdrawals, transfers, fiat converts) |
+//! | `server/` | the HTTP side: `gate.rs` (authentication, limits, faults), `http.rs` (envelopes, parameters, pages), then one file per area: `public.rs` (time, instruments, candles), `accounts.rs` (config, balances, bill types), `trading.rs`, `funding.rs`, `archive.rs`, `subaccounts.rs` |
+//! | `market.rs`, `candles.rs` | prices and instruments; the candles the market endpoints serve |
+//! | `archive.rs` | the quarterly archive files (applications, generation, zip/gzip) |
+//! | `family.rs`, `account.rs`, `model.rs`, `dictionary.rs` | a master and its sub-accounts, an account's data and its JSON, OKX's bill-type dictionary |
+//! | `limiter.rs` | the sliding window OKX's limits are enforced with |
 
 mod account;
 mod archive;
