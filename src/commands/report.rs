@@ -9,7 +9,7 @@ use crate::export::Format;
 use crate::model::{plain, rfc3339_ms};
 use crate::prices::Valuer;
 use crate::reconcile::{Reconciliation, Status};
-use crate::report::{ReportOutcome, ReportRequest};
+use crate::report::{ReportOutcome, ReportRequest, Written};
 use crate::settings::Settings;
 use crate::store::Store;
 use anyhow::Result;
@@ -240,9 +240,50 @@ pub fn report_with(
 
 /// The console's account of a report: problems on stderr (always: errors for what makes
 /// the exit 4, warnings for the rest), the rest on stdout (not with `--quiet`).
+/// What a report says on the console, in the order a reader needs it: when its data is
+/// from, the accounts, why no files were written (or that they are incomplete), the rows
+/// and their values, the checks, the files, and what could not be read or classified.
 fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
-    let console = &settings.console;
-    // A period reaching past the last sync holds what the store knew then.
+    print_data_as_of(settings, o);
+    super::subaccounts::print_accounts(settings, &o.accounts);
+    let gaps = Gaps::of(o);
+    let Some(w) = &o.written else {
+        settings.console.emit(
+            &Message::error(format!(
+                "report: {}, so no tax files were written (listed in {} and summary.json); first: {}. Fix them and rerun, or pass --allow-incomplete to write the files anyway (marked incomplete)",
+                gaps.what,
+                gaps.coverage_path.display(),
+                gaps.first()
+            ))
+            .with_details(gaps.rest()),
+        );
+        return;
+    };
+    print_value_warnings(settings, o, w);
+    print_rows(settings, &w.normalized);
+    print_values(settings, req, w);
+    print_checks(settings, o, w);
+    if !o.complete() {
+        settings.console.emit(
+            &Message::warning(format!(
+                "report: INCOMPLETE: written anyway (--allow-incomplete): {} (listed in {} and summary.json); first: {}",
+                gaps.what,
+                gaps.coverage_path.display(),
+                gaps.first()
+            ))
+            .with_details(gaps.rest()),
+        );
+    }
+    say(settings, format!("files written to {}:", o.out.display()));
+    for f in &o.files {
+        say(settings, format!("  {}", f.display()));
+    }
+    print_unreadable(settings, w);
+    print_unclassified(settings, w);
+}
+
+/// A period reaching past the last sync holds what the store knew then.
+fn print_data_as_of(settings: &Settings, o: &ReportOutcome) {
     if let Some(a) = o.coverage.as_of
         && o.period.to.is_none_or(|t| t > a)
     {
@@ -256,42 +297,57 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
             format!("report: data as of {} (the last sync){since}", rfc3339_ms(a)),
         );
     }
-    super::subaccounts::print_accounts(settings, &o.accounts);
-    let coverage_path = o.out.join("coverage.csv");
-    let left_out = o.accounts.missing().count();
-    let missing: Vec<String> = o
-        .coverage
-        .missing
-        .iter()
-        .map(|m| format!("missing: {m}"))
-        .chain(super::subaccounts::missing_accounts(&o.accounts))
-        .collect();
-    let what = match (o.coverage.missing.len(), left_out) {
-        (0, n) => format!("{n} sub-account(s) with holdings or transfers are not in the report"),
-        (m, 0) => format!("the store does not cover the period ({m} missing range(s))"),
-        (m, n) => format!(
-            "the store does not cover the period ({m} missing range(s)) and {n} sub-account(s) with holdings or transfers are not in the report"
-        ),
-    };
-    let first = missing
-        .first()
-        .map(|m| m.trim_start_matches("missing: ").to_string())
-        .unwrap_or_default();
-    let Some(w) = &o.written else {
-        console.emit(
-            &Message::error(format!(
-                "report: {what}, so no tax files were written (listed in {} and summary.json); first: {first}. Fix them and rerun, or pass --allow-incomplete to write the files anyway (marked incomplete)",
-                coverage_path.display()
-            ))
-            .with_details(missing.iter().skip(1).cloned()),
-        );
-        return;
-    };
-    let summary = &w.normalized;
+}
+
+/// What makes a report incomplete: missing ranges and sub-accounts left out.
+struct Gaps {
+    what: String,
+    lines: Vec<String>,
+    coverage_path: std::path::PathBuf,
+}
+
+impl Gaps {
+    fn of(o: &ReportOutcome) -> Gaps {
+        let left_out = o.accounts.missing().count();
+        let lines = o
+            .coverage
+            .missing
+            .iter()
+            .map(|m| format!("missing: {m}"))
+            .chain(super::subaccounts::missing_accounts(&o.accounts))
+            .collect();
+        let what = match (o.coverage.missing.len(), left_out) {
+            (0, n) => format!("{n} sub-account(s) with holdings or transfers are not in the report"),
+            (m, 0) => format!("the store does not cover the period ({m} missing range(s))"),
+            (m, n) => format!(
+                "the store does not cover the period ({m} missing range(s)) and {n} sub-account(s) with holdings or transfers are not in the report"
+            ),
+        };
+        Gaps {
+            what,
+            lines,
+            coverage_path: o.out.join("coverage.csv"),
+        }
+    }
+
+    fn first(&self) -> String {
+        self.lines
+            .first()
+            .map(|m| m.trim_start_matches("missing: ").to_string())
+            .unwrap_or_default()
+    }
+
+    fn rest(&self) -> impl Iterator<Item = String> + '_ {
+        self.lines.iter().skip(1).cloned()
+    }
+}
+
+/// Rows and holdings without a value: warnings naming the file that lists them.
+fn print_value_warnings(settings: &Settings, o: &ReportOutcome, w: &Written) {
     let fiat = &w.values.fiat;
     let missing_path = o.out.join("missing_prices.csv");
     if w.values.missing > 0 {
-        console.warning(format!(
+        settings.console.warning(format!(
             "values: {} of {} rows have no {fiat} value; they are listed in {}. Run `okx-export prices` to fetch what OKX has, or fill in that file's price column and pass --prices FILE",
             w.values.missing,
             w.values.valued + w.values.missing + w.values.pending,
@@ -299,12 +355,17 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
         ));
     }
     if w.values.holdings_missing > 0 {
-        console.warning(format!(
+        settings.console.warning(format!(
             "values: {} holdings at the period's start or end have no {fiat} value (tax-summary.csv leaves their totals empty); they are listed in {} with how to get their prices",
             w.values.holdings_missing,
             missing_path.display()
         ));
     }
+}
+
+/// The rows by kind, and the deposits and withdrawals seen but not in the ledgers (counted
+/// here, each listed in summary.json and report.html).
+fn print_rows(settings: &Settings, summary: &crate::normalize::NormalizeSummary) {
     let rows: u64 = summary.rows_by_kind.values().sum();
     let kinds = summary
         .rows_by_kind
@@ -319,8 +380,6 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
     ) {
         say(settings, line);
     }
-    // Deposits and withdrawals seen but not in the ledgers: counted here, each listed in
-    // summary.json and report.html.
     let not_booked: Vec<String> = [
         (summary.pending_deposits.len(), "pending deposit(s)"),
         (summary.pending_withdrawals.len(), "pending withdrawal(s)"),
@@ -339,6 +398,11 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
             ),
         );
     }
+}
+
+/// How many rows have a value, how many wait for their bar, and BittyTax's GBP rule.
+fn print_values(settings: &Settings, req: &ReportRequest, w: &Written) {
+    let fiat = &w.values.fiat;
     say(
         settings,
         format!(
@@ -363,76 +427,78 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
             ),
         );
     }
+}
+
+/// The reconciliation: the profile's, or each member's (labelled) and the group's own.
+fn print_checks(settings: &Settings, o: &ReportOutcome, w: &Written) {
     if o.members.is_empty() {
         print_reconciliation(settings, &w.reconciliation, w.changed_records);
+        return;
+    }
+    for m in &o.members {
+        if let Some(rec) = &m.reconciliation {
+            let member = Settings {
+                console: settings.console.labelled(&m.profile),
+                ..settings.clone()
+            };
+            print_reconciliation(&member, rec, 0);
+        }
+    }
+    print_group_checks(settings, &w.reconciliation, w.changed_records);
+}
+
+/// Stored records that cannot be read: one error with each record and its fix.
+fn print_unreadable(settings: &Settings, w: &Written) {
+    let Some(first) = w.unreadable.first() else {
+        return;
+    };
+    let line = |u: &crate::report::UnreadableRecord| {
+        format!(
+            "{} `{}`{}: {}; fix: {}",
+            u.kind,
+            u.key,
+            u.time
+                .map(|t| format!(" of {}", rfc3339_ms(t)))
+                .unwrap_or_default(),
+            u.error,
+            u.fix
+        )
+    };
+    settings.console.emit(
+        &Message::error(format!(
+            "{} stored record(s) cannot be read, so the files may lack them (listed in summary.json, `unreadable`); {}",
+            w.unreadable.len(),
+            line(first)
+        ))
+        .with_details(w.unreadable.iter().skip(1).map(line)),
+    );
+}
+
+/// Unclassified records with OKX's codes and names: an error unless allowed.
+fn print_unclassified(settings: &Settings, w: &Written) {
+    let summary = &w.normalized;
+    if summary.unclassified == 0 {
+        return;
+    }
+    let codes = summary
+        .unclassified_codes
+        .iter()
+        .map(|(c, n)| match summary.unclassified_names.get(c) {
+            Some(name) => format!("{c} ×{n}, {name}"),
+            None => format!("{c} ×{n}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    if w.unclassified_fail {
+        settings.console.error(format!(
+            "{} records could not be classified ({codes}); they are in transactions.csv with kind `unclassified` and their raw JSON. Pass --allow-unclassified to accept them",
+            summary.unclassified
+        ));
     } else {
-        for m in &o.members {
-            if let Some(rec) = &m.reconciliation {
-                let member = Settings {
-                    console: settings.console.labelled(&m.profile),
-                    ..settings.clone()
-                };
-                print_reconciliation(&member, rec, 0);
-            }
-        }
-        print_group_checks(settings, &w.reconciliation, w.changed_records);
-    }
-    if !o.complete() {
-        console.emit(
-            &Message::warning(format!(
-                "report: INCOMPLETE: written anyway (--allow-incomplete): {what} (listed in {} and summary.json); first: {first}",
-                coverage_path.display()
-            ))
-            .with_details(missing.iter().skip(1).cloned()),
-        );
-    }
-    say(settings, format!("files written to {}:", o.out.display()));
-    for f in &o.files {
-        say(settings, format!("  {}", f.display()));
-    }
-    if let Some(first) = w.unreadable.first() {
-        let line = |u: &crate::report::UnreadableRecord| {
-            format!(
-                "{} `{}`{}: {}; fix: {}",
-                u.kind,
-                u.key,
-                u.time
-                    .map(|t| format!(" of {}", rfc3339_ms(t)))
-                    .unwrap_or_default(),
-                u.error,
-                u.fix
-            )
-        };
-        console.emit(
-            &Message::error(format!(
-                "{} stored record(s) cannot be read, so the files may lack them (listed in summary.json, `unreadable`); {}",
-                w.unreadable.len(),
-                line(first)
-            ))
-            .with_details(w.unreadable.iter().skip(1).map(line)),
-        );
-    }
-    if summary.unclassified > 0 {
-        let codes = summary
-            .unclassified_codes
-            .iter()
-            .map(|(c, n)| match summary.unclassified_names.get(c) {
-                Some(name) => format!("{c} ×{n}, {name}"),
-                None => format!("{c} ×{n}"),
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        if w.unclassified_fail {
-            console.error(format!(
-                "{} records could not be classified ({codes}); they are in transactions.csv with kind `unclassified` and their raw JSON. Pass --allow-unclassified to accept them",
-                summary.unclassified
-            ));
-        } else {
-            console.warning(format!(
-                "{} unclassified records kept in transactions.csv ({codes})",
-                summary.unclassified
-            ));
-        }
+        settings.console.warning(format!(
+            "{} unclassified records kept in transactions.csv ({codes})",
+            summary.unclassified
+        ));
     }
 }
 
