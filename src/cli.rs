@@ -8,12 +8,17 @@ use std::path::PathBuf;
 const AFTER_HELP: &str = "\
 Exit codes:
   0  success
-  1  runtime failure (network/API gave up after retries, I/O, an archive quarter
-     given up; the other quarters are stored)
+  1  runtime failure (network/API gave up after retries, I/O, a full disk or a
+     store that cannot be written, an archive quarter given up; the other
+     quarters are stored)
   2  usage or configuration error
   3  credentials rejected, or the key is not read-only
-  4  data problem (unclassified records, a failed reconciliation or file check,
-     a period the store does not fully cover)
+  4  data problem (unclassified records, a stored record that cannot be read, a
+     failed reconciliation or file check, a period the store does not cover, a
+     sub-account left out of the report)
+  With --group or --all, the exit code is the worst profile's: 130/143, then 2, 3,
+  1, 4. `status --all` counts a failed profile's last exit, 4 for incomplete, 1 for
+  stale or never synced.
   130/143  stopped by Ctrl-C / SIGTERM (run sync again to resume)
 
 Credentials come from the profile named by --profile, else from OKX_API_KEY,
@@ -55,6 +60,25 @@ pub struct GlobalArgs {
     /// beat OKX_API_* and OKX_BASE_URL
     #[arg(long, global = true, value_name = "NAME")]
     pub profile: Option<String>,
+    /// A group of profiles from the config file (`[group.NAME] profiles = [...]`): `sync`
+    /// and `check-key` run for every member at once; `report` and `export` write one set
+    /// of files for the group (default folder output/NAME/); `status` shows each member
+    #[arg(long, global = true, value_name = "NAME", conflicts_with_all = ["profile", "data_dir"])]
+    pub group: Option<String>,
+    /// Every profile of the config file, each a client of its own
+    ///
+    /// `sync`, `export`, `report` and `check-key` run them at once, each into its own
+    /// folder (output/<profile>/); `status` prints one line per profile. The terminal gets
+    /// one line per profile (with --quiet only the failures); each profile's whole output
+    /// goes to its last-run.log, the run's summary to output/fleet-summary.json.
+    #[arg(long, global = true, conflicts_with_all = ["profile", "data_dir", "group"])]
+    pub all: bool,
+    /// With --all or --group: at most N profiles at once [default: all]
+    ///
+    /// By default every profile runs at once, so the slowest client bounds the wall time,
+    /// not this limit (a sync mostly waits on its own account's rate limits).
+    #[arg(long, global = true, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
     /// Config file (default: ./okx-export.toml, else $XDG_CONFIG_HOME/okx-export/config.toml)
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -139,7 +163,9 @@ Examples:
 const EXPORT_EXAMPLES: &str = "\
 Examples:
   okx-export export --year 2025
-  okx-export --quiet export --year \"$(date +%Y)\"    # cron: silent unless something is wrong";
+  okx-export --group family export --year 2025     # a master and its sub-accounts, one set of files
+  okx-export --quiet export --year \"$(date +%Y)\"    # cron: silent unless something is wrong
+  okx-export --quiet export --all --year \"$(date +%Y)\"  # every client; one line per failing one";
 
 const RECONCILE_EXAMPLES: &str = "\
 Examples:
@@ -149,6 +175,10 @@ Examples:
 const STATUS_EXAMPLES: &str = "\
 Examples:
   okx-export status
+  okx-export --group family status       # each member, then which sub-accounts are covered
+  okx-export --all status                # one line per profile: complete, incomplete, failed, stale
+  okx-export --all status --json         # the same for a monitoring system
+  okx-export --all status --html fleet.html
   okx-export --data-dir /srv/taxes/okx status";
 
 const PRICES_EXAMPLES: &str = "\
@@ -189,9 +219,9 @@ pub enum Command {
     /// Compare computed balances with OKX's
     #[command(after_long_help = RECONCILE_EXAMPLES)]
     Reconcile(ReconcileArgs),
-    /// What the store holds
+    /// What the store holds; with --all (or --json/--html) one line per profile
     #[command(after_long_help = STATUS_EXAMPLES)]
-    Status,
+    Status(StatusArgs),
     /// Fetch the prices the stored rows need (OKX public candles, ECB rates) into the
     /// price cache and list rows without one in missing_prices.csv. Also runs at the
     /// end of `sync` (unless --no-prices).
@@ -217,6 +247,9 @@ impl Command {
 
 #[derive(Debug, Args, Clone)]
 pub struct CheckKeyArgs {
+    /// The fiat a master's sub-accounts' holdings are valued in
+    #[arg(long, default_value = "USD", value_name = "CCY", value_parser = parse_fiat)]
+    pub fiat: crate::prices::Fiat,
     #[command(flatten)]
     pub connect: ConnectArgs,
 }
@@ -330,6 +363,13 @@ pub struct ReportArgs {
     pub price: PriceArgs,
 }
 
+impl ReportArgs {
+    /// The reporting period from `--year` or `--from/--to`, boundaries taken in `--tz`.
+    pub fn period(&self) -> anyhow::Result<crate::report::Period> {
+        crate::report::Period::parse(self.year, self.from.as_deref(), self.to.as_deref(), &self.tz)
+    }
+}
+
 fn parse_fiat(s: &str) -> Result<crate::prices::Fiat, String> {
     crate::prices::Fiat::parse(s)
 }
@@ -373,6 +413,20 @@ pub struct ExportArgs {
     pub sync: SyncArgs,
     #[command(flatten)]
     pub report: ReportArgs,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct StatusArgs {
+    /// A profile whose last successful sync is older than this is `stale` (d, h, m or s,
+    /// e.g. 2d or 36h)
+    #[arg(long, default_value = "2d", value_name = "AGE", value_parser = crate::fleet::status::parse_age)]
+    pub stale_after: std::time::Duration,
+    /// Print the profiles' states as JSON (a list, one object per profile) instead of the table
+    #[arg(long)]
+    pub json: bool,
+    /// Also write the profiles' states as one HTML page to FILE
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Args, Clone)]

@@ -8,13 +8,17 @@
 //! complete as of the last sync, not of today). Fills are listed but not required: OKX keeps
 //! only 3 months of them, and the trading ledger carries every trade.
 //!
+//! A master's store has one more required group: the transfers with its sub-accounts
+//! (`subaccount-bills`, which names the sub-account of each), from the floor or OKX's
+//! 2022-09-28 start of that history, whichever is later.
+//!
 //! A missing range says why and how to fix it: below the floor (`sync --since`), an
 //! archive quarter pending, refused or failed (wait and rerun `sync`), a stream that failed
 //! or never ran (rerun `sync`).
 
 use crate::model::rfc3339_ms;
 use crate::store::{EndReason, QuarterState, Store};
-use crate::sync::archive::Quarter;
+use crate::sync::quarter::Quarter;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use std::fmt;
@@ -29,6 +33,8 @@ pub enum Group {
     Converts,
     /// Fills of one instType (`all` for the 3-day `fills` stream).
     Fills(String),
+    /// A master's transfers with its sub-accounts (`asset/subaccount/bills`).
+    SubTransfers,
 }
 
 impl Group {
@@ -49,6 +55,7 @@ impl Group {
             "deposit-history" => Group::Deposits,
             "withdrawal-history" => Group::Withdrawals,
             "convert-history" => Group::Converts,
+            crate::sync::subaccounts::STREAM => Group::SubTransfers,
             "fills" => Group::Fills("all".into()),
             s => Group::Fills(s.strip_prefix("fills-history/")?.to_string()),
         })
@@ -62,6 +69,7 @@ impl Group {
             Group::Withdrawals => "withdrawals".into(),
             Group::Converts => "converts".into(),
             Group::Fills(t) => format!("fills {t}"),
+            Group::SubTransfers => "sub-account transfers".into(),
         }
     }
 }
@@ -265,14 +273,24 @@ fn parse_quarter(label: &str) -> Option<Quarter> {
 }
 
 /// Checks `[from, to)` (`None`: from the floor, up to the last sync) against the store.
+/// A master's store (its recorded identity) also needs its sub-account transfers.
 pub fn check(store: &Store, from: Option<DateTime<Utc>>, to: Option<DateTime<Utc>>) -> Result<CoverageCheck> {
     let floor = store.floor()?;
     let streams = streams(store)?;
     let quarters = store.quarters()?;
-    Ok(check_streams_at(floor, streams, &quarters, from, to, Utc::now()))
+    let master = store.identity()?.is_some_and(|i| i.is_master());
+    Ok(check_streams_full(
+        floor,
+        streams,
+        &quarters,
+        from,
+        to,
+        Utc::now(),
+        master,
+    ))
 }
 
-/// [`check`] on rows already read.
+/// [`check`] on rows already read, for a store that is not a master's.
 pub fn check_streams(
     floor: Option<DateTime<Utc>>,
     streams: Vec<StreamCoverage>,
@@ -280,7 +298,7 @@ pub fn check_streams(
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> CoverageCheck {
-    check_streams_at(floor, streams, quarters, from, to, Utc::now())
+    check_streams_full(floor, streams, quarters, from, to, Utc::now(), false)
 }
 
 /// [`check_streams`] at `now`: a period that has not ended (`to` after `now`) is checked up
@@ -293,6 +311,32 @@ pub fn check_streams_at(
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
+) -> CoverageCheck {
+    check_streams_full(floor, streams, quarters, from, to, now, false)
+}
+
+/// [`check_streams`]; `master` adds the sub-account transfers to the required groups.
+pub fn check_streams_for(
+    floor: Option<DateTime<Utc>>,
+    streams: Vec<StreamCoverage>,
+    quarters: &[QuarterState],
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    master: bool,
+) -> CoverageCheck {
+    check_streams_full(floor, streams, quarters, from, to, Utc::now(), master)
+}
+
+/// The check itself: [`check_streams_at`] `now`, with a master's sub-account transfers
+/// required when `master`.
+fn check_streams_full(
+    floor: Option<DateTime<Utc>>,
+    streams: Vec<StreamCoverage>,
+    quarters: &[QuarterState],
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+    master: bool,
 ) -> CoverageCheck {
     let as_of = streams
         .iter()
@@ -350,8 +394,21 @@ pub fn check_streams_at(
     }
     let (a, b) = (p_from.timestamp_millis(), p_to.timestamp_millis());
     let as_of_ms = check.as_of.map_or(b, |t| t.timestamp_millis());
-    for group in Group::REQUIRED {
+    let mut required = Group::REQUIRED.to_vec();
+    if master {
+        required.push(Group::SubTransfers);
+    }
+    for group in required {
         let ranges = check.ranges(&group);
+        // OKX keeps no sub-account transfer history before its start: nothing to miss there.
+        let a = if group == Group::SubTransfers {
+            a.max(crate::sync::subaccounts::history_start().timestamp_millis())
+        } else {
+            a
+        };
+        if a >= b {
+            continue;
+        }
         for (x, y) in subtract((a, b), ranges) {
             let failed: Vec<&StreamCoverage> = check
                 .streams
@@ -420,9 +477,26 @@ fn explain(
         && x < f
     {
         let end = y.min(f);
-        let day = DateTime::from_timestamp_millis(x)
-            .map(|t| t.format("%Y-%m-%d").to_string())
-            .unwrap_or_default();
+        // OKX keeps nothing older than its archive's start: never suggest a date before it.
+        let oldest = crate::sync::quarter::archive_start().timestamp_millis();
+        let day = |ms: i64| {
+            DateTime::from_timestamp_millis(ms)
+                .map(|t| t.format("%Y-%m-%d").to_string())
+                .unwrap_or_default()
+        };
+        let fix = if x >= oldest {
+            format!("`okx-export sync --since {}`", day(x))
+        } else if f > oldest {
+            format!(
+                "`okx-export sync --since {}` (OKX keeps no history before it; records older than that must come from elsewhere)",
+                day(oldest)
+            )
+        } else {
+            format!(
+                "none from OKX: it keeps no history before {}; records older than that must come from elsewhere",
+                day(oldest)
+            )
+        };
         out.push((
             x,
             end,
@@ -432,7 +506,7 @@ fn explain(
                     .map(|f| f.format("%Y-%m-%d").to_string())
                     .unwrap_or_default()
             ),
-            format!("`okx-export sync --since {day}`"),
+            fix,
         ));
         x = end;
     }

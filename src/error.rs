@@ -41,16 +41,45 @@ pub fn usage(msg: impl Into<String>) -> anyhow::Error {
     UsageError(msg.into()).into()
 }
 
-/// A data problem found before anything was written (exit 4): the message says what is
-/// missing and how to fix it.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct DataError(pub String);
-
 /// The key can do more than read (exit 3).
 #[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct KeyRefused {
+    pub message: String,
+    pub hint: String,
+}
+
+/// An error with what the user can do about it, printed after it as `hint: …` (on the
+/// same line with `--quiet`). The message never repeats the hint.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Hinted {
+    pub message: String,
+    pub hint: String,
+}
+
+/// The hint of the error: one given as context (which knows more, e.g. where the
+/// credentials came from), else that of the first error in the chain that has one.
+pub fn hint_for(err: &anyhow::Error) -> Option<String> {
+    if let Some(h) = err.downcast_ref::<Hinted>() {
+        return Some(h.hint.clone());
+    }
+    err.chain().find_map(|c| {
+        if let Some(h) = c.downcast_ref::<Hinted>() {
+            return Some(h.hint.clone());
+        }
+        if let Some(k) = c.downcast_ref::<KeyRefused>() {
+            return Some(k.hint.clone());
+        }
+        c.downcast_ref::<OkxError>().and_then(OkxError::hint)
+    })
+}
+
+/// A data problem (exit 4): a stored record that cannot be read, or prices the store says
+/// were fetched but are not where it says. The message names it and the fix.
+#[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-pub struct KeyRefused(pub String);
+pub struct DataProblem(pub String);
 
 /// Chooses the exit code for an error by looking through its whole chain.
 pub fn exit_for(err: &anyhow::Error) -> Exit {
@@ -61,7 +90,7 @@ pub fn exit_for(err: &anyhow::Error) -> Exit {
         if cause.downcast_ref::<KeyRefused>().is_some() {
             return Exit::Credentials;
         }
-        if cause.downcast_ref::<DataError>().is_some() {
+        if cause.downcast_ref::<DataProblem>().is_some() {
             return Exit::Data;
         }
         if let Some(e) = cause.downcast_ref::<OkxError>() {
@@ -93,7 +122,7 @@ mod tests {
         .context("sync");
         assert_eq!(exit_for(&e), Exit::Credentials);
         assert_eq!(exit_for(&anyhow::anyhow!("disk full")), Exit::Runtime);
-        let e = anyhow::Error::new(DataError("prices gone".into())).context("report");
+        let e = anyhow::Error::new(DataProblem("prices gone".into())).context("report");
         assert_eq!(exit_for(&e), Exit::Data);
     }
 }

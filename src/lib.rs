@@ -8,9 +8,12 @@
 
 pub mod cli;
 pub mod commands;
+pub mod console;
 pub mod coverage;
 pub mod error;
 pub mod export;
+pub mod files;
+pub mod fleet;
 pub mod interrupt;
 pub mod logging;
 pub mod model;

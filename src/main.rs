@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use okx_export::cli::Cli;
-use okx_export::error::{Exit, exit_for};
+use okx_export::error::{Exit, exit_for, hint_for};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -20,15 +20,16 @@ fn main() -> ExitCode {
     unsafe {
         libc::umask(0o077);
     }
-    okx_export::logging::init(cli.global.verbose, cli.global.quiet);
+    let console = okx_export::settings::console_for(&cli.global);
+    okx_export::logging::init(cli.global.verbose, cli.global.quiet, console.colour());
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            console.error(format!("cannot start the async runtime: {e}"));
             return ExitCode::from(Exit::Runtime as u8);
         }
     };
-    let outcome = runtime.block_on(okx_export::commands::run(cli));
+    let outcome = runtime.block_on(okx_export::commands::run(cli, console.clone()));
     // After an interrupt, tasks still running are dropped at their next await; blocking
     // work gets a moment to finish its transaction (a killed one rolls back anyway).
     runtime.shutdown_timeout(std::time::Duration::from_secs(2));
@@ -41,10 +42,7 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {err}");
-            for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
-            }
+            console.failure(&err, hint_for(&err).as_deref());
             ExitCode::from(exit_for(&err) as u8)
         }
     }

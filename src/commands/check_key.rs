@@ -1,15 +1,15 @@
 //! `check-key`: verify credentials and that the key is read-only. Also the first step of
 //! every command that calls OKX.
 
-use super::{say, warn};
-use crate::error::{Exit, KeyRefused};
+use super::say;
+use crate::error::{Exit, Hinted, KeyRefused};
 use crate::okx::OkxClient;
 use crate::okx::endpoints;
 use crate::okx::wire::AccountConfig;
 use crate::settings::Settings;
 use anyhow::{Context, Result};
 
-const HOW_TO: &str = "create a read-only key: OKX → profile → API → Create API key, permission `Read` only, bind your IP address; then give it to okx-export (see README, section Credentials)";
+const HOW_TO: &str = "create a read-only key: OKX → profile → API → Create API key, permission `Read` only, bind your IP address; then give it to okx-export (README, section \"Using it with your account\")";
 
 fn mode(acct_lv: Option<&str>) -> &'static str {
     match acct_lv {
@@ -21,13 +21,33 @@ fn mode(acct_lv: Option<&str>) -> &'static str {
     }
 }
 
+/// A rejected key or passphrase: the hint says where okx-export read them from (the
+/// environment or which profile and file), so the user fixes the right place.
+fn name_the_source(e: crate::okx::OkxError, settings: &Settings) -> anyhow::Error {
+    let Some(hint) = e
+        .hint()
+        .filter(|_| matches!(e, crate::okx::OkxError::Credentials { .. }))
+    else {
+        return e.into();
+    };
+    let message = e.to_string();
+    anyhow::Error::new(e).context(Hinted {
+        message,
+        hint: format!(
+            "{hint}; okx-export read them from {}",
+            settings.credentials_source()
+        ),
+    })
+}
+
 /// Reads the key's configuration, prints it (unless quiet) and refuses keys that can trade
 /// or withdraw unless `--allow-trading-key`.
 pub async fn verify(client: &OkxClient, settings: &Settings, print: bool) -> Result<AccountConfig> {
-    client.sync_time().await.context("reading OKX server time")?;
+    client.server_time().await.context("reading OKX server time")?;
     let cfg: AccountConfig = client
         .get::<AccountConfig>(endpoints::ACCOUNT_CONFIG, &[])
-        .await?
+        .await
+        .map_err(|e| name_the_source(e, settings))?
         .into_iter()
         .next()
         .context("OKX `account-config` returned no data")?;
@@ -83,14 +103,17 @@ pub async fn verify(client: &OkxClient, settings: &Settings, print: bool) -> Res
             can
         };
         if settings.allow_trading_key {
-            warn(format!(
+            settings.console.warning(format!(
                 "!!! this API key can {can}: a leaked copy could move your funds. Continuing only because of --allow-trading-key. Please {HOW_TO} !!!"
             ));
         } else {
-            return Err(KeyRefused(format!(
-                "refusing this API key: it can {can} (permissions: {}); okx-export only needs reading.\nhint: {HOW_TO}; or pass --allow-trading-key to proceed anyway",
-                perms.join(",")
-            ))
+            return Err(KeyRefused {
+                message: format!(
+                    "refusing this API key: it can {can} (permissions: {}); okx-export only needs reading",
+                    perms.join(",")
+                ),
+                hint: format!("{HOW_TO}; or pass --allow-trading-key to proceed anyway"),
+            }
             .into());
         }
     }
@@ -104,9 +127,15 @@ pub async fn verify(client: &OkxClient, settings: &Settings, print: bool) -> Res
 }
 
 pub async fn run(settings: &Settings) -> Result<Exit> {
+    run_with(settings, &crate::prices::Fiat::usd()).await
+}
+
+/// [`run`], valuing a master's sub-accounts in `fiat`.
+pub async fn run_with(settings: &Settings, fiat: &crate::prices::Fiat) -> Result<Exit> {
     let creds = settings.credentials()?;
     let client = super::client(settings, Some(creds))?;
     let cfg = verify(&client, settings, true).await?;
+    super::subaccounts::after_check(settings, &client, &cfg, fiat).await?;
     if cfg.is_read_only() {
         say(settings, "ok: the key is read-only");
     } else {

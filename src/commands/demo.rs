@@ -42,8 +42,23 @@ pub fn prepare_out_dir(out: &std::path::Path) -> Result<()> {
         // older build's simulated account left would not match today's (its prices would
         // leave today's rows unvalued or valued at yesterday's simulated prices).
         let files = [crate::store::Store::FILE, crate::prices::cache::DATA_DIR_CACHE];
-        for (file, suffix) in files.iter().flat_map(|f| ["", "-wal", "-shm"].map(|s| (f, s))) {
-            let p = out.join(format!("{file}{suffix}"));
+        // The sub-accounts' stores live in folders of the demo's own (`bot/`, `savings/`).
+        let dirs: Vec<PathBuf> = std::iter::once(out.to_path_buf())
+            .chain(
+                std::fs::read_dir(out)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(std::result::Result::ok)
+                    .map(|e| e.path())
+                    .filter(|p| p.join(crate::store::Store::FILE).exists()),
+            )
+            .collect();
+        for (dir, file, suffix) in dirs.iter().flat_map(|d| {
+            files
+                .iter()
+                .flat_map(move |f| ["", "-wal", "-shm"].map(|s| (d, f, s)))
+        }) {
+            let p = dir.join(format!("{file}{suffix}"));
             match std::fs::remove_file(&p) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -89,8 +104,7 @@ pub async fn run(g: &GlobalArgs, args: &DemoArgs) -> Result<Exit> {
         "This directory was made by `okx-export demo`; the demo replaces its store on each run.\n",
     )
     .with_context(|| format!("cannot write `{}`", out.join(MARKER).display()))?;
-    let sim = SimServer::start(SimConfig::default()).await?;
-    let key = SimKey::demo();
+    let sim = SimServer::start(SimConfig::family()).await?;
     let settings = Settings {
         profile: "demo".into(),
         explicit_profile: false,
@@ -107,52 +121,20 @@ pub async fn run(g: &GlobalArgs, args: &DemoArgs) -> Result<Exit> {
         backoff_ms: None,
         give_up_after: crate::okx::client::DEFAULT_GIVE_UP_AFTER,
         rate_share: 1.0,
+        console: crate::settings::console_for(g),
+        public_pacers: None,
+        shared_host: None,
+        price_cache: None,
     };
     say(
         &settings,
         format!(
-            "demo: simulated OKX account at {} (data as of {})",
+            "demo: simulated OKX master account with two sub-accounts at {} (data as of {})",
             sim.base_url(),
             crate::sim::SIM_NOW
         ),
     );
-    let creds = crate::secret::Credentials {
-        api_key: key.api_key.clone(),
-        secret: crate::secret::Secret::new(key.secret.clone()),
-        passphrase: crate::secret::Secret::new(key.passphrase.clone()),
-    };
-    let opts = SyncOptions {
-        since: Some(demo_since()),
-        archive_first_poll: Duration::from_millis(500),
-        ..SyncOptions::default()
-    };
-    super::sync::run_with(&settings, creds, opts).await?;
-    // Values for every format: USD, plus ECB rates (the simulator's stub) for GBP and EUR.
-    let fiats = ["USD", "GBP", "EUR"].map(|f| crate::prices::Fiat::parse(f).expect("fiat code"));
-    let missing = out.join("missing_prices.csv");
-    super::prices::stage(
-        &settings,
-        &fiats,
-        None,
-        Some(missing),
-        format!("{}/sim-ecb", sim.base_url()),
-    )
-    .await?;
-    // The simulated account's whole history as one period, so the demo writes what a
-    // period report adds (tax-summary.csv, closing_balances.csv) and report.html.
-    let report = ReportArgs {
-        year: None,
-        from: Some(demo_since().format("%Y-%m-%d").to_string()),
-        to: Some(crate::sim::SIM_NOW.format("%Y-%m-%d").to_string()),
-        tz: "UTC".into(),
-        format: "all".into(),
-        out: Some(out.clone()),
-        allow_unclassified: false,
-        allow_incomplete: false,
-        price: crate::cli::PriceArgs::default(),
-    };
-    let store = crate::store::Store::open(&settings.data_dir)?;
-    let exit = super::report::report_from(&settings, &store, &report)?;
+    let exit = demo_group(&settings, &sim).await?;
     let stats = sim.stats();
     say(
         &settings,
@@ -170,6 +152,94 @@ pub async fn run(g: &GlobalArgs, args: &DemoArgs) -> Result<Exit> {
     );
     sim.shutdown().await;
     Ok(exit)
+}
+
+/// The demo's group: the master (its store in the demo directory) and its two keyed
+/// sub-accounts (`bot/`, `savings/` inside it), synced at once with their prices, then
+/// reported as ONE set of files in the demo directory (`report --group`).
+async fn demo_group(settings: &Settings, sim: &SimServer) -> Result<Exit> {
+    let out = settings.data_dir.clone();
+    let keys: Vec<(String, SimKey)> = std::iter::once(("main".to_string(), SimKey::demo()))
+        .chain(
+            sim.config()
+                .subaccounts
+                .iter()
+                .map(|s| (s.name.clone(), SimKey::sub(&s.name, &s.uid))),
+        )
+        .collect();
+    let mut members: Vec<super::runner::Member> = keys
+        .iter()
+        .map(|(name, _)| super::runner::Member {
+            name: name.clone(),
+            settings: Settings {
+                profile: name.clone(),
+                data_dir: if name == "main" {
+                    out.clone()
+                } else {
+                    out.join(name)
+                },
+                ..settings.clone()
+            },
+        })
+        .collect();
+    super::runner::share_hosts(&mut members, &out);
+    let mut outcomes = super::runner::run_each(&members, members.len(), move |s: Settings| {
+        let key = keys
+            .iter()
+            .find(|(n, _)| *n == s.profile)
+            .map(|(_, k)| k.clone())
+            .expect("a member's key");
+        async move {
+            let creds = crate::secret::Credentials {
+                api_key: key.api_key.clone(),
+                secret: crate::secret::Secret::new(key.secret.clone()),
+                passphrase: crate::secret::Secret::new(key.passphrase.clone()),
+            };
+            let opts = SyncOptions {
+                since: Some(demo_since()),
+                archive_first_poll: Duration::from_millis(500),
+                ..SyncOptions::default()
+            };
+            super::sync::run_with(&s, creds, opts).await?;
+            Ok(Exit::Success)
+        }
+    })
+    .await;
+    // Values for every format: USD, plus ECB rates (the simulator's stub) for GBP and EUR.
+    let ecb = format!("{}/sim-ecb", sim.base_url());
+    super::runner::price_members(&members, &mut outcomes, |s| {
+        let ecb = ecb.clone();
+        async move {
+            let fiats = ["USD", "GBP", "EUR"].map(|f| crate::prices::Fiat::parse(f).expect("fiat code"));
+            let missing = s.data_dir.join("missing_prices.csv");
+            super::prices::stage(&s, &fiats, None, Some(missing), ecb).await?;
+            Ok(())
+        }
+    })
+    .await;
+    let worst = super::runner::summarize(settings, "demo sync", &outcomes);
+    if worst != Exit::Success {
+        return Ok(worst);
+    }
+    // The simulated accounts' whole history as one period, so the demo writes what a
+    // period report adds (tax-summary.csv, closing_balances.csv) and report.html.
+    let report = ReportArgs {
+        year: None,
+        from: Some(demo_since().format("%Y-%m-%d").to_string()),
+        to: Some(crate::sim::SIM_NOW.format("%Y-%m-%d").to_string()),
+        tz: "UTC".into(),
+        format: "all".into(),
+        out: Some(out.clone()),
+        allow_unclassified: false,
+        allow_incomplete: false,
+        price: crate::cli::PriceArgs::default(),
+    };
+    let group = super::runner::Group {
+        name: "demo".into(),
+        members,
+        dir: out,
+    };
+    super::report::run_group(&group, &report)
 }
 
 pub async fn simulate(args: &SimulateArgs) -> Result<Exit> {

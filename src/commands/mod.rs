@@ -2,13 +2,19 @@
 
 pub mod check_key;
 pub mod demo;
+pub mod export;
+pub mod fleet;
+pub mod group;
 pub mod prices;
 pub mod progress;
 pub mod report;
+pub mod runner;
 pub mod status;
+pub mod subaccounts;
 pub mod sync;
 
 use crate::cli::{Cli, Command};
+use crate::console::Console;
 use crate::error::Exit;
 use crate::okx::{ClientConfig, OkxClient};
 use crate::secret::Credentials;
@@ -24,9 +30,11 @@ pub fn client(settings: &Settings, credentials: Option<Credentials>) -> Result<A
     cfg.rate_scale = settings.rate_scale;
     cfg.give_up_after = settings.give_up_after;
     cfg.rate_share = settings.rate_share;
+    cfg.public_pacers.clone_from(&settings.public_pacers);
+    cfg.shared_host.clone_from(&settings.shared_host);
     cfg.timeout = cfg.timeout.min(settings.give_up_after);
     if settings.progress {
-        cfg.on_retry = Some(progress::retry_hook());
+        cfg.on_retry = Some(progress::retry_hook(&settings.console));
     }
     if let Some(ms) = settings.backoff_ms {
         cfg.backoff_base = Duration::from_millis(ms);
@@ -35,33 +43,22 @@ pub fn client(settings: &Settings, credentials: Option<Credentials>) -> Result<A
     Ok(Arc::new(OkxClient::new(cfg)?))
 }
 
-/// Writes a line for the user on stdout unless `--quiet`: a quiet success prints nothing
-/// (cron mails only when there is output); the same numbers are in `summary.json` and
-/// `sync-summary.json`.
+/// Writes a line for the user on stdout unless `--quiet` (see [`Console::out`]).
 pub fn say(settings: &Settings, line: impl AsRef<str>) {
-    if !settings.quiet {
-        println!("{}", line.as_ref());
-    }
+    settings.console.out(line);
 }
 
-/// A problem: always on stderr, one line, even with `--quiet`.
-pub fn warn(line: impl AsRef<str>) {
-    eprintln!("warning: {}", line.as_ref());
-}
-
-/// Advice that is not a problem with this run's data (e.g. an unbound key): stderr, but
-/// not with `--quiet`, so a nightly cron job stays silent.
+/// Advice that is not a problem with this run's data (e.g. an unbound key): a note, not
+/// with `--quiet`, so a nightly cron job stays silent.
 pub fn advise(settings: &Settings, line: impl AsRef<str>) {
-    if !settings.quiet {
-        eprintln!("note: {}", line.as_ref());
-    }
+    settings.console.note(line.as_ref());
 }
 
 /// Dispatches a parsed command line; the first Ctrl-C or SIGTERM stops the command (see
 /// [`crate::interrupt`]) and exits 130 or 143.
-pub async fn run(cli: Cli) -> Result<Exit> {
+pub async fn run(cli: Cli, console: Console) -> Result<Exit> {
     if let Err(e) = crate::interrupt::install() {
-        warn(format!(
+        console.warning(format!(
             "cannot install signal handlers ({e}); Ctrl-C stops at once"
         ));
     }
@@ -82,10 +79,12 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         (o, _) => o,
     };
     if let Ok(Exit::Interrupted | Exit::Terminated) = outcome {
+        // The progress bars would be drawn over the message (and leave stale copies).
+        console.clear_live();
         if resumable {
-            eprintln!("interrupted; run sync again to resume");
+            console.plain("interrupted; run sync again to resume");
         } else {
-            eprintln!("interrupted");
+            console.plain("interrupted");
         }
     }
     outcome
@@ -98,19 +97,32 @@ async fn dispatch(cli: Cli) -> Result<Exit> {
     if let Command::Demo(args) = &cli.command {
         return demo::run(&cli.global, args).await;
     }
+    if let Some(name) = cli.global.group.clone() {
+        return group::run(cli, &name).await;
+    }
+    if cli.global.all {
+        return fleet::run(cli).await;
+    }
     let connect = cli.command.connect().cloned().unwrap_or_default();
     let settings = Settings::resolve(&cli.global, &connect)?;
     match cli.command {
-        Command::CheckKey(_) => check_key::run(&settings).await,
+        Command::CheckKey(args) => check_key::run_with(&settings, &args.fiat).await,
         Command::Sync(args) if args.refetch.is_some() => sync::refetch(&settings, &args).await,
         Command::Sync(args) => sync::run(&settings, &args).await.map(|(exit, _)| exit),
         Command::Report(args) => {
             prices::before_report(&settings, &args).await?;
             report::run(&settings, &args)
         }
-        Command::Export(args) => report::export(&settings, &args).await,
+        Command::Export(args) => export::run(&settings, &args).await,
         Command::Reconcile(args) => report::reconcile(&settings, &args),
-        Command::Status => status::run(&settings),
+        Command::Status(args) if args.json || args.html.is_some() => {
+            let me = runner::Member {
+                name: settings.profile.clone(),
+                settings: settings.clone(),
+            };
+            status::status_table(&settings, &[me], &args)
+        }
+        Command::Status(_) => status::run(&settings),
         Command::Prices(args) => prices::run(&settings, &args).await,
         Command::Demo(_) | Command::Simulate(_) => unreachable!("handled above"),
     }

@@ -1,7 +1,7 @@
 //! `prices`: the price stage alone (for a store already synced), the same stage at the
 //! end of `sync`, and the boundary prices a `report` fetches before it values.
 
-use super::{say, warn};
+use super::say;
 use crate::cli::{PricesArgs, ReportArgs};
 use crate::error::{Exit, usage};
 use crate::prices::{Fiat, PriceOptions, PriceSummary, ecb, pipeline};
@@ -40,7 +40,7 @@ pub async fn stage(
 pub fn print_summary(settings: &Settings, summary: &PriceSummary) {
     say(settings, summary.line());
     if summary.rows_missing > 0 || summary.missing_prices > 0 {
-        warn(format!(
+        settings.console.warning(format!(
             "{} rows without a value ({} asset/minute prices missing){}",
             summary.rows_missing,
             summary.missing_prices,
@@ -51,6 +51,17 @@ pub fn print_summary(settings: &Settings, summary: &PriceSummary) {
                 .unwrap_or_default()
         ));
     }
+}
+
+/// The price stage after a successful sync (`fiats` as the report will use them): a
+/// group's or a fleet's members, whose syncs run at once and whose price stages follow one
+/// after another on the shared cache ([`super::runner::price_members`]); a sync of one
+/// profile prices alongside its history ([`super::sync::run_with_prices`]).
+pub async fn after_sync(settings: &Settings, fiats: &[Fiat]) -> Result<PriceSummary> {
+    let out = settings.data_dir.join("missing_prices.csv");
+    stage(settings, fiats, None, Some(out), ecb::ecb_url(&settings.base_url))
+        .await
+        .context("the sync is complete, but the price stage failed; run `okx-export prices` to retry")
 }
 
 /// What the price stage of a sync values in: `fiats` as the report will use them, the
@@ -110,7 +121,7 @@ pub async fn before_report(settings: &Settings, args: &ReportArgs) -> Result<()>
     if !settings.data_dir.join(Store::FILE).exists() {
         return Ok(()); // the report says what to do
     }
-    let period = super::report::period(args)?;
+    let period = args.period()?;
     let store = Store::open(&settings.data_dir)?;
     remember_zone(&store, &period)?;
     let opening = period.to.and(period.from);
@@ -138,7 +149,7 @@ pub async fn before_report(settings: &Settings, args: &ReportArgs) -> Result<()>
         ),
         Ok(_) => {}
         Err(e) if crate::error::exit_for(&e) == Exit::Data => return Err(e),
-        Err(e) => warn(format!(
+        Err(e) => settings.console.warning(format!(
             "report: could not fetch the prices at the period's boundaries ({e:#}); the holdings without one are listed in missing_prices.csv"
         )),
     }

@@ -6,6 +6,7 @@
 //! archive shows applying / generating / downloading from the start). The lines are
 //! cleared before the final summary table is printed.
 
+use crate::console::{Console, LiveArea};
 use crate::sync::stream::{Progress, StreamReport};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::{HashMap, VecDeque};
@@ -125,21 +126,45 @@ pub struct Bars {
     multi: MultiProgress,
     lines: Mutex<HashMap<String, (ProgressBar, StreamLine)>>,
     style: ProgressStyle,
+    console: Console,
+}
+
+impl LiveArea for Bars {
+    fn suspend(&self, print: &mut dyn FnMut()) {
+        self.multi.suspend(print);
+    }
+
+    fn clear(&self) {
+        self.clear_all();
+    }
 }
 
 impl Bars {
-    /// Bars on stderr when it is a terminal and progress is wanted; else nothing.
-    pub fn for_stderr(wanted: bool) -> Arc<dyn Progress> {
+    /// Bars on stderr when it is a terminal and progress is wanted; else nothing. The bars
+    /// are `console`'s live area: its messages are printed with them suspended, and a
+    /// signal clears them before `interrupted` is printed.
+    pub fn for_stderr(wanted: bool, console: &Console) -> Arc<dyn Progress> {
         if !wanted || !std::io::stderr().is_terminal() {
             return Arc::new(crate::sync::stream::NoProgress);
         }
         let style = ProgressStyle::with_template("{spinner} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner());
-        Arc::new(Bars {
+        let bars = Arc::new(Bars {
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
             lines: Mutex::new(HashMap::new()),
             style,
-        })
+            console: console.clone(),
+        });
+        console.set_live(bars.clone());
+        bars
+    }
+
+    /// Removes every line from the screen.
+    fn clear_all(&self) {
+        for (bar, _) in self.lines.lock().expect("bars lock").values() {
+            bar.finish_and_clear();
+        }
+        let _ = self.multi.clear();
     }
 
     fn with_line(&self, stream: &str, f: impl FnOnce(&mut StreamLine, Instant)) {
@@ -173,16 +198,16 @@ impl Progress for Bars {
     }
 
     fn finish(&self) {
-        for (bar, _) in self.lines.lock().expect("bars lock").values() {
-            bar.finish_and_clear();
-        }
-        let _ = self.multi.clear();
+        // The console forgets the bars and clears them.
+        self.console.clear_live();
+        self.clear_all();
     }
 }
 
-/// Prints `retrying <endpoint> (attempt n, next in s)` on a terminal.
-pub fn retry_hook() -> crate::okx::client::RetryHook {
-    crate::okx::client::RetryHook(Arc::new(|e: &crate::okx::client::RetryEvent| {
+/// Prints `retrying <endpoint> (attempt n, next in s)` on a terminal, above the bars.
+pub fn retry_hook(console: &Console) -> crate::okx::client::RetryHook {
+    let console = console.clone();
+    crate::okx::client::RetryHook(Arc::new(move |e: &crate::okx::client::RetryEvent| {
         if std::io::stderr().is_terminal() {
             let line = format!(
                 "retrying {} (attempt {}, next in {:.1}s): {}",
@@ -191,7 +216,7 @@ pub fn retry_hook() -> crate::okx::client::RetryHook {
                 e.next_in.as_secs_f64(),
                 e.reason
             );
-            eprintln!("{}", fit(&line, WIDTH));
+            console.plain(fit(&line, WIDTH));
         }
     }))
 }

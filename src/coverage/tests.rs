@@ -137,7 +137,21 @@ fn a_year_outside_the_store_is_missing_in_every_required_group() {
     assert_eq!(groups, [Group::Trading, Group::Funding], "{:#?}", c.missing);
     assert!(c.missing.iter().all(|m| m.from == t(1999, 1, 1)
         && m.to == t(2000, 1, 1)
-        && m.fix == "`okx-export sync --since 1999-01-01`"));
+        && m.fix
+            == "`okx-export sync --since 2021-02-01` (OKX keeps no history before it; records older than that must come from elsewhere)"));
+    // Issue 20 item 12: never a date before OKX's history; with the floor at its start,
+    // nothing to fetch.
+    let c = check_streams(
+        Some(t(2021, 2, 1)),
+        demo(&qs),
+        &qs,
+        Some(t(1999, 1, 1)),
+        Some(t(2000, 1, 1)),
+    );
+    assert!(c.missing.iter().any(|m| {
+        m.fix
+            .starts_with("none from OKX: it keeps no history before 2021-02-01")
+    }));
 }
 
 #[test]
@@ -289,4 +303,51 @@ fn the_tail_of_an_ended_period_after_the_last_sync_is_missing() {
         now,
     );
     assert!(c.complete(), "{:#?}", c.missing);
+}
+
+/// Issue 18: a master's store also needs the transfers with its sub-accounts
+/// (`subaccount-bills`) over the period, from OKX's 2022-09-28 start of that history; a
+/// store that is not a master's does not.
+#[test]
+fn a_master_needs_its_sub_account_transfers() {
+    let qs = [q("2025Q3", "done", None), q("2025Q4", "done", None)];
+    let floor = Some(t(2025, 7, 1));
+    let c = check_streams_for(floor, demo(&qs), &qs, None, None, true);
+    assert_eq!(c.missing.len(), 1, "{:#?}", c.missing);
+    let m = &c.missing[0];
+    assert_eq!(
+        (m.group.clone(), m.from, m.to),
+        (Group::SubTransfers, t(2025, 7, 1), t(2026, 2, 15))
+    );
+    assert_eq!(m.fix, "rerun `okx-export sync`");
+    assert!(check_streams_for(floor, demo(&qs), &qs, None, None, false).complete());
+    let mut streams = demo(&qs);
+    streams.push(s("subaccount-bills", floor, t(2026, 2, 15), "floor_reached"));
+    assert!(check_streams_for(floor, streams, &qs, None, None, true).complete());
+    // Before 2022-09-28 OKX keeps no such history: a 2022 period misses it only from then.
+    let mut old = demo(&qs);
+    for st in &mut old {
+        if st.from == floor {
+            st.from = Some(t(2022, 1, 1));
+        }
+    }
+    old.push(s(
+        "subaccount-bills",
+        Some(t(2022, 9, 28)),
+        t(2026, 2, 15),
+        "api_window",
+    ));
+    let c = check_streams_for(
+        Some(t(2022, 1, 1)),
+        old,
+        &[],
+        Some(t(2022, 1, 1)),
+        Some(t(2022, 12, 1)),
+        true,
+    );
+    assert!(
+        !c.missing.iter().any(|m| m.group == Group::SubTransfers),
+        "{:#?}",
+        c.missing
+    );
 }

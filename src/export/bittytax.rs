@@ -123,6 +123,8 @@ pub(crate) fn encode(p: &Prep, opts: &ExportOptions, out: &mut Records) -> Encod
                    [buy_value, sell_value]: [Option<Decimal>; 2]| {
         let note = match (ty.starts_with("Margin-"), &tx.instrument) {
             (true, Some(inst)) => inst,
+            // A move to or from the user's other OKX account says which.
+            _ if tx.counterparty.is_some() => p.describe,
             _ => &tx.id,
         };
         let transfer = matches!(ty, "Deposit" | "Withdrawal");

@@ -123,6 +123,7 @@ pub(crate) fn copy_into(dst: &mut Transaction, src: &Transaction) {
         source,
         source_id,
         note,
+        counterparty,
     } = src;
     dst.id.clone_from(id);
     (dst.time, dst.account, dst.kind, dst.price) = (*time, *account, *kind, *price);
@@ -138,6 +139,7 @@ pub(crate) fn copy_into(dst: &mut Transaction, src: &Transaction) {
         (&mut dst.address, address),
         (&mut dst.chain, chain),
         (&mut dst.note, note),
+        (&mut dst.counterparty, counterparty),
     ] {
         d.clone_from(s);
     }

@@ -90,6 +90,15 @@ impl Format {
         Ok(out)
     }
 
+    /// [`Format::csv_files`] as `opts` shape them (a group's `transactions.csv` has a
+    /// `profile` column).
+    pub(crate) fn csv_files_for(self, opts: &super::ExportOptions) -> &'static [CsvFile] {
+        match self {
+            Format::Generic if opts.profile_column => generic::GROUP_FILES,
+            _ => self.csv_files(),
+        }
+    }
+
     pub(crate) fn csv_files(self) -> &'static [CsvFile] {
         match self {
             Format::Generic => generic::FILES,
@@ -124,7 +133,7 @@ impl Format {
     pub(crate) fn encode(self, p: &Prep, opts: &ExportOptions, out: &mut Records) -> Encoded {
         match self {
             Format::Generic => {
-                generic::encode(p, out);
+                generic::encode(p, opts, out);
                 Ok(())
             }
             Format::Koinly => koinly::encode(p, opts, out),

@@ -37,7 +37,24 @@ pub(crate) const FILES: &[CsvFile] = &[CsvFile {
     header: &HEADER,
 }];
 
-pub(crate) fn encode(p: &Prep, out: &mut Records) {
+/// A group report's header: [`HEADER`] and then `profile`, the member each row is from.
+pub const GROUP_HEADER: [&str; 25] = {
+    let mut h = [""; 25];
+    let mut i = 0;
+    while i < 24 {
+        h[i] = HEADER[i];
+        i += 1;
+    }
+    h[24] = "profile";
+    h
+};
+
+pub(crate) const GROUP_FILES: &[CsvFile] = &[CsvFile {
+    name: "transactions.csv",
+    header: &GROUP_HEADER,
+}];
+
+pub(crate) fn encode(p: &Prep, opts: &super::ExportOptions, out: &mut Records) {
     let tx = p.tx;
     let row = out
         .row(0)
@@ -63,11 +80,15 @@ pub(crate) fn encode(p: &Prep, out: &mut Records) {
         .s(&tx.source)
         .s(&tx.source_id)
         .opt(tx.note.as_deref());
-    match p.value.value {
+    let row = match p.value.value {
         Some(v) => row.dec(v).s(p.fiat()).s(&p.value.source),
         None => row.empty(3),
+    };
+    if opts.profile_column {
+        row.s(p.profile).end();
+    } else {
+        row.end();
     }
-    .end();
 }
 
 #[cfg(test)]

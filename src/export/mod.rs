@@ -50,13 +50,14 @@ pub(crate) mod testdata;
 mod values;
 mod writer;
 
+pub use crate::files::{write_csv_atomic, write_json_atomic};
 pub use dialect::csv_writer_builder;
 pub use fixed_prices::FixedPrices;
 pub use format::{Format, UnknownFormat};
-pub use generic::{HEADER as TRANSACTIONS_HEADER, VALUE_COLUMNS};
+pub use generic::{GROUP_HEADER as GROUP_TRANSACTIONS_HEADER, HEADER as TRANSACTIONS_HEADER, VALUE_COLUMNS};
 pub use tax_detail::{DetailEntry, TaxDetail};
 pub use tax_summary::{Line as TaxLine, TaxSummary};
-pub use writer::{ExportReport, ExportWriter, FormatReport, write_csv_atomic, write_json_atomic};
+pub use writer::{ExportReport, ExportWriter, FormatReport};
 
 pub(crate) use combine::fold_fee;
 pub(crate) use dialect::{CsvFile, Records, Row};
@@ -78,6 +79,9 @@ pub struct ExportOptions {
     /// The fiat of every value (`--fiat`); each row's [`crate::prices::RowValue`] must be in
     /// it. DaLI's `native_fiat`, and BittyTax writes values only when it is GBP.
     pub fiat: Fiat,
+    /// `transactions.csv` ends with a `profile` column (a group report, whose rows come
+    /// from several accounts: [`ExportWriter::write_for`]).
+    pub profile_column: bool,
 }
 
 impl Default for ExportOptions {
@@ -86,6 +90,7 @@ impl Default for ExportOptions {
             tz: chrono_tz::UTC,
             wallet_name: "OKX".to_string(),
             fiat: Fiat::usd(),
+            profile_column: false,
         }
     }
 }

@@ -21,7 +21,8 @@ pub(crate) fn amount(d: Decimal) -> String {
     plain(d.abs())
 }
 
-/// `<kind> [<instrument>] <id>`: the free-text description most formats carry.
+/// `<kind> [<instrument>] <id> [<counterparty>]`: the free-text description most formats
+/// carry (the counterparty names the user's other OKX account of a transfer between them).
 #[cfg(test)]
 pub(crate) fn describe(tx: &Transaction) -> String {
     let mut s = String::new();
@@ -37,6 +38,10 @@ fn describe_into(tx: &Transaction, out: &mut String) {
         out.push(' ');
     }
     out.push_str(&tx.id);
+    if let Some(c) = &tx.counterparty {
+        out.push(' ');
+        out.push_str(c);
+    }
 }
 
 /// What every format needs about one transaction, computed once per row instead of once
@@ -47,13 +52,16 @@ pub(crate) struct Prep<'a> {
     pub value: &'a RowValue,
     legs: Result<Vec<Leg<'a>>, Skip>,
     pub date: &'a Dates,
-    /// `<kind> [<instrument>] <id>`: the free-text description most formats carry.
+    /// `<kind> [<instrument>] <id> [<counterparty>]`: the free-text description most
+    /// formats carry.
     pub describe: &'a str,
     /// `describe` followed by ` tx <hash>` when the row has an on-chain hash, for formats
     /// without a hash column.
     pub describe_with_hash: &'a str,
     /// The text of the row's amounts (as written: absolute) and price, for [`Records::texts`].
     pub texts: Texts,
+    /// The profile the row comes from (a group report's `profile` column; else empty).
+    pub profile: &'a str,
 }
 
 impl Prep<'_> {
@@ -75,7 +83,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn prepare<'a>(&'a mut self, tx: &'a Transaction, value: &'a RowValue) -> Prep<'a> {
+    pub fn prepare<'a>(&'a mut self, tx: &'a Transaction, value: &'a RowValue, profile: &'a str) -> Prep<'a> {
         self.date.set(tx.time);
         self.describe.clear();
         describe_into(tx, &mut self.describe);
@@ -100,6 +108,7 @@ impl Shared {
             describe: &self.describe,
             describe_with_hash: &self.describe_with_hash,
             texts,
+            profile,
         }
     }
 }

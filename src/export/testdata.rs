@@ -276,7 +276,7 @@ pub fn lines_valued(
     opts: &ExportOptions,
 ) -> Result<Vec<String>, Skip> {
     let mut shared = Shared::default();
-    let prep = shared.prepare(tx, value);
+    let prep = shared.prepare(tx, value, "");
     let mut recs = Records::new(format.csv_files());
     recs.per_record = true;
     recs.texts = prep.texts;

@@ -3,16 +3,16 @@
 //! the other reports; the [`FormatReport`] counts.
 
 use super::combine::copy_into;
-use super::dialect::{Records, csv_writer_builder};
+use super::dialect::Records;
 use super::legs::Skip;
 use super::prep::{Prep, Shared};
 use super::{ExportOptions, Format, dali, values};
+use crate::files::{persist, temp_in};
 use crate::model::{Account, Transaction};
 use crate::prices::RowValue;
 use anyhow::{Context, Result, bail};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tempfile::NamedTempFile;
@@ -179,7 +179,8 @@ impl Output {
             bail!("internal error: held row `{}` has no value", held.id);
         };
         let result = {
-            let prep = shared.prepare(&held, &value);
+            // Only formats without a profile column hold rows back.
+            let prep = shared.prepare(&held, &value, "");
             self.emit(&prep, opts, rows)
         };
         self.held_value = Some(value);
@@ -216,8 +217,8 @@ impl ExportWriter {
                 continue;
             }
             let mut csvs = Vec::new();
-            let mut records = Records::new(format.csv_files());
-            for (i, spec) in format.csv_files().iter().enumerate() {
+            let mut records = Records::new(format.csv_files_for(&opts));
+            for (i, spec) in format.csv_files_for(&opts).iter().enumerate() {
                 let path = out_dir.join(spec.name);
                 let file = temp_in(out_dir, spec.name)?;
                 let mut row = records.row(i);
@@ -284,6 +285,11 @@ impl ExportWriter {
     /// same order in the same second); everything else is written at once. A merged row's
     /// value is the sum of its parts' values, missing if any part's is ([`values::merge`]).
     pub fn write(&mut self, tx: &Transaction, value: &RowValue) -> Result<()> {
+        self.write_for("", tx, value)
+    }
+
+    /// [`ExportWriter::write`] for a row of `profile` (a group report's `profile` column).
+    pub fn write_for(&mut self, profile: &str, tx: &Transaction, value: &RowValue) -> Result<()> {
         check_amounts(tx)?;
         if value.fiat != self.opts.fiat {
             bail!(
@@ -297,7 +303,7 @@ impl ExportWriter {
             return Ok(());
         }
         add_net_change(self.written.entry(tx.account).or_default(), tx);
-        let prep = self.shared.prepare(tx, value);
+        let prep = self.shared.prepare(tx, value, profile);
         for output in &mut self.outputs {
             let combine = output.format.combine();
             if !combine.any() {
@@ -396,42 +402,6 @@ fn sorted(sums: HashMap<String, Decimal>) -> BTreeMap<String, Decimal> {
     sums.into_iter().map(|(a, v)| (a, v.normalize())).collect()
 }
 
-/// Writes a CSV report atomically: `header`, then one record per item of `rows`. A row is
-/// anything serde can write as one record: `Vec<String>`, a tuple, or a struct (its field
-/// values, in order; the struct's names are not used, `header` is). Returns the row count.
-pub fn write_csv_atomic<S: serde::Serialize>(
-    path: &Path,
-    header: &[&str],
-    rows: impl IntoIterator<Item = S>,
-) -> Result<u64> {
-    let dir = parent_dir(path);
-    let mut writer = csv_writer_builder().from_writer(temp_in(dir, &file_name(path))?);
-    let err = || format!("failed to write `{}`", path.display());
-    writer.write_record(header).with_context(err)?;
-    let mut n = 0;
-    for row in rows {
-        writer.serialize(row).with_context(err)?;
-        n += 1;
-    }
-    let file = writer
-        .into_inner()
-        .map_err(|e| anyhow::anyhow!("{}", e.error()))
-        .with_context(err)?;
-    file.as_file().sync_all().with_context(err)?;
-    persist(file, path)?;
-    Ok(n)
-}
-
-/// Writes pretty-printed JSON (with a trailing newline) atomically.
-pub fn write_json_atomic<T: serde::Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
-    let err = || format!("failed to write `{}`", path.display());
-    let mut file = temp_in(parent_dir(path), &file_name(path))?;
-    serde_json::to_writer_pretty(&mut file, value).with_context(err)?;
-    file.write_all(b"\n").with_context(err)?;
-    file.as_file().sync_all().with_context(err)?;
-    persist(file, path)
-}
-
 fn check_amounts(tx: &Transaction) -> Result<()> {
     for (col, a) in [("sent", &tx.sent), ("received", &tx.received), ("fee", &tx.fee)] {
         if let Some(a) = a
@@ -450,32 +420,4 @@ fn check_amounts(tx: &Transaction) -> Result<()> {
         bail!("row `{}`: negative price", tx.id);
     }
     Ok(())
-}
-
-fn temp_in(dir: &Path, name: &str) -> Result<NamedTempFile> {
-    tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .with_context(|| format!("failed to create a temp file in `{}`", dir.display()))
-}
-
-fn persist(file: NamedTempFile, path: &Path) -> Result<()> {
-    let _: File = file
-        .persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("failed to write `{}`", path.display()))?;
-    Ok(())
-}
-
-fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map_or_else(|| "out".to_string(), |n| n.to_string_lossy().into_owned())
 }

@@ -9,6 +9,24 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
 use std::fmt;
 
+/// The first instant of day `d` in `tz`: its midnight, the earlier one when midnight
+/// happens twice, or, when the clocks skip midnight (a daylight-saving change at 00:00, as
+/// in Santiago or Havana), the first local minute after the gap, which is the instant of
+/// the change.
+pub fn day_start(tz: chrono_tz::Tz, d: chrono::NaiveDate) -> Option<DateTime<Utc>> {
+    let midnight = d.and_hms_opt(0, 0, 0)?;
+    (0..=24 * 60).find_map(|m| {
+        chrono::TimeZone::from_local_datetime(&tz, &(midnight + chrono::Duration::minutes(m)))
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+    })
+}
+
+/// How far apart the two sides of one transfer (between ledgers or between accounts) may
+/// be booked and still be paired: OKX writes both at the same millisecond as far as seen,
+/// so this only tolerates clock jitter.
+pub const TOLERANCE_MS: i64 = 5_000;
+
 /// Which OKX account a row's balance change happened in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Account {
@@ -124,6 +142,10 @@ pub struct Transaction {
     /// The OKX id(s) of the source record(s), `;`-separated when several bills make one row.
     pub source_id: String,
     pub note: Option<String>,
+    /// For a move between the user's own OKX accounts (a master and its sub-account): the
+    /// other account, e.g. `to sub-account bot`. Not a column of `transactions.csv` (its
+    /// `note` says the same); every tax format names it in its description.
+    pub counterparty: Option<String>,
 }
 
 impl Transaction {
@@ -179,6 +201,7 @@ impl Transaction {
             source: source.into(),
             source_id: source_id.into(),
             note: None,
+            counterparty: None,
         }
     }
 

@@ -78,6 +78,12 @@ pub const TRADING_CODES: &[(Field, &str, Kind, How, &str)] = &[
     (T, "32", Trade, Leg, "Move position"),
     (T, "33", Transfer, One, "Loans"),
     (T, "34", RealizedPnl, Pos, "Settlement"),
+    // Named only by OKX's live dictionary (okx-api.md §12.2, one recorded answer): type 38
+    // "USDG rewards" agrees with the documented USDG earn interest (funding 408, trading
+    // subType 381), so it is income whatever its subType. Types 20 ("conversion"), 35
+    // (no description) and 37 ("Corporate action": a split, a swap or a payout) have no
+    // second source for their economics: they stay unclassified, named by the dictionary.
+    (T, "38", EarnInterest, One, "USDG rewards"),
     (T, "250", Fee, One, "Copy trader profit sharing expenses"),
     (T, "251", Rebate, One, "Copy trader profit sharing refund"),
     // §5.2 subTypes.
@@ -371,13 +377,23 @@ fn funding_index() -> &'static HashMap<&'static str, (Kind, &'static str)> {
     INDEX.get_or_init(|| FUNDING_CODES.iter().map(|&(c, k, d)| (c, (k, d))).collect())
 }
 
+/// Bill types whose every subType has the type's economics (a reward is a reward, a
+/// profit-sharing expense an expense): an unknown subType of these is booked by the type.
+pub const TYPE_DECIDES: &[&str] = &["38", "250", "251"];
+
 /// The rule for a trading bill: by `subType` when present (an unknown subType is unknown even
-/// if its `type` is known: a new subType of "Trade" could be anything), else by `type`.
+/// if its `type` is known: a new subType of "Trade" could be anything, unless the type is
+/// one of [`TYPE_DECIDES`]), else by `type`.
 pub fn trading_rule(bill_type: Option<&str>, sub_type: Option<&str>) -> Option<TradingRule> {
     let index = trading_index();
+    let by_type = || index.get(&(Field::Type, bill_type?)).copied();
     let mut rule = match sub_type {
-        Some(s) => *index.get(&(Field::SubType, s))?,
-        None => *index.get(&(Field::Type, bill_type?))?,
+        Some(s) => match index.get(&(Field::SubType, s)) {
+            Some(r) => *r,
+            None if bill_type.is_some_and(|t| TYPE_DECIDES.contains(&t)) => by_type()?,
+            None => return None,
+        },
+        None => by_type()?,
     };
     // Anything booked under the liquidation or ADL bill types is a liquidation.
     if matches!(bill_type, Some("5" | "9")) && matches!(rule.kind, Kind::Trade | Kind::RealizedPnl) {
@@ -398,6 +414,51 @@ pub fn trading_code_label(bill_type: Option<&str>, sub_type: Option<&str>) -> St
         bill_type.unwrap_or("-"),
         sub_type.unwrap_or("-")
     )
+}
+
+/// OKX's own names of trading-bill codes (its `account/subtypes` dictionary, cached by
+/// `sync`): how a report names a code it cannot classify.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BillNames {
+    types: HashMap<String, String>,
+    sub_types: HashMap<(String, String), String>,
+}
+
+impl BillNames {
+    pub fn new(names: &[crate::store::BillTypeName]) -> BillNames {
+        let mut out = BillNames::default();
+        for n in names.iter().filter(|n| !n.description.is_empty()) {
+            match &n.sub_type {
+                Some(s) => {
+                    out.sub_types
+                        .insert((n.bill_type.clone(), s.clone()), n.description.clone());
+                }
+                None => {
+                    out.types.insert(n.bill_type.clone(), n.description.clone());
+                }
+            }
+        }
+        out
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.types.is_empty() && self.sub_types.is_empty()
+    }
+
+    /// `OKX: “type name” / “subType name”` for a trading bill's codes, or `None` when OKX's
+    /// dictionary names neither.
+    pub fn describe(&self, bill_type: Option<&str>, sub_type: Option<&str>) -> Option<String> {
+        let t = bill_type.and_then(|t| self.types.get(t));
+        let s = bill_type
+            .zip(sub_type)
+            .and_then(|(t, s)| self.sub_types.get(&(t.to_string(), s.to_string())));
+        match (t, s) {
+            (Some(t), Some(s)) => Some(format!("OKX: “{t}” / “{s}”")),
+            (Some(t), None) => Some(format!("OKX: “{t}”")),
+            (None, Some(s)) => Some(format!("OKX: subType “{s}”")),
+            (None, None) => None,
+        }
+    }
 }
 
 /// The `unclassified_codes` key of a funding bill, e.g. `funding type 999`.
@@ -460,6 +521,66 @@ mod tests {
             None,
             "struck-out codes are not guessed"
         );
+    }
+
+    /// Issue 20: the codes OKX documented after these tables were written, each booked by
+    /// its economics (okx-api.md §12.3), and the ones whose economics no second source
+    /// confirms left unclassified (a report names them with OKX's dictionary).
+    #[test]
+    fn codes_documented_since_the_tables() {
+        let t = |ty: &str, s: Option<&str>| trading_rule(Some(ty), s).map(|r| r.kind);
+        let f = |c: &str| funding_rule(Some(c)).map(|r| r.0);
+        // Copy trading: the copier's profit-sharing expense and its refund, the lead
+        // trader's income (trading 280–282; funding 223 SWAP, 266 SPOT, 263 bots, 354).
+        assert_eq!(t("2", Some("280")), Some(Kind::Fee));
+        assert_eq!(t("2", Some("281")), Some(Kind::Rebate));
+        assert_eq!(t("2", Some("282")), Some(Kind::OtherIncome));
+        assert_eq!(t("250", Some("9998")), Some(Kind::Fee), "type 250 decides");
+        assert_eq!(t("251", Some("9998")), Some(Kind::Rebate), "type 251 decides");
+        for c in ["223", "263", "266", "354"] {
+            assert_eq!(f(c), Some(Kind::OtherIncome), "funding {c}");
+        }
+        // Auto-earn / USDG interest: trading subType 381, funding 400 and 408, type 38.
+        assert_eq!(t("36", Some("381")), Some(Kind::EarnInterest));
+        assert_eq!(f("400"), Some(Kind::EarnInterest));
+        assert_eq!(f("408"), Some(Kind::EarnInterest));
+        assert_eq!(t("38", None), Some(Kind::EarnInterest));
+        assert_eq!(
+            t("38", Some("9997")),
+            Some(Kind::EarnInterest),
+            "any subType of 38"
+        );
+        // One source only: named, not guessed.
+        for ty in ["20", "35", "37"] {
+            assert_eq!(t(ty, None), None, "type {ty}");
+            assert_eq!(t(ty, Some("9997")), None, "type {ty}");
+        }
+        // A known type does not decide an unknown subType of a trade.
+        assert_eq!(t("2", Some("9997")), None);
+    }
+
+    #[test]
+    fn okx_names_describe_unknown_codes() {
+        use crate::store::BillTypeName;
+        let n = |t: &str, s: Option<&str>, d: &str| BillTypeName {
+            bill_type: t.into(),
+            sub_type: s.map(Into::into),
+            description: d.into(),
+        };
+        let names = BillNames::new(&[
+            n("37", None, "Corporate action"),
+            n("37", Some("390"), "Token split"),
+            n("36", None, ""),
+        ]);
+        assert_eq!(
+            names.describe(Some("37"), Some("390")).as_deref(),
+            Some("OKX: “Corporate action” / “Token split”")
+        );
+        assert_eq!(
+            names.describe(Some("37"), Some("391")).as_deref(),
+            Some("OKX: “Corporate action”")
+        );
+        assert_eq!(names.describe(Some("36"), None), None, "an empty name is no name");
     }
 
     #[test]

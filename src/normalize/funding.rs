@@ -7,7 +7,6 @@
 //! time window: a deposit credited hours after its record still matches and keeps its hash.
 
 use super::codes;
-use super::fiat_convert::FiatLeg;
 use super::{History, PendingItem, Row, join_note, salvage, set_gross};
 use crate::model::{Account, Amount, Kind, Transaction};
 use crate::okx::wire::{self, Deposit, FundingBill, Withdrawal};
@@ -32,6 +31,29 @@ pub struct UnmatchedBill {
     pub amount: Decimal,
 }
 
+/// One 272/273 bill waiting for its partner, with the row it becomes if none arrives.
+pub(super) struct FiatLeg {
+    pub bill: FundingBill,
+    pub time: DateTime<Utc>,
+    pub single: Row,
+}
+
+impl FiatLeg {
+    /// Whether `other` can be this leg's partner: it [`pairs_with`](Self::pairs_with) it no
+    /// more than the window apart.
+    pub(super) fn within_window(&self, other: &FiatLeg) -> bool {
+        (self.time - other.time).num_milliseconds().abs() <= super::trading::PAIR_WINDOW_MS
+            && self.pairs_with(other)
+    }
+
+    pub(super) fn pairs_with(&self, other: &FiatLeg) -> bool {
+        let zero = Decimal::ZERO;
+        self.bill.ccy != other.bill.ccy
+            && ((self.bill.bal_chg > zero && other.bill.bal_chg < zero)
+                || (self.bill.bal_chg < zero && other.bill.bal_chg > zero))
+    }
+}
+
 /// What one funding bill becomes.
 pub(super) enum Pushed {
     Row(Row),
@@ -43,7 +65,7 @@ pub(super) enum Pushed {
 
 pub(super) struct Funding<'h> {
     h: &'h mut History,
-    pub decode_errors: u64,
+    pub unreadable: Vec<super::Unreadable>,
     /// Every deposit/withdrawal bill without its record, inside the period or not.
     pub unmatched: Vec<UnmatchedBill>,
     /// Further rows of the bill just pushed.
@@ -54,7 +76,7 @@ impl<'h> Funding<'h> {
     pub fn new(h: &'h mut History) -> Funding<'h> {
         Funding {
             h,
-            decode_errors: 0,
+            unreadable: Vec::new(),
             unmatched: Vec::new(),
             extra: Vec::new(),
         }
@@ -88,8 +110,8 @@ impl<'h> Funding<'h> {
         let bill = match wire::decode::<FundingBill>(rec.raw) {
             Ok(b) => b,
             Err(e) => {
-                tracing::warn!("funding bill `{}` does not decode: {e}", rec.key);
-                self.decode_errors += 1;
+                self.unreadable
+                    .push(super::Unreadable::of(rec.kind, rec.key, rec.ts_ms, e));
                 return Ok(undecodable(&rec));
             }
         };
@@ -106,6 +128,11 @@ impl<'h> Funding<'h> {
                 ..Row::new(tx)
             });
         };
+        if super::accounts::is_sub_transfer(code) {
+            let mut tx = base(&bill, time, kind);
+            set_gross(&mut tx, bill.bal_chg, &bill.ccy);
+            return Ok(self.h.accounts.row(&bill, time, tx));
+        }
         match code {
             Some("1") if bill.bal_chg > Decimal::ZERO => Ok(self.deposit(&bill, time)),
             Some("2") if bill.bal_chg < Decimal::ZERO => Ok(self.withdrawal(&bill, time)),
@@ -225,6 +252,8 @@ impl<'h> Funding<'h> {
         let state = (d.state.as_deref() != Some("2")).then(|| format!("state: {}", deposit_state_text(d)));
         let from = d.from.as_ref().map(|f| format!("from {f}"));
         tx.note = join_note([Some(format!("depId {}", d.dep_id)), state, from, tx.note.take()]);
+        let key = format!("dep:{}", d.dep_id);
+        self.extra.extend(self.h.accounts.member_move(&key, &mut tx));
         Row::new(tx)
     }
 
@@ -285,6 +314,10 @@ impl<'h> Funding<'h> {
         }
         notes.push(tx.note.take());
         tx.note = join_note(notes);
+        if tx.kind == Kind::Withdrawal {
+            let key = format!("wd:{}", w.wd_id);
+            self.extra.extend(self.h.accounts.member_move(&key, &mut tx));
+        }
         Row::new(tx)
     }
 }

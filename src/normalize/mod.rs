@@ -43,11 +43,13 @@
 //! - `unmatched_enrichment` counts deposit/withdrawal bills without a history record and
 //!   trade rows with no price from fills, bills or converts.
 
+pub mod accounts;
 pub mod codes;
 mod dual;
 mod fiat_convert;
 mod funding;
 
+pub use accounts::{AccountScope, SubBill, TransferSide};
 pub use funding::{UnmatchedBill, is_withdrawal_fee};
 mod trading;
 
@@ -69,6 +71,11 @@ pub struct NormalizeOptions {
     pub from: Option<DateTime<Utc>>,
     /// Rows at or after this time are not emitted.
     pub to: Option<DateTime<Utc>>,
+    /// OKX's names of trading codes, to name unclassified ones (see [`codes::BillNames`]).
+    pub names: Option<std::sync::Arc<codes::BillNames>>,
+    /// The accounts of the report: a move between a master and its sub-account is
+    /// internal only when both are in it ([`accounts`]).
+    pub accounts: AccountScope,
 }
 
 /// A deposit or withdrawal that is not booked from its history record.
@@ -96,6 +103,9 @@ pub struct NormalizeSummary {
     pub unclassified: u64,
     /// e.g. `trading type 999/9999`, `funding type 999`, `trading decode error`.
     pub unclassified_codes: BTreeMap<String, u64>,
+    /// OKX's own name of an unclassified code, where its dictionary has one (key as in
+    /// `unclassified_codes`).
+    pub unclassified_names: BTreeMap<String, String>,
     /// Deposits whose history state is not final (listed, never booked from history).
     pub pending_deposits: Vec<PendingItem>,
     /// Withdrawals whose history state is not final (listed, never booked from history).
@@ -114,6 +124,32 @@ pub struct NormalizeSummary {
     pub row_sums: BTreeMap<Account, BTreeMap<String, Decimal>>,
     /// Stored records that failed to decode (bills become `unclassified` rows).
     pub decode_errors: u64,
+    /// Every master↔sub transfer bill of the store (not only the period's), as booked.
+    pub sub_transfers: Vec<TransferSide>,
+    /// Each of them, by kind and key: a data problem the report names with its fix.
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// A stored record that does not decode as its kind (e.g. a money value no decimal holds,
+/// stored before the sync refused such values): the report cannot book it as OKX meant.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Unreadable {
+    pub kind: RecordKind,
+    pub key: String,
+    /// Record time in Unix ms (0 when unknown).
+    pub ts_ms: i64,
+    pub error: String,
+}
+
+impl Unreadable {
+    pub(crate) fn of(kind: RecordKind, key: &str, ts_ms: i64, error: impl std::fmt::Display) -> Unreadable {
+        Unreadable {
+            kind,
+            key: key.to_string(),
+            ts_ms,
+            error: error.to_string(),
+        }
+    }
 }
 
 /// Normalizes every stored bill into rows, calling `sink` in time order (ties by id).
@@ -124,6 +160,7 @@ pub fn normalize(
 ) -> anyhow::Result<NormalizeSummary> {
     let mut summary = NormalizeSummary::default();
     let mut history = History::load(src, &mut summary)?;
+    history.accounts = accounts::SubTransfers::load(src, &opts.accounts)?;
     let converts = std::mem::take(&mut history.converts);
     let mut fp = fiat_convert::FundingRows::new(funding::Funding::new(&mut history), &converts);
     let mut out = Output {
@@ -131,7 +168,7 @@ pub fn normalize(
         summary: &mut summary,
         sink,
     };
-    let mut trading_errors = 0;
+    let mut trading_errors = Vec::new();
     // Both ledgers are read at once and merged by (time, id); neither is buffered.
     src.with_cursors(
         &[RecordKind::Bill, RecordKind::FundingBill],
@@ -139,15 +176,23 @@ pub fn normalize(
             let [bills, funding] = cursors else {
                 anyhow::bail!("expected two cursors, got {}", cursors.len());
             };
-            let mut tp = trading::Trading::new(links, &converts);
+            let mut tp = trading::Trading::new(links, &converts, opts.names.as_deref());
             let merged = merge(&mut tp, &mut **bills, &mut fp, &mut **funding, &mut out);
-            trading_errors = tp.decode_errors;
+            trading_errors = std::mem::take(&mut tp.unreadable);
             merged
         },
     )?;
     let lone_bills = std::mem::take(&mut fp.fp.unmatched);
-    let decode_errors = trading_errors + fp.fp.decode_errors + history.decode_errors;
-    summary.decode_errors += decode_errors;
+    let mut unreadable = trading_errors;
+    unreadable.append(&mut fp.fp.unreadable);
+    drop(fp);
+    unreadable.append(&mut history.unreadable);
+    // A fill looked up for two legs is counted once.
+    unreadable.sort();
+    unreadable.dedup();
+    summary.sub_transfers = std::mem::take(&mut history.accounts.sides);
+    summary.decode_errors += unreadable.len() as u64 + history.accounts.decode_errors;
+    summary.unreadable.append(&mut unreadable);
     summary.bills_without_record = lone_bills;
     summary.final_without_bill.extend(history.unbooked());
     Ok(summary)
@@ -185,6 +230,8 @@ pub(crate) struct Row {
     pub tx: Transaction,
     /// For `unclassified` rows: the `unclassified_codes` key.
     pub code: Option<String>,
+    /// For `unclassified` rows: OKX's name of the code, when its dictionary has one.
+    pub name: Option<String>,
     /// The row expected enrichment that was not found.
     pub unmatched: bool,
 }
@@ -194,6 +241,7 @@ impl Row {
         Row {
             tx,
             code: None,
+            name: None,
             unmatched: false,
         }
     }
@@ -261,6 +309,9 @@ impl Output<'_> {
         if row.tx.kind == Kind::Unclassified {
             s.unclassified += 1;
             let code = row.code.unwrap_or_else(|| "unknown".to_string());
+            if let Some(name) = row.name {
+                s.unclassified_names.insert(code.clone(), name);
+            }
             *s.unclassified_codes.entry(code).or_default() += 1;
         }
         if row.unmatched {
@@ -276,7 +327,9 @@ pub(crate) struct History {
     pub withdrawals: Vec<(Withdrawal, bool)>,
     pub converts: HashMap<String, Convert>,
     pub dcd: dual::DcdBook,
-    decode_errors: u64,
+    unreadable: Vec<Unreadable>,
+    /// A master's transfer records with its sub-accounts, and the report's accounts.
+    pub accounts: accounts::SubTransfers,
 }
 
 impl History {
@@ -286,14 +339,15 @@ impl History {
             withdrawals: Vec::new(),
             converts: HashMap::new(),
             dcd: dual::DcdBook::default(),
-            decode_errors: 0,
+            unreadable: Vec::new(),
+            accounts: accounts::SubTransfers::default(),
         };
         src.for_each(RecordKind::Deposit, &mut |rec| {
             match wire::decode::<Deposit>(&rec.raw) {
                 Ok(d) => h.deposits.push((d, false)),
                 Err(e) => {
-                    tracing::warn!("deposit `{}` does not decode: {e}", rec.key);
-                    h.decode_errors += 1;
+                    h.unreadable
+                        .push(Unreadable::of(rec.kind, &rec.key, rec.ts_ms, e));
                 }
             }
             Ok(())
@@ -302,8 +356,8 @@ impl History {
             match wire::decode::<Withdrawal>(&rec.raw) {
                 Ok(w) => h.withdrawals.push((w, false)),
                 Err(e) => {
-                    tracing::warn!("withdrawal `{}` does not decode: {e}", rec.key);
-                    h.decode_errors += 1;
+                    h.unreadable
+                        .push(Unreadable::of(rec.kind, &rec.key, rec.ts_ms, e));
                 }
             }
             Ok(())
@@ -314,8 +368,8 @@ impl History {
                     h.converts.insert(c.trade_id.clone(), c);
                 }
                 Err(e) => {
-                    tracing::warn!("convert `{}` does not decode: {e}", rec.key);
-                    h.decode_errors += 1;
+                    h.unreadable
+                        .push(Unreadable::of(rec.kind, &rec.key, rec.ts_ms, e));
                 }
             }
             Ok(())
@@ -324,8 +378,12 @@ impl History {
             if let Some(o) = dual::DcdOrder::decode(&rec.raw) {
                 h.dcd.push(o);
             } else {
-                tracing::warn!("dual investment order `{}` does not decode", rec.key);
-                h.decode_errors += 1;
+                h.unreadable.push(Unreadable::of(
+                    rec.kind,
+                    &rec.key,
+                    rec.ts_ms,
+                    "not a Dual Investment order",
+                ));
             }
             Ok(())
         })?;

@@ -1297,6 +1297,7 @@ fn time_window_filters_rows_but_not_processing() {
     let opts = NormalizeOptions {
         from: at(T0),
         to: at(T0 + 200),
+        ..NormalizeOptions::default()
     };
     let (rows, summary) = run_with(&src, &opts);
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
@@ -1546,4 +1547,222 @@ fn fiat_converts_in_one_millisecond_pair_by_the_records_sizes() {
     assert_eq!((t.price, t.trade_id.as_deref()), (None, None));
     assert!(t.note.as_deref().unwrap().contains("F5"), "{:?}", t.note);
     assert_eq!(summary.unmatched_enrichment, 1);
+}
+
+// ---- moves between a master and its sub-accounts (issue 18) --------------------------------
+
+fn sub_bill(id: &str, ts: i64, ty: &str, ccy: &str, amt: &str, sub: &str) -> StoredRecord {
+    let raw = json!({"billId": id, "ccy": ccy, "amt": amt, "type": ty, "subAcct": sub, "ts": ts.to_string()})
+        .to_string();
+    StoredRecord {
+        kind: RecordKind::SubTransfer,
+        key: id.into(),
+        ts_ms: ts,
+        link: None,
+        raw,
+    }
+}
+
+fn master_scope(members: &[&str]) -> AccountScope {
+    AccountScope {
+        uid: Some("1".into()),
+        main_uid: Some("1".into()),
+        subs: [("bot", "2"), ("vault", "4")]
+            .into_iter()
+            .map(|(n, u)| (n.to_string(), u.to_string()))
+            .collect(),
+        members: members.iter().map(|m| (*m).to_string()).collect(),
+        internal_moves: BTreeMap::new(),
+        member_sub_bills: Vec::new(),
+    }
+}
+
+/// A master's transfer bills are named by their `asset/subaccount/bills` record, whether
+/// the two ids are equal (`601`) or not (`602` ↔ `9602`, same ms; `603` ↔ `9603`, 2 s
+/// apart); internal (a `transfer`) only when the sub-account is in the report, else a
+/// withdrawal or deposit naming it. A bill no record matches is external, unnamed.
+#[test]
+fn master_transfers_are_internal_only_within_the_report() {
+    let src = source(vec![
+        fb("601", T0, "20", "USDT", "-100"),
+        sub_bill("601", T0, "0", "USDT", "100", "bot"),
+        fb("602", T0 + 10, "21", "ETH", "0.5"),
+        sub_bill("9602", T0 + 10, "1", "ETH", "0.5", "vault"),
+        fb("603", T0 + 20, "20", "SOL", "-3"),
+        sub_bill("9603", T0 + 2_020, "0", "SOL", "3", "bot"),
+        fb("604", T0 + 30, "21", "USDT", "7"),
+        // A record in the other direction does not match a bill.
+        sub_bill("9604", T0 + 30, "0", "USDT", "7", "bot"),
+        fb("605", T0 + 40, "361", "USDT", "1"),
+    ]);
+    // The master and `bot` in one report; `vault` not.
+    let opts = NormalizeOptions {
+        accounts: master_scope(&["1", "2"]),
+        ..NormalizeOptions::default()
+    };
+    let (rows, summary) = run_with(&src, &opts);
+    assert_invariant(&src, &rows);
+    let k = |id: &str| (row(&rows, id).kind, row(&rows, id).counterparty.as_deref());
+    assert_eq!(k("fb-601"), (Kind::Transfer, Some("to sub-account bot")));
+    assert_eq!(k("fb-602"), (Kind::Deposit, Some("from sub-account vault")));
+    assert_eq!(k("fb-603"), (Kind::Transfer, Some("to sub-account bot")));
+    assert_eq!(
+        k("fb-604"),
+        (Kind::Deposit, Some("from a sub-account OKX does not name"))
+    );
+    assert_eq!(k("fb-605"), (Kind::Deposit, Some("from a closed sub-account")));
+    assert!(
+        row(&rows, "fb-601")
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("in this report: internal")
+    );
+    let vault = row(&rows, "fb-602").note.as_deref().unwrap();
+    assert!(
+        vault.contains("sub-account `vault` (uid 4), your own account that is not in this report"),
+        "{vault}"
+    );
+    let sides: Vec<(&str, bool, Option<&str>)> = summary
+        .sub_transfers
+        .iter()
+        .map(|s| (s.bill_id.as_str(), s.internal, s.counterparty_uid.as_deref()))
+        .collect();
+    assert_eq!(
+        sides,
+        [
+            ("601", true, Some("2")),
+            ("602", false, Some("4")),
+            ("603", true, Some("2")),
+            ("604", false, None),
+            ("605", false, None)
+        ]
+    );
+    // A one-profile report (no scope): every move is external.
+    let (rows, _) = run(&src);
+    assert_eq!(row(&rows, "fb-601").kind, Kind::Withdrawal);
+    assert_eq!(row(&rows, "fb-603").kind, Kind::Withdrawal);
+    assert_eq!(row(&rows, "fb-602").kind, Kind::Deposit);
+}
+
+/// A sub-account's bills 22/23 go to and come from its master: internal when the master
+/// is in the report.
+#[test]
+fn sub_account_transfers_meet_the_master() {
+    let src = source(vec![
+        fb("701", T0, "23", "USDT", "100"),
+        fb("702", T0 + 1, "22", "USDT", "-40"),
+    ]);
+    let scope = |members: &[&str]| AccountScope {
+        uid: Some("2".into()),
+        main_uid: Some("1".into()),
+        subs: BTreeMap::new(),
+        members: members.iter().map(|m| (*m).to_string()).collect(),
+        internal_moves: BTreeMap::new(),
+        member_sub_bills: Vec::new(),
+    };
+    let opts = |m: &[&str]| NormalizeOptions {
+        accounts: scope(m),
+        ..NormalizeOptions::default()
+    };
+    let (rows, _) = run_with(&src, &opts(&["1", "2"]));
+    assert_eq!(row(&rows, "fb-701").kind, Kind::Transfer);
+    assert_eq!(
+        row(&rows, "fb-702").counterparty.as_deref(),
+        Some("to the master account")
+    );
+    let (rows, summary) = run_with(&src, &opts(&["2"]));
+    assert_eq!(row(&rows, "fb-701").kind, Kind::Deposit);
+    assert_eq!(row(&rows, "fb-702").kind, Kind::Withdrawal);
+    assert_eq!(amt(&row(&rows, "fb-702").sent), Some((d("40"), "USDT")));
+    assert_eq!(summary.sub_transfers.len(), 2);
+    assert!(
+        summary
+            .sub_transfers
+            .iter()
+            .all(|s| s.counterparty_uid.as_deref() == Some("1") && !s.internal)
+    );
+}
+
+/// A deposit or withdrawal whose other side is another account of the report (the report
+/// pairs the records: `fromWdId` or the same `txId`) is a `transfer`; a fee paid on the
+/// way stays a `fee` row.
+#[test]
+fn moves_between_members_are_transfers_their_fee_a_cost() {
+    let wd = json!({"wdId": "77", "ccy": "USDT", "chain": "USDT-TRC20", "amt": "100", "fee": "1",
+                    "feeCcy": "USDT", "ts": T0.to_string(), "to": "TDest", "txId": "0xw", "state": "2"});
+    let src = source(vec![
+        deposit("55", T0, "USDT", "50", "2"),
+        fb("801", T0 + 1_000, "1", "USDT", "50"),
+        StoredRecord {
+            kind: RecordKind::Withdrawal,
+            key: "77".into(),
+            ts_ms: T0,
+            link: None,
+            raw: wd.to_string(),
+        },
+        fb("802", T0 + 2_000, "2", "USDT", "-101"),
+    ]);
+    let opts = NormalizeOptions {
+        accounts: AccountScope {
+            internal_moves: [("dep:55", "profile bot"), ("wd:77", "profile savings")]
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+            ..AccountScope::default()
+        },
+        ..NormalizeOptions::default()
+    };
+    let (rows, _) = run_with(&src, &opts);
+    assert_invariant(&src, &rows);
+    let dep = row(&rows, "fb-801");
+    assert_eq!(
+        (dep.kind, dep.counterparty.as_deref()),
+        (Kind::Transfer, Some("from profile bot"))
+    );
+    let w = row(&rows, "fb-802");
+    assert_eq!(
+        (w.kind, amt(&w.sent), w.fee.as_ref()),
+        (Kind::Transfer, Some((d("100"), "USDT")), None)
+    );
+    assert!(
+        w.note
+            .as_deref()
+            .unwrap()
+            .starts_with("withdrawal to profile savings, which is in this report: internal")
+    );
+    let fee = row(&rows, "fb-802:fee");
+    assert_eq!((fee.kind, amt(&fee.sent)), (Kind::Fee, Some((d("1"), "USDT"))));
+    // Without the pairing they stay a deposit and a withdrawal.
+    let (rows, _) = run(&src);
+    assert_eq!(row(&rows, "fb-801").kind, Kind::Deposit);
+    assert_eq!(row(&rows, "fb-802").kind, Kind::Withdrawal);
+}
+
+/// A master bill no `asset/subaccount/bills` record names (OKX keeps those from
+/// 2022-09-28) meets the bill of its sub-account in the report at the same ms: internal,
+/// like the sub-account's side, so a group's files never hold one side alone.
+#[test]
+fn an_unnamed_master_bill_meets_its_member_sub_account() {
+    let src = source(vec![
+        fb("901", T0, "20", "USDT", "-100"),
+        fb("902", T0 + 5, "20", "USDT", "-3"),
+    ]);
+    let mut scope = master_scope(&["1", "2"]);
+    scope.member_sub_bills = vec![
+        (T0, "USDT".into(), d("100"), "bot".into(), "2".into()),
+        (T0 + 60_000, "USDT".into(), d("3"), "bot".into(), "2".into()),
+    ];
+    let opts = NormalizeOptions {
+        accounts: scope,
+        ..NormalizeOptions::default()
+    };
+    let (rows, _) = run_with(&src, &opts);
+    let k = |id: &str| (row(&rows, id).kind, row(&rows, id).counterparty.as_deref());
+    assert_eq!(k("fb-901"), (Kind::Transfer, Some("to sub-account bot")));
+    // A minute apart is no other side: external, unnamed.
+    assert_eq!(
+        k("fb-902"),
+        (Kind::Withdrawal, Some("to a sub-account OKX does not name"))
+    );
 }

@@ -103,24 +103,31 @@ impl Ord for Keyed {
 pub(super) struct Trading<'a> {
     links: &'a mut dyn LinkLookup,
     converts: &'a HashMap<String, Convert>,
+    /// OKX's names of trading codes, for unclassified rows.
+    names: Option<&'a codes::BillNames>,
     pending: VecDeque<Leg>,
     heap: BinaryHeap<Reverse<Keyed>>,
     /// Rows released by the heap, not yet taken by [`Trading::next_row`].
     ready: VecDeque<Row>,
     finished: bool,
-    pub decode_errors: u64,
+    pub unreadable: Vec<super::Unreadable>,
 }
 
 impl<'a> Trading<'a> {
-    pub fn new(links: &'a mut dyn LinkLookup, converts: &'a HashMap<String, Convert>) -> Trading<'a> {
+    pub fn new(
+        links: &'a mut dyn LinkLookup,
+        converts: &'a HashMap<String, Convert>,
+        names: Option<&'a codes::BillNames>,
+    ) -> Trading<'a> {
         Trading {
             links,
             converts,
+            names,
             pending: VecDeque::new(),
             heap: BinaryHeap::new(),
             ready: VecDeque::new(),
             finished: false,
-            decode_errors: 0,
+            unreadable: Vec::new(),
         }
     }
 
@@ -159,8 +166,8 @@ impl<'a> Trading<'a> {
                 time
             }
             Err(e) => {
-                tracing::warn!("trading bill `{}` does not decode: {e}", rec.key);
-                self.decode_errors += 1;
+                self.unreadable
+                    .push(super::Unreadable::of(rec.kind, rec.key, rec.ts_ms, &e));
                 let time = ms_time(rec.ts_ms);
                 self.evict(time)?;
                 self.queue(undecodable(&rec, time));
@@ -218,7 +225,7 @@ impl<'a> Trading<'a> {
 
     fn bill(&mut self, bill: Bill, raw: &str, time: DateTime<Utc>) -> anyhow::Result<()> {
         let Some(rule) = codes::trading_rule(bill.bill_type.as_deref(), bill.sub_type.as_deref()) else {
-            self.queue(unclassified(&bill, raw, time));
+            self.queue(unclassified(&bill, raw, time, self.names));
             return Ok(());
         };
         let rows = match rule.how {
@@ -351,7 +358,9 @@ impl<'a> Trading<'a> {
             for rec in self.links.by_link(RecordKind::Fill, &b.bill_id)? {
                 match wire::decode::<Fill>(&rec.raw) {
                     Ok(f) => return Ok(Some(f)),
-                    Err(e) => tracing::warn!("fill `{}` does not decode: {e}", rec.key),
+                    Err(e) => self
+                        .unreadable
+                        .push(super::Unreadable::of(rec.kind, &rec.key, rec.ts_ms, e)),
                 }
             }
         }
@@ -503,13 +512,19 @@ fn spot_side(tx: &Transaction, bills: &[&Bill]) -> Option<String> {
 
 /// One `unclassified` row for a bill whose codes are unknown; amounts from `balChg` so the
 /// ledger invariant still holds, raw JSON in the note.
-fn unclassified(bill: &Bill, raw: &str, time: DateTime<Utc>) -> Row {
+/// With OKX's name of the codes (its dictionary) in front of the raw JSON, when known.
+fn unclassified(bill: &Bill, raw: &str, time: DateTime<Utc>, names: Option<&codes::BillNames>) -> Row {
     let mut tx = base(bill, time, Kind::Unclassified, "");
     set_gross(&mut tx, bill.bal_chg, &bill.ccy);
-    tx.note = Some(raw.to_string());
+    let name = names.and_then(|n| n.describe(bill.bill_type.as_deref(), bill.sub_type.as_deref()));
+    tx.note = Some(match &name {
+        Some(n) => format!("{n}; {raw}"),
+        None => raw.to_string(),
+    });
     let code = codes::trading_code_label(bill.bill_type.as_deref(), bill.sub_type.as_deref());
     Row {
         code: Some(code),
+        name,
         ..Row::new(tx)
     }
 }

@@ -14,7 +14,8 @@
 use super::endpoints::{self, Endpoint, Method};
 use super::error::{CodeClass, OkxError, classify_code};
 use super::host;
-use super::pacing::{Pacer, shared_limit};
+use super::pacing::{Pacer, PublicPacers, shared_limit};
+use super::shared::SharedHost;
 use super::sign;
 use super::wire::{self, Envelope, ServerTime};
 use crate::secret::Credentials;
@@ -57,9 +58,6 @@ pub struct RetryEvent {
     pub reason: String,
 }
 
-/// The stats and error name of archive-file downloads.
-pub const ARCHIVE_DOWNLOAD: &str = "archive-download";
-
 /// Largest JSON answer accepted by default; OKX's largest pages are well under 1 MiB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 << 20;
 /// Default time a request may go without a usable answer, all attempts together.
@@ -87,6 +85,12 @@ pub struct ClientConfig {
     /// A JSON answer larger than this is refused (not retried).
     pub max_response_bytes: usize,
     pub on_retry: Option<RetryHook>,
+    /// Pacers of the public endpoints shared with other clients of this process that talk
+    /// to the same host (OKX limits public endpoints per IP); `None`: this client's own.
+    pub public_pacers: Option<PublicPacers>,
+    /// The clock and public reference answers shared with the process's other clients of
+    /// this host ([`super::shared`]); `None`: this client reads its own.
+    pub shared_host: Option<SharedHost>,
 }
 
 impl ClientConfig {
@@ -104,6 +108,8 @@ impl ClientConfig {
             give_up_after: DEFAULT_GIVE_UP_AFTER,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             on_retry: None,
+            public_pacers: None,
+            shared_host: None,
         }
     }
 }
@@ -124,7 +130,7 @@ pub struct OkxClient {
     download_http: reqwest::Client,
     host: String,
     cfg: ClientConfig,
-    limiters: HashMap<&'static str, Pacer>,
+    limiters: HashMap<&'static str, Arc<Pacer>>,
     clock_offset_ms: AtomicI64,
     clock_synced: std::sync::atomic::AtomicBool,
     stats: Mutex<BTreeMap<&'static str, EndpointStats>>,
@@ -196,11 +202,21 @@ impl OkxClient {
             .map_err(build_err)?;
         let host =
             url::Url::parse(&cfg.base_url).map_or_else(|_| cfg.base_url.clone(), |u| host::host_of(&u));
+        // Private endpoints: this client's own pacers (limits per UID). Public ones: the set
+        // shared with the process's other clients of this host, if any (limits per IP).
         let limiters = endpoints::ALL
             .iter()
             .map(|e| {
-                let limit = shared_limit(e.limit.scaled(cfg.rate_scale), cfg.rate_share);
-                (e.name, Pacer::new(limit))
+                let shared = (!e.private)
+                    .then(|| cfg.public_pacers.as_ref().and_then(|p| p.get(e.name)))
+                    .flatten();
+                let pacer = shared.unwrap_or_else(|| {
+                    Arc::new(Pacer::new(shared_limit(
+                        e.limit.scaled(cfg.rate_scale),
+                        cfg.rate_share,
+                    )))
+                });
+                (e.name, pacer)
             })
             .collect();
         Ok(OkxClient {
@@ -224,13 +240,24 @@ impl OkxClient {
         Utc::now() + chrono::Duration::milliseconds(self.clock_offset_ms.load(Ordering::Relaxed))
     }
 
-    /// OKX's current time: from the offset already synced, else by syncing now.
+    /// OKX's current time: from the offset already synced (by this client, or by another
+    /// of the host's clients of this process), else by syncing now.
     pub async fn server_time(&self) -> Result<DateTime<Utc>, OkxError> {
         if self.clock_synced.load(Ordering::Relaxed) {
-            Ok(self.server_now())
-        } else {
-            self.sync_time().await
+            return Ok(self.server_now());
         }
+        let Some(shared) = &self.cfg.shared_host else {
+            return self.sync_time().await;
+        };
+        let offset = shared
+            .clock_offset(|| async {
+                self.sync_time().await?;
+                Ok(self.clock_offset_ms.load(Ordering::Relaxed))
+            })
+            .await?;
+        self.clock_offset_ms.store(offset, Ordering::Relaxed);
+        self.clock_synced.store(true, Ordering::Relaxed);
+        Ok(self.server_now())
     }
 
     /// Reads `public/time` and remembers the offset between OKX's clock and ours.
@@ -282,7 +309,8 @@ impl OkxClient {
             .collect()
     }
 
-    /// The raw `data` elements (each exactly as OKX sent it) of one call.
+    /// The raw `data` elements (each exactly as OKX sent it) of one call. A public answer
+    /// the host's clients share ([`SharedHost::memoizes`]) is fetched once for all.
     pub async fn request(
         &self,
         ep: Endpoint,
@@ -298,11 +326,25 @@ impl OkxClient {
             path.push('?');
             path.push_str(&ser.finish());
         }
+        match &self.cfg.shared_host {
+            Some(shared) if body.is_none() && SharedHost::memoizes(ep) => {
+                shared.answer(&path, || self.request_path(ep, &path, None)).await
+            }
+            _ => self.request_path(ep, &path, body).await,
+        }
+    }
+
+    async fn request_path(
+        &self,
+        ep: Endpoint,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<Vec<Box<RawValue>>, OkxError> {
         let body_text = body.map(std::string::ToString::to_string).unwrap_or_default();
         let mut tries = Tries::default();
         let mut resynced = false;
         loop {
-            match self.attempt(ep, &path, &body_text, &mut tries).await? {
+            match self.attempt(ep, path, &body_text, &mut tries).await? {
                 Attempt::Done(v) => return Ok(v),
                 Attempt::ClockSkew if !resynced && ep.name != endpoints::PUBLIC_TIME.name => {
                     resynced = true;
@@ -328,7 +370,7 @@ impl OkxClient {
     /// Counts a 429 and widens the endpoint's pacing guard (see [`super::pacing`]).
     fn rate_limited(&self, endpoint: &'static str) {
         self.bump(endpoint, |s| s.rate_limited += 1);
-        if let Some(wider) = self.limiters.get(endpoint).and_then(Pacer::rate_limited) {
+        if let Some(wider) = self.limiters.get(endpoint).and_then(|p| p.rate_limited()) {
             tracing::info!(
                 "{endpoint}: OKX answered 429 (too many requests); pacing this endpoint {} ms wider for the rest of the run",
                 wider.as_millis()
@@ -532,10 +574,7 @@ impl OkxClient {
         let mut tries = Tries::default();
         loop {
             tries.start();
-            let io = |e: std::io::Error| OkxError::Request {
-                endpoint,
-                detail: format!("cannot write the downloaded archive to a temporary file: {e}"),
-            };
+            let io = |source: std::io::Error| OkxError::LocalWrite { endpoint, source };
             dest.set_len(0).map_err(io)?;
             dest.rewind().map_err(io)?;
             let result: Result<Result<u64, String>, OkxError> = async {
@@ -640,6 +679,10 @@ fn gave_up(endpoint: &'static str, host: &str, tries: &Tries, last: String) -> O
         elapsed: tries.elapsed(),
         tried: tries.summary(),
         last,
+        network: tries
+            .reasons
+            .keys()
+            .any(|r| !r.starts_with("HTTP ") && !r.starts_with("code ")),
     }
 }
 
@@ -662,8 +705,25 @@ fn transport_reason(e: &reqwest::Error) -> String {
     let io_kind = std::iter::successors(std::error::Error::source(e), |c| c.source())
         .find_map(|c| c.downcast_ref::<std::io::Error>())
         .map(std::io::Error::kind);
+    let chain = error_chain(e);
+    let tls = [
+        "InvalidContentType",
+        "corrupt message",
+        "certificate",
+        "HandshakeFailure",
+        "tls",
+    ]
+    .iter()
+    .any(|w| chain.contains(w));
     if e.is_timeout() {
         "timeout".into()
+    } else if e.is_connect() && tls {
+        // An https request to a plain-http server fails in the TLS handshake.
+        let detail = std::iter::successors(std::error::Error::source(e), |c| c.source())
+            .last()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        format!("TLS handshake failed ({detail}): does the host speak https? (plain http only on loopback)")
     } else if e.is_connect() {
         match io_kind {
             Some(std::io::ErrorKind::ConnectionRefused) => "connection refused".into(),

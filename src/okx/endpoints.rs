@@ -114,7 +114,16 @@ endpoints! {
     // Public market data for valuation (okx-api.md §4.13, §11): limits per IP, limit ≤ 100.
     INDEX_CANDLES = "history-index-candles", Get, "/api/v5/market/history-index-candles", RateLimit::per_2s(10), false;
     CANDLES = "history-candles", Get, "/api/v5/market/history-candles", RateLimit::per_2s(20), false;
+    // OKX's dictionary of trading-bill types and subTypes (okx-api.md §12.2).
+    BILL_TYPES = "bill-types", Get, "/api/v5/account/subtypes", RateLimit::per_2s(20), true;
     DCD_ORDER_HISTORY = "dcd-order-history", Get, "/api/v5/finance/sfp/dcd/order-history", RateLimit::per_1s(1), true;
+    // A master's view of its sub-accounts (okx-api.md §12.1.1); a sub-account's key gets
+    // 59500. The list's limit is 20 per 2 s in the 2025-11 docs and 2 per 2 s in earlier
+    // ones: paced at the lower.
+    SUBACCOUNT_LIST = "subaccount-list", Get, "/api/v5/users/subaccount/list", RateLimit::per_2s(2), true;
+    SUBACCOUNT_TRADING_BALANCES = "subaccount-trading-balances", Get, "/api/v5/account/subaccount/balances", RateLimit::per_2s(6), true;
+    SUBACCOUNT_FUNDING_BALANCES = "subaccount-funding-balances", Get, "/api/v5/asset/subaccount/balances", RateLimit::per_2s(6), true;
+    SUBACCOUNT_BILLS = "subaccount-bills", Get, "/api/v5/asset/subaccount/bills", RateLimit::per_1s(6), true;
 }
 
 /// Looks an endpoint up by method and path (the simulator routes with this).
@@ -122,8 +131,17 @@ pub fn by_route(method: Method, path: &str) -> Option<Endpoint> {
     ALL.iter().copied().find(|e| e.method == method && e.path == path)
 }
 
-/// Instrument types that `fills-history` must be asked for one by one.
-pub const INST_TYPES: &[&str] = &["SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION"];
+/// The stats and error name of archive-file downloads (pre-signed links, not an endpoint).
+pub const ARCHIVE_DOWNLOAD: &str = "archive-download";
+
+/// Instrument types that `fills-history` must be asked for one by one. `EVENTS` (event
+/// contracts, 2026 docs, okx-api.md §12.3) is not offered on every site: see
+/// [`OPTIONAL_INST_TYPES`].
+pub const INST_TYPES: &[&str] = &["SPOT", "MARGIN", "SWAP", "FUTURES", "OPTION", "EVENTS"];
+
+/// Instrument types a site may not list: their fills stream failing is told like a
+/// missing product (a warning once, then a note), never a failed sync.
+pub const OPTIONAL_INST_TYPES: &[&str] = &["EVENTS"];
 
 #[cfg(test)]
 mod tests {

@@ -71,6 +71,18 @@ pub fn parse_base_url(input: &str) -> Result<String, UrlRefused> {
             "base URL `{shown}` has a query or fragment (`?`/`#`); give only scheme, host, port and optional path"
         )));
     }
+    // Every endpoint path starts with /api/v5: a base URL ending in it would ask for
+    // /api/v5/api/v5/… and get a bare 404.
+    if url.path().trim_end_matches('/').ends_with("/api/v5")
+        || url.path().trim_end_matches('/').ends_with("/api")
+    {
+        let mut host = url.clone();
+        host.set_path("");
+        return Err(UrlRefused(format!(
+            "base URL `{shown}` ends in the API path: the base URL is the host only, e.g. `{}`",
+            host.as_str().trim_end_matches('/')
+        )));
+    }
     check_scheme(&url, shown, "base URL")?;
     Ok(url.as_str().trim_end_matches('/').to_string())
 }
@@ -95,6 +107,21 @@ pub fn check_download_link(link: &str) -> Result<Url, UrlRefused> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 20 item 12: a base URL with OKX's API path says that the host alone is wanted.
+    #[test]
+    fn api_path_in_the_base_url_is_refused_with_the_fix() {
+        let e = parse_base_url("https://www.okx.com/api/v5").unwrap_err().0;
+        assert!(
+            e.contains("the base URL is the host only, e.g. `https://www.okx.com`"),
+            "{e}"
+        );
+        assert!(parse_base_url("https://www.okx.com/api/v5/").is_err());
+        assert_eq!(
+            parse_base_url("https://proxy.example/okx").unwrap(),
+            "https://proxy.example/okx"
+        );
+    }
 
     #[test]
     fn base_urls_are_parsed_not_split() {

@@ -5,6 +5,7 @@ pub mod endpoints;
 pub mod error;
 pub mod host;
 pub mod pacing;
+pub mod shared;
 pub mod sign;
 pub mod wire;
 

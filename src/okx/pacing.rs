@@ -26,9 +26,9 @@
 //! `rate_share` (`--rate-share 0.5`) keeps a fraction of each limit for another client of
 //! the same UID, such as a trading bot.
 
-use super::endpoints::RateLimit;
-use std::collections::VecDeque;
-use std::sync::Mutex;
+use super::endpoints::{self, RateLimit};
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
@@ -246,6 +246,47 @@ impl Pacer {
                 Err(None) => answered.await,
             }
         }
+    }
+}
+
+/// The pacers of the public endpoints (OKX limits them per IP), to be shared by every
+/// client of one process that talks to the same host: several profiles run at once in one
+/// process (a group or fleet run) then stay together within one IP's limits, while each
+/// client keeps its own pacers for the private endpoints (limited per UID).
+#[derive(Clone)]
+pub struct PublicPacers(Arc<HashMap<&'static str, Arc<Pacer>>>);
+
+impl std::fmt::Debug for PublicPacers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PublicPacers({} endpoints)", self.0.len())
+    }
+}
+
+impl PublicPacers {
+    /// One pacer per public endpoint of [`endpoints::ALL`], at `share` of each limit
+    /// times `rate_scale` (as [`crate::okx::ClientConfig`] paces them).
+    pub fn new(rate_scale: u32, share: f64) -> PublicPacers {
+        let map = endpoints::ALL
+            .iter()
+            .filter(|e| !e.private)
+            .map(|e| {
+                (
+                    e.name,
+                    Arc::new(Pacer::new(shared_limit(e.limit.scaled(rate_scale), share))),
+                )
+            })
+            .collect();
+        PublicPacers(Arc::new(map))
+    }
+
+    /// The shared pacer of public endpoint `name`.
+    pub fn get(&self, name: &str) -> Option<Arc<Pacer>> {
+        self.0.get(name).cloned()
+    }
+
+    /// Whether `self` and `other` are the same set (not merely equal limits).
+    pub fn same(&self, other: &PublicPacers) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
     }
 }
 

@@ -347,7 +347,57 @@ wire! {
     }
 }
 
+wire! {
+    /// One subType of a [`BillType`]; an empty description means OKX has not enabled it.
+    pub struct BillSubType {
+        sub_type: String = "subType" via "de::string",
+        sub_type_desc: Option<String> = "subTypeDesc" opt "de::opt_string",
+    }
+}
+
+wire! {
+    /// One sub-account of a master's `users/subaccount/list` (okx-api.md §12.1.1). `enable`
+    /// is a JSON boolean, kept as its text.
+    pub struct SubAccountInfo {
+        sub_acct: String = "subAcct" via "de::string",
+        uid: Option<String> = "uid" opt "de::opt_string",
+        label: Option<String> = "label" opt "de::opt_string",
+        account_type: Option<String> = "type" opt "de::opt_string",
+        enable: Option<String> = "enable" opt "de::opt_string",
+        ts: Option<DateTime<Utc>> = "ts" opt "de::opt_ms",
+    }
+}
+
+wire! {
+    /// `GET /api/v5/account/subtypes` (okx-api.md §12.2), one element per bill type:
+    /// `{"type":"1","typeDesc":"Transfer","subTypeDetails":[{"subType":"11","subTypeDesc":"Transfer in"}]}`.
+    pub struct BillType {
+        bill_type: String = "type" via "de::string",
+        type_desc: Option<String> = "typeDesc" opt "de::opt_string",
+        #[serde(default)]
+        sub_types: Vec<BillSubType> = "subTypeDetails",
+    }
+}
+
+wire! {
+    /// One transfer of a master's `asset/subaccount/bills`: `type` `0` master → sub, `1`
+    /// sub → master; `amt` is unsigned; `subAcct` names the sub-account.
+    pub struct SubAccountBill {
+        bill_id: String = "billId" via "de::string",
+        ccy: String = "ccy" via "de::string",
+        amt: Decimal = "amt" via "de::decimal",
+        bill_type: Option<String> = "type" opt "de::opt_string",
+        sub_acct: String = "subAcct" via "de::string",
+        ts: Option<DateTime<Utc>> = "ts" opt "de::opt_ms",
+    }
+}
+
 impl AccountConfig {
+    /// A master (main) account's key: `uid == mainUid` (okx-api.md §12.4).
+    pub fn is_master(&self) -> bool {
+        self.uid.is_some() && self.uid == self.main_uid
+    }
+
     /// The permission tokens of the key, e.g. `{read_only}`.
     pub fn permissions(&self) -> Vec<String> {
         self.perm

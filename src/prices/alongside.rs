@@ -18,7 +18,7 @@
 //! incremental run with nothing new makes no candle request.
 
 use super::boundaries;
-use super::cache::{PriceCache, cache_path};
+use super::cache::{PriceCache, cache_path_for};
 use super::layout::Complete;
 use super::pipeline::{self, PriceOptions, PriceSummary, Staged};
 use super::stage::{Needs, Stage};
@@ -167,7 +167,7 @@ async fn run(
     }
     let now = pipeline::host_now(&client).await?;
     let first_store = Store::open(&settings.data_dir)?;
-    let cache_file = cache_path(&settings.base_url, &settings.data_dir);
+    let cache_file = cache_path_for(&settings);
     let before = pipeline::last_fetched(&first_store, &settings.base_url, &cache_file)?;
     let mut reader = Some(Reader {
         now,

@@ -46,7 +46,7 @@ pub fn year_starts(first: DateTime<Utc>, now: DateTime<Utc>, zones: &[Tz]) -> Ve
             let Some(day) = NaiveDate::from_ymd_opt(y, 1, 1) else {
                 continue;
             };
-            if let Some(t) = crate::report::period::day_start(tz, day)
+            if let Some(t) = crate::model::day_start(tz, day)
                 && t > first
                 && t <= now
             {

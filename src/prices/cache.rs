@@ -35,13 +35,27 @@ pub const CACHE_ENV: &str = "OKX_EXPORT_PRICE_CACHE";
 /// The cache's file name in the data dir, for hosts other than OKX's.
 pub const DATA_DIR_CACHE: &str = "price-cache.sqlite";
 
-/// Where the cache lives for `base_url` and `data_dir` (see the module docs).
-pub fn cache_path(base_url: &str, data_dir: &Path) -> PathBuf {
-    let official = ["global", "eea", "us"]
+/// Whether `base_url` is one of OKX's own hosts (a region preset).
+pub fn is_okx_host(base_url: &str) -> bool {
+    ["global", "eea", "us"]
         .iter()
         .filter_map(|r| crate::okx::client::region_url(r))
-        .any(|u| u == base_url.trim_end_matches('/'));
-    if !official {
+        .any(|u| u == base_url.trim_end_matches('/'))
+}
+
+/// The cache `settings` use: the one a group or fleet run chose for the host
+/// ([`crate::commands::runner::share_hosts`]: one per host, so its profiles fetch each
+/// bar once), else [`cache_path`]. Every opener of the cache asks here.
+pub fn cache_path_for(settings: &crate::settings::Settings) -> PathBuf {
+    settings
+        .price_cache
+        .clone()
+        .unwrap_or_else(|| cache_path(&settings.base_url, &settings.data_dir))
+}
+
+/// Where the cache lives for `base_url` and `data_dir` (see the module docs).
+pub fn cache_path(base_url: &str, data_dir: &Path) -> PathBuf {
+    if !is_okx_host(base_url) {
         return data_dir.join(DATA_DIR_CACHE);
     }
     if let Some(p) = std::env::var_os(CACHE_ENV).filter(|p| !p.is_empty()) {

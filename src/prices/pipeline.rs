@@ -5,13 +5,13 @@
 //! prices live ([`PriceHome`]), so every later command on it finds them.
 
 use super::boundaries;
-use super::cache::{PriceCache, cache_path};
+use super::cache::{PriceCache, cache_path_for};
 use super::ecb::Ecb;
 use super::file::{UserPrices, read_user_prices};
 use super::stage::{self, Needs, StageStats};
 use super::valuer::CachedValuer;
 use super::{Fiat, Valuer};
-use crate::error::DataError;
+use crate::error::DataProblem;
 use crate::normalize::{NormalizeOptions, normalize};
 use crate::okx::OkxClient;
 use crate::settings::Settings;
@@ -90,7 +90,7 @@ impl PriceSummary {
 
 /// The price cache `settings` use.
 pub fn open_cache(settings: &Settings) -> Result<PriceCache> {
-    PriceCache::open(&cache_path(&settings.base_url, &settings.data_dir))
+    PriceCache::open(&cache_path_for(settings))
 }
 
 /// The [`Valuer`] for a report without a store: prices from the cache `settings` choose
@@ -114,7 +114,7 @@ pub fn store_cache(settings: &Settings, store: &Store) -> Result<(PriceCache, Op
         return Ok((open_cache(settings)?, None));
     };
     let gone = |what: &str| {
-        anyhow::Error::new(DataError(format!(
+        anyhow::Error::new(DataProblem(format!(
             "the store's prices were fetched from {} into `{}`, but {what}; restore that file, or run `okx-export prices --base-url {}` to fetch them again (public data, no key needed)",
             home.host,
             home.cache.display(),
@@ -173,6 +173,7 @@ pub fn needs_within(store: &Store, ranges: &[(i64, i64)]) -> Result<Needs> {
         let opts = NormalizeOptions {
             from: at(from),
             to: at(to),
+            ..NormalizeOptions::default()
         };
         let mut sink = |tx: crate::model::Transaction| {
             let minute = super::rules::bar_open(tx.time.timestamp_millis(), 60_000);
@@ -262,7 +263,7 @@ pub async fn run(
     let now = host_now(&client).await?;
     let mut needs = collect_needs(store)?;
     merge(&mut needs, year_and_now_needs(store, now, opts)?);
-    let path = cache_path(&settings.base_url, &settings.data_dir);
+    let path = cache_path_for(settings);
     let mut cache = PriceCache::open(&path)?;
     let mut stats = stage::run(client.clone(), &mut cache, &needs, now.timestamp_millis()).await?;
     let mut ecb_requests = fetch_ecb(&mut cache, &needs, opts).await?;
@@ -377,7 +378,7 @@ pub(crate) fn conclude(
         started,
         ecb_requests,
     } = staged;
-    let path = cache_path(&settings.base_url, &settings.data_dir);
+    let path = cache_path_for(settings);
     let (rows_valued, rows_missing) = valuer.counts();
     let missing_prices = valuer.missing().count();
     let missing_file = match &opts.missing_out {

@@ -37,6 +37,11 @@ pub struct CheckRow {
 }
 
 impl CheckRow {
+    /// Whether this check failed (neither `ok` nor a row that only names facts).
+    pub fn failed(&self) -> bool {
+        self.status != "ok" && self.status != super::UNCLASSIFIED
+    }
+
     /// The closing row of a check: `ok` when nothing failed, else `failure`, with the
     /// counts in `detail` and no range or amounts.
     pub fn summary(

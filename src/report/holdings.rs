@@ -13,6 +13,7 @@ use anyhow::Result;
 use chrono::{DateTime, Days, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
+use std::collections::BTreeMap;
 
 /// The most instants a series holds.
 pub const MAX_POINTS: usize = 400;
@@ -67,25 +68,44 @@ pub fn instants(from: DateTime<Utc>, to: DateTime<Utc>, tz: Tz) -> (u64, Vec<Dat
     (step, out)
 }
 
-/// The valued holdings at each of `ats` (sorted).
+/// The valued holdings at each of `ats` (sorted); for several stores (a group), each
+/// account and asset summed over them.
 pub fn series(
-    src: &dyn RecordSource,
+    srcs: &[&dyn RecordSource],
     step_days: u64,
     ats: &[DateTime<Utc>],
     valuer: &mut dyn Valuer,
 ) -> Result<HoldingsSeries> {
-    series_of(step_days, ats, holdings_series(src, ats)?, valuer)
+    let per_store = srcs
+        .iter()
+        .map(|src| holdings_series(*src, ats))
+        .collect::<Result<Vec<_>>>()?;
+    series_of(step_days, ats, per_store, valuer)
 }
 
-/// [`series`] from the holdings at each of `ats`, read already.
+/// [`series`] from each account's holdings at each of `ats`, read already.
 pub fn series_of(
     step_days: u64,
     ats: &[DateTime<Utc>],
-    all: Vec<Vec<Holding>>,
+    per_account: impl IntoIterator<Item = Vec<Vec<Holding>>>,
     valuer: &mut dyn Valuer,
 ) -> Result<HoldingsSeries> {
+    let mut all: Vec<BTreeMap<(&'static str, String), Holding>> = vec![BTreeMap::new(); ats.len()];
+    for held in per_account {
+        for (at, holdings) in all.iter_mut().zip(held) {
+            for h in holdings {
+                at.entry((h.account, h.asset.clone()))
+                    .and_modify(|sum| {
+                        sum.balance += h.balance;
+                        sum.last_bill_at = sum.last_bill_at.max(h.last_bill_at);
+                    })
+                    .or_insert(h);
+            }
+        }
+    }
     let mut points = Vec::with_capacity(ats.len());
     for (at, holdings) in ats.iter().zip(all) {
+        let holdings: Vec<Holding> = holdings.into_values().collect();
         points.push((*at, value(&holdings, *at, valuer)?));
     }
     Ok(HoldingsSeries { step_days, points })

@@ -35,7 +35,7 @@ fn reconciliation_json(rec: &Reconciliation) -> serde_json::Value {
             "account": r.account.as_str(), "asset": r.asset, "computed": plain(r.computed),
             "reported": r.reported.map(plain), "difference": r.difference.map(plain), "reason": r.reason,
         })).collect::<Vec<_>>(),
-        "checks": check_rows(rec).iter().filter(|c| c.status != "ok").map(|c| json!({
+        "checks": check_rows(rec).iter().filter(|c| c.failed()).map(|c| json!({
             "check": c.check, "account": c.account, "asset": c.asset, "from": c.from.map(rfc3339_ms),
             "to": c.to.map(rfc3339_ms), "status": c.status, "detail": c.detail,
         })).collect::<Vec<_>>(),
@@ -46,8 +46,54 @@ fn reconciliation_json(rec: &Reconciliation) -> serde_json::Value {
     })
 }
 
+/// The accounts block: every account of the report and every sub-account of a master in
+/// it, with where it stands (`missing` ones make the report incomplete).
+fn accounts_json(o: &ReportOutcome) -> serde_json::Value {
+    json!({
+        "complete": o.accounts.complete(),
+        "accounts": o.accounts.lines.iter().map(|l| json!({
+            "name": l.name, "uid": l.uid, "role": l.role, "status": l.status.as_str(),
+            "holds": l.holds, "moved": l.moved, "detail": l.detail,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// A group report's members: each one's identity, coverage and reconciliation.
+fn members_json(o: &ReportOutcome) -> serde_json::Value {
+    o.members
+        .iter()
+        .map(|m| {
+            json!({
+                "profile": m.profile,
+                "uid": m.identity.as_ref().map(|i| i.uid.clone()),
+                "master": m.identity.as_ref().map(crate::store::Identity::is_master),
+                "balances_as_of": m.balances_as_of.map(rfc3339_ms),
+                "coverage": coverage::coverage_json(&m.coverage),
+                "reconciliation": m.reconciliation.as_ref().map(reconciliation_json),
+            })
+        })
+        .collect()
+}
+
+/// Adds the blocks of a report of several accounts (or of a master) to `v`.
+fn with_accounts(mut v: serde_json::Value, o: &ReportOutcome) -> serde_json::Value {
+    v["accounts"] = accounts_json(o);
+    if !o.members.is_empty() {
+        v["members"] = members_json(o);
+        if o.written.is_some() {
+            // The group's own checks and every member's.
+            v["reconciliation"]["ok"] = json!(o.reconciled());
+        }
+    }
+    v
+}
+
 /// The JSON of `o` (without the files list: summary.json is one of them).
 pub fn to_json(o: &ReportOutcome) -> serde_json::Value {
+    with_accounts(report_json(o), o)
+}
+
+fn report_json(o: &ReportOutcome) -> serde_json::Value {
     let period = json!({
         "from": o.period.from.map(rfc3339_ms), "to": o.period.to.map(rfc3339_ms), "tz": o.period.tz.name(),
     });
@@ -70,12 +116,17 @@ pub fn to_json(o: &ReportOutcome) -> serde_json::Value {
         "rows_by_kind": s.rows_by_kind.iter().map(|(k, v)| (k.as_str().to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
         "unclassified": s.unclassified,
         "unclassified_codes": s.unclassified_codes,
+        "unclassified_names": s.unclassified_names,
         "pending_deposits": pending_json(&s.pending_deposits),
         "pending_withdrawals": pending_json(&s.pending_withdrawals),
         "failed_or_canceled": pending_json(&s.failed_or_canceled),
         "final_without_bill": pending_json(&s.final_without_bill),
         "unmatched_enrichment": s.unmatched_enrichment,
         "decode_errors": s.decode_errors,
+        "changed_records": w.changed_records,
+        "unreadable": w.unreadable.iter().map(|u| json!({
+            "kind": u.kind.as_str(), "key": u.key, "time": u.time.map(rfc3339_ms), "error": u.error, "fix": u.fix,
+        })).collect::<Vec<_>>(),
         "formats": w.exported.formats.iter().map(|f| json!({
             "format": f.format.name(), "files": f.paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
             "exported": f.exported, "records": f.records, "skipped_transfers": f.skipped_transfers,
@@ -88,7 +139,7 @@ pub fn to_json(o: &ReportOutcome) -> serde_json::Value {
         "reconciliation": reconciliation_json(&w.reconciliation),
         "balances_as_of": w.balances_as_of.map(rfc3339_ms),
         "closing_balances_as_of": w.closing.as_ref().map(|(at, _)| rfc3339_ms(*at)),
-        "incomplete": !o.coverage.complete(),
+        "incomplete": !o.complete(),
         "coverage": coverage::coverage_json(&o.coverage),
         "exit_code": o.exit as u8,
     })

@@ -12,11 +12,70 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, Default, Deserialize)]
+/// The whole config file: `[profile.NAME]` tables and `[group.NAME]` tables.
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ConfigFile {
+pub struct ConfigFile {
     #[serde(default)]
-    profile: BTreeMap<String, ProfileConfig>,
+    pub profile: BTreeMap<String, ProfileConfig>,
+    #[serde(default)]
+    pub group: BTreeMap<String, GroupConfig>,
+}
+
+/// One `[group.NAME]` table: profiles reported together as one set of files (a master and
+/// its sub-accounts, or any accounts of one taxpayer).
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupConfig {
+    pub profiles: Vec<String>,
+}
+
+impl ConfigFile {
+    /// The members of group `name`, checked: the group exists, names at least one profile,
+    /// each defined once, and no profile shares the group's name (their default folders
+    /// `output/<name>/` would be the same).
+    pub fn group_members(&self, name: &str, path: &Path) -> Result<Vec<String>> {
+        let Some(g) = self.group.get(name) else {
+            let known = self.group.keys().cloned().collect::<Vec<_>>().join(", ");
+            return Err(usage(format!(
+                "group `{name}` not found in `{}`; add a `[group.{name}]` table with `profiles = [\"main\", \"bot\"]`{}",
+                path.display(),
+                if known.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (groups there: {known})")
+                }
+            )));
+        };
+        if g.profiles.is_empty() {
+            return Err(usage(format!(
+                "group `{name}` in `{}` has no profiles; list them: `profiles = [\"main\", \"bot\"]`",
+                path.display()
+            )));
+        }
+        if self.profile.contains_key(name) {
+            return Err(usage(format!(
+                "`{}` has both a profile and a group named `{name}`; rename one (both would write to output/{name}/)",
+                path.display()
+            )));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for p in &g.profiles {
+            if !self.profile.contains_key(p) {
+                return Err(usage(format!(
+                    "group `{name}` in `{}` names profile `{p}`, which has no `[profile.{p}]` table",
+                    path.display()
+                )));
+            }
+            if !seen.insert(p.as_str()) {
+                return Err(usage(format!(
+                    "group `{name}` in `{}` names profile `{p}` twice",
+                    path.display()
+                )));
+            }
+        }
+        Ok(g.profiles.clone())
+    }
 }
 
 /// `./okx-export.toml`, else `$XDG_CONFIG_HOME/okx-export/config.toml` (or
@@ -78,6 +137,11 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 /// Reads the named profile (None if the file has no such table). Errors name the file,
 /// and for TOML errors the line and column.
 pub fn load_profile(path: &Path, profile: &str) -> Result<Option<ProfileConfig>> {
+    Ok(load(path)?.profile.get(profile).cloned())
+}
+
+/// Reads and parses the whole file (after [`check_trusted`]).
+pub fn load(path: &Path) -> Result<ConfigFile> {
     check_trusted(path, "config file")?;
     let text = std::fs::read_to_string(path)
         .map_err(|e| usage(format!("cannot read config file `{}`: {e}", path.display())))?;
@@ -95,7 +159,7 @@ pub fn load_profile(path: &Path, profile: &str) -> Result<Option<ProfileConfig>>
             e.message().trim_end()
         ))
     })?;
-    Ok(file.profile.get(profile).cloned())
+    Ok(file)
 }
 
 #[cfg(test)]
@@ -155,6 +219,44 @@ mod tests {
         let err = load_profile(&p, "default").unwrap_err().to_string();
         assert!(err.contains("owned by uid 65534"), "{err}");
         assert!(err.contains(&format!("chown 0 {}", p.display())), "{err}");
+    }
+
+    #[test]
+    fn groups_name_defined_profiles_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        let text = "[profile.main]\napi_key = \"k\"\n[profile.bot]\napi_key = \"b\"\n\
+            [group.family]\nprofiles = [\"main\", \"bot\"]\n[group.bad]\nprofiles = [\"main\", \"nope\"]\n\
+            [group.twice]\nprofiles = [\"bot\", \"bot\"]\n[group.empty]\nprofiles = []\n[group.main]\nprofiles = [\"bot\"]\n";
+        std::fs::write(&p, text).unwrap();
+        let cfg = load(&p).unwrap();
+        assert_eq!(cfg.group_members("family", &p).unwrap(), ["main", "bot"]);
+        let err = |g: &str| cfg.group_members(g, &p).unwrap_err().to_string();
+        assert!(
+            err("bad").contains("names profile `nope`, which has no `[profile.nope]` table"),
+            "{}",
+            err("bad")
+        );
+        assert!(
+            err("twice").contains("names profile `bot` twice"),
+            "{}",
+            err("twice")
+        );
+        assert!(err("empty").contains("has no profiles"), "{}", err("empty"));
+        assert!(
+            err("main").contains("both a profile and a group named `main`"),
+            "{}",
+            err("main")
+        );
+        assert!(
+            err("other").contains("group `other` not found")
+                && err("other").contains("groups there: bad, empty, family, main, twice"),
+            "{}",
+            err("other")
+        );
+        std::fs::write(&p, "[group.g]\nprofiles = [\"a\"]\nout = \"x\"\n").unwrap();
+        let e = load(&p).unwrap_err().to_string();
+        assert!(e.contains("line 3") && e.contains("out"), "{e}");
     }
 
     #[test]

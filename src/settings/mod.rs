@@ -2,6 +2,7 @@
 //! [`Settings`]. This is the only module that reads environment variables.
 
 use crate::cli::{ConnectArgs, GlobalArgs, Region};
+use crate::console::Console;
 use crate::error::usage;
 use crate::okx::client::region_url;
 use crate::secret::{Credentials, Secret};
@@ -26,6 +27,19 @@ pub mod env {
     pub const BACKOFF_MS: &str = "OKX_EXPORT_BACKOFF_MS";
     pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
     pub const HOME: &str = "HOME";
+    /// Set (to anything but ""): no colour in messages (no-color.org).
+    pub const NO_COLOR: &str = "NO_COLOR";
+}
+
+/// The console for these global flags: quiet or not, colour only on a terminal and never
+/// with `NO_COLOR`.
+pub fn console_for(g: &GlobalArgs) -> Console {
+    use std::io::IsTerminal;
+    let no_color = std::env::var(env::NO_COLOR).ok();
+    Console::terminal(
+        g.quiet,
+        crate::console::colour_wanted(std::io::stderr().is_terminal(), no_color.as_deref()),
+    )
 }
 
 fn var(name: &str) -> Option<String> {
@@ -69,6 +83,18 @@ pub struct Settings {
     pub give_up_after: Duration,
     /// Fraction of each rate limit to use.
     pub rate_share: f64,
+    /// Where this profile's messages go (labelled with the profile when several run).
+    pub console: Console,
+    /// Pacers of OKX's public endpoints shared with the other profiles this process runs
+    /// against the same host (a group or fleet run, [`crate::commands::runner`]); `None`:
+    /// the client paces its public requests alone.
+    pub public_pacers: Option<crate::okx::pacing::PublicPacers>,
+    /// OKX's clock and public reference answers shared with the other profiles this
+    /// process runs against the same host ([`crate::okx::shared`]); `None`: read alone.
+    pub shared_host: Option<crate::okx::shared::SharedHost>,
+    /// The price cache file, when a group or fleet run chose one for its host
+    /// (see [`crate::prices::cache::cache_path_for`]); `None`: the usual rule.
+    pub price_cache: Option<PathBuf>,
 }
 
 /// Whether the host was chosen for this command (`--base-url`, `--region`,
@@ -87,23 +113,85 @@ pub fn check_base_url(url: &str) -> Result<String> {
     crate::okx::host::parse_base_url(url).map_err(|e| usage(e.0))
 }
 
+/// The config file `--config` names, else the default one if it exists.
+pub fn config_path(g: &GlobalArgs) -> Result<Option<PathBuf>> {
+    match &g.config {
+        Some(p) => {
+            if !p.exists() {
+                return Err(usage(format!("config file `{}` does not exist", p.display())));
+            }
+            Ok(Some(p.clone()))
+        }
+        None => Ok(config_file::default_path(
+            var(env::XDG_CONFIG_HOME),
+            var(env::HOME),
+        )),
+    }
+}
+
+/// The members of group `name` in the config file (see
+/// [`config_file::ConfigFile::group_members`]).
+pub fn group_members(g: &GlobalArgs, name: &str) -> Result<Vec<String>> {
+    let Some(path) = config_path(g)? else {
+        return Err(usage(format!(
+            "--group {name} needs a config file with a `[group.{name}]` table; none found (pass --config FILE)"
+        )));
+    };
+    config_file::load(&path)?.group_members(name, &path)
+}
+
+/// Every profile of the config file (`--all`), in the file's order of names; two profiles
+/// with one data dir are refused (they would share one store).
+pub fn all_profiles(g: &GlobalArgs) -> Result<Vec<(String, PathBuf)>> {
+    let Some(path) = config_path(g)? else {
+        return Err(usage(
+            "--all runs every profile of the config file, and none was found: pass --config FILE or create ./okx-export.toml with a `[profile.NAME]` table per client",
+        ));
+    };
+    let file = config_file::load(&path)?;
+    if file.profile.is_empty() {
+        return Err(usage(format!(
+            "--all: `{}` has no profiles; add a `[profile.NAME]` table per client",
+            path.display()
+        )));
+    }
+    let mut seen: std::collections::BTreeMap<PathBuf, String> = std::collections::BTreeMap::new();
+    let mut out = Vec::new();
+    for (name, p) in file.profile {
+        let dir = p.data_dir.unwrap_or_else(|| PathBuf::from("output").join(&name));
+        if let Some(other) = seen.insert(dir.clone(), name.clone()) {
+            return Err(usage(format!(
+                "profiles `{other}` and `{name}` in `{}` both use the data dir `{}`; give each client its own `data_dir` (or none: output/<profile>/)",
+                path.display(),
+                dir.display()
+            )));
+        }
+        out.push((name, dir));
+    }
+    Ok(out)
+}
+
 impl Settings {
     /// Resolves flags, environment and config file. Precedence (README, "Which setting
     /// wins"): a flag beats the environment, which beats the config file; `--profile NAME`
     /// is a flag, so the profile it names beats `OKX_API_*` and `OKX_BASE_URL` (they are
     /// ignored with a warning), while without it the environment beats `[profile.default]`.
     pub fn resolve(g: &GlobalArgs, c: &ConnectArgs) -> Result<Settings> {
-        let explicit_profile = g.profile.is_some();
-        let profile = g.profile.clone().unwrap_or_else(|| "default".to_string());
-        let config_path = match &g.config {
-            Some(p) => {
-                if !p.exists() {
-                    return Err(usage(format!("config file `{}` does not exist", p.display())));
-                }
-                Some(p.clone())
-            }
-            None => config_file::default_path(var(env::XDG_CONFIG_HOME), var(env::HOME)),
-        };
+        Settings::resolve_with(g, c, g.profile.as_deref())
+    }
+
+    /// [`Settings::resolve`] for profile `name` as if `--profile name` had been given: a
+    /// member of a group (its own credentials, host and data dir; `--data-dir` is refused
+    /// before this, since members cannot share one store).
+    pub fn resolve_member(g: &GlobalArgs, c: &ConnectArgs, name: &str) -> Result<Settings> {
+        Settings::resolve_with(g, c, Some(name))
+    }
+
+    fn resolve_with(g: &GlobalArgs, c: &ConnectArgs, named: Option<&str>) -> Result<Settings> {
+        let console = console_for(g);
+        let explicit_profile = named.is_some();
+        let profile = named.unwrap_or("default").to_string();
+        let config_path = config_path(g)?;
         let profile_config = match &config_path {
             Some(p) => match config_file::load_profile(p, &profile)? {
                 Some(cfg) => cfg,
@@ -136,12 +224,17 @@ impl Settings {
                 (None, r) => Ok(region_of(r.as_deref().unwrap_or(Region::Global.as_str()))?.to_string()),
             }
         };
+        // A region is checked even where `base_url` wins over it: a typo must not wait until
+        // the day the base URL is removed.
+        if let Some(r) = &profile_config.region {
+            region_of(r)?;
+        }
         let profile_sets_host = profile_config.base_url.is_some() || profile_config.region.is_some();
         let base_url = match (&c.base_url, c.region, &env_base) {
             (Some(u), _, _) => u.clone(),
             (None, Some(r), _) => region_of(r.as_str())?.to_string(),
             (None, None, Some(_)) if explicit_profile && profile_sets_host => {
-                crate::commands::warn(format!(
+                console.warning(format!(
                     "{} is ignored: --profile {profile} sets the host, and a flag beats the environment",
                     env::BASE_URL
                 ));
@@ -182,7 +275,61 @@ impl Settings {
             backoff_ms,
             give_up_after: Duration::from_secs(c.give_up_after),
             rate_share: c.rate_share,
+            console,
+            public_pacers: None,
+            shared_host: None,
+            price_cache: None,
         })
+    }
+
+    /// Where [`Settings::credentials`] takes them from, for messages: the environment
+    /// variables, or the profile's fields and file.
+    pub fn credentials_source(&self) -> String {
+        let env_set = [env::API_KEY, env::API_SECRET, env::API_PASSPHRASE]
+            .iter()
+            .any(|n| var(n).is_some());
+        if env_set && !self.explicit_profile {
+            return format!(
+                "{}, {} and {} (the environment)",
+                env::API_KEY,
+                env::API_SECRET,
+                env::API_PASSPHRASE
+            );
+        }
+        let pc = &self.profile_config;
+        let secret = match (&pc.secret_command, &pc.secret_file) {
+            (Some(c), _) => format!("secret_command `{c}`"),
+            (None, Some(f)) => format!("secret_file `{}`", f.display()),
+            (None, None) => "its secret".into(),
+        };
+        let file = self
+            .config_path
+            .as_ref()
+            .map(|p| format!(" in `{}`", p.display()))
+            .unwrap_or_default();
+        format!("api_key and {secret} of profile `{}`{file}", self.profile)
+    }
+
+    /// The config file's contents (empty without a config file).
+    pub fn config_file(&self) -> Result<config_file::ConfigFile> {
+        match &self.config_path {
+            Some(p) => config_file::load(p),
+            None => Ok(config_file::ConfigFile::default()),
+        }
+    }
+
+    /// Every profile of the config file with the data dir it uses (its `data_dir`, else
+    /// `output/<profile>/`), to find which of them holds a key for an account.
+    pub fn profile_dirs(&self) -> Result<Vec<(String, PathBuf)>> {
+        Ok(self
+            .config_file()?
+            .profile
+            .into_iter()
+            .map(|(name, p)| {
+                let dir = p.data_dir.unwrap_or_else(|| PathBuf::from("output").join(&name));
+                (name, dir)
+            })
+            .collect())
     }
 
     /// Key, secret and passphrase: from the profile named by `--profile`; else from the
@@ -192,7 +339,7 @@ impl Settings {
         let env_vals = names.map(var);
         let env_set = env_vals.iter().any(Option::is_some);
         if env_set && self.explicit_profile {
-            crate::commands::warn(format!(
+            self.console.warning(format!(
                 "OKX_API_KEY/OKX_API_SECRET/OKX_API_PASSPHRASE are ignored: --profile {} was given, and its credentials are used",
                 self.profile
             ));

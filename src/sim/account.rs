@@ -14,7 +14,8 @@ use std::sync::{Mutex, RwLock, RwLockReadGuard};
 /// lock, so the accessors return snapshots (clones) or a short-lived read guard.
 pub struct SimAccount {
     data: RwLock<AccountData>,
-    generator: Mutex<Gen>,
+    /// `None` for an account that was never used ([`SimAccount::empty`]).
+    generator: Mutex<Option<Gen>>,
 }
 
 impl SimAccount {
@@ -29,8 +30,25 @@ impl SimAccount {
         let data = std::mem::take(&mut generator.out);
         SimAccount {
             data: RwLock::new(data),
-            generator: Mutex::new(generator),
+            generator: Mutex::new(Some(generator)),
         }
+    }
+
+    /// An account without any history or balance (a sub-account never used).
+    pub fn empty() -> SimAccount {
+        SimAccount {
+            data: RwLock::new(AccountData::default()),
+            generator: Mutex::new(None),
+        }
+    }
+
+    /// Changes the ground truth in place (the family's transfers, see `family.rs`).
+    pub(crate) fn edit<T>(&self, f: impl FnOnce(&mut AccountData) -> T) -> T {
+        let mut data = self
+            .data
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut data)
     }
 
     /// A read guard on the whole ground truth. Do not hold it across `.await` in a test
@@ -154,17 +172,20 @@ impl SimAccount {
     }
 
     /// Runs `f` on the generator holding the current data, under the write lock.
-    fn with_generator<T>(&self, f: impl FnOnce(&mut Gen) -> T) -> T {
+    fn with_generator<T: Default>(&self, f: impl FnOnce(&mut Gen) -> T) -> T {
         let mut generator = self
             .generator
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let Some(generator) = generator.as_mut() else {
+            return T::default();
+        };
         let mut data = self
             .data
             .write()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         generator.out = std::mem::take(&mut *data);
-        let out = f(&mut generator);
+        let out = f(generator);
         *data = std::mem::take(&mut generator.out);
         out
     }

@@ -66,11 +66,12 @@ pub(crate) enum PollState {
     Finished { applied_ts: i64, token: String },
 }
 
-/// Archive jobs per (API key, quarter) and the download tokens handed out.
+/// Archive jobs per (account uid, quarter) and the download tokens handed out.
 #[derive(Debug, Default)]
 pub(crate) struct Archives {
     jobs: Mutex<HashMap<(String, Quarter), Job>>,
-    files: Mutex<HashMap<String, Quarter>>,
+    /// Download token → (the applying account's uid, quarter).
+    files: Mutex<HashMap<String, (String, Quarter)>>,
     /// `apply 2025Q4`, `download 2025Q4`, … in the order they happened (pipeline tests).
     events: Mutex<Vec<String>>,
 }
@@ -124,7 +125,7 @@ impl Archives {
             let n = files.len() as u64 + 1;
             let mix = (seed ^ n.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
             let token = format!("{}Q{}-{:016x}", q.year, q.q, mix);
-            files.insert(token.clone(), q);
+            files.insert(token.clone(), (key.to_string(), q));
             job.token = Some(token.clone());
             token
         };
@@ -134,15 +135,16 @@ impl Archives {
         }
     }
 
-    pub(crate) fn file(&self, token: &str) -> Option<Quarter> {
+    /// The (uid, quarter) a download token stands for.
+    pub(crate) fn file(&self, token: &str) -> Option<(String, Quarter)> {
         let q = self
             .files
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .get(token)
-            .copied();
-        if let Some(q) = q {
-            self.event("download", q);
+            .cloned();
+        if let Some((_, q)) = &q {
+            self.event("download", *q);
         }
         q
     }

@@ -16,10 +16,21 @@
 //!   with `okx::endpoints` limits times `rate_scale`; excess → HTTP 429 code 50011.
 //! * Order of checks per request: route → fault injection (not `/public/time`) → auth →
 //!   rate limit → work. A faulted request does no work.
+//!
+//! | where | what it makes or serves |
+//! |---|---|
+//! | `generate/` | the account's history: `plan.rs` (when each event happens), `ledger.rs` (events booked as bills against running balances), `trading.rs` (fills, swaps, futures, converts, Dual Investment), `funding.rs` (deposits, withdrawals, transfers, fiat converts) |
+//! | `server/` | the HTTP side: `gate.rs` (authentication, limits, faults), `http.rs` (envelopes, parameters, pages), then one file per area: `public.rs` (time, instruments, candles), `accounts.rs` (config, balances, bill types), `trading.rs`, `funding.rs`, `archive.rs`, `subaccounts.rs` |
+//! | `market.rs`, `candles.rs` | prices and instruments; the candles the market endpoints serve |
+//! | `archive.rs` | the quarterly archive files (applications, generation, zip/gzip) |
+//! | `family.rs`, `account.rs`, `model.rs`, `dictionary.rs` | a master and its sub-accounts, an account's data and its JSON, OKX's bill-type dictionary |
+//! | `limiter.rs` | the sliding window OKX's limits are enforced with |
 
 mod account;
 mod archive;
 mod candles;
+mod dictionary;
+mod family;
 mod generate;
 mod limiter;
 mod log;
@@ -33,13 +44,15 @@ use chrono::{DateTime, Utc};
 use std::time::Duration;
 
 pub use account::SimAccount;
+pub use dictionary::{UNKNOWN_SUB_TYPE_DESC, UNKNOWN_TYPE_DESC};
 pub use generate::AccountSize;
 pub use limiter::SlidingWindow;
 pub use log::LoggedRequest;
 pub use model::{
     ARCHIVE_CSV_COLUMNS, AccountData, EARN, FUNDING, FundingBill, SameMsGroup, SavingsHolding, SimConvert,
-    SimDeposit, SimFill, SimPosition, SimWithdrawal, TRADING, TradingBill,
+    SimDeposit, SimFill, SimPosition, SimSubTransfer, SimWithdrawal, TRADING, TradingBill,
 };
+pub use server::SeenRequest;
 pub use server::{EndpointStats, SimServer, SimStats, serve_forever};
 
 /// The simulated account's "now": 2026-02-15T00:00:00Z in Unix milliseconds.
@@ -127,9 +140,36 @@ pub struct SimKey {
     pub demo_trading: bool,
     /// `false` → every private request gets 50110 (IP not whitelisted).
     pub ip_allowed: bool,
+    /// `true` → every private request gets 50111 (`Invalid OK-ACCESS-KEY`), as a key
+    /// deleted on OKX (by its owner, or by OKX for an unused key) is answered.
+    pub revoked: bool,
 }
 
 impl SimKey {
+    /// A read-only key of sub-account `sub` (its uid `uid`), named after it.
+    pub fn sub(sub: &str, uid: &str) -> SimKey {
+        SimKey {
+            api_key: format!("sub-{sub}-key"),
+            secret: format!("sub-{sub}-secret-0123456789"),
+            passphrase: format!("sub-{sub}-passphrase"),
+            label: format!("okx-export {sub}"),
+            uid: uid.to_string(),
+            ..SimKey::demo()
+        }
+    }
+
+    /// The read-only key of client account `uid` ([`SimClient`]), named after it.
+    pub fn client(uid: &str) -> SimKey {
+        SimKey {
+            api_key: format!("client-{uid}-key"),
+            secret: format!("client-{uid}-secret-0123456789"),
+            passphrase: format!("client-{uid}-passphrase"),
+            label: format!("okx-export client {uid}"),
+            uid: uid.to_string(),
+            ..SimKey::demo()
+        }
+    }
+
     /// The demo command's credential.
     pub fn demo() -> SimKey {
         SimKey {
@@ -142,6 +182,74 @@ impl SimKey {
             uid: "10000001".to_string(),
             demo_trading: false,
             ip_allowed: true,
+            revoked: false,
+        }
+    }
+}
+
+/// An account of its own on the simulator besides the master (see [`SimConfig::clients`]):
+/// another client of an accountant, with its own uid, generated history and per-UID
+/// limits, and no sub-accounts or transfers. Its keys are the entries of
+/// [`SimConfig::keys`] with its uid (e.g. [`SimKey::client`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimClient {
+    pub uid: String,
+    /// Seed of its generated account.
+    pub seed: u64,
+    pub size: AccountSize,
+}
+
+impl SimClient {
+    /// Client number `i`: uid `4000000i` (eight digits from 40000000), seed `1000 + i`.
+    pub fn numbered(i: usize, size: AccountSize) -> SimClient {
+        SimClient {
+            uid: format!("{}", 40_000_000 + i),
+            seed: 1000 + i as u64,
+            size,
+        }
+    }
+}
+
+/// A sub-account of the simulated master (see [`SimConfig::subaccounts`]): an account of
+/// its own (its uid, keys, per-UID limits, ledgers and balances), listed by the master's
+/// `users/subaccount/list`, with transfers to and from the master in both ledgers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SimSub {
+    /// `subAcct`, the sub-account's name.
+    pub name: String,
+    pub uid: String,
+    pub label: String,
+    /// Seed of its generated account.
+    pub seed: u64,
+    /// `false`: an empty sub-account (no history, no balance, no transfer).
+    pub active: bool,
+    /// Transfers with the master (the first one master → sub).
+    pub transfers: usize,
+    /// Creation time (Unix ms), the list's cursor.
+    pub created_ms: i64,
+}
+
+impl SimSub {
+    /// An active sub-account `name` with uid `uid`: its own small account (seed `seed`)
+    /// and 6 transfers with the master.
+    pub fn active(name: &str, uid: &str, seed: u64) -> SimSub {
+        SimSub {
+            name: name.to_string(),
+            uid: uid.to_string(),
+            label: format!("{name} account"),
+            seed,
+            active: true,
+            transfers: 6,
+            created_ms: generate::START_MS - 30 * 86_400_000 + seed as i64 * 60_000,
+        }
+    }
+
+    /// A sub-account that was never used.
+    pub fn empty(name: &str, uid: &str) -> SimSub {
+        SimSub {
+            active: false,
+            transfers: 0,
+            ..SimSub::active(name, uid, 0)
         }
     }
 }
@@ -207,6 +315,40 @@ pub struct SimConfig {
     pub arrival_jitter: Option<Duration>,
     /// Keep a log of every request ([`SimServer::request_log`]).
     pub log_requests: bool,
+    /// One record answered other than the generated account has it.
+    pub record_fault: Option<RecordFault>,
+    /// Bill types `account/subtypes` leaves out (a dictionary older than a code).
+    pub dictionary_lacks: Vec<&'static str>,
+    /// A site without event contracts: `fills-history` refuses `instType=EVENTS` (51000).
+    pub no_event_contracts: bool,
+    /// The master's sub-accounts (the master is every key whose uid is not a sub's). A
+    /// sub-account's keys are the entries of [`SimConfig::keys`] with its uid; one without
+    /// a key can only be seen through the master's sub-account endpoints.
+    pub subaccounts: Vec<SimSub>,
+    /// A master↔sub transfer's bill has the same `billId` on both sides and in
+    /// `asset/subaccount/bills` (OKX: unverified); `false`: three different ids.
+    pub sub_transfer_same_bill_ids: bool,
+    /// The master's transfer bill's `notes` names the sub-account (OKX: unverified);
+    /// `false`: `Transfer to sub account`, no name.
+    pub sub_transfer_notes_name_sub: bool,
+    /// Record every request's endpoint and authentication headers ([`SimServer::seen`]).
+    pub record_requests: bool,
+    /// Accounts of their own besides the master's (an accountant's clients): each is read
+    /// by the keys with its uid and is a master of its own without sub-accounts.
+    pub clients: Vec<SimClient>,
+}
+
+/// OKX answering a record with other content (see [`SimConfig::record_fault`]).
+#[derive(Debug, Clone)]
+pub struct RecordFault {
+    /// Endpoint name, e.g. `bills`.
+    pub endpoint: &'static str,
+    pub field: &'static str,
+    pub value: &'static str,
+    /// `false`: the newest record of every answer carries `field` = `value` (start a
+    /// second simulator with this after a sync: OKX changed a record it sent before).
+    /// `true`: the first page holds the newest record twice, the second copy with it.
+    pub twice_in_page: bool,
 }
 
 /// How one archive quarter is broken (see [`SimConfig::archive_faults`]).
@@ -216,6 +358,9 @@ pub enum ArchiveFault {
     GenerationFails,
     /// Its download link answers HTTP 403, as an expired or revoked pre-signed link does.
     DownloadRefused,
+    /// Its download link points to a host that refuses connections (a file host blocked
+    /// between the user and OKX).
+    LinkUnreachable,
     /// Served (as gzip) instead of the quarter's generated file.
     File(std::sync::Arc<Vec<u8>>),
 }
@@ -258,6 +403,39 @@ impl Default for SimConfig {
             clock_offset_ms: 0,
             arrival_jitter: None,
             log_requests: false,
+            record_fault: None,
+            dictionary_lacks: Vec::new(),
+            no_event_contracts: false,
+            subaccounts: Vec::new(),
+            sub_transfer_same_bill_ids: false,
+            sub_transfer_notes_name_sub: false,
+            record_requests: false,
+            clients: Vec::new(),
+        }
+    }
+}
+
+impl SimConfig {
+    /// The demo master with two keyed sub-accounts, `bot` (uid 20000002) and `savings`
+    /// (uid 20000003), each with a read-only key ([`SimKey::sub`]).
+    pub fn family() -> SimConfig {
+        let subs = [("bot", "20000002", 21), ("savings", "20000003", 22)];
+        let mut cfg = SimConfig::default();
+        for (name, uid, seed) in subs {
+            cfg.subaccounts.push(SimSub::active(name, uid, seed));
+            cfg.keys.push(SimKey::sub(name, uid));
+        }
+        cfg
+    }
+
+    /// `n` client accounts ([`SimClient::numbered`], sized by `size(i)`), each with one
+    /// read-only key ([`SimKey::client`]); no key reads the master's account.
+    pub fn clients(n: usize, size: impl Fn(usize) -> AccountSize) -> SimConfig {
+        let clients: Vec<SimClient> = (0..n).map(|i| SimClient::numbered(i, size(i))).collect();
+        SimConfig {
+            keys: clients.iter().map(|c| SimKey::client(&c.uid)).collect(),
+            clients,
+            ..SimConfig::default()
         }
     }
 }

@@ -296,6 +296,8 @@ pub struct SimDeposit {
     pub actual_dep_blk_confirm: u32,
     /// `3` internal transfer, `4` on-chain.
     pub dep_type: &'static str,
+    /// An internal transfer's withdrawal id at its sender (`fromWdId`).
+    pub from_wd_id: Option<u64>,
 }
 
 impl SimDeposit {
@@ -311,7 +313,7 @@ impl SimDeposit {
             "ts" => self.ts.to_string(),
             "state" => self.state,
             "depId" => self.dep_id.to_string(),
-            "fromWdId" => "",
+            "fromWdId" => self.from_wd_id.map(|w| w.to_string()).unwrap_or_default(),
             "actualDepBlkConfirm" => self.actual_dep_blk_confirm.to_string(),
             "type" => self.dep_type,
         }
@@ -498,6 +500,34 @@ pub struct AccountData {
     pub positions: Vec<SimPosition>,
     /// Last USD(T) price per ccy at the end of the data (for valuation fields).
     pub last_prices: BTreeMap<&'static str, Decimal>,
+    /// A master's transfers with its sub-accounts (`asset/subaccount/bills`), oldest first.
+    pub sub_transfers: Vec<SimSubTransfer>,
+}
+
+/// One master↔sub transfer as the master sees it in `asset/subaccount/bills`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimSubTransfer {
+    pub bill_id: u64,
+    pub ccy: &'static str,
+    /// Unsigned.
+    pub amt: Decimal,
+    /// `true`: master → sub (`type` 0); `false`: sub → master (`type` 1).
+    pub to_sub: bool,
+    pub sub_acct: String,
+    pub ts: i64,
+}
+
+impl SimSubTransfer {
+    pub fn to_json(&self) -> Value {
+        obj! {
+            "billId" => self.bill_id.to_string(),
+            "ccy" => self.ccy,
+            "amt" => dec(self.amt),
+            "type" => if self.to_sub { "0" } else { "1" },
+            "subAcct" => self.sub_acct.clone(),
+            "ts" => self.ts.to_string(),
+        }
+    }
 }
 
 impl AccountData {

@@ -1146,3 +1146,197 @@ async fn add_activity_is_visible_through_before_cursors() {
     );
     sim.shutdown().await;
 }
+
+// ---- a master with sub-accounts ------------------------------------------------------------
+
+/// The master sees its sub-accounts (list, balances, transfer history); a sub-account's key
+/// sees its own account, with the transfers as bills 22/23, and gets 59500 on the master's
+/// endpoints; each uid has its own rate limits.
+#[tokio::test]
+async fn master_and_sub_accounts() {
+    let mut cfg = SimConfig::family();
+    cfg.subaccounts.push(SimSub::empty("dormant", "20000009"));
+    let sim = SimServer::start(cfg).await.unwrap();
+    let master = Api::new(&sim).await;
+    let mut bot = Api::new(&sim).await;
+    bot.key = SimKey::sub("bot", "20000002");
+
+    let (_, v) = master.get("/api/v5/account/config").await;
+    assert_eq!(
+        (v["data"][0]["uid"].as_str(), v["data"][0]["mainUid"].as_str()),
+        (Some("10000001"), Some("10000001"))
+    );
+    assert_eq!(v["data"][0]["type"], "0");
+    let (_, v) = bot.get("/api/v5/account/config").await;
+    assert_eq!(
+        (v["data"][0]["uid"].as_str(), v["data"][0]["mainUid"].as_str()),
+        (Some("20000002"), Some("10000001"))
+    );
+    assert_eq!(v["data"][0]["type"], "1");
+
+    // The list, newest first, paged by creation time.
+    let (_, v) = master.get("/api/v5/users/subaccount/list").await;
+    let names: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["subAcct"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["savings", "bot", "dormant"]);
+    let after = v["data"][0]["ts"].as_str().unwrap();
+    let (_, v) = master
+        .get(&format!("/api/v5/users/subaccount/list?after={after}&limit=1"))
+        .await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 1);
+    assert_eq!(v["data"][0]["subAcct"], "bot");
+    assert_eq!(v["data"][0]["uid"], "20000002");
+
+    // A sub-account's key gets 59500 (HTTP 200) on every master endpoint.
+    for path in [
+        "/api/v5/users/subaccount/list",
+        "/api/v5/asset/subaccount/bills",
+        "/api/v5/asset/subaccount/balances?subAcct=bot",
+        "/api/v5/account/subaccount/balances?subAcct=bot",
+    ] {
+        let (s, v) = bot.get(path).await;
+        assert_eq!((s, code(&v)), (200, "59500"), "{path}: {v}");
+    }
+    let (_, v) = master
+        .get("/api/v5/asset/subaccount/balances?subAcct=nobody")
+        .await;
+    assert_eq!(code(&v), "59510");
+
+    // The transfer history names the sub-account; each record meets a bill on both sides.
+    let (_, v) = master.get("/api/v5/asset/subaccount/bills?subAcct=bot").await;
+    let recs = v["data"].as_array().unwrap();
+    assert_eq!(recs.len(), 6, "{v}");
+    let (_, mb) = master
+        .get("/api/v5/asset/bills-history?limit=100&type=20,21")
+        .await;
+    let (_, sb) = bot.get("/api/v5/asset/bills-history?limit=100&type=22,23").await;
+    let (mb, sb) = (mb["data"].as_array().unwrap(), sb["data"].as_array().unwrap());
+    assert!(
+        mb.len() >= 6,
+        "the master's 20/21 bills (both subs): {}",
+        mb.len()
+    );
+    assert_eq!(sb.len(), 6, "the sub-account's 22/23 bills");
+    for r in recs {
+        assert_eq!(r["subAcct"], "bot");
+        let to_sub = r["type"] == "0";
+        let m = mb
+            .iter()
+            .find(|b| b["ts"] == r["ts"])
+            .expect("master bill at the same ms");
+        let s = sb
+            .iter()
+            .find(|b| b["ts"] == r["ts"])
+            .expect("sub bill at the same ms");
+        assert_eq!(m["type"], if to_sub { "20" } else { "21" });
+        assert_eq!(s["type"], if to_sub { "23" } else { "22" });
+        let amt: Decimal = r["amt"].as_str().unwrap().parse().unwrap();
+        let mchg: Decimal = m["balChg"].as_str().unwrap().parse().unwrap();
+        let schg: Decimal = s["balChg"].as_str().unwrap().parse().unwrap();
+        assert_eq!((mchg.abs(), schg.abs(), mchg + schg), (amt, amt, Decimal::ZERO));
+        assert_eq!(
+            (m["ccy"].clone(), s["ccy"].clone()),
+            (r["ccy"].clone(), r["ccy"].clone())
+        );
+    }
+
+    // The master's view of a sub-account's funding balance is the sub-account's own.
+    let (_, via_master) = master.get("/api/v5/asset/subaccount/balances?subAcct=bot").await;
+    let (_, own) = bot.get("/api/v5/asset/balances").await;
+    assert_eq!(via_master["data"], own["data"]);
+    let (_, dormant) = master
+        .get("/api/v5/asset/subaccount/balances?subAcct=dormant")
+        .await;
+    assert_eq!(
+        dormant["data"],
+        Value::Array(Vec::new()),
+        "an unused sub-account holds nothing"
+    );
+
+    // Private limits per uid: account/config allows 5 per 2 s to each account.
+    let slow = SimServer::start(SimConfig::family()).await.unwrap();
+    let master = Api::new(&slow).await;
+    let mut bot = Api::new(&slow).await;
+    bot.key = SimKey::sub("bot", "20000002");
+    for api in [&master, &bot] {
+        for _ in 0..5 {
+            let (s, v) = api.get("/api/v5/account/config").await;
+            assert_eq!(s, 200, "{v}");
+        }
+    }
+    let (s, v) = master.get("/api/v5/account/config").await;
+    assert_eq!((s, code(&v)), (429, "50011"));
+}
+
+/// Client accounts ([`SimConfig::clients`]): each key reads its own account as a master of
+/// its own, with no sub-accounts; private limits are per client; a revoked key gets 50111.
+#[tokio::test]
+async fn clients_are_accounts_of_their_own() {
+    let mut cfg = SimConfig::clients(2, |i| {
+        if i == 0 {
+            AccountSize::Sub
+        } else {
+            AccountSize::Demo
+        }
+    });
+    let revoked = SimKey {
+        api_key: "revoked-key".into(),
+        revoked: true,
+        ..SimKey::client(&cfg.clients[0].uid)
+    };
+    cfg.keys.push(revoked.clone());
+    let sim = SimServer::start(cfg.clone()).await.unwrap();
+    let mut api = Api::new(&sim).await;
+    let mut deposits = Vec::new();
+    for (i, c) in cfg.clients.iter().enumerate() {
+        api.key = SimKey::client(&c.uid);
+        let (s, v) = api.get("/api/v5/account/config").await;
+        assert_eq!((s, code(&v)), (200, "0"), "{v}");
+        assert_eq!(v["data"][0]["uid"], c.uid.as_str());
+        assert_eq!(v["data"][0]["mainUid"], c.uid.as_str(), "a master of its own");
+        let (_, v) = api.get("/api/v5/users/subaccount/list").await;
+        assert_eq!((code(&v), v["data"].as_array().unwrap().len()), ("0", 0), "{v}");
+        let (_, v) = api.get("/api/v5/asset/subaccount/bills").await;
+        assert_eq!((code(&v), v["data"].as_array().unwrap().len()), ("0", 0), "{v}");
+        let (_, v) = api.get("/api/v5/asset/deposit-history?limit=100").await;
+        let ids: Vec<String> = v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["depId"].as_str().unwrap().to_string())
+            .collect();
+        let truth = sim.client_account(&c.uid).unwrap().deposits();
+        assert_eq!(ids.len(), truth.len().min(100), "client {i}");
+        let newest = truth.iter().max_by_key(|d| d.ts).unwrap();
+        assert_eq!(
+            ids[0],
+            newest.dep_id.to_string(),
+            "client {i} reads its own deposits"
+        );
+        deposits.push(ids);
+    }
+    assert_ne!(deposits[0], deposits[1]);
+    assert!(
+        sim.client_account(&cfg.clients[0].uid).unwrap().fills().len()
+            < sim.client_account(&cfg.clients[1].uid).unwrap().fills().len(),
+        "sizes as asked"
+    );
+    // Private limits are per uid (account-config: 5 per 2 s): client 0 runs out, client 1
+    // is not touched by that.
+    assert_eq!(sim.stats().total_rate_limited, 0);
+    api.key = SimKey::client(&cfg.clients[0].uid);
+    let mut codes = Vec::new();
+    for _ in 0..5 {
+        codes.push(code(&api.get("/api/v5/account/config").await.1).to_string());
+    }
+    assert_eq!(codes.last().map(String::as_str), Some("50011"), "{codes:?}");
+    api.key = SimKey::client(&cfg.clients[1].uid);
+    assert_eq!(code(&api.get("/api/v5/account/config").await.1), "0");
+    api.key = revoked;
+    let (s, v) = api.get("/api/v5/account/config").await;
+    assert_eq!((s, code(&v)), (401, "50111"), "{v}");
+}

@@ -65,26 +65,67 @@ impl Store {
 
     /// (started, finished, status) of the last run.
     pub fn last_run(&self) -> Result<Option<RunInfo>> {
+        Ok(self.run_where("", [])?.map(|(info, _)| info))
+    }
+
+    /// The last run and its summary JSON (`fleet status` reads why it failed from it).
+    pub fn last_run_summary(&self) -> Result<Option<(RunInfo, String)>> {
+        self.run_where("", [])
+    }
+
+    /// The last run whose status is `status` (e.g. `ok`: the last successful sync).
+    pub fn last_run_with(&self, status: &str) -> Result<Option<RunInfo>> {
+        Ok(self
+            .run_where("WHERE status = ?1", [status])?
+            .map(|(info, _)| info))
+    }
+
+    fn run_where<P: rusqlite::Params>(&self, filter: &str, p: P) -> Result<Option<(RunInfo, String)>> {
+        let sql = format!(
+            "SELECT started_at, finished_at, status, summary FROM runs {filter} ORDER BY id DESC LIMIT 1"
+        );
         Ok(self
             .conn
-            .query_row(
-                "SELECT started_at, finished_at, status FROM runs ORDER BY id DESC LIMIT 1",
-                [],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, Option<i64>>(1)?,
-                        r.get::<_, String>(2)?,
-                    ))
-                },
-            )
+            .query_row(&sql, p, |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Option<i64>>(1)?,
+                    r.get::<_, String>(2)?,
+                    r.get::<_, Option<String>>(3)?,
+                ))
+            })
             .optional()?
-            .and_then(|(s, f, status)| {
-                Some(RunInfo {
-                    started_at: from_ms(s)?,
-                    finished_at: f.and_then(from_ms),
-                    status,
-                })
+            .and_then(|(s, f, status, summary)| {
+                Some((
+                    RunInfo {
+                        started_at: from_ms(s)?,
+                        finished_at: f.and_then(from_ms),
+                        status,
+                    },
+                    summary.unwrap_or_default(),
+                ))
             }))
+    }
+}
+
+impl Store {
+    /// Remembers that the optional endpoint `what` answered `reason` (e.g. `HTTP 404`: the
+    /// product is missing in this region), or forgets it (`None`: it answered). Returns
+    /// what was remembered before, so a sync says an unchanged absence once, not nightly.
+    pub fn remember_unavailable(&mut self, what: &str, reason: Option<&str>) -> Result<Option<String>> {
+        let key = format!("unavailable:{what}");
+        let tx = self.conn.transaction()?;
+        let before: Option<String> = tx
+            .query_row("SELECT value FROM meta WHERE key = ?1", [&key], |r| r.get(0))
+            .optional()?;
+        match reason {
+            Some(r) => tx.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)",
+                params![key, r],
+            )?,
+            None => tx.execute("DELETE FROM meta WHERE key = ?1", [&key])?,
+        };
+        tx.commit()?;
+        Ok(before)
     }
 }

@@ -10,6 +10,7 @@
 //! |---|---|
 //! | `mod.rs` | the record kinds and row types, opening the store, the run lock |
 //! | `schema.rs` | the schema and its migrations |
+//! | `accounts.rs` | whose account the store holds; a master's sub-accounts and their balances |
 //! | `records.rs` | raw records and cursors (a page and its cursor in one transaction) |
 //! | `archive.rs` | archive quarter states |
 //! | `balances.rs` | balance snapshots (and the endpoints they could not read) and sync runs |
@@ -17,18 +18,29 @@
 //! | `prices.rs` | where the store's prices live, the zones of its reports |
 //! | `source.rs` / `sql_source.rs` | the read interface and its SQLite implementation |
 //! | `private.rs` | 0700/0600 permissions |
+//! | `bill_types.rs` | OKX's bill-type dictionary (`account/subtypes`), cached |
+//! | `fault.rs` | disk and store failures that stop a sync at once |
+//! | `history.rs` | earlier versions of records OKX changed, and a page's duplicates |
 
 use std::fmt;
 
+mod accounts;
 mod archive;
 mod balances;
+mod bill_types;
 mod coverage;
+mod fault;
+mod history;
 mod prices;
 mod records;
 mod schema;
 mod source;
 mod sql_source;
+pub use accounts::{Identity, SubAccount, SubAccounts};
+pub use bill_types::BillTypeName;
 pub use coverage::{Coverage, EndReason};
+pub use fault::{is_local_fault, name_local_fault};
+pub use history::{CHANGED, DUPLICATE, HistoryEntry, content_changed};
 pub use prices::PriceHome;
 pub use schema::SCHEMA_VERSION;
 pub use source::{LinkLookup, MemorySource, RecordCursor, RecordRef, RecordSource, ScanFn};
@@ -54,10 +66,13 @@ pub enum RecordKind {
     Instrument,
     /// Dual Investment order (`finance/sfp/dcd/order-history`); key = ordId.
     DualInvestment,
+    /// A transfer between a master and one of its sub-accounts, as the master's
+    /// `asset/subaccount/bills` lists it (names the sub-account); key = billId.
+    SubTransfer,
 }
 
 impl RecordKind {
-    pub const ALL: [RecordKind; 8] = [
+    pub const ALL: [RecordKind; 9] = [
         RecordKind::Fill,
         RecordKind::Bill,
         RecordKind::FundingBill,
@@ -66,6 +81,7 @@ impl RecordKind {
         RecordKind::Convert,
         RecordKind::Instrument,
         RecordKind::DualInvestment,
+        RecordKind::SubTransfer,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -78,6 +94,7 @@ impl RecordKind {
             RecordKind::Convert => "convert",
             RecordKind::Instrument => "instrument",
             RecordKind::DualInvestment => "dcd_order",
+            RecordKind::SubTransfer => "sub_transfer",
         }
     }
 
@@ -149,10 +166,19 @@ pub struct NewRecord {
 }
 
 /// How a page insert went.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct InsertOutcome {
     pub new: u64,
+    /// Records whose content changed as expected (a deposit that became final).
     pub updated: u64,
+    /// Keys of the records stored for the first time.
+    pub new_keys: Vec<String>,
+    /// Keys of stored records OKX answered with other content although they were final
+    /// (the earlier version is kept in the history).
+    pub changed: Vec<String>,
+    /// Keys that the page held twice with different content (the first is stored, the
+    /// other kept in the history).
+    pub duplicates: Vec<String>,
 }
 
 /// Per-kind statistics for `status`.
@@ -230,6 +256,7 @@ impl Store {
     /// schemas.
     pub fn open(dir: &Path) -> Result<Store> {
         private::create_dir(dir)?;
+        private::tighten_data_dir(dir)?;
         let path = dir.join(Self::FILE);
         // SQLite gives -wal and -shm the database file's mode, so a 0600 store keeps them
         // private too; files left readable by an older version are tightened.

@@ -21,6 +21,39 @@ pub fn create_dir(dir: &Path) -> Result<()> {
         .with_context(|| format!("cannot create data directory `{}`", dir.display()))
 }
 
+/// Makes an existing data directory 0700 and the files okx-export writes in it 0600 (the
+/// store and its -wal/-shm, the lock, the price cache, summaries and reports), in case an
+/// older version or another tool left them readable. Other files are left alone, and so
+/// are symbolic links (never followed).
+pub fn tighten_data_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let m = std::fs::symlink_metadata(dir)
+            .with_context(|| format!("cannot read data directory `{}`", dir.display()))?;
+        if m.is_dir() && m.permissions().mode() & 0o077 != 0 {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("cannot make `{}` private (chmod 700)", dir.display()))?;
+        }
+        let entries = std::fs::read_dir(dir)
+            .with_context(|| format!("cannot read data directory `{}`", dir.display()))?;
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let ours = name.ends_with("-wal")
+                || name.ends_with("-shm")
+                || [
+                    ".csv", ".json", ".ini", ".sqlite", ".sqlite3", ".lock", ".xlsx", ".ods", ".html",
+                ]
+                .iter()
+                .any(|ext| name.ends_with(ext));
+            if ours && e.file_type().is_ok_and(|t| t.is_file()) {
+                tighten(&e.path())?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Makes an existing file 0600 (owner read/write only); a missing file is fine.
 pub fn tighten(path: &Path) -> Result<()> {
     #[cfg(unix)]

@@ -10,7 +10,9 @@ impl Store {
     /// Stores a page of records and the cursor state that follows it, atomically.
     /// A record already stored is updated only when its JSON changed (a pending deposit
     /// that became final) and the new copy has at least the stored copy's priority (the API
-    /// copy of a bill wins over the archive-file copy).
+    /// copy of a bill wins over the archive-file copy). Deposits, withdrawals, Dual
+    /// Investment orders and instruments may change; a bill or a convert that changes is
+    /// reported (see [`Store::insert_page_checked`]).
     pub fn insert_page(
         &mut self,
         stream: &str,
@@ -18,12 +20,38 @@ impl Store {
         records: &[NewRecord],
         cursor: Option<&str>,
     ) -> Result<InsertOutcome> {
+        self.insert_page_checked(stream, priority, records, cursor, &|kind, _| {
+            matches!(
+                kind,
+                RecordKind::Deposit
+                    | RecordKind::Withdrawal
+                    | RecordKind::DualInvestment
+                    | RecordKind::Instrument
+            )
+        })
+    }
+
+    /// [`Store::insert_page`], where `may_change(kind, stored_raw)` tells whether the stored
+    /// copy could still change (a deposit not yet final). A stored copy that could not,
+    /// answered again at the same priority with other content (see
+    /// [`super::content_changed`]), is replaced by OKX's new version and the earlier one is
+    /// kept in the history (`changed`). A page holding one key twice with different content
+    /// stores the first and keeps the other in the history (`duplicates`).
+    pub fn insert_page_checked(
+        &mut self,
+        stream: &str,
+        priority: i64,
+        records: &[NewRecord],
+        cursor: Option<&str>,
+        may_change: &dyn Fn(RecordKind, &str) -> bool,
+    ) -> Result<InsertOutcome> {
         let now = ms(Utc::now());
         let tx = self.conn.transaction()?;
         let mut outcome = InsertOutcome::default();
         {
-            let mut exists =
-                tx.prepare_cached("SELECT raw, priority FROM records WHERE kind = ?1 AND key = ?2")?;
+            let mut exists = tx.prepare_cached(
+                "SELECT raw, priority, stream, fetched_at FROM records WHERE kind = ?1 AND key = ?2",
+            )?;
             let mut insert = tx.prepare_cached(
                 "INSERT INTO records (kind, key, ts, num, link, stream, priority, raw, fetched_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -32,10 +60,33 @@ impl Store {
                 "UPDATE records SET ts = ?3, num = ?4, link = ?5, stream = ?6, priority = ?7, raw = ?8, fetched_at = ?9
                  WHERE kind = ?1 AND key = ?2",
             )?;
+            let mut keep = tx.prepare_cached(
+                "INSERT INTO record_history (kind, key, raw, stream, fetched_at, replaced_at, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            // The page's own keys: a second copy is a duplicate, not an update.
+            let mut in_page: std::collections::HashMap<(RecordKind, &str), &str> =
+                std::collections::HashMap::with_capacity(records.len());
             for r in records {
-                let found: Option<(String, i64)> = exists
+                if let Some(first) = in_page.get(&(r.kind, r.key.as_str())) {
+                    if *first != r.raw {
+                        keep.execute(params![
+                            r.kind.as_str(),
+                            r.key,
+                            r.raw,
+                            stream,
+                            now,
+                            now,
+                            super::DUPLICATE
+                        ])?;
+                        outcome.duplicates.push(r.key.clone());
+                    }
+                    continue;
+                }
+                in_page.insert((r.kind, r.key.as_str()), r.raw.as_str());
+                let found: Option<(String, i64, String, i64)> = exists
                     .query_row(params![r.kind.as_str(), r.key], |row| {
-                        Ok((row.get(0)?, row.get(1)?))
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?))
                     })
                     .optional()?;
                 let args = params![
@@ -53,10 +104,30 @@ impl Store {
                     None => {
                         insert.execute(args)?;
                         outcome.new += 1;
+                        outcome.new_keys.push(r.key.clone());
                     }
-                    Some((raw, p)) if raw != r.raw && priority >= p => {
+                    Some((raw, p, old_stream, fetched_at)) if raw != r.raw && priority >= p => {
+                        // The API copy replacing an archive-file copy is another form of
+                        // the same record; only the same source answering differently is
+                        // a change.
+                        let surprise = p == priority
+                            && !may_change(r.kind, &raw)
+                            && super::content_changed(&raw, &r.raw);
+                        if surprise {
+                            keep.execute(params![
+                                r.kind.as_str(),
+                                r.key,
+                                raw,
+                                old_stream,
+                                fetched_at,
+                                now,
+                                super::CHANGED
+                            ])?;
+                            outcome.changed.push(r.key.clone());
+                        } else {
+                            outcome.updated += 1;
+                        }
                         update.execute(args)?;
-                        outcome.updated += 1;
                     }
                     Some(_) => {}
                 }
@@ -158,6 +229,30 @@ impl Store {
             }
         }
         Ok(min)
+    }
+
+    /// The stored JSON of the record of `kind` with `key`.
+    pub fn raw_of(&self, kind: RecordKind, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT raw FROM records WHERE kind = ?1 AND key = ?2",
+                params![kind.as_str(), key],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// The stream that stored the record of `kind` with `key` last.
+    pub fn stream_of(&self, kind: RecordKind, key: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT stream FROM records WHERE kind = ?1 AND key = ?2",
+                params![kind.as_str(), key],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     /// How many stored records each stream holds (the stream that stored a record last).

@@ -1,9 +1,13 @@
 //! The on-disk schema and its migrations, one step at a time and in place: v1 (the first
 //! release) → v2 (per-stream coverage, the remembered floor, the id-order index) → v3 (the
 //! balance endpoints a snapshot could not read) → v4 (where the store's prices live, the
-//! zones of its reports). A newer or foreign schema is refused.
+//! zones of its reports; earlier versions of records OKX changed; OKX's bill-type
+//! dictionary; the account's identity, a master's sub-accounts and their balances). A
+//! newer or foreign schema is refused.
 
-use super::{OptionalExtension, Result, Store, bail, balances, coverage, params, prices};
+use super::{
+    OptionalExtension, Result, Store, accounts, bail, balances, bill_types, coverage, history, params, prices,
+};
 
 /// Current on-disk schema version. Bump it with a migration step in [`Store::migrate`].
 pub const SCHEMA_VERSION: i64 = 4;
@@ -109,6 +113,9 @@ impl Store {
                 tx.execute_batch(coverage::SCHEMA_V2)?;
                 tx.execute_batch(balances::SCHEMA_V3)?;
                 tx.execute_batch(prices::SCHEMA_V4)?;
+                tx.execute_batch(history::SCHEMA_V4_HISTORY)?;
+                tx.execute_batch(bill_types::SCHEMA_V4_BILL_TYPES)?;
+                tx.execute_batch(accounts::SCHEMA_V4)?;
                 tx.execute(
                     "INSERT INTO meta (key, value) VALUES ('schema_version', ?1), ('created_by', ?2)",
                     params![
@@ -137,6 +144,9 @@ impl Store {
             Some(3) => {
                 let tx = self.conn.transaction()?;
                 tx.execute_batch(prices::SCHEMA_V4)?;
+                tx.execute_batch(history::SCHEMA_V4_HISTORY)?;
+                tx.execute_batch(bill_types::SCHEMA_V4_BILL_TYPES)?;
+                tx.execute_batch(accounts::SCHEMA_V4)?;
                 tx.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'", [])?;
                 tx.commit()?;
             }

@@ -22,7 +22,8 @@ fn page_and_cursor_commit_together_and_dedupe() {
     let out = s
         .insert_page("bills", 1, &page, Some("{\"after\":\"1\"}"))
         .unwrap();
-    assert_eq!(out, InsertOutcome { new: 2, updated: 0 });
+    assert_eq!((out.new, out.updated), (2, 0));
+    assert_eq!(out.new_keys, ["2", "1"]);
     let again = s.insert_page("bills", 1, &page, None).unwrap();
     assert_eq!(again, InsertOutcome::default());
     assert_eq!(s.cursor("bills").unwrap().as_deref(), Some("{\"after\":\"1\"}"));
@@ -292,14 +293,93 @@ fn v2_store_upgrades_to_v3() {
     s.save_balances(t, std::slice::from_ref(&row), &[]).unwrap();
     s.conn
         .execute_batch(
-            "DROP TABLE balances_unavailable; DROP TABLE price_home; DROP TABLE report_zones; UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+            "DROP TABLE balances_unavailable; DROP TABLE price_home; DROP TABLE report_zones; \
+             DROP TABLE record_history; DROP TABLE bill_types; DROP TABLE identity; \
+             DROP TABLE sub_accounts; DROP TABLE sub_account_balances; \
+             UPDATE meta SET value = '2' WHERE key = 'schema_version';",
         )
         .unwrap();
     drop(s);
     let s = Store::open(dir.path()).unwrap();
+    // v2 → v3 → v4.
     assert_eq!(s.schema_version().unwrap(), Some(SCHEMA_VERSION));
     assert_eq!(s.latest_balances().unwrap(), vec![row]);
     assert_eq!(s.unavailable_balances().unwrap(), []);
+}
+
+/// A schema-v3 store (v4 without the identity and sub-account tables) upgrades to v4 in
+/// place, keeping its records; it knows no identity and no sub-account list until the next
+/// sync records them, and then keeps both across a reopen.
+#[test]
+fn v3_store_upgrades_to_v4_and_knows_its_sub_accounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path()).unwrap();
+    s.insert_page(
+        "asset-bills",
+        1,
+        &[rec(RecordKind::FundingBill, "7", 70, "{\"type\":\"20\"}")],
+        None,
+    )
+    .unwrap();
+    s.conn
+        .execute_batch(
+            "DROP TABLE price_home; DROP TABLE report_zones; DROP TABLE record_history; \
+             DROP TABLE bill_types; DROP TABLE identity; DROP TABLE sub_accounts; \
+             DROP TABLE sub_account_balances; UPDATE meta SET value = '3' WHERE key = 'schema_version';",
+        )
+        .unwrap();
+    drop(s);
+    let mut s = Store::open(dir.path()).unwrap();
+    assert_eq!(s.schema_version().unwrap(), Some(4));
+    assert_eq!(s.count(RecordKind::FundingBill).unwrap(), 1);
+    assert_eq!(s.identity().unwrap(), None);
+    assert_eq!(s.sub_accounts().unwrap(), None);
+
+    let t = DateTime::from_timestamp_millis(1_771_113_600_000).unwrap();
+    let id = Identity {
+        uid: "10000001".into(),
+        main_uid: Some("10000001".into()),
+        account_type: Some("0".into()),
+        label: Some("tax".into()),
+        checked_at: t,
+    };
+    assert!(id.is_master());
+    assert!(
+        !Identity {
+            main_uid: Some("1".into()),
+            ..id.clone()
+        }
+        .is_master()
+    );
+    s.set_identity(&id).unwrap();
+    let bot = SubAccount {
+        name: "bot".into(),
+        uid: Some("20000002".into()),
+        label: Some("grid bot".into()),
+        account_type: Some("1".into()),
+        enabled: Some("true".into()),
+        created_at: Some(t),
+    };
+    let usdt = BalanceRow {
+        account: "funding".into(),
+        ccy: "USDT".into(),
+        total: "12.5".parse().unwrap(),
+        available: Some("12.5".parse().unwrap()),
+        frozen: None,
+        as_of: t,
+    };
+    s.save_sub_accounts(t, &[(bot.clone(), "{}".into())], &[("bot".into(), usdt.clone())])
+        .unwrap();
+    // A second list replaces the first as a whole.
+    s.save_sub_accounts(t, &[(bot.clone(), "{}".into())], &[("bot".into(), usdt.clone())])
+        .unwrap();
+    drop(s);
+    let s = Store::open(dir.path()).unwrap();
+    assert_eq!(s.identity().unwrap(), Some(id));
+    let subs = s.sub_accounts().unwrap().unwrap();
+    assert_eq!((subs.listed_at, subs.subs.clone()), (t, vec![bot]));
+    assert_eq!(subs.balances_of("bot").cloned().collect::<Vec<_>>(), vec![usdt]);
+    assert_eq!(subs.balances_of("other").count(), 0);
 }
 
 /// Issue 10 item 5: the planner reads each currency's oldest trading bill (lowest billId,
@@ -352,7 +432,9 @@ fn v3_store_upgrades_to_v4_and_remembers_its_prices() {
         .unwrap();
     s.conn
         .execute_batch(
-            "DROP TABLE price_home; DROP TABLE report_zones; UPDATE meta SET value = '3' WHERE key = 'schema_version';",
+            "DROP TABLE price_home; DROP TABLE report_zones; DROP TABLE record_history; \
+             DROP TABLE bill_types; DROP TABLE identity; DROP TABLE sub_accounts; \
+             DROP TABLE sub_account_balances; UPDATE meta SET value = '3' WHERE key = 'schema_version';",
         )
         .unwrap();
     drop(s);
@@ -381,4 +463,134 @@ fn v3_store_upgrades_to_v4_and_remembers_its_prices() {
     let s = Store::open(dir.path()).unwrap();
     assert_eq!(s.price_home().unwrap(), Some(moved));
     assert_eq!(s.report_zones().unwrap(), ["Asia/Tokyo", "Europe/Berlin"]);
+}
+
+/// Issue 20 item 7: a v3 store (before the history and the bill-type dictionary) opens,
+/// upgrades to v4 in place, keeps its records and can keep earlier versions.
+#[test]
+fn v3_store_upgrades_to_v4_and_keeps_changed_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path()).unwrap();
+    s.insert_page(
+        "bills",
+        1,
+        &[rec(RecordKind::Bill, "1", 10, r#"{"balChg":"1"}"#)],
+        None,
+    )
+    .unwrap();
+    s.conn
+        .execute_batch(
+            "DROP TABLE price_home; DROP TABLE report_zones; DROP TABLE record_history; \
+             DROP TABLE bill_types; DROP TABLE identity; DROP TABLE sub_accounts; \
+             DROP TABLE sub_account_balances; UPDATE meta SET value = '3' WHERE key = 'schema_version';",
+        )
+        .unwrap();
+    drop(s);
+    let mut s = Store::open(dir.path()).unwrap();
+    assert_eq!(s.schema_version().unwrap(), Some(4));
+    assert_eq!(s.count(RecordKind::Bill).unwrap(), 1);
+    assert_eq!(s.history().unwrap(), []);
+    assert_eq!(s.bill_types().unwrap(), []);
+    let out = s
+        .insert_page(
+            "bills",
+            1,
+            &[rec(RecordKind::Bill, "1", 10, r#"{"balChg":"2"}"#)],
+            None,
+        )
+        .unwrap();
+    assert_eq!(out.changed, ["1"]);
+    assert_eq!(s.history().unwrap()[0].raw, r#"{"balChg":"1"}"#);
+}
+
+/// Issue 20 item 7: OKX answering a stored bill with other content replaces it, keeps the
+/// earlier version and says so; a page with one id twice keeps the first and says so; a
+/// deposit that becomes final, an archive copy replaced by the API copy and a field OKX
+/// added are no changes.
+#[test]
+fn changed_records_and_duplicates_are_kept_and_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path()).unwrap();
+    let bill = |raw: &str| rec(RecordKind::Bill, "7", 10, raw);
+    s.insert_page(
+        "bills",
+        1,
+        &[bill(r#"{"billId":"7","balChg":"1","bal":"1"}"#)],
+        None,
+    )
+    .unwrap();
+    // The same content, and a field OKX added: nothing to say.
+    let same = s
+        .insert_page(
+            "bills",
+            1,
+            &[bill(r#"{"billId":"7","balChg":"1","bal":"1","tag":""}"#)],
+            None,
+        )
+        .unwrap();
+    assert!(same.changed.is_empty() && same.duplicates.is_empty(), "{same:?}");
+    let changed = s
+        .insert_page(
+            "bills",
+            1,
+            &[bill(r#"{"billId":"7","balChg":"2","bal":"2"}"#)],
+            None,
+        )
+        .unwrap();
+    assert_eq!(changed.changed, ["7"]);
+    assert_eq!((changed.new, changed.updated), (0, 0));
+    let h = s.history().unwrap();
+    assert_eq!(h.len(), 1);
+    assert_eq!(
+        (h[0].kind, h[0].key.as_str(), h[0].reason.as_str()),
+        (RecordKind::Bill, "7", CHANGED)
+    );
+    assert!(
+        h[0].raw.contains(r#""balChg":"1""#),
+        "the earlier version is kept"
+    );
+    let mut now = Vec::new();
+    s.for_each(RecordKind::Bill, &mut |r| {
+        now.push(r.raw);
+        Ok(())
+    })
+    .unwrap();
+    assert!(
+        now[0].contains(r#""balChg":"2""#),
+        "OKX's latest version is stored"
+    );
+
+    // One page, one id, two contents: the first is stored, the other kept.
+    let page = [
+        rec(RecordKind::Bill, "8", 11, r#"{"billId":"8","balChg":"5"}"#),
+        rec(RecordKind::Bill, "8", 11, r#"{"billId":"8","balChg":"6"}"#),
+        rec(RecordKind::Bill, "9", 12, r#"{"billId":"9","balChg":"1"}"#),
+        rec(RecordKind::Bill, "9", 12, r#"{"billId":"9","balChg":"1"}"#),
+    ];
+    let out = s.insert_page("bills", 1, &page, None).unwrap();
+    assert_eq!((out.new, out.duplicates.as_slice()), (2, &["8".to_string()][..]));
+    assert_eq!(s.history().unwrap().len(), 2);
+
+    // Expected changes are no news.
+    let dep = |state: &str| rec(RecordKind::Deposit, "d1", 5, &format!(r#"{{"state":"{state}"}}"#));
+    s.insert_page("deposits", 1, &[dep("0")], None).unwrap();
+    let fin = s.insert_page("deposits", 1, &[dep("2")], None).unwrap();
+    assert_eq!((fin.updated, fin.changed.len()), (1, 0));
+    s.insert_page(
+        "archive",
+        0,
+        &[rec(RecordKind::Bill, "10", 13, r#"{"billId":"10","csv":"1"}"#)],
+        None,
+    )
+    .unwrap();
+    let api = s
+        .insert_page(
+            "bills",
+            1,
+            &[rec(RecordKind::Bill, "10", 13, r#"{"billId":"10","balChg":"3"}"#)],
+            None,
+        )
+        .unwrap();
+    assert_eq!((api.updated, api.changed.len()), (1, 0));
+    assert_eq!(s.history().unwrap().len(), 2);
 }

@@ -8,80 +8,20 @@
 //! states are kept in the store, so a later run only does what is missing.
 
 use super::archive_file::{ArchiveLimits, read_archive};
+use super::quarter::{Quarter, quarters_needed};
 use super::stream::{Progress, StreamReport};
 use crate::okx::endpoints;
 use crate::okx::wire::ArchivePoll;
 use crate::okx::{OkxClient, OkxError};
 use crate::store::Store;
 use anyhow::{Context, Result};
-use chrono::{DateTime, Datelike, Duration as ChronoDuration, TimeZone, Utc};
+use chrono::{DateTime, Duration as ChronoDuration, Utc};
 use serde::Serialize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The archive's stream name (progress, summary).
 pub const ARCHIVE: &str = "bills-history-archive";
-
-/// The oldest data the archive has.
-pub fn archive_start() -> DateTime<Utc> {
-    Utc.with_ymd_and_hms(2021, 2, 1, 0, 0, 0).unwrap()
-}
-
-/// A calendar quarter, e.g. 2025 Q3 = [2025-07-01, 2025-10-01) UTC.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Quarter {
-    pub year: i32,
-    pub q: u32,
-}
-
-impl Quarter {
-    pub fn containing(t: DateTime<Utc>) -> Quarter {
-        Quarter {
-            year: t.year(),
-            q: (t.month() - 1) / 3 + 1,
-        }
-    }
-    pub fn start(self) -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(self.year, (self.q - 1) * 3 + 1, 1, 0, 0, 0)
-            .unwrap()
-    }
-    #[must_use]
-    pub fn next(self) -> Quarter {
-        if self.q == 4 {
-            Quarter {
-                year: self.year + 1,
-                q: 1,
-            }
-        } else {
-            Quarter {
-                year: self.year,
-                q: self.q + 1,
-            }
-        }
-    }
-    pub fn end(self) -> DateTime<Utc> {
-        self.next().start()
-    }
-    pub fn label(self) -> String {
-        format!("{}Q{}", self.year, self.q)
-    }
-}
-
-/// Quarters to fetch from the archive: complete, not before the archive's start or the
-/// `since` bound, and starting before the API window (which covers the rest).
-pub fn quarters_needed(since: DateTime<Utc>, now: DateTime<Utc>, api_window: ChronoDuration) -> Vec<Quarter> {
-    let current = Quarter::containing(now);
-    let window_start = now - api_window;
-    let mut q = Quarter::containing(since.max(archive_start()));
-    let mut out = Vec::new();
-    while q < current {
-        if q.start() < window_start {
-            out.push(q);
-        }
-        q = q.next();
-    }
-    out
-}
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ArchiveReport {
@@ -95,8 +35,18 @@ pub struct ArchiveReport {
     pub quarters_failed: Vec<String>,
     /// Not applied for: before the account's first activity.
     pub quarters_skipped: Vec<String>,
+    /// Why the quarters above were skipped (the same for all of them), e.g. "before the
+    /// account's first activity (oldest stored record 2025-07-01; …)".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped_because: Option<String>,
     pub rows: u64,
     pub new: u64,
+    /// Stored bills a file held with other content than before, or twice (see
+    /// [`StreamReport::tell_changes`]).
+    pub changes: StreamReport,
+    /// Normal states of quarters that will be fetched by a later run (OKX is still
+    /// generating a file; the application budget is spent for now). Quarters given up are
+    /// errors of the sync, not notes.
     pub notes: Vec<String>,
 }
 
@@ -115,8 +65,8 @@ pub struct ArchiveOptions {
 }
 
 /// Downloads one quarter's file into a private temporary file in the data directory,
-/// then streams it into the store in batches and marks the quarter done. Returns (rows,
-/// new records). A crash part-way leaves the quarter not done: the next run downloads it
+/// then streams it into the store in batches and marks the quarter done. Returns what it
+/// stored (rows in `fetched`). A crash part-way leaves the quarter not done: the next run downloads it
 /// again and the stored rows de-duplicate by `billId`.
 async fn fetch_file(
     client: &OkxClient,
@@ -124,7 +74,7 @@ async fn fetch_file(
     label: &str,
     href: &str,
     limits: ArchiveLimits,
-) -> Result<(u64, u64)> {
+) -> Result<StreamReport> {
     let dir = {
         let s = store.lock().expect("store lock");
         s.path()
@@ -136,7 +86,7 @@ async fn fetch_file(
         .with_context(|| format!("cannot create a temporary file in `{}`", dir.display()))?;
     client
         .download_to(
-            crate::okx::client::ARCHIVE_DOWNLOAD,
+            crate::okx::endpoints::ARCHIVE_DOWNLOAD,
             href,
             &mut file,
             limits.max_download,
@@ -144,16 +94,16 @@ async fn fetch_file(
         .await
         .with_context(|| format!("archive file for {label}"))?;
     let (store, label) = (store.clone(), label.to_string());
-    tokio::task::spawn_blocking(move || -> Result<(u64, u64)> {
+    tokio::task::spawn_blocking(move || -> Result<StreamReport> {
         let stream = format!("bills-history-archive/{label}");
-        let mut new = 0;
+        let mut counts = StreamReport::default();
         let rows = read_archive(&mut file, limits.max_expanded, &mut |batch| {
             crate::interrupt::check()?;
-            new += store
+            let outcome = store
                 .lock()
                 .expect("store lock")
-                .insert_page(&stream, 0, &batch, None)?
-                .new;
+                .insert_page(&stream, 0, &batch, None)?;
+            counts.stored(&outcome);
             Ok(())
         })
         .with_context(|| format!("archive file for {label}"))?;
@@ -161,7 +111,8 @@ async fn fetch_file(
             .lock()
             .expect("store lock")
             .mark_quarter_done(&label, rows)?;
-        Ok((rows, new))
+        counts.fetched = rows;
+        Ok(counts)
     })
     .await
     .context("the archive parser panicked")?
@@ -257,6 +208,7 @@ async fn apply_all(
     deadline: Instant,
     report: &Mutex<ArchiveReport>,
     failures: &Mutex<Vec<anyhow::Error>>,
+    blocked: &Mutex<Option<String>>,
     progress: &dyn Progress,
     tx: tokio::sync::mpsc::UnboundedSender<Quarter>,
 ) -> Result<()> {
@@ -272,16 +224,19 @@ async fn apply_all(
             let _ = tx.send(*q);
             continue;
         }
-        if budget_spent || Instant::now() >= deadline {
+        let unreachable = blocked.lock().expect("blocked lock").clone();
+        if budget_spent || unreachable.is_some() || Instant::now() >= deadline {
             let why = if budget_spent {
-                "not applied yet: OKX refused an earlier application in this run"
+                "not applied yet: OKX refused an earlier application in this run".to_string()
+            } else if let Some(why) = unreachable {
+                format!("not applied yet: {why}")
             } else {
-                "not applied yet: --archive-wait ran out"
+                "not applied yet: --archive-wait ran out".to_string()
             };
             store
                 .lock()
                 .expect("store lock")
-                .set_quarter(&label, "pending", Some(why))?;
+                .set_quarter(&label, "pending", Some(&why))?;
             continue;
         }
         if let Some(why) = skip_reason(store, *q, funding_done, deadline).await? {
@@ -291,7 +246,7 @@ async fn apply_all(
                 Some(&why),
             )?;
             let mut r = report.lock().expect("report lock");
-            r.notes.push(format!("{label}: {why}"));
+            r.skipped_because = Some(why);
             r.quarters_skipped.push(label);
             progress.on_stored_range(ARCHIVE, q.start().timestamp_millis(), q.end().timestamp_millis());
             continue;
@@ -334,12 +289,27 @@ pub const QUARTER_REFUSED: &str = "refused";
 pub const QUARTER_FAILED: &str = "failed";
 
 /// Whether `e` must stop the whole sync, not only its quarter: a signal, rejected
-/// credentials, a clock OKX refuses.
+/// credentials, a clock OKX refuses, a full disk or a store that cannot be written.
 fn stops_everything(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.is::<crate::interrupt::Interrupted>()
-            || c.downcast_ref::<OkxError>()
-                .is_some_and(|o| o.is_credentials() || matches!(o, OkxError::Clock { .. }))
+    crate::store::is_local_fault(e)
+        || e.chain().any(|c| {
+            c.is::<crate::interrupt::Interrupted>()
+                || c.downcast_ref::<OkxError>()
+                    .is_some_and(|o| o.is_credentials() || matches!(o, OkxError::Clock { .. }))
+        })
+}
+
+/// The host of an archive link that could not be reached at all (connection refused or
+/// timed out on every try), if that is why `e` failed.
+fn unreachable_host(e: &anyhow::Error) -> Option<String> {
+    e.chain().find_map(|c| match c.downcast_ref::<OkxError>() {
+        Some(OkxError::GaveUp {
+            endpoint,
+            host,
+            network: true,
+            ..
+        }) if *endpoint == crate::okx::endpoints::ARCHIVE_DOWNLOAD => Some(host.clone()),
+        _ => None,
     })
 }
 
@@ -359,15 +329,14 @@ fn give_up(
         .lock()
         .expect("store lock")
         .set_quarter(label, state, Some(&why))?;
-    let mut r = report.lock().expect("report lock");
-    r.notes.push(format!(
-        "{label}: {state}: {why}; the other quarters went on, rerun `okx-export sync` to apply for it again"
-    ));
-    r.quarters_failed.push(label.to_string());
-    failures
+    report
         .lock()
-        .expect("failures lock")
-        .push(err.context(format!("archive quarter {label} {state}")));
+        .expect("report lock")
+        .quarters_failed
+        .push(label.to_string());
+    failures.lock().expect("failures lock").push(err.context(format!(
+        "archive quarter {label} {state} (the other quarters went on; the next `okx-export sync` applies for it again)"
+    )));
     Ok(())
 }
 
@@ -392,6 +361,7 @@ async fn poll_all(
     deadline: Instant,
     report: &Mutex<ArchiveReport>,
     failures: &Mutex<Vec<anyhow::Error>>,
+    blocked: &Mutex<Option<String>>,
     progress: &dyn Progress,
     mut rx: tokio::sync::mpsc::UnboundedReceiver<Quarter>,
 ) -> Result<()> {
@@ -482,26 +452,53 @@ async fn poll_all(
             "finished" => {
                 active.swap_remove(i);
                 let href = poll.and_then(|p| p.file_href).unwrap_or_default();
-                let (rows, new) = if href.trim().is_empty() {
+                let got = if href.trim().is_empty() {
                     // OKX finishes a quarter without activity with no file: it is empty.
                     store.lock().expect("store lock").mark_quarter_done(&label, 0)?;
-                    (0, 0)
+                    StreamReport::default()
                 } else {
                     progress.on_state(ARCHIVE, &format!("downloading {label}"));
                     match fetch_file(client, store, &label, &href, opts.limits).await {
                         Ok(got) => got,
                         Err(e) if stops_everything(&e) => return Err(e),
                         Err(e) => {
+                            let host = unreachable_host(&e);
                             give_up(store, report, failures, &label, QUARTER_FAILED, e)?;
+                            if let Some(host) = host {
+                                // Every other link points to the same file host: waiting for
+                                // each to fail the same way would only delay the error.
+                                let why = format!(
+                                    "the archive's file host `{host}` could not be reached for {label}; rerun `okx-export sync` once it can be"
+                                );
+                                *blocked.lock().expect("blocked lock") = Some(why.clone());
+                                for p in active.drain(..) {
+                                    store.lock().expect("store lock").set_quarter(
+                                        &p.q.label(),
+                                        "pending",
+                                        Some(&format!("not fetched: {why}")),
+                                    )?;
+                                }
+                                // Quarters still being applied for stop at the next one.
+                                while let Ok(q) = rx.try_recv() {
+                                    store.lock().expect("store lock").set_quarter(
+                                        &q.label(),
+                                        "pending",
+                                        Some(&format!("not fetched: {why}")),
+                                    )?;
+                                }
+                                rx.close();
+                                open = false;
+                            }
                             continue;
                         }
                     }
                 };
                 let mut r = report.lock().expect("report lock");
-                r.rows += rows;
-                r.new += new;
+                r.rows += got.fetched;
+                r.new += got.new;
+                r.changes.absorb(&got);
                 r.quarters_done.push(label);
-                progress.on_page(ARCHIVE, rows, new);
+                progress.on_page(ARCHIVE, got.fetched, got.new);
                 progress.on_stored_range(ARCHIVE, q.start().timestamp_millis(), q.end().timestamp_millis());
             }
             "failed" | "forgotten" if !active[i].reapplied => {
@@ -599,6 +596,7 @@ pub async fn run_archive(
     let deadline = started + opts.max_wait;
     let report = Mutex::new(report);
     let failures = Mutex::new(Vec::new());
+    let blocked = Mutex::new(None);
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     // Two loops run together: applications (paced at OKX's 1 per 10 s) hand each applied
     // quarter to the polling loop at once, so the newest file is fetched while older
@@ -611,10 +609,13 @@ pub async fn run_archive(
         deadline,
         &report,
         &failures,
+        &blocked,
         progress,
         tx,
     );
-    let polling = poll_all(client, store, opts, deadline, &report, &failures, progress, rx);
+    let polling = poll_all(
+        client, store, opts, deadline, &report, &failures, &blocked, progress, rx,
+    );
     let (applied, polled) = tokio::join!(applying, polling);
     applied?;
     polled?;
@@ -634,6 +635,8 @@ pub async fn run_archive(
         .collect();
     report.quarters_done.sort();
     report.quarters_failed.sort();
+    report.changes.stream = ARCHIVE.into();
+    report.changes.tell_changes();
     progress.on_done(
         "bills-history-archive",
         &StreamReport {
@@ -648,45 +651,4 @@ pub async fn run_archive(
         report,
         failures: failures.into_inner().expect("failures lock"),
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn t(s: &str) -> DateTime<Utc> {
-        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
-    }
-
-    #[test]
-    fn quarters_in_range() {
-        let now = t("2026-02-15T00:00:00Z");
-        let q: Vec<_> = quarters_needed(t("2025-07-01T00:00:00Z"), now, ChronoDuration::days(90))
-            .into_iter()
-            .map(Quarter::label)
-            .collect();
-        assert_eq!(q, ["2025Q3", "2025Q4"]);
-        let all = quarters_needed(t("2020-01-01T00:00:00Z"), now, ChronoDuration::days(90));
-        assert_eq!(all.first().unwrap().label(), "2021Q1");
-        assert_eq!(all.len(), 20);
-        // A quarter entirely inside the API window is not needed.
-        let q: Vec<_> = quarters_needed(
-            t("2025-07-01T00:00:00Z"),
-            t("2026-01-20T00:00:00Z"),
-            ChronoDuration::days(90),
-        )
-        .into_iter()
-        .map(Quarter::label)
-        .collect();
-        assert_eq!(q, ["2025Q3", "2025Q4"]);
-        let q = quarters_needed(
-            t("2025-10-01T00:00:00Z"),
-            t("2026-04-02T00:00:00Z"),
-            ChronoDuration::days(90),
-        );
-        assert_eq!(
-            q.into_iter().map(Quarter::label).collect::<Vec<_>>(),
-            ["2025Q4", "2026Q1"]
-        );
-    }
 }

@@ -45,8 +45,7 @@ pub async fn fetch(client: &OkxClient, store: &Arc<Mutex<Store>>) -> Result<Stre
             .lock()
             .expect("store lock")
             .insert_page(STREAM, 0, &records, None)?;
-        report.new += outcome.new;
-        report.updated += outcome.updated;
+        report.stored(&outcome);
         for r in &records {
             let t = chrono::DateTime::from_timestamp_millis(r.ts_ms);
             report.oldest = match (report.oldest, t) {
@@ -60,6 +59,7 @@ pub async fn fetch(client: &OkxClient, store: &Arc<Mutex<Store>>) -> Result<Stre
             _ => break,
         }
     }
+    report.tell_changes();
     Ok(report)
 }
 

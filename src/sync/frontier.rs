@@ -219,7 +219,7 @@ pub fn expect_stream(f: &Frontier, spec: &StreamSpec, p: &StreamPlan, boundary: 
 /// Expects the archive's quarters (older than the API windows, from `since`): each is
 /// complete once stored, or known to have no activity.
 pub fn expect_archive(f: &Frontier, since: DateTime<Utc>, now: DateTime<Utc>) {
-    let quarters = super::archive::quarters_needed(since, now, plan::bills_archive_window());
+    let quarters = super::quarter::quarters_needed(since, now, plan::bills_archive_window());
     if let (Some(first), Some(last)) = (quarters.first(), quarters.last()) {
         f.expect(
             super::archive::ARCHIVE,

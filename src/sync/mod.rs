@@ -3,12 +3,16 @@
 
 pub mod archive;
 pub mod archive_file;
+pub mod bill_types;
 pub mod dcd;
 pub mod frontier;
 pub mod money;
 pub mod plan;
+pub mod quarter;
 pub mod refetch;
+pub mod stop;
 pub mod stream;
+pub mod subaccounts;
 
 use crate::okx::endpoints::{self, INST_TYPES};
 use crate::okx::wire::{FundingBalance, SavingsBalance, TradingBalance};
@@ -51,6 +55,7 @@ pub fn streams() -> Vec<StreamSpec> {
         link_field: Some("billId"),
         mutable: None,
         window: Some(window),
+        history_from: None,
     };
     let mut out: Vec<StreamSpec> = INST_TYPES
         .iter()
@@ -75,6 +80,7 @@ pub fn streams() -> Vec<StreamSpec> {
         link_field: None,
         mutable: None,
         window,
+        history_from: None,
     };
     out.push(by_id(
         "bills-archive",
@@ -108,6 +114,7 @@ pub fn streams() -> Vec<StreamSpec> {
         link_field: None,
         mutable,
         window,
+        history_from: None,
     };
     out.push(by_time(
         "asset-bills",
@@ -158,6 +165,9 @@ pub struct SyncOptions {
     /// Kept up to date with how far the history is fetched, for a price stage that runs
     /// alongside (issue 23).
     pub frontier: Option<Arc<frontier::Frontier>>,
+    /// The key is a master's (`account/config`): also read its sub-accounts, their
+    /// balances and the master↔sub transfer history ([`subaccounts`]).
+    pub master: bool,
 }
 
 impl Default for SyncOptions {
@@ -169,6 +179,7 @@ impl Default for SyncOptions {
             archive_first_poll: Duration::from_secs(2),
             archive_limits: archive_file::ArchiveLimits::default(),
             frontier: None,
+            master: false,
         }
     }
 }
@@ -184,13 +195,22 @@ pub struct SyncSummary {
     pub archive: Option<ArchiveReport>,
     pub instruments: u64,
     pub balances: u64,
+    /// Names of OKX's bill-type dictionary stored by this run (`None`: the cached one
+    /// named every stored code, or it could not be fetched).
+    pub bill_types: Option<u64>,
+    /// Sub-accounts listed (a master's key; `None` for a sub-account's).
+    pub sub_accounts: Option<usize>,
     pub endpoints: BTreeMap<String, EndpointSummary>,
     pub totals: Totals,
     pub store_counts: BTreeMap<String, u64>,
     pub peak_rss_bytes: Option<u64>,
     pub errors: Vec<String>,
-    /// Problems that did not fail the sync (an optional endpoint unavailable).
+    /// Problems that did not fail the sync (an optional endpoint newly unavailable, a
+    /// record OKX changed).
     pub warnings: Vec<String>,
+    /// Normal states worth knowing, not problems (an optional product still missing in
+    /// this region, as at the last run); printed as notes, not with `--quiet`.
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -234,12 +254,73 @@ pub fn peak_rss_bytes() -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// Saves the balance snapshot; returns the rows saved and warnings for optional parts.
+/// An optional endpoint that failed: what it is, what the user is told, and the error.
+struct OptionalFailure {
+    what: &'static str,
+    message: String,
+    error: Option<OkxError>,
+}
+
+/// The static name of an optional fills stream (what the store remembers it by).
+fn optional_name(stream: &str) -> &'static str {
+    match stream {
+        "fills-history/EVENTS" => "fills-history/EVENTS",
+        _ => "fills-history",
+    }
+}
+
+/// The parts of an OKX error that say whether an endpoint is missing.
+fn clone_okx(e: &OkxError) -> OkxError {
+    match e {
+        OkxError::Api { endpoint, code, msg } => OkxError::Api {
+            endpoint,
+            code: code.clone(),
+            msg: msg.clone(),
+        },
+        OkxError::Decode { endpoint, detail } => OkxError::Decode {
+            endpoint,
+            detail: detail.clone(),
+        },
+        other => OkxError::Request {
+            endpoint: "fills-history",
+            detail: other.to_string(),
+        },
+    }
+}
+
+/// Tells of optional endpoints: a failure is a warning, unless the endpoint answered the
+/// same way at the last run (a product missing in this region): then it is a note, so a
+/// nightly run does not repeat it. An endpoint that answered is forgotten.
+fn tell_optional(
+    store: &Arc<Mutex<Store>>,
+    answered: &[&str],
+    failed: Vec<OptionalFailure>,
+    warnings: &mut Vec<String>,
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    let mut s = store.lock().expect("store lock");
+    for what in answered {
+        s.remember_unavailable(what, None)?;
+    }
+    for f in failed {
+        let reason = f.error.as_ref().and_then(OkxError::unavailable);
+        let before = s.remember_unavailable(f.what, reason.as_deref())?;
+        if reason.is_some() && before == reason {
+            notes.push(format!("{} (as at the last run)", f.message));
+        } else {
+            warnings.push(f.message);
+        }
+    }
+    Ok(())
+}
+
+/// Saves the balance snapshot; returns the rows saved and whether the optional Simple
+/// Earn balances answered (`Err`: how they failed).
 async fn snapshot_balances(
     client: &OkxClient,
     store: &Arc<Mutex<Store>>,
     at: DateTime<Utc>,
-) -> Result<(u64, Vec<String>)> {
+) -> Result<(u64, Result<(), OptionalFailure>)> {
     let (trading, funding, savings) = tokio::join!(
         client.get::<TradingBalance>(endpoints::ACCOUNT_BALANCE, &[]),
         client.get::<FundingBalance>(endpoints::ASSET_BALANCES, &[]),
@@ -250,16 +331,18 @@ async fn snapshot_balances(
     // warning, never a failed sync; it is stored with the snapshot so that `report` lists
     // the earn balances as not compared (unknown, not zero). A credentials problem still
     // fails, since it explains everything else.
-    let mut warnings = Vec::new();
+    let mut optional = Ok(());
     let mut unavailable = Vec::new();
     let savings = match savings {
         Ok(s) => s,
         Err(e) if e.is_credentials() => return Err(e.into()),
         Err(e) => {
-            warnings.push(format!(
-                "Simple Earn balances unavailable, earn balances are not compared: {e}"
-            ));
             unavailable.push(("earn", e.to_string()));
+            optional = Err(OptionalFailure {
+                what: endpoints::SAVINGS_BALANCE.name,
+                message: format!("Simple Earn balances unavailable, earn balances are not compared: {e}"),
+                error: Some(e),
+            });
             Vec::new()
         }
     };
@@ -298,7 +381,7 @@ async fn snapshot_balances(
         .lock()
         .expect("store lock")
         .save_balances(at, &rows, &unavailable)?;
-    Ok((rows.len() as u64, warnings))
+    Ok((rows.len() as u64, optional))
 }
 
 async fn fetch_instruments(client: &OkxClient, store: &Arc<Mutex<Store>>) -> Result<u64> {
@@ -336,12 +419,29 @@ async fn fetch_instruments(client: &OkxClient, store: &Arc<Mutex<Store>>) -> Res
     Ok(total)
 }
 
-/// Runs a full (or incremental) sync. The caller holds the store lock.
+/// Runs a full (or incremental) sync. The caller holds the store lock. A fatal local error
+/// (a full disk, a read-only or damaged store) stops every stream at once and is returned
+/// naming the store and the fix.
 pub async fn sync(
     client: Arc<OkxClient>,
     store: Arc<Mutex<Store>>,
     opts: &SyncOptions,
     progress: Arc<dyn Progress>,
+) -> Result<SyncSummary> {
+    let path = store.lock().expect("store lock").path().to_path_buf();
+    let stop = Arc::new(stop::Stop::default());
+    match sync_until_stopped(client, store, opts, progress, &stop).await {
+        Err(e) if crate::store::is_local_fault(&e) => Err(crate::store::name_local_fault(e, &path)),
+        r => r,
+    }
+}
+
+async fn sync_until_stopped(
+    client: Arc<OkxClient>,
+    store: Arc<Mutex<Store>>,
+    opts: &SyncOptions,
+    progress: Arc<dyn Progress>,
+    stop: &Arc<stop::Stop>,
 ) -> Result<SyncSummary> {
     let started_at = Utc::now();
     let t0 = Instant::now();
@@ -360,11 +460,18 @@ pub async fn sync(
 
     let mut errors: Vec<anyhow::Error> = Vec::new();
     let mut warnings = Vec::new();
+    let mut notes = Vec::new();
+    let mut optional_ok: Vec<&str> = Vec::new();
+    let mut optional_failed = Vec::new();
     let balances = match snapshot_balances(&client, &store, server_time).await {
-        Ok((n, w)) => {
-            warnings.extend(w);
+        Ok((n, earn)) => {
+            match earn {
+                Ok(()) => optional_ok.push(endpoints::SAVINGS_BALANCE.name),
+                Err(f) => optional_failed.push(f),
+            }
             n
         }
+        Err(e) if crate::store::is_local_fault(&e) => return Err(e.context("balance snapshot")),
         Err(e) => {
             errors.push(e.context("balance snapshot"));
             0
@@ -380,7 +487,15 @@ pub async fn sync(
     let mut plans = BTreeMap::new();
     let mut reports = Vec::new();
     let mut tasks = tokio::task::JoinSet::new();
-    for spec in streams() {
+    let mut specs = streams();
+    let sub_list = opts.master.then(|| {
+        specs.push(subaccounts::transfer_stream());
+        let (client, store) = (client.clone(), store.clone());
+        AbortOnDrop(tokio::spawn(async move {
+            subaccounts::fetch_list(&client, &store, server_time).await
+        }))
+    });
+    for spec in specs {
         let (spec, p) = planner.spec(spec);
         plans.insert(spec.name.clone(), p.clone());
         if p.skip {
@@ -395,7 +510,7 @@ pub async fn sync(
         if let Some(f) = &frontier {
             frontier::expect_stream(f, &spec, &p, planner.boundary.is_some());
         }
-        let (client, store, progress) = (client.clone(), store.clone(), progress.clone());
+        let (client, store, progress, stop) = (client.clone(), store.clone(), progress.clone(), stop.clone());
         // The archive waits for the funding walk before skipping a quarter as older than
         // the account's first activity.
         let done_tx = (spec.name == "asset-bills-history")
@@ -411,7 +526,9 @@ pub async fn sync(
                 p.upto,
                 progress.as_ref(),
             )
-            .await;
+            .await
+            .with_context(|| format!("stream `{}`", spec.name));
+            let r = stop.pass(r);
             if let Some(tx) = done_tx {
                 let _ = tx.send(true);
             }
@@ -425,7 +542,7 @@ pub async fn sync(
         }
     }
     let archive_task = opts.archive.then(|| {
-        let (client, store, progress) = (client.clone(), store.clone(), progress.clone());
+        let (client, store, progress, stop) = (client.clone(), store.clone(), progress.clone(), stop.clone());
         let aopts = ArchiveOptions {
             since,
             max_wait: opts.archive_max_wait,
@@ -435,17 +552,17 @@ pub async fn sync(
             funding_done: Some(funding_rx),
         };
         AbortOnDrop(tokio::spawn(async move {
-            archive::run_archive(&client, &store, server_time, &aopts, progress.as_ref()).await
+            stop.pass(archive::run_archive(&client, &store, server_time, &aopts, progress.as_ref()).await)
         }))
     });
     let instruments = {
-        let (client, store) = (client.clone(), store.clone());
-        AbortOnDrop(tokio::spawn(
-            async move { fetch_instruments(&client, &store).await },
-        ))
+        let (client, store, stop) = (client.clone(), store.clone(), stop.clone());
+        AbortOnDrop(tokio::spawn(async move {
+            stop.pass(fetch_instruments(&client, &store).await)
+        }))
     };
     let dcd_task = {
-        let (client, store, frontier) = (client.clone(), store.clone(), frontier.clone());
+        let (client, store, stop, frontier) = (client.clone(), store.clone(), stop.clone(), frontier.clone());
         if let Some(f) = &frontier {
             f.expect(dcd::STREAM, i64::MIN, i64::MAX);
             f.start();
@@ -456,29 +573,68 @@ pub async fn sync(
             if let Some(f) = frontier {
                 f.done(dcd::STREAM);
             }
-            r
+            stop.pass(r)
         }))
     };
 
-    while let Some(joined) = tasks.join_next().await {
+    // Every wait below ends at once when a task stops the sync (a full disk): returning
+    // drops the tasks, which aborts them.
+    while let Some(joined) = stop.until(tasks.join_next()).await? {
         let (name, result) = joined.context("a sync task panicked")?;
+        let optional = endpoints::OPTIONAL_INST_TYPES
+            .iter()
+            .any(|t| name == format!("fills-history/{t}"));
         match result {
-            Ok(r) => reports.push(r),
-            Err(e) => errors.push(e.context(format!("stream `{name}`"))),
+            Ok(r) => {
+                if optional {
+                    optional_ok.push(optional_name(&name));
+                }
+                reports.push(r);
+            }
+            Err(e) if optional && !e.downcast_ref::<OkxError>().is_some_and(OkxError::is_credentials) => {
+                optional_failed.push(OptionalFailure {
+                    what: optional_name(&name),
+                    message: format!(
+                        "`{name}` unavailable (fills of a product this site may not offer): {e:#}"
+                    ),
+                    error: e
+                        .chain()
+                        .find_map(|c| c.downcast_ref::<OkxError>())
+                        .map(clone_okx),
+                });
+            }
+            Err(e) => errors.push(e),
         }
     }
     // Dual Investment is optional, like Simple Earn (see `dcd`).
     let mut dcd_task = dcd_task;
-    match (&mut dcd_task.0).await.context("the dual-investment task panicked")? {
-        Ok(r) => reports.push(r),
-        Err(e) if e.downcast_ref::<OkxError>().is_some_and(OkxError::is_credentials) => errors.push(e.context(dcd::STREAM)),
-        Err(e) => warnings.push(format!(
-            "Dual Investment order history unavailable, structured-product collections are booked without their orders: {e:#}"
-        )),
+    match (&mut dcd_task.0)
+        .await
+        .context("the dual-investment task panicked")?
+    {
+        Ok(r) => {
+            optional_ok.push(dcd::STREAM);
+            reports.push(r);
+        }
+        Err(e) if e.downcast_ref::<OkxError>().is_some_and(OkxError::is_credentials) => {
+            errors.push(e.context(dcd::STREAM));
+        }
+        Err(e) => {
+            let message = format!(
+                "Dual Investment order history unavailable, structured-product collections are booked without their orders: {e:#}"
+            );
+            let error = e.downcast::<OkxError>().ok();
+            optional_failed.push(OptionalFailure {
+                what: dcd::STREAM,
+                message,
+                error,
+            });
+        }
     }
+
     reports.sort_by(|a, b| a.stream.cmp(&b.stream));
     let archive = match archive_task {
-        Some(mut t) => match (&mut t.0).await.context("the archive task panicked")? {
+        Some(mut t) => match stop.until(&mut t.0).await?.context("the archive task panicked")? {
             Ok(run) => {
                 // Each quarter given up fails the sync (after every other was fetched).
                 errors.extend(
@@ -516,6 +672,10 @@ pub async fn sync(
             progress.as_ref(),
         )
         .await;
+        let more = match more {
+            Err(e) if crate::store::is_local_fault(&e) => return Err(e),
+            more => more,
+        };
         match more {
             Ok(more) => {
                 if let Some(r) = reports.iter_mut().find(|r| r.stream == plan::BILLS_ARCHIVE) {
@@ -530,9 +690,47 @@ pub async fn sync(
             planner.note(&mut store.lock().expect("store lock"), &r.stream, p)?;
         }
     }
+    // OKX's names of the trading codes stored, for the report's unclassified rows.
+    let bill_types = match stop
+        .until(bill_types::refresh(&client, &store, server_time))
+        .await?
+    {
+        Ok(n) => {
+            optional_ok.push(bill_types::NAME);
+            n
+        }
+        Err(e) if crate::store::is_local_fault(&e) => return Err(e.context("bill-type dictionary")),
+        Err(e) if e.downcast_ref::<OkxError>().is_some_and(OkxError::is_credentials) => {
+            errors.push(e.context(bill_types::NAME));
+            None
+        }
+        Err(e) => {
+            let message = format!(
+                "OKX's bill-type dictionary (`account/subtypes`) unavailable, unclassified codes are reported without OKX's names for them: {e:#}"
+            );
+            optional_failed.push(OptionalFailure {
+                what: bill_types::NAME,
+                message,
+                error: e.downcast::<OkxError>().ok(),
+            });
+            None
+        }
+    };
+    tell_optional(&store, &optional_ok, optional_failed, &mut warnings, &mut notes)?;
+    let sub_accounts = match sub_list {
+        Some(mut t) => match (&mut t.0).await.context("the sub-account list task panicked")? {
+            Ok(n) => Some(n),
+            Err(e) => {
+                errors.push(e.context("sub-account list"));
+                None
+            }
+        },
+        None => None,
+    };
     let mut instruments = instruments;
-    let instruments = match (&mut instruments.0)
-        .await
+    let instruments = match stop
+        .until(&mut instruments.0)
+        .await?
         .context("the instruments task panicked")?
     {
         Ok(n) => n,
@@ -577,12 +775,15 @@ pub async fn sync(
         archive,
         instruments,
         balances,
+        bill_types,
+        sub_accounts,
         endpoints,
         totals,
         store_counts,
         peak_rss_bytes: peak_rss_bytes(),
         errors: errors.iter().map(|e| format!("{e:#}")).collect(),
         warnings,
+        notes,
     };
     if let Some(first) = pick_error(errors) {
         return Err(SyncFailed {
@@ -612,7 +813,7 @@ pub fn resolve_floor(stored: Option<DateTime<Utc>>, since: Option<DateTime<Utc>>
         (Some(f), Some(s)) => f.min(s),
         (Some(f), None) => f,
         (None, Some(s)) => s,
-        (None, None) => archive::archive_start(),
+        (None, None) => quarter::archive_start(),
     }
 }
 

@@ -78,6 +78,39 @@ pub fn parse(value: &str) -> Result<Refetch, String> {
     })
 }
 
+/// The command that re-reads a stored record of `kind` that `stored_by` (the stream that
+/// stored it last) fetched at `ts_ms`: a `--refetch` of that stream, or of the stream of
+/// its kind reaching furthest back, for the UTC day around it.
+pub fn repair_command(kind: crate::store::RecordKind, stored_by: Option<&str>, ts_ms: i64) -> String {
+    use crate::store::RecordKind as K;
+    let streams = super::streams();
+    let own = stored_by.filter(|s| streams.iter().any(|spec| spec.name == *s));
+    let stream = own.or(match kind {
+        K::Bill => Some("bills-archive"),
+        K::FundingBill => Some("asset-bills-history"),
+        K::Deposit => Some("deposit-history"),
+        K::Withdrawal => Some("withdrawal-history"),
+        K::Convert => Some("convert-history"),
+        K::Fill => Some("fills"),
+        K::SubTransfer => Some("subaccount-bills"),
+        K::Instrument | K::DualInvestment => None,
+    });
+    let Some(stream) = stream else {
+        return "rerun `okx-export sync` (this history is read whole on every run)".into();
+    };
+    match DateTime::from_timestamp_millis(ts_ms).filter(|_| ts_ms > 0) {
+        Some(t) => {
+            let day = t.date_naive();
+            format!(
+                "`okx-export sync --refetch {stream}:{}..{}`",
+                day.format("%Y-%m-%d"),
+                (day + chrono::Duration::days(1)).format("%Y-%m-%d")
+            )
+        }
+        None => format!("`okx-export sync --refetch {stream}`"),
+    }
+}
+
 /// What a refetch did.
 #[derive(Debug, Clone)]
 pub struct RefetchReport {
@@ -106,7 +139,7 @@ pub async fn run(
     let (from, to) = match req.range {
         Some((f, t)) => (f, t.min(now + chrono::Duration::days(1))),
         None => (
-            reach.or(floor).unwrap_or_else(super::archive::archive_start),
+            reach.or(floor).unwrap_or_else(super::quarter::archive_start),
             now + chrono::Duration::milliseconds(1),
         ),
     };
@@ -189,6 +222,22 @@ async fn fetch_range(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_repair_names_the_stream_and_the_day() {
+        use crate::store::RecordKind;
+        let t = 1_754_006_400_000 + 3_600_000; // 2025-08-01T01:00Z
+        assert_eq!(
+            repair_command(RecordKind::Bill, Some("bills"), t),
+            "`okx-export sync --refetch bills:2025-08-01..2025-08-02`"
+        );
+        assert_eq!(
+            repair_command(RecordKind::Bill, Some("bills-history-archive/2025Q3"), t),
+            "`okx-export sync --refetch bills-archive:2025-08-01..2025-08-02`"
+        );
+        assert!(parse("bills-archive:2025-08-01..2025-08-02").is_ok());
+        assert!(repair_command(RecordKind::DualInvestment, None, t).contains("rerun"));
+    }
 
     #[test]
     fn values_are_checked_with_one_line_errors() {

@@ -65,6 +65,10 @@ pub struct StreamSpec {
     pub mutable: Option<fn(&Value) -> bool>,
     /// How far back the endpoint reaches (`None`: all of OKX's history).
     pub window: Option<chrono::Duration>,
+    /// The oldest record the endpoint serves at all, whatever the window (the sub-account
+    /// transfer history starts 2022-09-28): a walk that finds nothing older covers down to
+    /// here, not to the floor.
+    pub history_from: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -95,9 +99,33 @@ pub struct StreamReport {
     pub fetched: u64,
     pub new: u64,
     pub updated: u64,
+    /// Stored records OKX answered again with other content although they were final
+    /// (the earlier versions are kept in the store's record history).
+    pub changed: u64,
+    /// Ids one page held twice with different content (the first is stored).
+    pub duplicates: u64,
+    /// The first few ids of each (the warnings name them).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub changed_ids: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub duplicate_ids: Vec<String>,
+    /// New fills with a negative `fillSz` (stored as OKX sent them).
+    pub negative_fill_sizes: u64,
     pub oldest: Option<DateTime<Utc>>,
     pub newest: Option<DateTime<Utc>>,
     pub warnings: Vec<String>,
+}
+
+/// Ids a warning names at most.
+const IDS_NAMED: usize = 10;
+
+fn named_ids(ids: &[String], total: u64) -> String {
+    let s = ids.join(", ");
+    if total > ids.len() as u64 {
+        format!("{s} and {} more", total - ids.len() as u64)
+    } else {
+        s
+    }
 }
 
 impl StreamReport {
@@ -107,12 +135,55 @@ impl StreamReport {
         self.fetched += more.fetched;
         self.new += more.new;
         self.updated += more.updated;
+        self.changed += more.changed;
+        self.duplicates += more.duplicates;
+        self.negative_fill_sizes += more.negative_fill_sizes;
+        for (mine, theirs) in [
+            (&mut self.changed_ids, &more.changed_ids),
+            (&mut self.duplicate_ids, &more.duplicate_ids),
+        ] {
+            mine.extend(theirs.iter().take(IDS_NAMED.saturating_sub(mine.len())).cloned());
+        }
         self.oldest = match (self.oldest, more.oldest) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
         self.newest = self.newest.max(more.newest);
         self.warnings.extend(more.warnings.iter().cloned());
+    }
+}
+
+impl StreamReport {
+    /// Counts what storing a page did.
+    pub fn stored(&mut self, outcome: &crate::store::InsertOutcome) {
+        self.new += outcome.new;
+        self.updated += outcome.updated;
+        self.changed += outcome.changed.len() as u64;
+        self.duplicates += outcome.duplicates.len() as u64;
+        for (mine, theirs) in [
+            (&mut self.changed_ids, &outcome.changed),
+            (&mut self.duplicate_ids, &outcome.duplicates),
+        ] {
+            mine.extend(theirs.iter().take(IDS_NAMED.saturating_sub(mine.len())).cloned());
+        }
+    }
+
+    /// The warnings for what the walk found changed or twice (once per walk, not per page).
+    pub fn tell_changes(&mut self) {
+        if self.changed > 0 {
+            self.warnings.push(format!(
+                "OKX answered {} stored record(s) with other content than before: {}; the new version is stored, the earlier one kept in the store's record history (a report lists both in changed_records.csv)",
+                self.changed,
+                named_ids(&self.changed_ids, self.changed)
+            ));
+        }
+        if self.duplicates > 0 {
+            self.warnings.push(format!(
+                "OKX sent {} id(s) twice in one page with different content: {}; the first copy is stored, the other kept in the store's record history (changed_records.csv)",
+                self.duplicates,
+                named_ids(&self.duplicate_ids, self.duplicates)
+            ));
+        }
     }
 }
 
@@ -209,6 +280,22 @@ pub(super) struct Page {
     oldest_cursor: Option<i64>,
     newest_cursor: Option<i64>,
     pub oldest_ts: Option<i64>,
+    /// Fills with a negative `fillSz`: (key, value), said when they are new.
+    negative_fills: Vec<(String, String)>,
+}
+
+impl Page {
+    /// Notes the page's new fills with a negative size in `report`.
+    fn tell_negative_fills(&self, new_keys: &[String], report: &mut StreamReport) {
+        for (key, size) in &self.negative_fills {
+            if new_keys.contains(key) {
+                report.negative_fill_sizes += 1;
+                report.warnings.push(format!(
+                    "fill `{key}` has a negative fillSz `{size}` (a fill's size is never negative); stored as OKX sent it, its trade is booked from its bills"
+                ));
+            }
+        }
+    }
 }
 
 /// How often a page with a bad money field is fetched before the stream fails.
@@ -266,6 +353,7 @@ async fn fetch_page_once(
         oldest_cursor: None,
         newest_cursor: None,
         oldest_ts: None,
+        negative_fills: Vec::new(),
     };
     let (mut oldest, mut newest) = (report.oldest, report.newest);
     for (i, r) in raw.iter().enumerate() {
@@ -274,6 +362,13 @@ async fn fetch_page_once(
         let rec = to_record(spec, r.get(), &v, at)?;
         if let Err(bad) = super::money::check(spec.kind, &v) {
             return Ok(Err(format!("record `{}`: {bad}", rec.key)));
+        }
+        if spec.kind == RecordKind::Fill
+            && let Some(size) = v.get("fillSz").and_then(Value::as_str)
+            && size.starts_with('-')
+            && size.trim_start_matches(['-', '0', '.']).chars().any(|c| c != '0')
+        {
+            page.negative_fills.push((rec.key.clone(), size.to_string()));
         }
         let c = match spec.cursor {
             CursorKind::Id(f) | CursorKind::Time(f) => field_i64(&v, f)
@@ -304,9 +399,11 @@ pub(super) fn next_after(
     match (spec.cursor, page.oldest_cursor) {
         (_, None) => None,
         (CursorKind::Id(_), Some(o)) => Some(o.to_string()),
+        // A short page: OKX has nothing older; the walk ends here.
+        (_, Some(_)) if page.len < PAGE_LIMIT => None,
         (CursorKind::Time(_), Some(o)) => {
-            // Overlap by one millisecond; if a whole page shares that millisecond the
-            // overlap would repeat the page forever, so step past it and say so.
+            // Overlap by one millisecond; if a whole (full) page shares that millisecond
+            // the overlap would repeat the page forever, so step past it and say so.
             let prev: Option<i64> = prev_after.and_then(|a| a.parse().ok());
             if prev == Some(o + 1) {
                 report.warnings.push(format!(
@@ -341,9 +438,10 @@ fn exhausted(
     since: Option<DateTime<Utc>>,
     as_of: DateTime<Utc>,
 ) -> (Option<DateTime<Utc>>, EndReason) {
-    match spec.window {
-        Some(w) => (since.max(Some(as_of - w)), EndReason::ApiWindow),
-        None => (since, EndReason::ApiExhausted),
+    match (spec.window, spec.history_from) {
+        (Some(w), _) => (since.max(Some(as_of - w)), EndReason::ApiWindow),
+        (None, Some(h)) => (since.max(Some(h)), EndReason::ApiWindow),
+        (None, None) => (since, EndReason::ApiExhausted),
     }
 }
 
@@ -400,8 +498,18 @@ pub async fn run_stream_upto(
         s.set_coverage(&cov)?;
     }
     result?;
+    report.tell_changes();
     progress.on_done(&spec.name, &report);
     Ok(report)
+}
+
+/// Whether a stored record of `spec` may still change (a deposit or withdrawal not yet
+/// final): its new content is then no surprise.
+fn may_change(spec: &StreamSpec) -> impl Fn(RecordKind, &str) -> bool + '_ {
+    move |_, raw| {
+        spec.mutable
+            .is_some_and(|pred| serde_json::from_str::<Value>(raw).is_ok_and(|v| pred(&v)))
+    }
 }
 
 /// `range`: the floor, the server time of this run, and what a new walk covers up to.
@@ -470,12 +578,14 @@ async fn walk(
         };
         let reached_since = matches!((since_ms, page.oldest_ts), (Some(s), Some(o)) if o < s);
         let next = next_after(spec, &page, after.as_deref(), report);
+        // A short page ends the walk as exhausted even when it also went past the floor:
+        // OKX has nothing older, so a later, earlier floor needs no backfill.
         let end = if reached_stored {
             Some(WalkEnd::Stored)
-        } else if reached_since {
-            Some(WalkEnd::Floor { bottom: next.clone() })
         } else if short {
             Some(WalkEnd::Exhausted)
+        } else if reached_since {
+            Some(WalkEnd::Floor { bottom: next.clone() })
         } else {
             None
         };
@@ -493,10 +603,10 @@ async fn walk(
         let state_json = serde_json::to_string(&state)?;
         let outcome = {
             let mut s = store.lock().expect("store lock");
-            s.insert_page(&spec.name, 1, &page.records, Some(&state_json))?
+            s.insert_page_checked(&spec.name, 1, &page.records, Some(&state_json), &may_change(spec))?
         };
-        report.new += outcome.new;
-        report.updated += outcome.updated;
+        report.stored(&outcome);
+        page.tell_negative_fills(&outcome.new_keys, report);
         progress.on_page(&spec.name, page.records.len() as u64, outcome.new);
         if let Some(oldest) = page.oldest_ts {
             // Records of the oldest millisecond may continue on the next page.
@@ -572,12 +682,12 @@ async fn walk(
         }
         let outcome = {
             let mut s = store.lock().expect("store lock");
-            let outcome = s.insert_page(&spec.name, 1, &page.records, None)?;
+            let outcome = s.insert_page_checked(&spec.name, 1, &page.records, None, &may_change(spec))?;
             s.set_coverage(&cov)?;
             outcome
         };
-        report.new += outcome.new;
-        report.updated += outcome.updated;
+        report.stored(&outcome);
+        page.tell_negative_fills(&outcome.new_keys, report);
         progress.on_page(&spec.name, page.records.len() as u64, outcome.new);
         if let Some(oldest) = page.oldest_ts {
             progress.on_stored_from(&spec.name, oldest + 1);

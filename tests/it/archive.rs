@@ -295,7 +295,7 @@ async fn no_applications_for_quarters_before_the_first_activity() {
     let st = run(&["--data-dir", data.to_str().unwrap(), "status"], &[], dir.path()).await;
     assert!(
         st.stdout.contains(
-            "archive quarters not applied for (before the account's first activity): 2025Q1, 2025Q2"
+            "archive quarters not applied for (before the account's first activity): 2025Q1–2025Q2"
         ),
         "{}",
         st.stdout
@@ -390,10 +390,10 @@ async fn archive_row_with_bad_money_field_refuses_the_file() {
     );
     assert!(r.all().contains(&want), "{}", r.all());
     // Endpoint and quarter head the error chain.
-    assert!(r.stderr.contains("error: bills-history-archive"), "{}", r.stderr);
+    assert!(r.err().contains("error: bills-history-archive"), "{}", r.stderr);
     assert!(
-        r.stderr.contains("caused by: archive quarter 2025Q3 failed")
-            && r.stderr.contains("caused by: archive file for 2025Q3"),
+        r.err().contains("caused by: archive quarter 2025Q3 failed")
+            && r.err().contains("caused by: archive file for 2025Q3"),
         "{}",
         r.stderr
     );
@@ -419,9 +419,9 @@ async fn archive_row_with_bad_money_field_refuses_the_file() {
     let rep = run(&["--data-dir", data.to_str().unwrap(), "report"], &[], dir.path()).await;
     assert_code(&rep, 4);
     assert!(
-        rep.stderr.contains(
+        rep.err().contains(
             "trading ledger: 2025-07-01T00:00:00.000Z .. 2025-10-01T00:00:00.000Z is not covered (archive quarter 2025Q3 is failed); fix: the 2025Q3 archive could not be fetched (archive file for 2025Q3: "
-        ) && rep.stderr.contains("rerun `okx-export sync` to apply for it again"),
+        ) && rep.err().contains("rerun `okx-export sync` to apply for it again"),
         "{}",
         rep.stderr
     );
@@ -486,9 +486,9 @@ async fn one_failed_quarter_does_not_block_the_older_ones() {
         let r = sync(&broken, &data, &[]).await;
         assert_code(&r, 1);
         assert!(
-            r.stderr.contains("error: bills-history-archive")
-                && r.stderr.contains("caused by: archive quarter 2025Q4 failed")
-                && r.stderr.contains(says),
+            r.err().contains("error: bills-history-archive")
+                && r.err().contains("caused by: archive quarter 2025Q4 failed")
+                && r.err().contains(says),
             "{name}: {}",
             r.stderr
         );
@@ -533,17 +533,18 @@ async fn one_failed_quarter_does_not_block_the_older_ones() {
         );
         drop(s);
         let st = run(&["--data-dir", data.to_str().unwrap(), "status"], &[], dir.path()).await;
+        let out = unwrap_lines(&st.stdout);
         assert!(
-            st.stdout.contains(
+            out.contains(
                 "archive quarters failed or refused (the next `okx-export sync` applies for them again): 2025Q4 (failed: "
-            ) && st.stdout.contains("archive quarters pending: -"),
+            ) && out.contains("archive quarters pending: -"),
             "{name}: {}",
             st.stdout
         );
         let rep = run(&["--data-dir", data.to_str().unwrap(), "report"], &[], dir.path()).await;
         assert_code(&rep, 4);
         assert!(
-            rep.stderr.contains("(archive quarter 2025Q4 is failed)"),
+            rep.err().contains("(archive quarter 2025Q4 is failed)"),
             "{name}: {}",
             rep.stderr
         );
@@ -561,4 +562,34 @@ async fn one_failed_quarter_does_not_block_the_older_ones() {
         let check = okx_export::coverage::check(&store(&data), None, None).unwrap();
         assert!(check.complete(), "{name}: {:?}", check.missing);
     }
+}
+
+/// Issue 20 item 2: when the archive's file host cannot be reached (connection refused),
+/// every other link points to it too. The first such download fails its quarter and ends
+/// the archive stage: the other quarters are left pending (not applied for, or not
+/// downloaded), instead of each waiting out its own retries until `--archive-wait`.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_file_host_ends_the_archive_stage() {
+    use okx_export::sim::ArchiveFault;
+    let broken = sim(SimConfig {
+        archive_faults: vec![
+            ("2025Q4".into(), ArchiveFault::LinkUnreachable),
+            ("2025Q3".into(), ArchiveFault::LinkUnreachable),
+        ],
+        ..fast_config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let r = sync(&broken, &data, &["--give-up-after", "3"]).await;
+    assert_code(&r, 1);
+    assert!(r.err().contains("archive quarter 2025Q4 failed"), "{}", r.stderr);
+    assert!(!r.err().contains("2025Q3 failed"), "{}", r.stderr);
+    let q3 = store(&data).quarter("2025Q3").unwrap().unwrap();
+    assert_eq!(q3.state, "pending", "{q3:?}");
+    let detail = q3.detail.unwrap_or_default();
+    assert!(
+        detail.contains("file host `127.0.0.1:1` could not be reached"),
+        "{detail}"
+    );
 }

@@ -20,8 +20,30 @@ pub struct Run {
 
 impl Run {
     pub fn all(&self) -> String {
-        format!("{}\n{}", self.stdout, self.stderr)
+        format!("{}\n{}", self.stdout, self.err())
     }
+
+    /// stderr with each message on one line: the lines a message was wrapped into (to 80
+    /// columns; continuations are indented) joined again, for tests that look for words.
+    pub fn err(&self) -> String {
+        unwrap_lines(&self.stderr)
+    }
+}
+
+/// Joins indented continuation lines to the line before them.
+pub fn unwrap_lines(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        if line.starts_with("  ") && !out.is_empty() {
+            out.pop();
+            out.push(' ');
+            out.push_str(line.trim_start());
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
 }
 
 pub async fn sim(cfg: SimConfig) -> SimServer {

@@ -238,7 +238,7 @@ async fn missing_prices_round_trip() {
     assert_code(&sync(&sim, &data, &[]).await, 0);
     let r = prices(&sim, &data, &[]).await;
     assert_code(&r, 0);
-    assert!(r.stderr.contains("rows without a value"), "{}", r.stderr);
+    assert!(r.err().contains("rows without a value"), "{}", r.stderr);
     let missing = data.join("missing_prices.csv");
     let text = std::fs::read_to_string(&missing).unwrap();
     let mut lines = text.lines();
@@ -303,7 +303,7 @@ async fn missing_prices_round_trip() {
     )
     .await;
     assert_ne!(r.code, 0);
-    assert!(r.stderr.contains("pass --fiat USD"), "{}", r.stderr);
+    assert!(r.err().contains("pass --fiat USD"), "{}", r.stderr);
 }
 
 /// Issue 19 item 7: `--fiat XYZ` is refused when the flags are parsed (exit 2, the

@@ -219,7 +219,7 @@ async fn withheld_bills_are_reported_as_a_gap() {
     )
     .await;
     assert_code(&r, 4);
-    assert!(r.stderr.contains("gap between"), "{}", r.stderr);
+    assert!(r.err().contains("gap between"), "{}", r.stderr);
     let rec = std::fs::read_to_string(dir.path().join("data/reconciliation.csv")).unwrap();
     let gap_line: Vec<String> = csv::Reader::from_reader(rec.as_bytes())
         .records()
@@ -350,7 +350,7 @@ async fn transfer_without_its_trading_side_fails_and_names_the_range() {
         "{summary:?}"
     );
     assert!(
-        r.stderr.contains(&format!(
+        r.err().contains(&format!(
             "reconciliation: transfer funding {ccy}: funding bill {fund_id}"
         )),
         "{}",
@@ -386,7 +386,7 @@ async fn bills_whose_id_order_and_time_order_disagree_reconcile() {
     let funding: Vec<_> = a.funding_bills.iter().map(|b| (b.bill_id, b.ts, b.ccy)).collect();
     assert!(disordered(&trading) && disordered(&funding));
     assert_code(&r, 0);
-    assert!(!r.stderr.contains("gap"), "{}", r.stderr);
+    assert!(!r.err().contains("gap"), "{}", r.stderr);
     let rec = std::fs::read_to_string(dir.path().join("data/reconciliation.csv")).unwrap();
     assert!(!rec.contains(",gap,"), "{rec}");
 }
@@ -404,7 +404,7 @@ async fn unknown_bill_type_is_kept_and_fails_unless_allowed() {
     )
     .await;
     assert_code(&r, 4);
-    assert!(r.stderr.contains("could not be classified"), "{}", r.stderr);
+    assert!(r.err().contains("could not be classified"), "{}", r.stderr);
     let tx = std::fs::read_to_string(dir.path().join("data/transactions.csv")).unwrap();
     let line = tx
         .lines()
@@ -459,7 +459,7 @@ async fn year_report_in_a_time_zone() {
     let r = run(&a.iter().map(String::as_str).collect::<Vec<_>>(), &[], dir.path()).await;
     assert_code(&r, 4);
     assert!(
-        r.stderr.contains(
+        r.err().contains(
             "trading ledger: 2024-12-31T15:00:00.000Z .. 2025-07-01T00:00:00.000Z is not covered (before the store's floor 2025-07-01); fix: `okx-export sync --since 2024-12-31`"
         ),
         "{}",
@@ -476,7 +476,7 @@ async fn year_report_in_a_time_zone() {
     let a = args("--allow-incomplete");
     let r = run(&a.iter().map(String::as_str).collect::<Vec<_>>(), &[], dir.path()).await;
     assert_code(&r, 0);
-    assert!(r.stderr.contains("report: INCOMPLETE"), "{}", r.stderr);
+    assert!(r.err().contains("report: INCOMPLETE"), "{}", r.stderr);
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["incomplete"], true);
@@ -524,6 +524,10 @@ async fn tax_summary_of_a_period() {
         backoff_ms: None,
         give_up_after: std::time::Duration::from_secs(60),
         rate_share: 1.0,
+        console: okx_export::console::Console::buffer(true),
+        public_pacers: None,
+        shared_host: None,
+        price_cache: None,
     };
     let args = |out: &Path| okx_export::cli::ReportArgs {
         year: Some(2025),
@@ -649,4 +653,116 @@ async fn tax_summary_of_a_period() {
     let json: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(unvalued.join("summary.json")).unwrap()).unwrap();
     assert_eq!(json["values"]["valued"], 0, "{json}");
+}
+
+/// Issue 20, OKX's code dictionary: `sync` fetches `account/subtypes` into the store and
+/// refreshes it when a stored bill has a code it does not name; a report names every
+/// unclassified code with OKX's own words in its message, the row's note,
+/// reconciliation.csv and summary.json.
+#[tokio::test(flavor = "multi_thread")]
+async fn unknown_codes_are_named_with_okx_dictionary() {
+    use okx_export::sim::{UNKNOWN_SUB_TYPE_DESC, UNKNOWN_TYPE_DESC};
+    // A dictionary older than the code: cached without it.
+    let old = sim(SimConfig {
+        unknown_bill_type: true,
+        dictionary_lacks: vec!["999"],
+        ..fast_config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert_code(&sync(&old, &data, &[]).await, 0);
+    assert_eq!(old.stats().get("bill-types").requests, 1);
+    assert!(
+        !store(&data)
+            .bill_types()
+            .unwrap()
+            .iter()
+            .any(|n| n.bill_type == "999")
+    );
+    drop(old);
+    // A later sync finds the stored 999/9999 unnamed and fetches the dictionary again.
+    let new = sim(SimConfig {
+        unknown_bill_type: true,
+        ..fast_config()
+    })
+    .await;
+    assert_code(&sync(&new, &data, &[]).await, 0);
+    assert_eq!(new.stats().get("bill-types").requests, 1);
+    assert_code(&sync(&new, &data, &[]).await, 0);
+    assert_eq!(
+        new.stats().get("bill-types").requests,
+        1,
+        "a complete dictionary is not fetched again"
+    );
+
+    let r = run(&["--data-dir", data.to_str().unwrap(), "report"], &[], dir.path()).await;
+    assert_code(&r, 4);
+    let name = format!("OKX: “{UNKNOWN_TYPE_DESC}” / “{UNKNOWN_SUB_TYPE_DESC}”");
+    assert!(
+        r.err().contains(&format!("trading type 999/9999 ×1, {name}")),
+        "{}",
+        r.stderr
+    );
+    let tx = std::fs::read_to_string(data.join("transactions.csv")).unwrap();
+    assert!(tx.contains(&name), "the row's note names it");
+    let rec = std::fs::read_to_string(data.join("reconciliation.csv")).unwrap();
+    let row = rec
+        .lines()
+        .find(|l| l.starts_with("unclassified,"))
+        .expect("an unclassified row");
+    assert!(row.contains(&name) && row.contains("unclassified"), "{row}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(
+        summary["unclassified_names"]["trading type 999/9999"],
+        name.as_str()
+    );
+    // Allowed, the report passes: the named row is no failed check.
+    let r = run(
+        &[
+            "--data-dir",
+            data.to_str().unwrap(),
+            "report",
+            "--allow-unclassified",
+        ],
+        &[],
+        dir.path(),
+    )
+    .await;
+    assert_code(&r, 0);
+}
+
+/// Issue 20: event-contract fills (`instType=EVENTS`) are fetched where OKX lists them;
+/// a site that refuses the instType is told once, like a missing product, not a failure.
+#[tokio::test(flavor = "multi_thread")]
+async fn event_contract_fills_are_optional() {
+    let with = sim(fast_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let r = sync(&with, &data, &[]).await;
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("fills-history/EVENTS"), "{}", r.stdout);
+    let without = sim(SimConfig {
+        no_event_contracts: true,
+        ..fast_config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let r = sync(&without, &data, &[]).await;
+    assert_code(&r, 0);
+    assert!(
+        r.err().contains("warning: `fills-history/EVENTS` unavailable"),
+        "{}",
+        r.stderr
+    );
+    let r = sync(&without, &data, &[]).await;
+    assert_code(&r, 0);
+    assert!(
+        r.err().contains("note: `fills-history/EVENTS` unavailable"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.err().contains("warning:"), "{}", r.stderr);
 }

@@ -108,13 +108,13 @@ async fn redirect_on_the_key_check_is_not_followed() {
     let dir = tempfile::tempdir().unwrap();
     let r = run(&["check-key"], &env_with_base(&sim, &proxy), dir.path()).await;
     assert_code(&r, 1);
-    assert!(r.stderr.contains("HTTP 302"), "{}", r.stderr);
+    assert!(r.err().contains("HTTP 302"), "{}", r.stderr);
     assert!(
-        r.stderr.contains(&format!("redirect to `{target_host}`")),
+        r.err().contains(&format!("redirect to `{target_host}`")),
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains("--region"), "{}", r.stderr);
+    assert!(r.err().contains("--region"), "{}", r.stderr);
     assert_eq!(seen.lock().unwrap().len(), 0, "the redirect target was contacted");
 }
 
@@ -135,8 +135,8 @@ async fn redirect_mid_sync_fails_the_sync_and_stores_nothing_from_it() {
     )
     .await;
     assert_code(&r, 1);
-    assert!(r.stderr.contains("HTTP 302"), "{}", r.stderr);
-    assert!(r.stderr.contains("bills-archive"), "{}", r.stderr);
+    assert!(r.err().contains("HTTP 302"), "{}", r.stderr);
+    assert!(r.err().contains("bills-archive"), "{}", r.stderr);
     assert_eq!(okx_headers(&seen), 0, "credentials reached the redirect target");
     assert_eq!(seen.lock().unwrap().len(), 0);
     let counts = store(&data).stream_counts().unwrap();
@@ -167,7 +167,7 @@ async fn base_url_is_parsed_not_split() {
         let t0 = Instant::now();
         let r = run(&["check-key", "--base-url", url], &env, dir.path()).await;
         assert_code(&r, 2);
-        assert!(r.stderr.contains(expect), "{url}: {}", r.stderr);
+        assert!(r.err().contains(expect), "{url}: {}", r.stderr);
         assert_eq!(r.stderr.lines().count(), 1, "{url}: {}", r.stderr);
         assert!(t0.elapsed() < Duration::from_secs(5));
         // The environment variable goes through the same check.
@@ -175,7 +175,7 @@ async fn base_url_is_parsed_not_split() {
         env2.push(("OKX_BASE_URL".into(), url.into()));
         let r = run(&["check-key"], &env2, dir.path()).await;
         assert_code(&r, 2);
-        assert!(r.stderr.contains(expect), "{url}: {}", r.stderr);
+        assert!(r.err().contains(expect), "{url}: {}", r.stderr);
     }
 }
 
@@ -213,8 +213,8 @@ async fn archive_bomb_stops_at_the_cap_with_bounded_memory() {
     let r = sync(&sim, &data, &["--archive-max-expanded", "1024"]).await;
     let took = t0.elapsed();
     assert_code(&r, 1);
-    assert!(r.stderr.contains("expands to more than 1024 MiB"), "{}", r.stderr);
-    assert!(r.stderr.contains("--archive-max-expanded"), "{}", r.stderr);
+    assert!(r.err().contains("expands to more than 1024 MiB"), "{}", r.stderr);
+    assert!(r.err().contains("--archive-max-expanded"), "{}", r.stderr);
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(data.join("sync-summary.json")).unwrap()).unwrap();
     let rss = summary["peak_rss_bytes"].as_u64().expect("peak RSS measured");
@@ -246,8 +246,8 @@ async fn archive_download_is_capped() {
     let data = dir.path().join("data");
     let r = sync(&sim, &data, &["--archive-max-download", "1"]).await;
     assert_code(&r, 1);
-    assert!(r.stderr.contains("larger than 1 MiB"), "{}", r.stderr);
-    assert!(r.stderr.contains("--archive-max-download"), "{}", r.stderr);
+    assert!(r.err().contains("larger than 1 MiB"), "{}", r.stderr);
+    assert!(r.err().contains("--archive-max-download"), "{}", r.stderr);
 }
 
 fn client_for(base: String, give_up: Duration) -> OkxClient {
@@ -370,11 +370,11 @@ async fn silent_host_fails_fast_and_names_itself() {
         "gave up before the deadline: {took:?}"
     );
     assert!(
-        r.stderr.contains(&format!("no usable answer from `{addr}`")),
+        r.err().contains(&format!("no usable answer from `{addr}`")),
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains("no answer within"), "{}", r.stderr);
+    assert!(r.err().contains("no answer within"), "{}", r.stderr);
 
     // A port nobody listens on: connection refused, named, well before the deadline.
     let dead = std::net::TcpListener::bind("127.0.0.1:0")
@@ -395,8 +395,8 @@ async fn silent_host_fails_fast_and_names_itself() {
     )
     .await;
     assert_code(&r, 1);
-    assert!(r.stderr.contains("connection refused"), "{}", r.stderr);
-    assert!(r.stderr.contains(&dead.to_string()), "{}", r.stderr);
+    assert!(r.err().contains("connection refused"), "{}", r.stderr);
+    assert!(r.err().contains(&dead.to_string()), "{}", r.stderr);
     assert!(t0.elapsed() < Duration::from_secs(8));
 
     let help = run(&["sync", "--help"], &[], dir.path()).await;
@@ -460,14 +460,14 @@ async fn untrusted_config_file_is_refused_and_not_run() {
     write_private(&cfg, &text, 0o666);
     let r = run(&["check-key"], &[], p).await;
     assert_code(&r, 2);
-    assert!(r.stderr.contains("chmod go-w okx-export.toml"), "{}", r.stderr);
+    assert!(r.err().contains("chmod go-w okx-export.toml"), "{}", r.stderr);
     assert!(!marker.exists(), "the untrusted config's secret_command ran");
     if unsafe_euid() == 0 {
         std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
         std::os::unix::fs::chown(&cfg, Some(65534), None).unwrap();
         let r = run(&["check-key"], &[], p).await;
         assert_code(&r, 2);
-        assert!(r.stderr.contains("owned by uid 65534"), "{}", r.stderr);
+        assert!(r.err().contains("owned by uid 65534"), "{}", r.stderr);
         assert!(!marker.exists(), "the foreign config's secret_command ran");
     } else {
         eprintln!("SKIPPED: the ownership half needs root to chown");
@@ -493,9 +493,9 @@ async fn hanging_secret_command_times_out() {
     let r = run(&["--profile", "work", "check-key"], &[], p).await;
     assert_code(&r, 2);
     assert!(t0.elapsed() < Duration::from_secs(6), "{:?}", t0.elapsed());
-    assert!(r.stderr.contains("profile `work`"), "{}", r.stderr);
+    assert!(r.err().contains("profile `work`"), "{}", r.stderr);
     assert!(
-        r.stderr
+        r.err()
             .contains("secret_command `sleep 300` did not finish within 1s"),
         "{}",
         r.stderr
@@ -534,12 +534,12 @@ async fn explicit_profile_beats_the_environment() {
     let r = run(&["--profile", "company", "check-key"], &wrong_env, p).await;
     assert_code(&r, 0);
     assert!(
-        r.stderr
+        r.err()
             .contains("OKX_API_KEY/OKX_API_SECRET/OKX_API_PASSPHRASE are ignored"),
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains("OKX_BASE_URL is ignored"), "{}", r.stderr);
+    assert!(r.err().contains("OKX_BASE_URL is ignored"), "{}", r.stderr);
     // Without --profile the environment wins (and its unknown key is rejected: exit 3).
     let mut env = wrong_env.clone();
     env.retain(|(k, _)| k != "OKX_BASE_URL");
@@ -595,6 +595,20 @@ async fn private_files_are_private() {
     let r = run(&["--data-dir", data.to_str().unwrap(), "status"], &[], dir.path()).await;
     assert_code(&r, 0);
     assert_eq!(mode_of(&db), 0o600);
+
+    // Issue 20 item 10: a data directory an older version (or another tool) left 0755
+    // with 0644 files is tightened whole when the store is opened: the directory, the
+    // lock, the caches, the summaries and the reports, not only the store.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for name in &names {
+        std::fs::set_permissions(data.join(name), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    let r = run(&["--data-dir", data.to_str().unwrap(), "status"], &[], dir.path()).await;
+    assert_code(&r, 0);
+    assert_eq!(mode_of(&data), 0o700);
+    for name in &names {
+        assert_eq!(mode_of(&data.join(name)), 0o600, "{name}");
+    }
 }
 
 /// A store that is not a database names its path and what to do.
@@ -608,12 +622,12 @@ async fn corrupt_store_names_its_path() {
     let r = run(&["--data-dir", data.to_str().unwrap(), "status"], &[], dir.path()).await;
     assert_code(&r, 1);
     assert!(
-        r.stderr
+        r.err()
             .contains(&format!("cannot open the store `{}`", db.display())),
         "{}",
         r.stderr
     );
-    assert!(r.stderr.contains("move it away"), "{}", r.stderr);
+    assert!(r.err().contains("move it away"), "{}", r.stderr);
 }
 
 async fn interrupt_mid_sync(signal: &str, code: i32) {

@@ -295,7 +295,7 @@ async fn dual_investment_without_order_history_is_marked() {
     };
     let (r, sim) = export_demo(dir.path(), cfg).await;
     assert!(
-        r.stderr
+        r.err()
             .contains("warning: Dual Investment order history unavailable"),
         "{}",
         r.all()

@@ -47,6 +47,10 @@ fn keys_where(sim: &SimServer, kind: RecordKind, keep: impl Fn(i64) -> bool) -> 
             .dcd_orders
             .iter()
             .filter_map(|o| pick(o.c_time, o.ord_id.to_string()))),
+        RecordKind::SubTransfer => set(a
+            .sub_transfers
+            .iter()
+            .filter_map(|t| pick(t.ts, t.bill_id.to_string()))),
         RecordKind::Instrument => BTreeSet::new(),
     }
 }
@@ -154,8 +158,9 @@ async fn second_run_fetches_only_what_is_new() {
     let stats = sim.stats();
     // Exactly one page per stream (fills-history is one endpoint for five instTypes), plus
     // fixed costs: server time, account config, 3 balance snapshots, 4 instrument lists
-    // and the Dual Investment order history (re-read whole: one page). No archive request:
-    // every quarter is done.
+    // and the Dual Investment order history (re-read whole: one page); the key is a
+    // master's, so also its sub-account list and one page of its sub-account transfers
+    // (issue 18). No archive request: every quarter is done.
     println!(
         "second run: {} requests for {n_streams} streams",
         stats.total_requests
@@ -174,7 +179,9 @@ async fn second_run_fetches_only_what_is_new() {
     }
     let active: u64 = expected.values().sum();
     assert!(active < n_streams, "{active} of {n_streams} streams");
-    assert_eq!(stats.total_requests, active + 10, "{:?}", stats.endpoints);
+    assert_eq!(stats.total_requests, active + 12, "{:?}", stats.endpoints);
+    assert_eq!(stats.get("subaccount-list").requests, 1);
+    assert_eq!(stats.get("subaccount-bills").requests, 1);
     assert_eq!(stats.get("dcd-order-history").requests, 1);
     assert_eq!(
         store(&data).content_digest().unwrap(),
@@ -199,7 +206,9 @@ async fn second_run_fetches_only_what_is_new() {
     // The new records fit in the first page of each stream: still one request per stream.
     let stats = sim.stats();
     println!("run with new activity: {} requests", stats.total_requests);
-    assert_eq!(stats.total_requests, active + 10, "{:?}", stats.endpoints);
+    assert_eq!(stats.total_requests, active + 12, "{:?}", stats.endpoints);
+    assert_eq!(stats.get("subaccount-list").requests, 1);
+    assert_eq!(stats.get("subaccount-bills").requests, 1);
 }
 
 /// Requests per endpoint of a run with nothing (or a little) new: one per stream, none
@@ -401,12 +410,12 @@ async fn concurrent_sync_is_refused_and_status_reports() {
     tokio::time::sleep(Duration::from_millis(600)).await;
     let second = run(&["--data-dir", data.to_str().unwrap(), "sync"], &env, dir.path()).await;
     assert_code(&second, 1);
-    assert!(second.stderr.contains("already running"), "{}", second.stderr);
+    assert!(second.err().contains("already running"), "{}", second.stderr);
     assert!(first.wait().await.unwrap().success());
     let st = run(&["--data-dir", data.to_str().unwrap(), "status"], &[], dir.path()).await;
     assert_code(&st, 0);
     assert!(
-        st.stdout.contains("archive quarters fetched: 2025Q3, 2025Q4"),
+        st.stdout.contains("archive quarters fetched: 2025Q3–2025Q4"),
         "{}",
         st.stdout
     );
@@ -444,7 +453,7 @@ async fn refused_archive_applications_are_left_for_the_next_run() {
     .await;
     assert_code(&r, 0);
     assert!(
-        r.stderr.contains("2025Q3: application refused for now"),
+        r.err().contains("2025Q3: application refused for now"),
         "{}",
         r.stderr
     );
@@ -596,14 +605,14 @@ async fn bad_money_fields_never_enter_the_store() {
             .map(|d| format!("record `{}`", d.dep_id))
             .collect();
         assert!(
-            r.stderr
+            r.err()
                 .contains("`deposit-history` sent a record with a bad money value 3 times"),
             "{}",
             r.stderr
         );
-        assert!(r.stderr.contains(says), "{}", r.stderr);
+        assert!(r.err().contains(says), "{}", r.stderr);
         assert!(
-            ids.iter().any(|id| r.stderr.contains(id.as_str())),
+            ids.iter().any(|id| r.err().contains(id.as_str())),
             "{ids:?}\n{}",
             r.stderr
         );
@@ -627,9 +636,9 @@ async fn bad_money_fields_never_enter_the_store() {
         let r = run(&["--data-dir", data.to_str().unwrap(), "report"], &[], dir.path()).await;
         assert_code(&r, 4);
         assert!(
-            r.stderr.contains("deposits: 2025-07-01T00:00:00.000Z .. ")
-                && r.stderr.contains("(the last sync of this stream failed: ")
-                && r.stderr.contains("fix: rerun `okx-export sync`"),
+            r.err().contains("deposits: 2025-07-01T00:00:00.000Z .. ")
+                && r.err().contains("(the last sync of this stream failed: ")
+                && r.err().contains("fix: rerun `okx-export sync`"),
             "{}",
             r.stderr
         );
@@ -704,7 +713,7 @@ async fn refetch_replaces_a_range_with_what_okx_has() {
     .await;
     assert_code(&bad, 2);
     assert!(
-        bad.stderr.contains("unknown stream `deposits`") && bad.stderr.contains("deposit-history"),
+        bad.err().contains("unknown stream `deposits`") && bad.err().contains("deposit-history"),
         "{}",
         bad.stderr
     );
@@ -852,6 +861,237 @@ async fn a_held_deposit_is_read_again_until_final_and_booked_once() {
             [("deposit".to_string(), amt.clone(), "USDT".to_string())],
             "state {state}: booked once, with its hash\n{}",
             rep.all()
+        );
+    }
+}
+
+/// Issue 20 item 6: a `balChg` of 39 digits is a plain decimal but no decimal the report
+/// can hold: it is refused at sync like `abc` (never stored), naming the field. A record
+/// stored before this check, which the report cannot read, is a data problem: exit 4,
+/// the record named, and the fix (`sync --refetch`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_money_value_too_long_for_a_decimal_is_refused_and_a_stored_one_named() {
+    use okx_export::sim::BadMoney;
+    use okx_export::store::RecordSource as _;
+    const HUGE: &str = "123456789012345678901234567890123456789";
+    let sim = sim(SimConfig {
+        bad_money: Some(BadMoney {
+            endpoint: "bills",
+            field: "balChg",
+            value: Some(HUGE),
+            times: u32::MAX,
+        }),
+        ..fast_config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let r = sync(&sim, &data, &[]).await;
+    assert_code(&r, 1);
+    assert!(
+        r.err().contains(&format!(
+            "field `balChg` is `{HUGE}`, more digits than a decimal holds"
+        )),
+        "{}",
+        r.stderr
+    );
+    let s = store(&data);
+    let mut stored_huge = false;
+    s.for_each(RecordKind::Bill, &mut |rec| {
+        stored_huge |= rec.raw.contains(HUGE);
+        Ok(())
+    })
+    .unwrap();
+    assert!(!stored_huge, "the bad page is not stored");
+    drop(s);
+
+    // A store written before this check holds one: the report names it and the fix.
+    let healthy = self::sim(fast_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert_code(&sync(&healthy, &data, &[]).await, 0);
+    let db = rusqlite::Connection::open(data.join(okx_export::store::Store::FILE)).unwrap();
+    let (key, stream): (String, String) = db
+        .query_row(
+            "SELECT key, stream FROM records WHERE kind = 'bill' ORDER BY ts DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    db.execute(
+        "UPDATE records SET raw = json_set(raw, '$.balChg', ?1) WHERE kind = 'bill' AND key = ?2",
+        rusqlite::params![HUGE, key],
+    )
+    .unwrap();
+    drop(db);
+    let r = run(&["--data-dir", data.to_str().unwrap(), "report"], &[], dir.path()).await;
+    assert_code(&r, 4);
+    let err = r.err();
+    assert!(err.contains(&format!("`{key}`")), "{err}");
+    assert!(
+        err.contains(&format!("okx-export sync --refetch {stream}:")),
+        "{err}"
+    );
+    assert!(!err.contains("overflow"), "{err}");
+}
+
+/// Issue 20 item 11: a stored fill that does not decode is counted in summary.json
+/// (`decode_errors`) and named, not only logged; a negative `fillSz` is said at sync and
+/// counted in sync-summary.json.
+#[tokio::test(flavor = "multi_thread")]
+async fn undecodable_fills_and_negative_sizes_are_counted() {
+    use okx_export::sim::BadMoney;
+    let sim = sim(SimConfig {
+        bad_money: Some(BadMoney {
+            endpoint: "fills-history",
+            field: "fillSz",
+            value: Some("-0.5"),
+            times: u32::MAX,
+        }),
+        ..fast_config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let r = sync(&sim, &data, &[]).await;
+    assert_code(&r, 0);
+    assert!(r.err().contains("negative fillSz `-0.5`"), "{}", r.stderr);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("sync-summary.json")).unwrap()).unwrap();
+    let negative: u64 = summary["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["negative_fill_sizes"].as_u64().unwrap_or(0))
+        .sum();
+    assert!(negative >= 1, "{summary}");
+
+    // A fill the report cannot read.
+    let db = rusqlite::Connection::open(data.join(okx_export::store::Store::FILE)).unwrap();
+    let key: String = db
+        .query_row(
+            "SELECT key FROM records WHERE kind = 'fill' AND link IS NOT NULL ORDER BY ts DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    db.execute(
+        "UPDATE records SET raw = json_set(raw, '$.fillPx', 'abc') WHERE kind = 'fill' AND key = ?1",
+        [&key],
+    )
+    .unwrap();
+    drop(db);
+    let r = run(&["--data-dir", data.to_str().unwrap(), "report"], &[], dir.path()).await;
+    assert_code(&r, 4);
+    assert!(r.err().contains(&format!("fill `{key}`")), "{}", r.stderr);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["decode_errors"], 1, "{summary}");
+    assert_eq!(summary["unreadable"][0]["kind"], "fill", "{summary}");
+}
+
+/// Issue 20 item 7: OKX answering a stored bill with other content on a later sync is
+/// said (ids, count in sync-summary.json), its earlier version kept, and the report's
+/// failed reconciliation points at changed_records.csv; a page with one id twice in
+/// different content is said too and keeps both versions.
+#[tokio::test(flavor = "multi_thread")]
+async fn okx_changing_a_stored_record_is_said_and_kept() {
+    use okx_export::sim::RecordFault;
+    let first = sim(fast_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    assert_code(&sync(&first, &data, &[]).await, 0);
+    drop(first);
+    let changed = sim(SimConfig {
+        record_fault: Some(RecordFault {
+            endpoint: "bills",
+            field: "balChg",
+            value: "12345.678",
+            twice_in_page: false,
+        }),
+        ..fast_config()
+    })
+    .await;
+    let r = sync(&changed, &data, &[]).await;
+    assert_code(&r, 0);
+    let newest = store(&data)
+        .history()
+        .unwrap()
+        .first()
+        .map(|h| h.key.clone())
+        .expect("the earlier version is kept");
+    assert!(
+        r.err()
+            .contains("warning: bills: OKX answered 1 stored record(s) with other content")
+            && r.err().contains(&newest),
+        "{}",
+        r.stderr
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(data.join("sync-summary.json")).unwrap()).unwrap();
+    let bills = summary["streams"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["stream"] == "bills")
+        .unwrap();
+    assert_eq!(bills["changed"], 1, "{bills}");
+    // The reconciliation no longer adds up; the report says where to look.
+    let r = run(&["--data-dir", data.to_str().unwrap(), "report"], &[], dir.path()).await;
+    assert_code(&r, 4);
+    assert!(r.err().contains("changed_records.csv"), "{}", r.stderr);
+    let csv = std::fs::read_to_string(data.join("changed_records.csv")).unwrap();
+    assert!(csv.contains(&newest) && csv.contains("12345.678"), "{csv}");
+
+    // One page, one id, two contents.
+    let twice = sim(SimConfig {
+        record_fault: Some(RecordFault {
+            endpoint: "deposit-history",
+            field: "amt",
+            value: "999",
+            twice_in_page: true,
+        }),
+        ..fast_config()
+    })
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let r = sync(&twice, &data, &[]).await;
+    assert_code(&r, 0);
+    assert!(
+        r.err()
+            .contains("warning: deposit-history: OKX sent 1 id(s) twice in one page"),
+        "{}",
+        r.stderr
+    );
+    let h = store(&data).history().unwrap();
+    assert_eq!(h.len(), 1, "{h:?}");
+    assert!(h[0].raw.contains(r#""amt":"999""#), "{h:?}");
+}
+
+/// Issue 20 item 13: a second sync with an earlier `--since` backfills complete streams
+/// of a few records without claiming that "more than 100 records share the millisecond":
+/// that is said only when a full page does.
+#[tokio::test(flavor = "multi_thread")]
+async fn backfill_of_small_streams_claims_no_shared_millisecond() {
+    let sim = sim(fast_config()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let env = env_for(&sim, &okx_export::sim::SimKey::demo(), FAST);
+    let mut args = sync_args(&data, &[]);
+    let since = args.iter().position(|a| *a == "--since").unwrap() + 1;
+    args[since] = "2025-08-01";
+    let r = run(&args, &env, dir.path()).await;
+    assert_code(&r, 0);
+    args[since] = "2025-07-01";
+    let r = run(&args, &env, dir.path()).await;
+    assert_code(&r, 0);
+    assert!(!r.err().contains("share the millisecond"), "{}", r.stderr);
+    for kind in [RecordKind::Convert, RecordKind::Withdrawal, RecordKind::Deposit] {
+        assert_eq!(
+            set(store(&data).keys(kind).unwrap()),
+            expected_keys(&sim, kind),
+            "{kind}"
         );
     }
 }
