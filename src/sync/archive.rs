@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// The archive's stream name (progress, summary).
-const ARCHIVE: &str = "bills-history-archive";
+pub const ARCHIVE: &str = "bills-history-archive";
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ArchiveReport {
@@ -248,6 +248,7 @@ async fn apply_all(
             let mut r = report.lock().expect("report lock");
             r.skipped_because = Some(why);
             r.quarters_skipped.push(label);
+            progress.on_stored_range(ARCHIVE, q.start().timestamp_millis(), q.end().timestamp_millis());
             continue;
         }
         progress.on_state(ARCHIVE, &format!("applying {label}"));
@@ -498,6 +499,7 @@ async fn poll_all(
                 r.changes.absorb(&got);
                 r.quarters_done.push(label);
                 progress.on_page(ARCHIVE, got.fetched, got.new);
+                progress.on_stored_range(ARCHIVE, q.start().timestamp_millis(), q.end().timestamp_millis());
             }
             "failed" | "forgotten" if !active[i].reapplied => {
                 active[i].reapplied = true;
@@ -574,7 +576,10 @@ pub async fn run_archive(
     for q in needed {
         let state = store.lock().expect("store lock").quarter(&q.label())?;
         match state {
-            Some(s) if s.state == "done" => report.quarters_done.push(q.label()),
+            Some(s) if s.state == "done" => {
+                report.quarters_done.push(q.label());
+                progress.on_stored_range(ARCHIVE, q.start().timestamp_millis(), q.end().timestamp_millis());
+            }
             Some(s)
                 if s.state == "applied"
                     && s.applied_at

@@ -24,8 +24,11 @@ use rand::{Rng, SeedableRng};
 use rust_decimal::{Decimal, RoundingStrategy};
 use std::collections::BTreeMap;
 
-/// First day of generated activity: 2025-07-01T00:00:00Z.
+/// First day of generated activity: 2025-07-01T00:00:00Z ([`AccountSize::TwoYear`]:
+/// [`TWO_YEAR_START_MS`]).
 pub(crate) const START_MS: i64 = 1_751_328_000_000;
+/// First day of [`AccountSize::TwoYear`]'s activity: 2024-01-01T00:00:00Z.
+pub(crate) const TWO_YEAR_START_MS: i64 = 1_704_067_200_000;
 /// Generated activity ends one minute before `SIM_NOW`.
 pub(crate) const END_MS: i64 = SIM_NOW_MS - 60_000;
 const HOUR_MS: i64 = 3_600_000;
@@ -47,9 +50,34 @@ pub enum AccountSize {
     Bench,
     /// A sub-account's: every kind of activity, a few dozen records per stream.
     Sub,
+    /// A tax user's first sync: about 24,000 records spread over two years (from
+    /// 2024-01-01: eight complete archive quarters before the current one), for the
+    /// price-stage bench.
+    TwoYear,
+}
+
+impl AccountSize {
+    /// When the account's activity starts (Unix ms).
+    pub fn start_ms(self) -> i64 {
+        match self {
+            AccountSize::Demo | AccountSize::Bench | AccountSize::Sub => START_MS,
+            AccountSize::TwoYear => TWO_YEAR_START_MS,
+        }
+    }
+
+    /// The span of the market's price path: from a month before the account's start,
+    /// for this many days (past the sim clock).
+    pub(crate) fn book_span(self) -> (i64, usize) {
+        match self {
+            AccountSize::Demo | AccountSize::Bench | AccountSize::Sub => (START_MS - 30 * DAY_MS, 420),
+            AccountSize::TwoYear => (TWO_YEAR_START_MS - 30 * DAY_MS, 800),
+        }
+    }
 }
 
 struct Plan {
+    /// First day of activity.
+    start: i64,
     spot_old: usize,
     spot_recent: usize,
     spot_last3d: usize,
@@ -74,6 +102,7 @@ struct Plan {
 fn plan_for(size: AccountSize) -> Plan {
     match size {
         AccountSize::Demo => Plan {
+            start: START_MS,
             spot_old: 150,
             spot_recent: 130,
             spot_last3d: 12,
@@ -94,6 +123,7 @@ fn plan_for(size: AccountSize) -> Plan {
             seeds: [(60_000, 0), (15, 1), (20, 0), (300, 0)],
         },
         AccountSize::Sub => Plan {
+            start: START_MS,
             spot_old: 25,
             spot_recent: 30,
             spot_last3d: 3,
@@ -114,6 +144,7 @@ fn plan_for(size: AccountSize) -> Plan {
             seeds: [(8_000, 0), (3, 1), (4, 0), (60, 0)],
         },
         AccountSize::Bench => Plan {
+            start: START_MS,
             spot_old: 2_500,
             spot_recent: 14_000,
             spot_last3d: 400,
@@ -131,6 +162,27 @@ fn plan_for(size: AccountSize) -> Plan {
             airdrops: 10,
             referrals: 30,
             rebates: 30,
+            seeds: [(3_000_000, 0), (50, 0), (500, 0), (10_000, 0)],
+        },
+        AccountSize::TwoYear => Plan {
+            start: TWO_YEAR_START_MS,
+            spot_old: 3_600,
+            spot_recent: 600,
+            spot_last3d: 30,
+            lunc: 30,
+            swap_sessions: 120,
+            liquidations: 4,
+            deposits: 500,
+            withdrawals: 420,
+            converts: 200,
+            transfers: 300,
+            earn_subs: 30,
+            earn_redeems: 15,
+            lend_interest: 300,
+            staking: 400,
+            airdrops: 10,
+            referrals: 20,
+            rebates: 20,
             seeds: [(3_000_000, 0), (50, 0), (500, 0), (10_000, 0)],
         },
     }
@@ -336,7 +388,8 @@ fn sort_and_group<T: Timed>(items: &mut [T]) {
 impl Gen {
     /// Generates the whole account for `seed` and `size`.
     pub(crate) fn generate(seed: u64, size: AccountSize, unknown_bill_type: bool, volatile: bool) -> Gen {
-        let book = PriceBook::new(seed, START_MS - 30 * DAY_MS, 420);
+        let (book_start, book_days) = size.book_span();
+        let book = PriceBook::new(seed, book_start, book_days);
         let mut g = Gen {
             rng: SmallRng::seed_from_u64(seed),
             prices: if volatile { book.volatile(seed) } else { book },

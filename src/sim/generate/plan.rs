@@ -4,7 +4,7 @@
 
 use super::funding::{HEX, chain_fee, confirmations};
 use super::{
-    END_MS, Ev, GROUP_FIRST, GROUP_LAST, Gen, HOUR_MS, MIN_MS, Plan, RETRY_AFTER_MS, START_MS, SwapAct,
+    END_MS, Ev, GROUP_FIRST, GROUP_LAST, Gen, HOUR_MS, MIN_MS, Plan, RETRY_AFTER_MS, SwapAct,
     clear_of_window_edges, seed_part, snowflake, sort_and_group,
 };
 use crate::sim::market::{DAY_MS, FUT_EXPIRY_MS, LUNC};
@@ -21,7 +21,7 @@ impl Gen {
         // Deposits: seeds first, then regular ones, pending ones at the end, one blacklisted.
         let mut deposits = Vec::new();
         for (i, (m, s)) in p.seeds.iter().enumerate() {
-            let ts = START_MS + (10 + 5 * i as i64) * MIN_MS + self.between(0, 60_000);
+            let ts = p.start + (10 + 5 * i as i64) * MIN_MS + self.between(0, 60_000);
             let mut d = self.new_deposit(ts, ccys4[i], Decimal::new(*m, *s), "2");
             d.dep_type = "4";
             if d.to.is_empty() {
@@ -34,7 +34,7 @@ impl Gen {
         }
         let dep_weights = [("USDT", 50), ("BTC", 20), ("ETH", 20), ("SOL", 10)];
         for _ in 0..p.deposits {
-            let ts = self.between(START_MS + DAY_MS, END_MS - HOUR_MS);
+            let ts = self.between(p.start + DAY_MS, END_MS - HOUR_MS);
             let ccy = self.pick_ccy(&dep_weights);
             let amt = self.deposit_amount(ccy);
             let d = self.new_deposit(ts, ccy, amt, "2");
@@ -47,7 +47,7 @@ impl Gen {
             let d = self.new_deposit(ts, ccy, amt, state);
             deposits.push(d);
         }
-        let ts = self.between(START_MS + 10 * DAY_MS, END_MS - 10 * DAY_MS);
+        let ts = self.between(p.start + 10 * DAY_MS, END_MS - 10 * DAY_MS);
         let amt = self.deposit_amount("USDT");
         let d = self.new_deposit(ts, "USDT", amt, "11");
         deposits.push(d);
@@ -68,13 +68,13 @@ impl Gen {
         let wd_weights = [("USDT", 55), ("BTC", 15), ("ETH", 20), ("SOL", 10)];
         let mut wds = Vec::new();
         for _ in 0..p.withdrawals {
-            let ts = self.between(START_MS + 2 * DAY_MS, END_MS - HOUR_MS);
+            let ts = self.between(p.start + 2 * DAY_MS, END_MS - HOUR_MS);
             let ccy = self.pick_ccy(&wd_weights);
             let w = self.new_withdrawal(ts, ccy, "2");
             wds.push(w);
         }
         for state in ["-1", "-1", "-2", "-2"] {
-            let ts = self.between(START_MS + 5 * DAY_MS, END_MS - 5 * DAY_MS);
+            let ts = self.between(p.start + 5 * DAY_MS, END_MS - 5 * DAY_MS);
             let ccy = self.pick_ccy(&wd_weights);
             let w = self.new_withdrawal(ts, ccy, state);
             wds.push(w);
@@ -88,7 +88,7 @@ impl Gen {
         // A withdrawal canceled after its debit and retried 15 s later: the canceled record
         // holds the balance (debit), a type-13 bill returns it, the retry debits again.
         // (Late enough not to fall into the same-ms group at the 100-record page boundary.)
-        let retry_at = START_MS + 150 * DAY_MS + 11 * HOUR_MS;
+        let retry_at = p.start + 150 * DAY_MS + 11 * HOUR_MS;
         let mut canceled = self.new_withdrawal(retry_at, "USDT", "-2");
         canceled.wd_type = "4";
         canceled.chain = "USDT-TRC20";
@@ -127,7 +127,7 @@ impl Gen {
         let pairs = [("BTC-USDT", "BTC"), ("ETH-USDT", "ETH"), ("SOL-USDT", "SOL")];
         let mut converts = Vec::new();
         for i in 0..p.converts + 2 {
-            let ts = self.between(START_MS + 2 * DAY_MS, END_MS - HOUR_MS);
+            let ts = self.between(p.start + 2 * DAY_MS, END_MS - HOUR_MS);
             let (inst_id, base) = pairs[self.rng.random_range(0..pairs.len())];
             let side = if self.rng.random_bool(0.5) { "buy" } else { "sell" };
             let rejected = i >= p.converts;
@@ -167,8 +167,8 @@ impl Gen {
         // account does not shift.
         let fiat_id = 1_190_000_000 + seed_part(self.next_convert_id);
         for (k, (at, side)) in [
-            (START_MS + 45 * MIN_MS, "sell"),
-            (START_MS + 20 * DAY_MS + 7 * HOUR_MS, "buy"),
+            (p.start + 45 * MIN_MS, "sell"),
+            (p.start + 20 * DAY_MS + 7 * HOUR_MS, "buy"),
         ]
         .into_iter()
         .enumerate()
@@ -206,7 +206,7 @@ impl Gen {
             (110, "BTC", "P", false),
         ];
         for (k, (day, base, opt, converted)) in dcd.into_iter().enumerate() {
-            let c_time = START_MS + day * DAY_MS + 9 * HOUR_MS;
+            let c_time = p.start + day * DAY_MS + 9 * HOUR_MS;
             let settle_time = c_time + 7 * DAY_MS - HOUR_MS;
             self.out.dcd_orders.push(SimDcdOrder {
                 ord_id: snowflake(c_time) + k as u64,
@@ -245,11 +245,11 @@ impl Gen {
             evs.push((ts + delta, Ev::TransferIn { slot, to_trading }));
         };
         for (i, ccy) in ccys4.iter().enumerate() {
-            transfer(self, START_MS + HOUR_MS + i as i64 * 5 * MIN_MS, true, ccy);
+            transfer(self, p.start + HOUR_MS + i as i64 * 5 * MIN_MS, true, ccy);
         }
         let tr_weights = [("USDT", 60), ("BTC", 15), ("ETH", 15), ("SOL", 10)];
         for _ in 0..p.transfers {
-            let ts = self.between(START_MS + DAY_MS, END_MS - HOUR_MS);
+            let ts = self.between(p.start + DAY_MS, END_MS - HOUR_MS);
             let to_trading = self.rng.random_bool(0.6);
             let ccy = self.pick_ccy(&tr_weights);
             transfer(self, ts, to_trading, ccy);
@@ -258,7 +258,7 @@ impl Gen {
         // Spot orders, mostly recent (fills-history reaches 90 days back).
         let inst_weights = [(0usize, 35u32), (1, 25), (2, 20), (3, 12), (4, 8)];
         let ranges = [
-            (p.spot_old, START_MS + 3 * HOUR_MS, END_MS - 90 * DAY_MS),
+            (p.spot_old, p.start + 3 * HOUR_MS, END_MS - 90 * DAY_MS),
             (p.spot_recent, END_MS - 88 * DAY_MS, END_MS - 3 * DAY_MS),
             (p.spot_last3d, END_MS - 70 * HOUR_MS, END_MS - MIN_MS),
         ];
@@ -296,7 +296,7 @@ impl Gen {
         // The delisted pair: bought, then sold out before it was delisted.
         let lunc_end = 1_758_326_400_000; // 2025-09-20
         let mut lunc_ts: Vec<i64> = (0..p.lunc)
-            .map(|_| self.between(START_MS + 4 * DAY_MS, lunc_end))
+            .map(|_| self.between(p.start + 4 * DAY_MS, lunc_end))
             .collect();
         lunc_ts.sort_unstable();
         for (i, ts) in lunc_ts.iter().enumerate() {
@@ -316,7 +316,7 @@ impl Gen {
         }
 
         // Perpetual swap sessions; the last one stays open (funding fees up to the end).
-        let from = START_MS + 2 * DAY_MS;
+        let from = p.start + 2 * DAY_MS;
         let n = p.swap_sessions.max(1);
         let slot = (END_MS - from) / n as i64;
         let liq: Vec<usize> = (0..p.liquidations)
@@ -446,14 +446,14 @@ impl Gen {
         }
 
         // Earn and other funding income.
-        let first_sub = START_MS + 2 * DAY_MS + self.between(0, DAY_MS);
+        let first_sub = p.start + 2 * DAY_MS + self.between(0, DAY_MS);
         evs.push((first_sub, Ev::EarnSubscribe));
         for _ in 1..p.earn_subs {
-            let t = self.between(START_MS + 3 * DAY_MS, END_MS - DAY_MS);
+            let t = self.between(p.start + 3 * DAY_MS, END_MS - DAY_MS);
             evs.push((t, Ev::EarnSubscribe));
         }
         for _ in 0..p.earn_redeems {
-            let t = self.between(START_MS + 4 * DAY_MS, END_MS - DAY_MS);
+            let t = self.between(p.start + 4 * DAY_MS, END_MS - DAY_MS);
             evs.push((t, Ev::EarnRedeem));
         }
         let incomes: [(usize, &str, &[&'static str], i64); 5] = [
@@ -465,7 +465,7 @@ impl Gen {
         ];
         for (n, ty, ccys, from_days) in incomes {
             for _ in 0..n {
-                let t = self.between(START_MS + from_days * DAY_MS, END_MS - HOUR_MS);
+                let t = self.between(p.start + from_days * DAY_MS, END_MS - HOUR_MS);
                 let ccy = ccys[self.rng.random_range(0..ccys.len())];
                 evs.push((t, Ev::Income { ty, ccy }));
             }

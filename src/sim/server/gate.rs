@@ -137,6 +137,16 @@ pub(super) async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Respo
         if let Some(r) = sh.fault("sim-files").await {
             return r;
         }
+        if sh.config.log_requests
+            && let Some((_, q)) = sh.archives.file(token)
+        {
+            sh.log.push(crate::sim::LoggedRequest {
+                endpoint: "sim-files".into(),
+                query: String::new(),
+                at: std::time::Instant::now(),
+                times: Some((q.start_ms(), q.end_ms())),
+            });
+        }
         return download(&sh, token);
     }
 
@@ -165,6 +175,16 @@ pub(super) async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Respo
         }
         return error(StatusCode::NOT_FOUND, "50115", "Not Found: unknown endpoint.");
     };
+    if let Some(max) = sh.config.arrival_jitter {
+        let delay = {
+            let mut rng = sh
+                .jitter
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            max.mul_f64(rng.random_range(0.0..=1.0))
+        };
+        tokio::time::sleep(delay).await;
+    }
     sh.count(ep.name, |s| s.requests += 1);
     if sh.config.record_requests {
         let h = |name: &str| {
@@ -222,9 +242,26 @@ pub(super) async fn handle(State(sh): State<Arc<Shared>>, req: Request) -> Respo
         return error(StatusCode::TOO_MANY_REQUESTS, "50011", "Too Many Requests");
     }
 
+    let at = std::time::Instant::now();
     let resp = match dispatch(&sh, ep, &params, &body, key.as_ref()) {
         Ok(r) => r,
         Err(r) => r.response(),
+    };
+    let resp = if sh.config.log_requests {
+        let (parts, body) = resp.into_parts();
+        let bytes = axum::body::to_bytes(body, 1 << 26).await.unwrap_or_default();
+        sh.log.push(crate::sim::LoggedRequest {
+            endpoint: ep.name.to_string(),
+            query: path_q
+                .split_once('?')
+                .map(|(_, q)| q.to_string())
+                .unwrap_or_default(),
+            at,
+            times: crate::sim::log::record_times(&bytes),
+        });
+        Response::from_parts(parts, Body::from(bytes))
+    } else {
+        resp
     };
     let resp = match &sh.config.record_fault {
         Some(f) if f.endpoint == ep.name && resp.status() == StatusCode::OK => {

@@ -132,6 +132,10 @@ struct Shared {
     limiter: Limiter,
     stats: Mutex<BTreeMap<&'static str, EndpointStats>>,
     faults: Mutex<Faults>,
+    /// Draws of `SimConfig::arrival_jitter`.
+    jitter: Mutex<SmallRng>,
+    /// `SimConfig::log_requests`.
+    log: super::log::RequestLog,
     archives: Archives,
     /// Archive applications accepted so far (for `archive_apply_limit`).
     applies: std::sync::atomic::AtomicU32,
@@ -250,12 +254,15 @@ impl SimServer {
             limiter: Limiter::default(),
             stats: Mutex::new(BTreeMap::new()),
             faults: Mutex::new(faults),
+            jitter: Mutex::new(SmallRng::seed_from_u64(seed ^ 0x6a09_e667)),
+            log: super::log::RequestLog::default(),
             archives: Archives::default(),
             applies: std::sync::atomic::AtomicU32::default(),
             corrupted: std::sync::atomic::AtomicU32::default(),
             base_url: format!("http://{addr}"),
             book: {
-                let book = market::PriceBook::new(seed, super::generate::START_MS - 30 * DAY_MS, 420);
+                let (start, days) = size.book_span();
+                let book = market::PriceBook::new(seed, start, days);
                 if volatile { book.volatile(seed) } else { book }
             },
         });
@@ -333,6 +340,11 @@ impl SimServer {
     /// The sim clock now, Unix ms (without `time_lie`).
     pub fn now_ms(&self) -> i64 {
         self.shared.clock.now_ms()
+    }
+
+    /// Every request answered so far, in arrival order (with `SimConfig::log_requests`).
+    pub fn request_log(&self) -> Vec<super::LoggedRequest> {
+        self.shared.log.snapshot()
     }
 
     /// Archive applications and downloads in the order they happened.
