@@ -53,17 +53,6 @@ pub fn print_summary(settings: &Settings, summary: &PriceSummary) {
     }
 }
 
-/// The price stage after a successful sync (`fiats` as the report will use them): a
-/// group's or a fleet's members, whose syncs run at once and whose price stages follow one
-/// after another on the shared cache ([`super::runner::price_members`]); a sync of one
-/// profile prices alongside its history ([`super::sync::run_with_prices`]).
-pub async fn after_sync(settings: &Settings, fiats: &[Fiat]) -> Result<PriceSummary> {
-    let out = settings.data_dir.join("missing_prices.csv");
-    stage(settings, fiats, None, Some(out), ecb::ecb_url(&settings.base_url))
-        .await
-        .context("the sync is complete, but the price stage failed; run `okx-export prices` to retry")
-}
-
 /// What the price stage of a sync values in: `fiats` as the report will use them, the
 /// missing prices listed in the data dir.
 pub fn after_sync_options(settings: &Settings, fiats: &[Fiat]) -> PriceOptions {
@@ -75,6 +64,15 @@ pub fn after_sync_options(settings: &Settings, fiats: &[Fiat]) -> PriceOptions {
         ecb_url: ecb::ecb_url(&settings.base_url),
         zones: Vec::new(),
     }
+}
+
+/// The price stage after a sync that ran without it: a group's or a fleet's members, one
+/// after another, so members of one host share the cache without fetching a bar twice.
+pub async fn after_sync(settings: &Settings, fiats: &[Fiat]) -> Result<PriceSummary> {
+    let out = settings.data_dir.join("missing_prices.csv");
+    stage(settings, fiats, None, Some(out), ecb::ecb_url(&settings.base_url))
+        .await
+        .context("the sync is complete, but the price stage failed; run `okx-export prices` to retry")
 }
 
 pub async fn run(settings: &Settings, args: &PricesArgs) -> Result<Exit> {

@@ -46,8 +46,8 @@ pub fn options(args: &SyncArgs) -> Result<SyncOptions> {
             max_download: args.archive_max_download << 20,
             max_expanded: args.archive_max_expanded << 20,
         },
-        frontier: None,
         master: false,
+        frontier: None,
     })
 }
 

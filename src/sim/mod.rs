@@ -309,12 +309,6 @@ pub struct SimConfig {
     /// The sim clock starts this long after [`SIM_NOW`] (the account is generated up to
     /// `SIM_NOW`): e.g. 40 minutes into an hour whose bar has not closed yet.
     pub clock_offset_ms: i64,
-    /// Every API request is held for a random 0..=this on arrival, before the rate limiter
-    /// counts it (as a network delays packets unevenly): a client pacing on its own send
-    /// times then sees 429s. `None`: no delay.
-    pub arrival_jitter: Option<Duration>,
-    /// Keep a log of every request ([`SimServer::request_log`]).
-    pub log_requests: bool,
     /// One record answered other than the generated account has it.
     pub record_fault: Option<RecordFault>,
     /// Bill types `account/subtypes` leaves out (a dictionary older than a code).
@@ -336,6 +330,12 @@ pub struct SimConfig {
     /// Accounts of their own besides the master's (an accountant's clients): each is read
     /// by the keys with its uid and is a master of its own without sub-accounts.
     pub clients: Vec<SimClient>,
+    /// Every API request is held for a random 0..=this on arrival, before the rate limiter
+    /// counts it (as a network delays packets unevenly): a client pacing on its own send
+    /// times then sees 429s. `None`: no delay.
+    pub arrival_jitter: Option<Duration>,
+    /// Keep a log of every request ([`SimServer::request_log`]).
+    pub log_requests: bool,
 }
 
 /// OKX answering a record with other content (see [`SimConfig::record_fault`]).
@@ -401,8 +401,6 @@ impl Default for SimConfig {
             archive_faults: Vec::new(),
             volatile_hours: false,
             clock_offset_ms: 0,
-            arrival_jitter: None,
-            log_requests: false,
             record_fault: None,
             dictionary_lacks: Vec::new(),
             no_event_contracts: false,
@@ -411,6 +409,8 @@ impl Default for SimConfig {
             sub_transfer_notes_name_sub: false,
             record_requests: false,
             clients: Vec::new(),
+            arrival_jitter: None,
+            log_requests: false,
         }
     }
 }

@@ -162,12 +162,12 @@ pub struct SyncOptions {
     pub archive_max_wait: Duration,
     pub archive_first_poll: Duration,
     pub archive_limits: archive_file::ArchiveLimits,
-    /// Kept up to date with how far the history is fetched, for a price stage that runs
-    /// alongside (issue 23).
-    pub frontier: Option<Arc<frontier::Frontier>>,
     /// The key is a master's (`account/config`): also read its sub-accounts, their
     /// balances and the master↔sub transfer history ([`subaccounts`]).
     pub master: bool,
+    /// Kept up to date with how far the history is fetched, for a price stage that runs
+    /// alongside (issue 23).
+    pub frontier: Option<Arc<frontier::Frontier>>,
 }
 
 impl Default for SyncOptions {
@@ -178,8 +178,8 @@ impl Default for SyncOptions {
             archive_max_wait: Duration::from_secs(600),
             archive_first_poll: Duration::from_secs(2),
             archive_limits: archive_file::ArchiveLimits::default(),
-            frontier: None,
             master: false,
+            frontier: None,
         }
     }
 }
