@@ -189,7 +189,17 @@ pub fn write_reconciliation(
     file_checks: Vec<CheckRow>,
     out: &Path,
 ) -> Result<(Reconciliation, Vec<PathBuf>)> {
-    let mut rec = reconcile_account(src, summary, cov)?;
+    let rec = reconcile_account(src, summary, cov)?;
+    write_reconciled(src, rec, file_checks, out)
+}
+
+/// [`write_reconciliation`] with the account's checks done already.
+pub(super) fn write_reconciled(
+    src: &dyn RecordSource,
+    mut rec: Reconciliation,
+    file_checks: Vec<CheckRow>,
+    out: &Path,
+) -> Result<(Reconciliation, Vec<PathBuf>)> {
     rec.cross.extend(file_checks);
     let balances = src.latest_balances()?;
     let mut files = Vec::new();

@@ -21,7 +21,7 @@ pub mod period;
 mod summary;
 
 pub use accounts::{AccountLine, AccountStatus, AccountsCheck, AccountsContext};
-use files::{merged_coverage, write_closing, write_coverage, write_group_reconciliation};
+use files::{merged_coverage, write_closing, write_coverage, write_group_reconciliation, write_reconciled};
 pub use files::{reconcile_account, reconcile_only, write_reconciliation};
 pub use period::Period;
 
@@ -409,16 +409,24 @@ pub fn run_accounts(
     let opening = opening_at.map(|at| (at, held.all_at(at)));
     let rows = write_rows(accounts, group, &scopes, req, valuer, opening)?;
     steps.lap("rows: normalize, value, write every format");
-    // Every file just written is read back as its tool reads it and must sum to the rows.
-    let file_checks = files_checks(&req.out, &rows.exported, from, to);
-    steps.lap("read-back of the written files");
-    let (rec, member_recs, mut rec_files) = if group {
-        let recs: Vec<Reconciliation> = accounts
+    // Every file just written is read back as its tool reads it and must sum to the rows;
+    // every account is reconciled. The read-back reads only the files and the
+    // reconciliation only the stores: they run at once.
+    let (file_checks, recs) = std::thread::scope(|scope| {
+        let read_back = scope.spawn(|| files_checks(&req.out, &rows.exported, from, to));
+        let recs = accounts
             .iter()
             .zip(&rows.per_account)
             .zip(&covs)
             .map(|((a, n), c)| reconcile_account(a.store, n, c))
-            .collect::<Result<_>>()?;
+            .collect::<Result<Vec<Reconciliation>>>();
+        (read_back.join(), recs)
+    });
+    let file_checks =
+        file_checks.map_err(|_| anyhow::anyhow!("the read-back of the written files panicked"))?;
+    let recs = recs?;
+    steps.lap("read-back of the written files, reconciliation");
+    let (rec, member_recs, mut rec_files) = if group {
         let sides: Vec<accounts::Sides> = accounts
             .iter()
             .zip(&ids)
@@ -437,11 +445,11 @@ pub fn run_accounts(
         let files = write_group_reconciliation(accounts, &recs, &own, &req.out)?;
         (own, recs.into_iter().map(Some).collect(), files)
     } else {
-        let (rec, files) =
-            write_reconciliation(accounts[0].store, &rows.normalized, &cov, file_checks, &req.out)?;
+        let rec = recs.into_iter().next().context("a report has an account")?;
+        let (rec, files) = write_reconciled(accounts[0].store, rec, file_checks, &req.out)?;
         (rec, vec![None], files)
     };
-    steps.lap("reconciliation");
+    steps.lap("reconciliation files");
     files.extend(rows.exported.paths().map(Path::to_path_buf));
     files.append(&mut rec_files);
     files.push(coverage_path);
