@@ -147,7 +147,7 @@ fn child(dir: &Path, n: usize) {
     // What `report` does next on every run: read every written file back as its tool reads
     // it and compare the sums (issue 8, item 4).
     let t = Instant::now();
-    let checks = okx_export::reconcile::files_checks(&out, &exported, None, None);
+    let checks = okx_export::export::readback::files_checks(&out, &exported, None, None);
     let check_s = t.elapsed().as_secs_f64();
     println!(
         "file checks bench: {n:>9} stored records, {} files read back in {check_s:.2}s ({:+.0}% of the export's {secs:.2}s), {} check rows not ok, peak RSS {:.1} MB",

@@ -363,6 +363,13 @@ pub struct ReportArgs {
     pub price: PriceArgs,
 }
 
+impl ReportArgs {
+    /// The reporting period from `--year` or `--from/--to`, boundaries taken in `--tz`.
+    pub fn period(&self) -> anyhow::Result<crate::report::Period> {
+        crate::report::Period::parse(self.year, self.from.as_deref(), self.to.as_deref(), &self.tz)
+    }
+}
+
 fn parse_fiat(s: &str) -> Result<crate::prices::Fiat, String> {
     crate::prices::Fiat::parse(s)
 }

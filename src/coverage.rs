@@ -18,7 +18,7 @@
 
 use crate::model::rfc3339_ms;
 use crate::store::{EndReason, QuarterState, Store};
-use crate::sync::archive::Quarter;
+use crate::sync::quarter::Quarter;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
 use std::fmt;
@@ -478,7 +478,7 @@ fn explain(
     {
         let end = y.min(f);
         // OKX keeps nothing older than its archive's start: never suggest a date before it.
-        let oldest = crate::sync::archive::archive_start().timestamp_millis();
+        let oldest = crate::sync::quarter::archive_start().timestamp_millis();
         let day = |ms: i64| {
             DateTime::from_timestamp_millis(ms)
                 .map(|t| t.format("%Y-%m-%d").to_string())

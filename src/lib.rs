@@ -12,6 +12,7 @@ pub mod console;
 pub mod coverage;
 pub mod error;
 pub mod export;
+pub mod files;
 pub mod fleet;
 pub mod interrupt;
 pub mod logging;

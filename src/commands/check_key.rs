@@ -126,17 +126,6 @@ pub async fn verify(client: &OkxClient, settings: &Settings, print: bool) -> Res
     Ok(cfg)
 }
 
-/// The account `cfg` describes, as the store records it (`None` without a uid).
-pub fn identity(cfg: &AccountConfig, at: chrono::DateTime<chrono::Utc>) -> Option<crate::store::Identity> {
-    Some(crate::store::Identity {
-        uid: cfg.uid.clone()?,
-        main_uid: cfg.main_uid.clone(),
-        account_type: cfg.account_type.clone(),
-        label: cfg.label.clone(),
-        checked_at: at,
-    })
-}
-
 pub async fn run(settings: &Settings) -> Result<Exit> {
     run_with(settings, &crate::prices::Fiat::usd()).await
 }

@@ -207,7 +207,7 @@ async fn demo_group(settings: &Settings, sim: &SimServer) -> Result<Exit> {
     .await;
     // Values for every format: USD, plus ECB rates (the simulator's stub) for GBP and EUR.
     let ecb = format!("{}/sim-ecb", sim.base_url());
-    super::group::price_members(&members, &mut outcomes, |s| {
+    super::runner::price_members(&members, &mut outcomes, |s| {
         let ecb = ecb.clone();
         async move {
             let fiats = ["USD", "GBP", "EUR"].map(|f| crate::prices::Fiat::parse(f).expect("fiat code"));
@@ -217,7 +217,7 @@ async fn demo_group(settings: &Settings, sim: &SimServer) -> Result<Exit> {
         }
     })
     .await;
-    let worst = super::group::summarize(settings, "demo sync", &outcomes);
+    let worst = super::runner::summarize(settings, "demo sync", &outcomes);
     if worst != Exit::Success {
         return Ok(worst);
     }
@@ -234,7 +234,7 @@ async fn demo_group(settings: &Settings, sim: &SimServer) -> Result<Exit> {
         allow_incomplete: false,
         price: crate::cli::PriceArgs::default(),
     };
-    let group = super::group::Group {
+    let group = super::runner::Group {
         name: "demo".into(),
         members,
         dir: out,

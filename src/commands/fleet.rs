@@ -19,10 +19,9 @@
 //! reports, as many at once as there are cores.
 
 use super::runner::{self, Member, MemberOutcome};
-use crate::cli::{Cli, Command, ReportArgs, StatusArgs, SyncArgs};
+use crate::cli::{Cli, Command, ReportArgs, SyncArgs};
 use crate::console::{Console, Stream};
 use crate::error::{Exit, usage};
-use crate::fleet::status::{ClientStatus, State, StatusContext};
 use crate::fleet::summary::{FleetSummary, ProfileOutcome, Stage};
 use crate::prices::Fiat;
 use crate::settings::Settings;
@@ -204,7 +203,7 @@ impl Fleet {
         let t = Instant::now();
         let before: Vec<Exit> = outcomes.iter().map(|o| o.exit).collect();
         let fiats = fiats.to_vec();
-        super::group::price_members(&self.members, outcomes, |s| {
+        super::runner::price_members(&self.members, outcomes, |s| {
             let fiats = fiats.clone();
             async move {
                 let started = Utc::now();
@@ -361,7 +360,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
             .iter()
             .map(|(n, d)| (n.clone(), crate::store::Store::recorded_uid(d)))
             .collect();
-        return status_rows(&terminal, &profiles, uids, args);
+        return super::status::status_rows(&terminal, &profiles, uids, args);
     }
     let name = match &cli.command {
         Command::Sync(_) => "sync",
@@ -386,7 +385,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
             o
         }
         Command::Export(args) => {
-            let period = super::report::period(&args.report)?; // a bad flag fails before any sync
+            let period = args.report.period()?; // a bad flag fails before any sync
             crate::export::Format::parse_list(&args.report.format)
                 .map_err(|e| usage(format!("--format: {e}")))?;
             refuse_refetch(&args.sync)?;
@@ -397,7 +396,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
             report_stage(&mut fleet, &args.report, Some(o)).await
         }
         Command::Report(args) => {
-            super::report::period(&args)?;
+            args.period()?;
             report_stage(&mut fleet, &args, None).await
         }
         Command::CheckKey(args) => {
@@ -469,83 +468,4 @@ async fn report_stage(
             }
         })
         .await
-}
-
-/// `status` as one row per profile of `profiles` (a table, `--json` or `--html`); the
-/// exit is the worst row's (see [`crate::fleet::status`]).
-pub fn status_rows(
-    terminal: &Console,
-    profiles: &[(String, PathBuf)],
-    uids: Vec<(String, Option<String>)>,
-    args: &StatusArgs,
-) -> Result<Exit> {
-    let ctx = StatusContext {
-        now: Utc::now(),
-        stale_after: args.stale_after,
-        profiles: uids,
-    };
-    let rows = read_rows(profiles, &ctx);
-    if let Some(path) = &args.html {
-        crate::report::html::fleet::write(path, &rows, ctx.now)?;
-        terminal.out(format!(
-            "status: {} profiles written to {}",
-            rows.len(),
-            path.display()
-        ));
-    }
-    if args.json {
-        let text = serde_json::to_string_pretty(&rows)?;
-        std::io::Write::write_all(&mut std::io::stdout().lock(), format!("{text}\n").as_bytes())?;
-    } else if terminal.quiet() {
-        for r in rows.iter().filter(|r| r.state != State::Complete) {
-            let what = match (&r.problem, &r.fix) {
-                (Some(p), Some(f)) => format!("{p}; fix: {f}"),
-                (Some(p), None) => p.clone(),
-                _ => String::new(),
-            };
-            terminal.error(format!("{}: {}: {what}", r.profile, r.state.as_str()));
-        }
-    } else {
-        for l in crate::fleet::table::lines(&rows) {
-            terminal.out(l);
-        }
-    }
-    let exit = rows
-        .iter()
-        .map(|r| crate::fleet::exit_of(r.exit))
-        .max_by_key(|e| runner::severity(*e))
-        .unwrap_or(Exit::Success);
-    Ok(exit)
-}
-
-/// The rows, read on every core (each opens its store and checks its coverage).
-fn read_rows(profiles: &[(String, PathBuf)], ctx: &StatusContext) -> Vec<ClientStatus> {
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
-    let chunk = profiles.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let parts: Vec<_> = profiles
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|(name, dir)| ClientStatus::read(name, dir, ctx))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        parts
-            .into_iter()
-            .flat_map(|h| h.join().expect("reading a profile's status"))
-            .collect()
-    })
-}
-
-/// `status --json/--html` for one profile or a group's members.
-pub fn status_table(settings: &Settings, members: &[Member], args: &StatusArgs) -> Result<Exit> {
-    let profiles: Vec<(String, PathBuf)> = members
-        .iter()
-        .map(|m| (m.name.clone(), m.settings.data_dir.clone()))
-        .collect();
-    let uids = super::subaccounts::profile_uids(settings)?;
-    status_rows(&settings.console, &profiles, uids, args)
 }

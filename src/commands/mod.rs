@@ -2,6 +2,7 @@
 
 pub mod check_key;
 pub mod demo;
+pub mod export;
 pub mod fleet;
 pub mod group;
 pub mod prices;
@@ -112,14 +113,14 @@ async fn dispatch(cli: Cli) -> Result<Exit> {
             prices::before_report(&settings, &args).await?;
             report::run(&settings, &args)
         }
-        Command::Export(args) => report::export(&settings, &args).await,
+        Command::Export(args) => export::run(&settings, &args).await,
         Command::Reconcile(args) => report::reconcile(&settings, &args),
         Command::Status(args) if args.json || args.html.is_some() => {
             let me = runner::Member {
                 name: settings.profile.clone(),
                 settings: settings.clone(),
             };
-            fleet::status_table(&settings, &[me], &args)
+            status::status_table(&settings, &[me], &args)
         }
         Command::Status(_) => status::run(&settings),
         Command::Prices(args) => prices::run(&settings, &args).await,

@@ -32,6 +32,12 @@ pub async fn stage(
         zones: Vec::new(),
     };
     let summary = pipeline::run(settings, client, &store, &opts).await?;
+    print_summary(settings, &summary);
+    Ok(summary)
+}
+
+/// Prints the stage's line, and a warning when rows lack a value.
+pub fn print_summary(settings: &Settings, summary: &PriceSummary) {
     say(settings, summary.line());
     if summary.rows_missing > 0 || summary.missing_prices > 0 {
         settings.console.warning(format!(
@@ -45,10 +51,23 @@ pub async fn stage(
                 .unwrap_or_default()
         ));
     }
-    Ok(summary)
 }
 
-/// The price stage after a successful sync (`fiats` as the report will use them).
+/// What the price stage of a sync values in: `fiats` as the report will use them, the
+/// missing prices listed in the data dir.
+pub fn after_sync_options(settings: &Settings, fiats: &[Fiat]) -> PriceOptions {
+    PriceOptions {
+        fiat: fiats.first().cloned().unwrap_or_else(Fiat::usd),
+        extra_fiats: fiats.iter().skip(1).cloned().collect(),
+        prices_file: None,
+        missing_out: Some(settings.data_dir.join("missing_prices.csv")),
+        ecb_url: ecb::ecb_url(&settings.base_url),
+        zones: Vec::new(),
+    }
+}
+
+/// The price stage after a sync that ran without it: a group's or a fleet's members, one
+/// after another, so members of one host share the cache without fetching a bar twice.
 pub async fn after_sync(settings: &Settings, fiats: &[Fiat]) -> Result<PriceSummary> {
     let out = settings.data_dir.join("missing_prices.csv");
     stage(settings, fiats, None, Some(out), ecb::ecb_url(&settings.base_url))
@@ -100,7 +119,7 @@ pub async fn before_report(settings: &Settings, args: &ReportArgs) -> Result<()>
     if !settings.data_dir.join(Store::FILE).exists() {
         return Ok(()); // the report says what to do
     }
-    let period = super::report::period(args)?;
+    let period = args.period()?;
     let store = Store::open(&settings.data_dir)?;
     remember_zone(&store, &period)?;
     let opening = period.to.and(period.from);

@@ -1,23 +1,18 @@
-//! `report`, `reconcile` and `export` (= sync + report): flags into a
+//! `report` and `reconcile`: flags into a
 //! [`ReportRequest`], [`crate::report::run`], then the console lines.
 
 use super::say;
-use crate::cli::{ExportArgs, ReconcileArgs, ReportArgs};
+use crate::cli::{ReconcileArgs, ReportArgs};
 use crate::console::Message;
 use crate::error::{Exit, usage};
 use crate::export::Format;
 use crate::model::{plain, rfc3339_ms};
 use crate::prices::Valuer;
 use crate::reconcile::{Reconciliation, Status};
-use crate::report::{Period, ReportOutcome, ReportRequest};
+use crate::report::{ReportOutcome, ReportRequest, Written};
 use crate::settings::Settings;
 use crate::store::Store;
 use anyhow::Result;
-
-/// The reporting period from `--year` or `--from/--to`, boundaries taken in `--tz`.
-pub fn period(args: &ReportArgs) -> Result<Period> {
-    Period::parse(args.year, args.from.as_deref(), args.to.as_deref(), &args.tz)
-}
 
 fn open_store(settings: &Settings) -> Result<Store> {
     if !settings.data_dir.join(Store::FILE).exists() {
@@ -156,43 +151,6 @@ fn reconciliation_failed(rec: &Reconciliation, changed_records: u64) -> Message 
     Message::error(text).with_details(failures)
 }
 
-/// The accounts of the report and the sub-accounts of a master in it that are not missing
-/// (stdout); a missing one is a line of the report's incomplete error ([`missing_accounts`]).
-pub fn print_accounts(settings: &Settings, acc: &crate::report::AccountsCheck) {
-    use crate::report::AccountStatus;
-    for l in &acc.lines {
-        match l.status {
-            AccountStatus::Missing => {}
-            AccountStatus::InReport if l.detail.is_empty() => {}
-            _ => say(settings, format!("account: {}: {}", who(l), l.detail)),
-        }
-    }
-}
-
-/// An account of [`crate::report::AccountsCheck`] as the console names it.
-fn who(l: &crate::report::AccountLine) -> String {
-    match &l.uid {
-        Some(u) => format!("`{}` (uid {u}, {})", l.name, l.role),
-        None => format!("`{}` ({})", l.name, l.role),
-    }
-}
-
-/// One line per account that makes the report incomplete: what it holds and moved, and
-/// the fix.
-pub fn missing_accounts(acc: &crate::report::AccountsCheck) -> Vec<String> {
-    acc.missing()
-        .map(|l| {
-            format!(
-                "{} is not in this report; it holds {} and moved {}; fix: {}",
-                who(l),
-                l.holds,
-                l.moved,
-                l.detail
-            )
-        })
-        .collect()
-}
-
 /// A group's own checks: the files read back and the internal transfers.
 fn print_group_checks(settings: &Settings, own: &Reconciliation, changed_records: u64) {
     if own.ok() {
@@ -241,7 +199,7 @@ pub fn report_from(settings: &Settings, store: &Store, args: &ReportArgs) -> Res
 /// The request `args` make for `settings`' data dir.
 pub fn request(settings: &Settings, args: &ReportArgs) -> Result<ReportRequest> {
     Ok(ReportRequest {
-        period: period(args)?,
+        period: args.period()?,
         formats: Format::parse_list(&args.format).map_err(|e| usage(format!("--format: {e}")))?,
         out: args.out.clone().unwrap_or_else(|| settings.data_dir.clone()),
         allow_unclassified: args.allow_unclassified,
@@ -282,9 +240,50 @@ pub fn report_with(
 
 /// The console's account of a report: problems on stderr (always: errors for what makes
 /// the exit 4, warnings for the rest), the rest on stdout (not with `--quiet`).
+/// What a report says on the console, in the order a reader needs it: when its data is
+/// from, the accounts, why no files were written (or that they are incomplete), the rows
+/// and their values, the checks, the files, and what could not be read or classified.
 fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
-    let console = &settings.console;
-    // A period reaching past the last sync holds what the store knew then.
+    print_data_as_of(settings, o);
+    super::subaccounts::print_accounts(settings, &o.accounts);
+    let gaps = Gaps::of(o);
+    let Some(w) = &o.written else {
+        settings.console.emit(
+            &Message::error(format!(
+                "report: {}, so no tax files were written (listed in {} and summary.json); first: {}. Fix them and rerun, or pass --allow-incomplete to write the files anyway (marked incomplete)",
+                gaps.what,
+                gaps.coverage_path.display(),
+                gaps.first()
+            ))
+            .with_details(gaps.rest()),
+        );
+        return;
+    };
+    print_value_warnings(settings, o, w);
+    print_rows(settings, &w.normalized);
+    print_values(settings, req, w);
+    print_checks(settings, o, w);
+    if !o.complete() {
+        settings.console.emit(
+            &Message::warning(format!(
+                "report: INCOMPLETE: written anyway (--allow-incomplete): {} (listed in {} and summary.json); first: {}",
+                gaps.what,
+                gaps.coverage_path.display(),
+                gaps.first()
+            ))
+            .with_details(gaps.rest()),
+        );
+    }
+    say(settings, format!("files written to {}:", o.out.display()));
+    for f in &o.files {
+        say(settings, format!("  {}", f.display()));
+    }
+    print_unreadable(settings, w);
+    print_unclassified(settings, w);
+}
+
+/// A period reaching past the last sync holds what the store knew then.
+fn print_data_as_of(settings: &Settings, o: &ReportOutcome) {
     if let Some(a) = o.coverage.as_of
         && o.period.to.is_none_or(|t| t > a)
     {
@@ -298,42 +297,57 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
             format!("report: data as of {} (the last sync){since}", rfc3339_ms(a)),
         );
     }
-    print_accounts(settings, &o.accounts);
-    let coverage_path = o.out.join("coverage.csv");
-    let left_out = o.accounts.missing().count();
-    let missing: Vec<String> = o
-        .coverage
-        .missing
-        .iter()
-        .map(|m| format!("missing: {m}"))
-        .chain(missing_accounts(&o.accounts))
-        .collect();
-    let what = match (o.coverage.missing.len(), left_out) {
-        (0, n) => format!("{n} sub-account(s) with holdings or transfers are not in the report"),
-        (m, 0) => format!("the store does not cover the period ({m} missing range(s))"),
-        (m, n) => format!(
-            "the store does not cover the period ({m} missing range(s)) and {n} sub-account(s) with holdings or transfers are not in the report"
-        ),
-    };
-    let first = missing
-        .first()
-        .map(|m| m.trim_start_matches("missing: ").to_string())
-        .unwrap_or_default();
-    let Some(w) = &o.written else {
-        console.emit(
-            &Message::error(format!(
-                "report: {what}, so no tax files were written (listed in {} and summary.json); first: {first}. Fix them and rerun, or pass --allow-incomplete to write the files anyway (marked incomplete)",
-                coverage_path.display()
-            ))
-            .with_details(missing.iter().skip(1).cloned()),
-        );
-        return;
-    };
-    let summary = &w.normalized;
+}
+
+/// What makes a report incomplete: missing ranges and sub-accounts left out.
+struct Gaps {
+    what: String,
+    lines: Vec<String>,
+    coverage_path: std::path::PathBuf,
+}
+
+impl Gaps {
+    fn of(o: &ReportOutcome) -> Gaps {
+        let left_out = o.accounts.missing().count();
+        let lines = o
+            .coverage
+            .missing
+            .iter()
+            .map(|m| format!("missing: {m}"))
+            .chain(super::subaccounts::missing_accounts(&o.accounts))
+            .collect();
+        let what = match (o.coverage.missing.len(), left_out) {
+            (0, n) => format!("{n} sub-account(s) with holdings or transfers are not in the report"),
+            (m, 0) => format!("the store does not cover the period ({m} missing range(s))"),
+            (m, n) => format!(
+                "the store does not cover the period ({m} missing range(s)) and {n} sub-account(s) with holdings or transfers are not in the report"
+            ),
+        };
+        Gaps {
+            what,
+            lines,
+            coverage_path: o.out.join("coverage.csv"),
+        }
+    }
+
+    fn first(&self) -> String {
+        self.lines
+            .first()
+            .map(|m| m.trim_start_matches("missing: ").to_string())
+            .unwrap_or_default()
+    }
+
+    fn rest(&self) -> impl Iterator<Item = String> + '_ {
+        self.lines.iter().skip(1).cloned()
+    }
+}
+
+/// Rows and holdings without a value: warnings naming the file that lists them.
+fn print_value_warnings(settings: &Settings, o: &ReportOutcome, w: &Written) {
     let fiat = &w.values.fiat;
     let missing_path = o.out.join("missing_prices.csv");
     if w.values.missing > 0 {
-        console.warning(format!(
+        settings.console.warning(format!(
             "values: {} of {} rows have no {fiat} value; they are listed in {}. Run `okx-export prices` to fetch what OKX has, or fill in that file's price column and pass --prices FILE",
             w.values.missing,
             w.values.valued + w.values.missing + w.values.pending,
@@ -341,45 +355,54 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
         ));
     }
     if w.values.holdings_missing > 0 {
-        console.warning(format!(
+        settings.console.warning(format!(
             "values: {} holdings at the period's start or end have no {fiat} value (tax-summary.csv leaves their totals empty); they are listed in {} with how to get their prices",
             w.values.holdings_missing,
             missing_path.display()
         ));
     }
+}
+
+/// The rows by kind, and the deposits and withdrawals seen but not in the ledgers (counted
+/// here, each listed in summary.json and report.html).
+fn print_rows(settings: &Settings, summary: &crate::normalize::NormalizeSummary) {
     let rows: u64 = summary.rows_by_kind.values().sum();
-    say(
-        settings,
-        format!(
-            "report: {rows} transactions ({})",
-            summary
-                .rows_by_kind
-                .iter()
-                .map(|(k, v)| format!("{v} {}", k.as_str()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    );
-    for (what, items) in [
-        ("pending deposit", &summary.pending_deposits),
-        ("pending withdrawal", &summary.pending_withdrawals),
-        ("failed/canceled", &summary.failed_or_canceled),
-    ] {
-        for p in items {
-            say(
-                settings,
-                format!(
-                    "not booked: {what} {} {} {} ({}, state {} {})",
-                    p.id,
-                    plain(p.amount),
-                    p.asset,
-                    p.time.map(rfc3339_ms).unwrap_or_default(),
-                    p.state,
-                    p.state_text
-                ),
-            );
-        }
+    let kinds = summary
+        .rows_by_kind
+        .iter()
+        .map(|(k, v)| format!("{v} {}", k.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    for line in crate::console::wrap_lines(
+        &format!("report: {rows} transactions ({kinds})"),
+        crate::console::WIDTH,
+        "  ",
+    ) {
+        say(settings, line);
     }
+    let not_booked: Vec<String> = [
+        (summary.pending_deposits.len(), "pending deposit(s)"),
+        (summary.pending_withdrawals.len(), "pending withdrawal(s)"),
+        (summary.failed_or_canceled.len(), "failed or canceled"),
+    ]
+    .into_iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    if !not_booked.is_empty() {
+        say(
+            settings,
+            format!(
+                "not booked: {} (listed in summary.json and report.html)",
+                not_booked.join(", ")
+            ),
+        );
+    }
+}
+
+/// How many rows have a value, how many wait for their bar, and BittyTax's GBP rule.
+fn print_values(settings: &Settings, req: &ReportRequest, w: &Written) {
+    let fiat = &w.values.fiat;
     say(
         settings,
         format!(
@@ -404,76 +427,78 @@ fn print_outcome(settings: &Settings, req: &ReportRequest, o: &ReportOutcome) {
             ),
         );
     }
+}
+
+/// The reconciliation: the profile's, or each member's (labelled) and the group's own.
+fn print_checks(settings: &Settings, o: &ReportOutcome, w: &Written) {
     if o.members.is_empty() {
         print_reconciliation(settings, &w.reconciliation, w.changed_records);
+        return;
+    }
+    for m in &o.members {
+        if let Some(rec) = &m.reconciliation {
+            let member = Settings {
+                console: settings.console.labelled(&m.profile),
+                ..settings.clone()
+            };
+            print_reconciliation(&member, rec, 0);
+        }
+    }
+    print_group_checks(settings, &w.reconciliation, w.changed_records);
+}
+
+/// Stored records that cannot be read: one error with each record and its fix.
+fn print_unreadable(settings: &Settings, w: &Written) {
+    let Some(first) = w.unreadable.first() else {
+        return;
+    };
+    let line = |u: &crate::report::UnreadableRecord| {
+        format!(
+            "{} `{}`{}: {}; fix: {}",
+            u.kind,
+            u.key,
+            u.time
+                .map(|t| format!(" of {}", rfc3339_ms(t)))
+                .unwrap_or_default(),
+            u.error,
+            u.fix
+        )
+    };
+    settings.console.emit(
+        &Message::error(format!(
+            "{} stored record(s) cannot be read, so the files may lack them (listed in summary.json, `unreadable`); {}",
+            w.unreadable.len(),
+            line(first)
+        ))
+        .with_details(w.unreadable.iter().skip(1).map(line)),
+    );
+}
+
+/// Unclassified records with OKX's codes and names: an error unless allowed.
+fn print_unclassified(settings: &Settings, w: &Written) {
+    let summary = &w.normalized;
+    if summary.unclassified == 0 {
+        return;
+    }
+    let codes = summary
+        .unclassified_codes
+        .iter()
+        .map(|(c, n)| match summary.unclassified_names.get(c) {
+            Some(name) => format!("{c} ×{n}, {name}"),
+            None => format!("{c} ×{n}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    if w.unclassified_fail {
+        settings.console.error(format!(
+            "{} records could not be classified ({codes}); they are in transactions.csv with kind `unclassified` and their raw JSON. Pass --allow-unclassified to accept them",
+            summary.unclassified
+        ));
     } else {
-        for m in &o.members {
-            if let Some(rec) = &m.reconciliation {
-                let member = Settings {
-                    console: settings.console.labelled(&m.profile),
-                    ..settings.clone()
-                };
-                print_reconciliation(&member, rec, 0);
-            }
-        }
-        print_group_checks(settings, &w.reconciliation, w.changed_records);
-    }
-    if !o.complete() {
-        console.emit(
-            &Message::warning(format!(
-                "report: INCOMPLETE: written anyway (--allow-incomplete): {what} (listed in {} and summary.json); first: {first}",
-                coverage_path.display()
-            ))
-            .with_details(missing.iter().skip(1).cloned()),
-        );
-    }
-    say(settings, format!("files written to {}:", o.out.display()));
-    for f in &o.files {
-        say(settings, format!("  {}", f.display()));
-    }
-    if let Some(first) = w.unreadable.first() {
-        let line = |u: &crate::report::UnreadableRecord| {
-            format!(
-                "{} `{}`{}: {}; fix: {}",
-                u.kind,
-                u.key,
-                u.time
-                    .map(|t| format!(" of {}", rfc3339_ms(t)))
-                    .unwrap_or_default(),
-                u.error,
-                u.fix
-            )
-        };
-        console.emit(
-            &Message::error(format!(
-                "{} stored record(s) cannot be read, so the files may lack them (listed in summary.json, `unreadable`); {}",
-                w.unreadable.len(),
-                line(first)
-            ))
-            .with_details(w.unreadable.iter().skip(1).map(line)),
-        );
-    }
-    if summary.unclassified > 0 {
-        let codes = summary
-            .unclassified_codes
-            .iter()
-            .map(|(c, n)| match summary.unclassified_names.get(c) {
-                Some(name) => format!("{c} ×{n}, {name}"),
-                None => format!("{c} ×{n}"),
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        if w.unclassified_fail {
-            console.error(format!(
-                "{} records could not be classified ({codes}); they are in transactions.csv with kind `unclassified` and their raw JSON. Pass --allow-unclassified to accept them",
-                summary.unclassified
-            ));
-        } else {
-            console.warning(format!(
-                "{} unclassified records kept in transactions.csv ({codes})",
-                summary.unclassified
-            ));
-        }
+        settings.console.warning(format!(
+            "{} unclassified records kept in transactions.csv ({codes})",
+            summary.unclassified
+        ));
     }
 }
 
@@ -484,7 +509,7 @@ pub fn run(settings: &Settings, args: &ReportArgs) -> Result<Exit> {
 
 /// `report --group NAME`: one set of files for every member's store (see
 /// [`crate::report::run_accounts`]), in `--out` or the group's folder.
-pub fn run_group(group: &super::group::Group, args: &ReportArgs) -> Result<Exit> {
+pub fn run_group(group: &super::runner::Group, args: &ReportArgs) -> Result<Exit> {
     let settings = group.settings();
     let stores: Vec<Store> = group
         .members
@@ -509,21 +534,6 @@ pub fn run_group(group: &super::group::Group, args: &ReportArgs) -> Result<Exit>
     let outcome = crate::report::run_accounts(&accounts, true, &req, valuer.as_mut())?;
     print_outcome(&settings, &req, &outcome);
     Ok(outcome.exit)
-}
-
-pub async fn export(settings: &Settings, args: &ExportArgs) -> Result<Exit> {
-    let period = period(&args.report)?; // fail on a bad flag before spending time syncing
-    Format::parse_list(&args.report.format).map_err(|e| usage(format!("--format: {e}")))?;
-    // The sync's price stage fetches this zone's year boundaries too.
-    super::prices::remember_zone(&Store::open(&settings.data_dir)?, &period)?;
-    super::sync::run_priced(
-        settings,
-        &args.sync,
-        std::slice::from_ref(&args.report.price.fiat),
-    )
-    .await?;
-    super::prices::before_report(settings, &args.report).await?;
-    run(settings, &args.report)
 }
 
 pub fn reconcile(settings: &Settings, args: &ReconcileArgs) -> Result<Exit> {

@@ -23,7 +23,7 @@
 //! names, call [`share_hosts`], then [`run_each`] with the command's work; print or
 //! serialize the outcomes ([`MemberOutcome::line`]).
 
-use crate::cli::{ConnectArgs, GlobalArgs};
+use crate::cli::{Cli, ConnectArgs, GlobalArgs};
 use crate::error::{Exit, exit_for};
 use crate::fleet::RunFailure;
 use crate::okx::pacing::PublicPacers;
@@ -32,7 +32,7 @@ use crate::settings::Settings;
 use anyhow::Result;
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -249,6 +249,79 @@ where
             })
         })
         .collect()
+}
+
+/// A group, resolved: its name, its members and its folder.
+pub struct Group {
+    pub name: String,
+    pub members: Vec<Member>,
+    /// Where its merged files go by default (`output/<name>/`), and its shared price cache
+    /// for a host other than OKX's.
+    pub dir: PathBuf,
+}
+
+impl Group {
+    /// Resolves group `name` from the config file: each member as `--profile` would, the
+    /// hosts shared ([`share_hosts`]).
+    pub fn resolve(cli: &Cli, name: &str) -> Result<Group> {
+        let connect = cli.command.connect().cloned().unwrap_or_default();
+        let names = crate::settings::group_members(&cli.global, name)?;
+        let mut members = resolve(&cli.global, &connect, &names)?;
+        let dir = PathBuf::from("output").join(name);
+        share_hosts(&mut members, &dir);
+        Ok(Group {
+            name: name.to_string(),
+            members,
+            dir,
+        })
+    }
+
+    /// Settings for what the group does as a whole (its report): the first member's, with
+    /// the group's folder as data dir.
+    pub fn settings(&self) -> Settings {
+        let mut s = self.members[0].settings.clone();
+        s.profile.clone_from(&self.name);
+        s.data_dir.clone_from(&self.dir);
+        s.console = s.console.unlabelled();
+        s
+    }
+}
+
+/// Prints one line per member (problems on stderr) and returns the worst exit.
+pub fn summarize(settings: &Settings, what: &str, outcomes: &[MemberOutcome]) -> Exit {
+    for o in outcomes {
+        if o.exit == Exit::Success {
+            super::say(settings, format!("{what}: {}", o.line()));
+        } else {
+            settings.console.error(format!("{what}: {}", o.line()));
+        }
+    }
+    worst(outcomes)
+}
+
+/// Runs `stage` (a member's price stage) for each member whose work succeeded, one after
+/// another: members of a host share one price cache, so a later member fetches only the
+/// bars an earlier one did not (at once, each would fetch its own and wait on the shared
+/// public limit). A failure becomes that member's outcome.
+pub async fn price_members<F, Fut>(members: &[Member], outcomes: &mut [MemberOutcome], stage: F)
+where
+    F: Fn(Settings) -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    for (m, o) in members.iter().zip(outcomes.iter_mut()) {
+        if o.exit != Exit::Success {
+            continue;
+        }
+        let result = stage(m.settings.clone()).await;
+        if let Err(e) = &result {
+            m.settings.console.error(format!("{e:#}"));
+        }
+        if let Err(e) = result {
+            o.exit = crate::error::exit_for(&e);
+            o.reason = format!("{e:#}").replace('\n', "; ");
+            o.failure = Some(crate::fleet::RunFailure::of(&e));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,9 +1,18 @@
 //! `status`: what the store holds. Every line fits [`WIDTH`] columns; a closed stdout
 //! (`status | head -1`) ends it quietly.
 
+use super::runner::{self, Member};
 use super::say;
-use crate::console::wrap_lines;
-use crate::sync::archive::quarter_runs;
+use crate::cli::StatusArgs;
+use crate::console::{Console, wrap_lines};
+use crate::error::{Exit, usage};
+use crate::fleet::status::{ClientStatus, State, StatusContext};
+use crate::settings::Settings;
+use crate::store::Store;
+use crate::sync::quarter::quarter_runs;
+use anyhow::Result;
+use chrono::Utc;
+use std::path::PathBuf;
 
 /// Widest line `status` prints.
 pub const WIDTH: usize = 100;
@@ -30,10 +39,6 @@ fn runs(quarters: &[String]) -> String {
         quarter_runs(quarters).join(", ")
     }
 }
-use crate::error::{Exit, usage};
-use crate::settings::Settings;
-use crate::store::Store;
-use anyhow::Result;
 
 pub fn run(settings: &Settings) -> Result<Exit> {
     if !settings.data_dir.join(Store::FILE).exists() {
@@ -224,8 +229,8 @@ fn print_accounts(
         },
     };
     let acc = crate::report::accounts::check(members, &ctx, None, None)?;
-    super::report::print_accounts(settings, &acc);
-    for line in super::report::missing_accounts(&acc) {
+    super::subaccounts::print_accounts(settings, &acc);
+    for line in super::subaccounts::missing_accounts(&acc) {
         settings.console.warning(format!("incomplete: {line}"));
     }
     let n = acc.missing().count();
@@ -247,7 +252,7 @@ fn print_accounts(
 
 /// `status --group NAME`: each member's status (its lines prefixed), then the group's
 /// accounts.
-pub fn run_group(group: &super::group::Group) -> Result<Exit> {
+pub fn run_group(group: &super::runner::Group) -> Result<Exit> {
     let mut stores = Vec::new();
     for m in &group.members {
         run(&m.settings)?;
@@ -378,4 +383,83 @@ fn merged_rows(rows: &[crate::coverage::StreamCoverage]) -> Vec<crate::coverage:
     }
     flush(&mut run, &mut out);
     out
+}
+
+/// `status` as one row per profile of `profiles` (a table, `--json` or `--html`); the
+/// exit is the worst row's (see [`crate::fleet::status`]).
+pub fn status_rows(
+    terminal: &Console,
+    profiles: &[(String, PathBuf)],
+    uids: Vec<(String, Option<String>)>,
+    args: &StatusArgs,
+) -> Result<Exit> {
+    let ctx = StatusContext {
+        now: Utc::now(),
+        stale_after: args.stale_after,
+        profiles: uids,
+    };
+    let rows = read_rows(profiles, &ctx);
+    if let Some(path) = &args.html {
+        crate::fleet::html::write(path, &rows, ctx.now)?;
+        terminal.out(format!(
+            "status: {} profiles written to {}",
+            rows.len(),
+            path.display()
+        ));
+    }
+    if args.json {
+        let text = serde_json::to_string_pretty(&rows)?;
+        std::io::Write::write_all(&mut std::io::stdout().lock(), format!("{text}\n").as_bytes())?;
+    } else if terminal.quiet() {
+        for r in rows.iter().filter(|r| r.state != State::Complete) {
+            let what = match (&r.problem, &r.fix) {
+                (Some(p), Some(f)) => format!("{p}; fix: {f}"),
+                (Some(p), None) => p.clone(),
+                _ => String::new(),
+            };
+            terminal.error(format!("{}: {}: {what}", r.profile, r.state.as_str()));
+        }
+    } else {
+        for l in crate::fleet::table::lines(&rows) {
+            terminal.out(l);
+        }
+    }
+    let exit = rows
+        .iter()
+        .map(|r| crate::fleet::exit_of(r.exit))
+        .max_by_key(|e| runner::severity(*e))
+        .unwrap_or(Exit::Success);
+    Ok(exit)
+}
+
+/// The rows, read on every core (each opens its store and checks its coverage).
+fn read_rows(profiles: &[(String, PathBuf)], ctx: &StatusContext) -> Vec<ClientStatus> {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let chunk = profiles.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = profiles
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(name, dir)| ClientStatus::read(name, dir, ctx))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|h| h.join().expect("reading a profile's status"))
+            .collect()
+    })
+}
+
+/// `status --json/--html` for one profile or a group's members.
+pub fn status_table(settings: &Settings, members: &[Member], args: &StatusArgs) -> Result<Exit> {
+    let profiles: Vec<(String, PathBuf)> = members
+        .iter()
+        .map(|m| (m.name.clone(), m.settings.data_dir.clone()))
+        .collect();
+    let uids = super::subaccounts::profile_uids(settings)?;
+    status_rows(&settings.console, &profiles, uids, args)
 }

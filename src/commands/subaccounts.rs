@@ -50,7 +50,7 @@ pub async fn after_check(
         Some(_) => Some(Arc::new(Mutex::new(Store::open(&settings.data_dir)?))),
         None => None,
     };
-    if let (Some(store), Some(id)) = (&store, super::check_key::identity(cfg, at)) {
+    if let (Some(store), Some(id)) = (&store, crate::store::Identity::of(cfg, at)) {
         store.lock().expect("store lock").set_identity(&id)?;
     }
     if !cfg.is_master() {
@@ -207,4 +207,41 @@ async fn value_holdings(
         };
     }
     Ok(out)
+}
+
+/// The accounts of the report and the sub-accounts of a master in it that are not missing
+/// (stdout); a missing one is a line of the report's incomplete error ([`missing_accounts`]).
+pub fn print_accounts(settings: &Settings, acc: &crate::report::AccountsCheck) {
+    use crate::report::AccountStatus;
+    for l in &acc.lines {
+        match l.status {
+            AccountStatus::Missing => {}
+            AccountStatus::InReport if l.detail.is_empty() => {}
+            _ => super::say(settings, format!("account: {}: {}", who(l), l.detail)),
+        }
+    }
+}
+
+/// An account of [`crate::report::AccountsCheck`] as the console names it.
+fn who(l: &crate::report::AccountLine) -> String {
+    match &l.uid {
+        Some(u) => format!("`{}` (uid {u}, {})", l.name, l.role),
+        None => format!("`{}` ({})", l.name, l.role),
+    }
+}
+
+/// One line per account that makes the report incomplete: what it holds and moved, and
+/// the fix.
+pub fn missing_accounts(acc: &crate::report::AccountsCheck) -> Vec<String> {
+    acc.missing()
+        .map(|l| {
+            format!(
+                "{} is not in this report; it holds {} and moved {}; fix: {}",
+                who(l),
+                l.holds,
+                l.moved,
+                l.detail
+            )
+        })
+        .collect()
 }

@@ -7,7 +7,7 @@ use crate::error::{Exit, usage};
 use crate::export::write_json_atomic;
 use crate::settings::Settings;
 use crate::store::Store;
-use crate::sync::archive::quarter_runs;
+use crate::sync::quarter::quarter_runs;
 use crate::sync::{SyncFailed, SyncOptions, SyncSummary};
 use anyhow::{Context, Result};
 use chrono::{NaiveDate, TimeZone, Utc};
@@ -47,6 +47,7 @@ pub fn options(args: &SyncArgs) -> Result<SyncOptions> {
             max_expanded: args.archive_max_expanded << 20,
         },
         master: false,
+        frontier: None,
     })
 }
 
@@ -226,7 +227,7 @@ pub async fn run(settings: &Settings, args: &SyncArgs) -> Result<(Exit, SyncSumm
     run_priced(settings, args, &[crate::prices::Fiat::usd()]).await
 }
 
-/// [`run`], then the price stage (unless `--no-prices`) with ECB rates for `fiats`.
+/// [`run`] with the price stage alongside (unless `--no-prices`), ECB rates for `fiats`.
 pub async fn run_priced(
     settings: &Settings,
     args: &SyncArgs,
@@ -242,14 +243,43 @@ pub async fn run_priced(
     let creds = settings
         .credentials()
         .inspect_err(|e| record_failure(settings, started, e))?;
-    let done = run_with(settings, creds, opts).await?;
-    if !args.no_prices {
-        let started = Utc::now();
-        super::prices::after_sync(settings, fiats)
-            .await
-            .inspect_err(|e| record_failure(settings, started, e))?;
+    if args.no_prices {
+        return run_with(settings, creds, opts).await;
     }
-    Ok(done)
+    let prices = super::prices::after_sync_options(settings, fiats);
+    let (exit, summary, _) = run_with_prices(settings, creds, opts, prices).await?;
+    Ok((exit, summary))
+}
+
+/// A sync with the price stage running alongside it (issue 23): candles are fetched for
+/// each time range as soon as the sync has all of its rows, and the rest once it has
+/// succeeded. Prints both summaries; a failed sync stops the stage.
+pub async fn run_with_prices(
+    settings: &Settings,
+    creds: crate::secret::Credentials,
+    mut opts: SyncOptions,
+    prices: crate::prices::PriceOptions,
+) -> Result<(Exit, SyncSummary, crate::prices::PriceSummary)> {
+    let frontier = crate::sync::frontier::Frontier::new();
+    opts.frontier = Some(frontier.clone());
+    let public = super::client(settings, None)?;
+    let stage = crate::prices::alongside::start(settings, public, prices, frontier);
+    let (exit, summary) = match run_with(settings, creds, opts).await {
+        Ok(done) => done,
+        Err(e) => {
+            stage.abort();
+            return Err(e);
+        }
+    };
+    let anything_new = summary.totals.new_records > 0 || summary.streams.iter().any(|r| r.updated > 0);
+    let started = Utc::now();
+    let priced = stage
+        .finish(anything_new)
+        .await
+        .context("the sync is complete, but the price stage failed; run `okx-export prices` to retry")
+        .inspect_err(|e| record_failure(settings, started, e))?;
+    super::prices::print_summary(settings, &priced);
+    Ok((exit, summary, priced))
 }
 
 /// Records a failed run in the store of `settings` (its `failure`: exit, reason, fix, the
@@ -292,7 +322,7 @@ pub async fn run_with(
         let client = super::client(settings, Some(creds))?;
         let cfg = super::check_key::verify(&client, settings, false).await?;
         // Whose account this is: a master's key also reads its sub-accounts.
-        if let Some(id) = super::check_key::identity(&cfg, client.server_now()) {
+        if let Some(id) = crate::store::Identity::of(&cfg, client.server_now()) {
             opts.master = id.is_master();
             store.set_identity(&id)?;
         }

@@ -129,7 +129,7 @@ pub(crate) fn encode(p: &Prep, _opts: &ExportOptions, out: &mut Records) -> Enco
             p.map(|(q, c)| (round8(q), c)).filter(|(q, _)| !q.is_zero())
         }
         // What rounding changes in the balance CoinTracker derives (received in, sent out;
-        // the fee is inside `sent`), for the per-run file check (`reconcile::files`).
+        // the fee is inside `sent`), for the per-run file check (`export::readback::check`).
         for (p, sign) in [(received, Decimal::ONE), (sent, -Decimal::ONE)] {
             if let Some((q, c)) = p {
                 let r = round(p).map_or(Decimal::ZERO, |(r, _)| r);

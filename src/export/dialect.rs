@@ -5,17 +5,7 @@ use crate::model::{Amount, PlainBuf};
 use rust_decimal::Decimal;
 use std::io::Write;
 
-/// The one CSV dialect of every output: comma, `\n` line ends, RFC 4180 quoting (only when
-/// needed, `"` doubled), UTF-8 without BOM. Headers are written explicitly by the callers.
-pub fn csv_writer_builder() -> csv::WriterBuilder {
-    let mut b = csv::WriterBuilder::new();
-    b.delimiter(b',')
-        .terminator(csv::Terminator::Any(b'\n'))
-        .quote_style(csv::QuoteStyle::Necessary)
-        .double_quote(true)
-        .has_headers(false);
-    b
-}
+pub use crate::files::csv_writer_builder;
 
 /// A CSV output of a format: file name and exact header.
 pub(crate) struct CsvFile {

@@ -50,13 +50,14 @@ pub(crate) mod testdata;
 mod values;
 mod writer;
 
+pub use crate::files::{write_csv_atomic, write_json_atomic};
 pub use dialect::csv_writer_builder;
 pub use fixed_prices::FixedPrices;
 pub use format::{Format, UnknownFormat};
 pub use generic::{GROUP_HEADER as GROUP_TRANSACTIONS_HEADER, HEADER as TRANSACTIONS_HEADER, VALUE_COLUMNS};
 pub use tax_detail::{DetailEntry, TaxDetail};
 pub use tax_summary::{Line as TaxLine, TaxSummary};
-pub use writer::{ExportReport, ExportWriter, FormatReport, write_csv_atomic, write_json_atomic};
+pub use writer::{ExportReport, ExportWriter, FormatReport};
 
 pub(crate) use combine::fold_fee;
 pub(crate) use dialect::{CsvFile, Records, Row};

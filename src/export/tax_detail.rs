@@ -4,7 +4,6 @@
 //! page's monthly charts and per-instrument table read these, so their sums are the CSV's
 //! lines by construction: the same booking, kept twice, never a second computation.
 
-use super::tax_summary::Line;
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
@@ -112,6 +111,23 @@ fn add(line: &mut Line, amount: Decimal, value: Option<Decimal>) {
     match value {
         Some(v) => line.priced_value += v,
         None => line.missing += 1,
+    }
+}
+
+/// One line's sums.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Line {
+    pub amount: Decimal,
+    /// Sum of the values of the rows that have one.
+    pub priced_value: Decimal,
+    pub rows: u64,
+    pub missing: u64,
+}
+
+impl Line {
+    /// The line's value, only when every row has a price.
+    pub fn value(&self) -> Option<Decimal> {
+        (self.missing == 0).then_some(self.priced_value)
     }
 }
 

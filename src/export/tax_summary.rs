@@ -25,6 +25,7 @@
 //! valuer's rules (index price at that minute, routes, `--prices`) apply unchanged.
 
 use super::legs::is_derivative;
+pub use super::tax_detail::Line;
 use super::tax_detail::{RowContext, TaxDetail};
 use super::values::worth;
 use super::{is_fiat, write_csv_atomic};
@@ -62,23 +63,6 @@ const SECTIONS: [&str; 6] = [
     "holdings_opening",
     "holdings_closing",
 ];
-
-/// One line's sums.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Line {
-    pub amount: Decimal,
-    /// Sum of the values of the rows that have one.
-    pub priced_value: Decimal,
-    pub rows: u64,
-    pub missing: u64,
-}
-
-impl Line {
-    /// The line's value, only when every row has a price.
-    pub fn value(&self) -> Option<Decimal> {
-        (self.missing == 0).then_some(self.priced_value)
-    }
-}
 
 /// The total of some lines (amounts of different assets are not added).
 fn sum<'a>(lines: impl Iterator<Item = &'a Line>) -> Line {

@@ -3,16 +3,16 @@
 //! the other reports; the [`FormatReport`] counts.
 
 use super::combine::copy_into;
-use super::dialect::{Records, csv_writer_builder};
+use super::dialect::Records;
 use super::legs::Skip;
 use super::prep::{Prep, Shared};
 use super::{ExportOptions, Format, dali, values};
+use crate::files::{persist, temp_in};
 use crate::model::{Account, Transaction};
 use crate::prices::RowValue;
 use anyhow::{Context, Result, bail};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap};
-use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tempfile::NamedTempFile;
@@ -402,42 +402,6 @@ fn sorted(sums: HashMap<String, Decimal>) -> BTreeMap<String, Decimal> {
     sums.into_iter().map(|(a, v)| (a, v.normalize())).collect()
 }
 
-/// Writes a CSV report atomically: `header`, then one record per item of `rows`. A row is
-/// anything serde can write as one record: `Vec<String>`, a tuple, or a struct (its field
-/// values, in order; the struct's names are not used, `header` is). Returns the row count.
-pub fn write_csv_atomic<S: serde::Serialize>(
-    path: &Path,
-    header: &[&str],
-    rows: impl IntoIterator<Item = S>,
-) -> Result<u64> {
-    let dir = parent_dir(path);
-    let mut writer = csv_writer_builder().from_writer(temp_in(dir, &file_name(path))?);
-    let err = || format!("failed to write `{}`", path.display());
-    writer.write_record(header).with_context(err)?;
-    let mut n = 0;
-    for row in rows {
-        writer.serialize(row).with_context(err)?;
-        n += 1;
-    }
-    let file = writer
-        .into_inner()
-        .map_err(|e| anyhow::anyhow!("{}", e.error()))
-        .with_context(err)?;
-    file.as_file().sync_all().with_context(err)?;
-    persist(file, path)?;
-    Ok(n)
-}
-
-/// Writes pretty-printed JSON (with a trailing newline) atomically.
-pub fn write_json_atomic<T: serde::Serialize + ?Sized>(path: &Path, value: &T) -> Result<()> {
-    let err = || format!("failed to write `{}`", path.display());
-    let mut file = temp_in(parent_dir(path), &file_name(path))?;
-    serde_json::to_writer_pretty(&mut file, value).with_context(err)?;
-    file.write_all(b"\n").with_context(err)?;
-    file.as_file().sync_all().with_context(err)?;
-    persist(file, path)
-}
-
 fn check_amounts(tx: &Transaction) -> Result<()> {
     for (col, a) in [("sent", &tx.sent), ("received", &tx.received), ("fee", &tx.fee)] {
         if let Some(a) = a
@@ -456,32 +420,4 @@ fn check_amounts(tx: &Transaction) -> Result<()> {
         bail!("row `{}`: negative price", tx.id);
     }
     Ok(())
-}
-
-fn temp_in(dir: &Path, name: &str) -> Result<NamedTempFile> {
-    tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".tmp")
-        .tempfile_in(dir)
-        .with_context(|| format!("failed to create a temp file in `{}`", dir.display()))
-}
-
-fn persist(file: NamedTempFile, path: &Path) -> Result<()> {
-    let _: File = file
-        .persist(path)
-        .map_err(|e| e.error)
-        .with_context(|| format!("failed to write `{}`", path.display()))?;
-    Ok(())
-}
-
-fn parent_dir(path: &Path) -> &Path {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    }
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map_or_else(|| "out".to_string(), |n| n.to_string_lossy().into_owned())
 }

@@ -8,12 +8,14 @@
 //! | `status.rs` | one profile's state from its store ([`status::ClientStatus`]): complete, incomplete, failed, never synced, stale |
 //! | `table.rs` | the `status --all` table, one line per profile within 100 columns |
 //! | `summary.rs` | `output/fleet-summary.json`, what a fleet run did |
+//! | `html.rs` | the same rows as a page (`status --all --html FILE`), in the report's style |
 //!
 //! A sync records every run in its store (`runs`): a successful one with its summary and
 //! what the key can do (`key`), a failed one with a `failure` ([`RunFailure`]: exit code,
 //! the one-line reason, the fix and the key's problems). So `status` tells the same
 //! story a `sync --all` told, whenever and from wherever it is asked.
 
+pub mod html;
 pub mod status;
 pub mod summary;
 pub mod table;

@@ -9,6 +9,24 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use rust_decimal::Decimal;
 use std::fmt;
 
+/// The first instant of day `d` in `tz`: its midnight, the earlier one when midnight
+/// happens twice, or, when the clocks skip midnight (a daylight-saving change at 00:00, as
+/// in Santiago or Havana), the first local minute after the gap, which is the instant of
+/// the change.
+pub fn day_start(tz: chrono_tz::Tz, d: chrono::NaiveDate) -> Option<DateTime<Utc>> {
+    let midnight = d.and_hms_opt(0, 0, 0)?;
+    (0..=24 * 60).find_map(|m| {
+        chrono::TimeZone::from_local_datetime(&tz, &(midnight + chrono::Duration::minutes(m)))
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+    })
+}
+
+/// How far apart the two sides of one transfer (between ledgers or between accounts) may
+/// be booked and still be paired: OKX writes both at the same millisecond as far as seen,
+/// so this only tolerates clock jitter.
+pub const TOLERANCE_MS: i64 = 5_000;
+
 /// Which OKX account a row's balance change happened in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Account {

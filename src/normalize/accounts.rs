@@ -28,9 +28,9 @@
 //! way stays a `fee` row (`:fee`), since it left the user's accounts.
 
 use super::{Row, join_note};
+use crate::model::TOLERANCE_MS;
 use crate::model::{Kind, Transaction};
 use crate::okx::wire::{self, FundingBill, SubAccountBill};
-use crate::reconcile::TOLERANCE_MS;
 use crate::store::{RecordKind, RecordSource};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;

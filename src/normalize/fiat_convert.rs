@@ -18,11 +18,11 @@
 //! leg that has no such record with another leg. A leg without a partner stays a
 //! single-leg `trade` row, so every bill is still represented exactly once.
 
-use super::funding::{Funding, Pushed};
+use super::funding::{FiatLeg, Funding, Pushed};
 use super::trading::{Keyed, PAIR_WINDOW_MS};
 use super::{Row, join_note};
 use crate::model::{Account, Amount, Kind, Transaction};
-use crate::okx::wire::{Convert, FundingBill};
+use crate::okx::wire::Convert;
 use crate::store::RecordCursor;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -30,28 +30,6 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 
 const SOURCE: &str = "asset/bills";
-
-/// One 272/273 bill waiting for its partner, with the row it becomes if none arrives.
-pub(super) struct FiatLeg {
-    pub bill: FundingBill,
-    pub time: DateTime<Utc>,
-    pub single: Row,
-}
-
-impl FiatLeg {
-    /// Whether `other` can be this leg's partner: it [`pairs_with`](Self::pairs_with) it no
-    /// more than the window apart.
-    fn within_window(&self, other: &FiatLeg) -> bool {
-        (self.time - other.time).num_milliseconds().abs() <= PAIR_WINDOW_MS && self.pairs_with(other)
-    }
-
-    fn pairs_with(&self, other: &FiatLeg) -> bool {
-        let zero = Decimal::ZERO;
-        self.bill.ccy != other.bill.ccy
-            && ((self.bill.bal_chg > zero && other.bill.bal_chg < zero)
-                || (self.bill.bal_chg < zero && other.bill.bal_chg > zero))
-    }
-}
 
 /// The funding rows of a cursor, paired and re-ordered.
 pub(super) struct FundingRows<'h, 'c> {

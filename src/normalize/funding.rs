@@ -7,7 +7,6 @@
 //! time window: a deposit credited hours after its record still matches and keeps its hash.
 
 use super::codes;
-use super::fiat_convert::FiatLeg;
 use super::{History, PendingItem, Row, join_note, salvage, set_gross};
 use crate::model::{Account, Amount, Kind, Transaction};
 use crate::okx::wire::{self, Deposit, FundingBill, Withdrawal};
@@ -30,6 +29,29 @@ pub struct UnmatchedBill {
     pub asset: String,
     /// The bill's signed `balChg`.
     pub amount: Decimal,
+}
+
+/// One 272/273 bill waiting for its partner, with the row it becomes if none arrives.
+pub(super) struct FiatLeg {
+    pub bill: FundingBill,
+    pub time: DateTime<Utc>,
+    pub single: Row,
+}
+
+impl FiatLeg {
+    /// Whether `other` can be this leg's partner: it [`pairs_with`](Self::pairs_with) it no
+    /// more than the window apart.
+    pub(super) fn within_window(&self, other: &FiatLeg) -> bool {
+        (self.time - other.time).num_milliseconds().abs() <= super::trading::PAIR_WINDOW_MS
+            && self.pairs_with(other)
+    }
+
+    pub(super) fn pairs_with(&self, other: &FiatLeg) -> bool {
+        let zero = Decimal::ZERO;
+        self.bill.ccy != other.bill.ccy
+            && ((self.bill.bal_chg > zero && other.bill.bal_chg < zero)
+                || (self.bill.bal_chg < zero && other.bill.bal_chg > zero))
+    }
 }
 
 /// What one funding bill becomes.

@@ -58,9 +58,6 @@ pub struct RetryEvent {
     pub reason: String,
 }
 
-/// The stats and error name of archive-file downloads.
-pub const ARCHIVE_DOWNLOAD: &str = "archive-download";
-
 /// Largest JSON answer accepted by default; OKX's largest pages are well under 1 MiB.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 << 20;
 /// Default time a request may go without a usable answer, all attempts together.
@@ -370,6 +367,17 @@ impl OkxClient {
         }
     }
 
+    /// Counts a 429 and widens the endpoint's pacing guard (see [`super::pacing`]).
+    fn rate_limited(&self, endpoint: &'static str) {
+        self.bump(endpoint, |s| s.rate_limited += 1);
+        if let Some(wider) = self.limiters.get(endpoint).and_then(|p| p.rate_limited()) {
+            tracing::info!(
+                "{endpoint}: OKX answered 429 (too many requests); pacing this endpoint {} ms wider for the rest of the run",
+                wider.as_millis()
+            );
+        }
+    }
+
     fn on_retry(&self, endpoint: &'static str, attempt: u32, next_in: Duration, reason: &str) {
         tracing::debug!(endpoint, attempt, ?next_in, %reason, "transient failure, retrying");
         if let Some(hook) = &self.cfg.on_retry {
@@ -408,7 +416,8 @@ impl OkxClient {
         body: &str,
         tries: &mut Tries,
     ) -> Result<Attempt<Vec<Box<RawValue>>>, OkxError> {
-        let waited = self.limiters[ep.name].acquire().await;
+        let pacer = &self.limiters[ep.name];
+        let (waited, ticket) = pacer.acquire().await;
         self.bump(ep.name, |s| {
             s.requests += 1;
             s.limit_wait += waited;
@@ -471,6 +480,7 @@ impl OkxClient {
             Ok(Err(BodyError::Http(e))) => return Ok(Attempt::Retry(transport_reason(&e))),
             Ok(Ok(answer)) => answer,
         };
+        ticket.answered();
         if status.is_redirection() {
             let target = location
                 .as_deref()
@@ -499,7 +509,7 @@ impl OkxClient {
             Err(detail) => {
                 if status.as_u16() == 429 || status.is_server_error() {
                     if status.as_u16() == 429 {
-                        self.bump(ep.name, |s| s.rate_limited += 1);
+                        self.rate_limited(ep.name);
                     }
                     return Ok(Attempt::Retry(format!("HTTP {}", status.as_u16())));
                 }
@@ -514,7 +524,7 @@ impl OkxClient {
         }
         let code_base = envelope.code.split('_').next().unwrap_or_default().to_string();
         if code_base == "50011" || status.as_u16() == 429 {
-            self.bump(ep.name, |s| s.rate_limited += 1);
+            self.rate_limited(ep.name);
         }
         match classify_code(&envelope.code) {
             CodeClass::Transient => Ok(Attempt::Retry(format!(

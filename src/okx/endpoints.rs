@@ -131,6 +131,9 @@ pub fn by_route(method: Method, path: &str) -> Option<Endpoint> {
     ALL.iter().copied().find(|e| e.method == method && e.path == path)
 }
 
+/// The stats and error name of archive-file downloads (pre-signed links, not an endpoint).
+pub const ARCHIVE_DOWNLOAD: &str = "archive-download";
+
 /// Instrument types that `fills-history` must be asked for one by one. `EVENTS` (event
 /// contracts, 2026 docs, okx-api.md §12.3) is not offered on every site: see
 /// [`OPTIONAL_INST_TYPES`].

@@ -57,7 +57,7 @@ pub enum OkxError {
     /// An answer or file larger than its cap.
     #[error(
         "the answer of `{host}` to `{endpoint}` is larger than {} MiB; refusing it{}", limit >> 20,
-        if *endpoint == crate::okx::client::ARCHIVE_DOWNLOAD { " (raise `--archive-max-download` if a real archive file is this large)" } else { " (OKX's pages are far smaller: is the base URL right?)" }
+        if *endpoint == crate::okx::endpoints::ARCHIVE_DOWNLOAD { " (raise `--archive-max-download` if a real archive file is this large)" } else { " (OKX's pages are far smaller: is the base URL right?)" }
     )]
     TooLarge {
         endpoint: &'static str,

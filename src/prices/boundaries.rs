@@ -17,6 +17,7 @@ use crate::store::Store;
 use anyhow::Result;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
+use std::collections::BTreeSet;
 
 /// The open of the newest 1-minute bar that had closed at `at`: where holdings "now" are
 /// valued.
@@ -45,7 +46,7 @@ pub fn year_starts(first: DateTime<Utc>, now: DateTime<Utc>, zones: &[Tz]) -> Ve
             let Some(day) = NaiveDate::from_ymd_opt(y, 1, 1) else {
                 continue;
             };
-            if let Some(t) = crate::report::period::day_start(tz, day)
+            if let Some(t) = crate::model::day_start(tz, day)
                 && t > first
                 && t <= now
             {
@@ -89,18 +90,58 @@ fn holdings_needs(store: &Store, ats: &[(DateTime<Utc>, DateTime<Utc>)]) -> Resu
 /// calendar year's start the store spans (UTC and `zones`), and the holdings now at the
 /// newest closed minute.
 pub fn stage_needs(store: &Store, now: DateTime<Utc>, zones: &[Tz]) -> Result<Needs> {
+    let mut needs = year_needs(store, now, zones, |_| true, &mut BTreeSet::new())?;
+    for (asset, minutes) in now_needs(store, now)? {
+        needs.entry(asset).or_default().extend(minutes);
+    }
+    Ok(needs)
+}
+
+/// The holdings at the starts of the calendar years the store spans (UTC and `zones`, up
+/// to `now`) whose minute `ready` accepts and that are not in `done` (they are added to
+/// it). While a sync runs, a year start is taken once the rows around it are stored, so
+/// the price stage lays its pages with that point (issue 23).
+pub fn year_needs(
+    store: &Store,
+    now: DateTime<Utc>,
+    zones: &[Tz],
+    ready: impl Fn(i64) -> bool,
+    done: &mut BTreeSet<i64>,
+) -> Result<Needs> {
     let Some(first) = store
         .first_activity_ms()?
         .and_then(DateTime::from_timestamp_millis)
     else {
         return Ok(Needs::new());
     };
-    let mut ats: Vec<(DateTime<Utc>, DateTime<Utc>)> = year_starts(first, now, zones)
+    let ats: Vec<(DateTime<Utc>, DateTime<Utc>)> = year_starts(first, now, zones)
         .into_iter()
+        .filter(|t| ready(t.timestamp_millis()) && done.insert(t.timestamp_millis()))
         .map(|t| (t, t))
         .collect();
-    ats.push((now, newest_closed_minute(now)));
+    if ats.is_empty() {
+        return Ok(Needs::new());
+    }
     holdings_needs(store, &ats)
+}
+
+/// The holdings now (the host's `now`), valued at the newest closed minute.
+pub fn now_needs(store: &Store, now: DateTime<Utc>) -> Result<Needs> {
+    holdings_needs(store, &[(now, newest_closed_minute(now))])
+}
+
+/// [`now_needs`] as the latest balance snapshot has them (trading and funding accounts),
+/// before the ledgers are all stored: a sync takes the snapshot first (issue 23).
+pub fn now_needs_from_snapshot(store: &Store, now: DateTime<Utc>) -> Result<Needs> {
+    use crate::store::RecordSource;
+    let minute = bar_open(newest_closed_minute(now).timestamp_millis(), BAR_1M.1);
+    let mut needs = Needs::new();
+    for b in store.latest_balances()? {
+        if (b.account == "trading" || b.account == "funding") && !b.total.is_zero() {
+            needs.entry(b.ccy).or_default().insert(minute);
+        }
+    }
+    Ok(needs)
 }
 
 /// What a report of `[from, to)` values beyond its rows: the holdings at its start (with

@@ -46,7 +46,7 @@ pub fn write_missing(
         }
         return Ok(false);
     }
-    crate::export::write_csv_atomic(
+    crate::files::write_csv_atomic(
         path,
         &MISSING_HEADER,
         missing.values().map(|m| {

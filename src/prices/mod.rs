@@ -10,10 +10,13 @@
 //! Money stays `Decimal`; a value is never made up: an asset without a price is `None` and the
 //! row is reported as missing, never valued at zero.
 
+pub mod alongside;
 pub mod boundaries;
 pub mod cache;
 pub mod ecb;
 pub mod file;
+pub mod known;
+pub mod layout;
 pub mod pipeline;
 pub mod rules;
 pub mod stage;

@@ -154,19 +154,46 @@ pub fn open_store_valuer(
 
 /// Every (asset, minute) the rows of `store` touch.
 pub fn collect_needs(store: &Store) -> Result<Needs> {
+    needs_within(store, &[(i64::MIN, i64::MAX)])
+}
+
+/// Every (asset, minute) the rows of `store` with a time in one of `ranges` (sorted,
+/// disjoint `[from, to)`, Unix ms) touch. Each range is read on its own
+/// ([`Store::between`]), with a day more on each side so rows made of several bills
+/// (paired trade legs, conversions) come out as in a whole-store run.
+pub fn needs_within(store: &Store, ranges: &[(i64, i64)]) -> Result<Needs> {
+    const EDGE_MS: i64 = 86_400_000;
     let mut needs = Needs::new();
-    normalize(store, &NormalizeOptions::default(), &mut |tx| {
-        let minute = super::rules::bar_open(tx.time.timestamp_millis(), 60_000);
-        for a in [&tx.sent, &tx.received, &tx.fee].into_iter().flatten() {
-            needs.entry(a.asset.clone()).or_default().insert(minute);
+    for &(from, to) in ranges {
+        let at = |ms: i64| {
+            (ms > i64::MIN && ms < i64::MAX)
+                .then(|| DateTime::from_timestamp_millis(ms))
+                .flatten()
+        };
+        let opts = NormalizeOptions {
+            from: at(from),
+            to: at(to),
+            ..NormalizeOptions::default()
+        };
+        let mut sink = |tx: crate::model::Transaction| {
+            let minute = super::rules::bar_open(tx.time.timestamp_millis(), 60_000);
+            for a in [&tx.sent, &tx.received, &tx.fee].into_iter().flatten() {
+                needs.entry(a.asset.clone()).or_default().insert(minute);
+            }
+            Ok(())
+        };
+        if from == i64::MIN && to == i64::MAX {
+            normalize(store, &opts, &mut sink)?;
+        } else {
+            let window = store.between(from.saturating_sub(EDGE_MS), to.saturating_add(EDGE_MS));
+            normalize(&window, &opts, &mut sink)?;
         }
-        Ok(())
-    })?;
+    }
     Ok(needs)
 }
 
 /// `extra` added to `needs`.
-fn merge(needs: &mut Needs, extra: Needs) {
+pub(crate) fn merge(needs: &mut Needs, extra: Needs) {
     for (asset, minutes) in extra {
         needs.entry(asset).or_default().extend(minutes);
     }
@@ -233,27 +260,125 @@ pub async fn run(
     opts: &PriceOptions,
 ) -> Result<PriceSummary> {
     let started = Instant::now();
-    let now = client
-        .server_time()
-        .await
-        .context("asking OKX for its time (the price stage fetches only bars that have closed)")?;
+    let now = host_now(&client).await?;
     let mut needs = collect_needs(store)?;
-    let zones = boundaries::zones(store, &opts.zones)?;
-    merge(&mut needs, boundaries::stage_needs(store, now, &zones)?);
+    merge(&mut needs, year_and_now_needs(store, now, opts)?);
     let path = cache_path_for(settings);
     let mut cache = PriceCache::open(&path)?;
-    let stage = stage::run(client, &mut cache, &needs, now.timestamp_millis()).await?;
+    let mut stats = stage::run(client.clone(), &mut cache, &needs, now.timestamp_millis()).await?;
+    let mut ecb_requests = fetch_ecb(&mut cache, &needs, opts).await?;
+    let (mut valuer, lacking) = value_all(store, cache, opts, &settings.base_url, now)?;
+    if !lacking.is_empty() {
+        // Rows the stage's needs missed (they cannot be, but a value is never left out
+        // when the host can give it).
+        tracing::warn!(
+            "{} rows' prices were not fetched with the others; fetching them",
+            lacking.len()
+        );
+        let mut cache = valuer.into_cache();
+        stats.absorb(&stage::run(client, &mut cache, &lacking, now.timestamp_millis()).await?);
+        ecb_requests += fetch_ecb(&mut cache, &lacking, opts).await?;
+        valuer = value_all(store, cache, opts, &settings.base_url, now)?.0;
+    }
+    conclude(
+        settings,
+        store,
+        &valuer,
+        opts,
+        Staged {
+            stats,
+            now,
+            started,
+            ecb_requests,
+        },
+    )
+}
+
+/// OKX's time, which decides which bars have closed.
+pub(crate) async fn host_now(client: &OkxClient) -> Result<DateTime<Utc>> {
+    client
+        .server_time()
+        .await
+        .context("asking OKX for its time (the price stage fetches only bars that have closed)")
+}
+
+/// What reports need beyond rows: the holdings at each year start and now
+/// ([`boundaries`]).
+pub(crate) fn year_and_now_needs(store: &Store, now: DateTime<Utc>, opts: &PriceOptions) -> Result<Needs> {
+    let zones = boundaries::zones(store, &opts.zones)?;
+    boundaries::stage_needs(store, now, &zones)
+}
+
+/// When the prices of `store` were last fetched from `host` into the cache at `cache`.
+pub(crate) fn last_fetched(store: &Store, host: &str, cache: &Path) -> Result<Option<DateTime<Utc>>> {
+    Ok(store.price_home()?.and_then(|h| {
+        let same_cache = std::path::absolute(cache).is_ok_and(|c| c == h.cache);
+        (h.host == host && same_cache).then_some(h.fetched_at)
+    }))
+}
+
+/// What the candle stage did, for [`conclude`].
+pub(crate) struct Staged {
+    pub stats: StageStats,
+    /// The host's time the holdings "now" are valued at: when the stage ran, or when the
+    /// prices were last fetched if nothing new came since ([`super::alongside`]).
+    pub now: DateTime<Utc>,
+    pub started: Instant,
+    /// ECB requests made ([`fetch_ecb`]).
+    pub ecb_requests: u64,
+}
+
+/// The ECB rates `needs` call for in the fiats of `opts`; returns the requests made.
+pub(crate) async fn fetch_ecb(cache: &mut PriceCache, needs: &Needs, opts: &PriceOptions) -> Result<u64> {
     let fiats: Vec<&Fiat> = std::iter::once(&opts.fiat).chain(&opts.extra_fiats).collect();
-    let ecb_requests = ensure_ecb(&mut cache, &needs, &fiats, &opts.ecb_url).await?;
+    ensure_ecb(cache, needs, &fiats, &opts.ecb_url).await
+}
+
+/// Every row valued once with what the cache holds, and the (asset, minute)s still
+/// lacking a price that a fetch from the host would give (none after a complete stage).
+pub(crate) fn value_all(
+    store: &Store,
+    cache: PriceCache,
+    opts: &PriceOptions,
+    host: &str,
+    now: DateTime<Utc>,
+) -> Result<(CachedValuer, Needs)> {
     let user = match &opts.prices_file {
         Some(p) => read_user_prices(p, &opts.fiat)?,
         None => UserPrices::default(),
     };
-    let has_bars = cache.has_bars()?;
-    let mut valuer = CachedValuer::new(opts.fiat.clone(), cache, user).fetched_from(&settings.base_url, now);
+    let mut valuer = CachedValuer::new(opts.fiat.clone(), cache, user).fetched_from(host, now);
+    let mut lacking = Needs::new();
     normalize(store, &NormalizeOptions::default(), &mut |tx| {
-        valuer.value(&tx).map(|_| ())
+        valuer.value(&tx)?;
+        let ts = tx.time.timestamp_millis();
+        for a in [&tx.sent, &tx.received, &tx.fee].into_iter().flatten() {
+            if valuer.lacks(&a.asset, ts)? {
+                let minute = super::rules::bar_open(ts, 60_000);
+                lacking.entry(a.asset.clone()).or_default().insert(minute);
+            }
+        }
+        Ok(())
     })?;
+    Ok((valuer, lacking))
+}
+
+/// After the candles and the ECB rates, with every row valued ([`value_all`]): the counts,
+/// `missing_prices.csv`, and the store told where its prices live.
+pub(crate) fn conclude(
+    settings: &Settings,
+    store: &Store,
+    valuer: &CachedValuer,
+    opts: &PriceOptions,
+    staged: Staged,
+) -> Result<PriceSummary> {
+    let Staged {
+        stats: stage,
+        now,
+        started,
+        ecb_requests,
+    } = staged;
+    let path = cache_path_for(settings);
     let (rows_valued, rows_missing) = valuer.counts();
     let missing_prices = valuer.missing().count();
     let missing_file = match &opts.missing_out {
@@ -264,7 +389,7 @@ pub async fn run(
         host: settings.base_url.clone(),
         cache: std::path::absolute(&path).unwrap_or_else(|_| path.clone()),
         fetched_at: now,
-        has_bars,
+        has_bars: valuer.has_bars()?,
     })?;
     Ok(PriceSummary {
         stage,

@@ -1,25 +1,36 @@
 //! The price stage: from the (asset, minute) pairs rows need, fetch the missing bars of
 //! each route's instruments from OKX's public candles, each bar at most once ever.
 //!
-//! Every window is one request of [`PAGE`] bars (`after` = window end, `before` = window
-//! start − 1, so it is exactly that window). Windows are laid greedily from the oldest
-//! uncovered bar, the fewest pages that cover the points ([`rules::plan`]). An instrument
-//! not yet known is probed with its first window; when it answers (or OKX says it does not
-//! exist, 51001, which the cache remembers) the plan is redone, so a route that falls
-//! through to the next candidate fetches only what it needs. Requests run concurrently;
-//! the client paces each endpoint at its per-IP limit, so index and spot candles proceed
-//! in parallel.
+//! [`Stage`] takes needs as they become known: during a sync, the rows of each time range
+//! whose history is complete ([`Stage::add`], see [`super::alongside`]), then the final,
+//! exact needs once the sync is over ([`Stage::finish`]; `prices` and reports give those
+//! at once, [`run`]). Pages are laid by [`super::layout`]: greedily from the newest needed
+//! bar, the fewest that cover the points, each as soon as the rows it covers are known.
 //!
-//! A value comes from the row's own minute bar, or from a coarser bar holding it whose
-//! high and low are within [`rules::MAX_BAR_RANGE`] of each other (issue 19). So when an
-//! hour page answers, the minutes of its wide hours are fetched as 15-minute pages (25
-//! hours each), and when those answer, the minutes of their wide quarters as minute pages;
-//! minutes of an hour that has not closed yet (at the host's `now`) are fetched as minute
-//! pages at once. A bar still forming when it is fetched is not stored: the cache records
-//! where the forming bars start, and the minutes from there on are *pending* until a later
-//! run.
+//! Every window is one request of [`PAGE`] bars (`after` = window end, `before` = window
+//! start − 1, so it is exactly that window). An instrument not yet known is probed with its
+//! first window; when it answers (or OKX says it does not exist, 51001, which the cache
+//! remembers) the routes are chosen again. Until the first probes have answered only
+//! probes go out, so no page is planned over routes still shifting. The minutes of wide or
+//! open hours get finer pages ([`super::known`]).
+//!
+//! **Two public budgets** (issue 23): index candles and spot candles have separate per-IP
+//! limits (10 and 20 per 2 s). A page of an asset's index (`ETH-USD`) may instead be fetched
+//! as its spot pair against a USD stablecoin (`ETH-USDT`) when the stablecoin's own price is
+//! already covered or on its way at every minute of that page (so the route costs no page
+//! more); it is, when that keeps the two endpoints' shares of the requests closest to
+//! their rates (pages are assigned in the order they are laid, so the same needs give the
+//! same pages). Each such pair is first tried with one page (the asset's second), which
+//! tells whether OKX has it; a pair OKX does not have (51001) sends its page back to the
+//! index. The valuer takes whichever route the cache holds at a minute
+//! ([`super::valuer`]), and `price_source` says which (`route:spot:ETH-USDT:…*…`).
+//!
+//! A bar still forming when it is fetched is not stored: the cache records where the
+//! forming bars start, and the minutes from there on are *pending* until a later run.
 
-use super::cache::{Bar, PriceCache, is_covered};
+use super::cache::{Bar, PriceCache};
+use super::known::{Known, Need, Sorted};
+use super::layout::{self, Complete};
 use super::rules::{self, Inst, InstKind, PAGE, Route};
 use crate::okx::endpoints;
 use crate::okx::{OkxClient, OkxError};
@@ -45,12 +56,28 @@ pub struct StageStats {
     /// Of those, 15-minute and 1-minute pages for minutes a coarser bar could not value:
     /// its high and low too far apart, or the hour not closed yet.
     pub finer_pages: u64,
+    /// Of those, pages of an index's minutes fetched as its spot pair (times the pair's
+    /// quote), because the spot endpoint had room.
+    pub routed_pages: u64,
     /// Bars stored.
     pub bars_stored: u64,
     /// The fewest pages that cover the rows with the routes as finally resolved, had the
     /// cache been empty and every hour been narrow (for the bench; the stage issues these,
     /// the minute pages of wide hours and the absent probes).
     pub fewest_pages: u64,
+}
+
+impl StageStats {
+    /// Adds the requests of a later run (`fewest_pages` stays).
+    pub fn absorb(&mut self, o: &StageStats) {
+        self.requests += o.requests;
+        self.index_requests += o.index_requests;
+        self.spot_requests += o.spot_requests;
+        self.absent_probes += o.absent_probes;
+        self.finer_pages += o.finer_pages;
+        self.routed_pages += o.routed_pages;
+        self.bars_stored += o.bars_stored;
+    }
 }
 
 /// Known state of an instrument.
@@ -89,8 +116,63 @@ fn add_route(
     }
 }
 
-/// Windows in flight: (instrument, bar) → start → end.
-type Inflight = HashMap<(Inst, &'static str), BTreeMap<i64, i64>>;
+/// The first route of `asset` none of whose instruments is known to be absent.
+fn resolved(asset: &str, states: &HashMap<Inst, State>) -> Option<Route> {
+    rules::candidates(asset).into_iter().find(|r| {
+        r.instruments()
+            .into_iter()
+            .all(|i| states.get(i) != Some(&State::Absent))
+    })
+}
+
+/// The first spot pair of index `index`'s asset against a USD stablecoin (`ETH-USDT` for
+/// `ETH-USD`), if the asset is not a stablecoin itself.
+fn stable_pair(index: &Inst) -> Option<Inst> {
+    let asset = index.id.strip_suffix("-USD")?;
+    if rules::is_usd_stablecoin(asset) || rules::is_fiat(asset) {
+        return None;
+    }
+    rules::candidates(asset).into_iter().find_map(|r| match r {
+        Route::Pair { pair, quote } if rules::is_usd_stablecoin(&quote) => Some(pair),
+        _ => None,
+    })
+}
+
+/// The other way to price the minutes of an index: its asset's spot pair against a USD
+/// stablecoin, times that stablecoin's price (read from `quote_insts`).
+#[derive(Debug, Clone)]
+struct Alt {
+    pair: Inst,
+    quote_insts: Vec<Inst>,
+}
+
+/// The [`Alt`] of index `index` (asset `X`, `X-USD`): the first spot pair of `X` against
+/// a USD stablecoin not known to be absent, when that stablecoin's route does not go
+/// through `X`'s own index (BTC's would: USDT is `BTC-USD` ÷ `BTC-USDT` without an index).
+fn alternative(index: &Inst, states: &HashMap<Inst, State>) -> Option<Alt> {
+    let asset = index.id.strip_suffix("-USD")?;
+    for route in rules::candidates(asset) {
+        let Route::Pair { pair, quote } = route else {
+            continue;
+        };
+        if !rules::is_usd_stablecoin(&quote) {
+            continue;
+        }
+        if states.get(&pair) == Some(&State::Absent) {
+            return None;
+        }
+        let quote_insts: Vec<Inst> = resolved(&quote, states)?
+            .instruments()
+            .into_iter()
+            .cloned()
+            .collect();
+        if quote_insts.is_empty() || quote_insts.contains(index) {
+            return None;
+        }
+        return Some(Alt { pair, quote_insts });
+    }
+    None
+}
 
 /// One request to make.
 #[derive(Debug, Clone)]
@@ -102,130 +184,26 @@ struct Job {
     /// The newest bar in the window a row needs.
     last_needed: i64,
     probe: bool,
+    /// For a page routed through a spot pair: the index it stands in for (it goes back
+    /// there if OKX does not have the pair).
+    instead_of: Option<Inst>,
 }
 
-/// What one needed minute of an instrument still needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Need {
-    /// Priced, on its way, or pending (its minute was still forming when asked this run).
-    Nothing,
-    /// Any page holding it: the plan chooses hour or minute bars.
-    Page,
-    /// Its 15-minute bar: its hour is too wide.
-    Quarter,
-    /// Its minute bar: its quarter is too wide, or its hour has not closed.
-    Minute,
-}
-
-/// What the stage knows while it runs, besides the cache.
-struct Known {
-    now_ms: i64,
-    inflight: Inflight,
-    /// Per (instrument, bar), the oldest bar an answer of this run said was still forming.
-    forming: HashMap<(Inst, &'static str), i64>,
-    /// Per (instrument, bar), the stored bars: whether each may value its minutes.
-    tight: HashMap<(Inst, &'static str), HashMap<i64, bool>>,
-}
-
-impl Known {
-    fn flying(&self, inst: &Inst, bar: &'static str, t: i64) -> bool {
-        self.inflight
-            .get(&(inst.clone(), bar))
-            .and_then(|w| w.range(..=t).next_back())
-            .is_some_and(|(_, end)| t < *end)
-    }
-
-    fn forming(&self, inst: &Inst, bar: &'static str, t: i64) -> bool {
-        self.forming.get(&(inst.clone(), bar)).is_some_and(|f| t >= *f)
-    }
-
-    /// Whether the stored bar of `bar` opening at `t` may value its minutes (`true` without
-    /// a bar: OKX has none there, so it has no finer bars either).
-    fn tight(&mut self, cache: &PriceCache, inst: &Inst, bar: &'static str, t: i64) -> Result<bool> {
-        let key = (inst.clone(), bar);
-        if let Some(v) = self.tight.get(&key).and_then(|m| m.get(&t)) {
-            return Ok(*v);
-        }
-        let v = cache
-            .bar(inst, bar, t)?
-            .is_none_or(|b| rules::bar_is_tight(b.range()));
-        self.tight.entry(key).or_default().insert(t, v);
-        Ok(v)
-    }
-
-    /// Remembers the bars of an answer: whether each may value its minutes.
-    fn learn(&mut self, inst: &Inst, bar: &'static str, bars: &[Bar]) {
-        let tight = self.tight.entry((inst.clone(), bar)).or_default();
-        for b in bars {
-            tight.insert(b.ts, rules::bar_is_tight(b.range()));
+impl Job {
+    fn new(inst: Inst, w: rules::Window, probe: bool) -> Job {
+        Job {
+            inst,
+            bar: w.bar,
+            step: w.step,
+            start: w.start,
+            last_needed: w.last_needed,
+            probe,
+            instead_of: None,
         }
     }
 
-    /// What minute `m` of `inst` still needs: its minute bar stored (or coming), else a
-    /// narrow quarter, else a narrow hour (see the module docs).
-    fn need(&mut self, cache: &mut PriceCache, inst: &Inst, m: i64) -> Result<Need> {
-        let (m_bar, q_bar, h_bar) = (rules::BAR_1M.0, rules::BAR_15M.0, rules::BAR_1H.0);
-        if is_covered(cache.covered(inst, m_bar)?, m)
-            || self.flying(inst, m_bar, m)
-            || self.forming(inst, m_bar, m)
-        {
-            return Ok(Need::Nothing);
-        }
-        let q = rules::bar_open(m, rules::BAR_15M.1);
-        if self.flying(inst, q_bar, q) {
-            return Ok(Need::Nothing); // its answer lays the minute pages it needs
-        }
-        if self.forming(inst, q_bar, q) {
-            return Ok(Need::Minute);
-        }
-        if is_covered(cache.covered(inst, q_bar)?, q) {
-            return Ok(if self.tight(cache, inst, q_bar, q)? {
-                Need::Nothing
-            } else {
-                Need::Minute
-            });
-        }
-        let h = rules::bar_open(m, rules::BAR_1H.1);
-        if self.flying(inst, h_bar, h) {
-            return Ok(Need::Nothing); // its answer lays the finer pages it needs
-        }
-        if h + rules::BAR_1H.1 > self.now_ms || self.forming(inst, h_bar, h) {
-            return Ok(Need::Minute);
-        }
-        if is_covered(cache.covered(inst, h_bar)?, h) {
-            return Ok(if self.tight(cache, inst, h_bar, h)? {
-                Need::Nothing
-            } else {
-                Need::Quarter
-            });
-        }
-        Ok(Need::Page)
-    }
-
-    /// The pages for minutes `ms` of `inst` that need something, by what they need:
-    /// `plan` for the rest, 15-minute and minute pages for those finer bars must value.
-    /// Also returns how many of them are finer pages.
-    fn pages(
-        &mut self,
-        cache: &mut PriceCache,
-        inst: &Inst,
-        ms: impl Iterator<Item = i64>,
-    ) -> Result<(Vec<rules::Window>, u64)> {
-        let (mut page, mut quarter, mut minute) = (Vec::new(), Vec::new(), Vec::new());
-        for m in ms {
-            match self.need(cache, inst, m)? {
-                Need::Nothing => {}
-                Need::Page => page.push(m),
-                Need::Quarter => quarter.push(m),
-                Need::Minute => minute.push(m),
-            }
-        }
-        let finer: Vec<rules::Window> = rules::plan_in(&quarter, rules::BAR_15M)
-            .into_iter()
-            .chain(rules::bar_windows(&minute, rules::BAR_1M))
-            .collect();
-        let n = finer.len() as u64;
-        Ok((rules::plan(&page).into_iter().chain(finer).collect(), n))
+    fn end(&self) -> i64 {
+        self.start + PAGE * self.step
     }
 }
 
@@ -235,161 +213,462 @@ struct Done {
     result: Result<Vec<Vec<String>>, OkxError>,
 }
 
-/// Runs the stage for `needs`, storing into `cache`; `now_ms` is the host's time (hours
-/// that have not closed by then are fetched as minute bars).
+/// Requests per second each candle endpoint takes (index, spot), for the choice of route.
+const RATES: [f64; 2] = [
+    endpoints::INDEX_CANDLES.limit.count as f64 / 2.0,
+    endpoints::CANDLES.limit.count as f64 / 2.0,
+];
+
+fn slot(kind: InstKind) -> usize {
+    match kind {
+        InstKind::Index => 0,
+        InstKind::Spot => 1,
+    }
+}
+
+/// The price stage as it runs (see the module docs).
+pub struct Stage<'c> {
+    client: Arc<OkxClient>,
+    cache: &'c mut PriceCache,
+    known: Known,
+    /// Every need given so far.
+    needs: Needs,
+    complete: Complete,
+    states: HashMap<Inst, State>,
+    /// Per instrument of the routes, the minutes it must price.
+    wanted: BTreeMap<Inst, BTreeSet<i64>>,
+    /// Of those, the minutes not yet priced, coming or given up on.
+    open: BTreeMap<Inst, BTreeSet<i64>>,
+    /// Minutes priced through a spot pair instead of an index: the pair's and its quote's
+    /// (for their finer pages).
+    routed: BTreeMap<Inst, BTreeSet<i64>>,
+    alts: HashMap<Inst, Alt>,
+    set: JoinSet<Done>,
+    /// Requests spawned, per endpoint (index, spot).
+    assigned: [u64; 2],
+    /// Pages (not probes) have been planned: later probes no longer hold the others.
+    paging: bool,
+    replan: bool,
+    stats: StageStats,
+}
+
+impl<'c> Stage<'c> {
+    /// A stage with nothing to do yet; `now_ms` is the host's time (hours that have not
+    /// closed by then are fetched as minute bars).
+    pub fn new(client: Arc<OkxClient>, cache: &'c mut PriceCache, now_ms: i64) -> Stage<'c> {
+        Stage {
+            client,
+            cache,
+            known: Known::new(now_ms),
+            needs: Needs::new(),
+            complete: Complete::default(),
+            states: HashMap::new(),
+            wanted: BTreeMap::new(),
+            open: BTreeMap::new(),
+            routed: BTreeMap::new(),
+            alts: HashMap::new(),
+            set: JoinSet::new(),
+            assigned: [0; 2],
+            paging: false,
+            replan: false,
+            stats: StageStats::default(),
+        }
+    }
+
+    /// More needs (the rows of ranges now complete), and the ranges whose rows are all
+    /// stored now.
+    pub fn add(&mut self, needs: Needs, complete: Complete) {
+        for (asset, minutes) in needs {
+            let mut new = BTreeMap::new();
+            let have = self.needs.entry(asset.clone()).or_default();
+            let fresh: BTreeSet<i64> = minutes.difference(have).copied().collect();
+            if fresh.is_empty() {
+                continue;
+            }
+            have.extend(fresh.iter().copied());
+            add_route(&asset, &fresh, &self.states, 0, &mut new);
+            for (inst, ms) in new {
+                self.open
+                    .entry(inst.clone())
+                    .or_default()
+                    .extend(ms.iter().copied());
+                self.wanted.entry(inst).or_default().extend(ms);
+            }
+        }
+        self.complete = complete;
+        self.replan = true;
+    }
+
+    /// The last needs: the history is complete.
+    pub fn finish(&mut self, needs: Needs) {
+        self.add(needs, Complete::all());
+    }
+
+    /// Nothing in flight and nothing to plan.
+    pub fn idle(&self) -> bool {
+        self.set.is_empty() && !self.replan
+    }
+
+    /// What the stage did so far.
+    pub fn stats(&self) -> StageStats {
+        let mut s = self.stats.clone();
+        s.fewest_pages = fewest_pages(&self.needs, &self.states);
+        s
+    }
+
+    /// Every need it was given.
+    pub fn into_needs(self) -> Needs {
+        self.needs
+    }
+
+    /// Plans what can be planned, then waits for one answer and handles it; `false` when
+    /// nothing is in flight. Cancel-safe while it waits.
+    pub async fn step(&mut self) -> Result<bool> {
+        if self.replan {
+            self.replan = false;
+            self.plan()?;
+        }
+        let Some(done) = self.set.join_next().await else {
+            return Ok(false);
+        };
+        let done = done.context("a price request task failed")?;
+        self.answer(done)?;
+        Ok(true)
+    }
+
+    /// Runs until nothing is in flight.
+    pub async fn drain(&mut self) -> Result<()> {
+        while self.step().await? {}
+        Ok(())
+    }
+
+    fn spawn(&mut self, job: Job) {
+        self.known.fly(&job.inst, job.bar, job.step, job.start);
+        self.assigned[slot(job.inst.kind)] += 1;
+        let client = self.client.clone();
+        self.set.spawn(async move {
+            let result = fetch(&client, &job).await;
+            Done { job, result }
+        });
+    }
+
+    /// Rebuilds the instruments' minutes from the needs (after an instrument turned out
+    /// absent, which changes routes).
+    fn reroute(&mut self) {
+        let mut wanted = BTreeMap::new();
+        for (asset, minutes) in &self.needs {
+            add_route(asset, minutes, &self.states, 0, &mut wanted);
+        }
+        self.open = wanted.clone();
+        self.wanted = wanted;
+    }
+
+    /// Takes each instrument's state from the cache the first time it is seen; reroutes
+    /// while the cache knows one to be absent.
+    fn resolve_states(&mut self) -> Result<()> {
+        loop {
+            let mut absent_found = false;
+            let unseen: Vec<Inst> = self
+                .wanted
+                .keys()
+                .filter(|i| !self.states.contains_key(*i))
+                .cloned()
+                .collect();
+            for inst in unseen {
+                let s = if self.cache.is_absent(&inst)? {
+                    absent_found = true;
+                    State::Absent
+                } else if self.cache.is_known(&inst)? {
+                    State::Present
+                } else {
+                    State::Unknown
+                };
+                self.states.insert(inst, s);
+            }
+            if !absent_found {
+                return Ok(());
+            }
+            self.reroute();
+        }
+    }
+
+    /// What minute `m` of `inst` still needs, counting the spot route of an index.
+    fn need(&mut self, inst: &Inst, m: i64) -> Result<Need> {
+        let n = self.known.need(self.cache, inst, m)?;
+        if n == Need::Nothing {
+            return Ok(n);
+        }
+        if let Some(alt) = self.alts.get(inst).cloned()
+            && self.states.get(&alt.pair) != Some(&State::Absent)
+            && self.known.need(self.cache, &alt.pair, m)? == Need::Nothing
+        {
+            let mut quotes = Need::Nothing;
+            for q in &alt.quote_insts {
+                if self.known.need(self.cache, q, m)? != Need::Nothing {
+                    quotes = Need::Page;
+                }
+            }
+            if quotes == Need::Nothing {
+                return Ok(Need::Nothing);
+            }
+        }
+        Ok(n)
+    }
+
+    /// Plans the pages of every instrument whose route is known.
+    fn plan(&mut self) -> Result<()> {
+        self.resolve_states()?;
+        self.probe_pairs()?;
+        let probing = |i: &Inst| matches!(self.states.get(i), Some(State::Unknown | State::Probing));
+        let resolving = !self.paging
+            && (self.wanted.keys().any(probing)
+                || self.wanted.keys().filter_map(stable_pair).any(|p| probing(&p)));
+        self.alts.clear();
+        let mut quote_insts = BTreeSet::new();
+        if !resolving {
+            for inst in self.wanted.keys() {
+                if inst.kind == InstKind::Index
+                    && let Some(alt) = alternative(inst, &self.states)
+                {
+                    quote_insts.extend(alt.quote_insts.iter().cloned());
+                    self.alts.insert(inst.clone(), alt);
+                }
+            }
+        }
+        // The stablecoins' instruments first: a page routed through a pair needs its quote
+        // covered.
+        let mut order: Vec<Inst> = self.open.keys().cloned().collect();
+        order.sort_by_key(|i| !quote_insts.contains(i));
+        for inst in order {
+            let state = self.states.get(&inst).copied().unwrap_or(State::Unknown);
+            if matches!(state, State::Absent | State::Probing) || (resolving && state == State::Present) {
+                continue;
+            }
+            let probe = state == State::Unknown;
+            let minutes: Vec<i64> = self.open.get(&inst).into_iter().flatten().copied().collect();
+            let mut sorted = Sorted::default();
+            let mut settled = Vec::new();
+            for m in minutes {
+                match self.need(&inst, m)? {
+                    Need::Nothing => settled.push(m),
+                    n => sorted.push(n, m),
+                }
+            }
+            if let Some(open) = self.open.get_mut(&inst) {
+                for m in settled {
+                    open.remove(&m);
+                }
+            }
+            let finer = sorted.finer();
+            if !probe {
+                self.stats.finer_pages += finer.len() as u64;
+            }
+            let windows = layout::page_windows(&sorted.page, &self.complete);
+            for w in windows.into_iter().chain(finer) {
+                if probe {
+                    self.spawn(Job::new(inst.clone(), w, true));
+                    self.states.insert(inst.clone(), State::Probing);
+                    break;
+                }
+                self.paging = true;
+                let job = self.route(&inst, w)?;
+                self.spawn(job);
+            }
+        }
+        Ok(())
+    }
+
+    /// Tries the stablecoin pair of each index whose state is not known yet with one page of
+    /// the index's minutes (the second it would lay), so pages can be routed through the
+    /// pair once it answers.
+    fn probe_pairs(&mut self) -> Result<()> {
+        let indexes: Vec<Inst> = self
+            .wanted
+            .keys()
+            .filter(|i| i.kind == InstKind::Index && self.states.get(*i) != Some(&State::Absent))
+            .cloned()
+            .collect();
+        for index in indexes {
+            let Some(pair) = stable_pair(&index) else {
+                continue;
+            };
+            if !self.states.contains_key(&pair) {
+                let s = if self.cache.is_absent(&pair)? {
+                    State::Absent
+                } else if self.cache.is_known(&pair)? {
+                    State::Present
+                } else {
+                    State::Unknown
+                };
+                self.states.insert(pair.clone(), s);
+            }
+            if self.states.get(&pair) != Some(&State::Unknown) {
+                continue;
+            }
+            let mut page = Vec::new();
+            for m in self
+                .open
+                .get(&index)
+                .into_iter()
+                .flatten()
+                .copied()
+                .collect::<Vec<_>>()
+            {
+                if self.known.need(self.cache, &index, m)? == Need::Page
+                    && self.known.need(self.cache, &pair, m)? == Need::Page
+                {
+                    page.push(m);
+                }
+            }
+            let windows = layout::page_windows(&page, &self.complete);
+            let Some(w) = windows.get(1).copied() else {
+                continue;
+            };
+            let end = w.start + PAGE * w.step;
+            let ms: Vec<i64> = self.wanted[&index].range(w.start..end).copied().collect();
+            self.routed.entry(pair.clone()).or_default().extend(ms);
+            self.states.insert(pair.clone(), State::Probing);
+            self.stats.routed_pages += 1;
+            self.spawn(Job {
+                instead_of: Some(index),
+                ..Job::new(pair, w, true)
+            });
+        }
+        Ok(())
+    }
+
+    /// The job for window `w` of `inst`: on `inst`, or on its spot route when the spot
+    /// endpoint has room and the route's quote is covered at every minute of the window.
+    fn route(&mut self, inst: &Inst, w: rules::Window) -> Result<Job> {
+        let plain = Job::new(inst.clone(), w, false);
+        let Some(alt) = self.alts.get(inst).cloned() else {
+            return Ok(plain);
+        };
+        if w.bar == rules::BAR_15M.0 {
+            return Ok(plain);
+        }
+        let pair_state = self.states.get(&alt.pair).copied().unwrap_or(State::Unknown);
+        if matches!(pair_state, State::Absent | State::Probing) {
+            return Ok(plain);
+        }
+        if pair_state != State::Present {
+            return Ok(plain);
+        }
+        // The share of each endpoint, were this page added to it.
+        let share = |n: u64, rate: f64| (n + 1) as f64 / rate;
+        if share(self.assigned[1], RATES[1]) >= share(self.assigned[0], RATES[0]) {
+            return Ok(plain);
+        }
+        let end = w.start + PAGE * w.step;
+        let ms: Vec<i64> = self.wanted[inst].range(w.start..end).copied().collect();
+        for &m in &ms {
+            if self.known.need(self.cache, &alt.pair, m)? != Need::Page {
+                return Ok(plain);
+            }
+            for q in &alt.quote_insts {
+                if self.known.need(self.cache, q, m)? != Need::Nothing {
+                    return Ok(plain);
+                }
+            }
+        }
+        for i in std::iter::once(&alt.pair).chain(&alt.quote_insts) {
+            self.routed
+                .entry(i.clone())
+                .or_default()
+                .extend(ms.iter().copied());
+        }
+        self.stats.routed_pages += 1;
+        Ok(Job {
+            inst: alt.pair,
+            instead_of: Some(inst.clone()),
+            ..plain
+        })
+    }
+
+    /// Stores an answer and lays the finer pages its wide or open bars call for.
+    fn answer(&mut self, done: Done) -> Result<()> {
+        let Done { job, result } = done;
+        self.stats.requests += 1;
+        match job.inst.kind {
+            InstKind::Index => self.stats.index_requests += 1,
+            InstKind::Spot => self.stats.spot_requests += 1,
+        }
+        self.known.landed(&job.inst, job.bar, job.start);
+        let rows = match result {
+            Err(OkxError::Api { code, .. }) if code == "51001" => {
+                self.stats.absent_probes += 1;
+                self.cache
+                    .mark_absent(&job.inst, chrono::Utc::now().timestamp_millis())?;
+                self.states.insert(job.inst.clone(), State::Absent);
+                if let Some(index) = job.instead_of
+                    && self.states.get(&index) != Some(&State::Absent)
+                {
+                    // The pair does not exist: its page goes back to the index.
+                    self.spawn(Job {
+                        inst: index,
+                        probe: false,
+                        instead_of: None,
+                        ..job
+                    });
+                }
+                self.reroute();
+                self.replan = true;
+                return Ok(());
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e).context(format!("fetching {} {} bars", job.inst, job.bar)));
+            }
+            Ok(rows) => rows,
+        };
+        let page = page_bars(&job, &rows)?;
+        self.stats.bars_stored += page.bars.len() as u64;
+        self.cache
+            .store_page(&job.inst, job.bar, &page.bars, page.range)?;
+        if let Some(f) = page.forming {
+            self.cache.set_unconfirmed(&job.inst, job.bar, f)?;
+            self.known.set_forming(&job.inst, job.bar, f);
+        }
+        self.known.learn(&job.inst, job.bar, &page.bars);
+        if self.states.get(&job.inst) == Some(&State::Probing) {
+            self.states.insert(job.inst.clone(), State::Present);
+            self.replan = true;
+        }
+        if job.probe || job.bar == rules::BAR_1M.0 {
+            return Ok(());
+        }
+        // The minutes of this page's wide (or still open) bars: finer pages.
+        let (inst, end) = (job.inst.clone(), job.end());
+        let minutes: BTreeSet<i64> = [&self.wanted, &self.routed]
+            .into_iter()
+            .filter_map(|m| m.get(&inst))
+            .flat_map(|m| m.range(job.start..end).copied())
+            .collect();
+        let mut sorted = Sorted::default();
+        for m in minutes {
+            let n = self.known.need(self.cache, &inst, m)?;
+            sorted.push(n, m);
+        }
+        let finer = sorted.finer();
+        self.stats.finer_pages += finer.len() as u64;
+        for w in finer {
+            self.spawn(Job::new(inst.clone(), w, false));
+        }
+        Ok(())
+    }
+}
+
+/// Runs the stage for `needs` (the history complete), storing into `cache`; `now_ms` is
+/// the host's time (hours that have not closed by then are fetched as minute bars).
 pub async fn run(
     client: Arc<OkxClient>,
     cache: &mut PriceCache,
     needs: &Needs,
     now_ms: i64,
 ) -> Result<StageStats> {
-    let mut states: HashMap<Inst, State> = HashMap::new();
-    // Windows on their way, by start (all of one bar have the same length, so the nearest
-    // start at or before a time is the only one that can hold it).
-    let mut known = Known {
-        now_ms,
-        inflight: HashMap::new(),
-        forming: HashMap::new(),
-        tight: HashMap::new(),
-    };
-    let mut stats = StageStats::default();
-    let mut set: JoinSet<Done> = JoinSet::new();
-    let mut wanted: BTreeMap<Inst, BTreeSet<i64>> = BTreeMap::new();
-    let mut replan = true;
-    let spawn = |set: &mut JoinSet<Done>, known: &mut Known, job: Job| {
-        known
-            .inflight
-            .entry((job.inst.clone(), job.bar))
-            .or_default()
-            .insert(job.start, job.start + PAGE * job.step);
-        let client = client.clone();
-        set.spawn(async move {
-            let result = fetch(&client, &job).await;
-            Done { job, result }
-        });
-    };
-    loop {
-        if replan {
-            replan = false;
-            // Routes are chosen with what is known of their instruments; an instrument seen
-            // for the first time takes its state from the cache, and when the cache knows it
-            // is absent the routes are chosen again (else the assets routed through it would
-            // be planned on an instrument that is never fetched, and stay unpriced).
-            wanted = loop {
-                let mut wanted = BTreeMap::new();
-                for (asset, minutes) in needs {
-                    add_route(asset, minutes, &states, 0, &mut wanted);
-                }
-                let mut absent_found = false;
-                for inst in wanted.keys() {
-                    if !states.contains_key(inst) {
-                        let s = if cache.is_absent(inst)? {
-                            absent_found = true;
-                            State::Absent
-                        } else if cache.is_known(inst)? {
-                            State::Present
-                        } else {
-                            State::Unknown
-                        };
-                        states.insert(inst.clone(), s);
-                    }
-                }
-                if !absent_found {
-                    break wanted;
-                }
-            };
-            // While some route is still being resolved, only probes go out: the pages of
-            // the others are laid once every route (and so every instrument's set of
-            // minutes) is known, so no page is planned twice over shifting needs.
-            let resolving = wanted
-                .keys()
-                .any(|i| matches!(states.get(i), Some(State::Unknown | State::Probing)));
-            for (inst, minutes) in &wanted {
-                let state = states.get(inst).copied().unwrap_or(State::Unknown);
-                if matches!(state, State::Absent | State::Probing) || (resolving && state == State::Present) {
-                    continue;
-                }
-                let probe = state == State::Unknown;
-                let (windows, finer) = known.pages(cache, inst, minutes.iter().copied())?;
-                if !probe {
-                    stats.finer_pages += finer;
-                }
-                for w in windows {
-                    let job = Job {
-                        inst: inst.clone(),
-                        bar: w.bar,
-                        step: w.step,
-                        start: w.start,
-                        last_needed: w.last_needed,
-                        probe,
-                    };
-                    spawn(&mut set, &mut known, job);
-                    if probe {
-                        states.insert(inst.clone(), State::Probing);
-                        break;
-                    }
-                }
-            }
-        }
-        let Some(done) = set.join_next().await else { break };
-        let Done { job, result } = done.context("a price request task failed")?;
-        stats.requests += 1;
-        match job.inst.kind {
-            InstKind::Index => stats.index_requests += 1,
-            InstKind::Spot => stats.spot_requests += 1,
-        }
-        if let Some(v) = known.inflight.get_mut(&(job.inst.clone(), job.bar)) {
-            v.remove(&job.start);
-        }
-        match result {
-            Err(OkxError::Api { code, .. }) if code == "51001" => {
-                stats.absent_probes += 1;
-                cache.mark_absent(&job.inst, chrono::Utc::now().timestamp_millis())?;
-                states.insert(job.inst.clone(), State::Absent);
-                replan = true;
-            }
-            Err(e) => {
-                return Err(anyhow::Error::new(e).context(format!("fetching {} {} bars", job.inst, job.bar)));
-            }
-            Ok(rows) => {
-                let page = page_bars(&job, &rows)?;
-                stats.bars_stored += page.bars.len() as u64;
-                cache.store_page(&job.inst, job.bar, &page.bars, page.range)?;
-                if let Some(f) = page.forming {
-                    cache.set_unconfirmed(&job.inst, job.bar, f)?;
-                    let at = known.forming.entry((job.inst.clone(), job.bar)).or_insert(f);
-                    *at = (*at).max(f);
-                }
-                known.learn(&job.inst, job.bar, &page.bars);
-                if job.probe {
-                    states.insert(job.inst.clone(), State::Present);
-                    replan = true;
-                } else if job.bar != rules::BAR_1M.0 {
-                    // The minutes of this page's wide (or still open) bars: finer pages.
-                    let end = job.start + PAGE * job.step;
-                    let minutes: Vec<i64> = wanted
-                        .get(&job.inst)
-                        .map(|m| m.range(job.start..end).copied().collect())
-                        .unwrap_or_default();
-                    let (windows, finer) = known.pages(cache, &job.inst, minutes.into_iter())?;
-                    stats.finer_pages += finer;
-                    for w in windows {
-                        let next = Job {
-                            inst: job.inst.clone(),
-                            bar: w.bar,
-                            step: w.step,
-                            start: w.start,
-                            last_needed: w.last_needed,
-                            probe: false,
-                        };
-                        spawn(&mut set, &mut known, next);
-                    }
-                }
-            }
-        }
-    }
-    stats.fewest_pages = fewest_pages(needs, &states);
-    Ok(stats)
+    let mut stage = Stage::new(client, cache, now_ms);
+    stage.finish(needs.clone());
+    stage.drain().await?;
+    Ok(stage.stats())
 }
 
 /// The greedy page count for `needs` with the routes `states` resolve to, from nothing.
@@ -412,7 +691,7 @@ async fn fetch(client: &OkxClient, job: &Job) -> Result<Vec<Vec<String>>, OkxErr
     let query = [
         ("instId", job.inst.id.clone()),
         ("bar", job.bar.to_string()),
-        ("after", (job.start + PAGE * job.step).to_string()),
+        ("after", job.end().to_string()),
         ("before", (job.start - 1).to_string()),
         ("limit", PAGE.to_string()),
     ];
@@ -432,7 +711,7 @@ struct Page {
 
 /// The [`Page`] of one answer.
 fn page_bars(job: &Job, rows: &[Vec<String>]) -> Result<Page> {
-    let end = job.start + PAGE * job.step;
+    let end = job.end();
     let mut bars = Vec::with_capacity(rows.len());
     let mut unconfirmed = i64::MAX;
     for r in rows {

@@ -144,6 +144,16 @@ impl CachedValuer {
         self
     }
 
+    /// The cache it reads.
+    pub fn into_cache(self) -> PriceCache {
+        self.cache
+    }
+
+    /// Whether the cache holds any bar.
+    pub fn has_bars(&self) -> Result<bool> {
+        self.cache.has_bars()
+    }
+
     /// The (asset, minute)s without a price so far, with the rows that need them.
     pub fn missing(&self) -> impl Iterator<Item = &MissingPrice> {
         self.missing.values()
@@ -250,9 +260,12 @@ impl CachedValuer {
         })
     }
 
-    /// USD per unit of `asset` at minute `m`.
+    /// USD per unit of `asset` at minute `m`: by the first of its routes (not known to be
+    /// absent) the cache can price at that minute, so a minute the stage fetched through a
+    /// spot pair instead of the asset's index (issue 23) is valued that way; without any,
+    /// the first route says why.
     fn usd(&mut self, asset: &str, m: i64, depth: u32) -> Result<Found> {
-        let mut route = None;
+        let mut first: Option<Found> = None;
         for r in rules::candidates(asset) {
             let mut ok = true;
             for i in r.instruments() {
@@ -260,16 +273,24 @@ impl CachedValuer {
                     ok = false;
                 }
             }
-            if ok {
-                route = Some(r);
-                break;
+            if !ok {
+                continue;
             }
+            let found = self.by_route(asset, r, m, depth)?;
+            if found.is_ok() {
+                return Ok(found);
+            }
+            first.get_or_insert(found);
         }
-        let Some(route) = route else {
-            return Ok(Err(Gap::missing(format!(
+        Ok(first.unwrap_or_else(|| {
+            Err(Gap::missing(format!(
                 "OKX has no market for {asset} (no {asset}-USD index and no {asset}-USDT/USDC/BTC/ETH pair)"
-            ))));
-        };
+            )))
+        }))
+    }
+
+    /// USD per unit of `asset` at minute `m` by `route`.
+    fn by_route(&mut self, asset: &str, route: Route, m: i64, depth: u32) -> Result<Found> {
         Ok(match route {
             Route::Usd => Ok(Priced {
                 price: Decimal::ONE,

@@ -25,8 +25,7 @@ use chrono::DateTime;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
-/// How far apart the two sides of one transfer may be booked.
-pub const TOLERANCE_MS: i64 = 5_000;
+pub use crate::model::TOLERANCE_MS;
 
 /// The time ranges `[from, to)` (ms) each ledger's stored history covers.
 #[derive(Debug, Clone, PartialEq, Eq)]

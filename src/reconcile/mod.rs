@@ -25,12 +25,10 @@ mod chain;
 pub mod closing;
 mod cross;
 mod csv;
-mod files;
 mod funds;
 mod rows;
 
 pub use cross::{LedgerRanges, TOLERANCE_MS};
-pub use files::files_checks;
 pub use funds::{FundsRanges, funds_checks};
 pub use rows::rows_checks;
 

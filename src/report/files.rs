@@ -181,7 +181,7 @@ fn balance_fields(b: &BalanceRow) -> Vec<String> {
 
 /// Writes balances.csv, reconciliation.csv and opening_balances.csv into `out`: the
 /// account's checks ([`reconcile_account`]), then `file_checks` (the written files read
-/// back, [`files_checks`]).
+/// back, [`files_checks`](crate::export::readback::files_checks)).
 pub fn write_reconciliation(
     src: &dyn RecordSource,
     summary: &NormalizeSummary,

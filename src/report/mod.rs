@@ -27,13 +27,14 @@ pub use period::Period;
 
 use crate::coverage::{self, CoverageCheck};
 use crate::error::Exit;
+use crate::export::readback::files_checks;
 use crate::export::{ExportOptions, ExportReport, ExportWriter, Format, TaxSummary, write_csv_atomic};
 use crate::model::rfc3339_ms;
 use crate::normalize::{AccountScope, NormalizeOptions, NormalizeSummary, normalize};
 use crate::prices::file::MissingPrice;
 use crate::prices::{Fiat, UsedPrice, Valuer};
+use crate::reconcile::Reconciliation;
 use crate::reconcile::closing::{Holding, holdings_at};
-use crate::reconcile::{Reconciliation, files_checks};
 use crate::store::{Identity, RecordSource, Store};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -194,6 +195,21 @@ impl ReportOutcome {
     /// The stores cover the period and no sub-account is missing.
     pub fn complete(&self) -> bool {
         self.coverage.complete() && self.accounts.complete()
+    }
+
+    /// Every reconciliation of the report with the profile it belongs to: each member's (a
+    /// group) and then the report's own (profile `""`: a single account's checks, or a
+    /// group's own: the files read back and the internal transfers).
+    pub fn reconciliations(&self) -> Vec<(&str, &Reconciliation)> {
+        let mut out: Vec<(&str, &Reconciliation)> = self
+            .members
+            .iter()
+            .filter_map(|m| m.reconciliation.as_ref().map(|r| (m.profile.as_str(), r)))
+            .collect();
+        if let Some(w) = &self.written {
+            out.push(("", &w.reconciliation));
+        }
+        out
     }
 
     /// Every reconciliation passed: the report's own and each member's.

@@ -1,8 +1,9 @@
 //! The reporting period: `--year` or `--from/--to`, boundaries taken in `--tz`.
 
 use crate::error::usage;
+pub use crate::model::day_start;
 use anyhow::Result;
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 
 /// The reporting period `[from, to)` in UTC and the zone its boundaries were taken in.
@@ -11,19 +12,6 @@ pub struct Period {
     pub from: Option<DateTime<Utc>>,
     pub to: Option<DateTime<Utc>>,
     pub tz: Tz,
-}
-
-/// The first instant of day `d` in `tz`: its midnight, the earlier one when midnight
-/// happens twice, or, when the clocks skip midnight (a daylight-saving change at 00:00, as
-/// in Santiago or Havana), the first local minute after the gap, which is the instant of
-/// the change.
-pub fn day_start(tz: Tz, d: NaiveDate) -> Option<DateTime<Utc>> {
-    let midnight = d.and_hms_opt(0, 0, 0)?;
-    (0..=24 * 60).find_map(|m| {
-        tz.from_local_datetime(&(midnight + chrono::Duration::minutes(m)))
-            .earliest()
-            .map(|t| t.with_timezone(&Utc))
-    })
 }
 
 impl Period {

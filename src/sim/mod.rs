@@ -16,6 +16,15 @@
 //!   with `okx::endpoints` limits times `rate_scale`; excess → HTTP 429 code 50011.
 //! * Order of checks per request: route → fault injection (not `/public/time`) → auth →
 //!   rate limit → work. A faulted request does no work.
+//!
+//! | where | what it makes or serves |
+//! |---|---|
+//! | `generate/` | the account's history: `plan.rs` (when each event happens), `ledger.rs` (events booked as bills against running balances), `trading.rs` (fills, swaps, futures, converts, Dual Investment), `funding.rs` (deposits, withdrawals, transfers, fiat converts) |
+//! | `server/` | the HTTP side: `gate.rs` (authentication, limits, faults), `http.rs` (envelopes, parameters, pages), then one file per area: `public.rs` (time, instruments, candles), `accounts.rs` (config, balances, bill types), `trading.rs`, `funding.rs`, `archive.rs`, `subaccounts.rs` |
+//! | `market.rs`, `candles.rs` | prices and instruments; the candles the market endpoints serve |
+//! | `archive.rs` | the quarterly archive files (applications, generation, zip/gzip) |
+//! | `family.rs`, `account.rs`, `model.rs`, `dictionary.rs` | a master and its sub-accounts, an account's data and its JSON, OKX's bill-type dictionary |
+//! | `limiter.rs` | the sliding window OKX's limits are enforced with |
 
 mod account;
 mod archive;
@@ -24,6 +33,7 @@ mod dictionary;
 mod family;
 mod generate;
 mod limiter;
+mod log;
 mod market;
 mod model;
 mod server;
@@ -37,6 +47,7 @@ pub use account::SimAccount;
 pub use dictionary::{UNKNOWN_SUB_TYPE_DESC, UNKNOWN_TYPE_DESC};
 pub use generate::AccountSize;
 pub use limiter::SlidingWindow;
+pub use log::LoggedRequest;
 pub use model::{
     ARCHIVE_CSV_COLUMNS, AccountData, EARN, FUNDING, FundingBill, SameMsGroup, SavingsHolding, SimConvert,
     SimDeposit, SimFill, SimPosition, SimSubTransfer, SimWithdrawal, TRADING, TradingBill,
@@ -319,6 +330,12 @@ pub struct SimConfig {
     /// Accounts of their own besides the master's (an accountant's clients): each is read
     /// by the keys with its uid and is a master of its own without sub-accounts.
     pub clients: Vec<SimClient>,
+    /// Every API request is held for a random 0..=this on arrival, before the rate limiter
+    /// counts it (as a network delays packets unevenly): a client pacing on its own send
+    /// times then sees 429s. `None`: no delay.
+    pub arrival_jitter: Option<Duration>,
+    /// Keep a log of every request ([`SimServer::request_log`]).
+    pub log_requests: bool,
 }
 
 /// OKX answering a record with other content (see [`SimConfig::record_fault`]).
@@ -392,6 +409,8 @@ impl Default for SimConfig {
             sub_transfer_notes_name_sub: false,
             record_requests: false,
             clients: Vec::new(),
+            arrival_jitter: None,
+            log_requests: false,
         }
     }
 }

@@ -342,6 +342,45 @@ fn bench_account_is_big_and_consistent() {
     assert_eq!(d.same_ms_groups().len(), 4);
 }
 
+/// The two-year account (issue 23): about 24,000 records from 2024-01-01, every one of
+/// the eight quarters before the current one active, and consistent.
+#[test]
+fn two_year_account_spans_eight_quarters() {
+    let a = SimAccount::generate(7, AccountSize::TwoYear, false);
+    let d = a.data();
+    let records = d.fills.len()
+        + d.trading_bills.len()
+        + d.funding_bills.len()
+        + d.deposits.len()
+        + d.withdrawals.len()
+        + d.converts.len();
+    println!(
+        "two-year account: {records} records ({} fills, {} trading bills, {} funding bills, {} deposits, {} withdrawals, {} converts)",
+        d.fills.len(),
+        d.trading_bills.len(),
+        d.funding_bills.len(),
+        d.deposits.len(),
+        d.withdrawals.len(),
+        d.converts.len()
+    );
+    assert!((22_000..=26_000).contains(&records), "{records} records");
+    let start = AccountSize::TwoYear.start_ms();
+    assert_eq!(start, 1_704_067_200_000);
+    assert!(d.trading_bills.iter().all(|b| b.ts >= start));
+    // Every quarter from 2024Q1 to 2025Q4 has trading bills.
+    let quarter_ms = 91 * 86_400_000;
+    for q in 0..8 {
+        let from = start + q * quarter_ms;
+        assert!(
+            d.trading_bills
+                .iter()
+                .any(|b| b.ts >= from && b.ts < from + 80 * 86_400_000),
+            "no bills in quarter {q}"
+        );
+    }
+    check_invariants(&d);
+}
+
 #[test]
 fn add_activity_appends_after_everything() {
     let a = SimAccount::generate(7, AccountSize::Demo, false);

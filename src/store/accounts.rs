@@ -55,6 +55,18 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// The account `cfg` (`account/config`) describes, as the store records it (`None`
+    /// without a uid).
+    pub fn of(cfg: &crate::okx::wire::AccountConfig, at: DateTime<Utc>) -> Option<Identity> {
+        Some(Identity {
+            uid: cfg.uid.clone()?,
+            main_uid: cfg.main_uid.clone(),
+            account_type: cfg.account_type.clone(),
+            label: cfg.label.clone(),
+            checked_at: at,
+        })
+    }
+
     /// A master (main) account: `uid == mainUid` (okx-api.md §12.4).
     pub fn is_master(&self) -> bool {
         self.main_uid.as_deref() == Some(self.uid.as_str())

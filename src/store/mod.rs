@@ -44,6 +44,7 @@ pub use history::{CHANGED, DUPLICATE, HistoryEntry, content_changed};
 pub use prices::PriceHome;
 pub use schema::SCHEMA_VERSION;
 pub use source::{LinkLookup, MemorySource, RecordCursor, RecordRef, RecordSource, ScanFn};
+pub use sql_source::Between;
 
 /// What a stored raw record is. One kind can be fed by several endpoints (e.g. `fills` and
 /// `fills-history` both feed [`RecordKind::Fill`]); the key makes them meet.

@@ -13,6 +13,10 @@ fn parse_dec(s: &str) -> Result<rust_decimal::Decimal> {
 /// The records of one kind in [`RecordSource::for_each`] order.
 const SELECT_ORDERED: &str = "SELECT key, ts, link, raw FROM records WHERE kind = ?1 ORDER BY ts, num, key";
 
+/// [`SELECT_ORDERED`] for the records with a time in `[?2, ?3)`.
+const SELECT_ORDERED_BETWEEN: &str =
+    "SELECT key, ts, link, raw FROM records WHERE kind = ?1 AND ts >= ?2 AND ts < ?3 ORDER BY ts, num, key";
+
 /// The records of one kind in [`RecordSource::for_each_by_id`] order.
 const SELECT_BY_ID: &str = "SELECT key, ts, link, raw FROM records WHERE kind = ?1 ORDER BY num, ts, key";
 
@@ -122,20 +126,32 @@ impl LinkLookup for SqlLinks<'_> {
     }
 }
 
-impl RecordSource for Store {
-    fn with_cursors(&self, kinds: &[RecordKind], f: &mut ScanFn<'_>) -> Result<()> {
+impl Store {
+    /// [`RecordSource::with_cursors`] on the records with a time in `range` (all without).
+    fn ordered_cursors(
+        &self,
+        kinds: &[RecordKind],
+        range: Option<(i64, i64)>,
+        f: &mut ScanFn<'_>,
+    ) -> Result<()> {
+        let sql = if range.is_some() {
+            SELECT_ORDERED_BETWEEN
+        } else {
+            SELECT_ORDERED
+        };
         let mut statements = kinds
             .iter()
-            .map(|_| self.conn.prepare(SELECT_ORDERED))
+            .map(|_| self.conn.prepare(sql))
             .collect::<Result<Vec<_>, _>>()?;
         let mut cursors = statements
             .iter_mut()
             .zip(kinds)
             .map(|(st, &kind)| {
-                Ok(SqlCursor {
-                    kind,
-                    rows: st.query([kind.as_str()])?,
-                })
+                let rows = match range {
+                    Some((from, to)) => st.query(params![kind.as_str(), from, to])?,
+                    None => st.query([kind.as_str()])?,
+                };
+                Ok(SqlCursor { kind, rows })
             })
             .collect::<Result<Vec<_>>>()?;
         let mut dyns: Vec<&mut dyn RecordCursor> =
@@ -145,6 +161,56 @@ impl RecordSource for Store {
             kinds: Vec::new(),
         };
         f(&mut dyns, &mut links)
+    }
+
+    /// The store as a [`RecordSource`] whose ordered cursors hold only the records with a
+    /// time in `[from_ms, to_ms)`; everything else (the histories read whole, link
+    /// lookups, balances) is the whole store's. Normalizing it gives the rows of that range
+    /// (give or take its edges): the price stage reads the rows of each range of a running
+    /// sync this way, without reading the whole store each time.
+    pub fn between(&self, from_ms: i64, to_ms: i64) -> Between<'_> {
+        Between {
+            store: self,
+            range: (from_ms, to_ms),
+        }
+    }
+}
+
+/// See [`Store::between`].
+pub struct Between<'s> {
+    store: &'s Store,
+    range: (i64, i64),
+}
+
+impl RecordSource for Between<'_> {
+    fn with_cursors(&self, kinds: &[RecordKind], f: &mut ScanFn<'_>) -> Result<()> {
+        self.store.ordered_cursors(kinds, Some(self.range), f)
+    }
+
+    fn for_each(&self, kind: RecordKind, f: &mut dyn FnMut(StoredRecord) -> Result<()>) -> Result<()> {
+        self.store.for_each(kind, f)
+    }
+
+    fn for_each_by_id(&self, kind: RecordKind, f: &mut dyn FnMut(StoredRecord) -> Result<()>) -> Result<()> {
+        self.store.for_each_by_id(kind, f)
+    }
+
+    fn by_link(&self, kind: RecordKind, link: &str) -> Result<Vec<StoredRecord>> {
+        self.store.by_link(kind, link)
+    }
+
+    fn latest_balances(&self) -> Result<Vec<BalanceRow>> {
+        self.store.latest_balances()
+    }
+
+    fn unavailable_balances(&self) -> Result<Vec<UnavailableBalance>> {
+        self.store.unavailable_balances()
+    }
+}
+
+impl RecordSource for Store {
+    fn with_cursors(&self, kinds: &[RecordKind], f: &mut ScanFn<'_>) -> Result<()> {
+        self.ordered_cursors(kinds, None, f)
     }
 
     fn for_each(&self, kind: RecordKind, f: &mut dyn FnMut(StoredRecord) -> Result<()>) -> Result<()> {

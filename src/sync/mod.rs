@@ -5,8 +5,10 @@ pub mod archive;
 pub mod archive_file;
 pub mod bill_types;
 pub mod dcd;
+pub mod frontier;
 pub mod money;
 pub mod plan;
+pub mod quarter;
 pub mod refetch;
 pub mod stop;
 pub mod stream;
@@ -163,6 +165,9 @@ pub struct SyncOptions {
     /// The key is a master's (`account/config`): also read its sub-accounts, their
     /// balances and the master↔sub transfer history ([`subaccounts`]).
     pub master: bool,
+    /// Kept up to date with how far the history is fetched, for a price stage that runs
+    /// alongside (issue 23).
+    pub frontier: Option<Arc<frontier::Frontier>>,
 }
 
 impl Default for SyncOptions {
@@ -174,6 +179,7 @@ impl Default for SyncOptions {
             archive_first_poll: Duration::from_secs(2),
             archive_limits: archive_file::ArchiveLimits::default(),
             master: false,
+            frontier: None,
         }
     }
 }
@@ -439,6 +445,11 @@ async fn sync_until_stopped(
 ) -> Result<SyncSummary> {
     let started_at = Utc::now();
     let t0 = Instant::now();
+    let frontier = opts.frontier.clone();
+    let progress = match &frontier {
+        Some(f) => f.tracking(progress),
+        None => progress,
+    };
     let server_time = client.server_time().await?;
     let since = {
         let mut s = store.lock().expect("store lock");
@@ -496,6 +507,9 @@ async fn sync_until_stopped(
             });
             continue;
         }
+        if let Some(f) = &frontier {
+            frontier::expect_stream(f, &spec, &p, planner.boundary.is_some());
+        }
         let (client, store, progress, stop) = (client.clone(), store.clone(), progress.clone(), stop.clone());
         // The archive waits for the funding walk before skipping a quarter as older than
         // the account's first activity.
@@ -523,6 +537,9 @@ async fn sync_until_stopped(
     }
     if opts.archive {
         progress.on_state("bills-history-archive", "starting");
+        if let Some(f) = &frontier {
+            frontier::expect_archive(f, since, server_time);
+        }
     }
     let archive_task = opts.archive.then(|| {
         let (client, store, progress, stop) = (client.clone(), store.clone(), progress.clone(), stop.clone());
@@ -545,9 +562,18 @@ async fn sync_until_stopped(
         }))
     };
     let dcd_task = {
-        let (client, store, stop) = (client.clone(), store.clone(), stop.clone());
+        let (client, store, stop, frontier) = (client.clone(), store.clone(), stop.clone(), frontier.clone());
+        if let Some(f) = &frontier {
+            f.expect(dcd::STREAM, i64::MIN, i64::MAX);
+            f.start();
+        }
         AbortOnDrop(tokio::spawn(async move {
-            stop.pass(dcd::fetch(&client, &store).await)
+            let r = dcd::fetch(&client, &store).await;
+            // Failed or not, the orders this run has are all it will have.
+            if let Some(f) = frontier {
+                f.done(dcd::STREAM);
+            }
+            stop.pass(r)
         }))
     };
 
@@ -787,7 +813,7 @@ pub fn resolve_floor(stored: Option<DateTime<Utc>>, since: Option<DateTime<Utc>>
         (Some(f), Some(s)) => f.min(s),
         (Some(f), None) => f,
         (None, Some(s)) => s,
-        (None, None) => archive::archive_start(),
+        (None, None) => quarter::archive_start(),
     }
 }
 

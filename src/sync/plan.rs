@@ -14,7 +14,7 @@
 //! coverage check joins them. If the file is missing, the fallback walk widens the stream's
 //! own range, so no claim ever rests on a file that is not stored.
 
-use super::archive::{Quarter, quarters_needed};
+use super::quarter::{Quarter, quarters_needed};
 use crate::store::{Coverage, EndReason, Store};
 use anyhow::Result;
 use chrono::{DateTime, Duration, Utc};

@@ -139,7 +139,7 @@ pub async fn run(
     let (from, to) = match req.range {
         Some((f, t)) => (f, t.min(now + chrono::Duration::days(1))),
         None => (
-            reach.or(floor).unwrap_or_else(super::archive::archive_start),
+            reach.or(floor).unwrap_or_else(super::quarter::archive_start),
             now + chrono::Duration::milliseconds(1),
         ),
     };

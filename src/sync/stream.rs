@@ -196,6 +196,12 @@ pub trait Progress: Send + Sync {
     fn on_state(&self, _stream: &str, _state: &str) {}
     /// The sync is over: clear whatever was drawn.
     fn finish(&self) {}
+    /// Everything `stream` stores in this run with a time at or after `ms` (Unix ms) is
+    /// stored: streams page newest first (see [`super::frontier`]).
+    fn on_stored_from(&self, _stream: &str, _ms: i64) {}
+    /// Everything `stream` holds with a time in `[from_ms, to_ms)` is stored (an archive
+    /// quarter).
+    fn on_stored_range(&self, _stream: &str, _from_ms: i64, _to_ms: i64) {}
 }
 
 /// A progress sink that draws nothing.
@@ -602,6 +608,10 @@ async fn walk(
         report.stored(&outcome);
         page.tell_negative_fills(&outcome.new_keys, report);
         progress.on_page(&spec.name, page.records.len() as u64, outcome.new);
+        if let Some(oldest) = page.oldest_ts {
+            // Records of the oldest millisecond may continue on the next page.
+            progress.on_stored_from(&spec.name, oldest + 1);
+        }
         after = next;
         if let Some(end) = end {
             break end;
@@ -679,6 +689,9 @@ async fn walk(
         report.stored(&outcome);
         page.tell_negative_fills(&outcome.new_keys, report);
         progress.on_page(&spec.name, page.records.len() as u64, outcome.new);
+        if let Some(oldest) = page.oldest_ts {
+            progress.on_stored_from(&spec.name, oldest + 1);
+        }
     }
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! One integration-test binary (shared helpers, one link step). Every test runs offline
 //! against the in-process OKX simulator on 127.0.0.1.
 
+mod alongside;
 mod archive;
 mod cli;
 mod client;

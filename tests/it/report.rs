@@ -53,9 +53,19 @@ fn stable(name: &str, text: &str) -> String {
         + "\n"
 }
 
+/// `export` of the simulator's account. Its prices are fetched first by `sync
+/// --no-prices` and `prices` (the stage after the history, whose pages and routes do not
+/// depend on how the sync's streams interleave, so the values are the same on every run);
+/// `export --no-prices` then syncs nothing new and writes every file from them.
 async fn export_demo(dir: &Path, cfg: SimConfig, extra: &[&str]) -> (Run, okx_export::sim::SimServer) {
     let sim = sim(cfg).await;
     let data = dir.join("data");
+    let env = env_for(&sim, &SimKey::demo(), sim.config().rate_scale);
+    let r = sync(&sim, &data, &[]).await;
+    assert_code(&r, 0);
+    let prices = ["--data-dir", data.to_str().unwrap(), "--no-progress", "prices"];
+    let r = run(&prices, &env, dir).await;
+    assert_code(&r, 0);
     let mut args = vec![
         "--data-dir",
         data.to_str().unwrap(),
@@ -65,10 +75,10 @@ async fn export_demo(dir: &Path, cfg: SimConfig, extra: &[&str]) -> (Run, okx_ex
         "2025-07-01",
         "--archive-poll-ms",
         "50",
+        "--no-prices",
     ];
     args.extend_from_slice(extra);
-    let rate = sim.config().rate_scale;
-    let r = run(&args, &env_for(&sim, &SimKey::demo(), rate), dir).await;
+    let r = run(&args, &env, dir).await;
     (r, sim)
 }
 

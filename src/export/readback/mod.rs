@@ -4,7 +4,7 @@
 //! (`tools.rs`): which column a fee is taken from (deducted, informational, or already
 //! inside an amount) and which types are income, derivatives results, fee refunds or plain
 //! movements. The per-asset balance the tool derives is then compared with
-//! `transactions.csv` minus the rows that format drops by rule (`crate::reconcile::files`).
+//! `transactions.csv` minus the rows that format drops by rule ([`check`]).
 //!
 //! The readers never call the writers' code: they only know the tools' rules, written out
 //! next to each reader with its source, and they find columns by header name as the tools
@@ -13,7 +13,10 @@
 //!
 //! The same readers are the oracle of the format proofs in `export/proof/`.
 
+mod check;
 mod tools;
+
+pub use check::files_checks;
 
 use super::Format;
 use anyhow::{Context, Result, bail};

@@ -10,7 +10,7 @@
 //! | `page.rs` | the markup, one function per section ([maud]) |
 //! | `totals.rs` | the sections of `tax-summary.csv`'s lines (income, derivatives, fees, disposals) |
 //! | `guide.rs` | what each file is and how to import it |
-//! | `fleet.rs` | the fleet's status page (`status --all --html FILE`), in the same style |
+//! | `cells.rs` | a fiat value cell and a number cell |
 //! | `style.css`, `script.js` | inlined as they are |
 //!
 //! The page loads nothing: CSS and the small script are inline, charts are SVG, and a
@@ -18,7 +18,7 @@
 //! forbids every other load. It reads fully without the script (which only adds
 //! expand/collapse buttons and opens the collapsed parts for printing).
 
-pub mod fleet;
+mod cells;
 mod guide;
 mod page;
 mod svg;
@@ -35,8 +35,10 @@ use std::path::PathBuf;
 /// The file name.
 pub const FILE_NAME: &str = "report.html";
 
-const CSS: &str = include_str!("style.css");
-const JS: &str = include_str!("script.js");
+/// The page style, shared with the fleet page ([`crate::fleet::html`]).
+pub const CSS: &str = include_str!("style.css");
+/// The page script (expand/collapse), shared with the fleet page.
+pub const JS: &str = include_str!("script.js");
 
 fn sha256_source(text: &str) -> String {
     format!(

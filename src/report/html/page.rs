@@ -2,19 +2,18 @@
 //! Every total that `tax-summary.csv` holds is printed exactly (the CSV's digits) in an
 //! element with `data-tax="section/item"`, so a browser test can read it back.
 
+use super::cells::{money, num};
 use super::guide;
 use super::svg;
 use super::totals::{derivatives, disposals, fees, income};
 use super::view::{self, Money};
 use crate::error::Exit;
 use crate::export::TaxSummary;
-use crate::model::plain;
 use crate::reconcile::{Status, check_rows};
 use crate::report::{ReportOutcome, Written};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use maud::{Markup, PreEscaped, html};
-use rust_decimal::Decimal;
 
 fn when(t: DateTime<Utc>, tz: Tz) -> String {
     if tz == chrono_tz::UTC {
@@ -30,24 +29,6 @@ fn when(t: DateTime<Utc>, tz: Tz) -> String {
 
 fn opt_when(t: Option<DateTime<Utc>>, tz: Tz) -> String {
     t.map_or_else(|| "—".to_string(), |t| when(t, tz))
-}
-
-/// A fiat value cell: the exact value, or a dash with the partial sum when rows lack a price.
-pub(super) fn money(m: Option<Money>, tax_key: Option<&str>) -> Markup {
-    let m = m.unwrap_or_default();
-    html! {
-        @match m.value() {
-            Some(v) => span.num data-tax=[tax_key] { (plain(v)) },
-            None => {
-                span.num.nop data-tax=[tax_key] title={(m.missing) " of " (m.rows) " rows have no price; the priced rows sum to " (plain(m.priced))} { "—" }
-                small.nop { " (" (m.missing) " unpriced; priced rows: " (plain(m.priced)) ")" }
-            }
-        }
-    }
-}
-
-pub(super) fn num(d: Decimal) -> Markup {
-    html! { span.num { (plain(d)) } }
 }
 
 fn exit_meaning(e: Exit, complete: bool) -> &'static str {
@@ -111,7 +92,7 @@ pub fn page(o: &ReportOutcome, css: &str, js: &str, csp: &str) -> Markup {
                             (derivatives(w))
                             (fees(w))
                             (disposals(w))
-                            (audit(w, tz))
+                            (audit(o, w, tz))
                             (files(o, w))
                             (prices(w))
                         }
@@ -145,10 +126,13 @@ fn verdict(o: &ReportOutcome, fiat: &str) -> Markup {
                 @if complete {
                     p { "The store covers every ledger (trading, funding, deposits, withdrawals, converts) for the whole period, up to the last sync." }
                 } @else {
-                    p { (o.coverage.missing.len()) " range(s) of the period are not in the store: the totals below miss whatever happened there." }
+                    p { (o.coverage.missing.len()) " range(s) of the period are not in the store, and " (o.accounts.missing().count()) " sub-account(s) that hold or moved something are not in the report: the totals below miss whatever happened there." }
                     ul.missing {
                         @for m in &o.coverage.missing {
                             li { b { (m.group.name()) } " " (when(m.from, tz)) " .. " (when(m.to, tz)) ": " (m.why) ". " span.fix { "Fix: " (m.fix) } }
+                        }
+                        @for a in o.accounts.missing() {
+                            li { b { "sub-account " (a.name) } @if let Some(u) = &a.uid { " (uid " (u) ")" } " is not in this report: it holds " (a.holds) " and moved " (a.moved) ". " span.fix { "Fix: " (a.detail) } }
                         }
                     }
                     @if o.written.is_none() {
@@ -161,13 +145,17 @@ fn verdict(o: &ReportOutcome, fiat: &str) -> Markup {
             dl.facts {
                 @if let Some(w) = &o.written {
                     dt { "Reconciliation" }
-                    dd.(if w.reconciliation.ok() { "good" } else { "bad" }) #reconciliation-status {
-                        @if w.reconciliation.ok() {
-                            "ok: " (w.reconciliation.rows.iter().filter(|r| r.status.is_match()).count()) " balances match OKX, "
-                            (w.reconciliation.rows.iter().filter(|r| r.status == Status::NotCompared).count()) " not compared"
+                    @let recs = o.reconciliations();
+                    @let count = |f: &dyn Fn(&crate::reconcile::ReconcileRow) -> bool| recs.iter().map(|(_, r)| r.rows.iter().filter(|x| f(x)).count()).sum::<usize>();
+                    dd.(if o.reconciled() { "good" } else { "bad" }) #reconciliation-status {
+                        @if o.reconciled() {
+                            "ok: " (count(&|r| r.status.is_match())) " balances match OKX, "
+                            (count(&|r| r.status == Status::NotCompared)) " not compared"
+                            @if recs.len() > 1 { " (" (recs.len() - 1) " accounts and the group's own checks)" }
                         } @else {
-                            "FAILED: " (w.reconciliation.rows.iter().filter(|r| r.status.is_failure()).count()) " balance(s), "
-                            (w.reconciliation.gaps.len()) " gap(s), " (w.reconciliation.cross.iter().filter(|c| c.status != "ok").count()) " check(s) failed (see the balance audit)"
+                            "FAILED: " (count(&|r| r.status.is_failure())) " balance(s), "
+                            (recs.iter().map(|(_, r)| r.gaps.len()).sum::<usize>()) " gap(s), "
+                            (recs.iter().map(|(_, r)| r.cross.iter().filter(|c| c.status != "ok").count()).sum::<usize>()) " check(s) failed (see the balance audit)"
                         }
                     }
                     dt { "Rows without a value" }
@@ -301,11 +289,20 @@ fn holdings(o: &ReportOutcome, w: &Written) -> Markup {
     }
 }
 
-fn audit(w: &Written, tz: Tz) -> Markup {
-    let rec = &w.reconciliation;
-    let mut checks = check_rows(rec);
-    checks.sort_by_key(|c| (!failed(&c.status), c.status != "not_compared"));
-    let not_ok = checks.iter().filter(|c| failed(&c.status)).count();
+fn audit(o: &ReportOutcome, w: &Written, tz: Tz) -> Markup {
+    let recs = o.reconciliations();
+    // In a group each member's lines name it; the group's own checks have no profile.
+    let who = |profile: &str, account: &str| match (profile, account) {
+        ("", a) => a.to_string(),
+        (p, "") => p.to_string(),
+        (p, a) => format!("{p}/{a}"),
+    };
+    let mut checks: Vec<(&str, crate::reconcile::CheckRow)> = recs
+        .iter()
+        .flat_map(|(p, r)| check_rows(r).into_iter().map(move |c| (*p, c)))
+        .collect();
+    checks.sort_by_key(|(_, c)| (!failed(&c.status), c.status != "not_compared"));
+    let not_ok = checks.iter().filter(|(_, c)| failed(&c.status)).count();
     let shown = checks.len().min(view::MAX_ROWS);
     html! {
         section #audit {
@@ -314,29 +311,35 @@ fn audit(w: &Written, tz: Tz) -> Markup {
             table {
                 thead { tr { th { "account" } th { "asset" } th.r { "computed" } th.r { "OKX reports" } th.r { "difference" } th { "status" } th { "note" } } }
                 tbody {
-                    @for r in &rec.rows {
-                        tr.(if r.status.is_failure() { "bad" } else { "" }) {
-                            td { (r.account.as_str()) } td { (r.asset) } td.r { (num(r.computed)) }
-                            td.r { @if let Some(x) = r.reported { (num(x)) } @else { "—" } }
-                            td.r { @if let Some(x) = r.difference { (num(x)) } @else { "—" } }
-                            td { span class={"st " (r.status.as_str())} { (r.status.as_str()) } }
-                            td { (r.reason.unwrap_or_default()) }
+                    @for (p, rec) in &recs {
+                        @for r in &rec.rows {
+                            tr.(if r.status.is_failure() { "bad" } else { "" }) {
+                                td { (who(p, r.account.as_str())) } td { (r.asset) } td.r { (num(r.computed)) }
+                                td.r { @if let Some(x) = r.reported { (num(x)) } @else { "—" } }
+                                td.r { @if let Some(x) = r.difference { (num(x)) } @else { "—" } }
+                                td { span class={"st " (r.status.as_str())} { (r.status.as_str()) } }
+                                td { (r.reason.unwrap_or_default()) }
+                            }
                         }
                     }
                 }
             }
             (not_booked(w, tz))
-            @if !rec.gaps.is_empty() {
+            @if recs.iter().any(|(_, r)| !r.gaps.is_empty()) {
                 h3 { "Gaps in the ledgers" }
-                ul.missing { @for g in rec.gaps.iter().take(view::MAX_ROWS) { li { (g.account.as_str()) " " (g.asset) ": history missing between " (when(g.from, tz)) " and " (when(g.to, tz)) } } }
+                ul.missing {
+                    @for (p, g) in recs.iter().flat_map(|(p, r)| r.gaps.iter().map(move |g| (*p, g))).take(view::MAX_ROWS) {
+                        li { (who(p, g.account.as_str())) " " (g.asset) ": history missing between " (when(g.from, tz)) " and " (when(g.to, tz)) }
+                    }
+                }
             }
             details open[not_ok > 0] {
                 summary { "Reconciliation checks (" (checks.len()) ", " (not_ok) " failed)" }
                 table {
                     thead { tr { th { "check" } th { "account" } th { "asset" } th { "status" } th { "detail" } } }
                     tbody {
-                        @for c in &checks[..shown] {
-                            tr.(if failed(&c.status) { "bad" } else { "" }) { td { (c.check) } td { (c.account) } td { (c.asset) } td { span class={"st " (c.status)} { (c.status) } } td { (c.detail) } }
+                        @for (p, c) in &checks[..shown] {
+                            tr.(if failed(&c.status) { "bad" } else { "" }) { td { (c.check) } td { (who(p, &c.account)) } td { (c.asset) } td { span class={"st " (c.status)} { (c.status) } } td { (c.detail) } }
                         }
                     }
                 }

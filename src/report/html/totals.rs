@@ -2,7 +2,7 @@
 //! per instrument, fees by kind, disposals. Every `*` total is printed by [`total_cell`]
 //! with its `data-tax="section/item"` key and the CSV's digits.
 
-use super::page::{money, num};
+use super::cells::{money, num};
 use super::svg;
 use super::view::{self, Money};
 use crate::export::TaxSummary;

@@ -2,10 +2,14 @@
 //! trading and funding balances, and the history of master↔sub transfers. A sub-account's
 //! key gets `59500` on every one of them, with HTTP 200, as OKX answers.
 
-use super::{
-    Endpoint, FUNDING, Params, Reject, Response, Shared, SimKey, StatusCode, SubAccount, dec, endpoints,
-    missing_param, obj, ok, page, trading_balance,
-};
+use super::accounts::trading_balance;
+use super::http::{Params, Reject, missing_param, ok, page};
+use super::{Shared, SubAccount};
+use crate::okx::endpoints::{self, Endpoint};
+use crate::sim::SimKey;
+use crate::sim::model::{FUNDING, dec, obj};
+use axum::http::StatusCode;
+use axum::response::Response;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 

@@ -4,8 +4,9 @@
 //! complete), then one table row per profile with its state, the reason and the fix in
 //! full.
 
-use crate::fleet::status::{ClientStatus, State};
-use crate::fleet::table;
+use super::status::{ClientStatus, State};
+use super::table;
+use crate::report::html;
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use maud::{Markup, PreEscaped, html};
@@ -18,7 +19,7 @@ fn when(t: Option<DateTime<Utc>>) -> String {
 
 /// The page of `rows`, generated at `now`.
 pub fn render(rows: &[ClientStatus], now: DateTime<Utc>) -> String {
-    page(rows, now, super::CSS, super::JS, &super::csp()).into_string()
+    page(rows, now, html::CSS, html::JS, &html::csp()).into_string()
 }
 
 fn page(rows: &[ClientStatus], now: DateTime<Utc>, css: &str, js: &str, csp: &str) -> Markup {

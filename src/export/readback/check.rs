@@ -5,7 +5,7 @@
 //!   asset) to the rows the writer was given (the normalizer's rows of the period; the
 //!   `rows` check compares all of them with the ledgers' Σ balChg).
 //! * `file:<format>`: each tax file, read back as its tool reads it
-//!   ([`crate::export::readback`]), gives per asset the balance of `transactions.csv`
+//!   ([`super`]), gives per asset the balance of `transactions.csv`
 //!   minus the rows that format drops by rule (transfers between the user's own accounts,
 //!   `unclassified` rows, rows it cannot represent; DaLI also tracks no fiat). CoinTracker
 //!   takes 8 decimals per quantity: the writer books, per asset, exactly what its rounding
@@ -15,10 +15,10 @@
 //! A file that cannot be read back (a type the reader does not know, a bad cell) fails its
 //! check with the reason.
 
-use super::CheckRow;
-use crate::export::readback::{KoinlyFees, Reading, read_format, read_transactions};
+use super::{KoinlyFees, Reading, read_format, read_transactions};
 use crate::export::{ExportReport, Format, FormatReport, is_fiat};
 use crate::model::{Account, plain};
+use crate::reconcile::CheckRow;
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
