@@ -184,8 +184,7 @@ async fn fleet_sync(dir: &Path, config: &str, prices: bool, jobs: Option<u32>) -
     let pid = child.id().unwrap_or(0);
     let sampler = tokio::spawn(async move {
         let mut peak = Sample::default();
-        loop {
-            let Some(s) = Sample::of(pid) else { break };
+        while let Some(s) = Sample::of(pid) {
             if s.rss > peak.rss {
                 peak.rss = s.rss;
                 peak.at = t.elapsed().as_secs_f64();
