@@ -111,7 +111,37 @@ fn write_config(dir: &Path, cfg: &SimConfig, base_url: &str) -> String {
     path.display().to_string()
 }
 
+/// What the child held at its peak (sampled every 100 ms).
+#[derive(Debug, Default)]
+struct Sample {
+    rss: u64,
+    /// Seconds into the run when the RSS peaked.
+    at: f64,
+    threads: u64,
+    fds: u64,
+}
+
+impl Sample {
+    fn of(pid: u32) -> Option<Sample> {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let field = |name: &str| -> u64 {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name)?.split_whitespace().next()?.parse().ok())
+                .unwrap_or(0)
+        };
+        let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64);
+        Some(Sample {
+            rss: field("VmRSS:") * 1024,
+            at: 0.0,
+            threads: field("Threads:"),
+            fds,
+        })
+    }
+}
+
 struct Run {
+    peak: Sample,
     wall: Duration,
     cpu: f64,
     peak_rss: u64,
@@ -147,14 +177,34 @@ async fn fleet_sync(dir: &Path, config: &str, prices: bool, jobs: Option<u32>) -
             cmd.env_remove(k);
         }
     }
-    let out = cmd.output().await.unwrap();
+    cmd.stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    // Sample the child's threads, open files and resident memory while it runs.
+    let pid = child.id().unwrap_or(0);
+    let sampler = tokio::spawn(async move {
+        let mut peak = Sample::default();
+        while let Some(s) = Sample::of(pid) {
+            if s.rss > peak.rss {
+                peak.rss = s.rss;
+                peak.at = t.elapsed().as_secs_f64();
+            }
+            peak.threads = peak.threads.max(s.threads);
+            peak.fds = peak.fds.max(s.fds);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        peak
+    });
+    let out = child.wait_with_output().await.unwrap();
     let wall = t.elapsed();
+    let peak = sampler.await.unwrap_or_default();
     let (cpu1, peak_rss) = usage(libc::RUSAGE_CHILDREN);
     let summary = serde_json::from_str(
         &std::fs::read_to_string(dir.join("output").join("fleet-summary.json")).unwrap_or_default(),
     )
     .unwrap_or_default();
     Run {
+        peak,
         wall,
         cpu: cpu1 - cpu0,
         peak_rss,
@@ -243,6 +293,22 @@ async fn main() {
             slowest = (b, ep, name);
         }
     }
+    // The price stage per client (its log's `prices: N candle requests` line), in the
+    // order the stages ran: the first ones fill the shared cache for the later ones.
+    let candles: Vec<u64> = (0..n)
+        .map(|i| {
+            let log = std::fs::read_to_string(
+                dir.path()
+                    .join("output")
+                    .join(format!("client-{i:03}"))
+                    .join("last-run.log"),
+            )
+            .unwrap_or_default();
+            log.lines()
+                .find_map(|l| l.strip_prefix("prices: ")?.split(' ').next()?.parse().ok())
+                .unwrap_or(0)
+        })
+        .collect();
     let sync_s = stage(&first.summary, "sync");
     let prices_s = stage(&first.summary, "prices");
     let bound_s = slowest.0.as_secs_f64();
@@ -277,6 +343,24 @@ async fn main() {
         first.cpu,
         sim_cpu1 - sim_cpu0,
         first.summary["jobs"]
+    );
+    if prices {
+        let first10: Vec<String> = candles.iter().take(10).map(u64::to_string).collect();
+        let rest: u64 = candles.iter().skip(10).sum();
+        println!(
+            "    price stage: {} candle requests; the first ten clients {}; the other {} clients {} in all",
+            candles.iter().sum::<u64>(),
+            first10.join(", "),
+            n.saturating_sub(10),
+            rest
+        );
+    }
+    println!(
+        "    sampled at its peak: {:.1} MB resident at {:.1} s, {} threads, {} open files",
+        first.peak.rss as f64 / 1_048_576.0,
+        first.peak.at,
+        first.peak.threads,
+        first.peak.fds
     );
     let mut by_endpoint: BTreeMap<&str, (u64, u64)> = BTreeMap::new();
     for (name, e) in &stats.endpoints {

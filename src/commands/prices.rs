@@ -31,7 +31,7 @@ pub async fn stage(
         ecb_url,
         zones: Vec::new(),
     };
-    let summary = pipeline::run(settings, client, &store, &opts).await?;
+    let summary = pipeline::run(&settings.price_place(), client, &store, &opts).await?;
     print_summary(settings, &summary);
     Ok(summary)
 }
@@ -127,13 +127,20 @@ pub async fn before_report(settings: &Settings, args: &ReportArgs) -> Result<()>
     if closing.is_none() {
         return Ok(());
     }
-    let fetched = pipeline::fetch_for_report(settings, &store, &args.price.fiat, opening, closing, |host| {
-        let mut at_host = settings.clone();
-        at_host.base_url = crate::settings::check_base_url(host)?;
-        // A report should not hang on a host that is down: it lists what it lacks.
-        at_host.give_up_after = at_host.give_up_after.min(std::time::Duration::from_secs(15));
-        super::client(&at_host, None)
-    })
+    let fetched = pipeline::fetch_for_report(
+        &settings.price_place(),
+        &store,
+        &args.price.fiat,
+        opening,
+        closing,
+        |host| {
+            let mut at_host = settings.clone();
+            at_host.base_url = crate::settings::check_base_url(host)?;
+            // A report should not hang on a host that is down: it lists what it lacks.
+            at_host.give_up_after = at_host.give_up_after.min(std::time::Duration::from_secs(15));
+            super::client(&at_host, None)
+        },
+    )
     .await;
     match fetched {
         Ok(f) if f.wanted > 0 => say(

@@ -182,7 +182,7 @@ fn print_group_checks(settings: &Settings, own: &Reconciliation, changed_records
 /// no network I/O.
 fn valuer_for(settings: &Settings, store: &Store, args: &ReportArgs) -> Result<Box<dyn Valuer>> {
     let valuer = crate::prices::open_store_valuer(
-        settings,
+        &settings.price_place(),
         store,
         args.price.fiat.clone(),
         args.price.prices_file.as_deref(),

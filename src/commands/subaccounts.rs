@@ -170,7 +170,7 @@ async fn value_holdings(
     for (_, b) in balances.iter().filter(|(_, b)| !b.total.is_zero()) {
         needs.entry(b.ccy.clone()).or_default().insert(minute);
     }
-    let mut cache = cache::PriceCache::open(&cache::cache_path_for(settings))?;
+    let mut cache = cache::PriceCache::open(&settings.price_place().cache)?;
     let public = super::client(settings, None)?;
     stage::run(public, &mut cache, &needs, now_ms).await?;
     if fiat.as_str() != "USD" {

@@ -263,7 +263,7 @@ pub async fn run_with_prices(
     let frontier = crate::sync::frontier::Frontier::new();
     opts.frontier = Some(frontier.clone());
     let public = super::client(settings, None)?;
-    let stage = crate::prices::alongside::start(settings, public, prices, frontier);
+    let stage = crate::prices::alongside::start(&settings.price_place(), public, prices, frontier);
     let (exit, summary) = match run_with(settings, creds, opts).await {
         Ok(done) => done,
         Err(e) => {

@@ -18,12 +18,11 @@
 //! incremental run with nothing new makes no candle request.
 
 use super::boundaries;
-use super::cache::{PriceCache, cache_path_for};
+use super::cache::{PriceCache, PricePlace};
 use super::layout::Complete;
 use super::pipeline::{self, PriceOptions, PriceSummary, Staged};
 use super::stage::{Needs, Stage};
 use crate::okx::OkxClient;
-use crate::settings::Settings;
 use crate::store::Store;
 use crate::sync::frontier::{Frontier, Reach};
 use anyhow::{Context, Result, bail};
@@ -43,14 +42,14 @@ pub struct Alongside {
 /// Starts the stage for the sync that keeps `frontier` (its `SyncOptions::frontier`);
 /// `client` is a public client for the same host.
 pub fn start(
-    settings: &Settings,
+    place: &PricePlace,
     client: Arc<OkxClient>,
     opts: PriceOptions,
     frontier: Arc<Frontier>,
 ) -> Alongside {
     let refresh_now = Arc::new(std::sync::atomic::AtomicBool::new(true));
     let task = tokio::spawn(run(
-        settings.clone(),
+        place.clone(),
         client,
         opts,
         frontier.clone(),
@@ -150,7 +149,7 @@ fn pause_after(took: Duration) -> Duration {
 }
 
 async fn run(
-    settings: Settings,
+    place: PricePlace,
     client: Arc<OkxClient>,
     opts: PriceOptions,
     frontier: Arc<Frontier>,
@@ -166,9 +165,9 @@ async fn run(
             .context("the sync ended before it started")?;
     }
     let now = pipeline::host_now(&client).await?;
-    let first_store = Store::open(&settings.data_dir)?;
-    let cache_file = cache_path_for(&settings);
-    let before = pipeline::last_fetched(&first_store, &settings.base_url, &cache_file)?;
+    let first_store = Store::open(&place.data_dir)?;
+    let cache_file = place.cache.clone();
+    let before = pipeline::last_fetched(&first_store, &place.host, &cache_file)?;
     let mut reader = Some(Reader {
         now,
         zones: boundaries::zones(&first_store, &opts.zones)?,
@@ -247,7 +246,7 @@ async fn run(
     let stats = stage.stats();
     let needs = stage.into_needs();
     let mut ecb_requests = pipeline::fetch_ecb(&mut cache, &needs, &opts).await?;
-    let (mut valuer, lacking) = pipeline::value_all(&store, cache, &opts, &settings.base_url, valued_now)?;
+    let (mut valuer, lacking) = pipeline::value_all(&store, cache, &opts, &place.host, valued_now)?;
     let mut stats = stats;
     if !lacking.is_empty() {
         // Rows whose ranges were read before all their rows were stored: a value is never
@@ -260,10 +259,10 @@ async fn run(
         let more = super::stage::run(stage_client, &mut cache, &lacking, now.timestamp_millis()).await?;
         stats.absorb(&more);
         ecb_requests += pipeline::fetch_ecb(&mut cache, &lacking, &opts).await?;
-        valuer = pipeline::value_all(&store, cache, &opts, &settings.base_url, valued_now)?.0;
+        valuer = pipeline::value_all(&store, cache, &opts, &place.host, valued_now)?.0;
     }
     pipeline::conclude(
-        &settings,
+        &place,
         &store,
         &valuer,
         &opts,

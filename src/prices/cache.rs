@@ -43,14 +43,28 @@ pub fn is_okx_host(base_url: &str) -> bool {
         .any(|u| u == base_url.trim_end_matches('/'))
 }
 
-/// The cache `settings` use: the one a group or fleet run chose for the host
-/// ([`crate::commands::runner::share_hosts`]: one per host, so its profiles fetch each
-/// bar once), else [`cache_path`]. Every opener of the cache asks here.
-pub fn cache_path_for(settings: &crate::settings::Settings) -> PathBuf {
-    settings
-        .price_cache
-        .clone()
-        .unwrap_or_else(|| cache_path(&settings.base_url, &settings.data_dir))
+/// Where a profile's prices come from and are kept: the host its candles are fetched
+/// from, the cache they go into, and its data dir (for `missing_prices.csv` and a
+/// non-OKX host's cache). The commands build it from their settings
+/// ([`crate::settings::Settings::price_place`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PricePlace {
+    pub host: String,
+    pub cache: PathBuf,
+    pub data_dir: PathBuf,
+}
+
+impl PricePlace {
+    /// `cache`: the one a group or fleet run chose for the host (one per host, so its
+    /// profiles fetch each bar once), else [`cache_path`]. Every opener of the cache asks
+    /// here.
+    pub fn new(host: &str, data_dir: &Path, cache: Option<PathBuf>) -> PricePlace {
+        PricePlace {
+            host: host.to_string(),
+            cache: cache.unwrap_or_else(|| cache_path(host, data_dir)),
+            data_dir: data_dir.to_path_buf(),
+        }
+    }
 }
 
 /// Where the cache lives for `base_url` and `data_dir` (see the module docs).

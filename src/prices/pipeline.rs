@@ -5,7 +5,7 @@
 //! prices live ([`PriceHome`]), so every later command on it finds them.
 
 use super::boundaries;
-use super::cache::{PriceCache, cache_path_for};
+use super::cache::{PriceCache, PricePlace};
 use super::ecb::Ecb;
 use super::file::{UserPrices, read_user_prices};
 use super::stage::{self, Needs, StageStats};
@@ -14,7 +14,6 @@ use super::{Fiat, Valuer};
 use crate::error::DataProblem;
 use crate::normalize::{NormalizeOptions, normalize};
 use crate::okx::OkxClient;
-use crate::settings::Settings;
 use crate::store::{PriceHome, Store};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -88,16 +87,16 @@ impl PriceSummary {
     }
 }
 
-/// The price cache `settings` use.
-pub fn open_cache(settings: &Settings) -> Result<PriceCache> {
-    PriceCache::open(&cache_path_for(settings))
+/// The price cache of `place`.
+pub fn open_cache(place: &PricePlace) -> Result<PriceCache> {
+    PriceCache::open(&place.cache)
 }
 
-/// The [`Valuer`] for a report without a store: prices from the cache `settings` choose
+/// The [`Valuer`] for a report without a store: prices from the cache of `place`
 /// and `prices_file`, valued in `fiat`. A report on a store uses
 /// [`open_store_valuer`], which finds the cache the store's prices were fetched to.
-pub fn open_valuer(settings: &Settings, fiat: Fiat, prices_file: Option<&Path>) -> Result<CachedValuer> {
-    let cache = open_cache(settings)?;
+pub fn open_valuer(place: &PricePlace, fiat: Fiat, prices_file: Option<&Path>) -> Result<CachedValuer> {
+    let cache = open_cache(place)?;
     let user = match prices_file {
         Some(p) => read_user_prices(p, &fiat)?,
         None => UserPrices::default(),
@@ -106,12 +105,12 @@ pub fn open_valuer(settings: &Settings, fiat: Fiat, prices_file: Option<&Path>) 
 }
 
 /// Where `store`'s prices live: the cache its last price stage filled, or (never priced)
-/// the one `settings` choose. Fails (exit 4) when the store says its prices were fetched
+/// the one of `place`. Fails (exit 4) when the store says its prices were fetched
 /// to a cache that no longer holds any: valuing its rows from nothing would write empty
 /// value cells as if that were all OKX has.
-pub fn store_cache(settings: &Settings, store: &Store) -> Result<(PriceCache, Option<PriceHome>)> {
+pub fn store_cache(place: &PricePlace, store: &Store) -> Result<(PriceCache, Option<PriceHome>)> {
     let Some(home) = store.price_home()? else {
-        return Ok((open_cache(settings)?, None));
+        return Ok((open_cache(place)?, None));
     };
     let gone = |what: &str| {
         anyhow::Error::new(DataProblem(format!(
@@ -135,12 +134,12 @@ pub fn store_cache(settings: &Settings, store: &Store) -> Result<(PriceCache, Op
 /// `fiat`. After valuing, call [`CachedValuer::write_missing_prices`] with
 /// `<out>/missing_prices.csv`.
 pub fn open_store_valuer(
-    settings: &Settings,
+    place: &PricePlace,
     store: &Store,
     fiat: Fiat,
     prices_file: Option<&Path>,
 ) -> Result<CachedValuer> {
-    let (cache, home) = store_cache(settings, store)?;
+    let (cache, home) = store_cache(place, store)?;
     let user = match prices_file {
         Some(p) => read_user_prices(p, &fiat)?,
         None => UserPrices::default(),
@@ -254,7 +253,7 @@ async fn ensure_ecb(cache: &mut PriceCache, needs: &Needs, fiats: &[&Fiat], ecb_
 /// Fetches what `store`'s rows and reports need into the cache, values every row once and
 /// records in the store where its prices now live.
 pub async fn run(
-    settings: &Settings,
+    place: &PricePlace,
     client: Arc<OkxClient>,
     store: &Store,
     opts: &PriceOptions,
@@ -263,11 +262,11 @@ pub async fn run(
     let now = host_now(&client).await?;
     let mut needs = collect_needs(store)?;
     merge(&mut needs, year_and_now_needs(store, now, opts)?);
-    let path = cache_path_for(settings);
+    let path = place.cache.clone();
     let mut cache = PriceCache::open(&path)?;
     let mut stats = stage::run(client.clone(), &mut cache, &needs, now.timestamp_millis()).await?;
     let mut ecb_requests = fetch_ecb(&mut cache, &needs, opts).await?;
-    let (mut valuer, lacking) = value_all(store, cache, opts, &settings.base_url, now)?;
+    let (mut valuer, lacking) = value_all(store, cache, opts, &place.host, now)?;
     if !lacking.is_empty() {
         // Rows the stage's needs missed (they cannot be, but a value is never left out
         // when the host can give it).
@@ -278,10 +277,10 @@ pub async fn run(
         let mut cache = valuer.into_cache();
         stats.absorb(&stage::run(client, &mut cache, &lacking, now.timestamp_millis()).await?);
         ecb_requests += fetch_ecb(&mut cache, &lacking, opts).await?;
-        valuer = value_all(store, cache, opts, &settings.base_url, now)?.0;
+        valuer = value_all(store, cache, opts, &place.host, now)?.0;
     }
     conclude(
-        settings,
+        place,
         store,
         &valuer,
         opts,
@@ -366,7 +365,7 @@ pub(crate) fn value_all(
 /// After the candles and the ECB rates, with every row valued ([`value_all`]): the counts,
 /// `missing_prices.csv`, and the store told where its prices live.
 pub(crate) fn conclude(
-    settings: &Settings,
+    place: &PricePlace,
     store: &Store,
     valuer: &CachedValuer,
     opts: &PriceOptions,
@@ -378,7 +377,7 @@ pub(crate) fn conclude(
         started,
         ecb_requests,
     } = staged;
-    let path = cache_path_for(settings);
+    let path = place.cache.clone();
     let (rows_valued, rows_missing) = valuer.counts();
     let missing_prices = valuer.missing().count();
     let missing_file = match &opts.missing_out {
@@ -386,7 +385,7 @@ pub(crate) fn conclude(
         _ => None,
     };
     store.set_price_home(&PriceHome {
-        host: settings.base_url.clone(),
+        host: place.host.clone(),
         cache: std::path::absolute(&path).unwrap_or_else(|_| path.clone()),
         fetched_at: now,
         has_bars: valuer.has_bars()?,
@@ -421,14 +420,14 @@ pub struct ReportFetch {
 /// store was never priced. A failure is returned for the caller to report: the report
 /// then lists those prices as missing, with a fix that works.
 pub async fn fetch_for_report(
-    settings: &Settings,
+    place: &PricePlace,
     store: &Store,
     fiat: &Fiat,
     opening: Option<DateTime<Utc>>,
     closing: Option<DateTime<Utc>>,
     connect: impl FnOnce(&str) -> Result<Arc<OkxClient>>,
 ) -> Result<ReportFetch> {
-    let (cache, Some(home)) = store_cache(settings, store)? else {
+    let (cache, Some(home)) = store_cache(place, store)? else {
         return Ok(ReportFetch::default());
     };
     let needs = boundaries::report_needs(store, opening, closing, Some(home.fetched_at))?;

@@ -93,7 +93,7 @@ pub struct Settings {
     /// process runs against the same host ([`crate::okx::shared`]); `None`: read alone.
     pub shared_host: Option<crate::okx::shared::SharedHost>,
     /// The price cache file, when a group or fleet run chose one for its host
-    /// (see [`crate::prices::cache::cache_path_for`]); `None`: the usual rule.
+    /// (see [`Settings::price_place`]); `None`: the usual rule.
     pub price_cache: Option<PathBuf>,
 }
 
@@ -172,6 +172,11 @@ pub fn all_profiles(g: &GlobalArgs) -> Result<Vec<(String, PathBuf)>> {
 }
 
 impl Settings {
+    /// Where this profile's prices come from and are kept.
+    pub fn price_place(&self) -> crate::prices::cache::PricePlace {
+        crate::prices::cache::PricePlace::new(&self.base_url, &self.data_dir, self.price_cache.clone())
+    }
+
     /// Resolves flags, environment and config file. Precedence (README, "Which setting
     /// wins"): a flag beats the environment, which beats the config file; `--profile NAME`
     /// is a flag, so the profile it names beats `OKX_API_*` and `OKX_BASE_URL` (they are

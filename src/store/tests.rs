@@ -594,3 +594,29 @@ fn changed_records_and_duplicates_are_kept_and_counted() {
     assert_eq!((api.updated, api.changed.len()), (1, 0));
     assert_eq!(s.history().unwrap().len(), 2);
 }
+
+/// A process holding many stores at once (`--all` over 200 clients) gives each store
+/// beyond the first few a small page cache, so their caches do not add up to hundreds of
+/// MB; closing a store counts it out again.
+#[test]
+fn many_open_stores_get_a_small_page_cache() {
+    let cache = |s: &Store| -> i64 {
+        s.conn
+            .pragma_query_value(None, "cache_size", |r| r.get(0))
+            .unwrap()
+    };
+    let dirs: Vec<_> = (0..=FULL_CACHE_STORES)
+        .map(|_| tempfile::tempdir().unwrap())
+        .collect();
+    let stores: Vec<Store> = dirs.iter().map(|d| Store::open(d.path()).unwrap()).collect();
+    // The last one was opened with at least FULL_CACHE_STORES others open (other tests
+    // may hold more).
+    assert_eq!(cache(stores.last().unwrap()), -SMALL_CACHE_KIB);
+    let held = OPEN_STORES.load(Ordering::SeqCst);
+    assert!(held > FULL_CACHE_STORES, "{held}");
+    drop(stores);
+    assert!(
+        OPEN_STORES.load(Ordering::SeqCst) < held,
+        "closed stores are counted out"
+    );
+}

@@ -4,152 +4,35 @@
 pub mod archive;
 pub mod archive_file;
 pub mod bill_types;
+mod catalog;
 pub mod dcd;
 pub mod frontier;
 pub mod money;
 pub mod plan;
 pub mod quarter;
 pub mod refetch;
+mod snapshot;
 pub mod stop;
 pub mod stream;
 pub mod subaccounts;
+mod summary;
 
-use crate::okx::endpoints::{self, INST_TYPES};
-use crate::okx::wire::{FundingBalance, SavingsBalance, TradingBalance};
-use crate::okx::{EndpointStats, OkxClient, OkxError};
-use crate::store::{BalanceRow, NewRecord, RecordKind, Store};
+use crate::okx::endpoints::{self};
+use crate::okx::{OkxClient, OkxError};
+use crate::store::Store;
 use anyhow::{Context, Result};
-use archive::{ArchiveOptions, ArchiveReport};
+use archive::ArchiveOptions;
+pub use catalog::{deposit_not_final, streams, withdrawal_not_final};
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-use serde_json::Value;
+use snapshot::{
+    OptionalFailure, clone_okx, fetch_instruments, optional_name, snapshot_balances, tell_optional,
+};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use stream::{CursorKind, KeyKind, Progress, StreamReport, StreamSpec};
-
-/// A deposit can still change unless it succeeded (`2`) or hit a blacklisted address
-/// (`11`). Frozen (`12`), intercepted (`13`), KYC-limited (`14`), suspended (`8`),
-/// Travel-Rule (`17`) and confirming (`0`, `1`) deposits can still be credited, so later
-/// runs re-read down to them until they are final (../shared/okx-api.md §5.5).
-pub fn deposit_not_final(v: &Value) -> bool {
-    !matches!(v.get("state").and_then(Value::as_str), Some("2" | "11"))
-}
-
-/// A withdrawal is final once successful (`2`), failed (`-1`) or canceled (`-2`).
-pub fn withdrawal_not_final(v: &Value) -> bool {
-    !matches!(v.get("state").and_then(Value::as_str), Some("2" | "-1" | "-2"))
-}
-
-/// Every paginated stream of a full sync (../shared/okx-api.md §4, §6).
-pub fn streams() -> Vec<StreamSpec> {
-    let days = chrono::Duration::days;
-    let fill = |name: String, endpoint, query, window| StreamSpec {
-        name,
-        endpoint,
-        query,
-        kind: RecordKind::Fill,
-        cursor: CursorKind::Id("billId"),
-        key: KeyKind::Fill,
-        ts_field: "ts",
-        link_field: Some("billId"),
-        mutable: None,
-        window: Some(window),
-        history_from: None,
-    };
-    let mut out: Vec<StreamSpec> = INST_TYPES
-        .iter()
-        .map(|t| {
-            fill(
-                format!("fills-history/{t}"),
-                endpoints::FILLS_HISTORY,
-                vec![("instType", t.to_string())],
-                days(90),
-            )
-        })
-        .collect();
-    out.push(fill("fills".into(), endpoints::FILLS, vec![], days(3)));
-    let by_id = |name: &str, endpoint, kind, query: Vec<(&'static str, String)>, window| StreamSpec {
-        name: name.into(),
-        endpoint,
-        query,
-        kind,
-        cursor: CursorKind::Id("billId"),
-        key: KeyKind::Field("billId"),
-        ts_field: "ts",
-        link_field: None,
-        mutable: None,
-        window,
-        history_from: None,
-    };
-    out.push(by_id(
-        "bills-archive",
-        endpoints::BILLS_ARCHIVE,
-        RecordKind::Bill,
-        vec![],
-        Some(days(90)),
-    ));
-    out.push(by_id(
-        "bills",
-        endpoints::BILLS,
-        RecordKind::Bill,
-        vec![],
-        Some(days(7)),
-    ));
-    out.push(by_id(
-        "asset-bills-history",
-        endpoints::ASSET_BILLS_HISTORY,
-        RecordKind::FundingBill,
-        vec![("pagingType", "2".into())],
-        None,
-    ));
-    let by_time = |name: &str, endpoint, kind, key, mutable, window| StreamSpec {
-        name: name.into(),
-        endpoint,
-        query: vec![],
-        kind,
-        cursor: CursorKind::Time("ts"),
-        key: KeyKind::Field(key),
-        ts_field: "ts",
-        link_field: None,
-        mutable,
-        window,
-        history_from: None,
-    };
-    out.push(by_time(
-        "asset-bills",
-        endpoints::ASSET_BILLS,
-        RecordKind::FundingBill,
-        "billId",
-        None,
-        Some(days(30)),
-    ));
-    out.push(by_time(
-        "deposit-history",
-        endpoints::DEPOSIT_HISTORY,
-        RecordKind::Deposit,
-        "depId",
-        Some(deposit_not_final as fn(&Value) -> bool),
-        None,
-    ));
-    out.push(by_time(
-        "withdrawal-history",
-        endpoints::WITHDRAWAL_HISTORY,
-        RecordKind::Withdrawal,
-        "wdId",
-        Some(withdrawal_not_final as fn(&Value) -> bool),
-        None,
-    ));
-    out.push(by_time(
-        "convert-history",
-        endpoints::CONVERT_HISTORY,
-        RecordKind::Convert,
-        "tradeId",
-        None,
-        None,
-    ));
-    out
-}
+use stream::{Progress, StreamReport};
+use summary::millis;
+pub use summary::{EndpointSummary, SyncSummary, Totals, peak_rss_bytes};
 
 /// What to sync.
 #[derive(Debug, Clone)]
@@ -182,241 +65,6 @@ impl Default for SyncOptions {
             frontier: None,
         }
     }
-}
-
-/// The run summary (printed, and written as `sync-summary.json`).
-#[derive(Debug, Clone, Serialize)]
-pub struct SyncSummary {
-    pub started_at: DateTime<Utc>,
-    pub finished_at: DateTime<Utc>,
-    pub elapsed_seconds: f64,
-    pub server_time: DateTime<Utc>,
-    pub streams: Vec<StreamReport>,
-    pub archive: Option<ArchiveReport>,
-    pub instruments: u64,
-    pub balances: u64,
-    /// Names of OKX's bill-type dictionary stored by this run (`None`: the cached one
-    /// named every stored code, or it could not be fetched).
-    pub bill_types: Option<u64>,
-    /// Sub-accounts listed (a master's key; `None` for a sub-account's).
-    pub sub_accounts: Option<usize>,
-    pub endpoints: BTreeMap<String, EndpointSummary>,
-    pub totals: Totals,
-    pub store_counts: BTreeMap<String, u64>,
-    pub peak_rss_bytes: Option<u64>,
-    pub errors: Vec<String>,
-    /// Problems that did not fail the sync (an optional endpoint newly unavailable, a
-    /// record OKX changed).
-    pub warnings: Vec<String>,
-    /// Normal states worth knowing, not problems (an optional product still missing in
-    /// this region, as at the last run); printed as notes, not with `--quiet`.
-    pub notes: Vec<String>,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct EndpointSummary {
-    pub requests: u64,
-    pub retries: u64,
-    pub rate_limited: u64,
-    pub limit_wait_seconds: f64,
-}
-
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Totals {
-    pub requests: u64,
-    pub retries: u64,
-    pub rate_limited: u64,
-    pub new_records: u64,
-    pub fetched_records: u64,
-}
-
-impl From<&EndpointStats> for EndpointSummary {
-    fn from(s: &EndpointStats) -> Self {
-        EndpointSummary {
-            requests: s.requests,
-            retries: s.retries,
-            rate_limited: s.rate_limited,
-            limit_wait_seconds: millis(s.limit_wait.as_secs_f64()),
-        }
-    }
-}
-
-/// Seconds rounded to the millisecond, so JSON shows `9.123`, not `9.123456789012`.
-fn millis(secs: f64) -> f64 {
-    (secs * 1000.0).round() / 1000.0
-}
-
-/// Peak resident memory of this process (Linux `VmHWM`), if known.
-pub fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
-/// An optional endpoint that failed: what it is, what the user is told, and the error.
-struct OptionalFailure {
-    what: &'static str,
-    message: String,
-    error: Option<OkxError>,
-}
-
-/// The static name of an optional fills stream (what the store remembers it by).
-fn optional_name(stream: &str) -> &'static str {
-    match stream {
-        "fills-history/EVENTS" => "fills-history/EVENTS",
-        _ => "fills-history",
-    }
-}
-
-/// The parts of an OKX error that say whether an endpoint is missing.
-fn clone_okx(e: &OkxError) -> OkxError {
-    match e {
-        OkxError::Api { endpoint, code, msg } => OkxError::Api {
-            endpoint,
-            code: code.clone(),
-            msg: msg.clone(),
-        },
-        OkxError::Decode { endpoint, detail } => OkxError::Decode {
-            endpoint,
-            detail: detail.clone(),
-        },
-        other => OkxError::Request {
-            endpoint: "fills-history",
-            detail: other.to_string(),
-        },
-    }
-}
-
-/// Tells of optional endpoints: a failure is a warning, unless the endpoint answered the
-/// same way at the last run (a product missing in this region): then it is a note, so a
-/// nightly run does not repeat it. An endpoint that answered is forgotten.
-fn tell_optional(
-    store: &Arc<Mutex<Store>>,
-    answered: &[&str],
-    failed: Vec<OptionalFailure>,
-    warnings: &mut Vec<String>,
-    notes: &mut Vec<String>,
-) -> Result<()> {
-    let mut s = store.lock().expect("store lock");
-    for what in answered {
-        s.remember_unavailable(what, None)?;
-    }
-    for f in failed {
-        let reason = f.error.as_ref().and_then(OkxError::unavailable);
-        let before = s.remember_unavailable(f.what, reason.as_deref())?;
-        if reason.is_some() && before == reason {
-            notes.push(format!("{} (as at the last run)", f.message));
-        } else {
-            warnings.push(f.message);
-        }
-    }
-    Ok(())
-}
-
-/// Saves the balance snapshot; returns the rows saved and whether the optional Simple
-/// Earn balances answered (`Err`: how they failed).
-async fn snapshot_balances(
-    client: &OkxClient,
-    store: &Arc<Mutex<Store>>,
-    at: DateTime<Utc>,
-) -> Result<(u64, Result<(), OptionalFailure>)> {
-    let (trading, funding, savings) = tokio::join!(
-        client.get::<TradingBalance>(endpoints::ACCOUNT_BALANCE, &[]),
-        client.get::<FundingBalance>(endpoints::ASSET_BALANCES, &[]),
-        client.get::<SavingsBalance>(endpoints::SAVINGS_BALANCE, &[]),
-    );
-    let (trading, funding) = (trading?, funding?);
-    // Simple Earn is optional: not every region or account has it. Its failure is a
-    // warning, never a failed sync; it is stored with the snapshot so that `report` lists
-    // the earn balances as not compared (unknown, not zero). A credentials problem still
-    // fails, since it explains everything else.
-    let mut optional = Ok(());
-    let mut unavailable = Vec::new();
-    let savings = match savings {
-        Ok(s) => s,
-        Err(e) if e.is_credentials() => return Err(e.into()),
-        Err(e) => {
-            unavailable.push(("earn", e.to_string()));
-            optional = Err(OptionalFailure {
-                what: endpoints::SAVINGS_BALANCE.name,
-                message: format!("Simple Earn balances unavailable, earn balances are not compared: {e}"),
-                error: Some(e),
-            });
-            Vec::new()
-        }
-    };
-    let mut rows = Vec::new();
-    for d in trading.iter().flat_map(|t| &t.details) {
-        rows.push(BalanceRow {
-            account: "trading".into(),
-            ccy: d.ccy.clone(),
-            total: d.cash_bal.or(d.eq).unwrap_or_default(),
-            available: d.avail_bal,
-            frozen: d.frozen_bal,
-            as_of: at,
-        });
-    }
-    for f in funding {
-        rows.push(BalanceRow {
-            account: "funding".into(),
-            ccy: f.ccy,
-            total: f.bal.unwrap_or_default(),
-            available: f.avail_bal,
-            frozen: f.frozen_bal,
-            as_of: at,
-        });
-    }
-    for s in savings {
-        rows.push(BalanceRow {
-            account: "earn".into(),
-            ccy: s.ccy,
-            total: s.amt.unwrap_or_default(),
-            available: None,
-            frozen: s.pending_amt,
-            as_of: at,
-        });
-    }
-    store
-        .lock()
-        .expect("store lock")
-        .save_balances(at, &rows, &unavailable)?;
-    Ok((rows.len() as u64, optional))
-}
-
-async fn fetch_instruments(client: &OkxClient, store: &Arc<Mutex<Store>>) -> Result<u64> {
-    let mut total = 0;
-    // OPTION needs an instFamily per request; option instIds parse on their own.
-    for inst_type in ["SPOT", "MARGIN", "SWAP", "FUTURES"] {
-        let raw = client
-            .request(
-                endpoints::INSTRUMENTS,
-                &[("instType", inst_type.to_string())],
-                None,
-            )
-            .await?;
-        let mut records = Vec::with_capacity(raw.len());
-        for r in &raw {
-            let v: Value = serde_json::from_str(r.get())?;
-            let Some(id) = v.get("instId").and_then(Value::as_str) else {
-                continue;
-            };
-            records.push(NewRecord {
-                kind: RecordKind::Instrument,
-                key: format!("{inst_type}:{id}"),
-                ts_ms: 0,
-                num: None,
-                link: Some(id.to_string()),
-                raw: r.get().to_string(),
-            });
-        }
-        total += records.len() as u64;
-        store
-            .lock()
-            .expect("store lock")
-            .insert_page("instruments", 1, &records, None)?;
-    }
-    Ok(total)
 }
 
 /// Runs a full (or incremental) sync. The caller holds the store lock. A fatal local error

@@ -55,6 +55,64 @@ fn lines(text: &str) -> Vec<&str> {
     text.lines().filter(|l| !l.trim().is_empty()).collect()
 }
 
+/// A `status --all` line as (profile, uid, acct, last sync, no value, key, state word):
+/// the state word is `never` for `never synced`.
+fn table_cells(line: &str) -> [String; 7] {
+    let t: Vec<&str> = line.split_whitespace().collect();
+    // The last sync is `MM-DD HH:MM` (two words) or `-`.
+    let (last, rest) = if t[3] == "-" {
+        ("-".to_string(), &t[5..])
+    } else {
+        (format!("{} {}", t[3], t[4]), &t[6..])
+    };
+    [
+        t[0].into(),
+        t[1].into(),
+        t[2].into(),
+        last,
+        rest[0].into(),
+        rest[1].into(),
+        rest[2].trim_end_matches(':').into(),
+    ]
+}
+
+/// The same cells from a `status --json` row.
+fn json_cells(row: &Value) -> [String; 7] {
+    let text = |v: &Value| v.as_str().map_or_else(|| "-".to_string(), str::to_string);
+    let label = |p: &Value| match p.as_str().unwrap() {
+        "wrong_passphrase" => "passphrase".to_string(),
+        "bad_signature" => "signature".to_string(),
+        "wrong_environment" => "demo-live".to_string(),
+        other => other.replace('_', "-"),
+    };
+    let problems = row["key_problems"].as_array().unwrap();
+    let key = match problems.as_slice() {
+        [] => "-".to_string(),
+        [one] => label(one),
+        [first, rest @ ..] => format!("{}+{}", label(first), rest.len()),
+    };
+    let last = row["last_sync"].as_str().map_or_else(
+        || "-".to_string(),
+        |t| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .unwrap()
+                .format("%m-%d %H:%M")
+                .to_string()
+        },
+    );
+    [
+        text(&row["profile"]),
+        text(&row["uid"]),
+        text(&row["account"]),
+        last,
+        row["rows_without_value"]
+            .as_u64()
+            .map_or_else(|| "-".to_string(), |n| n.to_string()),
+        key,
+        text(&row["state"]).replace("never_synced", "never"),
+    ]
+}
+
 /// Issue 22, "Done when": 20 profiles, one with a revoked key and one with a key that can
 /// trade. `sync --all` stores 18 complete clients and exits 3 naming exactly the two bad
 /// ones with their fixes; `status --all` and `--json` say the same; a quiet cron
@@ -102,6 +160,7 @@ async fn twenty_clients_two_bad_keys() {
         "{}",
         errors[1]
     );
+    let sync_errors: Vec<String> = errors.iter().map(|l| (*l).to_string()).collect();
     let ok = lines(&r.stdout);
     assert_eq!(
         ok.iter().filter(|l| l.contains(": sync ok in ")).count(),
@@ -220,6 +279,11 @@ async fn twenty_clients_two_bad_keys() {
         }
     }
 
+    // The table and --json say the same, cell by cell.
+    for (l, row) in table[1..21].iter().zip(&rows) {
+        assert_eq!(&table_cells(l), &json_cells(row), "{l}\n{row}");
+    }
+
     // The cron line: quiet, exactly the two bad clients, nothing on stdout.
     let cron = [
         "--config",
@@ -239,6 +303,10 @@ async fn twenty_clients_two_bad_keys() {
     assert_eq!(errors.len(), 2, "{}", r.stderr);
     assert!(errors[0].starts_with("error: client-05: exit 3: ") && errors[0].contains("50111"));
     assert!(errors[1].starts_with("error: client-12: exit 3: ") && errors[1].contains("can trade"));
+    assert_eq!(
+        errors, sync_errors,
+        "the same line (reason and fix) as the sync said"
+    );
     // Each of the 18 has its own files, the summary has all 20.
     for i in (0..20).filter(|i| ![5, 12].contains(i)) {
         let d = dir.path().join("data").join(name(i));
