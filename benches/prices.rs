@@ -19,7 +19,8 @@
 //! issue 23): its price stage at OKX's real public limits, the requests per candle endpoint,
 //! the bound of each and how far the stage is from the combined rate of both.
 //!
-//! `cargo bench --bench prices`. `BENCH_PRICES=bench,volatile,two-year` picks the parts;
+//! `cargo bench --bench prices`. `BENCH_PRICES=bench,volatile,two-year,two-year-usdt-index`
+//! picks the parts (`two-year-usdt-index`: the same account with a `USDT-USD` index);
 //! `OKX_EXPORT_BIN=path` runs another build of the binary (an A/B on the same machine).
 
 use okx_export::model::Transaction;
@@ -287,16 +288,22 @@ async fn main() {
         sim.shutdown().await;
     }
 
-    if wanted("two-year") {
-        // A tax user's first sync: two years of history (issue 23 item 2).
-        let data = dir.path().join("two-year");
+    // A tax user's first sync: two years of history (issue 23 item 2), with the default
+    // simulator (USDT priced through BTC-USD / BTC-USDT: OKX's USDT-USD index is
+    // unverified) and with a USDT-USD index.
+    for (part, usdt_index) in [("two-year", false), ("two-year-usdt-index", true)] {
+        if !wanted(part) {
+            continue;
+        }
+        let data = dir.path().join(part);
         let two = SimConfig {
             size: AccountSize::TwoYear,
+            usdt_index,
             ..SimConfig::default()
         };
         let real = synced(two, &data, "2024-01-01").await;
         let stage = first_stage(&real, &data).await;
-        println!("two-year account: price stage {stage:.1} s");
+        println!("{part} account: price stage {stage:.1} s");
         print_accuracy("values", accuracy(&real, &data));
         real.shutdown().await;
     }

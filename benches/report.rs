@@ -1,9 +1,15 @@
-//! Benchmark: normalize and write every format for N stored records.
+//! Benchmark: a whole report for N stored records.
 //!
-//! `cargo bench --bench report` builds stores of 250k, 500k and 1M records (spot trades,
-//! perpetual funding fees, transfers, deposits) and, for each, runs normalize + all
-//! formats in a fresh child process, printing records/s and the child's peak RSS, so
-//! memory can be seen to stay flat as N grows. `BENCH_SIZES=1000000` picks sizes.
+//! `cargo bench --bench report` builds stores of 30k, 250k and 1M records (spot trades,
+//! perpetual funding fees, transfers, deposits) and, for each, runs in a fresh child
+//! process the whole report pipeline (`report::run` for the store's days as one period:
+//! every row valued (`FixedPrices`) and written in every format, the files read back,
+//! reconciliation, holdings and tax summary, `summary.json`, `report.html`), printing
+//! records/s, the child's peak RSS (memory stays flat as N grows) and the time of each
+//! step. `BENCH_SIZES=30000,1000000` picks sizes; `BENCH_VALUER=none` writes no values
+//! (`NoPrices`); `BENCH_EXPORT=1` also times the export alone (normalize, value, write)
+//! and the read-back, as this bench did before issue 23, in the formats of
+//! `BENCH_FORMATS=none|LIST` (default all); `BENCH_RECONCILE=1` times `reconcile` alone.
 
 use okx_export::export::{ExportOptions, ExportWriter, FixedPrices, Format};
 use okx_export::normalize::{NormalizeOptions, normalize};
@@ -61,6 +67,9 @@ fn build(dir: &Path, n: usize) -> f64 {
     let get: rust_decimal::Decimal = "0.0001".parse().unwrap();
     let fee: rust_decimal::Decimal = "0.0000001".parse().unwrap();
     let mut written = 0;
+    // The funding account's running balance (each funding bill adds 1 USDT), so its chain
+    // holds as a real store's does (a broken one lists a gap per bill).
+    let mut funding = 0u64;
     while written < n {
         let ts = T0 + written as i64 * 1000;
         if (written / 2) % 10 == 9 {
@@ -72,7 +81,10 @@ fn build(dir: &Path, n: usize) -> f64 {
                 ts_ms: ts,
                 num: Some(id),
                 link: None,
-                raw: format!(r#"{{"billId":"{id}","ccy":"USDT","balChg":"1","bal":"{written}","type":"83","notes":"","ts":"{ts}"}}"#),
+                raw: {
+                    funding += 1;
+                    format!(r#"{{"billId":"{id}","ccy":"USDT","balChg":"1","bal":"{funding}","type":"83","notes":"","ts":"{ts}"}}"#)
+                },
             });
             id += 1;
             usdt -= rust_decimal::Decimal::ONE;
@@ -107,88 +119,70 @@ fn peak_rss_mb() -> f64 {
     okx_export::sync::peak_rss_bytes().unwrap_or(0) as f64 / 1_048_576.0
 }
 
+/// The store's days as one period (its records are one a second from `T0`).
+fn period(n: usize) -> okx_export::report::Period {
+    let from = chrono::DateTime::from_timestamp_millis(T0).unwrap();
+    let days = (n as i64 * 1000) / 86_400_000 + 1;
+    okx_export::report::Period {
+        from: Some(from),
+        to: Some(from + chrono::Duration::days(days)),
+        tz: chrono_tz::UTC,
+    }
+}
+
+fn valuer() -> Box<dyn Valuer> {
+    match std::env::var("BENCH_VALUER").as_deref() {
+        Ok("none") => Box::new(NoPrices::new(Fiat::usd())),
+        _ => Box::new(FixedPrices::demo(Fiat::usd())),
+    }
+}
+
 fn child(dir: &Path, n: usize) {
     let store = Store::open(dir).unwrap();
-    let out = dir.join("out");
-    std::fs::create_dir_all(&out).unwrap();
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let load = load.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
     let rss_before = peak_rss_mb();
+    let out = dir.join("report");
+    let req = okx_export::report::ReportRequest {
+        period: period(n),
+        formats: Format::ALL.to_vec(),
+        out: out.clone(),
+        allow_unclassified: false,
+        allow_incomplete: true,
+        accounts: okx_export::report::AccountsContext::default(),
+    };
     let t = Instant::now();
-    // BENCH_FORMATS=none|LIST measures normalization alone or a subset of the formats.
-    let formats = std::env::var("BENCH_FORMATS").unwrap_or_else(|_| "all".into());
-    let formats = if formats == "none" {
-        Vec::new()
-    } else {
-        Format::parse_list(&formats).unwrap()
-    };
-    // BENCH_VALUER=fixed values every row (FixedPrices: the value columns are filled);
-    // the default is NoPrices, what `report` uses until the price stage is merged.
-    let mut valuer: Box<dyn Valuer> = match std::env::var("BENCH_VALUER").as_deref() {
-        Ok("fixed") => Box::new(FixedPrices::demo(Fiat::usd())),
-        _ => Box::new(NoPrices::new(Fiat::usd())),
-    };
-    let mut writer = ExportWriter::create(&out, &formats, ExportOptions::default()).unwrap();
-    let mut rows = 0u64;
-    let summary = normalize(&store, &NormalizeOptions::default(), &mut |tx| {
-        rows += 1;
-        let value = valuer.value(&tx)?;
-        writer.write(&tx, &value)
-    })
-    .unwrap();
-    let exported = writer.finish().unwrap();
+    let mut valuer = valuer();
+    let o = okx_export::report::run(&store, &req, valuer.as_mut()).unwrap();
     let secs = t.elapsed().as_secs_f64();
+    let w = o.written.as_ref().unwrap();
     println!(
-        "report bench: {n:>9} stored records -> {rows:>9} rows, {:.2}s, {:>9.0} records/s, peak RSS {:.1} MB (at start {:.1} MB), unclassified {}",
-        secs,
+        "report bench: {n:>9} stored records -> {:>9} rows, report {secs:.2}s, {:>9.0} records/s, peak RSS {:.1} MB (at start {rss_before:.1} MB), {} checks not ok, unclassified {}; load average {load}",
+        w.normalized.rows_by_kind.values().sum::<u64>(),
         n as f64 / secs,
         peak_rss_mb(),
-        rss_before,
-        summary.unclassified
+        w.reconciliation
+            .cross
+            .iter()
+            .filter(|c| c.status != "ok" && c.status != "not_compared")
+            .count(),
+        w.normalized.unclassified
     );
-    // What `report` does next on every run: read every written file back as its tool reads
-    // it and compare the sums (issue 8, item 4).
-    let t = Instant::now();
-    let checks = okx_export::export::readback::files_checks(&out, &exported, None, None);
-    let check_s = t.elapsed().as_secs_f64();
-    println!(
-        "file checks bench: {n:>9} stored records, {} files read back in {check_s:.2}s ({:+.0}% of the export's {secs:.2}s), {} check rows not ok, peak RSS {:.1} MB",
-        exported.formats.len(),
-        100.0 * check_s / secs,
-        checks.iter().filter(|c| c.status != "ok").count(),
-        peak_rss_mb()
-    );
-    // BENCH_HTML=1 also runs the whole report pipeline (report::run: every format,
-    // reconciliation, tax summary, report.html) for the store's days as one period, valued
-    // by FixedPrices (which lists every (asset, minute) it priced, as the real valuer
-    // does), and prints the size of report.html.
-    if std::env::var_os("BENCH_HTML").is_some() {
-        let out = dir.join("html");
-        let from = chrono::DateTime::from_timestamp_millis(T0).unwrap();
-        let days = (n as i64 * 1000) / 86_400_000 + 1;
-        let req = okx_export::report::ReportRequest {
-            period: okx_export::report::Period {
-                from: Some(from),
-                to: Some(from + chrono::Duration::days(days)),
-                tz: chrono_tz::UTC,
-            },
-            formats: Format::ALL.to_vec(),
-            out: out.clone(),
-            allow_unclassified: false,
-            allow_incomplete: true,
-            accounts: okx_export::report::AccountsContext::default(),
-        };
-        let t = Instant::now();
-        let mut valuer = FixedPrices::demo(Fiat::usd());
-        let o = okx_export::report::run(&store, &req, &mut valuer).unwrap();
-        let secs = t.elapsed().as_secs_f64();
-        let size = std::fs::metadata(out.join("report.html")).unwrap().len();
-        let w = o.written.as_ref().unwrap();
+    for (step, took) in &o.steps.took {
         println!(
-            "html bench: {n:>9} stored records, report::run in {secs:.2}s, report.html {size} bytes ({:.2} MB), {} prices used, {} holdings instants, peak RSS {:.1} MB",
-            size as f64 / 1_048_576.0,
-            w.prices.used.len(),
-            w.series.as_ref().map_or(0, |s| s.points.len()),
-            peak_rss_mb()
+            "  {step:<45} {:>7.3}s {:>5.1} %",
+            took.as_secs_f64(),
+            100.0 * took.as_secs_f64() / secs
         );
+    }
+    let size = std::fs::metadata(out.join("report.html")).unwrap().len();
+    println!(
+        "  report.html {size} bytes, {} prices used, {} holdings instants",
+        w.prices.used.len(),
+        w.series.as_ref().map_or(0, |s| s.points.len()),
+    );
+    if std::env::var_os("BENCH_EXPORT").is_some() {
+        export_only(&store, dir, n);
     }
     // BENCH_RECONCILE=1 also times the reconciliation (continuity in billId order, balance
     // and cross-ledger checks) on the same store.
@@ -208,6 +202,42 @@ fn child(dir: &Path, n: usize) {
     }
 }
 
+/// The export alone (normalize, value, write every format) and the read-back of its files,
+/// as measured before issue 23.
+fn export_only(store: &Store, dir: &Path, n: usize) {
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let t = Instant::now();
+    let mut valuer = valuer();
+    // BENCH_FORMATS=none|LIST: normalization and valuation alone, or a subset of the
+    // formats (the cost of each writer is the difference).
+    let formats = match std::env::var("BENCH_FORMATS").as_deref() {
+        Ok("none") => Vec::new(),
+        Ok(list) => Format::parse_list(list).unwrap(),
+        Err(_) => Format::ALL.to_vec(),
+    };
+    let mut writer = ExportWriter::create(&out, &formats, ExportOptions::default()).unwrap();
+    let mut rows = 0u64;
+    normalize(store, &NormalizeOptions::default(), &mut |tx| {
+        rows += 1;
+        let value = valuer.value(&tx)?;
+        writer.write(&tx, &value)
+    })
+    .unwrap();
+    let exported = writer.finish().unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let checks = okx_export::export::readback::files_checks(&out, &exported, None, None);
+    let check_s = t.elapsed().as_secs_f64();
+    println!(
+        "export bench: {n:>9} stored records -> {rows:>9} rows, {secs:.2}s, {:>9.0} records/s; {} files read back in {check_s:.2}s ({:+.0}%), {} check rows not ok",
+        n as f64 / secs,
+        exported.formats.len(),
+        100.0 * check_s / secs,
+        checks.iter().filter(|c| c.status != "ok").count(),
+    );
+}
+
 fn main() {
     if let Ok(dir) = std::env::var("BENCH_REPORT_CHILD") {
         let n = std::env::var("BENCH_N").unwrap().parse().unwrap();
@@ -218,7 +248,7 @@ fn main() {
         return;
     }
     let sizes: Vec<usize> = std::env::var("BENCH_SIZES")
-        .unwrap_or_else(|_| "250000,500000,1000000".into())
+        .unwrap_or_else(|_| "30000,250000,1000000".into())
         .split(',')
         .map(|s| s.trim().parse().unwrap())
         .collect();

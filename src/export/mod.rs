@@ -445,6 +445,19 @@ mod tests {
         assert_eq!(d.ymd_hms_ms_offset, "2025-01-02 03:04:05.678+00:00");
         d.set(ts("2025-01-02T03:04:06Z"));
         assert_eq!(d.rfc3339_ms, "2025-01-02T03:04:06.000Z");
+        // The digits written directly are chrono's, over many times.
+        let mut t = ts("2017-01-01T00:00:00Z");
+        for _ in 0..2000 {
+            t += chrono::Duration::milliseconds(86_400_000 * 3 + 3_661_007);
+            d.set(t);
+            assert_eq!(d.rfc3339_ms, t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
+            assert_eq!(d.mdy_hms, t.format("%m/%d/%Y %H:%M:%S").to_string());
+            assert_eq!(
+                d.ymd_hms_ms_offset,
+                t.format("%Y-%m-%d %H:%M:%S%.3f+00:00").to_string()
+            );
+            assert_eq!(d.ymd_hms_utc, t.format("%Y-%m-%d %H:%M:%S UTC").to_string());
+        }
     }
 
     /// [`Records`] writes exactly what the `csv` crate writes with [`csv_writer_builder`].

@@ -137,8 +137,56 @@ impl Dates {
             return;
         }
         self.time = Some(t);
-        // chrono writes each piece once; the five styles are those pieces in other orders
-        // (a profile showed five full patterns per row as the largest single cost).
+        // The pieces are written once; the five styles are those pieces in other orders
+        // (a profile showed five full patterns per row as the largest single cost, then
+        // chrono's formatting machinery itself: the digits are written directly).
+        if !self.set_digits(t) {
+            self.set_chrono(t);
+        }
+        self.assemble();
+    }
+
+    /// `ymd_hms`, `millis` and the date of `mdy_hms` from the calendar fields, for the
+    /// four-digit years of every real record; `false` for any other (then chrono writes).
+    fn set_digits(&mut self, t: DateTime<Utc>) -> bool {
+        use chrono::{Datelike, Timelike};
+        let (year, nanos) = (t.year(), t.nanosecond());
+        if !(0..=9999).contains(&year) || nanos >= 1_000_000_000 {
+            return false;
+        }
+        let digits = |out: &mut String, v: u32, width: u32| {
+            for i in (0..width).rev() {
+                out.push(char::from(b'0' + (v / 10u32.pow(i) % 10) as u8));
+            }
+        };
+        let (y, mo, d) = (year as u32, t.month(), t.day());
+        let base = &mut self.ymd_hms;
+        base.clear();
+        digits(base, y, 4);
+        base.push('-');
+        digits(base, mo, 2);
+        base.push('-');
+        digits(base, d, 2);
+        base.push(' ');
+        digits(base, t.hour(), 2);
+        base.push(':');
+        digits(base, t.minute(), 2);
+        base.push(':');
+        digits(base, t.second(), 2);
+        self.millis.clear();
+        self.millis.push('.');
+        digits(&mut self.millis, nanos / 1_000_000, 3);
+        self.mdy_hms.clear();
+        digits(&mut self.mdy_hms, mo, 2);
+        self.mdy_hms.push('/');
+        digits(&mut self.mdy_hms, d, 2);
+        self.mdy_hms.push('/');
+        digits(&mut self.mdy_hms, y, 4);
+        true
+    }
+
+    /// [`Dates::set_digits`] by chrono's formatter, for any time.
+    fn set_chrono(&mut self, t: DateTime<Utc>) {
         let pieces: &'static DatePieces = &DATE_PIECES;
         let piece = |items: &'static [Item<'static>]| t.format_with_items(items.iter());
         let write = |out: &mut String, items| {
@@ -148,15 +196,20 @@ impl Dates {
         let base = &mut self.ymd_hms;
         base.clear();
         write(base, &pieces.ymd);
-        let date_len = base.len();
         base.push(' ');
         write(base, &pieces.hms);
-        let (date, time) = (&base[..date_len], &base[date_len + 1..]);
-        let millis = &mut self.millis;
-        millis.clear();
-        write(millis, &pieces.millis);
+        self.millis.clear();
+        write(&mut self.millis, &pieces.millis);
         self.mdy_hms.clear();
         write(&mut self.mdy_hms, &pieces.mdy);
+    }
+
+    /// The styles from `ymd_hms` (`date time`), `millis` and the date of `mdy_hms`.
+    fn assemble(&mut self) {
+        let base = &self.ymd_hms;
+        let date_len = base.find(' ').unwrap_or(base.len());
+        let (date, time) = (&base[..date_len], base.get(date_len + 1..).unwrap_or_default());
+        let millis = &self.millis;
         self.mdy_hms.push(' ');
         self.mdy_hms.push_str(time);
         for (out, parts) in [

@@ -7,7 +7,7 @@ use crate::coverage::{self, CoverageCheck, Group};
 use crate::export::write_csv_atomic;
 use crate::model::{plain, rfc3339_ms};
 use crate::normalize::{NormalizeOptions, NormalizeSummary, normalize};
-use crate::reconcile::closing::{Holding, holdings_at};
+use crate::reconcile::closing::Holding;
 use crate::reconcile::{
     CheckRow, FundsRanges, OPENING_BALANCE_COLUMNS, RECONCILIATION_COLUMNS, Reconciliation, funds_checks,
     reconcile as reconcile_store, rows_checks,
@@ -81,14 +81,14 @@ pub(super) fn write_coverage(
 pub(super) fn write_closing(
     accounts: &[ReportAccount],
     group: bool,
+    per_account: &[Vec<Holding>],
     at: DateTime<Utc>,
     out: &Path,
 ) -> Result<(Vec<Holding>, PathBuf)> {
     let mut all = Vec::new();
     let mut rows = Vec::new();
-    for a in accounts {
-        let holdings = holdings_at(a.store, at)?;
-        for h in &holdings {
+    for (a, holdings) in accounts.iter().zip(per_account) {
+        for h in holdings {
             let mut row = vec![
                 h.account.to_string(),
                 h.asset.clone(),
@@ -101,7 +101,7 @@ pub(super) fn write_closing(
             }
             rows.push(row);
         }
-        all.extend(holdings);
+        all.extend(holdings.iter().cloned());
     }
     let mut header = vec!["account", "asset", "balance", "as_of", "last_bill_at"];
     if group {
@@ -189,7 +189,17 @@ pub fn write_reconciliation(
     file_checks: Vec<CheckRow>,
     out: &Path,
 ) -> Result<(Reconciliation, Vec<PathBuf>)> {
-    let mut rec = reconcile_account(src, summary, cov)?;
+    let rec = reconcile_account(src, summary, cov)?;
+    write_reconciled(src, rec, file_checks, out)
+}
+
+/// [`write_reconciliation`] with the account's checks done already.
+pub(super) fn write_reconciled(
+    src: &dyn RecordSource,
+    mut rec: Reconciliation,
+    file_checks: Vec<CheckRow>,
+    out: &Path,
+) -> Result<(Reconciliation, Vec<PathBuf>)> {
     rec.cross.extend(file_checks);
     let balances = src.latest_balances()?;
     let mut files = Vec::new();

@@ -76,9 +76,23 @@ pub fn series(
     ats: &[DateTime<Utc>],
     valuer: &mut dyn Valuer,
 ) -> Result<HoldingsSeries> {
+    let per_store = srcs
+        .iter()
+        .map(|src| holdings_series(*src, ats))
+        .collect::<Result<Vec<_>>>()?;
+    series_of(step_days, ats, per_store, valuer)
+}
+
+/// [`series`] from each account's holdings at each of `ats`, read already.
+pub fn series_of(
+    step_days: u64,
+    ats: &[DateTime<Utc>],
+    per_account: impl IntoIterator<Item = Vec<Vec<Holding>>>,
+    valuer: &mut dyn Valuer,
+) -> Result<HoldingsSeries> {
     let mut all: Vec<BTreeMap<(&'static str, String), Holding>> = vec![BTreeMap::new(); ats.len()];
-    for src in srcs {
-        for (at, holdings) in all.iter_mut().zip(holdings_series(*src, ats)?) {
+    for held in per_account {
+        for (at, holdings) in all.iter_mut().zip(held) {
             for h in holdings {
                 at.entry((h.account, h.asset.clone()))
                     .and_modify(|sum| {

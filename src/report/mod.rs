@@ -21,7 +21,7 @@ pub mod period;
 mod summary;
 
 pub use accounts::{AccountLine, AccountStatus, AccountsCheck, AccountsContext};
-use files::{merged_coverage, write_closing, write_coverage, write_group_reconciliation};
+use files::{merged_coverage, write_closing, write_coverage, write_group_reconciliation, write_reconciled};
 pub use files::{reconcile_account, reconcile_only, write_reconciliation};
 pub use period::Period;
 
@@ -34,7 +34,7 @@ use crate::normalize::{AccountScope, NormalizeOptions, NormalizeSummary, normali
 use crate::prices::file::MissingPrice;
 use crate::prices::{Fiat, UsedPrice, Valuer};
 use crate::reconcile::Reconciliation;
-use crate::reconcile::closing::{Holding, holdings_at};
+use crate::reconcile::closing::{Holding, holdings_series};
 use crate::store::{Identity, RecordSource, Store};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -78,11 +78,36 @@ pub struct ReportOutcome {
     /// The accounts behind the report and the sub-accounts of a master it leaves out
     /// (a missing one makes the report incomplete, like a missing range).
     pub accounts: AccountsCheck,
+    /// How long each step took (`cargo bench --bench report` prints them; `-v` logs them).
+    pub steps: Steps,
     /// A group report's members, each with its own coverage and reconciliation (then
     /// `coverage` is all of them, stream names prefixed `profile/`, and
     /// `written.reconciliation` holds the group's own checks: the files read back and the
     /// internal transfers); empty for a one-profile report.
     pub members: Vec<MemberOutcome>,
+}
+
+/// The time each step of a report took, in order.
+#[derive(Debug, Clone)]
+pub struct Steps {
+    pub took: Vec<(&'static str, std::time::Duration)>,
+    last: std::time::Instant,
+}
+
+impl Steps {
+    fn start() -> Steps {
+        Steps {
+            took: Vec::new(),
+            last: std::time::Instant::now(),
+        }
+    }
+
+    /// The step `name` ended now.
+    fn lap(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        self.took.push((name, now - self.last));
+        self.last = now;
+    }
 }
 
 /// One member of a group report.
@@ -267,6 +292,7 @@ pub fn run_accounts(
 ) -> Result<ReportOutcome> {
     std::fs::create_dir_all(&req.out)
         .with_context(|| format!("cannot create output directory `{}`", req.out.display()))?;
+    let mut steps = Steps::start();
     let generated_at = Utc::now();
     let Period { from, to, .. } = req.period;
     let ids: Vec<Option<Identity>> = accounts
@@ -306,6 +332,7 @@ pub fn run_accounts(
     let acc = accounts::check(&checked, &req.accounts, from, to)?;
     let mut files = Vec::new();
     let coverage_path = write_coverage(accounts, group, &covs, &req.out)?;
+    steps.lap("coverage");
     let member_outcomes = |recs: Vec<Option<Reconciliation>>| -> Result<Vec<MemberOutcome>> {
         if !group {
             return Ok(Vec::new());
@@ -339,6 +366,7 @@ pub fn run_accounts(
             exit: Exit::Data,
             accounts: acc,
             members: member_outcomes(accounts.iter().map(|_| None).collect())?,
+            steps,
         };
         outcome.files.push(summary::write(&outcome)?);
         outcome.files.push(html::write(&outcome)?);
@@ -362,16 +390,43 @@ pub fn run_accounts(
         .zip(moves.into_iter().zip(sub_bills))
         .map(|((a, id), m)| scope_of(a.store, id.as_ref(), &uids, m))
         .collect::<Result<_>>()?;
-    let rows = write_rows(accounts, group, &scopes, req, valuer)?;
-    // Every file just written is read back as its tool reads it and must sum to the rows.
-    let file_checks = files_checks(&req.out, &rows.exported, from, to);
-    let (rec, member_recs, mut rec_files) = if group {
-        let recs: Vec<Reconciliation> = accounts
+    // Every holding the report needs (the period's start and end, the chart's days), in
+    // one walk of each account's ledgers.
+    let closing_at = req.period.closing_at(generated_at);
+    let chart = match (from.or(cov.from), closing_at.or(cov.as_of)) {
+        (Some(a), Some(b)) if a < b => Some(holdings::instants(a, b, req.period.tz)),
+        _ => None,
+    };
+    let opening_at = to.and(from);
+    let held = Held::read(
+        accounts,
+        opening_at
+            .into_iter()
+            .chain(closing_at)
+            .chain(chart.iter().flat_map(|(_, ats)| ats.iter().copied())),
+    )?;
+    steps.lap("holdings at the period's ends and days");
+    let opening = opening_at.map(|at| (at, held.all_at(at)));
+    let rows = write_rows(accounts, group, &scopes, req, valuer, opening)?;
+    steps.lap("rows: normalize, value, write every format");
+    // Every file just written is read back as its tool reads it and must sum to the rows;
+    // every account is reconciled. The read-back reads only the files and the
+    // reconciliation only the stores: they run at once.
+    let (file_checks, recs) = std::thread::scope(|scope| {
+        let read_back = scope.spawn(|| files_checks(&req.out, &rows.exported, from, to));
+        let recs = accounts
             .iter()
             .zip(&rows.per_account)
             .zip(&covs)
             .map(|((a, n), c)| reconcile_account(a.store, n, c))
-            .collect::<Result<_>>()?;
+            .collect::<Result<Vec<Reconciliation>>>();
+        (read_back.join(), recs)
+    });
+    let file_checks =
+        file_checks.map_err(|_| anyhow::anyhow!("the read-back of the written files panicked"))?;
+    let recs = recs?;
+    steps.lap("read-back of the written files, reconciliation");
+    let (rec, member_recs, mut rec_files) = if group {
         let sides: Vec<accounts::Sides> = accounts
             .iter()
             .zip(&ids)
@@ -390,17 +445,19 @@ pub fn run_accounts(
         let files = write_group_reconciliation(accounts, &recs, &own, &req.out)?;
         (own, recs.into_iter().map(Some).collect(), files)
     } else {
-        let (rec, files) =
-            write_reconciliation(accounts[0].store, &rows.normalized, &cov, file_checks, &req.out)?;
+        let rec = recs.into_iter().next().context("a report has an account")?;
+        let (rec, files) = write_reconciled(accounts[0].store, rec, file_checks, &req.out)?;
         (rec, vec![None], files)
     };
+    steps.lap("reconciliation files");
     files.extend(rows.exported.paths().map(Path::to_path_buf));
     files.append(&mut rec_files);
     files.push(coverage_path);
     let mut tax = rows.tax;
-    let closing = match req.period.closing_at(generated_at) {
+    let closing = match closing_at {
         Some(at) => {
-            let (holdings, p) = write_closing(accounts, group, at, &req.out)?;
+            let per_account: Vec<Vec<Holding>> = (0..accounts.len()).map(|i| held.at(i, at)).collect();
+            let (holdings, p) = write_closing(accounts, group, &per_account, at, &req.out)?;
             files.push(p);
             // tax-summary.csv: a period report's overview in the fiat (holdings at both ends).
             // Holdings "now" are valued at the newest minute closed when prices were fetched.
@@ -411,6 +468,7 @@ pub fn run_accounts(
         }
         None => None,
     };
+    steps.lap("closing holdings, tax summary");
     let holdings_missing: u64 = ["holdings_opening", "holdings_closing"]
         .iter()
         .flat_map(|s| ["trading", "funding"].map(|i| tax.total(s, i)))
@@ -429,18 +487,14 @@ pub fn run_accounts(
     };
     // The page's holdings chart, valued after the log above: its daily instants are not
     // rows, and their prices are not the files' (nor are their gaps missing_prices.csv's).
-    let series = match (
-        from.or(cov.from),
-        req.period.closing_at(generated_at).or(cov.as_of),
-    ) {
-        (Some(a), Some(b)) if a < b => {
-            let (step, ats) = holdings::instants(a, b, req.period.tz);
-            let stores: Vec<&dyn RecordSource> =
-                accounts.iter().map(|a| a.store as &dyn RecordSource).collect();
-            Some(holdings::series(&stores, step, &ats, valuer)?)
+    let series = match chart {
+        Some((step, ats)) => {
+            let per_account = (0..accounts.len()).map(|i| ats.iter().map(|at| held.at(i, *at)).collect());
+            Some(holdings::series_of(step, &ats, per_account, valuer)?)
         }
-        _ => None,
+        None => None,
     };
+    steps.lap("missing prices, holdings series");
     let unclassified_fail = rows.normalized.unclassified > 0 && !req.allow_unclassified;
     let mut unreadable = Vec::new();
     for (a, n) in accounts.iter().zip(&rows.per_account) {
@@ -501,9 +555,15 @@ pub fn run_accounts(
         exit,
         accounts: acc,
         members,
+        steps,
     };
     outcome.files.push(summary::write(&outcome)?);
+    outcome.steps.lap("summary.json");
     outcome.files.push(html::write(&outcome)?);
+    outcome.steps.lap("report.html");
+    for (name, took) in &outcome.steps.took {
+        tracing::debug!("report step {name}: {took:.2?}");
+    }
     Ok(outcome)
 }
 
@@ -568,6 +628,40 @@ struct RowsWritten {
     pending: u64,
 }
 
+/// The holdings of each account at a report's instants, read in one walk of each
+/// account's ledgers.
+struct Held {
+    ats: Vec<DateTime<Utc>>,
+    /// Per account, per instant of `ats`.
+    per_account: Vec<Vec<Vec<Holding>>>,
+}
+
+impl Held {
+    fn read(accounts: &[ReportAccount], ats: impl Iterator<Item = DateTime<Utc>>) -> Result<Held> {
+        let mut ats: Vec<DateTime<Utc>> = ats.collect();
+        ats.sort_unstable();
+        ats.dedup();
+        let per_account = accounts
+            .iter()
+            .map(|a| holdings_series(a.store, &ats))
+            .collect::<Result<_>>()?;
+        Ok(Held { ats, per_account })
+    }
+
+    /// Account `i`'s holdings at `at` (one of the instants read).
+    fn at(&self, i: usize, at: DateTime<Utc>) -> Vec<Holding> {
+        match self.ats.binary_search(&at) {
+            Ok(k) => self.per_account[i][k].clone(),
+            Err(_) => Vec::new(),
+        }
+    }
+
+    /// Every account's holdings at `at`, one after the other.
+    fn all_at(&self, at: DateTime<Utc>) -> Vec<Holding> {
+        (0..self.per_account.len()).flat_map(|i| self.at(i, at)).collect()
+    }
+}
+
 /// Values every row of the period and writes it to every format. The valuer sees rows in
 /// time order: the opening holdings (at the period's start) first, then the period's rows
 /// (the closing holdings come after, in [`run_accounts`]). A group's rows come merged in
@@ -578,6 +672,7 @@ fn write_rows(
     scopes: &[AccountScope],
     req: &ReportRequest,
     valuer: &mut dyn Valuer,
+    opening: Option<(DateTime<Utc>, Vec<Holding>)>,
 ) -> Result<RowsWritten> {
     let Period { from, to, tz } = req.period;
     let mut writer = ExportWriter::create(
@@ -592,17 +687,9 @@ fn write_rows(
     )?;
     let (mut valued, mut unvalued, mut pending) = (0u64, 0u64, 0u64);
     let mut tax = TaxSummary::with_detail(tz);
-    let opening = match (from, to) {
-        (Some(start), Some(_)) => {
-            let mut holdings = Vec::new();
-            for a in accounts {
-                holdings.extend(holdings_at(a.store, start)?);
-            }
-            tax.add_holdings(&holdings, start, false, valuer)?;
-            Some((start, holdings))
-        }
-        _ => None,
-    };
+    if let Some((start, holdings)) = &opening {
+        tax.add_holdings(holdings, *start, false, valuer)?;
+    }
     let opts = |scope: &AccountScope, store: &Store| -> Result<NormalizeOptions> {
         let names = crate::normalize::codes::BillNames::new(&store.bill_types()?);
         Ok(NormalizeOptions {
