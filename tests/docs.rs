@@ -167,3 +167,25 @@ fn readme_is_short_and_starts_with_the_two_commands() {
         );
     }
 }
+
+/// Every `src/…` path the pages name in backticks exists, so the docs follow a move.
+#[test]
+fn every_named_source_path_exists() {
+    let mut missing = Vec::new();
+    for page in pages() {
+        let text = std::fs::read_to_string(&page).unwrap();
+        for part in text.split('`').skip(1).step_by(2) {
+            if part.starts_with("src/") && !part.contains([' ', '<']) && !root().join(part).exists() {
+                missing.push(format!(
+                    "{}: {part}",
+                    page.strip_prefix(root()).unwrap().display()
+                ));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "paths that do not exist:\n  {}",
+        missing.join("\n  ")
+    );
+}
