@@ -11,27 +11,22 @@ use axum::response::Response;
 use rust_decimal::Decimal;
 use serde_json::{Map, Value};
 
-/// The answer of one of these endpoints; `None` for any other endpoint.
-pub(super) fn dispatch(
+/// The endpoints this file answers.
+pub(super) const ENDPOINTS: [Endpoint; 4] = [
+    endpoints::BILL_TYPES,
+    endpoints::ACCOUNT_BALANCE,
+    endpoints::ASSET_BALANCES,
+    endpoints::SAVINGS_BALANCE,
+];
+
+/// The answer of one of [`ENDPOINTS`].
+pub(super) fn answer(
     sh: &Shared,
     ep: Endpoint,
     p: &Params,
     acct: &SimAccount,
     now: i64,
-) -> Option<Result<Response, Reject>> {
-    let ours = [
-        endpoints::BILL_TYPES,
-        endpoints::ACCOUNT_BALANCE,
-        endpoints::ASSET_BALANCES,
-        endpoints::SAVINGS_BALANCE,
-    ];
-    if !ours.iter().any(|e| e.name == ep.name) {
-        return None;
-    }
-    Some(answer(sh, ep, p, acct, now))
-}
-
-fn answer(sh: &Shared, ep: Endpoint, p: &Params, acct: &SimAccount, now: i64) -> Result<Response, Reject> {
+) -> Result<Response, Reject> {
     let e = |x: Endpoint| x.name == ep.name;
     if e(endpoints::BILL_TYPES) {
         let data = acct.data();

@@ -13,26 +13,14 @@ use axum::http::{StatusCode, header};
 use axum::response::Response;
 use serde_json::{Map, Value};
 
-/// The answer of one of these endpoints; `None` for any other endpoint.
-pub(super) fn dispatch(
-    sh: &Shared,
-    ep: Endpoint,
-    p: &Params,
-    body: &[u8],
-    key: &SimKey,
-    now: i64,
-) -> Option<Result<Response, Reject>> {
-    let ours = [
-        endpoints::BILLS_HISTORY_ARCHIVE_APPLY,
-        endpoints::BILLS_HISTORY_ARCHIVE_POLL,
-    ];
-    if !ours.iter().any(|e| e.name == ep.name) {
-        return None;
-    }
-    Some(answer(sh, ep, p, body, key, now))
-}
+/// The endpoints this file answers.
+pub(super) const ENDPOINTS: [Endpoint; 2] = [
+    endpoints::BILLS_HISTORY_ARCHIVE_APPLY,
+    endpoints::BILLS_HISTORY_ARCHIVE_POLL,
+];
 
-fn answer(
+/// The answer of one of [`ENDPOINTS`].
+pub(super) fn answer(
     sh: &Shared,
     ep: Endpoint,
     p: &Params,

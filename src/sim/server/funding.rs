@@ -8,28 +8,18 @@ use crate::okx::endpoints::Endpoint;
 use crate::sim::SimAccount;
 use axum::response::Response;
 
-/// The answer of one of these endpoints; `None` for any other endpoint.
-pub(super) fn dispatch(
-    ep: Endpoint,
-    p: &Params,
-    acct: &SimAccount,
-    now: i64,
-) -> Option<Result<Response, Reject>> {
-    let ours = [
-        endpoints::ASSET_BILLS,
-        endpoints::ASSET_BILLS_HISTORY,
-        endpoints::DEPOSIT_HISTORY,
-        endpoints::WITHDRAWAL_HISTORY,
-        endpoints::CONVERT_HISTORY,
-        endpoints::DCD_ORDER_HISTORY,
-    ];
-    if !ours.iter().any(|e| e.name == ep.name) {
-        return None;
-    }
-    Some(answer(ep, p, acct, now))
-}
+/// The endpoints this file answers.
+pub(super) const ENDPOINTS: [Endpoint; 6] = [
+    endpoints::ASSET_BILLS,
+    endpoints::ASSET_BILLS_HISTORY,
+    endpoints::DEPOSIT_HISTORY,
+    endpoints::WITHDRAWAL_HISTORY,
+    endpoints::CONVERT_HISTORY,
+    endpoints::DCD_ORDER_HISTORY,
+];
 
-fn answer(ep: Endpoint, p: &Params, acct: &SimAccount, now: i64) -> Result<Response, Reject> {
+/// The answer of one of [`ENDPOINTS`].
+pub(super) fn answer(ep: Endpoint, p: &Params, acct: &SimAccount, now: i64) -> Result<Response, Reject> {
     let e = |x: Endpoint| x.name == ep.name;
     if e(endpoints::ASSET_BILLS) || e(endpoints::ASSET_BILLS_HISTORY) {
         let cur = p.cursor()?;

@@ -489,17 +489,28 @@ fn dispatch(
     key: Option<&SimKey>,
 ) -> Result<Response, Reject> {
     let now = sh.clock.now_ms();
-    if let Some(r) = public::dispatch(sh, ep, p, now) {
-        return r;
+    let on = |area: &[Endpoint]| area.iter().any(|e| e.name == ep.name);
+    if on(&public::ENDPOINTS) {
+        return public::answer(sh, ep, p, now);
     }
     let key = key.ok_or_else(|| unauthorized("50103", "Request header OK-ACCESS-KEY cannot be empty."))?;
     if ep.name == endpoints::ACCOUNT_CONFIG.name {
         return Ok(ok(vec![accounts::account_config(sh, key)]));
     }
-    subaccounts::dispatch(sh, ep, p, key, now)
-        .or_else(|| accounts::dispatch(sh, ep, p, sh.account_of(key), now))
-        .or_else(|| trading::dispatch(sh, ep, p, sh.account_of(key), now))
-        .or_else(|| archive::dispatch(sh, ep, p, body, key, now))
-        .or_else(|| funding::dispatch(ep, p, sh.account_of(key), now))
-        .unwrap_or_else(|| Err(not_implemented()))
+    if let Some(r) = subaccounts::dispatch(sh, ep, p, key, now) {
+        return r;
+    }
+    if on(&archive::ENDPOINTS) {
+        return archive::answer(sh, ep, p, body, key, now);
+    }
+    let acct = sh.account_of(key);
+    if on(&accounts::ENDPOINTS) {
+        accounts::answer(sh, ep, p, acct, now)
+    } else if on(&trading::ENDPOINTS) {
+        trading::answer(sh, ep, p, acct, now)
+    } else if on(&funding::ENDPOINTS) {
+        funding::answer(ep, p, acct, now)
+    } else {
+        Err(not_implemented())
+    }
 }

@@ -11,21 +11,16 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde_json::{Map, Value};
 
-/// The answer of one of these endpoints; `None` for any other endpoint.
-pub(super) fn dispatch(sh: &Shared, ep: Endpoint, p: &Params, now: i64) -> Option<Result<Response, Reject>> {
-    let ours = [
-        endpoints::PUBLIC_TIME,
-        endpoints::INSTRUMENTS,
-        endpoints::INDEX_CANDLES,
-        endpoints::CANDLES,
-    ];
-    if !ours.iter().any(|e| e.name == ep.name) {
-        return None;
-    }
-    Some(answer(sh, ep, p, now))
-}
+/// The endpoints this file answers.
+pub(super) const ENDPOINTS: [Endpoint; 4] = [
+    endpoints::PUBLIC_TIME,
+    endpoints::INSTRUMENTS,
+    endpoints::INDEX_CANDLES,
+    endpoints::CANDLES,
+];
 
-fn answer(sh: &Shared, ep: Endpoint, p: &Params, now: i64) -> Result<Response, Reject> {
+/// The answer of one of [`ENDPOINTS`].
+pub(super) fn answer(sh: &Shared, ep: Endpoint, p: &Params, now: i64) -> Result<Response, Reject> {
     let e = |x: Endpoint| x.name == ep.name;
     if e(endpoints::PUBLIC_TIME) {
         let lie = sh.config.time_lie.map_or(0, |d| d.num_milliseconds());

@@ -8,27 +8,22 @@ use crate::okx::endpoints::Endpoint;
 use crate::sim::SimAccount;
 use axum::response::Response;
 
-/// The answer of one of these endpoints; `None` for any other endpoint.
-pub(super) fn dispatch(
+/// The endpoints this file answers.
+pub(super) const ENDPOINTS: [Endpoint; 4] = [
+    endpoints::FILLS,
+    endpoints::FILLS_HISTORY,
+    endpoints::BILLS,
+    endpoints::BILLS_ARCHIVE,
+];
+
+/// The answer of one of [`ENDPOINTS`].
+pub(super) fn answer(
     sh: &Shared,
     ep: Endpoint,
     p: &Params,
     acct: &SimAccount,
     now: i64,
-) -> Option<Result<Response, Reject>> {
-    let ours = [
-        endpoints::FILLS,
-        endpoints::FILLS_HISTORY,
-        endpoints::BILLS,
-        endpoints::BILLS_ARCHIVE,
-    ];
-    if !ours.iter().any(|e| e.name == ep.name) {
-        return None;
-    }
-    Some(answer(sh, ep, p, acct, now))
-}
-
-fn answer(sh: &Shared, ep: Endpoint, p: &Params, acct: &SimAccount, now: i64) -> Result<Response, Reject> {
+) -> Result<Response, Reject> {
     let e = |x: Endpoint| x.name == ep.name;
     if e(endpoints::FILLS) || e(endpoints::FILLS_HISTORY) {
         let history = e(endpoints::FILLS_HISTORY);
