@@ -238,6 +238,20 @@ impl Console {
         self.write(Stream::Stdout, &[text]);
     }
 
+    /// The columns of [`WIDTH`] a line has after this console's `[label] `.
+    pub fn room(&self) -> usize {
+        WIDTH - self.label.as_ref().map_or(0, |l| l.chars().count() + 3)
+    }
+
+    /// A sentence for the user on stdout ([`Console::out`]), wrapped to [`WIDTH`] columns
+    /// with its label: the lines after the first are indented by two spaces. Tables use
+    /// [`Console::out`], which keeps each row whole.
+    pub fn prose(&self, text: impl AsRef<str>) {
+        for line in wrap_lines(text.as_ref(), self.room(), "  ") {
+            self.out(line);
+        }
+    }
+
     /// A line on stderr as it is, also with `--quiet` (what a failure prints last, e.g.
     /// `interrupted; run sync again to resume`).
     pub fn plain(&self, line: impl AsRef<str>) {
@@ -418,6 +432,27 @@ mod tests {
 
     fn texts(c: &Console) -> Vec<String> {
         c.lines().into_iter().map(|l| l.text).collect()
+    }
+
+    /// A sentence fits 80 columns with its label; a table row (`out`) stays whole.
+    #[test]
+    fn prose_wraps_within_80_columns_label_included() {
+        let c = Console::buffer(false).labelled("savings");
+        let long = "prices: 35 candle requests (12 index, 23 spot; fewest covering pages 146), 3500 bars stored, 0 ECB requests; 631 rows valued, 0 without a value, 0 pending in 2.1 s";
+        c.prose(long);
+        let lines = texts(&c);
+        assert!(lines.len() >= 3, "{lines:?}");
+        assert!(lines.iter().all(|l| l.chars().count() <= WIDTH), "{lines:?}");
+        assert!(lines.iter().all(|l| l.starts_with("[savings] ")), "{lines:?}");
+        assert!(lines[1].starts_with("[savings]   "), "{lines:?}");
+        let joined: Vec<&str> = lines
+            .iter()
+            .flat_map(|l| l.trim_start_matches("[savings] ").split_whitespace())
+            .collect();
+        assert_eq!(joined.join(" "), long);
+        let row = "x".repeat(95);
+        c.out(&row);
+        assert_eq!(texts(&c).last().unwrap(), &format!("[savings] {row}"));
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `demo`: the whole pipeline against the built-in simulated OKX account, no key needed.
 //! Also the hidden `simulate` command that runs the simulator standalone.
 
-use super::say;
+use super::{say, tell};
 use crate::cli::{DemoArgs, GlobalArgs, ReportArgs, SimulateArgs};
 use crate::error::{Exit, usage};
 use crate::settings::{ProfileConfig, Settings};
@@ -126,7 +126,7 @@ pub async fn run(g: &GlobalArgs, args: &DemoArgs) -> Result<Exit> {
         shared_host: None,
         price_cache: None,
     };
-    say(
+    tell(
         &settings,
         format!(
             "demo: simulated OKX master account with two sub-accounts at {} (data as of {})",
@@ -136,7 +136,7 @@ pub async fn run(g: &GlobalArgs, args: &DemoArgs) -> Result<Exit> {
     );
     let exit = demo_group(&settings, &sim).await?;
     let stats = sim.stats();
-    say(
+    tell(
         &settings,
         format!(
             "demo: done; the simulator served {} requests with {} rate-limit rejections; every file is in {}. Open the report in a browser:",

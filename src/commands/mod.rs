@@ -48,6 +48,11 @@ pub fn say(settings: &Settings, line: impl AsRef<str>) {
     settings.console.out(line);
 }
 
+/// A sentence for the user on stdout, wrapped to 80 columns (see [`Console::prose`]).
+pub fn tell(settings: &Settings, text: impl AsRef<str>) {
+    settings.console.prose(text);
+}
+
 /// Advice that is not a problem with this run's data (e.g. an unbound key): a note, not
 /// with `--quiet`, so a nightly cron job stays silent.
 pub fn advise(settings: &Settings, line: impl AsRef<str>) {

@@ -1,7 +1,7 @@
 //! `prices`: the price stage alone (for a store already synced), the same stage at the
 //! end of `sync`, and the boundary prices a `report` fetches before it values.
 
-use super::say;
+use super::{say, tell};
 use crate::cli::{PricesArgs, ReportArgs};
 use crate::error::{Exit, usage};
 use crate::prices::{Fiat, PriceOptions, PriceSummary, ecb, pipeline};
@@ -38,7 +38,7 @@ pub async fn stage(
 
 /// Prints the stage's line, and a warning when rows lack a value.
 pub fn print_summary(settings: &Settings, summary: &PriceSummary) {
-    say(settings, summary.line());
+    tell(settings, summary.line());
     if summary.rows_missing > 0 || summary.missing_prices > 0 {
         settings.console.warning(format!(
             "{} rows without a value ({} asset/minute prices missing){}",

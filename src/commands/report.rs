@@ -1,7 +1,7 @@
 //! `report` and `reconcile`: flags into a
 //! [`ReportRequest`], [`crate::report::run`], then the console lines.
 
-use super::say;
+use super::{say, tell};
 use crate::cli::{ReconcileArgs, ReportArgs};
 use crate::console::Message;
 use crate::error::{Exit, usage};
@@ -292,7 +292,7 @@ fn print_data_as_of(settings: &Settings, o: &ReportOutcome) {
         } else {
             ""
         };
-        say(
+        tell(
             settings,
             format!("report: data as of {} (the last sync){since}", rfc3339_ms(a)),
         );
@@ -373,13 +373,7 @@ fn print_rows(settings: &Settings, summary: &crate::normalize::NormalizeSummary)
         .map(|(k, v)| format!("{v} {}", k.as_str()))
         .collect::<Vec<_>>()
         .join(", ");
-    for line in crate::console::wrap_lines(
-        &format!("report: {rows} transactions ({kinds})"),
-        crate::console::WIDTH,
-        "  ",
-    ) {
-        say(settings, line);
-    }
+    tell(settings, format!("report: {rows} transactions ({kinds})"));
     let not_booked: Vec<String> = [
         (summary.pending_deposits.len(), "pending deposit(s)"),
         (summary.pending_withdrawals.len(), "pending withdrawal(s)"),
@@ -390,7 +384,7 @@ fn print_rows(settings: &Settings, summary: &crate::normalize::NormalizeSummary)
     .map(|(n, what)| format!("{n} {what}"))
     .collect();
     if !not_booked.is_empty() {
-        say(
+        tell(
             settings,
             format!(
                 "not booked: {} (listed in summary.json and report.html)",
@@ -403,7 +397,7 @@ fn print_rows(settings: &Settings, summary: &crate::normalize::NormalizeSummary)
 /// How many rows have a value, how many wait for their bar, and BittyTax's GBP rule.
 fn print_values(settings: &Settings, req: &ReportRequest, w: &Written) {
     let fiat = &w.values.fiat;
-    say(
+    tell(
         settings,
         format!(
             "values: {} rows valued in {fiat}, {} without a price (their value cells are empty)",
@@ -411,7 +405,7 @@ fn print_values(settings: &Settings, req: &ReportRequest, w: &Written) {
         ),
     );
     if w.values.pending > 0 {
-        say(
+        tell(
             settings,
             format!(
                 "values: {} rows pending: their price bar had not closed when prices were fetched; the next sync values them",
@@ -420,7 +414,7 @@ fn print_values(settings: &Settings, req: &ReportRequest, w: &Written) {
         );
     }
     if req.formats.contains(&Format::BittyTax) && fiat.as_str() != "GBP" {
-        say(
+        tell(
             settings,
             format!(
                 "bittytax.csv: value columns left empty: BittyTax takes GBP values only, this report is in {fiat} (use --fiat GBP)"

@@ -52,12 +52,12 @@ pub fn options(args: &SyncArgs) -> Result<SyncOptions> {
 }
 
 /// Words of `items` joined by ", " and wrapped to 80 columns after `head`.
-fn wrapped(head: &str, items: &[String]) -> Vec<String> {
+fn wrapped(head: &str, items: &[String], width: usize) -> Vec<String> {
     let mut lines = vec![head.to_string()];
     for (i, item) in items.iter().enumerate() {
         let sep = if i + 1 < items.len() { "," } else { "" };
         let last = lines.last_mut().expect("one line");
-        if last.chars().count() + 1 + item.chars().count() + sep.len() > 80 {
+        if last.chars().count() + 1 + item.chars().count() + sep.len() > width {
             lines.push(format!("  {item}{sep}"));
         } else {
             last.push(' ');
@@ -142,7 +142,7 @@ pub fn print_summary(settings: &Settings, s: &SyncSummary, failed_with: Option<&
         .iter()
         .map(|(kind, n)| format!("{} {kind}", group(*n)))
         .collect();
-    for line in wrapped("records in the store:", &totals) {
+    for line in wrapped("records in the store:", &totals, settings.console.room()) {
         say(settings, line);
     }
     for (name, e) in s

@@ -62,7 +62,7 @@ impl PriceSummary {
     /// The one-line summary the commands print.
     pub fn line(&self) -> String {
         let mut s = format!(
-            "prices: {} candle requests ({} index, {} spot; fewest covering pages {}, {} finer pages for wide or open hours, {} absent probes), {} bars stored, {} ECB requests; {} rows valued, {} without a value, {} pending",
+            "prices: {} candle requests ({} index, {} spot; {} pages would cover the rows from an empty cache, {} finer pages for wide or open hours, {} absent probes), {} bars stored, {} ECB requests; {} rows valued, {} without a value, {} pending",
             self.stage.requests,
             self.stage.index_requests,
             self.stage.spot_requests,
