@@ -14,9 +14,10 @@
 //! - the exit code is the worst profile's ([`runner::worst`]).
 //!
 //! A sync runs every profile at once (`--jobs`, default: all of them, see
-//! [`default_jobs`]), then the price stages one after another (they share the host's
-//! cache, so each fetches only what the ones before it did not), then (`export`) the
-//! reports, as many at once as there are cores.
+//! [`default_jobs`]); each profile's price stage starts as soon as its sync is done, one
+//! profile after another (they share the host's cache, so each fetches only what the ones
+//! before it did not) while the other profiles still sync; then (`export`) the reports, as
+//! many at once as there are cores.
 
 use super::runner::{self, Member, MemberOutcome};
 use crate::cli::{Cli, Command, ReportArgs, SyncArgs};
@@ -192,38 +193,108 @@ impl Fleet {
         };
         self.stages.push(Stage {
             name,
+            started_seconds: t.duration_since(self.t0).as_secs_f64(),
             seconds: t.elapsed().as_secs_f64(),
         });
         all
     }
 
-    /// The price stage of every member synced so far, one after another (see the module
-    /// docs); a failure is recorded in that member's store and becomes its outcome.
-    async fn prices(&mut self, outcomes: &mut [MemberOutcome], fiats: &[Fiat]) {
+    /// Every member's sync at once (`work`) and, with `fiats`, each synced member's price
+    /// stage as soon as its sync is done, one member after another (members of a host
+    /// share its price cache, so each fetches only the bars the ones before it did not).
+    /// The price stage is bound by the public per-IP limit and the syncs by each UID's
+    /// own, so the two run at the same time: the run takes about the price stage plus the
+    /// first sync to finish, not the slowest sync plus the price stage. A price failure is
+    /// recorded in that member's store and becomes its outcome.
+    async fn sync_and_price<W, Fut>(&mut self, work: W, fiats: Option<Vec<Fiat>>) -> Vec<MemberOutcome>
+    where
+        W: Fn(Settings) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = Result<Exit>> + 'static,
+    {
         let t = Instant::now();
-        let before: Vec<Exit> = outcomes.iter().map(|o| o.exit).collect();
-        let fiats = fiats.to_vec();
-        super::runner::price_members(&self.members, outcomes, |s| {
-            let fiats = fiats.clone();
-            async move {
-                let started = Utc::now();
-                super::prices::after_sync(&s, &fiats)
-                    .await
-                    .inspect_err(|e| super::sync::record_failure(&s, started, e))?;
-                Ok(())
+        let (synced, mut queue) = tokio::sync::mpsc::unbounded_channel::<usize>();
+        let by_name: std::collections::HashMap<String, usize> = self
+            .members
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.name.clone(), i))
+            .collect();
+        let live = self.live("sync");
+        let price = fiats.is_some();
+        let done = move |o: &MemberOutcome| {
+            live(o);
+            if price
+                && o.exit == Exit::Success
+                && let Some(&i) = by_name.get(&o.profile)
+            {
+                // The receiver outlives every sender: a send cannot fail.
+                let _ = synced.send(i);
             }
-        })
-        .await;
+        };
+        let members = self.members.clone();
+        let fiats = fiats.unwrap_or_default();
+        let prices = async {
+            let mut priced: Vec<(usize, Result<()>)> = Vec::new();
+            let mut span: Option<(Instant, Instant)> = None;
+            let mut ready: Vec<usize> = Vec::new();
+            loop {
+                while let Ok(i) = queue.try_recv() {
+                    ready.push(i);
+                }
+                if ready.is_empty() {
+                    match queue.recv().await {
+                        Some(i) => ready.push(i),
+                        None => break,
+                    }
+                    continue;
+                }
+                // The largest store first: its pages span the most time, so the smaller
+                // ones after it find more of their bars in the cache already.
+                let pick = (0..ready.len())
+                    .max_by_key(|&k| store_size(&members[ready[k]].settings.data_dir))
+                    .expect("ready is not empty");
+                let i = ready.swap_remove(pick);
+                let began = Instant::now();
+                let s = members[i].settings.clone();
+                let started = Utc::now();
+                let r = super::prices::after_sync(&s, &fiats)
+                    .await
+                    .inspect_err(|e| super::sync::record_failure(&s, started, e))
+                    .map(|_| ());
+                span = Some((span.map_or(began, |(b, _)| b), Instant::now()));
+                priced.push((i, r));
+            }
+            (priced, span)
+        };
+        let syncs = async {
+            let outcomes = runner::run_each_then(&self.members, self.jobs, work, done).await;
+            (outcomes, Instant::now())
+        };
+        let ((mut outcomes, synced_at), (priced, span)) = tokio::join!(syncs, prices);
+        self.stages.push(Stage {
+            name: "sync",
+            started_seconds: t.duration_since(self.t0).as_secs_f64(),
+            seconds: synced_at.duration_since(t).as_secs_f64(),
+        });
         let live = self.live("prices");
-        for (o, b) in outcomes.iter().zip(before) {
-            if b == Exit::Success && o.exit != Exit::Success {
+        for (i, r) in priced {
+            let (m, o) = (&self.members[i], &mut outcomes[i]);
+            if let Err(e) = r {
+                m.settings.console.error(format!("{e:#}"));
+                o.exit = crate::error::exit_for(&e);
+                o.reason = format!("{e:#}").replace('\n', "; ");
+                o.failure = Some(crate::fleet::RunFailure::of(&e));
                 live(o);
             }
         }
-        self.stages.push(Stage {
-            name: "prices",
-            seconds: t.elapsed().as_secs_f64(),
-        });
+        if let Some((began, ended)) = span {
+            self.stages.push(Stage {
+                name: "prices",
+                started_seconds: began.duration_since(self.t0).as_secs_f64(),
+                seconds: ended.duration_since(began).as_secs_f64(),
+            });
+        }
+        outcomes
     }
 
     /// Writes each member's log and `output/fleet-summary.json`, prints the failures
@@ -378,21 +449,16 @@ pub async fn run(cli: Cli) -> Result<Exit> {
     let outcomes = match cli.command {
         Command::Sync(args) => {
             refuse_refetch(&args)?;
-            let mut o = sync_stage(&mut fleet, &args, None).await;
-            if !args.no_prices {
-                fleet.prices(&mut o, &[Fiat::usd()]).await;
-            }
-            o
+            let fiats = (!args.no_prices).then(|| vec![Fiat::usd()]);
+            sync_stage(&mut fleet, &args, None, fiats).await
         }
         Command::Export(args) => {
             let period = args.report.period()?; // a bad flag fails before any sync
             crate::export::Format::parse_list(&args.report.format)
                 .map_err(|e| usage(format!("--format: {e}")))?;
             refuse_refetch(&args.sync)?;
-            let mut o = sync_stage(&mut fleet, &args.sync, Some(period)).await;
-            fleet
-                .prices(&mut o, std::slice::from_ref(&args.report.price.fiat))
-                .await;
+            let fiats = vec![args.report.price.fiat.clone()];
+            let o = sync_stage(&mut fleet, &args.sync, Some(period), Some(fiats)).await;
             report_stage(&mut fleet, &args.report, Some(o)).await
         }
         Command::Report(args) => {
@@ -413,6 +479,16 @@ pub async fn run(cli: Cli) -> Result<Exit> {
     fleet.finish(outcomes)
 }
 
+/// The size of a profile's store on disk (0 when it cannot be read): how much history it
+/// holds, roughly.
+fn store_size(data_dir: &Path) -> u64 {
+    let file = crate::store::Store::FILE;
+    [file.to_string(), format!("{file}-wal")]
+        .iter()
+        .map(|f| std::fs::metadata(data_dir.join(f)).map_or(0, |m| m.len()))
+        .sum()
+}
+
 fn refuse_refetch(args: &SyncArgs) -> Result<()> {
     if args.refetch.is_some() {
         return Err(usage(
@@ -422,29 +498,33 @@ fn refuse_refetch(args: &SyncArgs) -> Result<()> {
     Ok(())
 }
 
-/// Every member's sync at once, without its price stage ([`Fleet::prices`] follows);
-/// `period`: an export's, whose zone the price stage prices the year boundaries of.
+/// Every member's sync at once, its price stage (in `fiats`, none without) as soon as it
+/// is synced ([`Fleet::sync_and_price`]); `period`: an export's, whose zone the price
+/// stage prices the year boundaries of.
 async fn sync_stage(
     fleet: &mut Fleet,
     args: &SyncArgs,
     period: Option<crate::report::Period>,
+    fiats: Option<Vec<Fiat>>,
 ) -> Vec<MemberOutcome> {
     let mut unpriced = args.clone();
     unpriced.no_prices = true;
     let period = Arc::new(period);
-    let jobs = fleet.jobs;
     fleet
-        .stage("sync", jobs, None, move |s| {
-            let (args, period) = (unpriced.clone(), period.clone());
-            async move {
-                if let Some(p) = period.as_ref() {
-                    super::prices::remember_zone(&crate::store::Store::open(&s.data_dir)?, p)?;
+        .sync_and_price(
+            move |s| {
+                let (args, period) = (unpriced.clone(), period.clone());
+                async move {
+                    if let Some(p) = period.as_ref() {
+                        super::prices::remember_zone(&crate::store::Store::open(&s.data_dir)?, p)?;
+                    }
+                    super::sync::run_priced(&s, &args, &[])
+                        .await
+                        .map(|(exit, _)| exit)
                 }
-                super::sync::run_priced(&s, &args, &[])
-                    .await
-                    .map(|(exit, _)| exit)
-            }
-        })
+            },
+            fiats,
+        )
         .await
 }
 

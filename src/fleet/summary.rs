@@ -26,10 +26,12 @@ pub struct ProfileOutcome {
     pub elapsed_seconds: f64,
 }
 
-/// One stage of the run and how long it took.
+/// One stage of the run: when it started (seconds after the run did) and how long it
+/// took. Stages may overlap: the price stage starts with the first profile synced.
 #[derive(Debug, Clone, Serialize)]
 pub struct Stage {
     pub name: &'static str,
+    pub started_seconds: f64,
     pub seconds: f64,
 }
 
@@ -43,8 +45,8 @@ pub struct FleetSummary {
     pub elapsed_seconds: f64,
     /// Profiles run at once (`--jobs`).
     pub jobs: usize,
-    /// Seconds each stage took: `sync` (every profile at once), `prices` (the shared price
-    /// stage), `report`.
+    /// Each stage's start and length: `sync` (every profile at once), `prices` (the shared
+    /// price stage, from the first profile synced), `report`.
     pub stages: Vec<Stage>,
     /// The run's exit code: the worst profile's (130/143, then 2, 3, 1, 4).
     pub exit: u8,

@@ -543,3 +543,76 @@ async fn each_failure_stops_only_its_client() {
     );
     assert_eq!(s.code, 3, "the worst recorded exit (client-04 never ran: 1)");
 }
+
+/// A client's price stage starts as soon as its own sync is done, while the others still
+/// sync (their limits are per UID, the candles' per IP), one client after another so the
+/// shared cache fetches each bar once. `--jobs 1` makes the order certain: client-00 is
+/// priced while client-01 and client-02 sync.
+#[tokio::test(flavor = "multi_thread")]
+async fn prices_start_while_other_clients_sync() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = SimConfig::clients(3, |_| AccountSize::Sub);
+    cfg.rate_scale = FAST;
+    let keys = cfg.keys.clone();
+    let sim = sim(cfg).await;
+    let c = fleet_config(dir.path(), &keys, &sim.base_url());
+    let r = run(
+        &[
+            "--config",
+            &c,
+            "--all",
+            "--jobs",
+            "1",
+            "sync",
+            "--since",
+            "2025-07-01",
+            "--archive-poll-ms",
+            "50",
+        ],
+        &config_env(FAST),
+        dir.path(),
+    )
+    .await;
+    assert_code(&r, 0);
+    let summary: Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("output").join("fleet-summary.json")).unwrap(),
+    )
+    .unwrap();
+    let stage = |name: &str| {
+        let s = summary["stages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no {name} stage in {summary}"));
+        let start = s["started_seconds"].as_f64().unwrap();
+        (start, start + s["seconds"].as_f64().unwrap())
+    };
+    let (sync_start, sync_end) = stage("sync");
+    let (prices_start, prices_end) = stage("prices");
+    assert!(
+        sync_start < prices_start && prices_start < sync_end && sync_end <= prices_end,
+        "sync {sync_start:.2}–{sync_end:.2} s, prices {prices_start:.2}–{prices_end:.2} s"
+    );
+    // Every client was priced, and no bar was fetched twice: the clients' candle requests
+    // add up to what the simulator served.
+    let mut candles = 0;
+    for i in 0..3 {
+        let log =
+            std::fs::read_to_string(dir.path().join("data").join(name(i)).join("last-run.log")).unwrap();
+        let n: u64 = log
+            .lines()
+            .find_map(|l| l.strip_prefix("prices: ")?.split(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no price line in {}'s log:\n{log}", name(i)));
+        candles += n;
+    }
+    let stats = sim.stats();
+    let served: u64 = stats
+        .endpoints
+        .iter()
+        .filter(|(n, _)| n.contains("candles"))
+        .map(|(_, e)| e.requests)
+        .sum();
+    assert!(candles > 0);
+    assert_eq!(candles, served, "{stats:?}");
+}
