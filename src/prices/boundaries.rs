@@ -17,7 +17,8 @@ use crate::store::Store;
 use anyhow::Result;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
-use std::collections::BTreeSet;
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The open of the newest 1-minute bar that had closed at `at`: where holdings "now" are
 /// valued.
@@ -123,6 +124,88 @@ pub fn year_needs(
         return Ok(Needs::new());
     }
     holdings_needs(store, &ats)
+}
+
+/// [`year_needs`] for the year starts at or after `top` (not in `done`, added to it) while
+/// a sync runs and every row from `top` on is stored, but not all rows before (issue 23):
+/// a holding at a year start is the running balance of its last bill before it, which is
+/// the balance before its first bill after it (`bal` − `balChg`), or, without a bill from
+/// `top` on, the balance now as the latest snapshot has it. The sync then lays the pages
+/// around a year start with its holdings, as the plan after the history does; the exact
+/// holdings are read again once every bill is stored ([`year_needs`]), and any the
+/// ledger's balances did not foretell are priced then.
+pub fn year_needs_from_above(
+    store: &Store,
+    now: DateTime<Utc>,
+    zones: &[Tz],
+    top: i64,
+    done: &mut BTreeSet<i64>,
+) -> Result<Needs> {
+    use crate::store::{RecordKind, RecordSource};
+    let Some(first) = store
+        .first_activity_ms()?
+        .and_then(DateTime::from_timestamp_millis)
+    else {
+        return Ok(Needs::new());
+    };
+    let ats: Vec<i64> = year_starts(first, now, zones)
+        .into_iter()
+        .map(|t| t.timestamp_millis())
+        .filter(|t| *t >= top && done.insert(*t))
+        .collect();
+    let mut needs = Needs::new();
+    if ats.is_empty() {
+        return Ok(needs);
+    }
+    #[derive(serde::Deserialize)]
+    struct Bill {
+        ccy: String,
+        bal: Decimal,
+        #[serde(rename = "balChg")]
+        bal_chg: Decimal,
+    }
+    for (kind, account) in [
+        (RecordKind::Bill, "trading"),
+        (RecordKind::FundingBill, "funding"),
+    ] {
+        // Per year start and currency: its balance there, once a bill tells it.
+        let mut at: Vec<BTreeMap<String, Decimal>> = vec![BTreeMap::new(); ats.len()];
+        store.for_each_by_id(kind, &mut |r| {
+            if r.ts_ms < top {
+                return Ok(());
+            }
+            let Ok(b) = serde_json::from_str::<Bill>(&r.raw) else {
+                return Ok(()); // read exactly once the sync is over
+            };
+            for (i, y) in ats.iter().enumerate() {
+                if r.ts_ms < *y {
+                    // The last bill before it: its balance.
+                    at[i].insert(b.ccy.clone(), b.bal);
+                } else {
+                    // The first bill after it, unless one before told already.
+                    at[i].entry(b.ccy.clone()).or_insert(b.bal - b.bal_chg);
+                }
+            }
+            Ok(())
+        })?;
+        let snapshot: Vec<(String, Decimal)> = store
+            .latest_balances()?
+            .into_iter()
+            .filter(|b| b.account == account)
+            .map(|b| (b.ccy, b.total))
+            .collect();
+        for (i, y) in ats.iter().enumerate() {
+            let minute = bar_open(*y, BAR_1M.1);
+            let told = at[i].iter().map(|(c, bal)| (c.clone(), *bal));
+            let quiet = snapshot.iter().filter(|(c, _)| !at[i].contains_key(c)).cloned();
+            for (ccy, bal) in told.chain(quiet) {
+                if !bal.is_zero() {
+                    needs.entry(ccy).or_default().insert(minute);
+                }
+            }
+        }
+    }
+    Ok(needs)
 }
 
 /// The holdings now (the host's `now`), valued at the newest closed minute.
