@@ -11,7 +11,10 @@
 //! start − 1, so it is exactly that window). An instrument not yet known is probed with its
 //! first window; when it answers (or OKX says it does not exist, 51001, which the cache
 //! remembers) the routes are chosen again. Until the first probes have answered only
-//! probes go out, so no page is planned over routes still shifting. The minutes of wide or
+//! probes go out, so no page is planned over routes still shifting; and an instrument that
+//! may still gain minutes (it is on a later route of an asset whose route is not settled:
+//! `BTC-USD` while `USDT-USD` is not known to exist) lays nothing, its probe neither, until
+//! that route is settled, so its pages are where the plan with the settled routes lays them. The minutes of wide or
 //! open hours get finer pages ([`super::known`]).
 //!
 //! **Two public budgets** (issue 23): index candles and spot candles have separate per-IP
@@ -36,7 +39,7 @@ use crate::okx::endpoints;
 use crate::okx::{OkxClient, OkxError};
 use anyhow::{Context, Result};
 use rust_decimal::Decimal;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
 use tokio::task::JoinSet;
@@ -114,6 +117,32 @@ fn add_route(
         }
         return;
     }
+}
+
+/// The instruments that may still gain minutes: those of the later routes of each asset
+/// whose route is not settled (an instrument of it not known to exist yet), which its
+/// minutes move to if that one turns out absent. A page laid on them before then may not
+/// be where the plan with the settled routes lays it. (A pair route's quote is priced on
+/// its own route, which is not followed here: that would make two unsettled routes wait
+/// for each other.)
+fn unsettled(needs: &Needs, states: &HashMap<Inst, State>) -> HashSet<Inst> {
+    let known = |i: &Inst| matches!(states.get(i), Some(State::Present | State::Absent));
+    let mut out = HashSet::new();
+    for asset in needs.keys() {
+        let mut later = false;
+        for route in rules::candidates(asset) {
+            let insts = route.instruments();
+            let absent = insts.iter().any(|i| states.get(*i) == Some(&State::Absent));
+            if later {
+                out.extend(insts.into_iter().cloned());
+            } else if !absent && insts.iter().all(|i| known(i)) {
+                break; // its route is settled
+            } else if !absent {
+                later = true;
+            }
+        }
+    }
+    out
 }
 
 /// The first route of `asset` none of whose instruments is known to be absent.
@@ -418,7 +447,7 @@ impl<'c> Stage<'c> {
     /// Plans the pages of every instrument whose route is known.
     fn plan(&mut self) -> Result<()> {
         self.resolve_states()?;
-        self.probe_pairs()?;
+        self.probe_pairs(&unsettled(&self.needs, &self.states))?;
         let probing = |i: &Inst| matches!(self.states.get(i), Some(State::Unknown | State::Probing));
         let resolving = !self.paging
             && (self.wanted.keys().any(probing)
@@ -439,41 +468,61 @@ impl<'c> Stage<'c> {
         // covered.
         let mut order: Vec<Inst> = self.open.keys().cloned().collect();
         order.sort_by_key(|i| !quote_insts.contains(i));
-        for inst in order {
-            let state = self.states.get(&inst).copied().unwrap_or(State::Unknown);
-            if matches!(state, State::Absent | State::Probing) || (resolving && state == State::Present) {
-                continue;
-            }
-            let probe = state == State::Unknown;
-            let minutes: Vec<i64> = self.open.get(&inst).into_iter().flatten().copied().collect();
-            let mut sorted = Sorted::default();
-            let mut settled = Vec::new();
-            for m in minutes {
-                match self.need(&inst, m)? {
-                    Need::Nothing => settled.push(m),
-                    n => sorted.push(n, m),
+        // An instrument that may still gain minutes waits for the routes that would give
+        // them, unless nothing else is on its way.
+        let unsettled = unsettled(&self.needs, &self.states);
+        for pass in [true, false] {
+            let mut held = false;
+            for inst in &order {
+                if pass && unsettled.contains(inst) {
+                    held = true;
+                    continue;
                 }
+                self.lay(inst, resolving)?;
             }
-            if let Some(open) = self.open.get_mut(&inst) {
-                for m in settled {
-                    open.remove(&m);
-                }
+            if !held || !self.set.is_empty() {
+                break;
             }
-            let finer = sorted.finer();
-            if !probe {
-                self.stats.finer_pages += finer.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Lays the pages of `inst` that can be laid (its probe, while it is not known yet).
+    fn lay(&mut self, inst: &Inst, resolving: bool) -> Result<()> {
+        let inst = inst.clone();
+        let state = self.states.get(&inst).copied().unwrap_or(State::Unknown);
+        if matches!(state, State::Absent | State::Probing) || (resolving && state == State::Present) {
+            return Ok(());
+        }
+        let probe = state == State::Unknown;
+        let minutes: Vec<i64> = self.open.get(&inst).into_iter().flatten().copied().collect();
+        let mut sorted = Sorted::default();
+        let mut settled = Vec::new();
+        for m in minutes {
+            match self.need(&inst, m)? {
+                Need::Nothing => settled.push(m),
+                n => sorted.push(n, m),
             }
-            let windows = layout::page_windows(&sorted.page, &self.complete);
-            for w in windows.into_iter().chain(finer) {
-                if probe {
-                    self.spawn(Job::new(inst.clone(), w, true));
-                    self.states.insert(inst.clone(), State::Probing);
-                    break;
-                }
-                self.paging = true;
-                let job = self.route(&inst, w)?;
-                self.spawn(job);
+        }
+        if let Some(open) = self.open.get_mut(&inst) {
+            for m in settled {
+                open.remove(&m);
             }
+        }
+        let finer = sorted.finer();
+        if !probe {
+            self.stats.finer_pages += finer.len() as u64;
+        }
+        let windows = layout::page_windows(&sorted.page, &self.complete);
+        for w in windows.into_iter().chain(finer) {
+            if probe {
+                self.spawn(Job::new(inst.clone(), w, true));
+                self.states.insert(inst.clone(), State::Probing);
+                break;
+            }
+            self.paging = true;
+            let job = self.route(&inst, w)?;
+            self.spawn(job);
         }
         Ok(())
     }
@@ -481,17 +530,24 @@ impl<'c> Stage<'c> {
     /// Tries the stablecoin pair of each index whose state is not known yet with one page of
     /// the index's minutes (the second it would lay), so pages can be routed through the
     /// pair once it answers.
-    fn probe_pairs(&mut self) -> Result<()> {
+    fn probe_pairs(&mut self, unsettled: &HashSet<Inst>) -> Result<()> {
         let indexes: Vec<Inst> = self
             .wanted
             .keys()
-            .filter(|i| i.kind == InstKind::Index && self.states.get(*i) != Some(&State::Absent))
+            .filter(|i| {
+                i.kind == InstKind::Index
+                    && self.states.get(*i) != Some(&State::Absent)
+                    && !unsettled.contains(*i)
+            })
             .cloned()
             .collect();
         for index in indexes {
             let Some(pair) = stable_pair(&index) else {
                 continue;
             };
+            if alternative(&index, &self.states).is_none() {
+                continue; // its quote is priced through this index: no page can go there
+            }
             if !self.states.contains_key(&pair) {
                 let s = if self.cache.is_absent(&pair)? {
                     State::Absent
@@ -750,4 +806,45 @@ fn page_bars(job: &Job, rows: &[Vec<String>]) -> Result<Page> {
         range: (job.start, to),
         forming: (unconfirmed != i64::MAX).then_some(unconfirmed),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn needs(assets: &[&str]) -> Needs {
+        assets
+            .iter()
+            .map(|a| ((*a).to_string(), BTreeSet::from([0])))
+            .collect()
+    }
+
+    /// While USDT's index is not known to exist, BTC's index and pair wait: USDT's minutes
+    /// move there if it does not (the demo account's page more, issue 23).
+    #[test]
+    fn instruments_wait_for_the_routes_that_could_give_them_minutes() {
+        let (usdt, btc, btc_usdt) = (Inst::index("USDT"), Inst::index("BTC"), Inst::spot("BTC", "USDT"));
+        let mut states = HashMap::from([(usdt.clone(), State::Probing), (btc.clone(), State::Present)]);
+        let u = unsettled(&needs(&["USDT", "BTC"]), &states);
+        assert!(
+            u.contains(&btc) && u.contains(&btc_usdt) && !u.contains(&usdt),
+            "{u:?}"
+        );
+        // USDT's index exists: nothing waits.
+        states.insert(usdt.clone(), State::Present);
+        assert!(unsettled(&needs(&["USDT", "BTC"]), &states).is_empty());
+        // It does not: USDT goes through BTC's index and pair, its last route; BTC's own
+        // route is settled.
+        states.insert(usdt, State::Absent);
+        states.insert(btc_usdt.clone(), State::Unknown);
+        assert!(unsettled(&needs(&["USDT", "BTC"]), &states).is_empty());
+        // BTC's index not known yet: its later routes (the pair against USDT among them)
+        // wait.
+        states.insert(btc, State::Unknown);
+        let u = unsettled(&needs(&["BTC"]), &states);
+        assert!(
+            u.contains(&btc_usdt) && u.len() == rules::ROUTE_QUOTES.len() - 1,
+            "{u:?}"
+        );
+    }
 }
