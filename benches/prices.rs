@@ -77,6 +77,19 @@ fn bound(n: u64, limit: endpoints::RateLimit) -> Duration {
     limit.per * ((n - 1) / u64::from(limit.count)) as u32
 }
 
+/// The price line of a command's stdout, its wrapped lines joined (sentences wrap to 80
+/// columns, continued with an indent).
+fn price_line(out: &str) -> String {
+    let mut lines = out.lines().skip_while(|l| !l.starts_with("prices:"));
+    let Some(first) = lines.next() else {
+        return String::new();
+    };
+    std::iter::once(first)
+        .chain(lines.take_while(|l| l.starts_with("  ")).map(str::trim))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 fn seconds_in(line: &str) -> f64 {
     line.rsplit(" in ")
         .next()
@@ -179,11 +192,7 @@ async fn synced(config: SimConfig, data: &Path, since: &str) -> SimServer {
 /// rate. Returns the stage's seconds.
 async fn first_stage(sim: &SimServer, data: &Path) -> f64 {
     let (wall, out) = run(sim, data, 1, &["prices"]).await;
-    let line = out
-        .lines()
-        .find(|l| l.starts_with("prices:"))
-        .unwrap_or_default()
-        .to_string();
+    let line = price_line(&out);
     println!("first run:  {line}");
     let stats = sim.stats();
     let mut worst = Duration::ZERO;
@@ -236,7 +245,7 @@ async fn main() {
         first_stage(&real, &data).await;
         real.reset_stats();
         let (_, out) = run(&real, &data, 1, &["prices"]).await;
-        let line = out.lines().find(|l| l.starts_with("prices:")).unwrap_or_default();
+        let line = price_line(&out);
         let s = real.stats();
         let again = s.get(endpoints::INDEX_CANDLES.name).requests + s.get(endpoints::CANDLES.name).requests;
         println!("second run: {again} candle requests (must be 0): {line}");
@@ -282,7 +291,7 @@ async fn main() {
         .await
         .unwrap();
         let (_, out) = run(&sim, &data, 10, &["prices"]).await;
-        let line = out.lines().find(|l| l.starts_with("prices:")).unwrap_or_default();
+        let line = price_line(&out);
         println!("volatile market: {line}");
         print_accuracy("values", accuracy(&sim, &data));
         sim.shutdown().await;

@@ -157,12 +157,17 @@ async fn sync(sim: &SimServer, data: &std::path::Path, scale: u32, since: &str, 
     }
 }
 
+/// The price line of `stdout`, its wrapped lines joined (sentences wrap to 80 columns,
+/// continued with an indent).
 fn prices_line(stdout: &str) -> String {
-    stdout
-        .lines()
-        .find(|l| l.starts_with("prices:"))
-        .unwrap_or("prices: (none)")
-        .to_string()
+    let mut lines = stdout.lines().skip_while(|l| !l.starts_with("prices:"));
+    let Some(first) = lines.next() else {
+        return "prices: (none)".to_string();
+    };
+    std::iter::once(first)
+        .chain(lines.take_while(|l| l.starts_with("  ")).map(str::trim))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn candle_requests(sim: &SimServer) -> u64 {

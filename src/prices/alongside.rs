@@ -5,9 +5,11 @@
 //! The sync keeps a [`Frontier`]: which time ranges hold all their rows already (streams
 //! page newest first). Whenever it grows, the rows of the new complete ranges are read
 //! from the store (a second, read-only use of the same SQLite file) and their needs given
-//! to the [`Stage`], which lays pages only where the rows they cover are known
-//! ([`super::layout`]); so are the holdings at a year's start once the rows around it are
-//! stored. When the sync has succeeded, the rest (the ranges it completed last, the
+//! to the [`Stage`], which lays pages only where the plan for the whole history lays them
+//! ([`super::layout`]), so it makes no request more than pricing after the sync. The
+//! holdings at a year's start are read before the pages around it are laid: exactly once
+//! every row before it is stored, foretold from the running balances of the rows after it
+//! until then ([`boundaries::year_needs_from_above`]). When the sync has succeeded, the rest (the ranges it completed last, the
 //! holdings now) is given as the final needs, and the stage ends as it does after a sync:
 //! ECB rates, every row valued once, the store told where its prices live. When the sync
 //! fails, the stage stops: what it stored is kept (each page is stored as it arrives),
@@ -101,8 +103,8 @@ struct Reader {
     now_first: bool,
 }
 
-/// Reads the needs of the rows in `ranges`, and of the holdings at the year starts whose
-/// minute is now in `complete` (on a blocking thread: it reads the store).
+/// Reads the needs of the rows in `ranges`, and of the holdings at the year starts the
+/// pages laid over `complete` can reach (on a blocking thread: it reads the store).
 async fn read_needs(
     store: Store,
     mut reader: Reader,
@@ -112,14 +114,24 @@ async fn read_needs(
     tokio::task::spawn_blocking(move || {
         let mut read = || -> Result<Needs> {
             let mut needs = pipeline::needs_within(&store, &ranges)?;
-            let years = boundaries::year_needs(
+            // The holdings at a year start, before the pages around it are laid: exact once
+            // every row before it is stored, foretold from the rows after it until then.
+            let exact = boundaries::year_needs(
                 &store,
                 reader.now,
                 &reader.zones,
-                |m| complete.contains(m),
+                |m| complete.holds(i64::MIN, m),
                 &mut reader.years,
             )?;
-            pipeline::merge(&mut needs, years);
+            pipeline::merge(&mut needs, exact);
+            let foretold = boundaries::year_needs_from_above(
+                &store,
+                reader.now,
+                &reader.zones,
+                complete.from_top(),
+                &mut reader.years,
+            )?;
+            pipeline::merge(&mut needs, foretold);
             if std::mem::take(&mut reader.now_first) {
                 pipeline::merge(
                     &mut needs,

@@ -13,11 +13,12 @@
 use super::rules::{BAR_1M, bar_open};
 use super::stage::Needs;
 use crate::reconcile::closing::holdings_at_each;
-use crate::store::Store;
+use crate::store::{RecordKind, RecordSource, Store};
 use anyhow::Result;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use chrono_tz::Tz;
-use std::collections::BTreeSet;
+use rust_decimal::Decimal;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// The open of the newest 1-minute bar that had closed at `at`: where holdings "now" are
 /// valued.
@@ -125,6 +126,98 @@ pub fn year_needs(
     holdings_needs(store, &ats)
 }
 
+/// [`year_needs`] for the year starts at or after `top` (not in `done`, added to it) while
+/// a sync runs and every row from `top` on is stored, but not all rows before (issue 23):
+/// a holding at a year start is the running balance of its last bill before it, which is
+/// the balance before its first bill after it (`bal` − `balChg`), or, without a bill from
+/// `top` on, the balance now as the latest snapshot has it. The sync then lays the pages
+/// around a year start with its holdings, as the plan after the history does; the exact
+/// holdings are read again once every bill is stored ([`year_needs`]), and any the
+/// ledger's balances did not foretell are priced then.
+pub fn year_needs_from_above(
+    store: &Store,
+    now: DateTime<Utc>,
+    zones: &[Tz],
+    top: i64,
+    done: &mut BTreeSet<i64>,
+) -> Result<Needs> {
+    let Some(first) = store
+        .first_activity_ms()?
+        .and_then(DateTime::from_timestamp_millis)
+    else {
+        return Ok(Needs::new());
+    };
+    let ats: Vec<i64> = year_starts(first, now, zones)
+        .into_iter()
+        .map(|t| t.timestamp_millis())
+        .filter(|t| *t >= top && done.insert(*t))
+        .collect();
+    let mut needs = Needs::new();
+    for (y, held) in ats.iter().zip(foretold_holdings(store, &ats, top)?) {
+        let minute = bar_open(*y, BAR_1M.1);
+        for asset in held {
+            needs.entry(asset).or_default().insert(minute);
+        }
+    }
+    Ok(needs)
+}
+
+/// The assets held (trading and funding accounts) at each of `ats`, all at or after `top`,
+/// as the bills from `top` on and the latest balance snapshot foretell them (see
+/// [`year_needs_from_above`]). A bill whose balances cannot be read tells nothing: the
+/// exact read once the sync is over has the last word.
+fn foretold_holdings(src: &dyn RecordSource, ats: &[i64], top: i64) -> Result<Vec<BTreeSet<String>>> {
+    #[derive(serde::Deserialize)]
+    struct Bill {
+        ccy: String,
+        bal: Decimal,
+        #[serde(rename = "balChg")]
+        bal_chg: Decimal,
+    }
+    let mut out = vec![BTreeSet::new(); ats.len()];
+    if ats.is_empty() {
+        return Ok(out);
+    }
+    let balances = src.latest_balances()?;
+    for (kind, account) in [
+        (RecordKind::Bill, "trading"),
+        (RecordKind::FundingBill, "funding"),
+    ] {
+        // Per instant and currency: its balance there, once a bill tells it.
+        let mut at: Vec<BTreeMap<String, Decimal>> = vec![BTreeMap::new(); ats.len()];
+        src.for_each_by_id(kind, &mut |r| {
+            if r.ts_ms < top {
+                return Ok(());
+            }
+            let Ok(b) = serde_json::from_str::<Bill>(&r.raw) else {
+                return Ok(());
+            };
+            for (i, t) in ats.iter().enumerate() {
+                if r.ts_ms < *t {
+                    // The last bill before it: its balance.
+                    at[i].insert(b.ccy.clone(), b.bal);
+                } else {
+                    // The first bill after it, unless one before told already.
+                    at[i].entry(b.ccy.clone()).or_insert(b.bal - b.bal_chg);
+                }
+            }
+            Ok(())
+        })?;
+        for (held, told) in out.iter_mut().zip(&at) {
+            let quiet = balances
+                .iter()
+                .filter(|b| b.account == account && !told.contains_key(&b.ccy))
+                .map(|b| (&b.ccy, &b.total));
+            for (ccy, bal) in told.iter().chain(quiet) {
+                if !bal.is_zero() {
+                    held.insert(ccy.clone());
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The holdings now (the host's `now`), valued at the newest closed minute.
 pub fn now_needs(store: &Store, now: DateTime<Utc>) -> Result<Needs> {
     holdings_needs(store, &[(now, newest_closed_minute(now))])
@@ -200,5 +293,88 @@ mod tests {
             valued_at(t("2026-12-07T04:00:00Z"), None),
             t("2026-12-07T04:00:00Z")
         );
+    }
+
+    /// On a ledger whose running balances agree with themselves and with the snapshot,
+    /// the holdings foretold from the bills after an instant are the exact ones, wherever
+    /// the stored part begins (issue 23).
+    #[test]
+    fn holdings_foretold_from_the_bills_after_are_the_exact_ones() {
+        use crate::reconcile::closing::holdings_at_each;
+        use crate::store::{BalanceRow, MemorySource, StoredRecord};
+        let mut rng = 4_242u64;
+        let mut next = || {
+            rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            rng >> 33
+        };
+        for case in 0..60 {
+            let mut records = Vec::new();
+            let mut bal: BTreeMap<(RecordKind, &str), Decimal> = BTreeMap::new();
+            let ccys = ["BTC", "ETH", "OKB", "USDT"];
+            for id in 0..80i64 {
+                let kind = if next() % 3 == 0 {
+                    RecordKind::FundingBill
+                } else {
+                    RecordKind::Bill
+                };
+                let ccy = ccys[(next() % 4) as usize];
+                let b = bal.entry((kind, ccy)).or_default();
+                // Now and then everything out, else in or out a little.
+                let chg = if next() % 5 == 0 {
+                    -*b
+                } else {
+                    Decimal::new(next() as i64 % 2000 - 500, 2).max(-*b)
+                };
+                *b += chg;
+                let ts = 1_000 * id;
+                records.push(StoredRecord {
+                    kind,
+                    key: id.to_string(),
+                    ts_ms: ts,
+                    link: None,
+                    raw: format!(
+                        r#"{{"billId":"{id}","ccy":"{ccy}","bal":"{b}","balChg":"{chg}","ts":"{ts}"}}"#
+                    ),
+                });
+            }
+            let balances = bal
+                .iter()
+                .map(|((kind, ccy), total)| BalanceRow {
+                    account: if *kind == RecordKind::Bill {
+                        "trading"
+                    } else {
+                        "funding"
+                    }
+                    .into(),
+                    ccy: (*ccy).into(),
+                    total: *total,
+                    available: None,
+                    frozen: None,
+                    as_of: DateTime::from_timestamp_millis(100_000).unwrap(),
+                })
+                .collect();
+            let top = (next() % 90_000) as i64;
+            let ats: Vec<i64> = (0..3).map(|_| top + (next() % 90_000) as i64).collect();
+            // What is stored: the bills from `top` on.
+            let src = MemorySource {
+                records: records.iter().filter(|r| r.ts_ms >= top).cloned().collect(),
+                balances,
+                ..MemorySource::default()
+            };
+            let all = MemorySource {
+                records,
+                ..MemorySource::default()
+            };
+            let instants: Vec<DateTime<Utc>> = ats
+                .iter()
+                .map(|t| DateTime::from_timestamp_millis(*t).unwrap())
+                .collect();
+            let exact: Vec<BTreeSet<String>> = holdings_at_each(&all, &instants)
+                .unwrap()
+                .into_iter()
+                .map(|h| h.into_iter().map(|h| h.asset).collect())
+                .collect();
+            assert_eq!(foretold_holdings(&src, &ats, top).unwrap(), exact, "case {case}");
+        }
     }
 }

@@ -18,6 +18,7 @@ pub mod file;
 pub mod known;
 pub mod layout;
 pub mod pipeline;
+pub mod routes;
 pub mod rules;
 pub mod stage;
 pub mod valuer;

@@ -11,7 +11,10 @@
 //! start − 1, so it is exactly that window). An instrument not yet known is probed with its
 //! first window; when it answers (or OKX says it does not exist, 51001, which the cache
 //! remembers) the routes are chosen again. Until the first probes have answered only
-//! probes go out, so no page is planned over routes still shifting. The minutes of wide or
+//! probes go out, so no page is planned over routes still shifting; and an instrument that
+//! may still gain minutes (it is on a later route of an asset whose route is not settled:
+//! `BTC-USD` while `USDT-USD` is not known to exist) lays nothing, its probe neither, until
+//! that route is settled, so its pages are where the plan with the settled routes lays them. The minutes of wide or
 //! open hours get finer pages ([`super::known`]).
 //!
 //! **Two public budgets** (issue 23): index candles and spot candles have separate per-IP
@@ -31,12 +34,13 @@
 use super::cache::{Bar, PriceCache};
 use super::known::{Known, Need, Sorted};
 use super::layout::{self, Complete};
-use super::rules::{self, Inst, InstKind, PAGE, Route};
+use super::routes::{Alt, State, add_route, alternative, stable_pair, unsettled};
+use super::rules::{self, Inst, InstKind, PAGE};
 use crate::okx::endpoints;
 use crate::okx::{OkxClient, OkxError};
 use anyhow::{Context, Result};
 use rust_decimal::Decimal;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
 use std::sync::Arc;
 use tokio::task::JoinSet;
@@ -78,100 +82,6 @@ impl StageStats {
         self.routed_pages += o.routed_pages;
         self.bars_stored += o.bars_stored;
     }
-}
-
-/// Known state of an instrument.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    Unknown,
-    Probing,
-    Present,
-    Absent,
-}
-
-/// The route `asset` takes given what is known, and the instruments (with the minutes
-/// they must price) it needs, added to `out`.
-fn add_route(
-    asset: &str,
-    minutes: &BTreeSet<i64>,
-    states: &HashMap<Inst, State>,
-    depth: u32,
-    out: &mut BTreeMap<Inst, BTreeSet<i64>>,
-) {
-    if depth > 3 {
-        return;
-    }
-    let absent = |i: &Inst| states.get(i) == Some(&State::Absent);
-    for route in rules::candidates(asset) {
-        if route.instruments().into_iter().any(absent) {
-            continue;
-        }
-        for i in route.instruments() {
-            out.entry(i.clone()).or_default().extend(minutes.iter().copied());
-        }
-        if let Route::Pair { quote, .. } = &route {
-            add_route(quote, minutes, states, depth + 1, out);
-        }
-        return;
-    }
-}
-
-/// The first route of `asset` none of whose instruments is known to be absent.
-fn resolved(asset: &str, states: &HashMap<Inst, State>) -> Option<Route> {
-    rules::candidates(asset).into_iter().find(|r| {
-        r.instruments()
-            .into_iter()
-            .all(|i| states.get(i) != Some(&State::Absent))
-    })
-}
-
-/// The first spot pair of index `index`'s asset against a USD stablecoin (`ETH-USDT` for
-/// `ETH-USD`), if the asset is not a stablecoin itself.
-fn stable_pair(index: &Inst) -> Option<Inst> {
-    let asset = index.id.strip_suffix("-USD")?;
-    if rules::is_usd_stablecoin(asset) || rules::is_fiat(asset) {
-        return None;
-    }
-    rules::candidates(asset).into_iter().find_map(|r| match r {
-        Route::Pair { pair, quote } if rules::is_usd_stablecoin(&quote) => Some(pair),
-        _ => None,
-    })
-}
-
-/// The other way to price the minutes of an index: its asset's spot pair against a USD
-/// stablecoin, times that stablecoin's price (read from `quote_insts`).
-#[derive(Debug, Clone)]
-struct Alt {
-    pair: Inst,
-    quote_insts: Vec<Inst>,
-}
-
-/// The [`Alt`] of index `index` (asset `X`, `X-USD`): the first spot pair of `X` against
-/// a USD stablecoin not known to be absent, when that stablecoin's route does not go
-/// through `X`'s own index (BTC's would: USDT is `BTC-USD` ÷ `BTC-USDT` without an index).
-fn alternative(index: &Inst, states: &HashMap<Inst, State>) -> Option<Alt> {
-    let asset = index.id.strip_suffix("-USD")?;
-    for route in rules::candidates(asset) {
-        let Route::Pair { pair, quote } = route else {
-            continue;
-        };
-        if !rules::is_usd_stablecoin(&quote) {
-            continue;
-        }
-        if states.get(&pair) == Some(&State::Absent) {
-            return None;
-        }
-        let quote_insts: Vec<Inst> = resolved(&quote, states)?
-            .instruments()
-            .into_iter()
-            .cloned()
-            .collect();
-        if quote_insts.is_empty() || quote_insts.contains(index) {
-            return None;
-        }
-        return Some(Alt { pair, quote_insts });
-    }
-    None
 }
 
 /// One request to make.
@@ -418,7 +328,7 @@ impl<'c> Stage<'c> {
     /// Plans the pages of every instrument whose route is known.
     fn plan(&mut self) -> Result<()> {
         self.resolve_states()?;
-        self.probe_pairs()?;
+        self.probe_pairs(&unsettled(&self.needs, &self.states))?;
         let probing = |i: &Inst| matches!(self.states.get(i), Some(State::Unknown | State::Probing));
         let resolving = !self.paging
             && (self.wanted.keys().any(probing)
@@ -439,41 +349,61 @@ impl<'c> Stage<'c> {
         // covered.
         let mut order: Vec<Inst> = self.open.keys().cloned().collect();
         order.sort_by_key(|i| !quote_insts.contains(i));
-        for inst in order {
-            let state = self.states.get(&inst).copied().unwrap_or(State::Unknown);
-            if matches!(state, State::Absent | State::Probing) || (resolving && state == State::Present) {
-                continue;
-            }
-            let probe = state == State::Unknown;
-            let minutes: Vec<i64> = self.open.get(&inst).into_iter().flatten().copied().collect();
-            let mut sorted = Sorted::default();
-            let mut settled = Vec::new();
-            for m in minutes {
-                match self.need(&inst, m)? {
-                    Need::Nothing => settled.push(m),
-                    n => sorted.push(n, m),
+        // An instrument that may still gain minutes waits for the routes that would give
+        // them, unless nothing else is on its way.
+        let unsettled = unsettled(&self.needs, &self.states);
+        for pass in [true, false] {
+            let mut held = false;
+            for inst in &order {
+                if pass && unsettled.contains(inst) {
+                    held = true;
+                    continue;
                 }
+                self.lay(inst, resolving)?;
             }
-            if let Some(open) = self.open.get_mut(&inst) {
-                for m in settled {
-                    open.remove(&m);
-                }
+            if !held || !self.set.is_empty() {
+                break;
             }
-            let finer = sorted.finer();
-            if !probe {
-                self.stats.finer_pages += finer.len() as u64;
+        }
+        Ok(())
+    }
+
+    /// Lays the pages of `inst` that can be laid (its probe, while it is not known yet).
+    fn lay(&mut self, inst: &Inst, resolving: bool) -> Result<()> {
+        let inst = inst.clone();
+        let state = self.states.get(&inst).copied().unwrap_or(State::Unknown);
+        if matches!(state, State::Absent | State::Probing) || (resolving && state == State::Present) {
+            return Ok(());
+        }
+        let probe = state == State::Unknown;
+        let minutes: Vec<i64> = self.open.get(&inst).into_iter().flatten().copied().collect();
+        let mut sorted = Sorted::default();
+        let mut settled = Vec::new();
+        for m in minutes {
+            match self.need(&inst, m)? {
+                Need::Nothing => settled.push(m),
+                n => sorted.push(n, m),
             }
-            let windows = layout::page_windows(&sorted.page, &self.complete);
-            for w in windows.into_iter().chain(finer) {
-                if probe {
-                    self.spawn(Job::new(inst.clone(), w, true));
-                    self.states.insert(inst.clone(), State::Probing);
-                    break;
-                }
-                self.paging = true;
-                let job = self.route(&inst, w)?;
-                self.spawn(job);
+        }
+        if let Some(open) = self.open.get_mut(&inst) {
+            for m in settled {
+                open.remove(&m);
             }
+        }
+        let finer = sorted.finer();
+        if !probe {
+            self.stats.finer_pages += finer.len() as u64;
+        }
+        let windows = layout::page_windows(&sorted.page, &self.complete);
+        for w in windows.into_iter().chain(finer) {
+            if probe {
+                self.spawn(Job::new(inst.clone(), w, true));
+                self.states.insert(inst.clone(), State::Probing);
+                break;
+            }
+            self.paging = true;
+            let job = self.route(&inst, w)?;
+            self.spawn(job);
         }
         Ok(())
     }
@@ -481,17 +411,24 @@ impl<'c> Stage<'c> {
     /// Tries the stablecoin pair of each index whose state is not known yet with one page of
     /// the index's minutes (the second it would lay), so pages can be routed through the
     /// pair once it answers.
-    fn probe_pairs(&mut self) -> Result<()> {
+    fn probe_pairs(&mut self, unsettled: &HashSet<Inst>) -> Result<()> {
         let indexes: Vec<Inst> = self
             .wanted
             .keys()
-            .filter(|i| i.kind == InstKind::Index && self.states.get(*i) != Some(&State::Absent))
+            .filter(|i| {
+                i.kind == InstKind::Index
+                    && self.states.get(*i) != Some(&State::Absent)
+                    && !unsettled.contains(*i)
+            })
             .cloned()
             .collect();
         for index in indexes {
             let Some(pair) = stable_pair(&index) else {
                 continue;
             };
+            if alternative(&index, &self.states).is_none() {
+                continue; // its quote is priced through this index: no page can go there
+            }
             if !self.states.contains_key(&pair) {
                 let s = if self.cache.is_absent(&pair)? {
                     State::Absent
