@@ -601,9 +601,9 @@ impl Held {
 /// (the closing holdings come after, in [`run_accounts`]). A group's rows come merged in
 /// time order ([`merge`]), each id prefixed with its profile (`bot/fb-123`).
 ///
-/// This thread normalizes and values the rows; another books them in the tax summary and
-/// writes them to every format ([`book_rows`]), in the same order, a batch at a time: at
-/// most [`BATCHES_IN_FLIGHT`] × [`BATCH_ROWS`] rows are in flight, so memory stays flat.
+/// This thread normalizes and values the rows and books them in the tax summary; another
+/// writes them to every format ([`write_batches`]), in the same order, a batch at a time:
+/// at most [`BATCHES_IN_FLIGHT`] × [`BATCH_ROWS`] rows are in flight, so memory stays flat.
 fn write_rows<'p>(
     accounts: &[ReportAccount<'p>],
     group: bool,
@@ -637,9 +637,9 @@ fn write_rows<'p>(
             accounts: scope.clone(),
         })
     };
-    let (per_account, (exported, tax)) = std::thread::scope(|scope| -> Result<_> {
+    let (per_account, exported) = std::thread::scope(|scope| -> Result<_> {
         let (send, receive) = std::sync::mpsc::sync_channel::<Batch<'p>>(BATCHES_IN_FLIGHT);
-        let booker = scope.spawn(move || book_rows(&receive, writer, tax));
+        let booker = scope.spawn(move || write_batches(&receive, writer));
         let mut batch: Vec<Booking<'p>> = Vec::with_capacity(BATCH_ROWS);
         let mut sink = |profile: &'p str, mut tx: crate::model::Transaction| {
             if group {
@@ -653,6 +653,7 @@ fn write_rows<'p>(
             } else {
                 unvalued += 1;
             }
+            tax.add(&tx, &value);
             batch.push((profile, tx, value));
             if batch.len() == BATCH_ROWS {
                 let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
@@ -699,7 +700,7 @@ const BATCH_ROWS: usize = 256;
 /// Batches that may wait for the writer.
 const BATCHES_IN_FLIGHT: usize = 8;
 
-/// A row to book and write: its profile, the row and its value.
+/// A row to write: its profile, the row and its value.
 type Booking<'p> = (&'p str, crate::model::Transaction, crate::prices::RowValue);
 
 enum Batch<'p> {
@@ -708,23 +709,21 @@ enum Batch<'p> {
     Done,
 }
 
-/// Books every row received in the tax summary and writes it to every format, in the order
-/// sent; when the stream ends with [`Batch::Done`], finishes the files. `None` when it
-/// ends without (the rows failed: the temp files are dropped, never renamed into place).
-fn book_rows(
+/// Writes every row received to every format, in the order sent; when the stream ends
+/// with [`Batch::Done`], finishes the files. `None` when it ends without (the rows failed:
+/// the temp files are dropped, never renamed into place).
+fn write_batches(
     receive: &std::sync::mpsc::Receiver<Batch<'_>>,
     mut writer: ExportWriter,
-    mut tax: TaxSummary,
-) -> Result<Option<(ExportReport, TaxSummary)>> {
+) -> Result<Option<ExportReport>> {
     while let Ok(batch) = receive.recv() {
         match batch {
             Batch::Rows(rows) => {
                 for (profile, tx, value) in &rows {
-                    tax.add(tx, value);
                     writer.write_for(profile, tx, value)?;
                 }
             }
-            Batch::Done => return Ok(Some((writer.finish()?, tax))),
+            Batch::Done => return Ok(Some(writer.finish()?)),
         }
     }
     Ok(None)
@@ -739,9 +738,11 @@ fn normalize_all<'p>(
     sink: &mut dyn FnMut(&'p str, crate::model::Transaction) -> Result<()>,
 ) -> Result<Vec<NormalizeSummary>> {
     if let [one] = accounts {
-        return Ok(vec![normalize(one.store, &opts(&scopes[0], one.store)?, &mut |tx| {
-            sink(one.profile, tx)
-        })?]);
+        return Ok(vec![normalize(
+            one.store,
+            &opts(&scopes[0], one.store)?,
+            &mut |tx| sink(one.profile, tx),
+        )?]);
     }
     let dirs: Vec<(PathBuf, NormalizeOptions)> = accounts
         .iter()
@@ -842,3 +843,6 @@ fn unreadable_records(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests;
