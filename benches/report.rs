@@ -175,6 +175,13 @@ fn child(dir: &Path, n: usize) {
             100.0 * took.as_secs_f64() / secs
         );
     }
+    for (step, took) in &o.steps.alongside {
+        println!(
+            "  {step:<45} {:>7.3}s {:>5.1} % (on another thread, not in the sum)",
+            took.as_secs_f64(),
+            100.0 * took.as_secs_f64() / secs
+        );
+    }
     let size = std::fs::metadata(out.join("report.html")).unwrap().len();
     println!(
         "  report.html {size} bytes, {} prices used, {} holdings instants",

@@ -80,10 +80,43 @@ pub(crate) struct Shared {
     date: Dates,
     describe: String,
     describe_with_hash: String,
+    texts: Texts,
 }
 
 impl Shared {
+    /// Takes over what `other` prepared (its row's dates, descriptions and amount texts),
+    /// reusing this one's buffers, for [`Shared::prepared`] of the same row later.
+    pub fn copy_from(&mut self, other: &Shared) {
+        self.date.copy_from(&other.date);
+        self.describe.clone_from(&other.describe);
+        self.describe_with_hash.clone_from(&other.describe_with_hash);
+        self.texts = other.texts;
+    }
+
+    /// The [`Prep`] of `tx`, which must be the row these buffers were last prepared for
+    /// (by [`Shared::prepare`], or copied with [`Shared::copy_from`]): only its legs are
+    /// worked out again (a row held back to be merged is written one row later).
+    pub fn prepared<'a>(&'a self, tx: &'a Transaction, value: &'a RowValue, profile: &'a str) -> Prep<'a> {
+        debug_assert_eq!(self.date.time, Some(tx.time), "buffers of another row");
+        Prep {
+            tx,
+            value,
+            legs: legs(tx),
+            date: &self.date,
+            describe: &self.describe,
+            describe_with_hash: &self.describe_with_hash,
+            texts: self.texts,
+            profile,
+        }
+    }
+
     pub fn prepare<'a>(&'a mut self, tx: &'a Transaction, value: &'a RowValue, profile: &'a str) -> Prep<'a> {
+        self.fill(tx);
+        self.prepared(tx, value, profile)
+    }
+
+    /// Works out `tx`'s dates, descriptions and amount texts into these buffers.
+    pub fn fill(&mut self, tx: &Transaction) {
         self.date.set(tx.time);
         self.describe.clear();
         describe_into(tx, &mut self.describe);
@@ -100,16 +133,7 @@ impl Shared {
         if let Some(price) = tx.price {
             texts.add(price);
         }
-        Prep {
-            tx,
-            value,
-            legs: legs(tx),
-            date: &self.date,
-            describe: &self.describe,
-            describe_with_hash: &self.describe_with_hash,
-            texts,
-            profile,
-        }
+        self.texts = texts;
     }
 }
 
@@ -132,6 +156,17 @@ pub(crate) struct Dates {
 }
 
 impl Dates {
+    /// `other`'s texts, in this one's buffers.
+    fn copy_from(&mut self, other: &Dates) {
+        self.time = other.time;
+        self.rfc3339_ms.clone_from(&other.rfc3339_ms);
+        self.ymd_hms.clone_from(&other.ymd_hms);
+        self.ymd_hms_utc.clone_from(&other.ymd_hms_utc);
+        self.mdy_hms.clone_from(&other.mdy_hms);
+        self.ymd_hms_ms_offset.clone_from(&other.ymd_hms_ms_offset);
+        self.millis.clone_from(&other.millis);
+    }
+
     pub fn set(&mut self, t: DateTime<Utc>) {
         if self.time == Some(t) {
             return;

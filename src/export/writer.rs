@@ -108,6 +108,9 @@ struct Output {
     spare: Option<Transaction>,
     /// Buffers behind the [`Prep`] of `held` (the writer's own are busy with the current row).
     held_shared: Shared,
+    /// Whether `held_shared` holds what was prepared for `held` when it came (it is then
+    /// written without preparing it again); not once another row was merged into it.
+    held_prepared: bool,
     /// [`FormatReport::dropped`], filled as rows are left out.
     dropped: HashMap<String, Decimal>,
     /// [`FormatReport::rounding`], filled as rows are written.
@@ -180,7 +183,11 @@ impl Output {
         };
         let result = {
             // Only formats without a profile column hold rows back.
-            let prep = shared.prepare(&held, &value, "");
+            let prep = if std::mem::take(&mut self.held_prepared) && rows == 1 {
+                shared.prepared(&held, &value, "")
+            } else {
+                shared.prepare(&held, &value, "")
+            };
             self.emit(&prep, opts, rows)
         };
         self.held_value = Some(value);
@@ -263,6 +270,7 @@ impl ExportWriter {
                 held_value: None,
                 spare: None,
                 held_shared: Shared::default(),
+                held_prepared: false,
                 dropped: HashMap::new(),
                 rounding: HashMap::new(),
             });
@@ -303,7 +311,8 @@ impl ExportWriter {
             return Ok(());
         }
         add_net_change(self.written.entry(tx.account).or_default(), tx);
-        let prep = self.shared.prepare(tx, value, profile);
+        self.shared.fill(tx);
+        let prep = self.shared.prepared(tx, value, profile);
         for output in &mut self.outputs {
             let combine = output.format.combine();
             if !combine.any() {
@@ -313,6 +322,7 @@ impl ExportWriter {
             if let Some(held) = &mut output.held {
                 if combine.absorb(held, tx) {
                     output.held_rows += 1;
+                    output.held_prepared = false;
                     if let Some(v) = &mut output.held_value {
                         values::merge(v, value);
                     }
@@ -329,6 +339,8 @@ impl ExportWriter {
                     None => tx.clone(),
                 });
                 output.held_rows = 1;
+                output.held_shared.copy_from(&self.shared);
+                output.held_prepared = true;
                 match &mut output.held_value {
                     Some(v) => v.clone_from(value),
                     None => output.held_value = Some(value.clone()),

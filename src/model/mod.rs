@@ -242,14 +242,55 @@ impl PlainBuf {
 
     /// The [`plain`] text of `d`: rust_decimal's `normalize` and `Display` (no exponent, no
     /// trailing zeros), and `0` for any zero (a normalized `-0` would keep its sign).
+    ///
+    /// The digits are written straight from the mantissa and scale (what `Display` writes
+    /// for a normalized decimal, without the formatting machinery: amounts and prices are
+    /// written several times per row).
     pub fn format(&mut self, d: Decimal) -> &str {
-        use std::io::Write as _;
         if d.is_zero() {
             return "0";
         }
-        let mut rest = &mut self.0[..];
-        write!(rest, "{}", d.normalize()).expect("a decimal's text fits in 48 bytes");
-        let len = PlainBuf::LEN - rest.len();
+        let d = d.normalize();
+        let scale = d.scale() as usize;
+        // The mantissa's digits, right-aligned in `digits[start..]`.
+        let mut digits = [0u8; 30];
+        let mut start = digits.len();
+        let mut m = d.mantissa().unsigned_abs();
+        while m > u128::from(u64::MAX) {
+            start -= 1;
+            digits[start] = b'0' + (m % 10) as u8;
+            m /= 10;
+        }
+        let mut m = m as u64;
+        while m > 0 {
+            start -= 1;
+            digits[start] = b'0' + (m % 10) as u8;
+            m /= 10;
+        }
+        let digits = &digits[start..];
+        let mut len = 0;
+        let mut put = |bytes: &[u8]| {
+            self.0[len..len + bytes.len()].copy_from_slice(bytes);
+            len += bytes.len();
+        };
+        if d.is_sign_negative() {
+            put(b"-");
+        }
+        if scale >= digits.len() {
+            // 0.000ddd
+            put(b"0.");
+            for _ in digits.len()..scale {
+                put(b"0");
+            }
+            put(digits);
+        } else {
+            let point = digits.len() - scale;
+            put(&digits[..point]);
+            if scale > 0 {
+                put(b".");
+                put(&digits[point..]);
+            }
+        }
         std::str::from_utf8(&self.0[..len]).expect("ASCII digits")
     }
 }
@@ -283,6 +324,24 @@ mod tests {
             plain(Decimal::from_str("1e3").unwrap_or(Decimal::from(1000))),
             "1000"
         );
+    }
+
+    proptest::proptest! {
+        /// The digits written from the mantissa are rust_decimal's own `Display` text of
+        /// the normalized value, for any mantissa and scale.
+        #[test]
+        fn plain_is_displays_text(lo: u32, mid: u32, hi: u32, negative: bool, scale in 0u32..=28) {
+            let d = Decimal::from_parts(lo, mid, hi, negative, scale);
+            let expected = if d.is_zero() { "0".to_string() } else { d.normalize().to_string() };
+            proptest::prop_assert_eq!(plain(d), expected);
+        }
+
+        #[test]
+        fn plain_is_displays_text_small(m in -10_000_000_000i64..10_000_000_000, scale in 0u32..=28) {
+            let d = Decimal::new(m, scale);
+            let expected = if d.is_zero() { "0".to_string() } else { d.normalize().to_string() };
+            proptest::prop_assert_eq!(plain(d), expected);
+        }
     }
 
     #[test]

@@ -107,7 +107,7 @@ impl<'h> Funding<'h> {
 
     /// The row of one bill; `Err` is a convert leg (with its single-leg row).
     fn row(&mut self, rec: RecordRef) -> Result<Row, Box<FiatLeg>> {
-        let bill = match wire::decode::<FundingBill>(rec.raw) {
+        let bill = match wire::decode_record::<FundingBill>(rec.raw) {
             Ok(b) => b,
             Err(e) => {
                 self.unreadable

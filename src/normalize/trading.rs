@@ -158,7 +158,7 @@ impl<'a> Trading<'a> {
     /// Takes the next stored bill (in time order) and emits every row that can no longer be
     /// preceded by a later one.
     pub fn push(&mut self, rec: RecordRef, emit: &mut Emit) -> anyhow::Result<()> {
-        let time = match wire::decode::<Bill>(rec.raw) {
+        let time = match wire::decode_record::<Bill>(rec.raw) {
             Ok(bill) => {
                 let time = bill.ts.unwrap_or_else(|| ms_time(rec.ts_ms));
                 self.evict(time)?;

@@ -234,7 +234,7 @@ pub fn reconcile(src: &dyn RecordSource, ranges: &LedgerRanges) -> anyhow::Resul
     // Both ledgers carry the same chain fields; only the wire type differs.
     let ledgers: [(RecordKind, Account, DecodeLedger); 2] = [
         (RecordKind::Bill, Account::Trading, |raw| {
-            wire::decode::<Bill>(raw).map(|b| {
+            wire::decode_record::<Bill>(raw).map(|b| {
                 (
                     b.ts,
                     b.bill_id,
@@ -246,7 +246,7 @@ pub fn reconcile(src: &dyn RecordSource, ranges: &LedgerRanges) -> anyhow::Resul
             })
         }),
         (RecordKind::FundingBill, Account::Funding, |raw| {
-            wire::decode::<FundingBill>(raw)
+            wire::decode_record::<FundingBill>(raw)
                 .map(|b| (b.ts, b.bill_id, b.ccy, b.bal_chg, b.bal, (b.bill_type, None)))
         }),
     ];

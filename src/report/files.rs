@@ -120,7 +120,18 @@ pub fn reconcile_account(
     summary: &NormalizeSummary,
     cov: &CoverageCheck,
 ) -> Result<Reconciliation> {
-    let mut rec = reconcile_store(src, &cov.ledger_ranges())?;
+    let rec = reconcile_store(src, &cov.ledger_ranges())?;
+    Ok(with_row_checks(rec, summary, cov))
+}
+
+/// The checks of [`reconcile_account`] that need the rows (`summary`), added to `rec`,
+/// what [`reconcile_store`] found in the ledgers alone (a report reconciles the ledgers
+/// while it writes the rows).
+pub(super) fn with_row_checks(
+    mut rec: Reconciliation,
+    summary: &NormalizeSummary,
+    cov: &CoverageCheck,
+) -> Reconciliation {
     let ranges = FundsRanges {
         funding: cov.ranges(&Group::Funding),
         deposits: cov.ranges(&Group::Deposits),
@@ -134,7 +145,7 @@ pub fn reconcile_account(
     let rows = rows_checks(&rec, &summary.row_sums);
     rec.cross.extend(rows);
     rec.cross.extend(unclassified_rows(summary));
-    Ok(rec)
+    rec
 }
 
 /// One `unclassified` row per code kept unclassified, named with OKX's own words where its

@@ -89,6 +89,9 @@ pub struct ReportOutcome {
 #[derive(Debug, Clone)]
 pub struct Steps {
     pub took: Vec<(&'static str, std::time::Duration)>,
+    /// Work done on another thread while the steps of `took` ran, and how long it took
+    /// (not part of their sum).
+    pub alongside: Vec<(&'static str, std::time::Duration)>,
     last: std::time::Instant,
 }
 
@@ -96,8 +99,14 @@ impl Steps {
     fn start() -> Steps {
         Steps {
             took: Vec::new(),
+            alongside: Vec::new(),
             last: std::time::Instant::now(),
         }
+    }
+
+    /// `name` ran on another thread for `took`.
+    fn alongside(&mut self, name: &'static str, took: std::time::Duration) {
+        self.alongside.push((name, took));
     }
 
     /// The step `name` ended now.

@@ -4,7 +4,7 @@
 //! and the outcome with `summary.json` and `report.html`.
 
 use super::files::{
-    merged_coverage, reconcile_account, write_closing, write_coverage, write_group_reconciliation,
+    merged_coverage, with_row_checks, write_closing, write_coverage, write_group_reconciliation,
     write_reconciled,
 };
 use super::{
@@ -100,12 +100,27 @@ pub fn run_accounts(
     }
     let scopes = known.scopes()?;
     let at = Instants::of(req, &known.cov, generated_at);
-    let held = Held::read(accounts, at.all())?;
-    steps.lap("holdings at the period's ends and days");
-    let opening = at.opening.map(|t| (t, held.all_at(t)));
-    let rows = write_rows(accounts, group, &scopes, req, valuer, opening)?;
-    steps.lap("rows: normalize, value, write every format");
-    let (file_checks, recs) = read_back_and_reconcile(accounts, req, &rows, &known.covs)?;
+    // The ledgers' balance chains need only the stores: they are walked on a thread (and a
+    // connection) of their own while this one reads the holdings and writes the rows.
+    let ledgers_to_check = LedgerJob::of(accounts, &known.covs);
+    let (held, rows, ledgers) = std::thread::scope(|scope| -> Result<_> {
+        let ledgers = scope.spawn(move || ledgers_to_check.run());
+        let held = Held::read(accounts, at.all())?;
+        steps.lap("holdings at the period's ends and days");
+        let opening = at.opening.map(|t| (t, held.all_at(t)));
+        let rows = write_rows(accounts, group, &scopes, req, valuer, opening)?;
+        steps.lap("rows: normalize, value, write every format");
+        let ledgers = ledgers
+            .join()
+            .map_err(|_| anyhow::anyhow!("the reconciliation of the ledgers panicked"))??;
+        steps.lap("reconciliation: the ledgers, after the rows");
+        Ok((held, rows, ledgers))
+    })?;
+    steps.alongside(
+        "reconciliation: the ledgers, alongside the holdings and the rows",
+        ledgers.1,
+    );
+    let (file_checks, recs) = read_back_and_reconcile(req, &rows, ledgers.0, &known.covs)?;
     steps.lap("read-back of the written files, reconciliation");
     let (rec, member_recs, rec_files) = known.reconciliation_files(&rows, file_checks, recs)?;
     steps.lap("reconciliation files");
@@ -201,6 +216,9 @@ pub fn run_accounts(
     outcome.steps.lap("report.html");
     for (name, took) in &outcome.steps.took {
         tracing::debug!("report step {name}: {took:.2?}");
+    }
+    for (name, took) in &outcome.steps.alongside {
+        tracing::debug!("report step {name} (on another thread): {took:.2?}");
     }
     Ok(outcome)
 }
@@ -385,29 +403,59 @@ impl Instants {
     }
 }
 
-/// Every file just written is read back as its tool reads it and must sum to the rows;
-/// every account is reconciled. The read-back reads only the files and the
-/// reconciliation only the stores: they run at once.
+/// What the ledgers' reconciliation needs of each account: its store's directory (the
+/// thread opens a connection of its own) and the ranges its ledgers cover.
+struct LedgerJob {
+    accounts: Vec<(PathBuf, crate::reconcile::LedgerRanges)>,
+}
+
+impl LedgerJob {
+    fn of(accounts: &[ReportAccount], covs: &[CoverageCheck]) -> LedgerJob {
+        LedgerJob {
+            accounts: accounts
+                .iter()
+                .zip(covs)
+                .map(|(a, c)| {
+                    let dir = a.store.path().parent().map(Path::to_path_buf).unwrap_or_default();
+                    (dir, c.ledger_ranges())
+                })
+                .collect(),
+        }
+    }
+
+    /// Every account's balance chains, snapshot match and transfer checks
+    /// ([`crate::reconcile::reconcile`]), and how long they took.
+    fn run(self) -> Result<(Vec<Reconciliation>, std::time::Duration)> {
+        let started = std::time::Instant::now();
+        let recs = self
+            .accounts
+            .iter()
+            .map(|(dir, ranges)| {
+                let store = Store::open(dir)?;
+                crate::reconcile::reconcile(&store, ranges)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((recs, started.elapsed()))
+    }
+}
+
+/// Every file just written is read back as its tool reads it and must sum to the rows; each
+/// account's reconciliation of its ledgers (`ledgers`) gains the checks against its rows.
 fn read_back_and_reconcile(
-    accounts: &[ReportAccount],
     req: &ReportRequest,
     rows: &RowsWritten,
+    ledgers: Vec<Reconciliation>,
     covs: &[CoverageCheck],
 ) -> Result<(Vec<crate::reconcile::CheckRow>, Vec<Reconciliation>)> {
     let Period { from, to, .. } = req.period;
-    let (file_checks, recs) = std::thread::scope(|scope| {
-        let read_back = scope.spawn(|| files_checks(&req.out, &rows.exported, from, to));
-        let recs = accounts
-            .iter()
-            .zip(&rows.per_account)
-            .zip(covs)
-            .map(|((a, n), c)| reconcile_account(a.store, n, c))
-            .collect::<Result<Vec<Reconciliation>>>();
-        (read_back.join(), recs)
-    });
-    let file_checks =
-        file_checks.map_err(|_| anyhow::anyhow!("the read-back of the written files panicked"))?;
-    Ok((file_checks, recs?))
+    let file_checks = files_checks(&req.out, &rows.exported, from, to);
+    let recs = ledgers
+        .into_iter()
+        .zip(&rows.per_account)
+        .zip(covs)
+        .map(|((rec, n), c)| with_row_checks(rec, n, c))
+        .collect();
+    Ok((file_checks, recs))
 }
 
 /// The holdings at the period's end (`closing_balances.csv`), and `tax-summary.csv`: a
@@ -552,8 +600,12 @@ impl Held {
 /// time order: the opening holdings (at the period's start) first, then the period's rows
 /// (the closing holdings come after, in [`run_accounts`]). A group's rows come merged in
 /// time order ([`merge`]), each id prefixed with its profile (`bot/fb-123`).
-fn write_rows(
-    accounts: &[ReportAccount],
+///
+/// This thread normalizes and values the rows and books them in the tax summary; another
+/// writes them to every format ([`write_batches`]), in the same order, a batch at a time:
+/// at most [`BATCHES_IN_FLIGHT`] × [`BATCH_ROWS`] rows are in flight, so memory stays flat.
+fn write_rows<'p>(
+    accounts: &[ReportAccount<'p>],
     group: bool,
     scopes: &[AccountScope],
     req: &ReportRequest,
@@ -561,7 +613,7 @@ fn write_rows(
     opening: Option<(DateTime<Utc>, Vec<Holding>)>,
 ) -> Result<RowsWritten> {
     let Period { from, to, tz } = req.period;
-    let mut writer = ExportWriter::create(
+    let writer = ExportWriter::create(
         &req.out,
         &req.formats,
         ExportOptions {
@@ -585,46 +637,122 @@ fn write_rows(
             accounts: scope.clone(),
         })
     };
-    let mut sink = |profile: &str, mut tx: crate::model::Transaction| {
-        if group {
-            tx.id = format!("{profile}/{}", tx.id);
+    let (per_account, exported) = std::thread::scope(|scope| -> Result<_> {
+        let (send, receive) = std::sync::mpsc::sync_channel::<Batch<'p>>(BATCHES_IN_FLIGHT);
+        let booker = scope.spawn(move || write_batches(&receive, writer));
+        let mut batch: Vec<Booking<'p>> = Vec::with_capacity(BATCH_ROWS);
+        let mut sink = |profile: &'p str, mut tx: crate::model::Transaction| {
+            if group {
+                tx.id = format!("{profile}/{}", tx.id);
+            }
+            let value = valuer.value(&tx)?;
+            if value.value.is_some() {
+                valued += 1;
+            } else if value.is_pending() {
+                pending += 1;
+            } else {
+                unvalued += 1;
+            }
+            tax.add(&tx, &value);
+            batch.push((profile, tx, value));
+            if batch.len() == BATCH_ROWS {
+                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
+                send.send(Batch::Rows(full))
+                    .map_err(|_| anyhow::anyhow!("the rows' writer stopped"))?;
+            }
+            Ok(())
+        };
+        let normalized = normalize_all(accounts, scopes, &opts, &mut sink);
+        // Only a complete stream of rows ends with `Done`: without it the writer keeps its
+        // temp files out of place (no half-written file is ever renamed into place).
+        let sent = normalized.and_then(|per_account| {
+            let last = std::mem::take(&mut batch);
+            send.send(Batch::Rows(last))
+                .and_then(|()| send.send(Batch::Done))
+                .map_err(|_| anyhow::anyhow!("the rows' writer stopped"))?;
+            Ok(per_account)
+        });
+        drop(send);
+        let booked = booker
+            .join()
+            .map_err(|_| anyhow::anyhow!("the rows' writer panicked"))?;
+        // The writer's own failure is the cause of a stop here, so it is reported first.
+        match (sent, booked?) {
+            (Ok(per_account), Some(done)) => Ok((per_account, done)),
+            (Err(e), _) => Err(e),
+            (Ok(_), None) => Err(anyhow::anyhow!("internal error: the rows' writer ended early")),
         }
-        let value = valuer.value(&tx)?;
-        if value.value.is_some() {
-            valued += 1;
-        } else if value.is_pending() {
-            pending += 1;
-        } else {
-            unvalued += 1;
-        }
-        tax.add(&tx, &value);
-        writer.write_for(profile, &tx, &value)
-    };
-    let per_account = if let [one] = accounts {
-        vec![normalize(one.store, &opts(&scopes[0], one.store)?, &mut |tx| {
-            sink(one.profile, tx)
-        })?]
-    } else {
-        let dirs: Vec<(PathBuf, NormalizeOptions)> = accounts
-            .iter()
-            .zip(scopes)
-            .map(|(a, scope)| {
-                let dir = a.store.path().parent().map(Path::to_path_buf).unwrap_or_default();
-                Ok((dir, opts(scope, a.store)?))
-            })
-            .collect::<Result<_>>()?;
-        merge::normalize_stores(&dirs, &mut |i, tx| sink(accounts[i].profile, tx))?
-    };
+    })?;
     Ok(RowsWritten {
         normalized: combined(&per_account, accounts),
         per_account,
-        exported: writer.finish()?,
+        exported,
         tax,
         opening,
         valued,
         unvalued,
         pending,
     })
+}
+
+/// Rows handed from the thread that normalizes and values them to the one that writes.
+const BATCH_ROWS: usize = 256;
+/// Batches that may wait for the writer.
+const BATCHES_IN_FLIGHT: usize = 8;
+
+/// A row to write: its profile, the row and its value.
+type Booking<'p> = (&'p str, crate::model::Transaction, crate::prices::RowValue);
+
+enum Batch<'p> {
+    Rows(Vec<Booking<'p>>),
+    /// Every row was sent.
+    Done,
+}
+
+/// Writes every row received to every format, in the order sent; when the stream ends
+/// with [`Batch::Done`], finishes the files. `None` when it ends without (the rows failed:
+/// the temp files are dropped, never renamed into place).
+fn write_batches(
+    receive: &std::sync::mpsc::Receiver<Batch<'_>>,
+    mut writer: ExportWriter,
+) -> Result<Option<ExportReport>> {
+    while let Ok(batch) = receive.recv() {
+        match batch {
+            Batch::Rows(rows) => {
+                for (profile, tx, value) in &rows {
+                    writer.write_for(profile, tx, value)?;
+                }
+            }
+            Batch::Done => return Ok(Some(writer.finish()?)),
+        }
+    }
+    Ok(None)
+}
+
+/// Normalizes every account's rows into `sink` (a group's merged in time order), with
+/// each row's profile; returns each account's summary.
+fn normalize_all<'p>(
+    accounts: &[ReportAccount<'p>],
+    scopes: &[AccountScope],
+    opts: &dyn Fn(&AccountScope, &Store) -> Result<NormalizeOptions>,
+    sink: &mut dyn FnMut(&'p str, crate::model::Transaction) -> Result<()>,
+) -> Result<Vec<NormalizeSummary>> {
+    if let [one] = accounts {
+        return Ok(vec![normalize(
+            one.store,
+            &opts(&scopes[0], one.store)?,
+            &mut |tx| sink(one.profile, tx),
+        )?]);
+    }
+    let dirs: Vec<(PathBuf, NormalizeOptions)> = accounts
+        .iter()
+        .zip(scopes)
+        .map(|(a, scope)| {
+            let dir = a.store.path().parent().map(Path::to_path_buf).unwrap_or_default();
+            Ok((dir, opts(scope, a.store)?))
+        })
+        .collect::<Result<_>>()?;
+    merge::normalize_stores(&dirs, &mut |i, tx| sink(accounts[i].profile, tx))
 }
 
 /// Several accounts' normalization summaries as one (counts and sums added, lists joined;
@@ -715,3 +843,6 @@ fn unreadable_records(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests;
