@@ -189,7 +189,7 @@ fn foretold_holdings(src: &dyn RecordSource, ats: &[i64], top: i64) -> Result<Ve
             if r.ts_ms < top {
                 return Ok(());
             }
-            let Ok(b) = serde_json::from_str::<Bill>(&r.raw) else {
+            let Ok(b) = serde_json::from_str::<Bill>(r.raw) else {
                 return Ok(());
             };
             for (i, t) in ats.iter().enumerate() {

@@ -65,7 +65,7 @@ pub fn holdings_at_each(src: &dyn RecordSource, ats: &[DateTime<Utc>]) -> Result
             if cutoffs.iter().all(|c| r.ts_ms >= *c) {
                 return Ok(());
             }
-            let b = bal_only(&r.raw).with_context(|| format!("{account} bill `{}` has no ccy/bal", r.key))?;
+            let b = bal_only(r.raw).with_context(|| format!("{account} bill `{}` has no ccy/bal", r.key))?;
             let bal: Decimal = b
                 .bal
                 .parse()
@@ -122,7 +122,7 @@ pub fn holdings_series(src: &dyn RecordSource, ats: &[DateTime<Utc>]) -> Result<
             if first == cutoffs.len() {
                 return Ok(());
             }
-            let b = bal_only(&r.raw).with_context(|| format!("{account} bill `{}` has no ccy/bal", r.key))?;
+            let b = bal_only(r.raw).with_context(|| format!("{account} bill `{}` has no ccy/bal", r.key))?;
             let bal: Decimal = b
                 .bal
                 .parse()

@@ -252,7 +252,7 @@ pub fn reconcile(src: &dyn RecordSource, ranges: &LedgerRanges) -> anyhow::Resul
     ];
     for (kind, account, decode) in ledgers {
         src.for_each_by_id(kind, &mut |rec| {
-            match decode(&rec.raw) {
+            match decode(rec.raw) {
                 Ok((ts, bill_id, ccy, bal_chg, bal, kind)) => {
                     let time = time(ts, rec.ts_ms);
                     transfers.push(

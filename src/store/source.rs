@@ -16,6 +16,19 @@ pub struct RecordRef<'a> {
     pub raw: &'a str,
 }
 
+impl StoredRecord {
+    /// The record borrowed, as cursors and [`RecordSource::for_each_by_id`] hand it out.
+    pub fn as_record_ref(&self) -> RecordRef<'_> {
+        RecordRef {
+            kind: self.kind,
+            key: &self.key,
+            ts_ms: self.ts_ms,
+            link: self.link.as_deref(),
+            raw: &self.raw,
+        }
+    }
+}
+
 /// A pull-based reader over the records of one kind, in [`RecordSource::for_each`] order.
 pub trait RecordCursor {
     /// The next record, borrowed until the next call; `None` at the end.
@@ -44,11 +57,12 @@ pub trait RecordSource {
     /// Calls `f` for every record of `kind` in id order: by the numeric id (`num`, the
     /// billId of ledger rows), then `ts`, then key; records without a numeric id come first,
     /// ordered by time. OKX's running `bal` is consistent in billId order, not always in
-    /// time order.
+    /// time order. Each record is borrowed for the call only (nothing is copied out of the
+    /// store for the walks that read a field or two of every bill).
     fn for_each_by_id(
         &self,
         kind: RecordKind,
-        f: &mut dyn FnMut(StoredRecord) -> anyhow::Result<()>,
+        f: &mut dyn FnMut(RecordRef<'_>) -> anyhow::Result<()>,
     ) -> anyhow::Result<()>;
 
     /// Calls `f` once with one cursor per entry of `kinds` (same order), all open at the
@@ -96,13 +110,7 @@ struct SliceCursor<'a> {
 
 impl RecordCursor for SliceCursor<'_> {
     fn next_record(&mut self) -> anyhow::Result<Option<RecordRef<'_>>> {
-        Ok(self.rows.next().map(|r| RecordRef {
-            kind: r.kind,
-            key: &r.key,
-            ts_ms: r.ts_ms,
-            link: r.link.as_deref(),
-            raw: &r.raw,
-        }))
+        Ok(self.rows.next().map(StoredRecord::as_record_ref))
     }
 }
 
@@ -127,10 +135,10 @@ impl RecordSource for MemorySource {
     fn for_each_by_id(
         &self,
         kind: RecordKind,
-        f: &mut dyn FnMut(StoredRecord) -> anyhow::Result<()>,
+        f: &mut dyn FnMut(RecordRef<'_>) -> anyhow::Result<()>,
     ) -> anyhow::Result<()> {
         for r in self.sorted_by_id(kind) {
-            f(r.clone())?;
+            f(r.as_record_ref())?;
         }
         Ok(())
     }

@@ -31,6 +31,17 @@ fn stored(kind: RecordKind, r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRec
     })
 }
 
+/// A `SELECT key, ts, link, raw` row borrowed as a record of `kind`.
+fn record_ref<'r>(kind: RecordKind, r: &'r rusqlite::Row<'_>) -> Result<RecordRef<'r>> {
+    Ok(RecordRef {
+        kind,
+        key: r.get_ref(0)?.as_str()?,
+        ts_ms: r.get(1)?,
+        link: r.get_ref(2)?.as_str_or_null()?,
+        raw: r.get_ref(3)?.as_str()?,
+    })
+}
+
 impl Store {
     /// Calls `f` for each row of `sql` (one of the `SELECT_*` scans) for `kind`.
     fn scan(&self, sql: &str, kind: RecordKind, f: &mut dyn FnMut(StoredRecord) -> Result<()>) -> Result<()> {
@@ -55,13 +66,7 @@ impl RecordCursor for SqlCursor<'_> {
         let Some(r) = self.rows.next()? else {
             return Ok(None);
         };
-        Ok(Some(RecordRef {
-            kind,
-            key: r.get_ref(0)?.as_str()?,
-            ts_ms: r.get(1)?,
-            link: r.get_ref(2)?.as_str_or_null()?,
-            raw: r.get_ref(3)?.as_str()?,
-        }))
+        Ok(Some(record_ref(kind, r)?))
     }
 }
 
@@ -191,7 +196,7 @@ impl RecordSource for Between<'_> {
         self.store.for_each(kind, f)
     }
 
-    fn for_each_by_id(&self, kind: RecordKind, f: &mut dyn FnMut(StoredRecord) -> Result<()>) -> Result<()> {
+    fn for_each_by_id(&self, kind: RecordKind, f: &mut dyn FnMut(RecordRef<'_>) -> Result<()>) -> Result<()> {
         self.store.for_each_by_id(kind, f)
     }
 
@@ -217,8 +222,13 @@ impl RecordSource for Store {
         self.scan(SELECT_ORDERED, kind, f)
     }
 
-    fn for_each_by_id(&self, kind: RecordKind, f: &mut dyn FnMut(StoredRecord) -> Result<()>) -> Result<()> {
-        self.scan(SELECT_BY_ID, kind, f)
+    fn for_each_by_id(&self, kind: RecordKind, f: &mut dyn FnMut(RecordRef<'_>) -> Result<()>) -> Result<()> {
+        let mut st = self.conn.prepare_cached(SELECT_BY_ID)?;
+        let mut rows = st.query([kind.as_str()])?;
+        while let Some(r) = rows.next()? {
+            f(record_ref(kind, r)?)?;
+        }
+        Ok(())
     }
 
     fn by_link(&self, kind: RecordKind, link: &str) -> Result<Vec<StoredRecord>> {
