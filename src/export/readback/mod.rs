@@ -85,6 +85,13 @@ impl Reading {
         }
     }
 
+    /// [`Reading::id`] for an id that has to be made: made only when rows are kept.
+    fn id_with(&mut self, id: impl FnOnce() -> String) {
+        if self.keep_rows {
+            self.ids.push(id());
+        }
+    }
+
     fn row(&mut self, record: &csv::StringRecord) {
         if self.keep_rows {
             self.rows.push(record.iter().collect::<Vec<_>>().join(","));
@@ -150,20 +157,36 @@ pub fn read_transactions(path: &Path) -> Result<BTreeMap<(String, String), Decim
         "fee_amount",
         "fee_asset",
     ])?;
-    let mut sums: HashMap<(String, String), Decimal> = HashMap::new();
+    // Per account, per asset (looked up by the cells' text: no key is copied per row).
+    let mut sums: HashMap<String, HashMap<String, Decimal>> = HashMap::new();
     while file.next()? {
         let row = &file.row;
         let acc = &row[account];
+        let per_asset = match sums.get_mut(acc) {
+            Some(m) => m,
+            None => sums.entry(acc.to_string()).or_default(),
+        };
         let mut add = |asset: &str, amount: Decimal| {
             if !asset.is_empty() && !amount.is_zero() {
-                *sums.entry((acc.to_string(), asset.to_string())).or_default() += amount;
+                match per_asset.get_mut(asset) {
+                    Some(sum) => *sum += amount,
+                    None => {
+                        per_asset.insert(asset.to_string(), amount);
+                    }
+                }
             }
         };
         add(&row[rc], file.num(&row[ra])?);
         add(&row[sc], -file.num(&row[sa])?);
         add(&row[fc], -file.num(&row[fa])?);
     }
-    Ok(sums.into_iter().map(|(k, v)| (k, v.normalize())).collect())
+    Ok(sums
+        .into_iter()
+        .flat_map(|(acc, m)| {
+            m.into_iter()
+                .map(move |(asset, v)| ((acc.clone(), asset), v.normalize()))
+        })
+        .collect())
 }
 
 /// One CSV file being read: columns found by header name, errors naming file and line.

@@ -277,7 +277,7 @@ pub(super) fn dali(dir: &Path, r: &mut Reading) -> Result<()> {
         };
         r.add(class, &row[asset], t.num(&row[crypto_in])?);
         r.add(Class::Expense, &row[asset], -t.num(&row[fee])?);
-        r.id(&format!("in {} {}", &row[asset], &row[id]));
+        r.id_with(|| format!("in {} {}", &row[asset], &row[id]));
     }
 
     let mut t = Table::open(&dir.join("dali-out.csv"))?;
@@ -302,7 +302,7 @@ pub(super) fn dali(dir: &Path, r: &mut Reading) -> Result<()> {
             other => return Err(t.unknown("DaLI OUT type", other)),
         };
         r.add(class, &row[asset], -t.num(&row[out])? - t.num(&row[fee])?);
-        r.id(&format!("out {} {}", &row[asset], &row[id]));
+        r.id_with(|| format!("out {} {}", &row[asset], &row[id]));
     }
 
     let mut t = Table::open(&dir.join("dali-intra.csv"))?;
@@ -314,7 +314,7 @@ pub(super) fn dali(dir: &Path, r: &mut Reading) -> Result<()> {
             &row[asset],
             t.num(&row[received])? - t.num(&row[sent])?,
         );
-        r.id(&format!("intra {} {}", &row[asset], &row[id]));
+        r.id_with(|| format!("intra {} {}", &row[asset], &row[id]));
     }
     Ok(())
 }
