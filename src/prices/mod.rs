@@ -68,7 +68,7 @@ impl fmt::Display for Fiat {
 }
 
 /// The fiat value of one normalized row and the unit prices behind it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct RowValue {
     /// The currency of `value` and of every unit price.
     pub fiat: Fiat,
@@ -87,6 +87,33 @@ pub struct RowValue {
     /// received and fee assets), `None` for an asset that has no price. Formats that value
     /// legs or fees separately (BittyTax fee value, DaLI `spot_price`) read these.
     pub unit_prices: Vec<(String, Option<Decimal>)>,
+}
+
+impl Clone for RowValue {
+    fn clone(&self) -> RowValue {
+        RowValue {
+            fiat: self.fiat.clone(),
+            value: self.value,
+            source: self.source.clone(),
+            unit_prices: self.unit_prices.clone(),
+        }
+    }
+
+    /// Reuses the texts already allocated (the export copies the value of every row it
+    /// holds back to merge into the one it keeps; a derived `clone_from` allocates anew).
+    fn clone_from(&mut self, from: &RowValue) {
+        self.fiat.0.clone_from(&from.fiat.0);
+        self.value = from.value;
+        self.source.clone_from(&from.source);
+        let n = from.unit_prices.len();
+        self.unit_prices.truncate(n);
+        for ((asset, price), (from_asset, from_price)) in self.unit_prices.iter_mut().zip(&from.unit_prices) {
+            asset.clone_from(from_asset);
+            *price = *from_price;
+        }
+        let kept = self.unit_prices.len();
+        self.unit_prices.extend_from_slice(&from.unit_prices[kept..]);
+    }
 }
 
 impl RowValue {
@@ -205,6 +232,39 @@ impl Valuer for NoPrices {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn row_value_clone_from_copies_every_field() {
+        let value = |fiat: &str, v: Option<i64>, source: &str, assets: &[(&str, Option<i64>)]| RowValue {
+            fiat: Fiat(fiat.to_string()),
+            value: v.map(|v| Decimal::new(v, 2)),
+            source: source.to_string(),
+            unit_prices: assets
+                .iter()
+                .map(|(a, p)| ((*a).to_string(), p.map(|p| Decimal::new(p, 1))))
+                .collect(),
+        };
+        let long = value(
+            "EUR",
+            Some(1234),
+            "index:BTC-USD:1m:close",
+            &[("BTC", Some(5)), ("USDT", None), ("ETH", Some(7))],
+        );
+        let short = value("USD", None, "", &[("SOL", None)]);
+        let empty = value("USD", Some(1), "leg:USDT", &[]);
+        for (into, from) in [
+            (&short, &long),
+            (&long, &short),
+            (&long, &empty),
+            (&empty, &long),
+            (&long, &long),
+        ] {
+            let mut v = into.clone();
+            v.clone_from(from);
+            assert_eq!(&v, from);
+            assert_eq!(&from.clone(), from);
+        }
+    }
 
     #[test]
     fn fiat_codes() {
