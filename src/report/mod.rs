@@ -18,6 +18,7 @@ pub mod holdings;
 pub mod html;
 mod merge;
 pub mod period;
+mod rows;
 mod run;
 mod summary;
 

@@ -590,8 +590,10 @@ async fn prices_start_while_other_clients_sync() {
     };
     let (sync_start, sync_end) = stage("sync");
     let (prices_start, prices_end) = stage("prices");
+    // (The two may end in either order: the last client synced may have nothing left to
+    // price, and be priced before the sync stage has gathered every outcome.)
     assert!(
-        sync_start < prices_start && prices_start < sync_end && sync_end <= prices_end,
+        sync_start < prices_start && prices_start < sync_end,
         "sync {sync_start:.2}–{sync_end:.2} s, prices {prices_start:.2}–{prices_end:.2} s"
     );
     // Every client was priced, and no bar was fetched twice: the clients' candle requests

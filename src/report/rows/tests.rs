@@ -4,6 +4,7 @@
 use super::*;
 use crate::export::{FixedPrices, Format};
 use crate::prices::{Fiat, RowValue};
+use crate::report::run;
 use crate::store::{NewRecord, RecordKind};
 
 const T0: i64 = 1_735_689_600_000; // 2025-01-01
