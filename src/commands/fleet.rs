@@ -278,13 +278,9 @@ impl Fleet {
         });
         let live = self.live("prices");
         for (i, r) in priced {
-            let (m, o) = (&self.members[i], &mut outcomes[i]);
             if let Err(e) = r {
-                m.settings.console.error(format!("{e:#}"));
-                o.exit = crate::error::exit_for(&e);
-                o.reason = format!("{e:#}").replace('\n', "; ");
-                o.failure = Some(crate::fleet::RunFailure::of(&e));
-                live(o);
+                outcomes[i].fail(&self.members[i].settings.console, &e);
+                live(&outcomes[i]);
             }
         }
         if let Some((began, ended)) = span {

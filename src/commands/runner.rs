@@ -114,6 +114,15 @@ impl MemberOutcome {
     pub fn line(&self) -> String {
         format!("{}: exit {} ({})", self.profile, self.exit as u8, self.reason)
     }
+
+    /// Turns this (successful) outcome into a failure with `e`, the error of a stage run
+    /// after the member's work (its price stage), and prints it on the member's `console`.
+    pub fn fail(&mut self, console: &crate::console::Console, e: &anyhow::Error) {
+        console.error(format!("{e:#}"));
+        self.exit = exit_for(e);
+        self.reason = one_line(e);
+        self.failure = Some(RunFailure::of(e));
+    }
 }
 
 /// How bad an exit is for [`worst`] (higher is worse); see the module docs for the order.
@@ -312,14 +321,8 @@ where
         if o.exit != Exit::Success {
             continue;
         }
-        let result = stage(m.settings.clone()).await;
-        if let Err(e) = &result {
-            m.settings.console.error(format!("{e:#}"));
-        }
-        if let Err(e) = result {
-            o.exit = crate::error::exit_for(&e);
-            o.reason = format!("{e:#}").replace('\n', "; ");
-            o.failure = Some(crate::fleet::RunFailure::of(&e));
+        if let Err(e) = stage(m.settings.clone()).await {
+            o.fail(&m.settings.console, &e);
         }
     }
 }
@@ -499,5 +502,32 @@ mod tests {
         share_hosts(&mut one, Path::new("out/g"));
         one[0].settings.console.warning("x");
         assert_eq!(one[0].settings.console.lines()[0].text, "warning: x");
+    }
+
+    /// A member whose price stage fails after its sync succeeded: the outcome says so on
+    /// one line and the member's own console has the error.
+    #[test]
+    fn a_later_stage_failing_makes_the_outcome_a_failure() {
+        let mut o = MemberOutcome {
+            profile: "bot".into(),
+            exit: Exit::Success,
+            reason: "ok".into(),
+            failure: None,
+            elapsed: Duration::ZERO,
+        };
+        let console = crate::console::Console::buffer(false);
+        let e = anyhow::anyhow!("no answer\nfrom the host").context("the price stage failed");
+        o.fail(&console, &e);
+        assert_eq!(o.exit, Exit::Runtime);
+        assert_eq!(o.reason, "the price stage failed: no answer; from the host");
+        assert!(o.failure.is_some());
+        assert!(o.line().starts_with("bot: exit 1 (the price stage failed"));
+        assert!(
+            console.lines()[0]
+                .text
+                .starts_with("error: the price stage failed"),
+            "{:?}",
+            console.lines()
+        );
     }
 }
