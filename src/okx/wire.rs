@@ -363,6 +363,20 @@ wire! {
 }
 
 wire! {
+    /// What a trading bill's balance chain needs of it (a subset of [`Bill`]): the
+    /// reconciliation walks every bill and decodes only these fields, not the other twenty.
+    pub struct BillLink {
+        bill_id: String = "billId" via "de::string",
+        bill_type: Option<String> = "type" opt "de::opt_string",
+        sub_type: Option<String> = "subType" opt "de::opt_string",
+        ts: Option<DateTime<Utc>> = "ts" opt "de::opt_ms",
+        ccy: String = "ccy" via "de::string",
+        bal_chg: Decimal = "balChg" via "de::decimal",
+        bal: Option<Decimal> = "bal" opt "de::opt_decimal",
+    }
+}
+
+wire! {
     /// A funding-account bill (`asset/bills`, `asset/bills-history`).
     pub struct FundingBill {
         bill_id: String = "billId" via "de::string",
@@ -664,6 +678,31 @@ mod tests {
             assert!(flat_object(b, &mut [("", ""); FLAT_FIELDS]).is_some(), "{b}");
             same::<Bill>(b);
             same::<FundingBill>(b);
+            same::<BillLink>(b);
+            // The link holds what the whole bill holds.
+            if let Ok(bill) = decode_record::<Bill>(b) {
+                let link = decode_record::<BillLink>(b).unwrap();
+                assert_eq!(
+                    (
+                        link.bill_id,
+                        link.bill_type,
+                        link.sub_type,
+                        link.ts,
+                        link.ccy,
+                        link.bal_chg,
+                        link.bal
+                    ),
+                    (
+                        bill.bill_id,
+                        bill.bill_type,
+                        bill.sub_type,
+                        bill.ts,
+                        bill.ccy,
+                        bill.bal_chg,
+                        bill.bal
+                    )
+                );
+            }
         }
         let base = r#""billId":"1","ccy":"BTC","balChg":"-1.5","bal":"2","ts":"1735689600000""#;
         let cases = [
@@ -696,6 +735,7 @@ mod tests {
         for c in &cases {
             same::<Bill>(c);
             same::<FundingBill>(c);
+            same::<BillLink>(c);
         }
         // The flat path is taken where it may be (not only the fallback).
         assert!(flat_object(&cases[1], &mut [("", ""); FLAT_FIELDS]).is_some());

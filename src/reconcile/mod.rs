@@ -33,7 +33,7 @@ pub use funds::{FundsRanges, funds_checks};
 pub use rows::rows_checks;
 
 use crate::model::Account;
-use crate::okx::wire::{self, Bill, FundingBill};
+use crate::okx::wire::{self, BillLink, FundingBill};
 use crate::store::{RecordKind, RecordSource, UnavailableBalance};
 use chain::{Chain, Link};
 use chrono::{DateTime, Utc};
@@ -234,7 +234,7 @@ pub fn reconcile(src: &dyn RecordSource, ranges: &LedgerRanges) -> anyhow::Resul
     // Both ledgers carry the same chain fields; only the wire type differs.
     let ledgers: [(RecordKind, Account, DecodeLedger); 2] = [
         (RecordKind::Bill, Account::Trading, |raw| {
-            wire::decode_record::<Bill>(raw).map(|b| {
+            wire::decode_record::<BillLink>(raw).map(|b| {
                 (
                     b.ts,
                     b.bill_id,
