@@ -11,14 +11,16 @@
 use crate::model::{Amount, Transaction};
 use crate::prices::{Fiat, RowValue, UsedPrice, Valuer};
 use rust_decimal::Decimal;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// See the module doc.
 #[derive(Debug, Clone)]
 pub struct FixedPrices {
     fiat: Fiat,
     prices: Vec<(String, Decimal)>,
-    /// (asset, minute) of every price given, for [`Valuer::used_prices`].
-    used: std::collections::BTreeSet<(String, i64)>,
+    /// Per asset, the minutes of every price given, for [`Valuer::used_prices`] (looked up
+    /// by `&str`, so a row allocates nothing for an asset already there).
+    used: BTreeMap<String, BTreeSet<i64>>,
 }
 
 impl FixedPrices {
@@ -27,7 +29,7 @@ impl FixedPrices {
         FixedPrices {
             fiat,
             prices: prices.iter().map(|(a, p)| ((*a).to_string(), *p)).collect(),
-            used: std::collections::BTreeSet::new(),
+            used: BTreeMap::new(),
         }
     }
 
@@ -76,6 +78,7 @@ impl Valuer for FixedPrices {
     fn used_prices(&self) -> Vec<UsedPrice> {
         self.used
             .iter()
+            .flat_map(|(asset, minutes)| minutes.iter().map(move |m| (asset, m)))
             .filter_map(|(asset, minute)| {
                 Some(UsedPrice {
                     asset: asset.clone(),
@@ -94,7 +97,14 @@ impl Valuer for FixedPrices {
             if !unit_prices.iter().any(|(x, _)| *x == a.asset) {
                 unit_prices.push((a.asset.clone(), self.price(&a.asset)));
                 if self.price(&a.asset).is_some() {
-                    self.used.insert((a.asset.clone(), minute));
+                    match self.used.get_mut(a.asset.as_str()) {
+                        Some(minutes) => {
+                            minutes.insert(minute);
+                        }
+                        None => {
+                            self.used.insert(a.asset.clone(), BTreeSet::from([minute]));
+                        }
+                    }
                 }
             }
         }
