@@ -234,7 +234,12 @@ fn export_only(store: &Store, dir: &Path, n: usize) {
     let exported = writer.finish().unwrap();
     let secs = t.elapsed().as_secs_f64();
     let t = Instant::now();
-    let checks = okx_export::export::readback::files_checks(&out, &exported, None, None);
+    let checks = okx_export::export::readback::files_checks(
+        okx_export::export::readback::Files::in_dir(&out),
+        &exported,
+        None,
+        None,
+    );
     let check_s = t.elapsed().as_secs_f64();
     println!(
         "export bench: {n:>9} stored records -> {rows:>9} rows, {secs:.2}s, {:>9.0} records/s; {} files read back in {check_s:.2}s ({:+.0}%), {} check rows not ok",

@@ -57,7 +57,7 @@ pub use format::{Format, UnknownFormat};
 pub use generic::{GROUP_HEADER as GROUP_TRANSACTIONS_HEADER, HEADER as TRANSACTIONS_HEADER, VALUE_COLUMNS};
 pub use tax_detail::{DetailEntry, TaxDetail};
 pub use tax_summary::{Line as TaxLine, TaxSummary};
-pub use writer::{ExportReport, ExportWriter, FormatReport};
+pub use writer::{ExportReport, ExportWriter, FormatReport, Staged, Synced};
 
 pub(crate) use combine::fold_fee;
 pub(crate) use dialect::{CsvFile, Records, Row};

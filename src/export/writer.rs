@@ -353,7 +353,17 @@ impl ExportWriter {
     }
 
     /// Flushes and fsyncs every temp file, then renames each into place.
-    pub fn finish(mut self) -> Result<ExportReport> {
+    pub fn finish(self) -> Result<ExportReport> {
+        let (report, staged) = self.finish_staged()?;
+        staged.sync()?.persist()?;
+        Ok(report)
+    }
+
+    /// Writes out every file's text, complete, to its temp file, without waiting for the
+    /// disk and without renaming anything into place: the files can be read back (from
+    /// [`Staged::paths`]) while [`Staged::sync`] waits for the disk on another thread;
+    /// [`Synced::persist`] then renames them into place.
+    pub fn finish_staged(mut self) -> Result<(ExportReport, Staged)> {
         let mut ready: Vec<(PathBuf, NamedTempFile)> = Vec::new();
         let mut reports = Vec::new();
         for output in &mut self.outputs {
@@ -372,25 +382,62 @@ impl ExportWriter {
             }
             reports.push(output.report);
         }
-        // All files are complete on disk before the first rename, so a failure here can at
-        // worst leave a consistent older file in place, never a truncated one.
-        for (path, file) in &ready {
-            file.as_file()
-                .sync_all()
-                .with_context(|| format!("failed to sync `{}`", path.display()))?;
-        }
-        for (path, file) in ready {
-            persist(file, &path)?;
-        }
         let written = self
             .written
             .into_iter()
             .map(|(account, sums)| (account, sorted(sums)))
             .collect();
-        Ok(ExportReport {
-            formats: reports,
-            written,
-        })
+        Ok((
+            ExportReport {
+                formats: reports,
+                written,
+            },
+            Staged { ready },
+        ))
+    }
+}
+
+/// An export's files, complete in their temp files, neither synced nor in place
+/// ([`ExportWriter::finish_staged`]). Dropped, it deletes them.
+pub struct Staged {
+    /// (final path, temp file) of every file, in format order.
+    ready: Vec<(PathBuf, NamedTempFile)>,
+}
+
+impl Staged {
+    /// (final path, where the file is now) of every file.
+    pub fn paths(&self) -> Vec<(PathBuf, PathBuf)> {
+        self.ready
+            .iter()
+            .map(|(path, file)| (path.clone(), file.path().to_path_buf()))
+            .collect()
+    }
+
+    /// Waits until every file is on disk.
+    pub fn sync(self) -> Result<Synced> {
+        for (path, file) in &self.ready {
+            file.as_file()
+                .sync_all()
+                .with_context(|| format!("failed to sync `{}`", path.display()))?;
+        }
+        Ok(Synced { ready: self.ready })
+    }
+}
+
+/// [`Staged`] files once on disk.
+pub struct Synced {
+    ready: Vec<(PathBuf, NamedTempFile)>,
+}
+
+impl Synced {
+    /// Renames every file into place. All are complete on disk before the first rename, so
+    /// a failure here can at worst leave a consistent older file in place, never a
+    /// truncated one.
+    pub fn persist(self) -> Result<()> {
+        for (path, file) in self.ready {
+            persist(file, &path)?;
+        }
+        Ok(())
     }
 }
 

@@ -3,7 +3,7 @@
 //! and books; the other writes), a bounded batch at a time.
 
 use super::{Period, ReportAccount, ReportRequest, merge};
-use crate::export::{ExportOptions, ExportReport, ExportWriter, TaxSummary};
+use crate::export::{ExportOptions, ExportReport, ExportWriter, Staged, TaxSummary};
 use crate::normalize::{AccountScope, NormalizeOptions, NormalizeSummary, normalize};
 use crate::prices::Valuer;
 use crate::reconcile::closing::Holding;
@@ -19,6 +19,9 @@ pub(super) struct RowsWritten {
     /// Each account's own.
     pub(super) per_account: Vec<NormalizeSummary>,
     pub(super) exported: ExportReport,
+    /// The files of `exported`, complete but neither on disk nor in place yet: read back,
+    /// then synced and renamed (taken by [`super::run`]).
+    pub(super) staged: Option<Staged>,
     pub(super) tax: TaxSummary,
     pub(super) opening: Option<(DateTime<Utc>, Vec<Holding>)>,
     pub(super) valued: u64,
@@ -67,7 +70,7 @@ pub(super) fn write_rows<'p>(
             accounts: scope.clone(),
         })
     };
-    let (per_account, exported) = std::thread::scope(|scope| -> Result<_> {
+    let (per_account, (exported, staged)) = std::thread::scope(|scope| -> Result<_> {
         let (send, receive) = std::sync::mpsc::sync_channel::<Batch<'p>>(BATCHES_IN_FLIGHT);
         let booker = scope.spawn(move || write_batches(&receive, writer));
         let mut batch: Vec<Booking<'p>> = Vec::with_capacity(BATCH_ROWS);
@@ -117,6 +120,7 @@ pub(super) fn write_rows<'p>(
         normalized: combined(&per_account, accounts),
         per_account,
         exported,
+        staged: Some(staged),
         tax,
         opening,
         valued,
@@ -140,12 +144,13 @@ enum Batch<'p> {
 }
 
 /// Writes every row received to every format, in the order sent; when the stream ends
-/// with [`Batch::Done`], finishes the files. `None` when it ends without (the rows failed:
-/// the temp files are dropped, never renamed into place).
+/// with [`Batch::Done`], finishes the files' text ([`ExportWriter::finish_staged`]). `None`
+/// when it ends without (the rows failed: the temp files are dropped, never renamed into
+/// place).
 fn write_batches(
     receive: &std::sync::mpsc::Receiver<Batch<'_>>,
     mut writer: ExportWriter,
-) -> Result<Option<ExportReport>> {
+) -> Result<Option<(ExportReport, Staged)>> {
     while let Ok(batch) = receive.recv() {
         match batch {
             Batch::Rows(rows) => {
@@ -153,7 +158,7 @@ fn write_batches(
                     writer.write_for(profile, tx, value)?;
                 }
             }
-            Batch::Done => return Ok(Some(writer.finish()?)),
+            Batch::Done => return Ok(Some(writer.finish_staged()?)),
         }
     }
     Ok(None)

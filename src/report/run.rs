@@ -14,7 +14,7 @@ use super::{
 };
 use crate::coverage::{self, CoverageCheck};
 use crate::error::Exit;
-use crate::export::readback::files_checks;
+use crate::export::readback::{Files, files_checks};
 use crate::export::{TaxSummary, write_csv_atomic};
 use crate::model::rfc3339_ms;
 use crate::normalize::{AccountScope, NormalizeSummary};
@@ -104,7 +104,7 @@ pub fn run_accounts(
     // The ledgers' balance chains need only the stores: they are walked on a thread (and a
     // connection) of their own while this one reads the holdings and writes the rows.
     let ledgers_to_check = LedgerJob::of(accounts, &known.covs);
-    let (held, rows, ledgers) = std::thread::scope(|scope| -> Result<_> {
+    let (held, mut rows, ledgers) = std::thread::scope(|scope| -> Result<_> {
         let ledgers = scope.spawn(move || ledgers_to_check.run());
         let held = Held::read(accounts, at.all())?;
         steps.lap("holdings at the period's ends and days");
@@ -121,7 +121,7 @@ pub fn run_accounts(
         "reconciliation: the ledgers, alongside the holdings and the rows",
         ledgers.1,
     );
-    let (file_checks, recs) = read_back_and_reconcile(req, &rows, ledgers.0, &known.covs)?;
+    let (file_checks, recs) = read_back_and_reconcile(req, &mut rows, ledgers.0, &known.covs)?;
     steps.lap("read-back of the written files, reconciliation");
     let (rec, member_recs, rec_files) = known.reconciliation_files(&rows, file_checks, recs)?;
     steps.lap("reconciliation files");
@@ -442,14 +442,30 @@ impl LedgerJob {
 
 /// Every file just written is read back as its tool reads it and must sum to the rows; each
 /// account's reconciliation of its ledgers (`ledgers`) gains the checks against its rows.
+///
+/// The files are read back from their temp files while another thread waits for the disk
+/// to hold them, then renamed into place (a file that fails its check is still put in
+/// place: the run's exit code and the reconciliation say not to import it).
 fn read_back_and_reconcile(
     req: &ReportRequest,
-    rows: &RowsWritten,
+    rows: &mut RowsWritten,
     ledgers: Vec<Reconciliation>,
     covs: &[CoverageCheck],
 ) -> Result<(Vec<crate::reconcile::CheckRow>, Vec<Reconciliation>)> {
     let Period { from, to, .. } = req.period;
-    let file_checks = files_checks(&req.out, &rows.exported, from, to);
+    let staged = rows
+        .staged
+        .take()
+        .ok_or_else(|| anyhow::anyhow!("internal error: the report's files were put in place twice"))?;
+    let paths = staged.paths();
+    let (synced, file_checks) = std::thread::scope(|scope| {
+        let synced = scope.spawn(move || staged.sync());
+        let file_checks = files_checks(Files::staged(&req.out, &paths), &rows.exported, from, to);
+        (synced.join(), file_checks)
+    });
+    synced
+        .map_err(|_| anyhow::anyhow!("syncing the report's files panicked"))??
+        .persist()?;
     let recs = ledgers
         .into_iter()
         .zip(&rows.per_account)

@@ -20,7 +20,7 @@
 pub(crate) mod generated;
 
 use super::legs::legs;
-use super::readback::{Balances, Class, KoinlyFees, Reading, read_format};
+use super::readback::{Balances, Class, Files, KoinlyFees, Reading, read_format};
 use super::testdata::dec;
 use super::{ExportOptions, ExportWriter, Format, Shape, is_derivative, is_fiat};
 use crate::model::{Amount, Kind, Transaction};
@@ -167,7 +167,7 @@ fn read(tool: &str, txs: &[Transaction]) -> Vec<(String, Reading)> {
         .iter()
         .map(|(name, fees)| {
             let mut r = Reading::keeping_rows();
-            read_format(format, dir.path(), *fees, &mut r).unwrap();
+            read_format(format, Files::in_dir(dir.path()), *fees, &mut r).unwrap();
             ((*name).to_string(), r)
         })
         .collect()

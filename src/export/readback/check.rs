@@ -15,7 +15,7 @@
 //! A file that cannot be read back (a type the reader does not know, a bad cell) fails its
 //! check with the reason.
 
-use super::{KoinlyFees, Reading, read_format, read_transactions};
+use super::{Files, KoinlyFees, Reading, read_format, read_transactions};
 use crate::export::{ExportReport, Format, FormatReport, is_fiat};
 use crate::model::{Account, plain};
 use crate::reconcile::CheckRow;
@@ -24,7 +24,6 @@ use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 #[cfg(test)]
 use std::collections::BTreeSet;
-use std::path::Path;
 
 /// The period the files cover, for the rows' range columns.
 #[derive(Debug, Clone, Copy)]
@@ -33,43 +32,56 @@ struct Period {
     to: Option<DateTime<Utc>>,
 }
 
-/// The checks of every file in `exported`, written into `dir` for the period `from..to`.
+/// The checks of every file in `exported`, written into `files` for the period `from..to`.
 pub fn files_checks(
-    dir: &Path,
+    files: Files<'_>,
     exported: &ExportReport,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> Vec<CheckRow> {
     let period = Period { from, to };
-    // Each file is read on its own thread: reading back is most of this check's cost.
-    let readings: Vec<(&FormatReport, anyhow::Result<Reading>)> = std::thread::scope(|s| {
-        let handles: Vec<_> = exported
-            .formats
-            .iter()
-            .filter(|f| f.format != Format::Generic)
-            .map(|f| {
-                let handle = s.spawn(move || {
-                    let mut r = Reading::default();
-                    read_format(f.format, dir, KoinlyFees::Deducted, &mut r).map(|()| r)
-                });
-                (f, handle)
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|(f, h)| {
-                let r = h
-                    .join()
-                    .unwrap_or_else(|_| Err(anyhow::anyhow!("the reader of {} panicked", f.format.name())));
-                (f, r)
-            })
-            .collect()
-    });
-    let mut out = Vec::new();
-    if exported.get(Format::Generic).is_some() {
-        out.extend(transactions_check(dir, &exported.written, period));
-    }
+    // Each tax file is read on its own thread, largest first (reading back is most of this
+    // check's cost, and the last reader to start should be a short one); this thread reads
+    // `transactions.csv` meanwhile.
+    let mut formats: Vec<(&FormatReport, u64)> = exported
+        .formats
+        .iter()
+        .filter(|f| f.format != Format::Generic)
+        .map(|f| (f, files.bytes(&f.paths)))
+        .collect();
+    formats.sort_by_key(|(_, bytes)| std::cmp::Reverse(*bytes));
+    let (transactions, readings): (Vec<CheckRow>, Vec<(&FormatReport, anyhow::Result<Reading>)>) =
+        std::thread::scope(|s| {
+            let handles: Vec<_> = formats
+                .iter()
+                .map(|&(f, _)| {
+                    let handle = s.spawn(move || {
+                        let mut r = Reading::default();
+                        read_format(f.format, files, KoinlyFees::Deducted, &mut r).map(|()| r)
+                    });
+                    (f, handle)
+                })
+                .collect();
+            let transactions = match exported.get(Format::Generic) {
+                Some(_) => transactions_check(files, &exported.written, period),
+                None => Vec::new(),
+            };
+            let readings = handles
+                .into_iter()
+                .map(|(f, h)| {
+                    let r = h.join().unwrap_or_else(|_| {
+                        Err(anyhow::anyhow!("the reader of {} panicked", f.format.name()))
+                    });
+                    (f, r)
+                })
+                .collect();
+            (transactions, readings)
+        });
+    let mut out = transactions;
     let written = exported.written_by_asset();
+    // The rows in the order of the formats, as the files were written.
+    let mut readings = readings;
+    readings.sort_by_key(|(f, _)| exported.formats.iter().position(|x| x.format == f.format));
     for (f, reading) in readings {
         out.extend(tax_file_check(f, &written, reading, period));
     }
@@ -113,12 +125,12 @@ fn unreadable(check: &'static str, period: Period, e: &anyhow::Error) -> CheckRo
 }
 
 fn transactions_check(
-    dir: &Path,
+    files: Files<'_>,
     written: &BTreeMap<Account, BTreeMap<String, Decimal>>,
     period: Period,
 ) -> Vec<CheckRow> {
     let check = check_name(Format::Generic);
-    let file = match read_transactions(&dir.join("transactions.csv")) {
+    let file = match read_transactions(files) {
         Ok(f) => f,
         Err(e) => return vec![unreadable(check, period, &e)],
     };
@@ -278,6 +290,7 @@ mod tests {
     use crate::export::testdata::no_value;
     use crate::export::{ExportOptions, ExportWriter};
     use crate::model::Transaction;
+    use std::path::Path;
 
     /// Exports `txs` in every format into `dir`.
     fn export(dir: &Path, txs: &[Transaction]) -> ExportReport {
@@ -289,7 +302,7 @@ mod tests {
     }
 
     fn checks(dir: &Path, report: &ExportReport) -> Vec<CheckRow> {
-        files_checks(dir, report, None, None)
+        files_checks(Files::in_dir(dir), report, None, None)
     }
 
     fn failures(rows: &[CheckRow]) -> Vec<&CheckRow> {
@@ -403,6 +416,41 @@ mod tests {
             ["trading", "funding", "earn"].contains(&t.account.as_str()),
             "{t:?}"
         );
+    }
+
+    /// A report reads its files back before they are in place (from their temp files, while
+    /// another thread waits for the disk): what is read there is what is then put in place,
+    /// and messages name the files by their final names.
+    #[test]
+    fn staged_files_are_read_back_from_their_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = ExportWriter::create(dir.path(), &Format::ALL, ExportOptions::default()).unwrap();
+        for tx in &demo() {
+            w.write(tx, &no_value(tx)).unwrap();
+        }
+        let (report, staged) = w.finish_staged().unwrap();
+        let paths = staged.paths();
+        assert_eq!(paths.len(), report.paths().count());
+        assert!(report.paths().all(|p| !p.exists()), "nothing is in place yet");
+        let rows = files_checks(Files::staged(dir.path(), &paths), &report, None, None);
+        assert_eq!(failures(&rows), Vec::<&CheckRow>::new());
+        assert!(rows.iter().any(|r| r.check == "file:dali"), "{rows:#?}");
+        // A bad cell in a temp file: named by the file's final name, not the temp file's.
+        let (_, bittytax) = paths.iter().find(|(p, _)| p.ends_with("bittytax.csv")).unwrap();
+        let text = std::fs::read_to_string(bittytax).unwrap();
+        std::fs::write(bittytax, text.replacen("\nDeposit,", "\nDeposit,abc", 1)).unwrap();
+        let staged_rows = files_checks(Files::staged(dir.path(), &paths), &report, None, None);
+        let bad = failures(&staged_rows);
+        assert_eq!(bad.len(), 1, "{bad:#?}");
+        assert!(
+            bad[0].detail.contains("bittytax.csv line ") && !bad[0].detail.contains(".tmp"),
+            "{}",
+            bad[0].detail
+        );
+        // Put in place, the files read the same.
+        staged.sync().unwrap().persist().unwrap();
+        assert!(report.paths().all(Path::exists));
+        assert_eq!(checks(dir.path(), &report), staged_rows);
     }
 
     #[test]

@@ -22,7 +22,53 @@ use super::Format;
 use anyhow::{Context, Result, bail};
 use rust_decimal::Decimal;
 use std::collections::{BTreeMap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Where the files to read back are: in `dir`, under the names they are written as; a file
+/// not yet renamed into place is read from where it is now (its temp file), and named in
+/// messages by its final path.
+#[derive(Debug, Clone, Copy)]
+pub struct Files<'a> {
+    dir: &'a Path,
+    /// (final path, path now) of the files not yet in place.
+    staged: &'a [(PathBuf, PathBuf)],
+}
+
+impl<'a> Files<'a> {
+    /// The files in place in `dir`.
+    pub fn in_dir(dir: &'a Path) -> Files<'a> {
+        Files { dir, staged: &[] }
+    }
+
+    /// The files of `dir`, those in `staged` still at their temp paths
+    /// ([`crate::export::Staged::paths`]).
+    pub fn staged(dir: &'a Path, staged: &'a [(PathBuf, PathBuf)]) -> Files<'a> {
+        Files { dir, staged }
+    }
+
+    /// Where the file of final path `path` is now.
+    fn now<'p>(&'p self, path: &'p Path) -> &'p Path {
+        self.staged
+            .iter()
+            .find(|(end, _)| end == path)
+            .map_or(path, |(_, now)| now.as_path())
+    }
+
+    /// The bytes of the files of final paths `paths` (0 for one that cannot be read).
+    fn bytes(&self, paths: &[PathBuf]) -> u64 {
+        paths
+            .iter()
+            .filter_map(|p| self.now(p).metadata().ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// Opens the file named `name`.
+    fn open(&self, name: &str) -> Result<Table> {
+        let path = self.dir.join(name);
+        Table::open(self.now(&path), &path)
+    }
+}
 
 /// What a row (or its fee cell) means to the tool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -129,25 +175,24 @@ pub enum KoinlyFees {
     SameCoinIgnored,
 }
 
-/// Reads the tax file(s) of `format` in `dir` as its tool does. `transactions.csv` is not a
+/// Reads the tax file(s) of `format` among `files` as its tool does. `transactions.csv` is not a
 /// tax file: see [`read_transactions`].
-pub fn read_format(format: Format, dir: &Path, fees: KoinlyFees, into: &mut Reading) -> Result<()> {
-    let file = |name: &str| dir.join(name);
+pub fn read_format(format: Format, files: Files<'_>, fees: KoinlyFees, into: &mut Reading) -> Result<()> {
     match format {
         Format::Generic => bail!("transactions.csv is read with read_transactions"),
-        Format::Koinly => tools::koinly(&file("koinly.csv"), fees, into),
-        Format::CoinTracking => tools::cointracking(&file("cointracking.csv"), into),
-        Format::Ctc => tools::ctc(&file("ctc.csv"), into),
-        Format::BittyTax => tools::bittytax(&file("bittytax.csv"), into),
-        Format::CoinTracker => tools::cointracker(&file("cointracker.csv"), into),
-        Format::CoinLedger => tools::coinledger(&file("coinledger.csv"), into),
-        Format::Dali => tools::dali(dir, into),
+        Format::Koinly => tools::koinly(files.open("koinly.csv")?, fees, into),
+        Format::CoinTracking => tools::cointracking(files.open("cointracking.csv")?, into),
+        Format::Ctc => tools::ctc(files.open("ctc.csv")?, into),
+        Format::BittyTax => tools::bittytax(files.open("bittytax.csv")?, into),
+        Format::CoinTracker => tools::cointracker(files.open("cointracker.csv")?, into),
+        Format::CoinLedger => tools::coinledger(files.open("coinledger.csv")?, into),
+        Format::Dali => tools::dali(files, into),
     }
 }
 
 /// Per (account, asset): Σ received − Σ sent − Σ fee over every row of `transactions.csv`.
-pub fn read_transactions(path: &Path) -> Result<BTreeMap<(String, String), Decimal>> {
-    let mut file = Table::open(path)?;
+pub fn read_transactions(files: Files<'_>) -> Result<BTreeMap<(String, String), Decimal>> {
+    let mut file = files.open("transactions.csv")?;
     let [account, sa, sc, ra, rc, fa, fc] = file.columns([
         "account",
         "sent_amount",
@@ -202,7 +247,8 @@ struct Table {
 }
 
 impl Table {
-    fn open(path: &Path) -> Result<Table> {
+    /// Reads `now`, named in messages by `path` (its final path).
+    fn open(now: &Path, path: &Path) -> Result<Table> {
         let name = path.file_name().map_or_else(
             || path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
@@ -211,7 +257,7 @@ impl Table {
         // per 8 KiB.
         let mut reader = csv::ReaderBuilder::new()
             .buffer_capacity(READ_BUFFER)
-            .from_path(path)
+            .from_path(now)
             .with_context(|| format!("cannot read `{}`", path.display()))?;
         let headers = reader
             .headers()

@@ -2,17 +2,15 @@
 //! which types are income, derivatives results, fee refunds or plain movements), each with
 //! its source. Columns are found by header name.
 
-use super::{Class, KoinlyFees, Reading, Table};
+use super::{Class, Files, KoinlyFees, Reading, Table};
 use crate::export::is_derivative;
 use anyhow::{Result, bail};
 use rust_decimal::Decimal;
-use std::path::Path;
 
 /// Koinly Universal (support.koinly.io 9489976 "custom CSV", 9490023 "What are tags").
 /// `fees` selects the documented reading (the fee is deducted) or the one reported in
 /// staketaxcsv#385 (a fee in the coin sent or received is ignored).
-pub(super) fn koinly(path: &Path, fees: KoinlyFees, r: &mut Reading) -> Result<()> {
-    let mut t = Table::open(path)?;
+pub(super) fn koinly(mut t: Table, fees: KoinlyFees, r: &mut Reading) -> Result<()> {
     let [sa, sc, ra, rc, fa, fc, label, id] = t.columns([
         "Sent Amount",
         "Sent Currency",
@@ -53,8 +51,7 @@ pub(super) fn koinly(path: &Path, fees: KoinlyFees, r: &mut Reading) -> Result<(
 /// the trade's own currencies is already inside them and the Fee column is informational.
 /// What CoinTracking does with a third-currency fee is not documented, so such a row is an
 /// error. Types: "Transaction Types", article 29000042783.
-pub(super) fn cointracking(path: &Path, r: &mut Reading) -> Result<()> {
-    let mut t = Table::open(path)?;
+pub(super) fn cointracking(mut t: Table, r: &mut Reading) -> Result<()> {
     let [ty, ba, bc, sa, sc, fc, id] = t.columns([
         "Type",
         "Buy Amount",
@@ -92,8 +89,7 @@ pub(super) fn cointracking(path: &Path, r: &mut Reading) -> Result<()> {
 }
 
 /// CTC Advanced CSV (help 5777675): amounts exclude the fee, which is a separate outflow.
-pub(super) fn ctc(path: &Path, r: &mut Reading) -> Result<()> {
-    let mut t = Table::open(path)?;
+pub(super) fn ctc(mut t: Table, r: &mut Reading) -> Result<()> {
     let [ty, bc, ba, qc, qa, fc, fa, id] = t.columns([
         "Type",
         "Base Currency",
@@ -132,8 +128,7 @@ pub(super) fn ctc(path: &Path, r: &mut Reading) -> Result<()> {
 /// BittyTax (README / `t_row.py`): Buy in, Sell out, the fee always an extra outflow. UK
 /// income types: Staking, Interest, Income, Dividend, Mining (Airdrop, Referral, Fee-Rebate
 /// are acquisitions, not income). A `Margin-*` row's Note must name the contract.
-pub(super) fn bittytax(path: &Path, r: &mut Reading) -> Result<()> {
-    let mut t = Table::open(path)?;
+pub(super) fn bittytax(mut t: Table, r: &mut Reading) -> Result<()> {
     let [ty, bq, ba, sq, sa, fq, fa, note, id] = t.columns([
         "Type",
         "Buy Quantity",
@@ -177,8 +172,7 @@ pub(super) fn bittytax(path: &Path, r: &mut Reading) -> Result<()> {
 /// CoinTracker (support 4413071299729): "Sent Quantity should include fees; Received
 /// Quantity should NOT include fees", so the fee columns only say which part was fee. At
 /// most 8 decimals per quantity. Tags: "Transaction category definitions", 4413049710225.
-pub(super) fn cointracker(path: &Path, r: &mut Reading) -> Result<()> {
-    let mut t = Table::open(path)?;
+pub(super) fn cointracker(mut t: Table, r: &mut Reading) -> Result<()> {
     let [rq, rc, sq, sc, fc, tag] = t.columns([
         "Received Quantity",
         "Received Currency",
@@ -223,8 +217,7 @@ pub(super) fn cointracker(path: &Path, r: &mut Reading) -> Result<()> {
 
 /// CoinLedger (help 6028758): the Fee columns are filled only when the fee is not already
 /// netted into the amounts, i.e. the fee is deducted on top.
-pub(super) fn coinledger(path: &Path, r: &mut Reading) -> Result<()> {
-    let mut t = Table::open(path)?;
+pub(super) fn coinledger(mut t: Table, r: &mut Reading) -> Result<()> {
     let [sc, sa, rc, ra, fc, fa, ty, id] = t.columns([
         "Asset Sent",
         "Amount Sent",
@@ -259,8 +252,8 @@ pub(super) fn coinledger(path: &Path, r: &mut Reading) -> Result<()> {
 /// `crypto_out_no_fee + crypto_fee` out; INTRA inside one exchange costs `sent − received`.
 /// OUT `FEE` is an investment expense (a derivatives result when the notes name a
 /// contract); IN `INCOME`/`STAKING`/`INTEREST`/`AIRDROP`/`MINING` income.
-pub(super) fn dali(dir: &Path, r: &mut Reading) -> Result<()> {
-    let mut t = Table::open(&dir.join("dali-in.csv"))?;
+pub(super) fn dali(files: Files<'_>, r: &mut Reading) -> Result<()> {
+    let mut t = files.open("dali-in.csv")?;
     let [asset, ty, crypto_in, fee, id] = t.columns([
         "asset",
         "transaction_type",
@@ -280,7 +273,7 @@ pub(super) fn dali(dir: &Path, r: &mut Reading) -> Result<()> {
         r.id_with(|| format!("in {} {}", &row[asset], &row[id]));
     }
 
-    let mut t = Table::open(&dir.join("dali-out.csv"))?;
+    let mut t = files.open("dali-out.csv")?;
     let [asset, ty, out, fee, notes, id] = t.columns([
         "asset",
         "transaction_type",
@@ -305,7 +298,7 @@ pub(super) fn dali(dir: &Path, r: &mut Reading) -> Result<()> {
         r.id_with(|| format!("out {} {}", &row[asset], &row[id]));
     }
 
-    let mut t = Table::open(&dir.join("dali-intra.csv"))?;
+    let mut t = files.open("dali-intra.csv")?;
     let [asset, sent, received, id] = t.columns(["asset", "crypto_sent", "crypto_received", "unique_id"])?;
     while t.next()? {
         let row = &t.row;
