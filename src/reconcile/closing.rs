@@ -3,7 +3,7 @@
 //! (`bal`), so the holding of an asset at `at` is the `bal` of its last bill before `at`,
 //! in billId order (the order in which `bal` runs).
 
-use crate::store::{RecordKind, RecordSource};
+use crate::store::{RecordKind, RecordRef, RecordSource};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -101,67 +101,117 @@ pub fn holdings_at(src: &dyn RecordSource, at: DateTime<Utc>) -> Result<Vec<Hold
 }
 
 /// [`holdings_at`] at each of the sorted instants `ats`, in one walk of each ledger (the
-/// report's opening and closing holdings and its daily holdings chart, issue 21). Memory
-/// is per (asset, instant), never per bill.
+/// report's opening and closing holdings and its daily holdings chart, issue 21), over the
+/// bills before the last instant only. Memory is per (asset, instant), never per bill.
 pub fn holdings_series(src: &dyn RecordSource, ats: &[DateTime<Utc>]) -> Result<Vec<Vec<Holding>>> {
-    let cutoffs: Vec<i64> = ats.iter().map(DateTime::timestamp_millis).collect();
-    debug_assert!(cutoffs.is_sorted());
-    let mut out = vec![Vec::new(); cutoffs.len()];
-    for (kind, account) in [
-        (RecordKind::Bill, "trading"),
-        (RecordKind::FundingBill, "funding"),
-    ] {
-        // Per asset and per first instant a bill counts for (the bill's ts < the instant):
-        // the last such bill in billId order, as (its position in that order, bal, ts).
-        // An instant's holding is then the latest of the entries at or before it.
-        let mut last: BTreeMap<String, BTreeMap<usize, (u64, Decimal, i64)>> = BTreeMap::new();
-        let mut seq = 0u64;
-        src.for_each_by_id(kind, &mut |r| {
-            seq += 1;
-            let first = cutoffs.partition_point(|c| *c <= r.ts_ms);
-            if first == cutoffs.len() {
-                return Ok(());
-            }
-            let b = bal_only(r.raw).with_context(|| format!("{account} bill `{}` has no ccy/bal", r.key))?;
-            let bal: Decimal = b
-                .bal
-                .parse()
-                .with_context(|| format!("{account} bill `{}`: bal `{}` is not a number", r.key, b.bal))?;
-            match last.get_mut(b.ccy) {
-                Some(m) => {
-                    m.insert(first, (seq, bal, r.ts_ms));
-                }
-                None => {
-                    last.insert(b.ccy.to_string(), BTreeMap::from([(first, (seq, bal, r.ts_ms))]));
-                }
-            }
-            Ok(())
-        })?;
-        for (asset, entries) in last {
-            let mut best: Option<(u64, Decimal, i64)> = None;
-            let mut entries = entries.into_iter().peekable();
-            for (i, holdings) in out.iter_mut().enumerate() {
-                while let Some((_, e)) = entries.next_if(|(first, _)| *first <= i) {
-                    if best.is_none_or(|b| e.0 > b.0) {
-                        best = Some(e);
-                    }
-                }
-                let Some((_, balance, ts)) = best else {
-                    continue;
-                };
-                if balance.is_zero() {
-                    continue;
-                }
-                holdings.push(Holding {
-                    account,
-                    asset: asset.clone(),
-                    balance: balance.normalize(),
-                    last_bill_at: DateTime::from_timestamp_millis(ts).unwrap_or_default(),
-                });
-            }
+    let mut walk = HoldingsWalk::new(ats);
+    let Some(before) = walk.cutoffs.last().copied() else {
+        return Ok(walk.finish());
+    };
+    for kind in HoldingsWalk::KINDS {
+        src.for_each_by_id_before(kind, before, &mut |r| walk.push(kind, &r))?;
+    }
+    Ok(walk.finish())
+}
+
+/// A bill a holding may come from: its position in billId order, its `bal` and its `ts`.
+type Entry = (u64, Decimal, i64);
+
+/// [`holdings_series`] fed one bill at a time, so another walk of the ledgers in billId
+/// order (the reconciliation's) can work the holdings out as it goes.
+pub struct HoldingsWalk {
+    cutoffs: Vec<i64>,
+    /// Per ledger ([`HoldingsWalk::KINDS`]), per asset and per first instant a bill counts
+    /// for (the bill's ts < the instant): the last such bill in billId order, as (its
+    /// position in that order, bal, ts). An instant's holding is then the latest of the
+    /// entries at or before it.
+    last: [BTreeMap<String, BTreeMap<usize, Entry>>; 2],
+    seq: u64,
+}
+
+impl HoldingsWalk {
+    /// The ledgers walked, in the order holdings are listed.
+    pub const KINDS: [RecordKind; 2] = [RecordKind::Bill, RecordKind::FundingBill];
+
+    /// A walk for the sorted instants `ats`.
+    pub fn new(ats: &[DateTime<Utc>]) -> HoldingsWalk {
+        let cutoffs: Vec<i64> = ats.iter().map(DateTime::timestamp_millis).collect();
+        debug_assert!(cutoffs.is_sorted());
+        HoldingsWalk {
+            cutoffs,
+            last: [BTreeMap::new(), BTreeMap::new()],
+            seq: 0,
         }
     }
-    Ok(out)
+
+    fn account(kind: RecordKind) -> Option<(usize, &'static str)> {
+        match kind {
+            RecordKind::Bill => Some((0, "trading")),
+            RecordKind::FundingBill => Some((1, "funding")),
+            _ => None,
+        }
+    }
+
+    /// The next bill of ledger `kind`, in billId order (other kinds are ignored).
+    pub fn push(&mut self, kind: RecordKind, r: &RecordRef<'_>) -> Result<()> {
+        let Some((ledger, account)) = Self::account(kind) else {
+            return Ok(());
+        };
+        self.seq += 1;
+        let first = self.cutoffs.partition_point(|c| *c <= r.ts_ms);
+        if first == self.cutoffs.len() {
+            return Ok(());
+        }
+        let b = bal_only(r.raw).with_context(|| format!("{account} bill `{}` has no ccy/bal", r.key))?;
+        let bal: Decimal = b
+            .bal
+            .parse()
+            .with_context(|| format!("{account} bill `{}`: bal `{}` is not a number", r.key, b.bal))?;
+        let entry = (self.seq, bal, r.ts_ms);
+        match self.last[ledger].get_mut(b.ccy) {
+            Some(m) => {
+                m.insert(first, entry);
+            }
+            None => {
+                self.last[ledger].insert(b.ccy.to_string(), BTreeMap::from([(first, entry)]));
+            }
+        }
+        Ok(())
+    }
+
+    /// Per instant, the holdings: the trading ledger's assets, then the funding ledger's.
+    pub fn finish(self) -> Vec<Vec<Holding>> {
+        let mut out = vec![Vec::new(); self.cutoffs.len()];
+        for (kind, last) in Self::KINDS.into_iter().zip(self.last) {
+            let Some((_, account)) = Self::account(kind) else {
+                continue;
+            };
+            for (asset, entries) in last {
+                let mut best: Option<Entry> = None;
+                let mut entries = entries.into_iter().peekable();
+                for (i, holdings) in out.iter_mut().enumerate() {
+                    while let Some((_, e)) = entries.next_if(|(first, _)| *first <= i) {
+                        if best.is_none_or(|b| e.0 > b.0) {
+                            best = Some(e);
+                        }
+                    }
+                    let Some((_, balance, ts)) = best else {
+                        continue;
+                    };
+                    if balance.is_zero() {
+                        continue;
+                    }
+                    holdings.push(Holding {
+                        account,
+                        asset: asset.clone(),
+                        balance: balance.normalize(),
+                        last_bill_at: DateTime::from_timestamp_millis(ts).unwrap_or_default(),
+                    });
+                }
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]
@@ -246,6 +296,13 @@ mod tests {
             .map(|t| DateTime::from_timestamp_millis(t).unwrap())
             .collect();
         let series = holdings_series(&src, &ats).unwrap();
+        // The same holdings worked out inside the reconciliation's walk (as a report does).
+        let mut walk = HoldingsWalk::new(&ats);
+        crate::reconcile::reconcile_walking(&src, &crate::reconcile::LedgerRanges::all(), &mut |k, r| {
+            walk.push(k, r)
+        })
+        .unwrap();
+        assert_eq!(walk.finish(), series);
         for (at, h) in ats.iter().zip(&series) {
             let mut one = Vec::new();
             // The reference: the last bill before `at` in billId order, asset by asset.

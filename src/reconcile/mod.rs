@@ -196,6 +196,16 @@ pub use csv::{CheckRow, OPENING_BALANCE_COLUMNS, RECONCILIATION_COLUMNS, check_r
 
 /// Walks both ledgers and compares them with the latest balance snapshot.
 pub fn reconcile(src: &dyn RecordSource, ranges: &LedgerRanges) -> anyhow::Result<Reconciliation> {
+    reconcile_walking(src, ranges, &mut |_, _| Ok(()))
+}
+
+/// [`reconcile`], handing every bill of both ledgers to `also` as the walk in billId order
+/// passes it (the report works out its holdings in the same walk: [`closing::HoldingsWalk`]).
+pub fn reconcile_walking(
+    src: &dyn RecordSource,
+    ranges: &LedgerRanges,
+    also: &mut dyn FnMut(RecordKind, &crate::store::RecordRef<'_>) -> anyhow::Result<()>,
+) -> anyhow::Result<Reconciliation> {
     let mut transfers = Transfers::default();
     let mut chains: BTreeMap<(Account, String), Chain> = BTreeMap::new();
     let mut gaps = Vec::new();
@@ -252,6 +262,7 @@ pub fn reconcile(src: &dyn RecordSource, ranges: &LedgerRanges) -> anyhow::Resul
     ];
     for (kind, account, decode) in ledgers {
         src.for_each_by_id(kind, &mut |rec| {
+            also(kind, &rec)?;
             match decode(rec.raw) {
                 Ok((ts, bill_id, ccy, bal_chg, bal, kind)) => {
                     let time = time(ts, rec.ts_ms);

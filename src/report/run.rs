@@ -20,7 +20,7 @@ use crate::model::rfc3339_ms;
 use crate::normalize::{AccountScope, NormalizeSummary};
 use crate::prices::Valuer;
 use crate::reconcile::Reconciliation;
-use crate::reconcile::closing::{Holding, holdings_series};
+use crate::reconcile::closing::{Holding, HoldingsWalk, holdings_series};
 use crate::store::{Identity, RecordSource, Store};
 use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
@@ -101,24 +101,28 @@ pub fn run_accounts(
     }
     let scopes = known.scopes()?;
     let at = Instants::of(req, &known.cov, generated_at);
-    // The ledgers' balance chains need only the stores: they are walked on a thread (and a
-    // connection) of their own while this one reads the holdings and writes the rows.
-    let ledgers_to_check = LedgerJob::of(accounts, &known.covs);
+    // The ledgers' balance chains and the holdings at the report's instants need only the
+    // stores: they are worked out in one walk of each ledger, on a thread (and a connection)
+    // of their own, while this one writes the rows. The rows need the opening holdings
+    // first: those come from the bills before the period only.
+    let ledgers_to_check = LedgerJob::of(accounts, &known.covs, at.all());
     let (held, mut rows, ledgers) = std::thread::scope(|scope| -> Result<_> {
         let ledgers = scope.spawn(move || ledgers_to_check.run());
-        let held = Held::read(accounts, at.all())?;
-        steps.lap("holdings at the period's ends and days");
-        let opening = at.opening.map(|t| (t, held.all_at(t)));
+        let opening = match at.opening {
+            Some(t) => Some((t, Held::read(accounts, std::iter::once(t))?.all_at(t))),
+            None => None,
+        };
+        steps.lap("opening holdings (the bills before the period)");
         let rows = write_rows(accounts, group, &scopes, req, valuer, opening)?;
         steps.lap("rows: normalize, value, write every format");
         let ledgers = ledgers
             .join()
             .map_err(|_| anyhow::anyhow!("the reconciliation of the ledgers panicked"))??;
-        steps.lap("reconciliation: the ledgers, after the rows");
-        Ok((held, rows, ledgers))
+        steps.lap("reconciliation and holdings: the ledgers, after the rows");
+        Ok((ledgers.held, rows, (ledgers.recs, ledgers.took)))
     })?;
     steps.alongside(
-        "reconciliation: the ledgers, alongside the holdings and the rows",
+        "reconciliation and holdings: the ledgers, alongside the rows",
         ledgers.1,
     );
     let (file_checks, recs) = read_back_and_reconcile(req, &mut rows, ledgers.0, &known.covs)?;
@@ -404,14 +408,28 @@ impl Instants {
     }
 }
 
-/// What the ledgers' reconciliation needs of each account: its store's directory (the
-/// thread opens a connection of its own) and the ranges its ledgers cover.
+/// What the ledgers' walk needs of each account: its store's directory (the thread opens
+/// a connection of its own) and the ranges its ledgers cover; and the instants whose
+/// holdings are worked out in the same walk.
 struct LedgerJob {
     accounts: Vec<(PathBuf, crate::reconcile::LedgerRanges)>,
+    ats: Vec<DateTime<Utc>>,
+}
+
+/// What [`LedgerJob::run`] found.
+struct Ledgers {
+    /// Each account's reconciliation of its ledgers.
+    recs: Vec<Reconciliation>,
+    held: Held,
+    took: std::time::Duration,
 }
 
 impl LedgerJob {
-    fn of(accounts: &[ReportAccount], covs: &[CoverageCheck]) -> LedgerJob {
+    fn of(
+        accounts: &[ReportAccount],
+        covs: &[CoverageCheck],
+        ats: impl Iterator<Item = DateTime<Utc>>,
+    ) -> LedgerJob {
         LedgerJob {
             accounts: accounts
                 .iter()
@@ -421,22 +439,35 @@ impl LedgerJob {
                     (dir, c.ledger_ranges())
                 })
                 .collect(),
+            ats: Held::instants(ats),
         }
     }
 
     /// Every account's balance chains, snapshot match and transfer checks
-    /// ([`crate::reconcile::reconcile`]), and how long they took.
-    fn run(self) -> Result<(Vec<Reconciliation>, std::time::Duration)> {
+    /// ([`crate::reconcile::reconcile`]) and its holdings at the instants, in one walk of
+    /// each ledger; and how long they took.
+    fn run(self) -> Result<Ledgers> {
         let started = std::time::Instant::now();
-        let recs = self
-            .accounts
-            .iter()
-            .map(|(dir, ranges)| {
-                let store = Store::open(dir)?;
-                crate::reconcile::reconcile(&store, ranges)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok((recs, started.elapsed()))
+        let mut recs = Vec::new();
+        let mut per_account = Vec::new();
+        for (dir, ranges) in &self.accounts {
+            let store = Store::open(dir)?;
+            let mut walk = HoldingsWalk::new(&self.ats);
+            recs.push(crate::reconcile::reconcile_walking(
+                &store,
+                ranges,
+                &mut |kind, r| walk.push(kind, r),
+            )?);
+            per_account.push(walk.finish());
+        }
+        Ok(Ledgers {
+            recs,
+            held: Held {
+                ats: self.ats,
+                per_account,
+            },
+            took: started.elapsed(),
+        })
     }
 }
 
@@ -574,10 +605,16 @@ struct Held {
 }
 
 impl Held {
-    fn read(accounts: &[ReportAccount], ats: impl Iterator<Item = DateTime<Utc>>) -> Result<Held> {
+    /// `ats` sorted, each once.
+    fn instants(ats: impl Iterator<Item = DateTime<Utc>>) -> Vec<DateTime<Utc>> {
         let mut ats: Vec<DateTime<Utc>> = ats.collect();
         ats.sort_unstable();
         ats.dedup();
+        ats
+    }
+
+    fn read(accounts: &[ReportAccount], ats: impl Iterator<Item = DateTime<Utc>>) -> Result<Held> {
+        let ats = Held::instants(ats);
         let per_account = accounts
             .iter()
             .map(|a| holdings_series(a.store, &ats))

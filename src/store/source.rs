@@ -65,6 +65,17 @@ pub trait RecordSource {
         f: &mut dyn FnMut(RecordRef<'_>) -> anyhow::Result<()>,
     ) -> anyhow::Result<()>;
 
+    /// [`RecordSource::for_each_by_id`] over the records with `ts_ms < before` only (the
+    /// bills a holding at `before` can come from), in the same order.
+    fn for_each_by_id_before(
+        &self,
+        kind: RecordKind,
+        before: i64,
+        f: &mut dyn FnMut(RecordRef<'_>) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        self.for_each_by_id(kind, &mut |r| if r.ts_ms < before { f(r) } else { Ok(()) })
+    }
+
     /// Calls `f` once with one cursor per entry of `kinds` (same order), all open at the
     /// same time, so several ordered streams can be merged without buffering any of them,
     /// and a [`LinkLookup`] for joins made while reading them.

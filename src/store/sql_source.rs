@@ -19,6 +19,12 @@ const SELECT_ORDERED_BETWEEN: &str =
 
 /// The records of one kind in [`RecordSource::for_each_by_id`] order.
 const SELECT_BY_ID: &str = "SELECT key, ts, link, raw FROM records WHERE kind = ?1 ORDER BY num, ts, key";
+/// [`SELECT_BY_ID`] for the records before a time, in the same index: it holds `ts`, so
+/// only those rows are read from the table, already in order. (Left to itself SQLite picks
+/// the time index and sorts every row it finds, which for a closing instant is the whole
+/// ledger.)
+const SELECT_BY_ID_BEFORE: &str = "SELECT key, ts, link, raw FROM records INDEXED BY records_by_id \
+     WHERE kind = ?1 AND ts < ?2 ORDER BY num, ts, key";
 
 /// A `SELECT key, ts, link, raw` row as a record of `kind`.
 fn stored(kind: RecordKind, r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRecord> {
@@ -200,6 +206,15 @@ impl RecordSource for Between<'_> {
         self.store.for_each_by_id(kind, f)
     }
 
+    fn for_each_by_id_before(
+        &self,
+        kind: RecordKind,
+        before: i64,
+        f: &mut dyn FnMut(RecordRef<'_>) -> Result<()>,
+    ) -> Result<()> {
+        self.store.for_each_by_id_before(kind, before, f)
+    }
+
     fn by_link(&self, kind: RecordKind, link: &str) -> Result<Vec<StoredRecord>> {
         self.store.by_link(kind, link)
     }
@@ -225,6 +240,20 @@ impl RecordSource for Store {
     fn for_each_by_id(&self, kind: RecordKind, f: &mut dyn FnMut(RecordRef<'_>) -> Result<()>) -> Result<()> {
         let mut st = self.conn.prepare_cached(SELECT_BY_ID)?;
         let mut rows = st.query([kind.as_str()])?;
+        while let Some(r) = rows.next()? {
+            f(record_ref(kind, r)?)?;
+        }
+        Ok(())
+    }
+
+    fn for_each_by_id_before(
+        &self,
+        kind: RecordKind,
+        before: i64,
+        f: &mut dyn FnMut(RecordRef<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let mut st = self.conn.prepare_cached(SELECT_BY_ID_BEFORE)?;
+        let mut rows = st.query(params![kind.as_str(), before])?;
         while let Some(r) = rows.next()? {
             f(record_ref(kind, r)?)?;
         }

@@ -620,3 +620,45 @@ fn many_open_stores_get_a_small_page_cache() {
         "closed stores are counted out"
     );
 }
+
+/// The walk before a time is the walk by id with the later records left out: same
+/// records, same order (billId order, which here is not time order), none read from
+/// another kind.
+#[test]
+fn walk_by_id_before_a_time_is_the_walk_by_id_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = Store::open(dir.path()).unwrap();
+    let page = [
+        rec(RecordKind::Bill, "5", 10, "{}"),
+        rec(RecordKind::Bill, "3", 40, "{}"),
+        rec(RecordKind::Bill, "4", 20, "{}"),
+        rec(RecordKind::Bill, "1", 30, "{}"),
+        rec(RecordKind::Bill, "x", 15, "{}"),
+        rec(RecordKind::FundingBill, "2", 5, "{}"),
+    ];
+    s.insert_page("bills", 1, &page, None).unwrap();
+    let keys = |before: Option<i64>| {
+        let mut out = Vec::new();
+        let mut f = |r: RecordRef<'_>| {
+            out.push(r.key.to_string());
+            Ok(())
+        };
+        match before {
+            Some(t) => s.for_each_by_id_before(RecordKind::Bill, t, &mut f).unwrap(),
+            None => s.for_each_by_id(RecordKind::Bill, &mut f).unwrap(),
+        }
+        out
+    };
+    let all = keys(None);
+    assert_eq!(all, ["x", "1", "3", "4", "5"]);
+    for before in [0, 10, 11, 16, 25, 31, 40, 41] {
+        let ts = |k: &str| {
+            page.iter()
+                .find(|r| r.key == k && r.kind == RecordKind::Bill)
+                .unwrap()
+                .ts_ms
+        };
+        let cut: Vec<String> = all.iter().filter(|k| ts(k) < before).cloned().collect();
+        assert_eq!(keys(Some(before)), cut, "before {before}");
+    }
+}
