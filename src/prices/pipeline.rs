@@ -58,19 +58,27 @@ pub struct PriceSummary {
     pub elapsed: Duration,
 }
 
+/// `one` for a count of 1, else `many`.
+fn plural<N: TryInto<u64>>(n: N, one: &'static str, many: &'static str) -> &'static str {
+    if n.try_into().ok() == Some(1) { one } else { many }
+}
+
 impl PriceSummary {
     /// The one-line summary the commands print.
     pub fn line(&self) -> String {
         let mut s = format!(
-            "prices: {} candle requests ({} index, {} spot; {} pages would cover the rows from an empty cache, {} finer pages for wide or open hours, {} absent probes), {} bars stored, {} ECB requests; {} rows valued, {} without a value, {} pending",
+            "prices: {} candle {} ({} index, {} spot; {} pages would cover the rows from an empty cache, {} finer pages for wide or open hours, {} absent {}), {} bars stored, {} ECB {}; {} rows valued, {} without a value, {} pending",
             self.stage.requests,
+            plural(self.stage.requests, "request", "requests"),
             self.stage.index_requests,
             self.stage.spot_requests,
             self.stage.fewest_pages,
             self.stage.finer_pages,
             self.stage.absent_probes,
+            plural(self.stage.absent_probes, "probe", "probes"),
             self.stage.bars_stored,
             self.ecb_requests,
+            plural(self.ecb_requests, "request", "requests"),
             self.rows_valued,
             self.rows_missing,
             self.rows_pending
@@ -457,4 +465,39 @@ pub async fn fetch_for_report(
     done.requests = stats.requests;
     done.requests += ensure_ecb(&mut cache, &lacking, &[fiat], &super::ecb::ecb_url(&home.host)).await?;
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One of a thing is not "1 things" (the demo printed "1 absent probes").
+    #[test]
+    fn the_price_line_counts_in_the_singular_and_the_plural() {
+        let summary = |n: u64| PriceSummary {
+            stage: StageStats {
+                requests: n,
+                absent_probes: n,
+                ..StageStats::default()
+            },
+            ecb_requests: n,
+            rows_valued: 0,
+            rows_missing: 0,
+            rows_pending: 0,
+            missing_prices: 0,
+            missing_file: None,
+            cache: PathBuf::new(),
+            elapsed: Duration::ZERO,
+        };
+        let one = summary(1).line();
+        for part in ["1 candle request (", "1 absent probe)", "1 ECB request;"] {
+            assert!(one.contains(part), "{one}");
+        }
+        for n in [0, 2] {
+            let many = summary(n).line();
+            for part in [" candle requests (", " absent probes)", " ECB requests;"] {
+                assert!(many.contains(&format!("{n}{part}")), "{many}");
+            }
+        }
+    }
 }

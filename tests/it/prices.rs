@@ -199,7 +199,7 @@ async fn usdt_index_when_okx_has_one_and_ecb_for_eur() {
     assert_code(&sync(&sim, &data, &[]).await, 0);
     let r = prices(&sim, &data, &["--fiat", "EUR"]).await;
     assert_code(&r, 0);
-    assert!(r.stdout.contains("1 ECB requests"), "{}", r.stdout);
+    assert!(r.stdout.contains("1 ECB request;"), "{}", r.stdout);
     // EUR needs only the USD series (rates are per euro).
     assert_eq!(sim.stats().get("ecb").requests, 1);
     let usd = values(&data, "USD", UserPrices::default());
