@@ -28,9 +28,3 @@ pub mod sim;
 pub mod store;
 pub mod sync;
 
-/// The allocator of every program built on this crate (the binary, its tests and benches).
-/// The report hands rows from the thread that builds them to the thread that writes them,
-/// which frees them; glibc's allocator serializes such frees on the building thread's arena
-/// lock, and the two threads then wait on each other (measured in docs/performance.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
