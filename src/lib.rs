@@ -27,4 +27,3 @@ pub mod settings;
 pub mod sim;
 pub mod store;
 pub mod sync;
-
