@@ -52,6 +52,16 @@ fn bal_only(raw: &str) -> serde_json::Result<BalOnly<'_>> {
     }
 }
 
+/// A bill's asset and running balance (`account` names its ledger in errors).
+fn ccy_bal<'r>(account: &str, r: &RecordRef<'r>) -> Result<(&'r str, Decimal)> {
+    let b = bal_only(r.raw).with_context(|| format!("{account} bill `{}` has no ccy/bal", r.key))?;
+    let bal = b
+        .bal
+        .parse()
+        .with_context(|| format!("{account} bill `{}`: bal `{}` is not a number", r.key, b.bal))?;
+    Ok((b.ccy, bal))
+}
+
 /// [`holdings_at`] for each of `ats`, in one pass over the ledgers.
 pub fn holdings_at_each(src: &dyn RecordSource, ats: &[DateTime<Utc>]) -> Result<Vec<Vec<Holding>>> {
     let cutoffs: Vec<i64> = ats.iter().map(DateTime::timestamp_millis).collect();
@@ -65,14 +75,10 @@ pub fn holdings_at_each(src: &dyn RecordSource, ats: &[DateTime<Utc>]) -> Result
             if cutoffs.iter().all(|c| r.ts_ms >= *c) {
                 return Ok(());
             }
-            let b = bal_only(r.raw).with_context(|| format!("{account} bill `{}` has no ccy/bal", r.key))?;
-            let bal: Decimal = b
-                .bal
-                .parse()
-                .with_context(|| format!("{account} bill `{}`: bal `{}` is not a number", r.key, b.bal))?;
+            let (ccy, bal) = ccy_bal(account, &r)?;
             for (i, c) in cutoffs.iter().enumerate() {
                 if r.ts_ms < *c {
-                    last[i].insert(b.ccy.to_string(), (bal, r.ts_ms));
+                    last[i].insert(ccy.to_string(), (bal, r.ts_ms));
                 }
             }
             Ok(())
@@ -162,18 +168,14 @@ impl HoldingsWalk {
         if first == self.cutoffs.len() {
             return Ok(());
         }
-        let b = bal_only(r.raw).with_context(|| format!("{account} bill `{}` has no ccy/bal", r.key))?;
-        let bal: Decimal = b
-            .bal
-            .parse()
-            .with_context(|| format!("{account} bill `{}`: bal `{}` is not a number", r.key, b.bal))?;
+        let (ccy, bal) = ccy_bal(account, r)?;
         let entry = (self.seq, bal, r.ts_ms);
-        match self.last[ledger].get_mut(b.ccy) {
+        match self.last[ledger].get_mut(ccy) {
             Some(m) => {
                 m.insert(first, entry);
             }
             None => {
-                self.last[ledger].insert(b.ccy.to_string(), BTreeMap::from([(first, entry)]));
+                self.last[ledger].insert(ccy.to_string(), BTreeMap::from([(first, entry)]));
             }
         }
         Ok(())
