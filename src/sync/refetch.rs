@@ -28,8 +28,16 @@ pub struct Refetch {
     pub range: Option<(DateTime<Utc>, DateTime<Utc>)>,
 }
 
+/// The streams `--refetch` can re-read: every stream of a sync, and a master's transfers
+/// with its sub-accounts (synced apart from the others, only for a master's key).
+fn refetchable() -> Vec<StreamSpec> {
+    let mut streams = super::streams();
+    streams.push(super::subaccounts::transfer_stream());
+    streams
+}
+
 fn valid_streams() -> String {
-    super::streams()
+    refetchable()
         .iter()
         .map(|s| s.name.as_str())
         .collect::<Vec<_>>()
@@ -48,7 +56,7 @@ pub fn parse(value: &str) -> Result<Refetch, String> {
         Some((n, r)) => (n, Some(r)),
         None => (value, None),
     };
-    if !super::streams().iter().any(|s| s.name == name) {
+    if !refetchable().iter().any(|s| s.name == name) {
         return Err(format!(
             "--refetch: unknown stream `{name}`; use one of {} (optionally :YYYY-MM-DD..YYYY-MM-DD)",
             valid_streams()
@@ -83,7 +91,7 @@ pub fn parse(value: &str) -> Result<Refetch, String> {
 /// its kind reaching furthest back, for the UTC day around it.
 pub fn repair_command(kind: crate::store::RecordKind, stored_by: Option<&str>, ts_ms: i64) -> String {
     use crate::store::RecordKind as K;
-    let streams = super::streams();
+    let streams = refetchable();
     let own = stored_by.filter(|s| streams.iter().any(|spec| spec.name == *s));
     let stream = own.or(match kind {
         K::Bill => Some("bills-archive"),
@@ -130,7 +138,7 @@ pub async fn run(
     req: &Refetch,
     now: DateTime<Utc>,
 ) -> Result<RefetchReport> {
-    let spec = super::streams()
+    let spec = refetchable()
         .into_iter()
         .find(|s| s.name == req.stream)
         .expect("parse checked the name");
@@ -237,6 +245,36 @@ mod tests {
         );
         assert!(parse("bills-archive:2025-08-01..2025-08-02").is_ok());
         assert!(repair_command(RecordKind::DualInvestment, None, t).contains("rerun"));
+    }
+
+    /// Every repair the report prints can be run as printed: its `--refetch` value parses
+    /// (an unreadable transfer with a sub-account named `subaccount-bills`, which `--refetch`
+    /// did not know).
+    #[test]
+    fn every_printed_repair_parses() {
+        use crate::store::RecordKind;
+        let t = 1_754_006_400_000 + 3_600_000;
+        for kind in RecordKind::ALL {
+            for stored_by in [None, Some("subaccount-bills"), Some("bills")] {
+                let cmd = repair_command(kind, stored_by, t);
+                let Some(value) = cmd
+                    .strip_prefix("`okx-export sync --refetch ")
+                    .and_then(|v| v.strip_suffix('`'))
+                else {
+                    assert!(cmd.contains("rerun"), "{kind:?}: {cmd}");
+                    continue;
+                };
+                assert!(
+                    parse(value).is_ok(),
+                    "{kind:?} {stored_by:?}: {cmd}: {:?}",
+                    parse(value)
+                );
+            }
+        }
+        assert_eq!(
+            repair_command(RecordKind::SubTransfer, Some("subaccount-bills"), t),
+            "`okx-export sync --refetch subaccount-bills:2025-08-01..2025-08-02`"
+        );
     }
 
     #[test]

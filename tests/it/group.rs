@@ -237,6 +237,30 @@ async fn master_sync_stores_its_sub_accounts_and_transfers() {
         c.missing
     );
     assert!(c.streams.iter().any(|x| x.stream == "subaccount-bills"));
+    drop(s);
+
+    // The repair a report prints for an unreadable transfer names `subaccount-bills`
+    // (synced apart from the other streams); `sync --refetch` runs it and the transfers
+    // come back.
+    let db = rusqlite::Connection::open(data.join(okx_export::store::Store::FILE)).unwrap();
+    let deleted = db
+        .execute(
+            "DELETE FROM records WHERE kind = 'sub_transfer' AND key IN
+             (SELECT key FROM records WHERE kind = 'sub_transfer' LIMIT 3)",
+            [],
+        )
+        .unwrap();
+    assert_eq!(deleted, 3);
+    drop(db);
+    let r = sync(&sim, &data, &["--refetch", "subaccount-bills"]).await;
+    assert_code(&r, 0);
+    assert!(r.stdout.contains("refetch subaccount-bills"), "{}", r.stdout);
+    assert_eq!(
+        store(&data)
+            .keys(okx_export::store::RecordKind::SubTransfer)
+            .unwrap(),
+        want
+    );
 
     // A sub-account's key: no master endpoint is called, nothing is listed.
     sim.reset_stats();
