@@ -98,6 +98,15 @@ pub fn stage_needs(store: &Store, now: DateTime<Utc>, zones: &[Tz]) -> Result<Ne
     Ok(needs)
 }
 
+/// [`year_starts`] from the store's first activity to `now` (none for an empty store).
+fn store_year_starts(store: &Store, now: DateTime<Utc>, zones: &[Tz]) -> Result<Vec<DateTime<Utc>>> {
+    Ok(store
+        .first_activity_ms()?
+        .and_then(DateTime::from_timestamp_millis)
+        .map(|first| year_starts(first, now, zones))
+        .unwrap_or_default())
+}
+
 /// The holdings at the starts of the calendar years the store spans (UTC and `zones`, up
 /// to `now`) whose minute `ready` accepts and that are not in `done` (they are added to
 /// it). While a sync runs, a year start is taken once the rows around it are stored, so
@@ -109,13 +118,7 @@ pub fn year_needs(
     ready: impl Fn(i64) -> bool,
     done: &mut BTreeSet<i64>,
 ) -> Result<Needs> {
-    let Some(first) = store
-        .first_activity_ms()?
-        .and_then(DateTime::from_timestamp_millis)
-    else {
-        return Ok(Needs::new());
-    };
-    let ats: Vec<(DateTime<Utc>, DateTime<Utc>)> = year_starts(first, now, zones)
+    let ats: Vec<(DateTime<Utc>, DateTime<Utc>)> = store_year_starts(store, now, zones)?
         .into_iter()
         .filter(|t| ready(t.timestamp_millis()) && done.insert(t.timestamp_millis()))
         .map(|t| (t, t))
@@ -141,13 +144,7 @@ pub fn year_needs_from_above(
     top: i64,
     done: &mut BTreeSet<i64>,
 ) -> Result<Needs> {
-    let Some(first) = store
-        .first_activity_ms()?
-        .and_then(DateTime::from_timestamp_millis)
-    else {
-        return Ok(Needs::new());
-    };
-    let ats: Vec<i64> = year_starts(first, now, zones)
+    let ats: Vec<i64> = store_year_starts(store, now, zones)?
         .into_iter()
         .map(|t| t.timestamp_millis())
         .filter(|t| *t >= top && done.insert(*t))
