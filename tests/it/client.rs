@@ -332,44 +332,35 @@ async fn clients_of_one_host_share_the_public_limit() {
         cfg.public_pacers = shared;
         Arc::new(OkxClient::new(cfg).unwrap())
     };
+    // Sends 30 instrument requests from each client at once; returns how many failed.
     let both = |a: Arc<OkxClient>, b: Arc<OkxClient>| async move {
-        let (ra, rb) = tokio::join!(
-            async {
-                let mut set = tokio::task::JoinSet::new();
-                for _ in 0..30 {
-                    let a = a.clone();
-                    set.spawn(async move {
-                        a.request(endpoints::INSTRUMENTS, &[("instType", "SPOT".into())], None)
-                            .await
-                    });
-                }
-                while let Some(r) = set.join_next().await {
-                    r.unwrap().unwrap();
-                }
-            },
-            async {
-                let mut set = tokio::task::JoinSet::new();
-                for _ in 0..30 {
-                    let b = b.clone();
-                    set.spawn(async move {
-                        b.request(endpoints::INSTRUMENTS, &[("instType", "SPOT".into())], None)
-                            .await
-                    });
-                }
-                while let Some(r) = set.join_next().await {
-                    r.unwrap().unwrap();
-                }
+        let mut set = tokio::task::JoinSet::new();
+        for c in [a, b] {
+            for _ in 0..30 {
+                let c = c.clone();
+                set.spawn(async move {
+                    c.request(endpoints::INSTRUMENTS, &[("instType", "SPOT".into())], None)
+                        .await
+                });
             }
-        );
-        (ra, rb)
+        }
+        let mut failed = 0;
+        while let Some(r) = set.join_next().await {
+            if r.unwrap().is_err() {
+                failed += 1;
+            }
+        }
+        failed
     };
     let shared = PublicPacers::new(2, 1.0);
-    both(make(Some(shared.clone())), make(Some(shared))).await;
+    assert_eq!(both(make(Some(shared.clone())), make(Some(shared))).await, 0);
     let stats = sim.stats();
     assert_eq!(stats.get(endpoints::INSTRUMENTS.name).requests, 60);
     assert_eq!(stats.total_rate_limited, 0, "one shared public limit");
     sim.reset_stats();
     tokio::time::sleep(Duration::from_millis(2100)).await;
+    // With a set each, some requests may even give up after their retries (the test's
+    // backoff is short); what matters is that the host saw 429s at all.
     both(make(None), make(None)).await;
     assert!(
         sim.stats().total_rate_limited > 0,
