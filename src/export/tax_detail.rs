@@ -4,13 +4,13 @@
 //! page's monthly charts and per-instrument table read these, so their sums are the CSV's
 //! lines by construction: the same booking, kept twice, never a second computation.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use std::collections::BTreeMap;
 
 /// A booked amount's row: when, and on which instrument.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub(super) struct RowContext {
     pub time: DateTime<Utc>,
     pub instrument: Option<String>,
@@ -20,8 +20,11 @@ pub(super) struct RowContext {
 #[derive(Debug, Clone)]
 pub struct TaxDetail {
     tz: Tz,
-    /// (month `YYYY-MM` in `tz`, section, item, asset) → sums.
-    by_month: BTreeMap<(String, &'static str, &'static str, String), Line>,
+    /// Month `YYYY-MM` in `tz` → (section, item) → asset → sums: nested, so that a booking
+    /// finds its line without building a key (a report books every row here).
+    by_month: BTreeMap<String, BTreeMap<(&'static str, &'static str), BTreeMap<String, Line>>>,
+    /// The (year, month) of the last booking and its `YYYY-MM` (rows come in time order).
+    last_month: Option<((i32, u32), String)>,
     /// (instrument, section, item, asset, `true` for a negative amount) → sums: realized
     /// PnL, funding and liquidations (`derivatives`) and derivatives fees (`fees`).
     by_instrument: BTreeMap<(String, &'static str, &'static str, String, bool), Line>,
@@ -44,6 +47,7 @@ impl TaxDetail {
         TaxDetail {
             tz,
             by_month: BTreeMap::new(),
+            last_month: None,
             by_instrument: BTreeMap::new(),
         }
     }
@@ -62,14 +66,22 @@ impl TaxDetail {
         amount: Decimal,
         value: Option<Decimal>,
     ) {
-        let month = ctx.time.with_timezone(&self.tz).format("%Y-%m").to_string();
-        add(
-            self.by_month
-                .entry((month, section, item, asset.to_string()))
-                .or_default(),
-            amount,
-            value,
-        );
+        let local = ctx.time.with_timezone(&self.tz);
+        let ym = (local.year(), local.month());
+        let month = match &self.last_month {
+            Some((at, text)) if *at == ym => text,
+            _ => &self.last_month.insert((ym, format!("{:04}-{:02}", ym.0, ym.1))).1,
+        };
+        let items = match self.by_month.get_mut(month.as_str()) {
+            Some(items) => items,
+            None => self.by_month.entry(month.clone()).or_default(),
+        };
+        let assets = items.entry((section, item)).or_default();
+        let line = match assets.get_mut(asset) {
+            Some(line) => line,
+            None => assets.entry(asset.to_string()).or_default(),
+        };
+        add(line, amount, value);
         let per_instrument = section == "derivatives" || (section == "fees" && item == "derivatives");
         if per_instrument {
             let inst = ctx.instrument.clone().unwrap_or_default();
@@ -80,13 +92,17 @@ impl TaxDetail {
 
     /// Every (month, section, item, asset) booked, in month order.
     pub fn by_month(&self) -> impl Iterator<Item = DetailEntry<'_>> {
-        self.by_month.iter().map(|((m, s, i, a), line)| DetailEntry {
-            key: m,
-            section: s,
-            item: i,
-            asset: a,
-            negative: false,
-            line,
+        self.by_month.iter().flat_map(|(m, items)| {
+            items.iter().flat_map(move |((s, i), assets)| {
+                assets.iter().map(move |(a, line)| DetailEntry {
+                    key: m,
+                    section: s,
+                    item: i,
+                    asset: a,
+                    negative: false,
+                    line,
+                })
+            })
         })
     }
 

@@ -80,8 +80,11 @@ pub struct TaxSummary {
     lines: BTreeMap<(usize, &'static str), BTreeMap<String, Line>>,
     /// The same bookings by month and instrument, when asked for ([`TaxSummary::with_detail`]).
     detail: Option<TaxDetail>,
-    /// The row being booked (set by [`TaxSummary::add`] while it books, for `detail`).
-    row: Option<RowContext>,
+    /// The row being booked (set by [`TaxSummary::add`], for `detail`; its buffers are
+    /// reused from row to row).
+    row: RowContext,
+    /// [`TaxSummary::add`] is booking `row` (holdings are booked without a row).
+    in_row: bool,
 }
 
 impl TaxSummary {
@@ -149,8 +152,10 @@ impl TaxSummary {
             Some(v) => line.priced_value += v,
             None => line.missing += 1,
         }
-        if let (Some(d), Some(row)) = (&mut self.detail, &self.row) {
-            d.book(row, SECTIONS[section], item, asset, amount, value);
+        if let Some(d) = &mut self.detail
+            && self.in_row
+        {
+            d.book(&self.row, SECTIONS[section], item, asset, amount, value);
         }
     }
 
@@ -179,13 +184,12 @@ impl TaxSummary {
     /// Books one exported row with its value.
     pub fn add(&mut self, tx: &Transaction, value: &RowValue) {
         if self.detail.is_some() {
-            self.row = Some(RowContext {
-                time: tx.time,
-                instrument: tx.instrument.clone(),
-            });
+            self.row.time = tx.time;
+            self.row.instrument.clone_from(&tx.instrument);
+            self.in_row = true;
         }
         self.add_row(tx, value);
-        self.row = None;
+        self.in_row = false;
     }
 
     fn add_row(&mut self, tx: &Transaction, value: &RowValue) {
