@@ -72,7 +72,10 @@ pub(super) fn write_rows<'p>(
     };
     let (per_account, (exported, staged)) = std::thread::scope(|scope| -> Result<_> {
         let (send, receive) = std::sync::mpsc::sync_channel::<Batch<'p>>(BATCHES_IN_FLIGHT);
-        let booker = scope.spawn(move || write_batches(&receive, writer));
+        // Written batches come back to be emptied here: their rows were allocated on this
+        // thread, and freeing them here spares the allocator a free across threads.
+        let (give_back, written) = std::sync::mpsc::channel::<Vec<Booking<'p>>>();
+        let booker = scope.spawn(move || write_batches(&receive, writer, &give_back));
         let mut batch: Vec<Booking<'p>> = Vec::with_capacity(BATCH_ROWS);
         let mut sink = |profile: &'p str, mut tx: crate::model::Transaction| {
             if group {
@@ -89,7 +92,14 @@ pub(super) fn write_rows<'p>(
             tax.add(&tx, &value);
             batch.push((profile, tx, value));
             if batch.len() == BATCH_ROWS {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_ROWS));
+                let next = match written.try_recv() {
+                    Ok(mut empty) => {
+                        empty.clear();
+                        empty
+                    }
+                    Err(_) => Vec::with_capacity(BATCH_ROWS),
+                };
+                let full = std::mem::replace(&mut batch, next);
                 send.send(Batch::Rows(full))
                     .map_err(|_| anyhow::anyhow!("the rows' writer stopped"))?;
             }
@@ -147,9 +157,10 @@ enum Batch<'p> {
 /// with [`Batch::Done`], finishes the files' text ([`ExportWriter::finish_staged`]). `None`
 /// when it ends without (the rows failed: the temp files are dropped, never renamed into
 /// place).
-fn write_batches(
-    receive: &std::sync::mpsc::Receiver<Batch<'_>>,
+fn write_batches<'p>(
+    receive: &std::sync::mpsc::Receiver<Batch<'p>>,
     mut writer: ExportWriter,
+    give_back: &std::sync::mpsc::Sender<Vec<Booking<'p>>>,
 ) -> Result<Option<(ExportReport, Staged)>> {
     while let Ok(batch) = receive.recv() {
         match batch {
@@ -157,6 +168,8 @@ fn write_batches(
                 for (profile, tx, value) in &rows {
                     writer.write_for(profile, tx, value)?;
                 }
+                // Dropped here only when the rows' thread has stopped taking them back.
+                let _ = give_back.send(rows);
             }
             Batch::Done => return Ok(Some(writer.finish_staged()?)),
         }
