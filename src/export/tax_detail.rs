@@ -22,13 +22,16 @@ pub struct TaxDetail {
     tz: Tz,
     /// Month `YYYY-MM` in `tz` → (section, item) → asset → sums: nested, so that a booking
     /// finds its line without building a key (a report books every row here).
-    by_month: BTreeMap<String, BTreeMap<(&'static str, &'static str), BTreeMap<String, Line>>>,
+    by_month: BTreeMap<String, MonthLines>,
     /// The (year, month) of the last booking and its `YYYY-MM` (rows come in time order).
     last_month: Option<((i32, u32), String)>,
     /// (instrument, section, item, asset, `true` for a negative amount) → sums: realized
     /// PnL, funding and liquidations (`derivatives`) and derivatives fees (`fees`).
     by_instrument: BTreeMap<(String, &'static str, &'static str, String, bool), Line>,
 }
+
+/// A month's lines: (section, item) → asset → sums.
+type MonthLines = BTreeMap<(&'static str, &'static str), BTreeMap<String, Line>>;
 
 /// One (month or instrument) cell of the breakdown.
 #[derive(Debug, Clone, PartialEq, Eq)]
