@@ -25,6 +25,8 @@ const SELECT_BY_ID: &str = "SELECT key, ts, link, raw FROM records WHERE kind = 
 /// ledger.)
 const SELECT_BY_ID_BEFORE: &str = "SELECT key, ts, link, raw FROM records INDEXED BY records_by_id \
      WHERE kind = ?1 AND ts < ?2 ORDER BY num, ts, key";
+/// Whether any record of a kind is before a time (in the time index: a lookup, not a walk).
+const ANY_BEFORE: &str = "SELECT EXISTS (SELECT 1 FROM records WHERE kind = ?1 AND ts < ?2)";
 
 /// A `SELECT key, ts, link, raw` row as a record of `kind`.
 fn stored(kind: RecordKind, r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredRecord> {
@@ -252,6 +254,15 @@ impl RecordSource for Store {
         before: i64,
         f: &mut dyn FnMut(RecordRef<'_>) -> Result<()>,
     ) -> Result<()> {
+        // The id index holds every record of the kind: when none is before `before` (a
+        // period from the first record on), the time index says so without that walk.
+        let any: bool = self
+            .conn
+            .prepare_cached(ANY_BEFORE)?
+            .query_row(params![kind.as_str(), before], |r| r.get(0))?;
+        if !any {
+            return Ok(());
+        }
         let mut st = self.conn.prepare_cached(SELECT_BY_ID_BEFORE)?;
         let mut rows = st.query(params![kind.as_str(), before])?;
         while let Some(r) = rows.next()? {
