@@ -18,7 +18,8 @@ pub(crate) fn leg_id(tx: &Transaction, index: usize) -> Cow<'_, str> {
 /// True for OKX derivative instrument ids (`BTC-USDT-SWAP`, `BTC-USD-250328`, options);
 /// spot and margin pairs have two parts (`BTC-USDT`).
 pub(crate) fn is_derivative(instrument: Option<&str>) -> bool {
-    instrument.is_some_and(|i| i.split('-').count() >= 3)
+    // Three or more parts: two dashes or more (a byte count; every format asks, per row).
+    instrument.is_some_and(|i| i.bytes().filter(|&b| b == b'-').count() >= 2)
 }
 
 /// Fiat currencies OKX lists for deposits / P2P / trading (ISO 4217 codes).
