@@ -488,7 +488,6 @@ mod tests {
             "abcdefghijklmnop\rq",
         ];
         let mut recs = Records::new(FILES);
-        recs.per_record = true;
         let mut expected = csv_writer_builder().from_writer(Vec::new());
         for (i, a) in cells.iter().enumerate() {
             for b in cells {

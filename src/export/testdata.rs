@@ -278,7 +278,6 @@ pub fn lines_valued(
     let mut shared = Shared::default();
     let prep = shared.prepare(tx, value, "");
     let mut recs = Records::new(format.csv_files());
-    recs.per_record = true;
     recs.texts = prep.texts;
     format.encode(&prep, opts, &mut recs)?;
     let multi = format.csv_files().len() > 1;

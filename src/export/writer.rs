@@ -159,9 +159,6 @@ impl Output {
                 self.records.widths[span.file]
             );
         }
-        if let Some(e) = self.records.error.take() {
-            bail!("failed to write `{}`: {e}", self.csvs[0].path.display());
-        }
         for (asset, r) in self.records.rounding.drain(..) {
             *self.rounding.entry(asset).or_default() += r;
         }
