@@ -115,7 +115,7 @@ pub fn holdings_series(src: &dyn RecordSource, ats: &[DateTime<Utc>]) -> Result<
         return Ok(walk.finish());
     };
     for kind in HoldingsWalk::KINDS {
-        src.for_each_by_id_before(kind, before, &mut |r| walk.push(kind, &r))?;
+        src.for_each_by_id_before(kind, before, &mut |r| walk.push(kind, &r, None))?;
     }
     Ok(walk.finish())
 }
@@ -158,8 +158,14 @@ impl HoldingsWalk {
         }
     }
 
-    /// The next bill of ledger `kind`, in billId order (other kinds are ignored).
-    pub fn push(&mut self, kind: RecordKind, r: &RecordRef<'_>) -> Result<()> {
+    /// The next bill of ledger `kind`, in billId order (other kinds are ignored), with its
+    /// asset and balance when they were decoded already (else read from it here).
+    pub fn push(
+        &mut self,
+        kind: RecordKind,
+        r: &RecordRef<'_>,
+        known: Option<(&str, Decimal)>,
+    ) -> Result<()> {
         let Some((ledger, account)) = Self::account(kind) else {
             return Ok(());
         };
@@ -168,7 +174,10 @@ impl HoldingsWalk {
         if first == self.cutoffs.len() {
             return Ok(());
         }
-        let (ccy, bal) = ccy_bal(account, r)?;
+        let (ccy, bal) = match known {
+            Some(k) => k,
+            None => ccy_bal(account, r)?,
+        };
         let entry = (self.seq, bal, r.ts_ms);
         match self.last[ledger].get_mut(ccy) {
             Some(m) => {
@@ -300,9 +309,11 @@ mod tests {
         let series = holdings_series(&src, &ats).unwrap();
         // The same holdings worked out inside the reconciliation's walk (as a report does).
         let mut walk = HoldingsWalk::new(&ats);
-        crate::reconcile::reconcile_walking(&src, &crate::reconcile::LedgerRanges::all(), &mut |k, r| {
-            walk.push(k, r)
-        })
+        crate::reconcile::reconcile_walking(
+            &src,
+            &crate::reconcile::LedgerRanges::all(),
+            &mut |k, r, known| walk.push(k, r, known),
+        )
         .unwrap();
         assert_eq!(walk.finish(), series);
         for (at, h) in ats.iter().zip(&series) {

@@ -196,15 +196,20 @@ pub use csv::{CheckRow, OPENING_BALANCE_COLUMNS, RECONCILIATION_COLUMNS, check_r
 
 /// Walks both ledgers and compares them with the latest balance snapshot.
 pub fn reconcile(src: &dyn RecordSource, ranges: &LedgerRanges) -> anyhow::Result<Reconciliation> {
-    reconcile_walking(src, ranges, &mut |_, _| Ok(()))
+    reconcile_walking(src, ranges, &mut |_, _, _| Ok(()))
 }
 
 /// [`reconcile`], handing every bill of both ledgers to `also` as the walk in billId order
-/// passes it (the report works out its holdings in the same walk: [`closing::HoldingsWalk`]).
+/// passes it, with its asset and balance when the chain decoded them (the report works out
+/// its holdings in the same walk: [`closing::HoldingsWalk`]).
 pub fn reconcile_walking(
     src: &dyn RecordSource,
     ranges: &LedgerRanges,
-    also: &mut dyn FnMut(RecordKind, &crate::store::RecordRef<'_>) -> anyhow::Result<()>,
+    also: &mut dyn FnMut(
+        RecordKind,
+        &crate::store::RecordRef<'_>,
+        Option<(&str, Decimal)>,
+    ) -> anyhow::Result<()>,
 ) -> anyhow::Result<Reconciliation> {
     let mut transfers = Transfers::default();
     let mut chains: BTreeMap<(Account, String), Chain> = BTreeMap::new();
@@ -262,8 +267,13 @@ pub fn reconcile_walking(
     ];
     for (kind, account, decode) in ledgers {
         src.for_each_by_id(kind, &mut |rec| {
-            also(kind, &rec)?;
-            match decode(rec.raw) {
+            let decoded = decode(rec.raw);
+            let known = match &decoded {
+                Ok((_, _, ccy, _, Some(bal), _)) => Some((ccy.as_str(), *bal)),
+                _ => None,
+            };
+            also(kind, &rec, known)?;
+            match decoded {
                 Ok((ts, bill_id, ccy, bal_chg, bal, kind)) => {
                     let time = time(ts, rec.ts_ms);
                     transfers.push(
@@ -281,10 +291,14 @@ pub fn reconcile_walking(
                         bal_chg,
                         bal,
                     };
-                    chains
-                        .entry((account, link.ccy.clone()))
-                        .or_default()
-                        .push(account, link, snap_time, &mut gaps);
+                    // The chain's key is built only for an asset's first bill.
+                    let key = (account, link.ccy);
+                    let chain = match chains.get_mut(&key) {
+                        Some(chain) => chain,
+                        None => chains.entry(key.clone()).or_default(),
+                    };
+                    let link = Link { ccy: key.1, ..link };
+                    chain.push(account, link, snap_time, &mut gaps);
                 }
                 Err(e) => {
                     tracing::warn!("{account} bill `{}` does not decode: {e}", rec.key);

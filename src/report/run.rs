@@ -456,7 +456,7 @@ impl LedgerJob {
             recs.push(crate::reconcile::reconcile_walking(
                 &store,
                 ranges,
-                &mut |kind, r| walk.push(kind, r),
+                &mut |kind, r, known| walk.push(kind, r, known),
             )?);
             per_account.push(walk.finish());
         }
