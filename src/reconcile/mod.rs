@@ -199,17 +199,18 @@ pub fn reconcile(src: &dyn RecordSource, ranges: &LedgerRanges) -> anyhow::Resul
     reconcile_walking(src, ranges, &mut |_, _, _| Ok(()))
 }
 
+/// What [`reconcile_walking`] hands each bill to: its ledger, the stored record, and its
+/// (asset, balance) when decoded.
+pub type WalkFn<'a> =
+    dyn FnMut(RecordKind, &crate::store::RecordRef<'_>, Option<(&str, Decimal)>) -> anyhow::Result<()> + 'a;
+
 /// [`reconcile`], handing every bill of both ledgers to `also` as the walk in billId order
 /// passes it, with its asset and balance when the chain decoded them (the report works out
 /// its holdings in the same walk: [`closing::HoldingsWalk`]).
 pub fn reconcile_walking(
     src: &dyn RecordSource,
     ranges: &LedgerRanges,
-    also: &mut dyn FnMut(
-        RecordKind,
-        &crate::store::RecordRef<'_>,
-        Option<(&str, Decimal)>,
-    ) -> anyhow::Result<()>,
+    also: &mut WalkFn<'_>,
 ) -> anyhow::Result<Reconciliation> {
     let mut transfers = Transfers::default();
     let mut chains: BTreeMap<(Account, String), Chain> = BTreeMap::new();
