@@ -1,6 +1,6 @@
 //! The rows step of a report: every row of the period normalized, valued, booked in the
-//! tax summary and written to every format, on two threads (this one normalizes, values
-//! and books; the other writes), a bounded batch at a time.
+//! tax summary and written to every format, on two threads (this one reads, normalizes
+//! and values; the other writes and books), a bounded batch at a time.
 
 use super::{Period, ReportAccount, ReportRequest, merge};
 use crate::export::{ExportOptions, ExportReport, ExportWriter, Staged, TaxSummary};
@@ -34,8 +34,8 @@ pub(super) struct RowsWritten {
 /// (the closing holdings come after, in [`super::run::run_accounts`]). A group's rows come merged in
 /// time order ([`merge`]), each id prefixed with its profile (`bot/fb-123`).
 ///
-/// This thread normalizes and values the rows and books them in the tax summary; another
-/// writes them to every format ([`write_batches`]), in the same order, a batch at a time:
+/// This thread normalizes and values the rows; another writes them to every format and
+/// books them in the tax summary ([`write_batches`]), in the same order, a batch at a time:
 /// at most [`BATCHES_IN_FLIGHT`] × [`BATCH_ROWS`] rows are in flight, so memory stays flat.
 pub(super) fn write_rows<'p>(
     accounts: &[ReportAccount<'p>],
@@ -70,12 +70,14 @@ pub(super) fn write_rows<'p>(
             accounts: scope.clone(),
         })
     };
-    let (per_account, (exported, staged)) = std::thread::scope(|scope| -> Result<_> {
+    let (per_account, (exported, staged, tax)) = std::thread::scope(|scope| -> Result<_> {
         let (send, receive) = std::sync::mpsc::sync_channel::<Batch<'p>>(BATCHES_IN_FLIGHT);
         // Written batches come back to be emptied here: their rows were allocated on this
         // thread, and freeing them here spares the allocator a free across threads.
         let (give_back, written) = std::sync::mpsc::channel::<Vec<Booking<'p>>>();
-        let booker = scope.spawn(move || write_batches(&receive, writer, &give_back));
+        // The writer also books each row in the tax summary: this thread, which reads,
+        // normalizes and values the rows, is the longer of the two.
+        let booker = scope.spawn(move || write_batches(&receive, writer, tax, &give_back));
         let mut batch: Vec<Booking<'p>> = Vec::with_capacity(BATCH_ROWS);
         let mut sink = |profile: &'p str, mut tx: crate::model::Transaction| {
             if group {
@@ -89,7 +91,6 @@ pub(super) fn write_rows<'p>(
             } else {
                 unvalued += 1;
             }
-            tax.add(&tx, &value);
             batch.push((profile, tx, value));
             if batch.len() == BATCH_ROWS {
                 let next = match written.try_recv() {
@@ -160,18 +161,23 @@ enum Batch<'p> {
 fn write_batches<'p>(
     receive: &std::sync::mpsc::Receiver<Batch<'p>>,
     mut writer: ExportWriter,
+    mut tax: TaxSummary,
     give_back: &std::sync::mpsc::Sender<Vec<Booking<'p>>>,
-) -> Result<Option<(ExportReport, Staged)>> {
+) -> Result<Option<(ExportReport, Staged, TaxSummary)>> {
     while let Ok(batch) = receive.recv() {
         match batch {
             Batch::Rows(rows) => {
                 for (profile, tx, value) in &rows {
                     writer.write_for(profile, tx, value)?;
+                    tax.add(tx, value);
                 }
                 // Dropped here only when the rows' thread has stopped taking them back.
                 let _ = give_back.send(rows);
             }
-            Batch::Done => return Ok(Some(writer.finish_staged()?)),
+            Batch::Done => {
+                let (report, staged) = writer.finish_staged()?;
+                return Ok(Some((report, staged, tax)));
+            }
         }
     }
     Ok(None)
