@@ -15,7 +15,7 @@
 //! A file that cannot be read back (a type the reader does not know, a bad cell) fails its
 //! check with the reason.
 
-use super::{Files, KoinlyFees, Reading, read_format, read_transactions};
+use super::{Files, KoinlyFees, Reading, read_part, read_transactions};
 use crate::export::{ExportReport, Format, FormatReport, is_fiat};
 use crate::model::{Account, plain};
 use crate::reconcile::CheckRow;
@@ -41,52 +41,75 @@ pub fn files_checks(
 ) -> Vec<CheckRow> {
     let period = Period { from, to };
     // Each tax file is read on its own thread, largest first (reading back is most of this
-    // check's cost, and the last reader to start should be a short one); this thread reads
-    // `transactions.csv` meanwhile.
-    let mut formats: Vec<(&FormatReport, u64)> = exported
+    // check's cost, and the last reader to start should be a short one); a format of
+    // several files (DaLI) has a thread per file, its parts merged in file order. This
+    // thread reads `transactions.csv` meanwhile.
+    let mut parts: Vec<(&FormatReport, usize, u64)> = exported
         .formats
         .iter()
         .filter(|f| f.format != Format::Generic)
-        .map(|f| (f, files.bytes(&f.paths)))
+        .flat_map(|f| {
+            (0..super::parts(f.format)).map(move |part| {
+                let path = f.paths.get(part).map(std::slice::from_ref).unwrap_or_default();
+                (f, part, files.bytes(path))
+            })
+        })
         .collect();
-    formats.sort_by_key(|(_, bytes)| std::cmp::Reverse(*bytes));
-    let (transactions, readings): (Vec<CheckRow>, Vec<(&FormatReport, anyhow::Result<Reading>)>) =
-        std::thread::scope(|s| {
-            let handles: Vec<_> = formats
-                .iter()
-                .map(|&(f, _)| {
-                    let handle = s.spawn(move || {
-                        let mut r = Reading::default();
-                        read_format(f.format, files, KoinlyFees::Deducted, &mut r).map(|()| r)
-                    });
-                    (f, handle)
-                })
-                .collect();
-            let transactions = match exported.get(Format::Generic) {
-                Some(_) => transactions_check(files, &exported.written, period),
-                None => Vec::new(),
-            };
-            let readings = handles
-                .into_iter()
-                .map(|(f, h)| {
-                    let r = h.join().unwrap_or_else(|_| {
-                        Err(anyhow::anyhow!("the reader of {} panicked", f.format.name()))
-                    });
-                    (f, r)
-                })
-                .collect();
-            (transactions, readings)
-        });
+    parts.sort_by_key(|(_, _, bytes)| std::cmp::Reverse(*bytes));
+    let (transactions, mut parts_read): (Vec<CheckRow>, Vec<PartRead>) = std::thread::scope(|s| {
+        let handles: Vec<_> = parts
+            .iter()
+            .map(|&(f, part, _)| {
+                let handle = s.spawn(move || {
+                    let mut r = Reading::default();
+                    read_part(f.format, part, files, KoinlyFees::Deducted, &mut r).map(|()| r)
+                });
+                (f, part, handle)
+            })
+            .collect();
+        let transactions = match exported.get(Format::Generic) {
+            Some(_) => transactions_check(files, &exported.written, period),
+            None => Vec::new(),
+        };
+        let read = handles
+            .into_iter()
+            .map(|(f, part, h)| {
+                let r = h
+                    .join()
+                    .unwrap_or_else(|_| Err(anyhow::anyhow!("the reader of {} panicked", f.format.name())));
+                (f, part, r)
+            })
+            .collect();
+        (transactions, read)
+    });
+    // Each format's parts in file order, merged (its first failure is the format's).
+    parts_read.sort_by_key(|(f, part, _)| (f.format as usize, *part));
+    let mut readings: Vec<(&FormatReport, anyhow::Result<Reading>)> = Vec::new();
+    for (f, part, r) in parts_read {
+        match readings.last_mut() {
+            Some((last, so_far)) if part > 0 && last.format == f.format => {
+                if let Ok(whole) = so_far {
+                    match r {
+                        Ok(r) => whole.merge(r),
+                        Err(e) => *so_far = Err(e),
+                    }
+                }
+            }
+            _ => readings.push((f, r)),
+        }
+    }
     let mut out = transactions;
     let written = exported.written_by_asset();
     // The rows in the order of the formats, as the files were written.
-    let mut readings = readings;
     readings.sort_by_key(|(f, _)| exported.formats.iter().position(|x| x.format == f.format));
     for (f, reading) in readings {
         out.extend(tax_file_check(f, &written, reading, period));
     }
     out
 }
+
+/// One part of a format's files read back: the format, the part, what was read.
+type PartRead<'a> = (&'a FormatReport, usize, anyhow::Result<Reading>);
 
 fn check_name(format: Format) -> &'static str {
     match format {
@@ -386,6 +409,24 @@ mod tests {
         assert!(bad[0].detail.starts_with("ctc.csv reads "), "{}", bad[0].detail);
         assert_eq!((bad[1].check, bad[1].status.as_str()), ("file:ctc", "mismatch"));
         assert!(bad[1].detail.ends_with("; 1 differ"), "{}", bad[1].detail);
+    }
+
+    /// DaLI's three files are read on three threads: a type the tool does not know in the
+    /// second one still fails `file:dali`, naming that file, and nothing else.
+    #[test]
+    fn an_unknown_type_in_a_later_dali_file_fails_the_dali_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let report = export(dir.path(), &demo());
+        edit(dir.path(), "dali-out.csv", ",SELL,", ",BARTER,");
+        let rows = checks(dir.path(), &report);
+        let bad = failures(&rows);
+        assert_eq!(bad.len(), 1, "{bad:#?}");
+        assert_eq!(bad[0].check, "file:dali");
+        assert!(
+            bad[0].detail.contains("dali-out.csv") && bad[0].detail.contains("BARTER"),
+            "{}",
+            bad[0].detail
+        );
     }
 
     #[test]

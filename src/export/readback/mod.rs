@@ -144,6 +144,24 @@ impl Reading {
         }
     }
 
+    /// Adds what `other` read after what this one read (the parts of one format's files).
+    pub fn merge(&mut self, other: Reading) {
+        for (asset, sums) in other.sums {
+            match self.sums.get_mut(&asset) {
+                Some(mine) => {
+                    for (m, o) in mine.iter_mut().flatten().zip(sums.iter().flatten()) {
+                        *m += o;
+                    }
+                }
+                None => {
+                    self.sums.insert(asset, sums);
+                }
+            }
+        }
+        self.ids.extend(other.ids);
+        self.rows.extend(other.rows);
+    }
+
     /// The balance the tool derives, per asset (zero balances left out).
     pub fn balances(&self) -> Balances {
         self.collect(|s| s.iter().map(|[p, n]| p + n).sum())
@@ -178,15 +196,38 @@ pub enum KoinlyFees {
 /// Reads the tax file(s) of `format` among `files` as its tool does. `transactions.csv` is not a
 /// tax file: see [`read_transactions`].
 pub fn read_format(format: Format, files: Files<'_>, fees: KoinlyFees, into: &mut Reading) -> Result<()> {
+    (0..parts(format)).try_for_each(|part| read_part(format, part, files, fees, into))
+}
+
+/// How many parts [`read_part`] reads `format` in: one per CSV file (DaLI's IN, OUT and
+/// INTRA files can be read at once, each into its own [`Reading`], then [`Reading::merge`]d).
+pub fn parts(format: Format) -> usize {
     match format {
-        Format::Generic => bail!("transactions.csv is read with read_transactions"),
-        Format::Koinly => tools::koinly(files.open("koinly.csv")?, fees, into),
-        Format::CoinTracking => tools::cointracking(files.open("cointracking.csv")?, into),
-        Format::Ctc => tools::ctc(files.open("ctc.csv")?, into),
-        Format::BittyTax => tools::bittytax(files.open("bittytax.csv")?, into),
-        Format::CoinTracker => tools::cointracker(files.open("cointracker.csv")?, into),
-        Format::CoinLedger => tools::coinledger(files.open("coinledger.csv")?, into),
-        Format::Dali => tools::dali(files, into),
+        Format::Dali => 3,
+        _ => 1,
+    }
+}
+
+/// Part `part` of [`read_format`]: the format's `part`-th CSV file, in its file order.
+pub fn read_part(
+    format: Format,
+    part: usize,
+    files: Files<'_>,
+    fees: KoinlyFees,
+    into: &mut Reading,
+) -> Result<()> {
+    match (format, part) {
+        (Format::Generic, _) => bail!("transactions.csv is read with read_transactions"),
+        (_, p) if p >= parts(format) => bail!("internal error: {} has no part {p}", format.name()),
+        (Format::Koinly, _) => tools::koinly(files.open("koinly.csv")?, fees, into),
+        (Format::CoinTracking, _) => tools::cointracking(files.open("cointracking.csv")?, into),
+        (Format::Ctc, _) => tools::ctc(files.open("ctc.csv")?, into),
+        (Format::BittyTax, _) => tools::bittytax(files.open("bittytax.csv")?, into),
+        (Format::CoinTracker, _) => tools::cointracker(files.open("cointracker.csv")?, into),
+        (Format::CoinLedger, _) => tools::coinledger(files.open("coinledger.csv")?, into),
+        (Format::Dali, 0) => tools::dali_in(files, into),
+        (Format::Dali, 1) => tools::dali_out(files, into),
+        (Format::Dali, _) => tools::dali_intra(files, into),
     }
 }
 

@@ -252,7 +252,7 @@ pub(super) fn coinledger(mut t: Table, r: &mut Reading) -> Result<()> {
 /// `crypto_out_no_fee + crypto_fee` out; INTRA inside one exchange costs `sent − received`.
 /// OUT `FEE` is an investment expense (a derivatives result when the notes name a
 /// contract); IN `INCOME`/`STAKING`/`INTEREST`/`AIRDROP`/`MINING` income.
-pub(super) fn dali(files: Files<'_>, r: &mut Reading) -> Result<()> {
+pub(super) fn dali_in(files: Files<'_>, r: &mut Reading) -> Result<()> {
     let mut t = files.open("dali-in.csv")?;
     let [asset, ty, crypto_in, fee, id] = t.columns([
         "asset",
@@ -272,7 +272,11 @@ pub(super) fn dali(files: Files<'_>, r: &mut Reading) -> Result<()> {
         r.add(Class::Expense, &row[asset], -t.num(&row[fee])?);
         r.id_with(|| format!("in {} {}", &row[asset], &row[id]));
     }
+    Ok(())
+}
 
+/// DaLI's OUT file (see [`dali_in`]).
+pub(super) fn dali_out(files: Files<'_>, r: &mut Reading) -> Result<()> {
     let mut t = files.open("dali-out.csv")?;
     let [asset, ty, out, fee, notes, id] = t.columns([
         "asset",
@@ -297,7 +301,11 @@ pub(super) fn dali(files: Files<'_>, r: &mut Reading) -> Result<()> {
         r.add(class, &row[asset], -t.num(&row[out])? - t.num(&row[fee])?);
         r.id_with(|| format!("out {} {}", &row[asset], &row[id]));
     }
+    Ok(())
+}
 
+/// DaLI's INTRA file (see [`dali_in`]).
+pub(super) fn dali_intra(files: Files<'_>, r: &mut Reading) -> Result<()> {
     let mut t = files.open("dali-intra.csv")?;
     let [asset, sent, received, id] = t.columns(["asset", "crypto_sent", "crypto_received", "unique_id"])?;
     while t.next()? {
