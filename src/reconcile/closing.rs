@@ -62,42 +62,22 @@ fn ccy_bal<'r>(account: &str, r: &RecordRef<'r>) -> Result<(&'r str, Decimal)> {
     Ok((b.ccy, bal))
 }
 
-/// [`holdings_at`] for each of `ats`, in one pass over the ledgers.
+/// [`holdings_at`] for each of `ats` (in any order, repeats allowed): [`holdings_series`]
+/// over the sorted instants, handed back in the order asked.
 pub fn holdings_at_each(src: &dyn RecordSource, ats: &[DateTime<Utc>]) -> Result<Vec<Vec<Holding>>> {
-    let cutoffs: Vec<i64> = ats.iter().map(DateTime::timestamp_millis).collect();
-    let mut out = vec![Vec::new(); ats.len()];
-    for (kind, account) in [
-        (RecordKind::Bill, "trading"),
-        (RecordKind::FundingBill, "funding"),
-    ] {
-        let mut last: Vec<BTreeMap<String, (Decimal, i64)>> = vec![BTreeMap::new(); ats.len()];
-        src.for_each_by_id(kind, &mut |r| {
-            if cutoffs.iter().all(|c| r.ts_ms >= *c) {
-                return Ok(());
-            }
-            let (ccy, bal) = ccy_bal(account, &r)?;
-            for (i, c) in cutoffs.iter().enumerate() {
-                if r.ts_ms < *c {
-                    last[i].insert(ccy.to_string(), (bal, r.ts_ms));
-                }
-            }
-            Ok(())
-        })?;
-        for (i, held) in last.into_iter().enumerate() {
-            for (asset, (balance, ts)) in held {
-                if balance.is_zero() {
-                    continue;
-                }
-                out[i].push(Holding {
-                    account,
-                    asset,
-                    balance: balance.normalize(),
-                    last_bill_at: DateTime::from_timestamp_millis(ts).unwrap_or_default(),
-                });
-            }
-        }
-    }
-    Ok(out)
+    let mut sorted = ats.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let series = holdings_series(src, &sorted)?;
+    Ok(ats
+        .iter()
+        .map(|at| {
+            sorted
+                .binary_search(at)
+                .map(|k| series[k].clone())
+                .unwrap_or_default()
+        })
+        .collect())
 }
 
 /// Holdings at `at` per (account, asset), for the trading and funding ledgers; assets
