@@ -68,7 +68,8 @@ fn wrapped(head: &str, items: &[String], width: usize) -> Vec<String> {
     lines
 }
 
-/// Prints the per-stream summary table (80 columns), then the run's problems and notes.
+/// Prints the per-stream summary table (80 columns with a profile's `[name] ` of up to
+/// ten characters in front), then the run's problems and notes.
 /// `failed_with`: the error the run fails with (printed last, by `main`), which is not
 /// repeated here.
 pub fn print_summary(settings: &Settings, s: &SyncSummary, failed_with: Option<&str>) {
@@ -77,7 +78,7 @@ pub fn print_summary(settings: &Settings, s: &SyncSummary, failed_with: Option<&
     say(
         settings,
         format!(
-            "{:<22} {:>8} {:>9} {:>6}  range (UTC)",
+            "{:<21} {:>7} {:>8} {:>5}  range (UTC)",
             "stream", "new", "fetched", "pages"
         ),
     );
@@ -89,7 +90,7 @@ pub fn print_summary(settings: &Settings, s: &SyncSummary, failed_with: Option<&
         say(
             settings,
             format!(
-                "{:<22} {:>8} {:>9} {:>6}  {range}",
+                "{:<21} {:>7} {:>8} {:>5}  {range}",
                 r.stream,
                 group(r.new),
                 group(r.fetched),
@@ -108,7 +109,7 @@ pub fn print_summary(settings: &Settings, s: &SyncSummary, failed_with: Option<&
         say(
             settings,
             format!(
-                "{:<22} {:>8} {:>9} {:>6}  quarters done: {}",
+                "{:<21} {:>7} {:>8} {:>5}  done: {}",
                 "bills-history-archive",
                 group(a.new),
                 group(a.rows),
@@ -119,13 +120,13 @@ pub fn print_summary(settings: &Settings, s: &SyncSummary, failed_with: Option<&
         if !a.quarters_pending.is_empty() {
             say(
                 settings,
-                format!("{:<49}quarters pending: {}", "", list(&a.quarters_pending)),
+                format!("{:<46}quarters pending: {}", "", list(&a.quarters_pending)),
             );
         }
         if !a.quarters_failed.is_empty() {
             say(
                 settings,
-                format!("{:<49}quarters failed: {}", "", list(&a.quarters_failed)),
+                format!("{:<46}quarters failed: {}", "", list(&a.quarters_failed)),
             );
         }
     }

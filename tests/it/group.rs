@@ -370,6 +370,32 @@ async fn group_of_master_and_two_subs_reports_as_one() {
             println!("{}\n---\n{}", r.stdout, r.stderr);
         }
         assert_code(&r, 0);
+        // Each profile's per-stream sync table fits 80 columns behind its `[savings] `.
+        let streams: Vec<String> = okx_export::sync::streams().into_iter().map(|s| s.name).collect();
+        let table: Vec<&str> = r
+            .stdout
+            .lines()
+            .filter(|l| {
+                let first = l
+                    .split_once("] ")
+                    .and_then(|(_, rest)| rest.split_whitespace().next());
+                first.is_some_and(|f| {
+                    f == "stream" || f == "bills-history-archive" || streams.iter().any(|s| s == f)
+                })
+            })
+            .collect();
+        assert!(
+            table.iter().filter(|l| l.contains("range (UTC)")).count() >= 3,
+            "{}",
+            r.stdout
+        );
+        for line in &table {
+            assert!(
+                line.chars().count() <= 80,
+                "{} columns: {line}",
+                line.chars().count()
+            );
+        }
         let out = dir.path().join("output/fam");
         let (header, rows) = csv_rows(&out.join("transactions.csv"));
         assert_eq!(&header[..24], okx_export::export::TRANSACTIONS_HEADER.as_slice());
